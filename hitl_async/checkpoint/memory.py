@@ -1,0 +1,195 @@
+"""`InMemorySaver`: the reference driver, keeping serialized checkpoints in process memory."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hitl_async.checkpoint.base import (
+    BaseSaver,
+    BlobRecord,
+    CheckpointRecord,
+    LoadedCheckpoint,
+    WriteRecord,
+)
+from hitl_async.errors import CheckpointConflictError
+
+__all__ = ["InMemorySaver", "MemorySaver"]
+
+
+@dataclass(slots=True)
+class _Namespace:
+    head: str | None = None
+    checkpoints: dict[str, CheckpointRecord] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # ascending ids
+    blobs: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    writes: dict[str, dict[tuple[str, int], WriteRecord]] = field(default_factory=dict)
+
+
+def _matches(metadata: Mapping[str, Any], filter: Mapping[str, Any] | None) -> bool:
+    if not filter:
+        return True
+    return all(k in metadata and metadata[k] == v for k, v in filter.items())
+
+
+def _utc_iso(moment: datetime) -> str:
+    """ISO-8601 in UTC, comparable as text with `CheckpointRecord.created_at`."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class InMemorySaver(BaseSaver):
+    """Checkpoints in a dict, serialized exactly as the durable drivers store them.
+
+    For tests and single-process use: everything is lost when the process exits.
+    """
+
+    def __init__(self) -> None:
+        self._threads: dict[str, dict[str, _Namespace]] = {}
+        self._lock = threading.Lock()
+
+    def _ns(self, thread_id: str, checkpoint_ns: str, create: bool = False) -> _Namespace | None:
+        spaces = self._threads.get(thread_id)
+        if spaces is None:
+            if not create:
+                return None
+            spaces = self._threads[thread_id] = {}
+        ns = spaces.get(checkpoint_ns)
+        if ns is None and create:
+            ns = spaces[checkpoint_ns] = _Namespace()
+        return ns
+
+    async def commit(
+        self,
+        record: CheckpointRecord,
+        blobs: Sequence[BlobRecord],
+        *,
+        expected_head: str | None,
+        writes: Sequence[WriteRecord] = (),
+    ) -> None:
+        with self._lock:
+            existing = self._ns(record.thread_id, record.checkpoint_ns)
+            head = existing.head if existing is not None else None
+            if head != expected_head:
+                raise CheckpointConflictError(
+                    record.thread_id, record.checkpoint_ns, expected_head, head
+                )
+            ns = self._ns(record.thread_id, record.checkpoint_ns, create=True)
+            assert ns is not None
+            for blob in blobs:
+                ns.blobs[(blob.channel, blob.version)] = blob.data
+            ns.checkpoints[record.checkpoint_id] = record
+            bisect.insort(ns.order, record.checkpoint_id)
+            ns.head = record.checkpoint_id
+            if writes:
+                ns.writes[record.checkpoint_id] = {(w.task_id, w.idx): w for w in writes}
+
+    async def put_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        writes: Sequence[WriteRecord],
+    ) -> None:
+        with self._lock:
+            ns = self._ns(thread_id, checkpoint_ns, create=True)
+            assert ns is not None
+            rows = ns.writes.setdefault(checkpoint_id, {})
+            for w in writes:
+                rows[(w.task_id, w.idx)] = w
+
+    def _loaded(self, ns: _Namespace, checkpoint_id: str) -> LoadedCheckpoint:
+        record = ns.checkpoints[checkpoint_id]
+        blobs = {ch: ns.blobs[(ch, v)] for ch, v in record.channel_versions.items()}
+        writes = list(ns.writes.get(checkpoint_id, {}).values())
+        return LoadedCheckpoint(record, blobs, writes)
+
+    async def load(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+    ) -> LoadedCheckpoint | None:
+        with self._lock:
+            ns = self._ns(thread_id, checkpoint_ns)
+            if ns is None:
+                return None
+            target = checkpoint_id or ns.head
+            if target is None or target not in ns.checkpoints:
+                return None
+            return self._loaded(ns, target)
+
+    async def history(
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        *,
+        before: str | None = None,
+        limit: int | None = None,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[LoadedCheckpoint]:
+        with self._lock:
+            ns = self._ns(thread_id, checkpoint_ns)
+            if ns is None:
+                return []
+            out: list[LoadedCheckpoint] = []
+            for cid in reversed(ns.order):
+                if before is not None and cid >= before:
+                    continue
+                if not _matches(ns.checkpoints[cid].metadata, filter):
+                    continue
+                out.append(self._loaded(ns, cid))
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
+
+    async def delete_thread(self, thread_id: str) -> None:
+        with self._lock:
+            self._threads.pop(thread_id, None)
+
+    async def prune(
+        self,
+        thread_id: str,
+        *,
+        keep_last: int | None = None,
+        newer_than: datetime | None = None,
+    ) -> int:
+        if keep_last is None and newer_than is None:
+            return 0
+        if keep_last is not None and keep_last < 1:
+            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+        cutoff = _utc_iso(newer_than) if newer_than is not None else None
+        removed = 0
+        with self._lock:
+            for ns in self._threads.get(thread_id, {}).values():
+                newest = set(ns.order[-keep_last:]) if keep_last else set()
+                keep = [
+                    cid
+                    for cid in ns.order
+                    if cid == ns.head
+                    or cid in newest
+                    or (cutoff is not None and ns.checkpoints[cid].created_at > cutoff)
+                ]
+                removed += len(ns.order) - len(keep)
+                kept = set(keep)
+                for cid in ns.order:
+                    if cid not in kept:
+                        del ns.checkpoints[cid]
+                        ns.writes.pop(cid, None)
+                ns.order = keep
+                live = {
+                    (ch, v) for cid in keep for ch, v in ns.checkpoints[cid].channel_versions.items()
+                }
+                ns.blobs = {k: b for k, b in ns.blobs.items() if k in live}
+        return removed
+
+    async def list_threads(self, *, limit: int | None = None) -> list[str]:
+        with self._lock:
+            ids = list(self._threads)
+        return ids[:limit] if limit is not None else ids
+
+
+MemorySaver = InMemorySaver
+"""LangGraph's older name for `InMemorySaver`."""

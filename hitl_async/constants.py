@@ -1,0 +1,26 @@
+"""Reserved node and channel names shared by the builder, the scheduler and the savers."""
+
+from __future__ import annotations
+
+from typing import Final
+
+START: Final = "__start__"
+"""The virtual node a graph starts from: `add_edge(START, "first")`."""
+
+END: Final = "__end__"
+"""The virtual node a path ends in: `add_edge("last", END)`."""
+
+INTERRUPT: Final = "__interrupt__"
+"""Key of the stream event (and pending-write channel) that carries pending interrupts."""
+
+# Pending-write channels that are not state keys.
+RESUME: Final = "__resume__"
+ERROR: Final = "__error__"
+NEXT: Final = "__next__"
+DONE: Final = "__done__"
+
+RESERVED: Final = frozenset({START, END, INTERRUPT, RESUME, ERROR, NEXT, DONE})
+
+# Fixed write indexes for special channels: a newer write with the same (task, idx) replaces the
+# older one, so a task's interrupt, answers and error are each a single row.
+SPECIAL_WRITE_IDX: Final = {INTERRUPT: -1, RESUME: -2, ERROR: -3}

@@ -1,0 +1,172 @@
+"""Exception classes raised by hitl-async, all importable from `hitl_async`.
+
+The resume errors are stricter than LangGraph: where LangGraph silently ignores a bad resume, these
+are raised before anything is written, so the thread is exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hitl_async.types import Interrupt
+
+__all__ = [
+    "AmbiguousResumeError",
+    "CheckpointConflictError",
+    "CheckpointerRequiredError",
+    "DriverNotFoundError",
+    "EmptyInputError",
+    "GraphBubbleUp",
+    "GraphInterrupt",
+    "GraphRecursionError",
+    "GraphValidationError",
+    "HitlError",
+    "InvalidUpdateError",
+    "NoPendingInterruptError",
+    "ParentCommand",
+    "ResumeError",
+    "SerializationError",
+    "UnknownInterruptError",
+]
+
+
+class HitlError(Exception):
+    """Base class of every error hitl-async raises on purpose."""
+
+
+class GraphValidationError(HitlError, ValueError):
+    """The graph is malformed; raised by `compile()` and the builder, naming the bad node or edge."""
+
+
+class InvalidUpdateError(HitlError, ValueError):
+    """A node returned something that cannot be applied to the state."""
+
+
+class EmptyInputError(HitlError, ValueError):
+    """A run was started without input on a thread that has nothing to continue."""
+
+
+class GraphRecursionError(HitlError, RecursionError):
+    """The run took more supersteps than `recursion_limit` allows."""
+
+
+class SerializationError(HitlError, TypeError):
+    """A value cannot be encoded or decoded by the checkpoint serializer."""
+
+
+class DriverNotFoundError(HitlError, LookupError):
+    """`connect()` was given a URL whose scheme no installed driver handles."""
+
+
+class CheckpointConflictError(HitlError):
+    """A commit found the thread's head moved since the run started (another writer won).
+
+    The commit is not applied: the chain never forks silently.
+    """
+
+    def __init__(self, thread_id: str, checkpoint_ns: str, expected: str | None, actual: str | None):
+        self.thread_id = thread_id
+        self.checkpoint_ns = checkpoint_ns
+        self.expected = expected
+        self.actual = actual
+        ns = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
+        super().__init__(
+            f"thread {thread_id!r}{ns}: its head is {actual!r} but this run started from "
+            f"{expected!r}; another writer committed first. Reload the thread and retry."
+        )
+
+
+class GraphBubbleUp(Exception):  # noqa: N818 - LangGraph's name, kept for porting
+    """Control-flow signal that travels up from a node; never an error of its own."""
+
+
+class GraphInterrupt(GraphBubbleUp):
+    """Raised inside a node by `interrupt()` to pause the run; carries the pending interrupts."""
+
+    def __init__(self, interrupts: Sequence[Interrupt] = ()) -> None:
+        super().__init__(tuple(interrupts))
+        self.interrupts: tuple[Interrupt, ...] = tuple(interrupts)
+
+
+class ParentCommand(GraphBubbleUp):
+    """Raised when a subgraph node returns `Command(graph=Command.PARENT)`."""
+
+    def __init__(self, command: Any) -> None:
+        super().__init__(command)
+        self.command = command
+
+
+def _ids(interrupts: Sequence[Interrupt]) -> str:
+    if not interrupts:
+        return "none"
+    return ", ".join(f"{i.id!r}" for i in interrupts)
+
+
+class ResumeError(HitlError, ValueError):
+    """Base class of the strict resume errors; the thread is unchanged when one is raised."""
+
+    def __init__(self, message: str, thread_id: str, pending: Sequence[Interrupt] = ()) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.pending: tuple[Interrupt, ...] = tuple(pending)
+
+
+class UnknownInterruptError(ResumeError):
+    """A resume map names an interrupt id that is not pending (unknown, or already answered)."""
+
+    def __init__(self, thread_id: str, unknown: Sequence[str], pending: Sequence[Interrupt]):
+        self.unknown = tuple(unknown)
+        super().__init__(
+            f"thread {thread_id!r}: interrupt id(s) {', '.join(map(repr, unknown))} are not "
+            f"pending (unknown, or already answered). Pending interrupt ids: {_ids(pending)}.",
+            thread_id,
+            pending,
+        )
+
+
+class NoPendingInterruptError(ResumeError):
+    """`Command(resume=...)` was sent to a thread that is not paused on an interrupt."""
+
+    def __init__(self, thread_id: str, *, exists: bool, next_nodes: Sequence[str] = ()):
+        self.exists = exists
+        if not exists:
+            msg = (
+                f"thread {thread_id!r} does not exist, so there is nothing to resume. Start it "
+                "with an input first, or check the thread_id in the config."
+            )
+        else:
+            hint = (
+                f"it is paused before {tuple(next_nodes)!r}: continue it with stream(None, config)."
+                if next_nodes
+                else "it has finished: send new input to start another run."
+            )
+            msg = f"thread {thread_id!r} has no pending interrupt (pending ids: none); {hint}"
+        super().__init__(msg, thread_id, ())
+
+
+class AmbiguousResumeError(ResumeError):
+    """A scalar resume value was sent while more than one interrupt is pending."""
+
+    def __init__(self, thread_id: str, pending: Sequence[Interrupt]):
+        super().__init__(
+            f"thread {thread_id!r} has {len(pending)} pending interrupts, so a single resume value "
+            f"is ambiguous. Answer them by id with Command(resume={{id: value, ...}}); pending "
+            f"interrupt ids: {_ids(pending)}.",
+            thread_id,
+            pending,
+        )
+
+
+class CheckpointerRequiredError(HitlError, RuntimeError):
+    """`interrupt()` was called in a graph compiled without a checkpointer."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        super().__init__(
+            f"node {node!r} called interrupt(), but the graph was compiled without a "
+            "checkpointer, so the run could never be resumed. Compile it with one, e.g. "
+            "builder.compile(checkpointer=InMemorySaver()), and pass a config with "
+            "{'configurable': {'thread_id': ...}}."
+        )

@@ -1,0 +1,176 @@
+"""Value types of the public API, mirroring `langgraph.types` so a port is a rename of imports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
+
+from hitl_async.errors import GraphInterrupt
+
+__all__ = [
+    "All",
+    "Command",
+    "Durability",
+    "GraphInterrupt",
+    "Interrupt",
+    "PregelTask",
+    "RetryPolicy",
+    "Send",
+    "StateSnapshot",
+    "StreamMode",
+    "default_retry_on",
+    "interrupt",
+]
+
+N = TypeVar("N", bound=Hashable)
+
+StreamMode = Literal["values", "updates", "custom", "debug", "checkpoints", "tasks"]
+"""What `stream()` yields: see the README's streaming section."""
+
+Durability = Literal["sync", "async", "exit"]
+"""When checkpoints are written: before the next step, while it runs, or only when the run ends."""
+
+All = Literal["*"]
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    """A pause raised by `interrupt(value)`; answer it with `Command(resume=...)`, by `id` if many."""
+
+    value: Any
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Run `node` in the next superstep with `arg` as its whole input (fan-out / map-reduce)."""
+
+    node: str
+    arg: Any
+
+    def __repr__(self) -> str:
+        return f"Send(node={self.node!r}, arg={self.arg!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Command(Generic[N]):
+    """Update state, route, resume an interrupt, or address the parent graph, in one value.
+
+    Returned by a node (`update`, `goto`, `graph`) or passed as run input (`resume`, `update`,
+    `goto`).
+    """
+
+    graph: str | None = None
+    update: Any | None = None
+    resume: Any | None = None
+    goto: Send | Sequence[Send | N] | N = ()
+
+    PARENT: ClassVar[Literal["__parent__"]] = "__parent__"
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name}={value!r}"
+            for name in ("graph", "update", "resume", "goto")
+            if (value := getattr(self, name)) is not None and value != ()
+        ]
+        return f"Command({', '.join(parts)})"
+
+    def goto_targets(self) -> tuple[Any, ...]:
+        """`goto` as a tuple of node names and `Send`s."""
+        if isinstance(self.goto, (str, Send)):
+            return (self.goto,)
+        return tuple(self.goto or ())
+
+    def update_items(self) -> list[tuple[str, Any]]:
+        """`update` as (key, value) pairs, accepting a dict, pairs, or a state object."""
+        from hitl_async._schema import update_as_items
+
+        return update_as_items(self.update)
+
+
+def default_retry_on(exc: BaseException) -> bool:
+    """Retry transient failures; do not retry programming errors (LangGraph's default rule)."""
+    if isinstance(exc, ConnectionError):
+        return True
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        return 500 <= status < 600
+    return not isinstance(
+        exc,
+        (
+            ValueError,
+            TypeError,
+            ArithmeticError,
+            ImportError,
+            LookupError,
+            NameError,
+            SyntaxError,
+            RuntimeError,
+            ReferenceError,
+            StopIteration,
+            StopAsyncIteration,
+            OSError,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a failing node is retried: exponential backoff between `max_attempts` attempts."""
+
+    initial_interval: float = 0.5
+    backoff_factor: float = 2.0
+    max_interval: float = 128.0
+    max_attempts: int = 3
+    jitter: bool = True
+    retry_on: (
+        type[BaseException] | Sequence[type[BaseException]] | Callable[[BaseException], bool]
+    ) = field(default=default_retry_on)
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Whether `exc` is one this policy retries."""
+        rule = self.retry_on
+        if isinstance(rule, type) and issubclass(rule, BaseException):
+            return isinstance(exc, rule)
+        if isinstance(rule, Sequence):
+            return isinstance(exc, tuple(rule))
+        return bool(rule(exc))
+
+
+class PregelTask(NamedTuple):
+    """A task of the step a snapshot is paused on (or that failed)."""
+
+    id: str
+    name: str
+    path: tuple[Any, ...]
+    error: Exception | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+    state: Any = None
+    result: Any | None = None
+
+
+class StateSnapshot(NamedTuple):
+    """A thread's state at one checkpoint, as returned by `get_state()`."""
+
+    values: dict[str, Any]
+    next: tuple[str, ...]
+    config: dict[str, Any]
+    metadata: dict[str, Any] | None
+    created_at: str | None
+    parent_config: dict[str, Any] | None
+    tasks: tuple[PregelTask, ...]
+    interrupts: tuple[Interrupt, ...] = ()
+
+
+def interrupt(value: Any) -> Any:
+    """Pause the run and surface `value` to the caller; returns the answer once resumed.
+
+    The node runs again from its first line on resume; the n-th `interrupt()` call of a node
+    returns the n-th answer given to it.
+    """
+    from hitl_async._runtime import current_scratchpad
+
+    return current_scratchpad("interrupt").interrupt(value)
+

@@ -1,0 +1,94 @@
+"""Shared fixtures: the checkpoint stores every engine and driver test runs on.
+
+PostgreSQL and Redis tests talk to real servers (HITL_TEST_POSTGRES_URL, HITL_TEST_REDIS_URL,
+defaulting to the local ones). Without a server those tests are skipped with the reason, except
+under CI=true, where a missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit
+
+import pytest
+
+POSTGRES_URL = os.environ.get("HITL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+DRIVERS = ["memory", "sqlite", "postgres", "redis"]
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), 1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str) -> None:
+    """Skip (or, in CI, fail) when the server behind `url` is not reachable."""
+    if _reachable(url):
+        return
+    reason = f"{name} is not reachable at {url}; start it or set HITL_TEST_{name.upper()}_URL"
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_package(module: str, install: str) -> None:
+    """Skip (or, in CI, fail) when a driver package is not installed."""
+    try:
+        __import__(module)
+    except ImportError:
+        reason = f"{module} is not installed: pip install -e {install}"
+        if IN_CI:
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+SaverFactory = Callable[[], object]
+
+
+@pytest.fixture(params=DRIVERS)
+async def saver(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[object]:
+    """A fresh, set-up saver of each driver; closed after the test."""
+    kind = request.param
+    if kind == "memory":
+        from hitl_async import InMemorySaver
+
+        yield InMemorySaver()
+        return
+    from hitl_async import connect
+
+    if kind == "sqlite":
+        require_package("hitl_async_sqlite", "drivers/sqlite")
+        url = f"sqlite:///{tmp_path / 'checkpoints.db'}"
+        options: dict[str, object] = {}
+    elif kind == "postgres":
+        require_package("hitl_async_postgres", "drivers/postgres")
+        require_service("postgres", POSTGRES_URL)
+        url = POSTGRES_URL
+        options = {"schema": f"t_{uuid.uuid4().hex[:12]}"}
+    else:
+        require_package("hitl_async_redis", "drivers/redis")
+        require_service("redis", REDIS_URL)
+        url = REDIS_URL
+        options = {"prefix": f"t{uuid.uuid4().hex[:12]}"}
+    store = connect(url, **options)
+    await store.setup()
+    try:
+        yield store
+    finally:
+        await store.destroy() if hasattr(store, "destroy") else None
+        await store.aclose()

@@ -23,6 +23,7 @@ __all__ = [
     "GraphRecursionError",
     "GraphValidationError",
     "HitlError",
+    "InvalidConfigError",
     "InvalidUpdateError",
     "NoPendingInterruptError",
     "ParentCommand",
@@ -37,11 +38,15 @@ class HitlError(Exception):
 
 
 class GraphValidationError(HitlError, ValueError):
-    """The graph is malformed; raised by `compile()` and the builder, naming the bad node or edge."""
+    """The graph is malformed; raised by the builder and `compile()`, naming the bad part."""
 
 
 class InvalidUpdateError(HitlError, ValueError):
     """A node returned something that cannot be applied to the state."""
+
+
+class InvalidConfigError(HitlError, ValueError):
+    """The run's config lacks something the graph needs (a thread id, a valid limit, ...)."""
 
 
 class EmptyInputError(HitlError, ValueError):
@@ -66,7 +71,9 @@ class CheckpointConflictError(HitlError):
     The commit is not applied: the chain never forks silently.
     """
 
-    def __init__(self, thread_id: str, checkpoint_ns: str, expected: str | None, actual: str | None):
+    def __init__(
+        self, thread_id: str, checkpoint_ns: str, expected: str | None, actual: str | None
+    ):
         self.thread_id = thread_id
         self.checkpoint_ns = checkpoint_ns
         self.expected = expected
@@ -78,7 +85,7 @@ class CheckpointConflictError(HitlError):
         )
 
 
-class GraphBubbleUp(Exception):  # noqa: N818 - LangGraph's name, kept for porting
+class GraphBubbleUp(Exception):
     """Control-flow signal that travels up from a node; never an error of its own."""
 
 

@@ -36,7 +36,7 @@ All = Literal["*"]
 
 @dataclass(frozen=True, slots=True)
 class Interrupt:
-    """A pause raised by `interrupt(value)`; answer it with `Command(resume=...)`, by `id` if many."""
+    """A pause raised by `interrupt(value)`; answered by `Command(resume=...)` (by `id` if many)."""
 
     value: Any
     id: str
@@ -173,4 +173,3 @@ def interrupt(value: Any) -> Any:
     from hitl_async._runtime import current_scratchpad
 
     return current_scratchpad("interrupt").interrupt(value)
-

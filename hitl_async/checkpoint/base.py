@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 __all__ = ["BaseSaver", "BlobRecord", "CheckpointRecord", "LoadedCheckpoint", "WriteRecord"]
 
@@ -79,6 +79,9 @@ class BaseSaver(ABC):
     Every method is a coroutine run in the caller's event loop; a driver connects lazily on first
     use, so constructing one never does I/O. A driver must be usable from several tasks at once.
     """
+
+    io_free: ClassVar[bool] = False
+    """True when a commit completes without I/O, so the scheduler need not overlap it."""
 
     async def setup(self) -> None:  # noqa: B027 - optional hook
         """Create tables/keys if needed; idempotent. Called lazily by drivers that need it."""

@@ -49,6 +49,8 @@ class InMemorySaver(BaseSaver):
     For tests and single-process use: everything is lost when the process exits.
     """
 
+    io_free = True
+
     def __init__(self) -> None:
         self._threads: dict[str, dict[str, _Namespace]] = {}
         self._lock = threading.Lock()
@@ -180,7 +182,9 @@ class InMemorySaver(BaseSaver):
                         ns.writes.pop(cid, None)
                 ns.order = keep
                 live = {
-                    (ch, v) for cid in keep for ch, v in ns.checkpoints[cid].channel_versions.items()
+                    (ch, v)
+                    for cid in keep
+                    for ch, v in ns.checkpoints[cid].channel_versions.items()
                 }
                 ns.blobs = {k: b for k, b in ns.blobs.items() if k in live}
         return removed

@@ -1,0 +1,212 @@
+"""The engine's checkpoint model: what a superstep boundary holds, and its byte form for drivers.
+
+A checkpoint holds the state channels (each with a version: the id of the checkpoint that last
+changed it, so unchanged channels are never rewritten and forks never collide), the tasks of the
+next superstep, and the pending writes of tasks of that step that already finished, paused or
+failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hitl_async.checkpoint.base import BlobRecord, CheckpointRecord, LoadedCheckpoint, WriteRecord
+from hitl_async.constants import DONE, INTERRUPT, RESUME, SPECIAL_WRITE_IDX
+from hitl_async.errors import SerializationError
+from hitl_async.serde import Serializer
+from hitl_async.types import Interrupt
+
+__all__ = [
+    "NULL_TASK",
+    "EngineCheckpoint",
+    "TaskSpec",
+    "new_checkpoint_id",
+    "now_iso",
+    "pending_interrupts",
+    "task_id",
+    "write_records",
+]
+
+NULL_TASK = "null"
+"""Task id of writes that come from the run's input (`Command.update`/`goto`), not from a node."""
+
+_HEADER_VERSION = 1
+
+
+@dataclass(slots=True)
+class TaskSpec:
+    """A task of the next superstep: a node triggered by edges, or a push with its own input."""
+
+    node: str
+    push: bool = False
+    arg: Any = None
+
+
+@dataclass(slots=True)
+class EngineCheckpoint:
+    """A decoded checkpoint: values, versions, next tasks and pending writes."""
+
+    checkpoint_id: str | None
+    parent_id: str | None
+    created_at: str | None
+    step: int
+    metadata: dict[str, Any]
+    values: dict[str, Any]
+    versions: dict[str, str]
+    tasks: list[TaskSpec]
+    writes: dict[str, list[tuple[int, str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> EngineCheckpoint:
+        return cls(None, None, None, -2, {}, {}, {}, [])
+
+    # -- byte form -------------------------------------------------------------------------------
+
+    def record(self, thread_id: str, checkpoint_ns: str, serde: Serializer) -> CheckpointRecord:
+        assert self.checkpoint_id is not None and self.created_at is not None
+        header = serde.dumps(
+            [_HEADER_VERSION, self.step, [[t.node, t.push, t.arg] for t in self.tasks]],
+            channel="__tasks__",
+        )
+        return CheckpointRecord(
+            thread_id=thread_id,
+            checkpoint_ns=checkpoint_ns,
+            checkpoint_id=self.checkpoint_id,
+            parent_id=self.parent_id,
+            created_at=self.created_at,
+            channel_versions=dict(self.versions),
+            header=header,
+            metadata=self.metadata,
+        )
+
+    def blobs(self, channels: Sequence[str] | set[str], serde: Serializer) -> list[BlobRecord]:
+        out = []
+        for ch in channels:
+            if ch in self.values:
+                out.append(
+                    BlobRecord(ch, self.versions[ch], serde.dumps(self.values[ch], channel=ch))
+                )
+        return out
+
+    @classmethod
+    def decode(cls, loaded: LoadedCheckpoint, serde: Serializer) -> EngineCheckpoint:
+        rec = loaded.record
+        try:
+            version, step, tasks = serde.loads(rec.header)
+        except (ValueError, TypeError) as exc:
+            raise SerializationError(
+                f"thread {rec.thread_id!r}: checkpoint {rec.checkpoint_id!r} has an unreadable "
+                f"header: {exc}"
+            ) from exc
+        if version != _HEADER_VERSION:
+            raise SerializationError(
+                f"thread {rec.thread_id!r}: checkpoint {rec.checkpoint_id!r} has header format "
+                f"{version!r}; this hitl-async reads format {_HEADER_VERSION}"
+            )
+        values = {ch: serde.loads(data) for ch, data in loaded.blobs.items()}
+        writes: dict[str, list[tuple[int, str, Any]]] = {}
+        for w in loaded.writes:
+            writes.setdefault(w.task_id, []).append((w.idx, w.channel, serde.loads(w.data)))
+        for rows in writes.values():
+            rows.sort(key=lambda r: r[0])
+        return cls(
+            checkpoint_id=rec.checkpoint_id,
+            parent_id=rec.parent_id,
+            created_at=rec.created_at,
+            step=step,
+            metadata=dict(rec.metadata),
+            values=values,
+            versions=dict(rec.channel_versions),
+            tasks=[TaskSpec(node, push, arg) for node, push, arg in tasks],
+            writes=writes,
+        )
+
+
+def write_records(
+    task: str, writes: Sequence[tuple[str, Any]], serde: Serializer, path: str = ""
+) -> list[WriteRecord]:
+    """Byte form of a task's writes; special channels get fixed indexes so they replace."""
+    out = []
+    n = 0
+    for channel, value in writes:
+        idx = SPECIAL_WRITE_IDX.get(channel)
+        if idx is None:
+            idx = n
+            n += 1
+        out.append(WriteRecord(task, idx, channel, serde.dumps(value, channel=channel), path))
+    return out
+
+
+def task_id(checkpoint_id: str | None, checkpoint_ns: str, index: int, node: str) -> str:
+    """Deterministic id of the `index`-th task of the step that runs from a checkpoint."""
+    key = f"{checkpoint_id}\x00{checkpoint_ns}\x00{index}\x00{node}".encode()
+    return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+_id_lock = threading.Lock()
+_last: tuple[int, int] = (0, 0)
+
+
+def _uuid7(ms: int, seq: int) -> str:
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand_b
+    return str(uuid.UUID(int=value))
+
+
+def new_checkpoint_id(after: str | None = None) -> str:
+    """A UUIDv7-shaped, time-ordered id, strictly greater (as text) than `after` and than every
+    id this process made before, whatever the clock does."""
+    global _last
+    with _id_lock:
+        ms, seq = time.time_ns() // 1_000_000, 0
+        last_ms, last_seq = _last
+        if after is not None:
+            try:
+                parsed = uuid.UUID(after).int
+                a_ms, a_seq = parsed >> 80, (parsed >> 64) & 0xFFF
+                if (a_ms, a_seq) > (last_ms, last_seq):
+                    last_ms, last_seq = a_ms, a_seq
+            except ValueError:
+                pass
+        if (ms, seq) <= (last_ms, last_seq):
+            ms, seq = last_ms, last_seq + 1
+            if seq > 0xFFF:
+                ms, seq = ms + 1, 0
+        _last = (ms, seq)
+        return _uuid7(ms, seq)
+
+
+def pending_interrupts(
+    writes: Mapping[str, list[tuple[int, str, Any]]], order: Sequence[str]
+) -> list[tuple[str, int, Interrupt]]:
+    """Unanswered interrupts of unfinished tasks, in task order: (task id, index, interrupt)."""
+    out = []
+    for tid in order:
+        rows = writes.get(tid)
+        if not rows:
+            continue
+        done = False
+        raised: tuple[int, Interrupt] | None = None
+        answered = 0
+        for _, channel, value in rows:
+            if channel == DONE:
+                done = True
+            elif channel == INTERRUPT:
+                raised = (value[0], value[1])
+            elif channel == RESUME:
+                answered = len(value)
+        if not done and raised is not None and raised[0] >= answered:
+            out.append((tid, raised[0], raised[1]))
+    return out

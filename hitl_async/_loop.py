@@ -1,0 +1,625 @@
+"""The superstep loop of one run: load the thread, apply the input or answers, then run steps —
+every task of a step concurrently, their writes applied together in task order, a checkpoint
+after each — until the graph ends, pauses or fails."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from hitl_async._checkpoint import (
+    NULL_TASK,
+    EngineCheckpoint,
+    TaskSpec,
+    new_checkpoint_id,
+    now_iso,
+    task_id,
+    write_records,
+)
+from hitl_async._runtime import Scratchpad
+from hitl_async._task import Task, execute, route
+from hitl_async.constants import DONE, END, ERROR, INTERRUPT, NEXT, RESUME, START
+from hitl_async.errors import (
+    AmbiguousResumeError,
+    EmptyInputError,
+    GraphRecursionError,
+    InvalidConfigError,
+    InvalidUpdateError,
+    NoPendingInterruptError,
+    UnknownInterruptError,
+)
+from hitl_async.types import Command, Interrupt, PregelTask, Send, StateSnapshot
+
+if TYPE_CHECKING:
+    from hitl_async.checkpoint.base import LoadedCheckpoint
+    from hitl_async.graph.compiled import CompiledStateGraph
+
+__all__ = ["Run", "is_interrupt_id"]
+
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_interrupt_id(key: Any) -> bool:
+    """Whether `key` has the shape of an interrupt id (32 lowercase hex digits)."""
+    return isinstance(key, str) and _ID.fullmatch(key) is not None
+
+
+def _drop(_: Any) -> None:
+    return None
+
+
+class Run:
+    """One run on one thread: the current checkpoint, its tasks, and the buffered stream events."""
+
+    def __init__(
+        self,
+        graph: CompiledStateGraph,
+        config: dict[str, Any],
+        *,
+        modes: Sequence[str] = ("updates",),
+        durability: str = "async",
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+    ) -> None:
+        self.graph = graph
+        self.plan = graph.plan
+        self.saver = graph.checkpointer
+        self.serde = graph.serde
+        self.config = config
+        conf = config.get("configurable") or {}
+        self.thread_id: str | None = conf.get("thread_id")
+        self.ns: str = conf.get("checkpoint_ns", "")
+        self.at: str | None = conf.get("checkpoint_id")
+        self.modes = frozenset(modes)
+        self.durability = durability
+        self.limit = int(config.get("recursion_limit", 25))
+        if self.limit < 1:
+            raise InvalidConfigError(f"recursion_limit must be at least 1, got {self.limit}")
+        self.before = interrupt_before
+        self.after = interrupt_after
+        self.events: list[tuple[str, Any]] = []
+        self.cp = EngineCheckpoint.empty()
+        self.head: str | None = None
+        self.dirty: set[str] = set()
+        self.unsaved = False
+        self.skip_before = False
+        self.tasks: list[Task] = []
+        self.interrupts: tuple[Interrupt, ...] = ()
+        self.steps_run = 0
+        self.io_free = self.saver is None or self.saver.io_free
+        self.user_metadata = dict(config.get("metadata") or {})
+
+    # -- small helpers ---------------------------------------------------------------------------
+
+    @property
+    def exists(self) -> bool:
+        return self.cp.checkpoint_id is not None
+
+    def _emit(self, mode: str, chunk: Any) -> None:
+        if mode in self.modes:
+            self.events.append((mode, chunk))
+
+    def output(self) -> dict[str, Any]:
+        """The state keys the graph outputs."""
+        values = self.plan.state_values(self.cp.values)
+        schema = self.graph.builder.output_schema
+        if schema is self.graph.builder.schema:
+            return values
+        return {k: v for k, v in values.items() if k in schema.fields}
+
+    def config_for(self, checkpoint_id: str | None) -> dict[str, Any]:
+        return {
+            "configurable": {
+                "thread_id": self.thread_id,
+                "checkpoint_ns": self.ns,
+                "checkpoint_id": checkpoint_id,
+            }
+        }
+
+    def _metadata(self, source: str, step: int) -> dict[str, Any]:
+        return {**self.user_metadata, "source": source, "step": step, "parents": {}}
+
+    def _new_checkpoint(self, source: str, step: int, tasks: list[TaskSpec]) -> None:
+        """Move to a new checkpoint whose values are the current ones (changed since in place)."""
+        new_id = new_checkpoint_id(self.cp.checkpoint_id)
+        # Under durability="exit" an unsaved checkpoint is skipped: the chain links saved ones.
+        skip = self.unsaved and self.durability == "exit"
+        parent = self.cp.parent_id if skip else self.cp.checkpoint_id
+        self.cp = EngineCheckpoint(
+            checkpoint_id=new_id,
+            parent_id=parent,
+            created_at=now_iso(),
+            step=step,
+            metadata=self._metadata(source, step),
+            values=self.cp.values,
+            versions=self.cp.versions,
+            tasks=tasks,
+        )
+        for ch in self.dirty:
+            if ch in self.cp.values:
+                self.cp.versions[ch] = new_id
+            else:
+                self.cp.versions.pop(ch, None)
+        self.unsaved = True
+
+    def _prepare_tasks(self) -> None:
+        """Tasks of the step that runs from the current checkpoint, with their pending writes."""
+        cp = self.cp
+        specs = list(cp.tasks)
+        for _, channel, value in cp.writes.get(NULL_TASK, ()):
+            if channel != NEXT:
+                continue
+            if isinstance(value, Send):
+                specs.append(TaskSpec(value.node, True, value.arg))
+            elif all(s.push or s.node != value for s in specs):
+                specs.append(TaskSpec(value))
+        tasks = []
+        for i, spec in enumerate(specs):
+            t = Task(task_id(cp.checkpoint_id, self.ns, i, spec.node), i, spec)
+            for _, channel, value in cp.writes.get(t.id, ()):
+                if channel == DONE:
+                    t.done = t.persisted = True
+                elif channel == INTERRUPT:
+                    t.raised = (value[0], value[1])
+                elif channel == RESUME:
+                    t.resume = list(value)
+                elif channel == ERROR:
+                    t.error_text = value
+                else:
+                    t.writes.append((channel, value))
+            if t.done and t.name != START:
+                t.update = {c: v for c, v in t.writes if not c.startswith("__")} or None
+            tasks.append(t)
+        self.tasks = tasks
+
+    def pending(self) -> list[tuple[Task, Interrupt]]:
+        """Unanswered interrupts of unfinished tasks, in task order."""
+        return [(t, t.raised[1]) for t in self.tasks if t.waiting and t.raised is not None]
+
+    # -- loading and input -----------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Load the thread's head (or the checkpoint named in the config)."""
+        saver = self.saver
+        if saver is None:
+            return
+        if self.thread_id is None:
+            raise InvalidConfigError(
+                "this graph has a checkpointer, so every run needs a thread id: pass "
+                "config={'configurable': {'thread_id': '...'}}"
+            )
+        loaded = await saver.load(self.thread_id, self.ns, self.at)
+        if loaded is None and self.at is not None:
+            raise InvalidConfigError(
+                f"thread {self.thread_id!r} has no checkpoint {self.at!r} (namespace "
+                f"{self.ns!r}); use a config from get_state_history()"
+            )
+        if loaded is not None:
+            self.set_loaded(loaded)
+            if self.at is None or self.at == (head := await self._head_id()):
+                self.head = self.cp.checkpoint_id
+            else:
+                self.head = head
+        self._prepare_tasks()
+
+    def set_loaded(self, loaded: LoadedCheckpoint) -> None:
+        """Make a stored checkpoint current, with the input's pending update folded in."""
+        self.cp = EngineCheckpoint.decode(loaded, self.serde)
+        null_items = [
+            (c, v) for _, c, v in self.cp.writes.get(NULL_TASK, ()) if not c.startswith("__")
+        ]
+        if null_items:
+            self.dirty |= self.plan.apply(
+                self.cp.values, null_items, source="Command(update=...)", strict=False
+            )
+        self._prepare_tasks()
+
+    async def _head_id(self) -> str | None:
+        assert self.saver is not None and self.thread_id is not None
+        current = await self.saver.load(self.thread_id, self.ns)
+        return current.record.checkpoint_id if current is not None else None
+
+    async def start(self, input: Any) -> None:
+        """Load the thread and apply the run's input. Strict resume errors are raised before
+        anything is written."""
+        await self.load()
+        if isinstance(input, Command):
+            await self._command(input)
+            self.skip_before = True
+        elif input is None:
+            if not self.exists:
+                raise EmptyInputError(
+                    f"thread {self.thread_id!r} has no checkpoint to continue from: start it with "
+                    "an input (a dict of state values)"
+                )
+            self.skip_before = True
+            self._emit("values", self.output())
+        else:
+            await self._input(input)
+
+    async def _input(self, value: Any) -> None:
+        """New input: an input checkpoint whose only task applies it (pending tasks are dropped)."""
+        step = self.cp.step + 1 if self.exists else -1
+        self.cp.writes = {}
+        self._new_checkpoint("input", step, [TaskSpec(START, True, value)])
+        self._prepare_tasks()
+        self._emit_checkpoint()
+        if self.durability != "exit":
+            await self._save()
+
+    async def _command(self, cmd: Command[Any]) -> None:
+        if cmd.graph == Command.PARENT:
+            raise InvalidUpdateError("Command(graph=Command.PARENT) cannot be a run's input")
+        thread = str(self.thread_id)
+        answered: list[Task] = []
+        if cmd.resume is not None:
+            if self.saver is None:
+                raise NoPendingInterruptError(thread, exists=False)
+            if not self.exists:
+                raise NoPendingInterruptError(thread, exists=False)
+            pending = self.pending()
+            if not pending:
+                raise NoPendingInterruptError(
+                    thread, exists=True, next_nodes=[t.name for t in self.tasks if not t.done]
+                )
+            by_id = {intr.id: t for t, intr in pending}
+            resume = cmd.resume
+            if isinstance(resume, dict) and resume and all(is_interrupt_id(k) for k in resume):
+                unknown = [k for k in resume if k not in by_id]
+                if unknown:
+                    raise UnknownInterruptError(thread, unknown, [i for _, i in pending])
+                answers = dict(resume)
+            else:
+                if len(pending) > 1:
+                    raise AmbiguousResumeError(thread, [i for _, i in pending])
+                answers = {pending[0][1].id: resume}
+            for iid, value in answers.items():
+                by_id[iid].resume.append(value)
+                answered.append(by_id[iid])
+        targets = cmd.goto_targets()
+        for target in targets:
+            node = target.node if isinstance(target, Send) else target
+            if node != END and node not in self.graph.builder.nodes:
+                raise InvalidUpdateError(
+                    f"thread {thread!r}: Command(goto={node!r}) names an unknown node; nodes are "
+                    f"{sorted(self.graph.builder.nodes)}"
+                )
+        items = self.graph.builder.schema.items(cmd.update, source="Command(update=...)")
+        has_pending = any(not t.done for t in self.tasks)
+        if not has_pending and (items or targets or not self.exists):
+            # A finished or new thread: the command is this run's input.
+            await self._input(cmd)
+            return
+        null_writes = items + [(NEXT, t) for t in targets if t != END]
+        records = []
+        for t in answered:
+            records += write_records(t.id, [(RESUME, list(t.resume))], self.serde, t.name)
+        if null_writes:
+            rows = self.cp.writes.setdefault(NULL_TASK, [])
+            rows.extend((len(rows) + i, c, v) for i, (c, v) in enumerate(null_writes))
+            records += write_records(NULL_TASK, [(c, v) for _, c, v in rows], self.serde)
+            self.dirty |= self.plan.apply(self.cp.values, items, source="Command(update=...)")
+            resumes = {t.id: t.resume for t in self.tasks}
+            self._prepare_tasks()
+            for t in self.tasks:
+                t.resume = resumes.get(t.id, t.resume)
+        if records and self.saver is not None:
+            assert self.thread_id is not None and self.cp.checkpoint_id is not None
+            if self.unsaved:
+                await self._save()
+            await self.saver.put_writes(self.thread_id, self.ns, self.cp.checkpoint_id, records)
+        self._emit("values", self.output())
+
+    # -- saving ----------------------------------------------------------------------------------
+
+    async def _save(self, writes: Sequence[Any] = ()) -> None:
+        """Commit the current checkpoint if the store does not have it yet."""
+        if self.saver is None or not self.unsaved:
+            return
+        assert self.thread_id is not None
+        cp = self.cp
+        await self.saver.commit(
+            cp.record(self.thread_id, self.ns, self.serde),
+            cp.blobs(self.dirty, self.serde),
+            expected_head=self.head,
+            writes=writes,
+        )
+        self.head = cp.checkpoint_id
+        self.dirty = set()
+        self.unsaved = False
+
+    def _records(self, tasks: Sequence[Task]) -> list[Any]:
+        out: list[Any] = []
+        for t in tasks:
+            rows: list[tuple[str, Any]] = []
+            if t.done:
+                rows = [*t.writes, (DONE, None)]
+            if t.raised is not None:
+                rows.append((INTERRUPT, t.raised))
+            if t.resume:
+                rows.append((RESUME, list(t.resume)))
+            if t.error is not None:
+                rows.append((ERROR, repr(t.error)))
+            if rows:
+                out += write_records(t.id, rows, self.serde, t.name)
+        return out
+
+    async def _persist(self, tasks: Sequence[Task]) -> None:
+        """Store the outcome of tasks of a step that did not complete (paused or failed)."""
+        todo = [
+            t
+            for t in tasks
+            if not t.persisted and (t.done or t.raised is not None or t.error is not None)
+        ]
+        if self.saver is None:
+            return
+        if self.unsaved:
+            await self._save(self._records(todo))
+        elif todo:
+            assert self.thread_id is not None and self.cp.checkpoint_id is not None
+            await self.saver.put_writes(
+                self.thread_id, self.ns, self.cp.checkpoint_id, self._records(todo)
+            )
+        for t in todo:
+            t.persisted = True
+
+    async def finish(self) -> None:
+        """Write what is still only in memory (durability="exit", or an abandoned stream)."""
+        await self._save()
+
+    # -- one superstep ---------------------------------------------------------------------------
+
+    def _hit(self, names: Sequence[str] | str | None, tasks: Sequence[Task]) -> bool:
+        if not names:
+            return False
+        return any(t.name != START and (names == "*" or t.name in names) for t in tasks)
+
+    async def tick(self) -> bool:
+        """Run one superstep; False when the run ended (finished or paused)."""
+        tasks = self.tasks
+        if not tasks:
+            return False
+        step = self.cp.step + 1
+        counts = any(t.name != START for t in tasks)
+        if counts and self.steps_run >= self.limit:
+            raise GraphRecursionError(
+                f"thread {self.thread_id!r}: recursion limit of {self.limit} supersteps reached "
+                "without reaching END. If the loop is intended, raise it with "
+                "config={'recursion_limit': N}; otherwise check the graph's conditional edges."
+            )
+        if not self.skip_before and self._hit(self.before, [t for t in tasks if not t.done]):
+            await self._save()
+            self.interrupts = ()
+            self._emit("updates", {INTERRUPT: ()})
+            return False
+        self.skip_before = False
+        if counts:
+            self.steps_run += 1
+        runnable = [t for t in tasks if not t.done and not t.waiting]
+        view_cache: list[Any] = []
+        values = self.cp.values
+
+        def view() -> Any:
+            if not view_cache:
+                view_cache.append(self.graph.builder.schema.view(self.plan.state_values(values)))
+            return view_cache[0]
+
+        if self.durability != "exit" and self.unsaved:
+            await self._save()
+        if "tasks" in self.modes or "debug" in self.modes:
+            for t in runnable:
+                self._emit_task_start(t, step)
+        if len(runnable) == 1:
+            await self._execute(runnable[0], view, persist=False)
+        elif runnable:
+            persist_each = self.saver is not None and self.durability != "exit"
+            async with anyio.create_task_group() as tg:
+                for t in runnable:
+                    tg.start_soon(self._execute, t, view, persist_each)
+        for t in runnable:
+            if t.finished_now and t.name != START:
+                self._emit("updates", {t.name: t.update})
+            if "tasks" in self.modes or "debug" in self.modes:
+                self._emit_task_result(t, step)
+        failed = next((t for t in tasks if t.error is not None), None)
+        if failed is not None or any(t.waiting for t in tasks):
+            await self._persist(tasks)
+            if failed is not None:
+                assert failed.error is not None
+                raise failed.error
+            self.interrupts = tuple(i for _, i in self.pending())
+            self._emit("updates", {INTERRUPT: self.interrupts})
+            self._emit("values", {**self.output(), INTERRUPT: self.interrupts})
+            return False
+        await self._complete(tasks, step)
+        if self._hit(self.after, tasks):
+            await self._save()
+            self.interrupts = ()
+            self._emit("updates", {INTERRUPT: ()})
+            return False
+        return bool(self.tasks)
+
+    async def _execute(self, t: Task, view: Any, persist: bool) -> None:
+        pad = Scratchpad(
+            task_id=t.id,
+            node=t.name,
+            config=self.config,
+            resume=t.resume,
+            durable=self.saver is not None,
+            writer=self._custom if "custom" in self.modes else _drop,
+        )
+        t.error = None
+        await execute(self.graph, t, self.cp.values, view, pad, is_new=self.cp.parent_id is None)
+        if persist and (t.done or t.raised is not None):
+            await self._persist([t])
+
+    def _custom(self, chunk: Any) -> None:
+        self.events.append(("custom", chunk))
+
+    async def _complete(self, tasks: Sequence[Task], step: int) -> None:
+        values = dict(self.cp.values)
+        writes = [(t.name, t.writes) for t in tasks]
+        try:
+            changed, next_tasks = self.plan.step(values, writes)
+        except InvalidUpdateError as exc:
+            await self._persist(tasks)
+            raise InvalidUpdateError(f"thread {self.thread_id!r}, step {step}: {exc}") from exc
+        self.cp.values = values
+        self.cp.versions = dict(self.cp.versions)
+        self.dirty |= changed
+        self._new_checkpoint("loop", step, next_tasks)
+        if self.durability == "sync" or (self.durability == "async" and self.io_free):
+            await self._save()
+        self._prepare_tasks()
+        self._emit("values", self.output())
+        self._emit_checkpoint()
+
+    # -- update_state ----------------------------------------------------------------------------
+
+    async def update(self, values: Any, as_node: str | None) -> dict[str, Any]:
+        """Write `values` as if node `as_node` returned them, as a new checkpoint."""
+        await self.load()
+        builder = self.graph.builder
+        if as_node is not None and as_node not in builder.nodes and as_node != START:
+            raise InvalidUpdateError(
+                f"thread {self.thread_id!r}: update_state(as_node={as_node!r}) names an unknown "
+                f"node; nodes are {sorted(builder.nodes)}"
+            )
+        if as_node is None and not self.exists:
+            as_node = START
+        items = builder.schema.items(values, source="update_state")
+        old_tasks = self.tasks
+        new_values = dict(self.cp.values)
+        if as_node is None:
+            changed = self.plan.apply(new_values, items, source="update_state")
+            next_specs = [t.spec for t in old_tasks]
+        else:
+            targets = await route(self.graph, as_node, items, new_values, (), self.config)
+            finished = [(t.name, t.writes) for t in old_tasks if t.done]
+            changed, routed = self.plan.step(new_values, [*finished, (as_node, items + targets)])
+            keep = [t.spec for t in old_tasks if not t.done and t.name != as_node]
+            next_specs = keep + [
+                s for s in routed if s.push or all(k.push or k.node != s.node for k in keep)
+            ]
+        self.cp.values = new_values
+        self.cp.versions = dict(self.cp.versions)
+        self.cp.writes = {}
+        self.dirty |= changed
+        step = self.cp.step + 1 if self.exists else 0
+        self._new_checkpoint("update", step, next_specs)
+        self._prepare_tasks()
+        records: list[Any] = []
+        if as_node is None:
+            # Paused tasks stay paused: their interrupts (same ids) and finished siblings' writes
+            # move to the new checkpoint, so the thread can still be resumed as before.
+            for new, old in zip(self.tasks, old_tasks, strict=False):
+                rows: list[tuple[str, Any]] = []
+                if old.done:
+                    rows = [*old.writes, (DONE, None)]
+                if old.raised is not None:
+                    rows.append((INTERRUPT, old.raised))
+                if old.resume:
+                    rows.append((RESUME, list(old.resume)))
+                if rows:
+                    records += write_records(new.id, rows, self.serde, new.name)
+        await self._save(records)
+        return self.config_for(self.cp.checkpoint_id)
+
+    # -- state snapshots -------------------------------------------------------------------------
+
+    def snapshot(self) -> StateSnapshot:
+        """The current checkpoint as `get_state()` reports it."""
+        if not self.exists:
+            return StateSnapshot({}, (), self.config, None, None, None, (), ())
+        values = dict(self.cp.values)
+        self.plan.apply(
+            values,
+            [(c, v) for t in self.tasks if t.done for c, v in t.writes if not c.startswith("__")],
+            source="pending writes",
+            strict=False,
+        )
+        tasks = tuple(
+            PregelTask(
+                id=t.id,
+                name=t.name,
+                path=t.path,
+                error=t.error_text,
+                interrupts=(t.raised[1],) if t.waiting and t.raised else (),
+                state=None,
+                result=t.update if t.done else None,
+            )
+            for t in self.tasks
+        )
+        cp = self.cp
+        return StateSnapshot(
+            values=self.plan.state_values(values),
+            next=tuple(t.name for t in self.tasks if not t.done),
+            config=self.config_for(cp.checkpoint_id),
+            metadata=dict(cp.metadata),
+            created_at=cp.created_at,
+            parent_config=self.config_for(cp.parent_id) if cp.parent_id else None,
+            tasks=tasks,
+            interrupts=tuple(i for _, i in self.pending()),
+        )
+
+    # -- debug / checkpoints / tasks streams -----------------------------------------------------
+
+    def _emit_checkpoint(self) -> None:
+        if "checkpoints" not in self.modes and "debug" not in self.modes:
+            return
+        cp = self.cp
+        payload = {
+            "config": self.config_for(cp.checkpoint_id),
+            "parent_config": self.config_for(cp.parent_id) if cp.parent_id else None,
+            "values": self.output(),
+            "metadata": dict(cp.metadata),
+            "next": [t.name for t in self.tasks if not t.done],
+            "tasks": [
+                {"id": t.id, "name": t.name, "interrupts": (), "state": None}
+                for t in self.tasks
+                if not t.done
+            ],
+        }
+        self._emit("checkpoints", payload)
+        self._emit_debug("checkpoint", cp.step, payload)
+
+    def _emit_debug(self, kind: str, step: int, payload: dict[str, Any]) -> None:
+        if "debug" in self.modes:
+            self.events.append(
+                (
+                    "debug",
+                    {
+                        "step": step,
+                        "timestamp": datetime.now(UTC).isoformat(),
+                        "type": kind,
+                        "payload": payload,
+                    },
+                )
+            )
+
+    def _emit_task_start(self, t: Task, step: int) -> None:
+        payload = {
+            "id": t.id,
+            "name": t.name,
+            "input": t.spec.arg if t.spec.push else self.output(),
+            "triggers": (f"branch:to:{t.name}",) if not t.spec.push else ("__pregel_push",),
+        }
+        self._emit("tasks", payload)
+        self._emit_debug("task", step, payload)
+
+    def _emit_task_result(self, t: Task, step: int) -> None:
+        payload = {
+            "id": t.id,
+            "name": t.name,
+            "error": repr(t.error) if t.error is not None else None,
+            "result": t.update if t.done else {},
+            "interrupts": [{"value": t.raised[1].value, "id": t.raised[1].id}]
+            if t.waiting and t.raised
+            else [],
+        }
+        self._emit("tasks", payload)
+        self._emit_debug("task_result", step, payload)

@@ -1,0 +1,124 @@
+"""The compiled topology of a graph and the rule that folds a step's writes into the state."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hitl_async.constants import END, NEXT, START
+from hitl_async.errors import InvalidUpdateError
+from hitl_async.types import Send
+
+if TYPE_CHECKING:
+    from hitl_async._checkpoint import TaskSpec
+    from hitl_async.graph.state import StateGraph
+
+__all__ = ["Plan"]
+
+_BARRIER = "__join__:"
+
+
+class Plan:
+    """Edges resolved per node, join barriers, and reducers of the state keys."""
+
+    def __init__(self, builder: StateGraph) -> None:
+        self.fields = builder.schema.fields
+        self.initials = {k: f.initial for k, f in self.fields.items() if f.has_initial}
+        self.node_order = {name: i for i, name in enumerate(builder.nodes)}
+        self.static_next: dict[str, list[str]] = {}
+        for start, end in builder.edge_order:
+            if end != END:
+                self.static_next.setdefault(start, []).append(end)
+        self.barriers: dict[str, tuple[frozenset[str], str]] = {}
+        self.barriers_of: dict[str, list[str]] = {}
+        for starts, end in builder.waiting_edges:
+            channel = f"{_BARRIER}{end}:{','.join(sorted(set(starts)))}"
+            self.barriers[channel] = (frozenset(starts), end)
+            for s in set(starts):
+                self.barriers_of.setdefault(s, []).append(channel)
+
+    def state_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The state keys of `values` (no barriers); reducer keys default to their empty value."""
+        out = {k: copy.copy(v) for k, v in self.initials.items() if k not in values}
+        for k in self.fields:
+            if k in values:
+                out[k] = values[k]
+        if not self.fields:
+            out.update({k: v for k, v in values.items() if not k.startswith(_BARRIER)})
+        return out
+
+    def apply(
+        self,
+        values: dict[str, Any],
+        items: Iterable[tuple[str, Any]],
+        *,
+        source: str,
+        strict: bool = True,
+    ) -> set[str]:
+        """Fold state writes into `values` in order; return the keys that changed."""
+        grouped: dict[str, list[Any]] = {}
+        for key, value in items:
+            grouped.setdefault(key, []).append(value)
+        for key, written in grouped.items():
+            f = self.fields.get(key)
+            if f is None or f.reducer is None:
+                if len(written) > 1 and strict:
+                    raise InvalidUpdateError(
+                        f"{source}: state key {key!r} received {len(written)} values in one step "
+                        "but keeps only one; annotate it with a reducer, e.g. "
+                        f"Annotated[list, operator.add], to merge them"
+                    )
+                values[key] = written[-1]
+                continue
+            if key in values:
+                current = values[key]
+            elif f.has_initial:
+                current = copy.copy(f.initial)
+            else:
+                current, written = written[0], written[1:]
+            for value in written:
+                current = f.reducer(current, value)
+            values[key] = current
+        return set(grouped)
+
+    def step(
+        self,
+        values: dict[str, Any],
+        task_writes: Iterable[tuple[str, list[tuple[str, Any]]]],
+    ) -> tuple[set[str], list[TaskSpec]]:
+        """Apply the writes of a finished step (in task order) and plan the next step's tasks.
+
+        Returns the changed channels (state keys and barriers) and the next tasks: triggered
+        nodes in graph order, then `Send`s in the order they were made.
+        """
+        from hitl_async._checkpoint import TaskSpec
+
+        state_items: list[tuple[str, Any]] = []
+        pulls: set[str] = set()
+        pushes: list[TaskSpec] = []
+        barrier_hits: dict[str, list[str]] = {}
+        for _source, writes in task_writes:
+            for channel, value in writes:
+                if channel == NEXT:
+                    if isinstance(value, Send):
+                        pushes.append(TaskSpec(value.node, True, value.arg))
+                    else:
+                        pulls.add(value)
+                elif channel in self.barriers:
+                    barrier_hits.setdefault(channel, []).append(value)
+                elif not channel.startswith("__"):
+                    state_items.append((channel, value))
+        changed = self.apply(values, state_items, source="step")
+        for channel, hits in barrier_hits.items():
+            starts, target = self.barriers[channel]
+            seen = set(values.get(channel, ())) | set(hits)
+            changed.add(channel)
+            if seen >= starts:
+                values.pop(channel, None)
+                pulls.add(target)
+            else:
+                values[channel] = sorted(seen)
+        pulls.discard(START)
+        ordered = sorted(pulls, key=lambda n: self.node_order.get(n, len(self.node_order)))
+        return changed, [TaskSpec(n) for n in ordered] + pushes

@@ -1,0 +1,76 @@
+"""Per-task context reachable from inside a node: `interrupt()`, the stream writer, the config."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from hitl_async.errors import CheckpointerRequiredError, GraphInterrupt
+from hitl_async.types import Interrupt
+
+__all__ = ["Scratchpad", "current_scratchpad", "get_config", "get_stream_writer", "interrupt_id"]
+
+StreamWriter = Callable[[Any], None]
+
+_SCRATCHPAD: ContextVar[Scratchpad | None] = ContextVar("hitl_async_scratchpad", default=None)
+
+
+def interrupt_id(task_id: str, index: int) -> str:
+    """Id of the `index`-th interrupt of a task: stable across reruns, unique per call."""
+    return hashlib.blake2b(f"{task_id}:{index}".encode(), digest_size=16).hexdigest()
+
+
+def _no_writer(_: Any) -> None:
+    return None
+
+
+@dataclass(slots=True)
+class Scratchpad:
+    """What a running task knows about itself."""
+
+    task_id: str
+    node: str
+    config: dict[str, Any]
+    resume: list[Any]
+    durable: bool
+    writer: StreamWriter = _no_writer
+    counter: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def interrupt(self, value: Any) -> Any:
+        index = self.counter
+        self.counter += 1
+        if index < len(self.resume):
+            return self.resume[index]
+        if not self.durable:
+            raise CheckpointerRequiredError(self.node)
+        raise GraphInterrupt([Interrupt(value=value, id=interrupt_id(self.task_id, index))])
+
+
+def current_scratchpad(what: str) -> Scratchpad:
+    pad = _SCRATCHPAD.get()
+    if pad is None:
+        raise RuntimeError(f"{what}() can only be called from inside a running graph node or task")
+    return pad
+
+
+def set_scratchpad(pad: Scratchpad | None) -> Any:
+    return _SCRATCHPAD.set(pad)
+
+
+def reset_scratchpad(token: Any) -> None:
+    _SCRATCHPAD.reset(token)
+
+
+def get_stream_writer() -> StreamWriter:
+    """The writer of the current task: what it is called with is streamed in `"custom"` mode."""
+    pad = _SCRATCHPAD.get()
+    return pad.writer if pad is not None else _no_writer
+
+
+def get_config() -> dict[str, Any]:
+    """The config of the run the current task belongs to."""
+    return current_scratchpad("get_config").config

@@ -1,0 +1,180 @@
+"""State schemas: which keys a graph's state has, how each key merges writes, and how a node sees
+the state (a dict for a TypedDict schema, an instance for a dataclass or pydantic schema)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import typing
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from typing_extensions import is_typeddict
+
+from hitl_async.errors import GraphValidationError, InvalidUpdateError
+
+__all__ = ["Field", "StateSchema", "UnknownStateKeyWarning", "update_as_items"]
+
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One state key: its reducer (None: last value wins) and the value a reducer starts from."""
+
+    name: str
+    reducer: Callable[[Any, Any], Any] | None
+    initial: Any = _MISSING
+
+    @property
+    def has_initial(self) -> bool:
+        return self.initial is not _MISSING
+
+
+def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return None
+    for meta in reversed(annotation.__metadata__):
+        if callable(meta) and not isinstance(meta, type):
+            try:
+                params = [
+                    p
+                    for p in inspect.signature(meta).parameters.values()
+                    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+                ]
+            except (TypeError, ValueError):  # builtins without a signature, e.g. operator.add
+                return meta
+            if len(params) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params):
+                return meta
+    return None
+
+
+def _initial_of(annotation: Any) -> Any:
+    """The value a reducer starts from: the base type's empty value (`[]` for list), if any."""
+    base = annotation
+    if typing.get_origin(base) is typing.Annotated:
+        base = typing.get_args(base)[0]
+    base = typing.get_origin(base) or base
+    if isinstance(base, type):
+        try:
+            return base()
+        except Exception:
+            return _MISSING
+    return _MISSING
+
+
+def _is_pydantic(schema: Any) -> bool:
+    return (
+        isinstance(schema, type)
+        and hasattr(schema, "model_fields")
+        and hasattr(schema, "model_validate")
+    )
+
+
+class StateSchema:
+    """Introspects a TypedDict, dataclass or pydantic v2 model used as graph state."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        if is_typeddict(schema):
+            self.kind = "typeddict"
+        elif dataclasses.is_dataclass(schema) and isinstance(schema, type):
+            self.kind = "dataclass"
+        elif _is_pydantic(schema):
+            self.kind = "pydantic"
+        elif schema is dict:
+            self.kind = "dict"
+        else:
+            raise GraphValidationError(
+                f"state schema {schema!r} is not supported: use a TypedDict, a dataclass or a "
+                "pydantic v2 model (with Annotated[type, reducer] for keys that merge writes)"
+            )
+        self.fields: dict[str, Field] = {}
+        self.defaults: dict[str, Any] = {}
+        if self.kind == "dict":
+            return
+        hints = get_type_hints(schema, include_extras=True)
+        names: list[str]
+        if self.kind == "dataclass":
+            names = [f.name for f in dataclasses.fields(schema)]
+            for f in dataclasses.fields(schema):
+                if f.default is not dataclasses.MISSING:
+                    self.defaults[f.name] = f.default
+        elif self.kind == "pydantic":
+            names = list(schema.model_fields)
+        else:
+            names = list(hints)
+        for name in names:
+            annotation = hints.get(name, Any)
+            reducer = _reducer_of(annotation)
+            initial = _initial_of(annotation) if reducer is not None else _MISSING
+            self.fields[name] = Field(name, reducer, initial)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.fields)
+
+    def view(self, values: Mapping[str, Any]) -> Any:
+        """The state as a node receives it."""
+        if self.kind in ("typeddict", "dict"):
+            return (
+                {k: values[k] for k in self.fields if k in values} if self.fields else dict(values)
+            )
+        present = {k: values[k] for k in self.fields if k in values}
+        if self.kind == "pydantic":
+            return self.schema.model_validate(present)
+        try:
+            return self.schema(**present)
+        except TypeError as exc:
+            missing = [k for k in self.fields if k not in present and k not in self.defaults]
+            raise InvalidUpdateError(
+                f"cannot build state {self.schema.__name__}: {exc}. Keys without a value and "
+                f"without a default: {missing}; give them a value in the input or a default."
+            ) from exc
+
+    def items(self, value: Any, *, source: str) -> list[tuple[str, Any]]:
+        """(key, value) writes from a node's return value, input, or `Command.update`."""
+        items = update_as_items(value, source=source)
+        if self.fields and any(k not in self.fields for k, _ in items):
+            unknown = [k for k, _ in items if k not in self.fields]
+            _warn_unknown(source, tuple(unknown), tuple(self.fields))
+            items = [(k, v) for k, v in items if k in self.fields]
+        return items
+
+
+@functools.lru_cache(maxsize=256)
+def _warn_unknown(source: str, unknown: tuple[str, ...], known: tuple[str, ...]) -> None:
+    """Unknown keys are dropped, as LangGraph does, but said once so a typo does not hide."""
+    warnings.warn(
+        f"{source} wrote key(s) {list(unknown)} that are not in the state {list(known)}; "
+        "they were ignored",
+        UnknownStateKeyWarning,
+        stacklevel=3,
+    )
+
+
+class UnknownStateKeyWarning(UserWarning):
+    """A node or input wrote a key the state schema does not have (the write is ignored)."""
+
+
+def update_as_items(value: Any, *, source: str = "update") -> list[tuple[str, Any]]:
+    """Normalize an update: dict, (key, value) pairs, dataclass or pydantic instance, or None."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    if hasattr(value, "model_fields_set") and hasattr(type(value), "model_fields"):
+        return [(name, getattr(value, name)) for name in value.model_fields_set]
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in value
+    ):
+        return list(value)
+    raise InvalidUpdateError(
+        f"{source} returned {type(value).__name__} {value!r:.80}; expected a dict of state "
+        "updates, None, or a Command"
+    )

@@ -1,0 +1,254 @@
+"""Running one task: call the node (awaited, or in a worker thread if sync), retry per policy,
+turn its return value into writes, and decide which nodes run next."""
+
+from __future__ import annotations
+
+import inspect
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from hitl_async._checkpoint import TaskSpec
+from hitl_async._runtime import Scratchpad, reset_scratchpad, set_scratchpad
+from hitl_async.constants import END, NEXT, START
+from hitl_async.errors import (
+    CheckpointerRequiredError,
+    GraphBubbleUp,
+    GraphInterrupt,
+    InvalidUpdateError,
+)
+from hitl_async.types import Command, Interrupt, Send
+
+if TYPE_CHECKING:
+    from hitl_async.graph.compiled import CompiledStateGraph
+    from hitl_async.graph.state import BranchSpec, NodeSpec
+
+__all__ = ["Task", "execute"]
+
+
+@dataclass(slots=True)
+class Task:
+    """A task of the current superstep and everything known about it so far."""
+
+    id: str
+    index: int
+    spec: TaskSpec
+    writes: list[tuple[str, Any]] = field(default_factory=list)
+    done: bool = False
+    resume: list[Any] = field(default_factory=list)
+    raised: tuple[int, Interrupt] | None = None
+    error: BaseException | None = None
+    error_text: str | None = None
+    update: Any = None
+    finished_now: bool = False
+    persisted: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.node
+
+    @property
+    def waiting(self) -> bool:
+        """Paused on an interrupt that has not been answered."""
+        return self.raised is not None and self.raised[0] >= len(self.resume)
+
+    @property
+    def path(self) -> tuple[str, Any]:
+        return ("__pregel_push", self.index) if self.spec.push else ("__pregel_pull", self.name)
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def _call(node: NodeSpec, arg: Any, pad: Scratchpad) -> Any:
+    kwargs: dict[str, Any] = {}
+    if node.wants_config:
+        kwargs["config"] = pad.config
+    if node.wants_writer:
+        kwargs["writer"] = pad.writer
+    if node.is_async:
+        return await node.fn(arg, **kwargs)
+    result = await anyio.to_thread.run_sync(partial(node.fn, arg, **kwargs))
+    return await _maybe_await(result)
+
+
+def _backoff(policy: Any, attempt: int) -> float:
+    interval = min(
+        policy.max_interval, policy.initial_interval * (policy.backoff_factor ** (attempt - 1))
+    )
+    return interval + (random.uniform(0, 1) if policy.jitter else 0.0)
+
+
+def _targets(
+    graph: CompiledStateGraph, source: str, raw: Iterable[Any], path_map: Mapping[Any, str] | None
+) -> list[str | Send]:
+    out: list[str | Send] = []
+    for item in raw:
+        if isinstance(item, Send):
+            if item.node not in graph.builder.nodes:
+                raise InvalidUpdateError(
+                    f"{source}: Send to unknown node {item.node!r}; nodes are "
+                    f"{sorted(graph.builder.nodes)}"
+                )
+            out.append(item)
+            continue
+        dest = item
+        if path_map is not None:
+            if item not in path_map:
+                raise InvalidUpdateError(
+                    f"{source}: path returned {item!r}, which is not a key of its path_map "
+                    f"{sorted(map(str, path_map))}"
+                )
+            dest = path_map[item]
+        if dest == END:
+            continue
+        if not isinstance(dest, str) or dest not in graph.builder.nodes:
+            raise InvalidUpdateError(
+                f"{source}: unknown destination {dest!r}; nodes are "
+                f"{sorted(graph.builder.nodes)} (or END)"
+            )
+        out.append(dest)
+    return out
+
+
+async def _branch(
+    graph: CompiledStateGraph, branch: BranchSpec, fresh: Callable[[], Any], config: dict[str, Any]
+) -> list[str | Send]:
+    state = fresh()
+    kwargs = {"config": config} if branch.wants_config else {}
+    result = branch.path(state, **kwargs)
+    if branch.is_async or inspect.isawaitable(result):
+        result = await result
+    if result is None:
+        raise InvalidUpdateError(
+            f"conditional edge from {branch.source!r}: path function returned None; return a "
+            "node name, a list of names or Sends, or END"
+        )
+    raw = result if isinstance(result, (list, tuple, set)) else [result]
+    return _targets(graph, f"conditional edge from {branch.source!r}", raw, branch.path_map)
+
+
+async def route(
+    graph: CompiledStateGraph,
+    node: str,
+    items: list[tuple[str, Any]],
+    values: Mapping[str, Any],
+    goto: Iterable[Any],
+    config: dict[str, Any],
+    *,
+    edges: bool = True,
+) -> list[tuple[str, Any]]:
+    """The `NEXT` writes of a finished node: its edges, conditional edges and `goto`."""
+    targets: list[str | Send] = []
+    if goto:
+        targets.extend(_targets(graph, f"node {node!r} Command(goto=...)", goto, None))
+    if edges:
+        targets.extend(graph.plan.static_next.get(node, ()))
+    branches = graph.builder.branches.get(node) if edges else None
+    if branches:
+        cache: list[Any] = []
+
+        def fresh() -> Any:
+            if not cache:
+                merged = dict(values)
+                graph.plan.apply(merged, items, source=f"node {node!r}", strict=False)
+                cache.append(graph.builder.schema.view(merged))
+            return cache[0]
+
+        for b in branches:
+            targets.extend(await _branch(graph, b, fresh, config))
+    writes: list[tuple[str, Any]] = [(NEXT, t) for t in targets]
+    for barrier in graph.plan.barriers_of.get(node, ()):
+        writes.append((barrier, node))
+    return writes
+
+
+async def _start(
+    graph: CompiledStateGraph,
+    task: Task,
+    values: Mapping[str, Any],
+    pad: Scratchpad,
+    is_new: bool,
+) -> None:
+    """The input task: write the input (or a `Command`'s update) and route from START.
+
+    A `Command` sent to a finished thread routes only to its `goto`; to a new thread it also
+    follows START's edges, as plain input does.
+    """
+    arg = task.spec.arg
+    if isinstance(arg, Command):
+        items = graph.builder.schema.items(arg.update, source="Command(update=...)")
+        goto, edges = arg.goto_targets(), is_new
+    else:
+        items = graph.builder.input_schema.items(arg, source="input")
+        goto, edges = (), True
+    task.writes = items + await route(graph, START, items, values, goto, pad.config, edges=edges)
+    task.done = task.finished_now = True
+
+
+async def execute(
+    graph: CompiledStateGraph,
+    task: Task,
+    values: Mapping[str, Any],
+    view: Callable[[], Any],
+    pad: Scratchpad,
+    *,
+    is_new: bool = True,
+) -> None:
+    """Run a task to completion, interrupt or failure, recording the outcome on `task`."""
+    if task.name == START:
+        try:
+            await _start(graph, task, values, pad, is_new)
+        except Exception as exc:
+            task.error = exc
+        return
+    node = graph.builder.nodes[task.name]
+    arg = task.spec.arg if task.spec.push else view()
+    attempt = 0
+    while True:
+        attempt += 1
+        pad.counter = 0
+        token = set_scratchpad(pad)
+        try:
+            result = await _call(node, arg, pad)
+            break
+        except GraphInterrupt as gi:
+            task.raised = (pad.counter - 1, gi.interrupts[0])
+            return
+        except (GraphBubbleUp, CheckpointerRequiredError) as exc:
+            task.error = exc
+            return
+        except Exception as exc:
+            policy = next((p for p in node.retry if p.should_retry(exc)), None)
+            if policy is None or attempt >= policy.max_attempts:
+                task.error = exc
+                return
+            await anyio.sleep(_backoff(policy, attempt))
+        finally:
+            reset_scratchpad(token)
+    try:
+        goto: tuple[Any, ...] = ()
+        if isinstance(result, Command):
+            if result.graph == Command.PARENT:
+                raise InvalidUpdateError(
+                    f"node {task.name!r} returned Command(graph=Command.PARENT) but this graph "
+                    "has no parent graph"
+                )
+            items = graph.builder.schema.items(result.update, source=f"node {task.name!r}")
+            goto = result.goto_targets()
+            task.update = dict(items) if result.update is not None else None
+        else:
+            items = graph.builder.schema.items(result, source=f"node {task.name!r}")
+            task.update = dict(items) if result is not None else None
+        task.writes = items + await route(graph, task.name, items, values, goto, pad.config)
+    except Exception as exc:
+        task.error = exc
+        return
+    task.done = task.finished_now = True

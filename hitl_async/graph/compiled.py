@@ -1,0 +1,258 @@
+"""`CompiledStateGraph`: runs a built graph — streaming, invoking, and reading or editing a
+thread's state — with async methods and a synchronous facade for plain scripts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from hitl_async import _sync
+from hitl_async._loop import Run
+from hitl_async._plan import Plan
+from hitl_async.constants import INTERRUPT
+from hitl_async.errors import InvalidConfigError
+from hitl_async.serde import default_serializer, register_types_from_annotation
+from hitl_async.types import All, Durability, StateSnapshot, StreamMode
+
+if TYPE_CHECKING:
+    from hitl_async.checkpoint.base import BaseSaver
+    from hitl_async.graph.state import StateGraph
+
+__all__ = ["CompiledStateGraph"]
+
+_MODES = frozenset({"values", "updates", "custom", "debug", "checkpoints", "tasks"})
+_DURABILITY = frozenset({"sync", "async", "exit"})
+
+
+def _modes(stream_mode: StreamMode | Sequence[StreamMode] | None) -> tuple[tuple[str, ...], bool]:
+    if stream_mode is None:
+        return ("updates",), True
+    if isinstance(stream_mode, str):
+        modes: tuple[str, ...] = (stream_mode,)
+        single = True
+    else:
+        modes, single = tuple(stream_mode), False
+    for m in modes:
+        if m not in _MODES:
+            raise InvalidConfigError(f"unknown stream_mode {m!r}; valid modes are {sorted(_MODES)}")
+    return modes, single
+
+
+class CompiledStateGraph:
+    """A validated graph, ready to run. Every public method has an async twin (`a`-prefixed)."""
+
+    def __init__(
+        self,
+        builder: StateGraph,
+        *,
+        checkpointer: BaseSaver | None,
+        interrupt_before: Sequence[str] | All | None,
+        interrupt_after: Sequence[str] | All | None,
+        name: str,
+        store: Any | None = None,
+    ) -> None:
+        self.builder = builder
+        self.checkpointer = checkpointer
+        self.interrupt_before_nodes = interrupt_before
+        self.interrupt_after_nodes = interrupt_after
+        self.name = name
+        self.store = store
+        self.plan = Plan(builder)
+        register_types_from_annotation(builder.state_schema)
+        self.serde = default_serializer
+
+    @property
+    def nodes(self) -> dict[str, Any]:
+        return dict(self.builder.nodes)
+
+    def _config(self, config: dict[str, Any] | None) -> dict[str, Any]:
+        if config is None:
+            return {"configurable": {}}
+        if not isinstance(config, dict):
+            raise InvalidConfigError(
+                f"config must be a dict like {{'configurable': {{'thread_id': ...}}}}, got "
+                f"{type(config).__name__}"
+            )
+        return config
+
+    def _durability(self, durability: Durability | None) -> str:
+        value = durability or "async"
+        if value not in _DURABILITY:
+            raise InvalidConfigError(
+                f"durability must be one of {sorted(_DURABILITY)}, got {durability!r}"
+            )
+        return value
+
+    def _require_saver(self, what: str) -> BaseSaver:
+        if self.checkpointer is None:
+            raise InvalidConfigError(
+                f"{what} needs a checkpointer: compile the graph with one, e.g. "
+                "builder.compile(checkpointer=InMemorySaver())"
+            )
+        return self.checkpointer
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def astream(
+        self,
+        input: Any,
+        config: dict[str, Any] | None = None,
+        *,
+        stream_mode: StreamMode | Sequence[StreamMode] | None = None,
+        interrupt_before: Sequence[str] | All | None = None,
+        interrupt_after: Sequence[str] | All | None = None,
+        durability: Durability | None = None,
+        subgraphs: bool = False,
+        **_: Any,
+    ) -> AsyncIterator[Any]:
+        """Run the graph on a thread, yielding events; see the README for each stream mode."""
+        modes, single = _modes(stream_mode)
+        run = Run(
+            self,
+            self._config(config),
+            modes=modes,
+            durability=self._durability(durability),
+            interrupt_before=(
+                interrupt_before if interrupt_before is not None else self.interrupt_before_nodes
+            ),
+            interrupt_after=(
+                interrupt_after if interrupt_after is not None else self.interrupt_after_nodes
+            ),
+        )
+        completed = False
+        try:
+            await run.start(input)
+            while True:
+                if run.events:
+                    events, run.events = run.events, []
+                    for mode, chunk in events:
+                        yield chunk if single else (mode, chunk)
+                if not await run.tick():
+                    break
+            await run.finish()
+            events, run.events = run.events, []
+            for mode, chunk in events:
+                yield chunk if single else (mode, chunk)
+            completed = True
+        finally:
+            if not completed and run.unsaved and run.durability != "exit":
+                with anyio.CancelScope(shield=True):
+                    await run.finish()
+
+    def stream(
+        self,
+        input: Any,
+        config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Synchronous `astream()`: usable from plain scripts with no event loop running."""
+        return _sync.iterate(self.astream(input, config, **kwargs))
+
+    async def ainvoke(
+        self,
+        input: Any,
+        config: dict[str, Any] | None = None,
+        *,
+        stream_mode: StreamMode = "values",
+        **kwargs: Any,
+    ) -> Any:
+        """Run to the end (or the next pause); return the final state.
+
+        When the run paused on `interrupt()`, the result also has `"__interrupt__"`: the list of
+        pending interrupts.
+        """
+        if stream_mode != "values":
+            return [c async for c in self.astream(input, config, stream_mode=stream_mode, **kwargs)]
+        latest: Any = None
+        interrupts: list[Any] = []
+        async for mode, chunk in self.astream(
+            input, config, stream_mode=["values", "updates"], **kwargs
+        ):
+            if mode == "values":
+                if INTERRUPT not in chunk:
+                    latest = chunk
+            elif INTERRUPT in chunk:
+                interrupts.extend(chunk[INTERRUPT])
+        if interrupts:
+            return {**(latest or {}), INTERRUPT: interrupts}
+        return latest
+
+    def invoke(self, input: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Synchronous `ainvoke()`."""
+        return _sync.run(lambda: self.ainvoke(input, config, **kwargs))
+
+    # -- state -----------------------------------------------------------------------------------
+
+    async def aget_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+        """The thread's state at its head, or at the checkpoint named in `config`."""
+        self._require_saver("get_state()")
+        run = Run(self, self._config(config))
+        await run.load()
+        return run.snapshot()
+
+    def get_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+        """Synchronous `aget_state()`."""
+        return _sync.run(lambda: self.aget_state(config, subgraphs=subgraphs))
+
+    async def aget_state_history(
+        self,
+        config: dict[str, Any],
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StateSnapshot]:
+        """The thread's checkpoints, newest first; `before` is a config naming a checkpoint."""
+        saver = self._require_saver("get_state_history()")
+        config = self._config(config)
+        conf = config.get("configurable") or {}
+        thread_id = conf.get("thread_id")
+        if thread_id is None:
+            raise InvalidConfigError(
+                "get_state_history() needs config={'configurable': {'thread_id': ...}}"
+            )
+        ns = conf.get("checkpoint_ns", "")
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        for loaded in await saver.history(
+            thread_id, ns, before=before_id, limit=limit, filter=filter
+        ):
+            run = Run(self, config)
+            run.set_loaded(loaded)
+            yield run.snapshot()
+
+    def get_state_history(
+        self,
+        config: dict[str, Any],
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StateSnapshot]:
+        """Synchronous `aget_state_history()`."""
+
+        async def collect() -> list[StateSnapshot]:
+            return [
+                s
+                async for s in self.aget_state_history(
+                    config, filter=filter, before=before, limit=limit
+                )
+            ]
+
+        return iter(_sync.run(collect))
+
+    async def aupdate_state(
+        self, config: dict[str, Any], values: Any, as_node: str | None = None
+    ) -> dict[str, Any]:
+        """Write `values` to the thread as if `as_node` had returned them (a new checkpoint with
+        metadata source "update"); returns the new checkpoint's config."""
+        self._require_saver("update_state()")
+        run = Run(self, self._config(config), durability="sync")
+        return await run.update(values, as_node)
+
+    def update_state(
+        self, config: dict[str, Any], values: Any, as_node: str | None = None
+    ) -> dict[str, Any]:
+        """Synchronous `aupdate_state()`."""
+        return _sync.run(lambda: self.aupdate_state(config, values, as_node))

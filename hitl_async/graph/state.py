@@ -1,0 +1,322 @@
+"""`StateGraph`: the builder users describe a workflow with, validated when compiled."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from hitl_async._schema import StateSchema
+from hitl_async.constants import END, RESERVED, START
+from hitl_async.errors import GraphValidationError
+from hitl_async.types import All, RetryPolicy
+
+if TYPE_CHECKING:
+    from hitl_async.checkpoint.base import BaseSaver
+    from hitl_async.graph.compiled import CompiledStateGraph
+
+__all__ = ["StateGraph"]
+
+
+def _is_async(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return inspect.iscoroutinefunction(call)
+
+
+def _params(fn: Any) -> frozenset[str]:
+    try:
+        return frozenset(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
+
+
+def _name_of(fn: Any) -> str:
+    name = getattr(fn, "name", None) or getattr(fn, "__name__", None)
+    if not isinstance(name, str):
+        raise GraphValidationError(
+            f"cannot infer a node name from {fn!r}; use add_node('name', action)"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """A node as the scheduler runs it."""
+
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    wants_config: bool
+    wants_writer: bool
+    retry: tuple[RetryPolicy, ...]
+    destinations: tuple[str, ...]
+    input_schema: StateSchema | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BranchSpec:
+    """A conditional edge: `path(state)` names the next node(s), optionally through `path_map`."""
+
+    source: str
+    path: Callable[..., Any]
+    path_map: dict[Hashable, str] | None
+    is_async: bool
+    wants_config: bool
+
+
+class StateGraph:
+    """A graph whose nodes read a shared state and return updates to it.
+
+    `state_schema` is a TypedDict, dataclass or pydantic v2 model; annotate a key as
+    `Annotated[type, reducer]` to merge writes with `reducer(old, new)` instead of replacing.
+    """
+
+    def __init__(
+        self,
+        state_schema: Any,
+        context_schema: Any | None = None,
+        *,
+        input_schema: Any | None = None,
+        output_schema: Any | None = None,
+    ) -> None:
+        self.state_schema = state_schema
+        self.schema = StateSchema(state_schema)
+        self.context_schema = context_schema
+        self.input_schema = StateSchema(input_schema) if input_schema is not None else self.schema
+        self.output_schema = (
+            StateSchema(output_schema) if output_schema is not None else self.schema
+        )
+        self.nodes: dict[str, NodeSpec] = {}
+        self.edges: set[tuple[str, str]] = set()
+        self.edge_order: list[tuple[str, str]] = []
+        self.waiting_edges: list[tuple[tuple[str, ...], str]] = []
+        self.branches: dict[str, list[BranchSpec]] = {}
+        self.compiled = False
+
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def add_node(
+        self,
+        node: str | Callable[..., Any],
+        action: Callable[..., Any] | None = None,
+        *,
+        defer: bool = False,
+        metadata: dict[str, Any] | None = None,
+        input_schema: Any | None = None,
+        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        destinations: dict[str, str] | tuple[str, ...] | None = None,
+        **_: Any,
+    ) -> StateGraph:
+        """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function)."""
+        if action is None:
+            if isinstance(node, str):
+                raise GraphValidationError(f"add_node({node!r}) needs an action (a function)")
+            action, node = node, _name_of(node)
+        if not isinstance(node, str) or not node:
+            raise GraphValidationError(f"node name must be a non-empty string, got {node!r}")
+        if node in RESERVED:
+            raise GraphValidationError(f"node name {node!r} is reserved; choose another name")
+        for bad in (":", "|"):
+            if bad in node:
+                raise GraphValidationError(f"node name {node!r} must not contain {bad!r}")
+        if node in self.nodes:
+            raise GraphValidationError(f"node {node!r} is already in the graph")
+        if not callable(action):
+            raise GraphValidationError(f"node {node!r}: action {action!r} is not callable")
+        if defer:
+            raise GraphValidationError(f"node {node!r}: defer=True is not supported yet")
+        retry: tuple[RetryPolicy, ...]
+        if retry_policy is None:
+            retry = ()
+        elif isinstance(retry_policy, RetryPolicy):
+            retry = (retry_policy,)
+        else:
+            retry = tuple(retry_policy)
+        if destinations is None:
+            dests: tuple[str, ...] = ()
+        elif isinstance(destinations, dict):
+            dests = tuple(destinations)
+        else:
+            dests = tuple(destinations)
+        params = _params(action)
+        self.nodes[node] = NodeSpec(
+            name=node,
+            fn=action,
+            is_async=_is_async(action),
+            wants_config="config" in params,
+            wants_writer="writer" in params,
+            retry=retry,
+            destinations=dests,
+            input_schema=StateSchema(input_schema) if input_schema is not None else None,
+            metadata=dict(metadata or {}),
+        )
+        return self
+
+    def add_sequence(
+        self, nodes: Sequence[Callable[..., Any] | tuple[str, Callable[..., Any]]]
+    ) -> StateGraph:
+        """Add nodes and chain them with edges in the given order."""
+        if not nodes:
+            raise GraphValidationError("add_sequence() needs at least one node")
+        previous: str | None = None
+        for item in nodes:
+            if isinstance(item, tuple):
+                name, fn = item
+            else:
+                name, fn = _name_of(item), item
+            self.add_node(name, fn)
+            if previous is not None:
+                self.add_edge(previous, name)
+            previous = name
+        return self
+
+    # -- edges ---------------------------------------------------------------------------------
+
+    def add_edge(self, start_key: str | Sequence[str], end_key: str) -> StateGraph:
+        """`add_edge(a, b)`: b runs after a. `add_edge([a, b], c)`: c runs once both finished."""
+        if end_key == START:
+            raise GraphValidationError("START cannot be the end of an edge")
+        if isinstance(start_key, str):
+            if start_key == END:
+                raise GraphValidationError("END cannot be the start of an edge")
+            if (start_key, end_key) not in self.edges:
+                self.edges.add((start_key, end_key))
+                self.edge_order.append((start_key, end_key))
+            return self
+        starts = tuple(start_key)
+        if not starts:
+            raise GraphValidationError(f"add_edge([], {end_key!r}): list of start nodes is empty")
+        for s in starts:
+            if s in (START, END):
+                raise GraphValidationError(
+                    f"add_edge({list(starts)!r}, {end_key!r}): {s} cannot be one of the nodes "
+                    "an edge waits for"
+                )
+        self.waiting_edges.append((starts, end_key))
+        return self
+
+    def add_conditional_edges(
+        self,
+        source: str,
+        path: Callable[..., Any],
+        path_map: dict[Hashable, str] | Sequence[str] | None = None,
+    ) -> StateGraph:
+        """After `source`, `path(state)` returns node name(s), `Send`s or END; `path_map` maps
+        its return values to node names."""
+        if source == END:
+            raise GraphValidationError("END cannot be the source of a conditional edge")
+        if not callable(path):
+            raise GraphValidationError(f"conditional edge from {source!r}: path is not callable")
+        mapping: dict[Hashable, str] | None
+        if path_map is None:
+            mapping = None
+        elif isinstance(path_map, dict):
+            mapping = dict(path_map)
+        else:
+            mapping = {name: name for name in path_map}
+        self.branches.setdefault(source, []).append(
+            BranchSpec(
+                source=source,
+                path=path,
+                path_map=mapping,
+                is_async=_is_async(path),
+                wants_config="config" in _params(path),
+            )
+        )
+        return self
+
+    def set_entry_point(self, key: str) -> StateGraph:
+        return self.add_edge(START, key)
+
+    def set_conditional_entry_point(
+        self, path: Callable[..., Any], path_map: dict[Hashable, str] | None = None
+    ) -> StateGraph:
+        return self.add_conditional_edges(START, path, path_map)
+
+    def set_finish_point(self, key: str) -> StateGraph:
+        return self.add_edge(key, END)
+
+    # -- compile -------------------------------------------------------------------------------
+
+    def validate(
+        self,
+        interrupt_before: Sequence[str] | All | None = None,
+        interrupt_after: Sequence[str] | All | None = None,
+    ) -> None:
+        """Raise `GraphValidationError` naming the first bad node or edge."""
+        known = set(self.nodes)
+
+        def check(name: str, where: str, *, allow_end: bool) -> None:
+            if name in known or (allow_end and name == END):
+                return
+            valid = sorted(known) + ([END] if allow_end else [])
+            raise GraphValidationError(f"{where}: unknown node {name!r}; nodes are {valid}")
+
+        has_entry = START in self.branches
+        for start, end in self.edge_order:
+            if start != START:
+                check(start, f"edge {start!r} -> {end!r}", allow_end=False)
+            else:
+                has_entry = True
+            check(end, f"edge {start!r} -> {end!r}", allow_end=True)
+        for starts, end in self.waiting_edges:
+            for s in starts:
+                check(s, f"edge {list(starts)!r} -> {end!r}", allow_end=False)
+            check(end, f"edge {list(starts)!r} -> {end!r}", allow_end=True)
+        for source, branches in self.branches.items():
+            if source != START:
+                check(source, f"conditional edge from {source!r}", allow_end=False)
+            for b in branches:
+                for target in (b.path_map or {}).values():
+                    check(target, f"conditional edge from {source!r} (path_map)", allow_end=True)
+        for spec in self.nodes.values():
+            for d in spec.destinations:
+                check(d, f"node {spec.name!r} destinations", allow_end=True)
+        if not has_entry:
+            raise GraphValidationError(
+                "graph has no entry point: add an edge from START, e.g. "
+                "builder.add_edge(START, 'first_node')"
+            )
+        for label, names in (
+            ("interrupt_before", interrupt_before),
+            ("interrupt_after", interrupt_after),
+        ):
+            if names is None or names == "*":
+                continue
+            for n in names:
+                check(n, label, allow_end=False)
+
+    def compile(
+        self,
+        checkpointer: BaseSaver | Literal[False] | None = None,
+        *,
+        interrupt_before: Sequence[str] | All | None = None,
+        interrupt_after: Sequence[str] | All | None = None,
+        debug: bool = False,
+        name: str | None = None,
+        store: Any | None = None,
+        cache: Any | None = None,
+    ) -> CompiledStateGraph:
+        """Validate the graph and return a runnable `CompiledStateGraph`."""
+        from hitl_async.checkpoint.base import BaseSaver
+        from hitl_async.graph.compiled import CompiledStateGraph
+
+        if checkpointer not in (None, False, True) and not isinstance(checkpointer, BaseSaver):
+            raise GraphValidationError(
+                f"checkpointer must be a hitl_async saver (InMemorySaver(), connect(url)), got "
+                f"{type(checkpointer).__name__}"
+            )
+        self.validate(interrupt_before, interrupt_after)
+        self.compiled = True
+        return CompiledStateGraph(
+            self,
+            checkpointer=checkpointer if isinstance(checkpointer, BaseSaver) else None,
+            interrupt_before=interrupt_before,
+            interrupt_after=interrupt_after,
+            name=name or "LangGraph",
+            store=store,
+        )

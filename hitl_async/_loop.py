@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -22,7 +23,18 @@ from hitl_async._checkpoint import (
 )
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import Task, execute, route
-from hitl_async.constants import DONE, END, ERROR, INTERRUPT, NEXT, RESUME, START
+from hitl_async.checkpoint.base import WriteRecord
+from hitl_async.constants import (
+    DONE,
+    END,
+    ERROR,
+    INTERRUPT,
+    NEXT,
+    RESUME,
+    START,
+    TASK_RESULT,
+    TASK_RESULT_IDX,
+)
 from hitl_async.errors import (
     AmbiguousResumeError,
     EmptyInputError,
@@ -92,6 +104,7 @@ class Run:
         self.steps_run = 0
         self.io_free = self.saver is None or self.saver.io_free
         self.user_metadata = dict(config.get("metadata") or {})
+        self.save_lock = anyio.Lock()
 
     # -- small helpers ---------------------------------------------------------------------------
 
@@ -169,6 +182,8 @@ class Run:
                     t.resume = list(value)
                 elif channel == ERROR:
                     t.error_text = value
+                elif channel == TASK_RESULT:
+                    t.results[value[0]] = value[1]
                 else:
                     t.writes.append((channel, value))
             if t.done and t.name != START:
@@ -451,11 +466,31 @@ class Run:
             resume=t.resume,
             durable=self.saver is not None,
             writer=self._custom if "custom" in self.modes else _drop,
+            results=t.results,
+            save_result=partial(self._save_result, t),
         )
         t.error = None
         await execute(self.graph, t, self.cp.values, view, pad, is_new=self.cp.parent_id is None)
         if persist and (t.done or t.raised is not None):
             await self._persist([t])
+
+    async def _save_result(self, t: Task, index: int, value: Any) -> None:
+        """Keep a `@task` call's result with the checkpoint as soon as it finishes."""
+        t.results[index] = value
+        if self.saver is None:
+            return
+        assert self.thread_id is not None
+        async with self.save_lock:
+            await self._save()
+        record = WriteRecord(
+            t.id,
+            TASK_RESULT_IDX + index,
+            TASK_RESULT,
+            self.serde.dumps((index, value), channel=f"{t.name} task result"),
+            t.name,
+        )
+        assert self.cp.checkpoint_id is not None
+        await self.saver.put_writes(self.thread_id, self.ns, self.cp.checkpoint_id, [record])
 
     def _custom(self, chunk: Any) -> None:
         self.events.append(("custom", chunk))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +38,10 @@ class Scratchpad:
     durable: bool
     writer: StreamWriter = _no_writer
     counter: int = 0
+    results: dict[int, Any] = field(default_factory=dict)
+    """Results of this task's `@task` calls kept from earlier runs, by call index."""
+    save_result: Callable[[int, Any], Awaitable[None]] | None = None
+    """Persist a `@task` call's result at once, so a later pause or crash does not redo it."""
     extras: dict[str, Any] = field(default_factory=dict)
 
     def interrupt(self, value: Any) -> Any:

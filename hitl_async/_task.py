@@ -40,6 +40,7 @@ class Task:
     writes: list[tuple[str, Any]] = field(default_factory=list)
     done: bool = False
     resume: list[Any] = field(default_factory=list)
+    results: dict[int, Any] = field(default_factory=dict)
     raised: tuple[int, Interrupt] | None = None
     error: BaseException | None = None
     error_text: str | None = None

@@ -18,8 +18,12 @@ RESUME: Final = "__resume__"
 ERROR: Final = "__error__"
 NEXT: Final = "__next__"
 DONE: Final = "__done__"
+TASK_RESULT: Final = "__task_result__"
+"""Pending-write channel holding a finished `@task` call's result: `(call_index, result)`."""
+TASK_RESULT_IDX: Final = 1 << 20
+"""Write index of call i's result is TASK_RESULT_IDX + i, apart from the node's own writes."""
 
-RESERVED: Final = frozenset({START, END, INTERRUPT, RESUME, ERROR, NEXT, DONE})
+RESERVED: Final = frozenset({START, END, INTERRUPT, RESUME, ERROR, NEXT, DONE, TASK_RESULT})
 
 # Fixed write indexes for special channels: a newer write with the same (task, idx) replaces the
 # older one, so a task's interrupt, answers and error are each a single row.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hitl_async._connect import connect
 from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
@@ -10,6 +11,7 @@ from hitl_async.checkpoint.base import (
     WriteRecord,
 )
 from hitl_async.checkpoint.memory import InMemorySaver, MemorySaver
+from hitl_async.config import get_config, get_stream_writer
 from hitl_async.constants import END, START
 from hitl_async.errors import (
     AmbiguousResumeError,
@@ -21,12 +23,15 @@ from hitl_async.errors import (
     GraphRecursionError,
     GraphValidationError,
     HitlError,
+    InvalidConfigError,
     InvalidUpdateError,
     NoPendingInterruptError,
     ResumeError,
     SerializationError,
     UnknownInterruptError,
 )
+from hitl_async.graph import CompiledStateGraph, StateGraph
+from hitl_async.serde import Serializer, register_type
 from hitl_async.types import (
     Command,
     Interrupt,
@@ -47,6 +52,7 @@ __all__ = [
     "CheckpointRecord",
     "CheckpointerRequiredError",
     "Command",
+    "CompiledStateGraph",
     "DriverNotFoundError",
     "EmptyInputError",
     "GraphInterrupt",
@@ -55,6 +61,7 @@ __all__ = [
     "HitlError",
     "InMemorySaver",
     "Interrupt",
+    "InvalidConfigError",
     "InvalidUpdateError",
     "LoadedCheckpoint",
     "MemorySaver",
@@ -64,8 +71,14 @@ __all__ = [
     "RetryPolicy",
     "Send",
     "SerializationError",
+    "Serializer",
+    "StateGraph",
     "StateSnapshot",
     "UnknownInterruptError",
     "WriteRecord",
+    "connect",
+    "get_config",
+    "get_stream_writer",
     "interrupt",
+    "register_type",
 ]

@@ -9,7 +9,7 @@ failed.
 from __future__ import annotations
 
 import hashlib
-import os
+import random
 import threading
 import time
 import uuid
@@ -156,13 +156,14 @@ def now_iso() -> str:
 
 
 _id_lock = threading.Lock()
+_random = random.Random()  # ids need uniqueness, not secrecy
 _last: tuple[int, int] = (0, 0)
 
 
 def _uuid7(ms: int, seq: int) -> str:
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand_b
-    return str(uuid.UUID(int=value))
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | _random.getrandbits(62)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def new_checkpoint_id(after: str | None = None) -> str:

@@ -6,12 +6,11 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hitl_async._checkpoint import TaskSpec
 from hitl_async.constants import END, NEXT, START
 from hitl_async.errors import InvalidUpdateError
-from hitl_async.types import Send
 
 if TYPE_CHECKING:
-    from hitl_async._checkpoint import TaskSpec
     from hitl_async.graph.state import StateGraph
 
 __all__ = ["Plan"]
@@ -67,7 +66,8 @@ class Plan:
                     raise InvalidUpdateError(
                         f"{source}: state key {key!r} received {len(written)} values in one step "
                         "but keeps only one; annotate it with a reducer, e.g. "
-                        f"Annotated[list, operator.add], to merge them"
+                        "Annotated[list, operator.add], to merge them",
+                        key,
                     )
                 values[key] = written[-1]
                 continue
@@ -92,24 +92,34 @@ class Plan:
         Returns the changed channels (state keys and barriers) and the next tasks: triggered
         nodes in graph order, then `Send`s in the order they were made.
         """
-        from hitl_async._checkpoint import TaskSpec
-
         state_items: list[tuple[str, Any]] = []
+        writers: list[str] = []
         pulls: set[str] = set()
         pushes: list[TaskSpec] = []
         barrier_hits: dict[str, list[str]] = {}
-        for _source, writes in task_writes:
+        barriers = self.barriers
+        for source, writes in task_writes:
             for channel, value in writes:
                 if channel == NEXT:
-                    if isinstance(value, Send):
-                        pushes.append(TaskSpec(value.node, True, value.arg))
-                    else:
+                    if type(value) is str:
                         pulls.add(value)
-                elif channel in self.barriers:
+                    else:
+                        pushes.append(TaskSpec(value.node, True, value.arg))
+                elif channel in barriers:
                     barrier_hits.setdefault(channel, []).append(value)
-                elif not channel.startswith("__"):
+                elif channel[:2] != "__":
                     state_items.append((channel, value))
-        changed = self.apply(values, state_items, source="step")
+                    writers.append(source)
+        try:
+            changed = self.apply(values, state_items, source="step")
+        except InvalidUpdateError as exc:
+            key = exc.args[1] if len(exc.args) > 1 else None
+            nodes = [w for (k, _), w in zip(state_items, writers, strict=True) if k == key]
+            raise InvalidUpdateError(
+                f"nodes {nodes} all wrote state key {key!r} in the same step, but it keeps only "
+                "one value; annotate it with a reducer, e.g. Annotated[list, operator.add], or "
+                "let one node write it"
+            ) from None
         for channel, hits in barrier_hits.items():
             starts, target = self.barriers[channel]
             seen = set(values.get(channel, ())) | set(hits)
@@ -120,5 +130,9 @@ class Plan:
             else:
                 values[channel] = sorted(seen)
         pulls.discard(START)
-        ordered = sorted(pulls, key=lambda n: self.node_order.get(n, len(self.node_order)))
+        if len(pulls) > 1:
+            order = self.node_order
+            ordered = sorted(pulls, key=lambda n: order.get(n, len(order)))
+        else:
+            ordered = list(pulls)
         return changed, [TaskSpec(n) for n in ordered] + pushes

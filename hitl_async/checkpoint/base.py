@@ -31,7 +31,8 @@ class CheckpointRecord:
     """One checkpoint as a driver stores it.
 
     `metadata` is JSON-safe (str keys; str, int, float, bool, None, lists and dicts of those) so a
-    driver may store it natively and filter on it. `header` is opaque engine data.
+    driver may store it natively and filter on it. `header` is opaque engine data. `created_at`
+    is UTC ISO-8601 with microseconds (`2026-11-24T09:33:10.955979+00:00`), so it sorts as text.
     """
 
     thread_id: str
@@ -88,6 +89,10 @@ class BaseSaver(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The saver may not be used afterwards."""
+
+    async def destroy(self) -> None:  # noqa: B027 - optional hook
+        """Delete everything this saver stored (its rows, schema or key prefix): for tests and
+        teardown, never called by the engine."""
 
     async def __aenter__(self) -> Self:
         await self.setup()
@@ -147,8 +152,9 @@ class BaseSaver(ABC):
         limit: int | None = None,
         filter: Mapping[str, Any] | None = None,
     ) -> list[LoadedCheckpoint]:
-        """Checkpoints newest first; only ids `< before`; at most `limit`; metadata `filter`
-        matches when every key is present with an equal value."""
+        """Checkpoints newest first; only ids `< before`; at most `limit` (0: none); metadata
+        `filter` matches when every key is present with a value equal by Python's `==` (so
+        `1 == 1.0 == True`, and dicts compare regardless of key order)."""
 
     @abstractmethod
     async def delete_thread(self, thread_id: str) -> None:

@@ -137,6 +137,8 @@ class InMemorySaver(BaseSaver):
             if ns is None:
                 return []
             out: list[LoadedCheckpoint] = []
+            if limit is not None and limit <= 0:
+                return out
             for cid in reversed(ns.order):
                 if before is not None and cid >= before:
                     continue
@@ -150,6 +152,10 @@ class InMemorySaver(BaseSaver):
     async def delete_thread(self, thread_id: str) -> None:
         with self._lock:
             self._threads.pop(thread_id, None)
+
+    async def destroy(self) -> None:
+        with self._lock:
+            self._threads.clear()
 
     async def prune(
         self,
@@ -191,7 +197,9 @@ class InMemorySaver(BaseSaver):
 
     async def list_threads(self, *, limit: int | None = None) -> list[str]:
         with self._lock:
-            ids = list(self._threads)
+            ids = [
+                t for t, spaces in self._threads.items() if any(n.head for n in spaces.values())
+            ]
         return ids[:limit] if limit is not None else ids
 
 

@@ -1,0 +1,168 @@
+"""Byte encodings of records, hash fields and metadata filter values used by the Redis driver."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgpack
+
+from hitl_async.checkpoint.base import BlobRecord, CheckpointRecord, WriteRecord
+from hitl_async.errors import SerializationError
+
+__all__ = [
+    "blob_args",
+    "blob_field",
+    "canonical",
+    "decode_record",
+    "decode_write",
+    "encode_record",
+    "encode_write",
+    "lp",
+    "text",
+    "untext",
+    "write_field",
+]
+
+_ERRORS = "surrogatepass"
+
+
+def text(value: str) -> bytes:
+    """UTF-8 bytes of `value` (lone surrogates kept, so every str round-trips)."""
+    return value.encode("utf-8", _ERRORS)
+
+
+def untext(value: bytes) -> str:
+    """The inverse of `text`."""
+    return value.decode("utf-8", _ERRORS)
+
+
+def lp(value: bytes) -> bytes:
+    """`b"<len>:<value>"`: a prefix-free code, so concatenations of such parts are unique."""
+    return b"%d:%s" % (len(value), value)
+
+
+def blob_field(channel: str, version: str) -> bytes:
+    """Field of a blob in the blobs hash: `lp(channel) + version`."""
+    return lp(text(channel)) + text(version)
+
+
+def write_field(checkpoint_id: str, task_id: str, idx: int) -> bytes:
+    """Field of a pending write: `lp(checkpoint_id) + lp(task_id) + idx`."""
+    return lp(text(checkpoint_id)) + lp(text(task_id)) + str(idx).encode()
+
+
+def canonical(value: Any, *, tuples_as_lists: bool = True) -> str | None:
+    """A string equal for two values exactly when they compare equal in Python, for JSON-safe data.
+
+    Numbers are normalized the way `==` treats them (`True == 1 == 1.0`), dicts are ordered by
+    key. `None` means "equal to no JSON-safe value" (NaN; other types; tuples when
+    `tuples_as_lists` is false, since a list never equals a tuple).
+    """
+    if value is None:
+        return "n"
+    if isinstance(value, bool):
+        return "i1" if value else "i0"
+    if isinstance(value, int):
+        return f"i{value}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return f"i{int(value)}"
+        return f"f{value!r}"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list) or (tuples_as_lists and isinstance(value, tuple)):
+        items: list[str] = []
+        for v in value:
+            c = canonical(v, tuples_as_lists=tuples_as_lists)
+            if c is None:
+                return None
+            items.append(c)
+        return "[" + ",".join(items) + "]"
+    if isinstance(value, Mapping):
+        pairs: list[tuple[str, str]] = []
+        for k, v in value.items():
+            ck, cv = (
+                canonical(k, tuples_as_lists=tuples_as_lists),
+                canonical(v, tuples_as_lists=tuples_as_lists),
+            )
+            if ck is None or cv is None:
+                return None
+            pairs.append((ck, cv))
+        pairs.sort()
+        return "{" + ",".join(f"{k}:{v}" for k, v in pairs) + "}"
+    if isinstance(value, numbers.Integral):
+        return canonical(int(value))
+    if isinstance(value, numbers.Real):
+        return canonical(float(value))
+    return None
+
+
+def _filter_index(metadata: Mapping[str, Any]) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for key, value in metadata.items():
+        c = canonical(value)
+        if c is not None:
+            index[str(key)] = c
+    return index
+
+
+def encode_record(record: CheckpointRecord) -> bytes:
+    """`<n>:<lua part><python part>`; the Lua part is `[channel_versions, filter_index,
+    created_at]` (strings only), the Python part `[parent_id, header, metadata_json]`."""
+    try:
+        meta = json.dumps(dict(record.metadata), separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"checkpoint metadata is not JSON-safe: {exc}") from exc
+    lua = msgpack.packb(
+        [dict(record.channel_versions), _filter_index(record.metadata), record.created_at]
+    )
+    py = msgpack.packb([record.parent_id, bytes(record.header), meta])
+    return b"%d:%s%s" % (len(lua), lua, py)
+
+
+def decode_record(
+    thread_id: str, checkpoint_ns: str, checkpoint_id: str, value: bytes
+) -> CheckpointRecord:
+    """The `CheckpointRecord` stored as `value` by `encode_record`."""
+    colon = value.index(b":")
+    end = colon + 1 + int(value[:colon])
+    versions, _index, created_at = msgpack.unpackb(value[colon + 1 : end])
+    parent_id, header, meta = msgpack.unpackb(value[end:])
+    return CheckpointRecord(
+        thread_id=thread_id,
+        checkpoint_ns=checkpoint_ns,
+        checkpoint_id=checkpoint_id,
+        parent_id=parent_id,
+        created_at=created_at,
+        channel_versions=versions,
+        header=header,
+        metadata=json.loads(meta),
+    )
+
+
+def encode_write(write: WriteRecord) -> bytes:
+    """A pending write as msgpack `[task_id, idx, channel, data, task_path]`."""
+    return msgpack.packb(
+        [write.task_id, write.idx, write.channel, bytes(write.data), write.task_path]
+    )
+
+
+def decode_write(value: bytes) -> WriteRecord:
+    """The inverse of `encode_write`."""
+    task_id, idx, channel, data, task_path = msgpack.unpackb(value)
+    return WriteRecord(task_id=task_id, idx=idx, channel=channel, data=data, task_path=task_path)
+
+
+def blob_args(blobs: Sequence[BlobRecord]) -> list[bytes]:
+    """Flat `[field, data, ...]` arguments for the blobs of a commit."""
+    out: list[bytes] = []
+    for blob in blobs:
+        out.append(blob_field(blob.channel, blob.version))
+        out.append(bytes(blob.data))
+    return out

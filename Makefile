@@ -1,0 +1,31 @@
+# Two commands on a fresh machine with only Python 3.11+: `make demo` and `make test`.
+# Each creates .venv and installs what it needs (the engine, the three drivers, test tools).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml drivers/*/pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e ".[test]" -e drivers/sqlite -e drivers/postgres -e drivers/redis
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	@$(BIN)/python -m pip install -q -e ".[bench]"
+	$(BIN)/python -m benchmarks.run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) hitl-demo.db hitl-demo.db-wal hitl-demo.db-shm

@@ -1,0 +1,462 @@
+"""Synchronous SQLite operations, each run whole on the connection's worker thread.
+
+Every function here takes a plain `sqlite3.Connection` (opened in autocommit mode, i.e.
+`isolation_level=None`) and is called from exactly one thread: the aiosqlite worker that owns the
+connection. The async layer in `saver.py` hands a whole function over in one hop, so a commit, a
+load or a prune costs one thread round trip however many statements it runs.
+
+Write operations are *jobs*: callables `job(conn) -> result` that `run_batch` applies inside one
+`BEGIN IMMEDIATE` transaction, each under its own SAVEPOINT, so one failing job (say, a head
+conflict) rolls back alone while the others in the batch commit together.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from hitl_async.checkpoint.base import (
+    BlobRecord,
+    CheckpointRecord,
+    LoadedCheckpoint,
+    WriteRecord,
+)
+from hitl_async.errors import CheckpointConflictError
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+
+# (version, statements). Append new migrations; never edit an applied one.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            # One row per (thread, namespace): the head pointer. A table of its own so later
+            # migrations can add lease columns and run-state without touching checkpoints.
+            """CREATE TABLE IF NOT EXISTS threads (
+                thread_id TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL,
+                head_id TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (thread_id, checkpoint_ns)
+            )""",
+            """CREATE TABLE IF NOT EXISTS checkpoints (
+                thread_id TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL,
+                checkpoint_id TEXT NOT NULL,
+                parent_id TEXT,
+                created_at TEXT NOT NULL,
+                channel_versions TEXT NOT NULL,
+                header BLOB NOT NULL,
+                metadata TEXT NOT NULL,
+                PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+            )""",
+            """CREATE TABLE IF NOT EXISTS blobs (
+                thread_id TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                version TEXT NOT NULL,
+                data BLOB NOT NULL,
+                PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+            )""",
+            """CREATE TABLE IF NOT EXISTS writes (
+                thread_id TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL,
+                checkpoint_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                channel TEXT NOT NULL,
+                data BLOB NOT NULL,
+                task_path TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+            )""",
+        ),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+TABLES = ("writes", "blobs", "checkpoints", "threads")
+
+_SELECT_CHECKPOINT = (
+    "SELECT checkpoint_id, parent_id, created_at, channel_versions, header, metadata "
+    "FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), ensure_ascii=False, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------- connection setup
+
+
+def configure(conn: sqlite3.Connection, journal_mode: str, synchronous: str, busy_ms: int) -> str:
+    """Apply the per-connection pragmas; return the journal mode actually in force."""
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    mode = conn.execute(f"PRAGMA journal_mode = {journal_mode}").fetchone()[0]
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA foreign_keys = OFF")
+    return str(mode).upper()
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Apply missing migrations in one `BEGIN IMMEDIATE` transaction; return those applied.
+
+    Safe when several processes race: the write lock serializes them and the loser finds every
+    version already recorded in `schema_version`.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_version")}
+        applied: list[int] = []
+        for version, statements in MIGRATIONS:
+            if version in done:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, _now())
+            )
+            applied.append(version)
+        conn.execute("COMMIT")
+        return applied
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+# --------------------------------------------------------------------------- batched writes
+
+
+class BatchFailed(Exception):
+    """The batch transaction itself failed (BEGIN, COMMIT, or SQLite aborted it mid-way)."""
+
+
+def run_batch(conn: sqlite3.Connection, jobs: Sequence[Job]) -> list[tuple[bool, Any]]:
+    """Apply `jobs` in one `BEGIN IMMEDIATE` ... `COMMIT`, each all-or-nothing via a SAVEPOINT.
+
+    Returns one `(ok, result_or_exception)` per job. A job that raises is rolled back to its
+    savepoint and reported; the rest still commit. If the transaction as a whole fails, every job
+    failed: the error propagates and nothing of the batch is stored.
+    """
+    out: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for job in jobs:
+            conn.execute("SAVEPOINT job")
+            try:
+                result = job(conn)
+            except Exception as exc:
+                if not conn.in_transaction:  # SQLite rolled the whole transaction back
+                    raise BatchFailed(f"transaction aborted: {exc}") from exc
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                out.append((False, exc))
+            else:
+                conn.execute("RELEASE job")
+                out.append((True, result))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return out
+
+
+def commit_job(
+    record: CheckpointRecord,
+    blobs: Sequence[BlobRecord],
+    expected_head: str | None,
+    writes: Sequence[WriteRecord],
+) -> Job:
+    """A job that checks the head, then stores blobs, the checkpoint, the head and writes."""
+    t, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
+    blob_rows = [(t, ns, b.channel, b.version, bytes(b.data)) for b in blobs]
+    checkpoint_row = (
+        t,
+        ns,
+        cid,
+        record.parent_id,
+        record.created_at,
+        _dumps(record.channel_versions),
+        bytes(record.header),
+        _dumps(record.metadata),
+    )
+    write_rows = _write_rows(t, ns, cid, writes)
+
+    def job(conn: sqlite3.Connection) -> None:
+        row = conn.execute(
+            "SELECT head_id FROM threads WHERE thread_id = ? AND checkpoint_ns = ?", (t, ns)
+        ).fetchone()
+        head = row[0] if row is not None else None
+        if head != expected_head:
+            raise CheckpointConflictError(t, ns, expected_head, head)
+        if blob_rows:
+            conn.executemany(
+                "INSERT INTO blobs (thread_id, checkpoint_ns, channel, version, data) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (thread_id, checkpoint_ns, channel, version) "
+                "DO UPDATE SET data = excluded.data",
+                blob_rows,
+            )
+        conn.execute(
+            "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_id, "
+            "created_at, channel_versions, header, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
+            "parent_id = excluded.parent_id, created_at = excluded.created_at, "
+            "channel_versions = excluded.channel_versions, header = excluded.header, "
+            "metadata = excluded.metadata",
+            checkpoint_row,
+        )
+        conn.execute(
+            "INSERT INTO threads (thread_id, checkpoint_ns, head_id, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id, checkpoint_ns) DO UPDATE SET "
+            "head_id = excluded.head_id, updated_at = excluded.updated_at",
+            (t, ns, cid, _now()),
+        )
+        if write_rows:
+            conn.execute(
+                "DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = ? "
+                "AND checkpoint_id = ?",
+                (t, ns, cid),
+            )
+            _upsert_writes(conn, write_rows)
+
+    return job
+
+
+def _write_rows(
+    thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[WriteRecord]
+) -> list[tuple[Any, ...]]:
+    return [
+        (thread_id, checkpoint_ns, checkpoint_id, w.task_id, int(w.idx), w.channel,
+         bytes(w.data), w.task_path)
+        for w in writes
+    ]  # fmt: skip
+
+
+def _upsert_writes(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    conn.executemany(
+        "INSERT INTO writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, "
+        "data, task_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET "
+        "channel = excluded.channel, data = excluded.data, task_path = excluded.task_path",
+        rows,
+    )
+
+
+def put_writes_job(
+    thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[WriteRecord]
+) -> Job:
+    """A job that upserts pending writes by `(task_id, idx)`."""
+    rows = _write_rows(thread_id, checkpoint_ns, checkpoint_id, writes)
+
+    def job(conn: sqlite3.Connection) -> None:
+        if rows:
+            _upsert_writes(conn, rows)
+
+    return job
+
+
+def delete_thread_job(thread_id: str) -> Job:
+    """A job that removes every row of a thread, in every namespace."""
+
+    def job(conn: sqlite3.Connection) -> None:
+        for table in TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+
+    return job
+
+
+def destroy_job(conn: sqlite3.Connection) -> None:
+    """Delete every row of every table (the schema stays)."""
+    for table in TABLES:
+        conn.execute(f"DELETE FROM {table}")
+
+
+def prune_job(thread_id: str, keep_last: int | None, cutoff: str | None) -> Job:
+    """A job implementing `BaseSaver.prune` for one thread; returns how many were deleted."""
+
+    def job(conn: sqlite3.Connection) -> int:
+        heads = dict(
+            conn.execute(
+                "SELECT checkpoint_ns, head_id FROM threads WHERE thread_id = ?", (thread_id,)
+            ).fetchall()
+        )
+        per_ns: dict[str, list[tuple[str, str, str]]] = {}
+        for ns, cid, created_at, versions in conn.execute(
+            "SELECT checkpoint_ns, checkpoint_id, created_at, channel_versions FROM checkpoints "
+            "WHERE thread_id = ? ORDER BY checkpoint_ns, checkpoint_id DESC",
+            (thread_id,),
+        ):
+            per_ns.setdefault(ns, []).append((cid, created_at, versions))
+        doomed: list[tuple[str, str, str]] = []
+        live: set[tuple[str, str, str]] = set()
+        for ns, rows in per_ns.items():  # rows newest first
+            for rank, (cid, created_at, versions) in enumerate(rows):
+                if (
+                    cid == heads.get(ns)
+                    or (keep_last is not None and rank < keep_last)
+                    or (cutoff is not None and created_at > cutoff)
+                ):
+                    live.update((ns, ch, v) for ch, v in json.loads(versions).items())
+                else:
+                    doomed.append((thread_id, ns, cid))
+        if doomed:
+            conn.executemany(
+                "DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+                "AND checkpoint_id = ?",
+                doomed,
+            )
+            conn.executemany(
+                "DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = ? "
+                "AND checkpoint_id = ?",
+                doomed,
+            )
+        orphans = [
+            (thread_id, ns, ch, v)
+            for ns, ch, v in conn.execute(
+                "SELECT checkpoint_ns, channel, version FROM blobs WHERE thread_id = ?",
+                (thread_id,),
+            ).fetchall()
+            if (ns, ch, v) not in live
+        ]
+        if orphans:
+            conn.executemany(
+                "DELETE FROM blobs WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? "
+                "AND version = ?",
+                orphans,
+            )
+        return len(doomed)
+
+    return job
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `fn` inside one read transaction, so all its statements see one snapshot."""
+    conn.execute("BEGIN")
+    try:
+        return fn(conn)
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def _loaded(
+    conn: sqlite3.Connection, thread_id: str, checkpoint_ns: str, row: Sequence[Any]
+) -> LoadedCheckpoint:
+    cid, parent_id, created_at, versions_json, header, metadata_json = row
+    versions: dict[str, str] = json.loads(versions_json)
+    record = CheckpointRecord(
+        thread_id=thread_id,
+        checkpoint_ns=checkpoint_ns,
+        checkpoint_id=cid,
+        parent_id=parent_id,
+        created_at=created_at,
+        channel_versions=versions,
+        header=bytes(header),
+        metadata=json.loads(metadata_json),
+    )
+    blobs: dict[str, bytes] = {}
+    for channel, version in versions.items():
+        found = conn.execute(
+            "SELECT data FROM blobs WHERE thread_id = ? AND checkpoint_ns = ? AND channel = ? "
+            "AND version = ?",
+            (thread_id, checkpoint_ns, channel, version),
+        ).fetchone()
+        if found is not None:
+            blobs[channel] = bytes(found[0])
+    writes = [
+        WriteRecord(task_id=task_id, idx=idx, channel=channel, data=bytes(data), task_path=path)
+        for task_id, idx, channel, data, path in conn.execute(
+            "SELECT task_id, idx, channel, data, task_path FROM writes WHERE thread_id = ? "
+            "AND checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, idx",
+            (thread_id, checkpoint_ns, cid),
+        )
+    ]
+    return LoadedCheckpoint(record, blobs, writes)
+
+
+def load(
+    conn: sqlite3.Connection, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+) -> LoadedCheckpoint | None:
+    """The head (or the given checkpoint) with its blobs and writes; `None` if absent."""
+    if checkpoint_id:
+        row = conn.execute(
+            _SELECT_CHECKPOINT + " AND checkpoint_id = ?", (thread_id, checkpoint_ns, checkpoint_id)
+        ).fetchone()
+    else:
+        row = conn.execute(
+            _SELECT_CHECKPOINT + " AND checkpoint_id = (SELECT head_id FROM threads "
+            "WHERE thread_id = ? AND checkpoint_ns = ?)",
+            (thread_id, checkpoint_ns, thread_id, checkpoint_ns),
+        ).fetchone()
+    return None if row is None else _loaded(conn, thread_id, checkpoint_ns, row)
+
+
+def _matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
+    return all(k in metadata and metadata[k] == v for k, v in filter.items())
+
+
+def history(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    checkpoint_ns: str,
+    before: str | None,
+    limit: int | None,
+    filter: Mapping[str, Any] | None,
+) -> list[LoadedCheckpoint]:
+    """Checkpoints newest first, `< before`, metadata-filtered (in Python), then `limit`ed.
+
+    The filter is applied in Python with the reference driver's equality (so `1 == 1.0` and nested
+    dicts compare exactly as in `InMemorySaver`); rows stream from the cursor and the scan stops
+    as soon as `limit` matches are found.
+    """
+    if limit is not None and limit <= 0:
+        return []
+    sql = _SELECT_CHECKPOINT
+    params: list[Any] = [thread_id, checkpoint_ns]
+    if before is not None:
+        sql += " AND checkpoint_id < ?"
+        params.append(before)
+    sql += " ORDER BY checkpoint_id DESC"
+    if limit is not None and not filter:
+        sql += " LIMIT ?"
+        params.append(limit)
+    picked: list[Sequence[Any]] = []
+    cursor = conn.execute(sql, params)
+    try:
+        for row in cursor:
+            if filter and not _matches(json.loads(row[5]), filter):
+                continue
+            picked.append(row)
+            if limit is not None and len(picked) >= limit:
+                break
+    finally:
+        cursor.close()
+    return [_loaded(conn, thread_id, checkpoint_ns, row) for row in picked]
+
+
+def list_threads(conn: sqlite3.Connection, limit: int | None) -> list[str]:
+    """Distinct ids of threads that have a head (so at least one checkpoint)."""
+    if limit is not None:
+        if limit <= 0:
+            return []
+        rows = conn.execute("SELECT DISTINCT thread_id FROM threads LIMIT ?", (limit,))
+    else:
+        rows = conn.execute("SELECT DISTINCT thread_id FROM threads")
+    return [row[0] for row in rows]

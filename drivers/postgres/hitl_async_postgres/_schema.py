@@ -1,0 +1,327 @@
+"""Versioned schema migrations for the PostgreSQL driver.
+
+Every migration runs once per schema, recorded in `<schema>.hitl_migrations`. `migrate()` holds a
+transaction-scoped advisory lock on a fixed key, so any number of processes may call it at once on
+a fresh database: the first one creates everything, the others then find it done.
+
+Key columns use `COLLATE "C"` so ids compare and sort by code point, exactly like Python strings
+(the in-memory reference driver), whatever the database's default collation is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import asyncpg
+
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "Migration", "destroy", "migrate", "quote_schema"]
+
+# pg_advisory_xact_lock key shared by every hitl-async-postgres process ("hitl_mig" in ASCII).
+MIGRATION_LOCK_KEY = 0x6869_746C_5F6D_6967
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_PLACEHOLDER = "__SCHEMA__"
+
+
+def quote_schema(schema: str) -> str:
+    """Validate `schema` as a plain SQL identifier and return it double-quoted."""
+    if not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema):
+        raise ValueError(
+            f"invalid PostgreSQL schema name {schema!r}: use 1-63 letters, digits and "
+            "underscores, not starting with a digit"
+        )
+    return f'"{schema}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version: SQL with `__SCHEMA__` standing for the quoted schema name."""
+
+    version: int
+    description: str
+    sql: str
+
+    def render(self, quoted_schema: str) -> str:
+        return self.sql.replace(_PLACEHOLDER, quoted_schema)
+
+
+_TABLES = """
+CREATE TABLE __SCHEMA__.threads (
+    thread_id     text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL,
+    head_id       text COLLATE "C",
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (thread_id, checkpoint_ns)
+);
+
+-- The primary key order (thread, ns, id) is also the history index: scanned backwards for
+-- newest-first pages, with `checkpoint_id < before` as its range condition.
+CREATE TABLE __SCHEMA__.checkpoints (
+    thread_id        text COLLATE "C" NOT NULL,
+    checkpoint_ns    text COLLATE "C" NOT NULL,
+    checkpoint_id    text COLLATE "C" NOT NULL,
+    parent_id        text COLLATE "C",
+    created_at       text COLLATE "C" NOT NULL,
+    channel_versions jsonb NOT NULL,
+    header           bytea NOT NULL,
+    metadata         jsonb NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+
+CREATE TABLE __SCHEMA__.blobs (
+    thread_id     text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL,
+    channel       text COLLATE "C" NOT NULL,
+    version       text COLLATE "C" NOT NULL,
+    data          bytea NOT NULL,
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+);
+
+CREATE TABLE __SCHEMA__.writes (
+    thread_id     text COLLATE "C" NOT NULL,
+    checkpoint_ns text COLLATE "C" NOT NULL,
+    checkpoint_id text COLLATE "C" NOT NULL,
+    task_id       text COLLATE "C" NOT NULL,
+    idx           integer NOT NULL,
+    channel       text NOT NULL,
+    data          bytea NOT NULL,
+    task_path     text NOT NULL DEFAULT '',
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
+"""
+
+# Stored functions: each is one round trip for the client, and runs its statements in READ
+# COMMITTED with a fresh snapshot per statement (they are VOLATILE), after taking row locks.
+_FUNCTIONS = """
+-- One superstep: check the head (row-locked), then write checkpoint, blobs, writes and the new
+-- head. Returns ok=false and the actual head, having written nothing, when the head moved.
+CREATE OR REPLACE FUNCTION __SCHEMA__.hitl_commit(
+    p_thread text, p_ns text, p_expected text,
+    p_id text, p_parent text, p_created text, p_versions jsonb, p_header bytea, p_metadata jsonb,
+    p_b_channel text[], p_b_version text[], p_b_data bytea[],
+    p_w_task text[], p_w_idx integer[], p_w_channel text[], p_w_data bytea[], p_w_path text[],
+    OUT ok boolean, OUT actual text)
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+    LOOP
+        SELECT t.head_id INTO actual FROM __SCHEMA__.threads t
+         WHERE t.thread_id = p_thread AND t.checkpoint_ns = p_ns
+           FOR UPDATE;
+        EXIT WHEN FOUND;
+        IF p_expected IS NOT NULL THEN
+            ok := false;
+            actual := NULL;
+            RETURN;
+        END IF;
+        -- First checkpoint of the namespace: create the head row (or find a concurrent one's),
+        -- then go round to lock it and compare.
+        INSERT INTO __SCHEMA__.threads (thread_id, checkpoint_ns, head_id)
+        VALUES (p_thread, p_ns, NULL)
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+
+    IF actual IS DISTINCT FROM p_expected THEN
+        ok := false;
+        RETURN;
+    END IF;
+
+    INSERT INTO __SCHEMA__.checkpoints AS c
+        (thread_id, checkpoint_ns, checkpoint_id, parent_id, created_at, channel_versions,
+         header, metadata)
+    VALUES (p_thread, p_ns, p_id, p_parent, p_created, p_versions, p_header, p_metadata)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE
+        SET parent_id = EXCLUDED.parent_id, created_at = EXCLUDED.created_at,
+            channel_versions = EXCLUDED.channel_versions, header = EXCLUDED.header,
+            metadata = EXCLUDED.metadata;
+
+    IF cardinality(p_b_channel) > 0 THEN
+        INSERT INTO __SCHEMA__.blobs (thread_id, checkpoint_ns, channel, version, data)
+        SELECT p_thread, p_ns, b.channel, b.version, b.data
+          FROM unnest(p_b_channel, p_b_version, p_b_data) AS b(channel, version, data)
+        ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO UPDATE
+            SET data = EXCLUDED.data;
+    END IF;
+
+    IF cardinality(p_w_task) > 0 THEN
+        DELETE FROM __SCHEMA__.writes w
+         WHERE w.thread_id = p_thread AND w.checkpoint_ns = p_ns AND w.checkpoint_id = p_id;
+        INSERT INTO __SCHEMA__.writes
+            (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, data, task_path)
+        SELECT p_thread, p_ns, p_id, w.task_id, w.idx, w.channel, w.data, w.task_path
+          FROM unnest(p_w_task, p_w_idx, p_w_channel, p_w_data, p_w_path)
+               AS w(task_id, idx, channel, data, task_path);
+    END IF;
+
+    UPDATE __SCHEMA__.threads t SET head_id = p_id, updated_at = now()
+     WHERE t.thread_id = p_thread AND t.checkpoint_ns = p_ns;
+    ok := true;
+    actual := p_id;
+END
+$fn$;
+
+-- Delete old checkpoints of one thread (see BaseSaver.prune). Locks the thread's head rows first
+-- so no commit interleaves; returns the number of checkpoints deleted.
+CREATE OR REPLACE FUNCTION __SCHEMA__.hitl_prune(
+    p_thread text, p_keep_last integer, p_cutoff text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+    removed integer;
+BEGIN
+    PERFORM 1 FROM __SCHEMA__.threads t
+      WHERE t.thread_id = p_thread ORDER BY t.checkpoint_ns FOR UPDATE;
+
+    WITH ranked AS (
+        SELECT c.checkpoint_ns, c.checkpoint_id,
+               (c.checkpoint_id IS NOT DISTINCT FROM t.head_id)
+               OR (p_keep_last IS NOT NULL AND row_number() OVER (
+                       PARTITION BY c.checkpoint_ns ORDER BY c.checkpoint_id DESC
+                   ) <= p_keep_last)
+               OR (p_cutoff IS NOT NULL AND c.created_at > p_cutoff) AS keep
+          FROM __SCHEMA__.checkpoints c
+          LEFT JOIN __SCHEMA__.threads t
+            ON t.thread_id = c.thread_id AND t.checkpoint_ns = c.checkpoint_ns
+         WHERE c.thread_id = p_thread
+    ), doomed AS (
+        DELETE FROM __SCHEMA__.checkpoints c
+         USING ranked r
+         WHERE c.thread_id = p_thread AND c.checkpoint_ns = r.checkpoint_ns
+           AND c.checkpoint_id = r.checkpoint_id AND NOT r.keep
+        RETURNING c.checkpoint_ns, c.checkpoint_id
+    ), gone_writes AS (
+        DELETE FROM __SCHEMA__.writes w
+         USING doomed d
+         WHERE w.thread_id = p_thread AND w.checkpoint_ns = d.checkpoint_ns
+           AND w.checkpoint_id = d.checkpoint_id
+    )
+    SELECT count(*) INTO removed FROM doomed;
+
+    -- A new statement, so it sees the deletions above: drop blobs no remaining checkpoint uses.
+    DELETE FROM __SCHEMA__.blobs b
+     WHERE b.thread_id = p_thread
+       AND NOT EXISTS (
+           SELECT 1
+             FROM __SCHEMA__.checkpoints c
+            CROSS JOIN LATERAL jsonb_each_text(c.channel_versions) AS cv(channel, version)
+            WHERE c.thread_id = p_thread AND c.checkpoint_ns = b.checkpoint_ns
+              AND cv.channel = b.channel AND cv.version = b.version);
+    RETURN removed;
+END
+$fn$;
+
+-- Metadata filters compare like Python's `==`, where True == 1 == 1.0: map booleans to 0/1 at
+-- every depth; jsonb equality then compares numbers by value and objects regardless of key order.
+CREATE OR REPLACE FUNCTION __SCHEMA__.hitl_json_norm(v jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+BEGIN
+    CASE jsonb_typeof(v)
+        WHEN 'boolean' THEN
+            RETURN to_jsonb(CASE WHEN v = 'true'::jsonb THEN 1 ELSE 0 END);
+        WHEN 'object' THEN
+            RETURN COALESCE(
+                (SELECT jsonb_object_agg(e.key, __SCHEMA__.hitl_json_norm(e.value))
+                   FROM jsonb_each(v) AS e),
+                '{}'::jsonb);
+        WHEN 'array' THEN
+            RETURN COALESCE(
+                (SELECT jsonb_agg(__SCHEMA__.hitl_json_norm(e.value) ORDER BY e.ord)
+                   FROM jsonb_array_elements(v) WITH ORDINALITY AS e(value, ord)),
+                '[]'::jsonb);
+        ELSE
+            RETURN v;
+    END CASE;
+END
+$fn$;
+
+-- Remove a whole thread. Locks its head rows first, so a racing commit either lands before (and
+-- is deleted too) or finds the head gone (conflict) - never a checkpoint without a head row.
+CREATE OR REPLACE FUNCTION __SCHEMA__.hitl_delete_thread(p_thread text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+    PERFORM 1 FROM __SCHEMA__.threads t
+      WHERE t.thread_id = p_thread ORDER BY t.checkpoint_ns FOR UPDATE;
+    DELETE FROM __SCHEMA__.writes WHERE thread_id = p_thread;
+    DELETE FROM __SCHEMA__.blobs WHERE thread_id = p_thread;
+    DELETE FROM __SCHEMA__.checkpoints WHERE thread_id = p_thread;
+    DELETE FROM __SCHEMA__.threads WHERE thread_id = p_thread;
+END
+$fn$;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "threads, checkpoints, blobs and writes tables", _TABLES),
+    Migration(
+        2, "functions hitl_commit, hitl_prune, hitl_delete_thread, hitl_json_norm", _FUNCTIONS
+    ),
+)
+LATEST_VERSION = max(m.version for m in MIGRATIONS)
+
+
+async def _applied(conn: asyncpg.Connection, quoted: str, schema: str) -> set[int]:
+    """Versions recorded in the schema, or an empty set when it has no migrations table yet."""
+    exists = await conn.fetchval(
+        "SELECT to_regclass(format('%I.hitl_migrations', $1::text)) IS NOT NULL", schema
+    )
+    if not exists:
+        return set()
+    rows = await conn.fetch(f"SELECT version FROM {quoted}.hitl_migrations")
+    return {int(r["version"]) for r in rows}
+
+
+async def migrate(conn: asyncpg.Connection, schema: str) -> list[int]:
+    """Bring `schema` up to `LATEST_VERSION`; return the versions applied by this call.
+
+    Idempotent; concurrent callers serialize on the advisory lock. An up-to-date schema is
+    detected without taking the lock.
+    """
+    quoted = quote_schema(schema)
+    if LATEST_VERSION in await _applied(conn, quoted, schema):
+        return []
+    applied: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", MIGRATION_LOCK_KEY)
+        has_schema = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1::text)", schema
+        )
+        if not has_schema:
+            await conn.execute(f"CREATE SCHEMA {quoted}")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {quoted}.hitl_migrations ("
+            " version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = await _applied(conn, quoted, schema)
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            await conn.execute(migration.render(quoted))
+            await conn.execute(
+                f"INSERT INTO {quoted}.hitl_migrations (version, applied_at) VALUES ($1, now())",
+                migration.version,
+            )
+            applied.append(migration.version)
+    return applied
+
+
+_OBJECTS = (
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_commit("
+    "text, text, text, text, text, text, jsonb, bytea, jsonb, text[], text[], bytea[], "
+    "text[], integer[], text[], bytea[], text[]); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_prune(text, integer, text); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_delete_thread(text); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_json_norm(jsonb); "
+    "DROP TABLE IF EXISTS __SCHEMA__.writes, __SCHEMA__.blobs, __SCHEMA__.checkpoints, "
+    "__SCHEMA__.threads, __SCHEMA__.hitl_migrations"
+)
+
+
+async def destroy(conn: asyncpg.Connection, schema: str) -> None:
+    """Drop everything the driver created: the whole schema, or only its objects in `public`."""
+    quoted = quote_schema(schema)
+    if schema == "public":
+        await conn.execute(_OBJECTS.replace(_PLACEHOLDER, quoted))
+    else:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")

@@ -1,0 +1,413 @@
+"""`PostgresSaver`: the PostgreSQL checkpoint driver, on an asyncpg connection pool.
+
+Design notes:
+- Every protocol call is one SQL statement, hence one round trip once the statement is in the
+  connection's cache. `commit` calls the stored function `hitl_commit`, which row-locks the
+  thread's head, compares it with `expected_head` and writes everything or nothing. `load` and
+  `history` return each checkpoint with its blobs and writes as parallel arrays in one row.
+- Construction does no I/O. The pool is created on first use inside the running event loop; a
+  saver used from another loop later (`asyncio.run` twice, a sync facade's loop) gets a pool of
+  its own for that loop. A small "keeper" task per pool closes it when its loop shuts down.
+- Connections are returned to the pool without asyncpg's reset query (the driver never changes
+  session state), which would otherwise cost a second round trip per operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from hitl_async.checkpoint.base import (
+    BaseSaver,
+    BlobRecord,
+    CheckpointRecord,
+    LoadedCheckpoint,
+    WriteRecord,
+)
+from hitl_async.errors import CheckpointConflictError
+from hitl_async_postgres._queries import Queries
+from hitl_async_postgres._schema import destroy as _destroy_schema
+from hitl_async_postgres._schema import migrate, quote_schema
+from hitl_async_postgres._url import split_url
+
+__all__ = ["PostgresSaver", "from_url"]
+
+_CLOSE_TIMEOUT = 5.0
+
+
+class _Connection(asyncpg.Connection):  # type: ignore[misc]
+    """A connection released to the pool without a reset query: the driver keeps no session
+    state (no SET, LISTEN, cursors or session advisory locks), so resetting only costs a round
+    trip. Open transactions are still rolled back by asyncpg on release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+@dataclass(slots=True)
+class _LoopPool:
+    """The pool of one event loop and the task that closes it when that loop shuts down."""
+
+    pool: asyncpg.Pool
+    keeper: asyncio.Task[None] | None = None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _bools_as_ints(value: Any) -> Any:
+    """A filter value with booleans as 0/1 at every depth, as `hitl_json_norm` maps metadata."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _bools_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bools_as_ints(v) for v in value]
+    return value
+
+
+def _check_text(name: str, value: str) -> None:
+    """PostgreSQL `text` cannot hold NUL; fail clearly instead of with a server encoding error."""
+    if "\x00" in value:
+        raise ValueError(
+            f"{name} {value!r} contains a NUL character ('\\x00'), which PostgreSQL text "
+            "columns cannot store"
+        )
+
+
+def _utc_iso(moment: datetime) -> str:
+    """ISO-8601 in UTC, comparable as text with `CheckpointRecord.created_at` (as memory.py)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _loaded(thread_id: str, checkpoint_ns: str, row: asyncpg.Record) -> LoadedCheckpoint:
+    record = CheckpointRecord(
+        thread_id=thread_id,
+        checkpoint_ns=checkpoint_ns,
+        checkpoint_id=row["checkpoint_id"],
+        parent_id=row["parent_id"],
+        created_at=row["created_at"],
+        channel_versions=json.loads(row["channel_versions"]),
+        header=row["header"],
+        metadata=json.loads(row["metadata"]),
+    )
+    blobs = dict(zip(row["blob_channels"] or (), row["blob_data"] or (), strict=True))
+    writes = [
+        WriteRecord(task_id, idx, channel, data, path)
+        for task_id, idx, channel, data, path in zip(
+            row["task_ids"] or (),
+            row["idxs"] or (),
+            row["write_channels"] or (),
+            row["write_data"] or (),
+            row["paths"] or (),
+            strict=True,
+        )
+    ]
+    return LoadedCheckpoint(record, blobs, writes)
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully, or terminate when that fails or takes too long."""
+    try:
+        await asyncio.wait_for(pool.close(), _CLOSE_TIMEOUT)
+    except Exception:
+        with contextlib.suppress(Exception):
+            pool.terminate()
+
+
+class PostgresSaver(BaseSaver):
+    """Checkpoints in PostgreSQL tables `threads`, `checkpoints`, `blobs` and `writes` of `schema`.
+
+    `dsn` is a libpq-style URL (`postgresql://user:password@host:5432/database`). Options:
+    `schema` (created if missing), pool `min_size`/`max_size`, `command_timeout` and
+    `connect_timeout` in seconds, `statement_cache_size` (asyncpg's default when None),
+    `pgbouncer=True` for PgBouncer in transaction mode (no named prepared statements), and
+    `setup` (run migrations automatically on first use; `setup()` always can).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "public",
+        min_size: int = 1,
+        max_size: int = 10,
+        command_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        statement_cache_size: int | None = None,
+        pgbouncer: bool = False,
+        setup: bool = True,
+    ) -> None:
+        quoted = quote_schema(schema)
+        if min_size < 0 or max_size < 1 or min_size > max_size:
+            raise ValueError(
+                f"pool sizes must satisfy 0 <= min_size <= max_size and max_size >= 1, got "
+                f"min_size={min_size}, max_size={max_size}"
+            )
+        if pgbouncer:
+            if statement_cache_size not in (None, 0):
+                raise ValueError(
+                    "pgbouncer=True needs statement_cache_size=0 (named prepared statements do "
+                    f"not survive PgBouncer transaction pooling), got {statement_cache_size}"
+                )
+            statement_cache_size = 0
+        if statement_cache_size is not None and statement_cache_size < 0:
+            raise ValueError(f"statement_cache_size must be >= 0, got {statement_cache_size}")
+        self.dsn = dsn
+        self.schema = schema
+        self.pgbouncer = pgbouncer
+        self.auto_setup = setup
+        self.pool_options: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "command_timeout": command_timeout,
+            "connection_class": _Connection,
+        }
+        if connect_timeout is not None:
+            self.pool_options["timeout"] = connect_timeout
+        if statement_cache_size is not None:
+            self.pool_options["statement_cache_size"] = statement_cache_size
+        self.applied_migrations: list[int] = []
+        self._q = Queries(quoted)
+        self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._migrated = False
+        self._closed = False
+
+    # -- connection management -------------------------------------------------------------
+
+    def _lock_for(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks.setdefault(loop, asyncio.Lock())
+        return lock
+
+    def _drop_closed_loops(self) -> None:
+        """Forget pools of event loops that were closed (their sockets go with them)."""
+        for loop in [lp for lp in self._pools if lp.is_closed()]:
+            entry = self._pools.pop(loop)
+            with contextlib.suppress(Exception):
+                entry.pool.terminate()  # usually fails: the loop is gone
+        for loop in [lp for lp in self._locks if lp.is_closed()]:
+            self._locks.pop(loop, None)
+
+    async def _keep(self, loop: asyncio.AbstractEventLoop, entry: _LoopPool) -> None:
+        """Wait until cancelled (by `aclose()` or the loop shutting down), then close the pool."""
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop.create_future()
+        if self._pools.get(loop) is entry:
+            del self._pools[loop]
+        await _close_pool(entry.pool)
+
+    async def _pool(self) -> asyncpg.Pool:
+        """The pool of the running event loop, created (and the schema migrated) on first use."""
+        if self._closed:
+            raise RuntimeError("this PostgresSaver is closed")
+        loop = asyncio.get_running_loop()
+        entry = self._pools.get(loop)
+        if entry is not None and (self._migrated or not self.auto_setup):
+            return entry.pool
+        async with self._lock_for(loop):
+            if self._closed:
+                raise RuntimeError("this PostgresSaver is closed")
+            entry = self._pools.get(loop)
+            if entry is None:
+                self._drop_closed_loops()
+                pool = await asyncpg.create_pool(self.dsn, **self.pool_options)
+                entry = _LoopPool(pool)
+                entry.keeper = loop.create_task(
+                    self._keep(loop, entry), name="hitl-async-postgres pool keeper"
+                )
+                self._pools[loop] = entry
+            if self.auto_setup and not self._migrated:
+                await self._migrate(entry.pool)
+        return entry.pool
+
+    async def _migrate(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            self.applied_migrations = await migrate(conn, self.schema)
+        self._migrated = True
+
+    async def setup(self) -> None:
+        """Create the schema, tables and functions if needed (versioned; idempotent)."""
+        pool = await self._pool()
+        if not self._migrated:
+            async with self._lock_for(asyncio.get_running_loop()):
+                if not self._migrated:
+                    await self._migrate(pool)
+
+    async def destroy(self) -> None:
+        """Drop the schema with everything in it (in `public`: only the driver's objects)."""
+        pool = await self._pool()
+        async with pool.acquire() as conn:
+            await _destroy_schema(conn, self.schema)
+        self._migrated = False
+
+    async def aclose(self) -> None:
+        """Close the pools of every event loop this saver used; idempotent."""
+        self._closed = True
+        running = asyncio.get_running_loop()
+        entries = list(self._pools.items())
+        self._pools.clear()
+        self._locks.clear()
+        for loop, entry in entries:
+            keeper = entry.keeper
+            if loop is running and keeper is not None:
+                keeper.cancel()
+                await keeper
+            elif loop.is_running() and keeper is not None:
+                loop.call_soon_threadsafe(keeper.cancel)  # it closes the pool in its own loop
+            else:
+                with contextlib.suppress(Exception):
+                    entry.pool.terminate()
+
+    # -- the driver protocol ---------------------------------------------------------------
+
+    async def commit(
+        self,
+        record: CheckpointRecord,
+        blobs: Sequence[BlobRecord],
+        *,
+        expected_head: str | None,
+        writes: Sequence[WriteRecord] = (),
+    ) -> None:
+        _check_text("thread_id", record.thread_id)
+        _check_text("checkpoint_ns", record.checkpoint_ns)
+        blob_map = {(b.channel, b.version): b.data for b in blobs}  # last one wins, like memory
+        write_map = {(w.task_id, w.idx): w for w in writes}
+        pool = await self._pool()
+        row = await pool.fetchrow(
+            self._q.commit,
+            record.thread_id,
+            record.checkpoint_ns,
+            expected_head,
+            record.checkpoint_id,
+            record.parent_id,
+            record.created_at,
+            _dumps(dict(record.channel_versions)),
+            record.header,
+            _dumps(dict(record.metadata)),
+            [channel for channel, _ in blob_map],
+            [version for _, version in blob_map],
+            list(blob_map.values()),
+            [w.task_id for w in write_map.values()],
+            [w.idx for w in write_map.values()],
+            [w.channel for w in write_map.values()],
+            [w.data for w in write_map.values()],
+            [w.task_path for w in write_map.values()],
+        )
+        assert row is not None
+        if not row["ok"]:
+            raise CheckpointConflictError(
+                record.thread_id, record.checkpoint_ns, expected_head, row["actual"]
+            )
+
+    async def put_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        writes: Sequence[WriteRecord],
+    ) -> None:
+        _check_text("thread_id", thread_id)
+        _check_text("checkpoint_ns", checkpoint_ns)
+        if not writes:
+            return
+        write_map = {(w.task_id, w.idx): w for w in writes}
+        pool = await self._pool()
+        await pool.execute(
+            self._q.put_writes,
+            thread_id,
+            checkpoint_ns,
+            checkpoint_id,
+            [w.task_id for w in write_map.values()],
+            [w.idx for w in write_map.values()],
+            [w.channel for w in write_map.values()],
+            [w.data for w in write_map.values()],
+            [w.task_path for w in write_map.values()],
+        )
+
+    async def load(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+    ) -> LoadedCheckpoint | None:
+        _check_text("thread_id", thread_id)
+        _check_text("checkpoint_ns", checkpoint_ns)
+        pool = await self._pool()
+        if checkpoint_id:
+            _check_text("checkpoint_id", checkpoint_id)
+            row = await pool.fetchrow(self._q.load_id, thread_id, checkpoint_ns, checkpoint_id)
+        else:
+            row = await pool.fetchrow(self._q.load_head, thread_id, checkpoint_ns)
+        return None if row is None else _loaded(thread_id, checkpoint_ns, row)
+
+    async def history(
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        *,
+        before: str | None = None,
+        limit: int | None = None,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[LoadedCheckpoint]:
+        _check_text("thread_id", thread_id)
+        _check_text("checkpoint_ns", checkpoint_ns)
+        args: list[Any] = [thread_id, checkpoint_ns, None if limit is None else max(limit, 0)]
+        if before is not None:
+            _check_text("before", before)
+            args.append(before)
+        exact = {k: v for k, v in (filter or {}).items() if v is None or isinstance(v, str)}
+        loose = {k: _bools_as_ints(v) for k, v in (filter or {}).items() if k not in exact}
+        if exact:
+            args.append(_dumps(exact))
+        if loose:
+            args.append(_dumps(loose))
+        sql = self._q.history(before=before is not None, exact=bool(exact), loose=bool(loose))
+        pool = await self._pool()
+        rows = await pool.fetch(sql, *args)
+        return [_loaded(thread_id, checkpoint_ns, row) for row in rows]
+
+    async def delete_thread(self, thread_id: str) -> None:
+        _check_text("thread_id", thread_id)
+        pool = await self._pool()
+        await pool.execute(self._q.delete_thread, thread_id)
+
+    async def prune(
+        self,
+        thread_id: str,
+        *,
+        keep_last: int | None = None,
+        newer_than: datetime | None = None,
+    ) -> int:
+        _check_text("thread_id", thread_id)
+        if keep_last is None and newer_than is None:
+            return 0
+        if keep_last is not None and keep_last < 1:
+            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+        cutoff = _utc_iso(newer_than) if newer_than is not None else None
+        pool = await self._pool()
+        removed = await pool.fetchval(self._q.prune, thread_id, keep_last, cutoff)
+        return int(removed)
+
+    async def list_threads(self, *, limit: int | None = None) -> list[str]:
+        pool = await self._pool()
+        rows = await pool.fetch(self._q.list_threads, None if limit is None else max(limit, 0))
+        return [row["thread_id"] for row in rows]
+
+
+def from_url(url: str, **options: Any) -> PostgresSaver:
+    """Entry point for `hitl_async.connect("postgresql://...", **options)`.
+
+    Options may also be given in the URL's query string; keyword options win.
+    """
+    dsn, url_options = split_url(url)
+    return PostgresSaver(dsn, **{**url_options, **options})

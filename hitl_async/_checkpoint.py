@@ -13,16 +13,15 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from hitl_async.checkpoint.base import BlobRecord, CheckpointRecord, LoadedCheckpoint, WriteRecord
-from hitl_async.constants import DONE, INTERRUPT, RESUME, SPECIAL_WRITE_IDX
+from hitl_async.constants import SPECIAL_WRITE_IDX
 from hitl_async.errors import SerializationError
 from hitl_async.serde import Serializer
-from hitl_async.types import Interrupt
 
 __all__ = [
     "NULL_TASK",
@@ -30,7 +29,6 @@ __all__ = [
     "TaskSpec",
     "new_checkpoint_id",
     "now_iso",
-    "pending_interrupts",
     "task_id",
     "write_records",
 ]
@@ -187,27 +185,3 @@ def new_checkpoint_id(after: str | None = None) -> str:
                 ms, seq = ms + 1, 0
         _last = (ms, seq)
         return _uuid7(ms, seq)
-
-
-def pending_interrupts(
-    writes: Mapping[str, list[tuple[int, str, Any]]], order: Sequence[str]
-) -> list[tuple[str, int, Interrupt]]:
-    """Unanswered interrupts of unfinished tasks, in task order: (task id, index, interrupt)."""
-    out = []
-    for tid in order:
-        rows = writes.get(tid)
-        if not rows:
-            continue
-        done = False
-        raised: tuple[int, Interrupt] | None = None
-        answered = 0
-        for _, channel, value in rows:
-            if channel == DONE:
-                done = True
-            elif channel == INTERRUPT:
-                raised = (value[0], value[1])
-            elif channel == RESUME:
-                answered = len(value)
-        if not done and raised is not None and raised[0] >= answered:
-            out.append((tid, raised[0], raised[1]))
-    return out

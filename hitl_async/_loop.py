@@ -42,12 +42,13 @@ from hitl_async.errors import (
     InvalidConfigError,
     InvalidUpdateError,
     NoPendingInterruptError,
+    ParentCommand,
     UnknownInterruptError,
 )
 from hitl_async.types import Command, Interrupt, PregelTask, Send, StateSnapshot
 
 if TYPE_CHECKING:
-    from hitl_async.checkpoint.base import LoadedCheckpoint
+    from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
     from hitl_async.graph.compiled import CompiledStateGraph
 
 __all__ = ["Run", "is_interrupt_id"]
@@ -76,10 +77,11 @@ class Run:
         durability: str = "async",
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
+        saver: BaseSaver | None = None,
     ) -> None:
         self.graph = graph
         self.plan = graph.plan
-        self.saver = graph.checkpointer
+        self.saver = saver if saver is not None else graph.checkpointer
         self.serde = graph.serde
         self.config = config
         conf = config.get("configurable") or {}
@@ -104,6 +106,9 @@ class Run:
         self.steps_run = 0
         self.io_free = self.saver is None or self.saver.io_free
         self.user_metadata = dict(config.get("metadata") or {})
+        self.parent: Run | None = None
+        self.subgraphs = False
+        self.ns_path: tuple[str, ...] = ()
         self.save_lock = anyio.Lock()
 
     # -- small helpers ---------------------------------------------------------------------------
@@ -177,9 +182,9 @@ class Run:
                 if channel == DONE:
                     t.done = t.persisted = True
                 elif channel == INTERRUPT:
-                    t.raised = (value[0], value[1])
+                    t.raised = tuple(value)
                 elif channel == RESUME:
-                    t.resume = list(value)
+                    t.answers = dict(value)
                 elif channel == ERROR:
                     t.error_text = value
                 elif channel == TASK_RESULT:
@@ -193,7 +198,7 @@ class Run:
 
     def pending(self) -> list[tuple[Task, Interrupt]]:
         """Unanswered interrupts of unfinished tasks, in task order."""
-        return [(t, t.raised[1]) for t in self.tasks if t.waiting and t.raised is not None]
+        return [(t, i) for t in self.tasks for i in t.pending]
 
     # -- loading and input -----------------------------------------------------------------------
 
@@ -242,6 +247,10 @@ class Run:
         """Load the thread and apply the run's input. Strict resume errors are raised before
         anything is written."""
         await self.load()
+        await self.apply(input)
+
+    async def apply(self, input: Any) -> None:
+        """Apply the run's input to the loaded thread: new input, a Command, or None."""
         if isinstance(input, Command):
             await self._command(input)
             self.skip_before = True
@@ -293,8 +302,9 @@ class Run:
                     raise AmbiguousResumeError(thread, [i for _, i in pending])
                 answers = {pending[0][1].id: resume}
             for iid, value in answers.items():
-                by_id[iid].resume.append(value)
-                answered.append(by_id[iid])
+                by_id[iid].answers[iid] = value
+                if by_id[iid] not in answered:
+                    answered.append(by_id[iid])
         targets = cmd.goto_targets()
         for target in targets:
             node = target.node if isinstance(target, Send) else target
@@ -312,16 +322,16 @@ class Run:
         null_writes = items + [(NEXT, t) for t in targets if t != END]
         records = []
         for t in answered:
-            records += write_records(t.id, [(RESUME, list(t.resume))], self.serde, t.name)
+            records += write_records(t.id, [(RESUME, list(t.answers.items()))], self.serde, t.name)
         if null_writes:
             rows = self.cp.writes.setdefault(NULL_TASK, [])
             rows.extend((len(rows) + i, c, v) for i, (c, v) in enumerate(null_writes))
             records += write_records(NULL_TASK, [(c, v) for _, c, v in rows], self.serde)
             self.dirty |= self.plan.apply(self.cp.values, items, source="Command(update=...)")
-            resumes = {t.id: t.resume for t in self.tasks}
+            answers = {t.id: t.answers for t in self.tasks}
             self._prepare_tasks()
             for t in self.tasks:
-                t.resume = resumes.get(t.id, t.resume)
+                t.answers = answers.get(t.id, t.answers)
         if records and self.saver is not None:
             assert self.thread_id is not None and self.cp.checkpoint_id is not None
             if self.unsaved:
@@ -354,9 +364,9 @@ class Run:
             if t.done:
                 rows = [*t.writes, (DONE, None)]
             if t.raised is not None:
-                rows.append((INTERRUPT, t.raised))
-            if t.resume:
-                rows.append((RESUME, list(t.resume)))
+                rows.append((INTERRUPT, list(t.raised)))
+            if t.answers:
+                rows.append((RESUME, list(t.answers.items())))
             if t.error is not None:
                 rows.append((ERROR, repr(t.error)))
             if rows:
@@ -441,7 +451,9 @@ class Run:
             if "tasks" in self.modes or "debug" in self.modes:
                 self._emit_task_result(t, step)
         failed = next((t for t in tasks if t.error is not None), None)
-        if failed is not None or any(t.waiting for t in tasks):
+        if failed is not None and isinstance(failed.error, ParentCommand):
+            raise failed.error
+        if failed is not None or any(not t.done for t in tasks):
             await self._persist(tasks)
             if failed is not None:
                 assert failed.error is not None
@@ -464,14 +476,18 @@ class Run:
             node=t.name,
             config=self.config,
             resume=t.resume,
+            answers=t.answers,
+            run=self,
+            in_subgraph=self.parent is not None,
             durable=self.saver is not None,
             writer=self._custom if "custom" in self.modes else _drop,
             results=t.results,
             save_result=partial(self._save_result, t),
         )
         t.error = None
+        t.raised = None
         await execute(self.graph, t, self.cp.values, view, pad, is_new=self.cp.parent_id is None)
-        if persist and (t.done or t.raised is not None):
+        if persist and (t.done or t.raised is not None) and not t.persisted:
             await self._persist([t])
 
     async def _save_result(self, t: Task, index: int, value: Any) -> None:
@@ -556,9 +572,9 @@ class Run:
                 if old.done:
                     rows = [*old.writes, (DONE, None)]
                 if old.raised is not None:
-                    rows.append((INTERRUPT, old.raised))
-                if old.resume:
-                    rows.append((RESUME, list(old.resume)))
+                    rows.append((INTERRUPT, list(old.raised)))
+                if old.answers:
+                    rows.append((RESUME, list(old.answers.items())))
                 if rows:
                     records += write_records(new.id, rows, self.serde, new.name)
         await self._save(records)
@@ -583,7 +599,7 @@ class Run:
                 name=t.name,
                 path=t.path,
                 error=t.error_text,
-                interrupts=(t.raised[1],) if t.waiting and t.raised else (),
+                interrupts=t.pending,
                 state=None,
                 result=t.update if t.done else None,
             )
@@ -652,9 +668,7 @@ class Run:
             "name": t.name,
             "error": repr(t.error) if t.error is not None else None,
             "result": t.update if t.done else {},
-            "interrupts": [{"value": t.raised[1].value, "id": t.raised[1].id}]
-            if t.waiting and t.raised
-            else [],
+            "interrupts": [{"value": i.value, "id": i.id} for i in t.pending],
         }
         self._emit("tasks", payload)
         self._emit_debug("task_result", step, payload)

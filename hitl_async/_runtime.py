@@ -36,6 +36,12 @@ class Scratchpad:
     config: dict[str, Any]
     resume: list[Any]
     durable: bool
+    answers: dict[str, Any] = field(default_factory=dict)
+    """All answers given to this task, by interrupt id (subgraphs pass them down)."""
+    run: Any = None
+    """The run the task belongs to (for subgraphs started from the task)."""
+    in_subgraph: bool = False
+    subgraph_calls: int = 0
     writer: StreamWriter = _no_writer
     counter: int = 0
     results: dict[int, Any] = field(default_factory=dict)
@@ -51,7 +57,10 @@ class Scratchpad:
             return self.resume[index]
         if not self.durable:
             raise CheckpointerRequiredError(self.node)
-        raise GraphInterrupt([Interrupt(value=value, id=interrupt_id(self.task_id, index))])
+        iid = interrupt_id(self.task_id, index)
+        if iid in self.answers:
+            return self.answers[iid]
+        raise GraphInterrupt([Interrupt(value=value, id=iid)])
 
 
 def current_scratchpad(what: str) -> Scratchpad:

@@ -20,6 +20,7 @@ from hitl_async.errors import (
     GraphBubbleUp,
     GraphInterrupt,
     InvalidUpdateError,
+    ParentCommand,
 )
 from hitl_async.types import Command, Interrupt, Send
 
@@ -39,9 +40,11 @@ class Task:
     spec: TaskSpec
     writes: list[tuple[str, Any]] = field(default_factory=list)
     done: bool = False
-    resume: list[Any] = field(default_factory=list)
+    answers: dict[str, Any] = field(default_factory=dict)
+    """Answers to this task's interrupts, by interrupt id, in the order they were given."""
     results: dict[int, Any] = field(default_factory=dict)
-    raised: tuple[int, Interrupt] | None = None
+    raised: tuple[Interrupt, ...] | None = None
+    """Interrupts of the task's last run (None: it did not pause; empty: a static pause)."""
     error: BaseException | None = None
     error_text: str | None = None
     update: Any = None
@@ -53,9 +56,21 @@ class Task:
         return self.spec.node
 
     @property
+    def resume(self) -> list[Any]:
+        """Answers in the order given: the n-th `interrupt()` call of the node gets the n-th."""
+        return list(self.answers.values())
+
+    @property
+    def pending(self) -> tuple[Interrupt, ...]:
+        """Interrupts raised by the task that have no answer yet."""
+        if self.done or not self.raised:
+            return ()
+        return tuple(i for i in self.raised if i.id not in self.answers)
+
+    @property
     def waiting(self) -> bool:
-        """Paused on an interrupt that has not been answered."""
-        return self.raised is not None and self.raised[0] >= len(self.resume)
+        """Paused on interrupts none of which has been answered: rerunning would pause again."""
+        return bool(self.raised) and not self.done and len(self.pending) == len(self.raised or ())
 
     @property
     def path(self) -> tuple[str, Any]:
@@ -221,8 +236,11 @@ async def execute(
             result = await _call(node, arg, pad)
             break
         except GraphInterrupt as gi:
-            task.raised = (pad.counter - 1, gi.interrupts[0])
+            task.raised = gi.interrupts
             return
+        except ParentCommand as pc:
+            result = pc.command
+            break
         except (GraphBubbleUp, CheckpointerRequiredError) as exc:
             task.error = exc
             return
@@ -238,10 +256,13 @@ async def execute(
         goto: tuple[Any, ...] = ()
         if isinstance(result, Command):
             if result.graph == Command.PARENT:
-                raise InvalidUpdateError(
-                    f"node {task.name!r} returned Command(graph=Command.PARENT) but this graph "
-                    "has no parent graph"
-                )
+                if not pad.in_subgraph:
+                    raise InvalidUpdateError(
+                        f"node {task.name!r} returned Command(graph=Command.PARENT) but this "
+                        "graph has no parent graph"
+                    )
+                task.error = ParentCommand(Command(update=result.update, goto=result.goto))
+                return
             items = graph.builder.schema.items(result.update, source=f"node {task.name!r}")
             goto = result.goto_targets()
             task.update = dict(items) if result.update is not None else None

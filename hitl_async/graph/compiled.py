@@ -11,6 +11,8 @@ import anyio
 from hitl_async import _sync
 from hitl_async._loop import Run
 from hitl_async._plan import Plan
+from hitl_async._runtime import _SCRATCHPAD, Scratchpad
+from hitl_async._subgraph import run_subgraph
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import InvalidConfigError
 from hitl_async.serde import default_serializer, register_types_from_annotation
@@ -38,6 +40,30 @@ def _modes(stream_mode: StreamMode | Sequence[StreamMode] | None) -> tuple[tuple
         if m not in _MODES:
             raise InvalidConfigError(f"unknown stream_mode {m!r}; valid modes are {sorted(_MODES)}")
     return modes, single
+
+
+def _shape(run: Run, single: bool, subgraphs: bool) -> list[Any]:
+    """Take the run's buffered events in the shape `stream()` yields them."""
+    events, run.events = run.events, []
+    out = []
+    for event in events:
+        mode, chunk = event[0], event[1]
+        if subgraphs:
+            ns = event[2] if len(event) > 2 else ()
+            out.append((ns, chunk) if single else (ns, mode, chunk))
+        else:
+            out.append(chunk if single else (mode, chunk))
+    return out
+
+
+def _in_node(config: dict[str, Any] | None) -> Scratchpad | None:
+    """The running task, when a graph is called from inside a node as a subgraph."""
+    pad = _SCRATCHPAD.get()
+    if pad is None or pad.run is None:
+        return None
+    if config and (config.get("configurable") or {}).get("thread_id"):
+        return None
+    return pad
 
 
 class CompiledStateGraph:
@@ -121,20 +147,19 @@ class CompiledStateGraph:
                 interrupt_after if interrupt_after is not None else self.interrupt_after_nodes
             ),
         )
+        run.subgraphs = subgraphs
         completed = False
         try:
             await run.start(input)
             while True:
                 if run.events:
-                    events, run.events = run.events, []
-                    for mode, chunk in events:
-                        yield chunk if single else (mode, chunk)
+                    for out in _shape(run, single, subgraphs):
+                        yield out
                 if not await run.tick():
                     break
             await run.finish()
-            events, run.events = run.events, []
-            for mode, chunk in events:
-                yield chunk if single else (mode, chunk)
+            for out in _shape(run, single, subgraphs):
+                yield out
             completed = True
         finally:
             if not completed and run.unsaved and run.durability != "exit":
@@ -163,6 +188,9 @@ class CompiledStateGraph:
         When the run paused on `interrupt()`, the result also has `"__interrupt__"`: the list of
         pending interrupts.
         """
+        pad = _in_node(config)
+        if pad is not None and stream_mode == "values":
+            return await run_subgraph(self, input, pad)
         if stream_mode != "values":
             return [c async for c in self.astream(input, config, stream_mode=stream_mode, **kwargs)]
         latest: Any = None
@@ -180,7 +208,10 @@ class CompiledStateGraph:
         return latest
 
     def invoke(self, input: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        """Synchronous `ainvoke()`."""
+        """Synchronous `ainvoke()`; inside a sync node it runs as a subgraph of that node."""
+        pad = _in_node(config)
+        if pad is not None:
+            return anyio.from_thread.run(run_subgraph, self, input, pad)
         return _sync.run(lambda: self.ainvoke(input, config, **kwargs))
 
     # -- state -----------------------------------------------------------------------------------
@@ -190,7 +221,33 @@ class CompiledStateGraph:
         self._require_saver("get_state()")
         run = Run(self, self._config(config))
         await run.load()
-        return run.snapshot()
+        snapshot = run.snapshot()
+        if subgraphs:
+            snapshot = await self._with_subgraph_states(run, snapshot)
+        return snapshot
+
+    async def _with_subgraph_states(self, run: Run, snapshot: StateSnapshot) -> StateSnapshot:
+        """Attach each paused subgraph task's own snapshot as its `state`."""
+        tasks = []
+        for task in snapshot.tasks:
+            spec = self.builder.nodes.get(task.name)
+            if spec is None or spec.subgraph is None or task.result is not None:
+                tasks.append(task)
+                continue
+            part = f"{task.name}:{task.id}"
+            ns = f"{run.ns}|{part}" if run.ns else part
+            conf = {**(run.config.get("configurable") or {}), "checkpoint_ns": ns}
+            conf.pop("checkpoint_id", None)
+            sub_state = await spec.subgraph._sub_state({**run.config, "configurable": conf}, run)
+            tasks.append(task._replace(state=sub_state))
+        return snapshot._replace(tasks=tuple(tasks))
+
+    async def _sub_state(self, config: dict[str, Any], parent: Run) -> StateSnapshot | None:
+        run = Run(self, config, saver=self.checkpointer or parent.saver)
+        await run.load()
+        if not run.exists:
+            return None
+        return await self._with_subgraph_states(run, run.snapshot())
 
     def get_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """Synchronous `aget_state()`."""

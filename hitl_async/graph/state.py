@@ -55,6 +55,7 @@ class NodeSpec:
     destinations: tuple[str, ...]
     input_schema: StateSchema | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    subgraph: CompiledStateGraph | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,13 @@ class StateGraph:
                 raise GraphValidationError(f"node name {node!r} must not contain {bad!r}")
         if node in self.nodes:
             raise GraphValidationError(f"node {node!r} is already in the graph")
+        from hitl_async.graph.compiled import CompiledStateGraph
+
+        subgraph = action if isinstance(action, CompiledStateGraph) else None
+        if subgraph is not None:
+            from hitl_async._subgraph import SubgraphNode
+
+            action = SubgraphNode(subgraph)
         if not callable(action):
             raise GraphValidationError(f"node {node!r}: action {action!r} is not callable")
         if defer:
@@ -153,6 +161,7 @@ class StateGraph:
             destinations=dests,
             input_schema=StateSchema(input_schema) if input_schema is not None else None,
             metadata=dict(metadata or {}),
+            subgraph=subgraph,
         )
         return self
 

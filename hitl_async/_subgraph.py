@@ -1,0 +1,101 @@
+"""Running a compiled graph inside a node of another: as a node of its own (`add_node(name,
+compiled)`) or called from a node's function. The subgraph keeps its checkpoints in the parent's
+thread under a namespace of the parent task, so on resume it continues where it paused and its
+finished nodes do not run again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hitl_async._loop import Run
+from hitl_async._runtime import current_scratchpad
+from hitl_async._schema import update_as_items
+from hitl_async.errors import GraphInterrupt
+from hitl_async.types import Command
+
+if TYPE_CHECKING:
+    from hitl_async._runtime import Scratchpad
+    from hitl_async.graph.compiled import CompiledStateGraph
+
+__all__ = ["SubgraphNode", "run_subgraph"]
+
+
+def _namespace(parent: Run, pad: Scratchpad) -> str:
+    part = f"{pad.node}:{pad.task_id}"
+    if pad.subgraph_calls:
+        part += f":{pad.subgraph_calls}"
+    pad.subgraph_calls += 1
+    return f"{parent.ns}|{part}" if parent.ns else part
+
+
+async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -> dict[str, Any]:
+    """Run `graph` as part of the task `pad` belongs to; return its output values.
+
+    Raises `GraphInterrupt` with the subgraph's pending interrupts when it pauses (the parent
+    task pauses with them), and lets `ParentCommand` through to the parent task.
+    """
+    parent: Run = pad.run
+    ns = _namespace(parent, pad)
+    conf = dict(parent.config.get("configurable") or {})
+    conf.pop("checkpoint_id", None)
+    conf.update(thread_id=parent.thread_id, checkpoint_ns=ns)
+    config = {**parent.config, "configurable": conf}
+    run = Run(
+        graph,
+        config,
+        modes=parent.modes,
+        durability=parent.durability,
+        interrupt_before=graph.interrupt_before_nodes,
+        interrupt_after=graph.interrupt_after_nodes,
+        saver=graph.checkpointer or parent.saver,
+    )
+    run.parent = parent
+    run.subgraphs = parent.subgraphs
+    path = (*parent.ns_path, ns.rsplit("|", 1)[-1])
+    run.ns_path = path
+    await run.load()
+    if run.exists:
+        answers = {i.id: pad.answers[i.id] for _, i in run.pending() if i.id in pad.answers}
+        if answers:
+            await run.apply(Command(resume=answers))
+        elif any(not t.done for t in run.tasks):
+            await run.apply(None)
+        else:
+            return run.output()
+    else:
+        await run.apply(input)
+    forward = parent.subgraphs
+
+    def drain() -> None:
+        if forward and run.events:
+            parent.events.extend((e[0], e[1], e[2] if len(e) > 2 else path) for e in run.events)
+        run.events.clear()
+
+    try:
+        while True:
+            drain()
+            if not await run.tick():
+                break
+        await run.finish()
+    finally:
+        drain()
+    if run.tasks and any(not t.done for t in run.tasks):
+        raise GraphInterrupt(run.interrupts)
+    return run.output()
+
+
+class SubgraphNode:
+    """The action of a node that is a compiled graph: state in, the subgraph's output out."""
+
+    def __init__(self, graph: CompiledStateGraph) -> None:
+        self.graph = graph
+        self.__name__ = graph.name
+
+    async def __call__(self, state: Any) -> dict[str, Any]:
+        pad = current_scratchpad("a subgraph node")
+        wanted = self.graph.builder.input_schema.fields
+        items = update_as_items(state, source=f"state passed to subgraph {self.graph.name!r}")
+        sub_input = {k: v for k, v in items if not wanted or k in wanted}
+        out = await run_subgraph(self.graph, sub_input, pad)
+        keep = pad.run.graph.builder.schema.fields
+        return {k: v for k, v in out.items() if not keep or k in keep}

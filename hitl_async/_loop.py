@@ -45,6 +45,7 @@ from hitl_async.errors import (
     ParentCommand,
     UnknownInterruptError,
 )
+from hitl_async.runtime import Runtime
 from hitl_async.types import Command, Interrupt, PregelTask, Send, StateSnapshot
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class Run:
         self.parent: Run | None = None
         self.subgraphs = False
         self.ns_path: tuple[str, ...] = ()
+        self.context: Any = None
         self.save_lock = anyio.Lock()
 
     # -- small helpers ---------------------------------------------------------------------------
@@ -470,7 +472,16 @@ class Run:
             return False
         return bool(self.tasks)
 
+    def runtime_for(self, writer: Any) -> Runtime[Any]:
+        return Runtime(
+            context=self.context,
+            store=self.graph.store,
+            stream_writer=writer,
+            thread_id=self.thread_id,
+        )
+
     async def _execute(self, t: Task, view: Any, persist: bool) -> None:
+        pad_writer = self._custom if "custom" in self.modes else _drop
         pad = Scratchpad(
             task_id=t.id,
             node=t.name,
@@ -480,7 +491,7 @@ class Run:
             run=self,
             in_subgraph=self.parent is not None,
             durable=self.saver is not None,
-            writer=self._custom if "custom" in self.modes else _drop,
+            writer=pad_writer,
             results=t.results,
             save_result=partial(self._save_result, t),
         )

@@ -51,6 +51,7 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
     )
     run.parent = parent
     run.subgraphs = parent.subgraphs
+    run.context = parent.context
     path = (*parent.ns_path, ns.rsplit("|", 1)[-1])
     run.ns_path = path
     await run.load()

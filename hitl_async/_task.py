@@ -89,6 +89,8 @@ async def _call(node: NodeSpec, arg: Any, pad: Scratchpad) -> Any:
         kwargs["config"] = pad.config
     if node.wants_writer:
         kwargs["writer"] = pad.writer
+    if node.wants_runtime:
+        kwargs["runtime"] = pad.run.runtime_for(pad.writer)
     if node.is_async:
         return await node.fn(arg, **kwargs)
     result = await anyio.to_thread.run_sync(partial(node.fn, arg, **kwargs))

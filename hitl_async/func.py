@@ -35,7 +35,7 @@ from hitl_async.constants import END, INTERRUPT, START
 from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
 from hitl_async.graph.compiled import CompiledStateGraph, _modes
 from hitl_async.graph.state import StateGraph
-from hitl_async.types import Command, PregelTask, RetryPolicy, StateSnapshot
+from hitl_async.types import Command, RetryPolicy, StateSnapshot
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -450,12 +450,10 @@ class EntrypointGraph(CompiledStateGraph):
         self, config: dict[str, Any], values: Any, as_node: str | None = None
     ) -> dict[str, Any]:
         """Set the thread's value: what `get_state()` shows and the next run's `previous`."""
-        return await super().aupdate_state(
-            config, {"output": values, "previous": values}, as_node
-        )
+        return await super().aupdate_state(config, {"output": values, "previous": values}, as_node)
 
 
-class entrypoint:  # noqa: N801 - mirrors langgraph.func.entrypoint
+class entrypoint:
     """Decorator making a function a workflow: `@entrypoint(checkpointer=InMemorySaver())`.
 
     The function takes one input (any value) and may take `previous` (the value this thread's
@@ -464,7 +462,7 @@ class entrypoint:  # noqa: N801 - mirrors langgraph.func.entrypoint
     """
 
     @dataclass(frozen=True, slots=True)
-    class final(Generic[T, S]):  # noqa: N801 - mirrors langgraph.func.entrypoint.final
+    class final(Generic[T, S]):
         """Return `value` to the caller but keep `save` as the next run's `previous`."""
 
         value: T

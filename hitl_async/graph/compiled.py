@@ -15,6 +15,7 @@ from hitl_async._runtime import _SCRATCHPAD, Scratchpad
 from hitl_async._subgraph import run_subgraph
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import InvalidConfigError
+from hitl_async.graph.drawing import DrawableGraph
 from hitl_async.serde import default_serializer, register_types_from_annotation
 from hitl_async.types import All, Durability, StateSnapshot, StreamMode
 
@@ -93,6 +94,10 @@ class CompiledStateGraph:
     def nodes(self) -> dict[str, Any]:
         return dict(self.builder.nodes)
 
+    def get_graph(self, *, xray: bool | int = True) -> DrawableGraph:
+        """A picture of the graph (`.draw_mermaid()`), subgraphs drawn inside their node."""
+        return DrawableGraph.of(self.builder, self.name)
+
     def _config(self, config: dict[str, Any] | None) -> dict[str, Any]:
         if config is None:
             return {"configurable": {}}
@@ -110,6 +115,17 @@ class CompiledStateGraph:
                 f"durability must be one of {sorted(_DURABILITY)}, got {durability!r}"
             )
         return value
+
+    def _context(self, context: Any) -> Any:
+        """The run's context, built from a dict when `context_schema` is a class."""
+        schema = self.builder.context_schema
+        if context is None or schema is None or not isinstance(context, dict):
+            return context
+        if hasattr(schema, "model_validate"):
+            return schema.model_validate(context)
+        if isinstance(schema, type) and hasattr(schema, "__dataclass_fields__"):
+            return schema(**context)
+        return context
 
     def _require_saver(self, what: str) -> BaseSaver:
         if self.checkpointer is None:
@@ -131,6 +147,7 @@ class CompiledStateGraph:
         interrupt_after: Sequence[str] | All | None = None,
         durability: Durability | None = None,
         subgraphs: bool = False,
+        context: Any | None = None,
         **_: Any,
     ) -> AsyncIterator[Any]:
         """Run the graph on a thread, yielding events; see the README for each stream mode."""
@@ -148,6 +165,7 @@ class CompiledStateGraph:
             ),
         )
         run.subgraphs = subgraphs
+        run.context = self._context(context)
         completed = False
         try:
             await run.start(input)

@@ -51,6 +51,7 @@ class NodeSpec:
     is_async: bool
     wants_config: bool
     wants_writer: bool
+    wants_runtime: bool
     retry: tuple[RetryPolicy, ...]
     destinations: tuple[str, ...]
     input_schema: StateSchema | None
@@ -157,6 +158,7 @@ class StateGraph:
             is_async=_is_async(action),
             wants_config="config" in params,
             wants_writer="writer" in params,
+            wants_runtime="runtime" in params,
             retry=retry,
             destinations=dests,
             input_schema=StateSchema(input_schema) if input_schema is not None else None,

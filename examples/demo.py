@@ -17,7 +17,7 @@ from typing import Annotated
 
 from typing_extensions import TypedDict
 
-from hitl_async import END, START, Command, StateGraph, connect, interrupt
+from hitl_async import END, START, Command, CompiledStateGraph, StateGraph, connect, interrupt
 
 
 def merge(left: dict[str, bool], right: dict[str, bool]) -> dict[str, bool]:
@@ -43,7 +43,7 @@ def execute(state: Approval) -> dict[str, object]:
     return {"outcome": f"{verdict}: {state['action']}"}
 
 
-def build(store: str):  # noqa: ANN201 - returns the compiled graph
+def build(store: str) -> CompiledStateGraph:
     builder = StateGraph(Approval)
     builder.add_node("manager", manager)
     builder.add_node("execute", execute)

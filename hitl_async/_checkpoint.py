@@ -149,13 +149,23 @@ def task_id(checkpoint_id: str | None, checkpoint_ns: str, index: int, node: str
     return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
+_second: list[Any] = [-1, ""]
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    """Now, UTC ISO-8601 with microseconds; the date part is formatted once per second."""
+    ns = time.time_ns()
+    sec, micros = divmod(ns // 1000, 1_000_000)
+    if sec != _second[0]:
+        _second[0] = sec
+        _second[1] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{micros:06d}+00:00"
 
 
 _id_lock = threading.Lock()
 _random = random.Random()  # ids need uniqueness, not secrecy
 _last: tuple[int, int] = (0, 0)
+_last_id = ""
 
 
 def _uuid7(ms: int, seq: int) -> str:
@@ -167,11 +177,11 @@ def _uuid7(ms: int, seq: int) -> str:
 def new_checkpoint_id(after: str | None = None) -> str:
     """A UUIDv7-shaped, time-ordered id, strictly greater (as text) than `after` and than every
     id this process made before, whatever the clock does."""
-    global _last
+    global _last, _last_id
     with _id_lock:
         ms, seq = time.time_ns() // 1_000_000, 0
         last_ms, last_seq = _last
-        if after is not None:
+        if after is not None and after != _last_id:
             try:
                 parsed = uuid.UUID(after).int
                 a_ms, a_seq = parsed >> 80, (parsed >> 64) & 0xFFF
@@ -184,4 +194,5 @@ def new_checkpoint_id(after: str | None = None) -> str:
             if seq > 0xFFF:
                 ms, seq = ms + 1, 0
         _last = (ms, seq)
-        return _uuid7(ms, seq)
+        _last_id = _uuid7(ms, seq)
+        return _last_id

@@ -262,10 +262,22 @@ class Run:
                     f"thread {self.thread_id!r} has no checkpoint to continue from: start it with "
                     "an input (a dict of state values)"
                 )
+            if self.saver is not None and self.head != self.cp.checkpoint_id:
+                self._fork()
             self.skip_before = True
             self._emit("values", self.output())
         else:
             await self._input(input)
+
+    def _fork(self) -> None:
+        """Replaying a past checkpoint: continue from a copy of it (metadata source "fork", its
+        child), as LangGraph does, so the run neither reuses that checkpoint's pending writes (a
+        human's earlier answers) nor writes beside them; the copy becomes the thread's head."""
+        specs = [t.spec for t in self.tasks]
+        self.cp.writes = {}
+        self._new_checkpoint("fork", self.cp.step + 1, specs)
+        self._prepare_tasks()
+        self._emit_checkpoint()
 
     async def _input(self, value: Any) -> None:
         """New input: an input checkpoint whose only task applies it (pending tasks are dropped)."""
@@ -411,14 +423,18 @@ class Run:
         if not tasks:
             return False
         step = self.cp.step + 1
-        counts = any(t.name != START for t in tasks)
+        counts = len(tasks) > 1 or tasks[0].name != START
         if counts and self.steps_run >= self.limit:
             raise GraphRecursionError(
                 f"thread {self.thread_id!r}: recursion limit of {self.limit} supersteps reached "
                 "without reaching END. If the loop is intended, raise it with "
                 "config={'recursion_limit': N}; otherwise check the graph's conditional edges."
             )
-        if not self.skip_before and self._hit(self.before, [t for t in tasks if not t.done]):
+        if (
+            self.before
+            and not self.skip_before
+            and self._hit(self.before, [t for t in tasks if not t.done])
+        ):
             await self._save()
             self.interrupts = ()
             self._emit("updates", {INTERRUPT: ()})
@@ -437,9 +453,11 @@ class Run:
 
         if self.durability != "exit" and self.unsaved:
             await self._save()
-        if "tasks" in self.modes or "debug" in self.modes:
+        task_events = "tasks" in self.modes or "debug" in self.modes
+        if task_events:
             for t in runnable:
-                self._emit_task_start(t, step)
+                if t.name != START:  # the input task is not reported, as in LangGraph
+                    self._emit_task_start(t, step)
         if len(runnable) == 1:
             await self._execute(runnable[0], view, persist=False)
         elif runnable:
@@ -450,12 +468,19 @@ class Run:
         for t in runnable:
             if t.finished_now and t.name != START:
                 self._emit("updates", {t.name: t.update})
-            if "tasks" in self.modes or "debug" in self.modes:
+            if task_events and t.name != START:
                 self._emit_task_result(t, step)
-        failed = next((t for t in tasks if t.error is not None), None)
+        failed: Task | None = None
+        incomplete = False
+        for t in tasks:
+            if not t.done:
+                incomplete = True
+                if t.error is not None:
+                    failed = t
+                    break
         if failed is not None and isinstance(failed.error, ParentCommand):
             raise failed.error
-        if failed is not None or any(not t.done for t in tasks):
+        if incomplete:
             await self._persist(tasks)
             if failed is not None:
                 assert failed.error is not None
@@ -465,7 +490,7 @@ class Run:
             self._emit("values", {**self.output(), INTERRUPT: self.interrupts})
             return False
         await self._complete(tasks, step)
-        if self._hit(self.after, tasks):
+        if self.after and self._hit(self.after, tasks):
             await self._save()
             self.interrupts = ()
             self._emit("updates", {INTERRUPT: ()})
@@ -553,6 +578,7 @@ class Run:
             )
         if as_node is None and not self.exists:
             as_node = START
+        at_head = self.head == self.cp.checkpoint_id  # False: forking a past checkpoint
         items = builder.schema.items(values, source="update_state")
         old_tasks = self.tasks
         new_values = dict(self.cp.values)
@@ -563,10 +589,8 @@ class Run:
             targets = await route(self.graph, as_node, items, new_values, (), self.config)
             finished = [(t.name, t.writes) for t in old_tasks if t.done]
             changed, routed = self.plan.step(new_values, [*finished, (as_node, items + targets)])
-            keep = [t.spec for t in old_tasks if not t.done and t.name != as_node]
-            next_specs = keep + [
-                s for s in routed if s.push or all(k.push or k.node != s.node for k in keep)
-            ]
+            # As in LangGraph, the update completes the paused step: only as_node's routes run next.
+            next_specs = routed
         self.cp.values = new_values
         self.cp.versions = dict(self.cp.versions)
         self.cp.writes = {}
@@ -575,7 +599,7 @@ class Run:
         self._new_checkpoint("update", step, next_specs)
         self._prepare_tasks()
         records: list[Any] = []
-        if as_node is None:
+        if as_node is None and at_head:
             # Paused tasks stay paused: their interrupts (same ids) and finished siblings' writes
             # move to the new checkpoint, so the thread can still be resumed as before.
             for new, old in zip(self.tasks, old_tasks, strict=False):

@@ -51,9 +51,10 @@ class Task:
     finished_now: bool = False
     persisted: bool = False
 
-    @property
-    def name(self) -> str:
-        return self.spec.node
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.spec.node
 
     @property
     def resume(self) -> list[Any]:
@@ -267,10 +268,10 @@ async def execute(
                 return
             items = graph.builder.schema.items(result.update, source=f"node {task.name!r}")
             goto = result.goto_targets()
-            task.update = dict(items) if result.update is not None else None
+            task.update = dict(items) or None
         else:
             items = graph.builder.schema.items(result, source=f"node {task.name!r}")
-            task.update = dict(items) if result is not None else None
+            task.update = dict(items) or None  # no state key written: None, as in LangGraph
         task.writes = items + await route(graph, task.name, items, values, goto, pad.config)
     except Exception as exc:
         task.error = exc

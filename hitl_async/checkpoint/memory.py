@@ -16,7 +16,7 @@ from hitl_async.checkpoint.base import (
     LoadedCheckpoint,
     WriteRecord,
 )
-from hitl_async.errors import CheckpointConflictError
+from hitl_async.errors import CheckpointConflictError, SerializationError
 
 __all__ = ["InMemorySaver", "MemorySaver"]
 
@@ -41,6 +41,31 @@ def _utc_iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _where(record: CheckpointRecord) -> str:
+    ns = f" (namespace {record.checkpoint_ns!r})" if record.checkpoint_ns else ""
+    return f"thread {record.thread_id!r}{ns}"
+
+
+def _duplicate(
+    record: CheckpointRecord, expected: str | None, head: str | None
+) -> CheckpointConflictError:
+    """A commit of a checkpoint id already stored: a conflict (ids are never reused)."""
+    error = CheckpointConflictError(record.thread_id, record.checkpoint_ns, expected, head)
+    error.args = (
+        f"{_where(record)}: checkpoint {record.checkpoint_id!r} already exists; a commit never "
+        "replaces a stored checkpoint. Reload the thread and retry.",
+    )
+    return error
+
+
+def _missing_blob(record: CheckpointRecord, channel: str, version: str) -> SerializationError:
+    """A checkpoint naming a blob that is not stored: the store is corrupt."""
+    return SerializationError(
+        f"{_where(record)}, checkpoint {record.checkpoint_id!r}: no blob for channel "
+        f"{channel!r} at version {version!r}; the checkpoint store is corrupt"
+    )
 
 
 class InMemorySaver(BaseSaver):
@@ -81,6 +106,8 @@ class InMemorySaver(BaseSaver):
                 raise CheckpointConflictError(
                     record.thread_id, record.checkpoint_ns, expected_head, head
                 )
+            if existing is not None and record.checkpoint_id in existing.checkpoints:
+                raise _duplicate(record, expected_head, head)
             ns = self._ns(record.thread_id, record.checkpoint_ns, create=True)
             assert ns is not None
             for blob in blobs:
@@ -107,7 +134,12 @@ class InMemorySaver(BaseSaver):
 
     def _loaded(self, ns: _Namespace, checkpoint_id: str) -> LoadedCheckpoint:
         record = ns.checkpoints[checkpoint_id]
-        blobs = {ch: ns.blobs[(ch, v)] for ch, v in record.channel_versions.items()}
+        blobs: dict[str, bytes] = {}
+        for ch, v in record.channel_versions.items():
+            data = ns.blobs.get((ch, v))
+            if data is None:
+                raise _missing_blob(record, ch, v)
+            blobs[ch] = data
         writes = list(ns.writes.get(checkpoint_id, {}).values())
         return LoadedCheckpoint(record, blobs, writes)
 

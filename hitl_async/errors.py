@@ -25,10 +25,12 @@ __all__ = [
     "HitlError",
     "InvalidConfigError",
     "InvalidUpdateError",
+    "LeaseLostError",
     "NoPendingInterruptError",
     "ParentCommand",
     "ResumeError",
     "SerializationError",
+    "ThreadBusyError",
     "UnknownInterruptError",
 ]
 
@@ -82,6 +84,33 @@ class CheckpointConflictError(HitlError):
         super().__init__(
             f"thread {thread_id!r}{ns}: its head is {actual!r} but this run started from "
             f"{expected!r}; another writer committed first. Reload the thread and retry."
+        )
+
+
+class ThreadBusyError(HitlError):
+    """Another run holds the thread's lease: one writer per thread."""
+
+    def __init__(self, thread_id: str, holder: str | None, expires_at: float | None) -> None:
+        self.thread_id = thread_id
+        self.holder = holder
+        self.expires_at = expires_at
+        super().__init__(
+            f"thread {thread_id!r} is busy: run {holder!r} holds it until {expires_at} (store "
+            "clock). Wait for it (pass wait=<seconds>) or retry later."
+        )
+
+
+class LeaseLostError(HitlError):
+    """A run's lease on its thread was taken over or released: its writes are refused."""
+
+    def __init__(self, thread_id: str, token: int, current: int | None = None) -> None:
+        self.thread_id = thread_id
+        self.token = token
+        self.current = current
+        super().__init__(
+            f"thread {thread_id!r}: this run's lease (token {token}) is no longer valid"
+            + (f" (current token {current})" if current is not None else "")
+            + "; another run took the thread over, so nothing was written."
         )
 
 

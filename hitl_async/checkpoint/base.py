@@ -23,7 +23,16 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-__all__ = ["BaseSaver", "BlobRecord", "CheckpointRecord", "LoadedCheckpoint", "WriteRecord"]
+__all__ = [
+    "BaseSaver",
+    "BlobRecord",
+    "CheckpointRecord",
+    "InboxEntry",
+    "Lease",
+    "LoadedCheckpoint",
+    "RunRequest",
+    "WriteRecord",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,61 @@ class LoadedCheckpoint:
     writes: Sequence[WriteRecord]
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to write a thread, held by one run at a time.
+
+    `token` is a fencing token: it grows by one on every successful `acquire_lease` of the
+    thread, and every write made under a lease is checked against the thread's current token, so
+    a run that lost its lease (paused, partitioned, expired and taken over) cannot write.
+    `expires_at` is in seconds since the epoch by the store's clock.
+    """
+
+    thread_id: str
+    owner: str
+    token: int
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """One interrupt waiting for a human, as the inbox index keeps it.
+
+    `value` and `on_timeout` are serialized by the engine (opaque to drivers); `deadline` is in
+    seconds since the epoch (None: no deadline).
+    """
+
+    thread_id: str
+    interrupt_id: str
+    checkpoint_ns: str
+    node: str
+    value: bytes
+    created_at: str
+    deadline: float | None = None
+    on_timeout: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """A queued run: `payload` (engine-serialized input and options) for `graph` on a thread.
+
+    `status` moves queued -> running -> done | failed, or queued -> cancelled. A running request
+    whose claim expired (`claim_expires` passed, by the store's clock) can be claimed again.
+    """
+
+    id: str
+    queue: str
+    thread_id: str
+    payload: bytes
+    status: str = "queued"
+    created_at: str = ""
+    owner: str | None = None
+    claim_expires: float | None = None
+    attempts: int = 0
+    result: bytes | None = None
+    error: str | None = None
+
+
 class BaseSaver(ABC):
     """Base class of checkpoint stores (drivers). Subclass it to add a store.
 
@@ -83,6 +147,9 @@ class BaseSaver(ABC):
 
     io_free: ClassVar[bool] = False
     """True when a commit completes without I/O, so the scheduler need not overlap it."""
+
+    supports_coordination: ClassVar[bool] = False
+    """True when the driver implements leases, the inbox index and the run queue (below)."""
 
     async def setup(self) -> None:  # noqa: B027 - optional hook
         """Create tables/keys if needed; idempotent. Called lazily by drivers that need it."""
@@ -114,13 +181,21 @@ class BaseSaver(ABC):
         *,
         expected_head: str | None,
         writes: Sequence[WriteRecord] = (),
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
         """Store a new checkpoint atomically and make it the head of its namespace.
 
         Only if the current head of `(record.thread_id, record.checkpoint_ns)` is `expected_head`
         (`None`: the namespace has no checkpoint yet); otherwise raise
-        `hitl_async.CheckpointConflictError` and store nothing. `blobs` are only the channels that
-        changed; `writes` (if any) become the new checkpoint's pending writes.
+        `hitl_async.CheckpointConflictError` and store nothing. A `checkpoint_id` that already
+        exists is a conflict too. `blobs` are only the channels that changed; `writes` (if any)
+        become the new checkpoint's pending writes.
+
+        With `lease`, the write happens only if the thread's current lease token is
+        `lease.token` and it has not expired; otherwise `hitl_async.LeaseLostError` and nothing
+        is stored. With `inbox` (not None), the thread's inbox entries (all namespaces) are
+        replaced by these, in the same atomic step.
         """
 
     @abstractmethod
@@ -130,8 +205,14 @@ class BaseSaver(ABC):
         checkpoint_ns: str,
         checkpoint_id: str,
         writes: Sequence[WriteRecord],
+        *,
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
-        """Store pending writes of finished tasks against a checkpoint (upsert by task id, idx)."""
+        """Store pending writes of finished tasks against a checkpoint (upsert by task id, idx).
+
+        `lease` and `inbox` as in `commit()`, checked and applied in the same atomic step.
+        """
 
     @abstractmethod
     async def load(
@@ -179,3 +260,89 @@ class BaseSaver(ABC):
     @abstractmethod
     async def list_threads(self, *, limit: int | None = None) -> list[str]:
         """Ids of threads that have at least one checkpoint, in no guaranteed order."""
+
+    # -- coordination: leases, the inbox index and the run queue ---------------------------------
+    # Optional: a driver that implements them sets `supports_coordination = True`. Every method
+    # is atomic on its own; "now" is the store's clock.
+
+    def _unsupported(self, what: str) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} does not support {what}; use a driver with "
+            "supports_coordination (memory, sqlite, postgresql, redis)"
+        )
+
+    async def acquire_lease(self, thread_id: str, owner: str, ttl: float) -> Lease:
+        """Take the thread's lease for `ttl` seconds with the next fencing token.
+
+        Succeeds if nobody holds it, the holder released it, or it expired; otherwise raises
+        `hitl_async.ThreadBusyError` naming the holder and when its lease expires.
+        """
+        raise self._unsupported("leases")
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
+        """Extend a held lease (same token) by `ttl` seconds from now; `LeaseLostError` if the
+        thread's token is no longer `lease.token` or the lease was released."""
+        raise self._unsupported("leases")
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Give the lease up if it is still this one (same token); otherwise do nothing."""
+        raise self._unsupported("leases")
+
+    async def expired_leases(self, *, limit: int = 100) -> list[Lease]:
+        """Leases not released whose expiry passed: runs whose process died (for recovery)."""
+        raise self._unsupported("leases")
+
+    async def list_inbox(
+        self,
+        *,
+        thread_id: str | None = None,
+        node: str | None = None,
+        due_before: float | None = None,
+        after: tuple[str, str, str] | None = None,
+        limit: int = 100,
+    ) -> list[InboxEntry]:
+        """Pending interrupts across threads, read from the index (never from checkpoints).
+
+        Ordered by (created_at, thread_id, interrupt_id); `after` is the last entry's triple of
+        the previous page. `due_before`: only entries with a deadline before it.
+        """
+        raise self._unsupported("the inbox")
+
+    async def enqueue(self, request: RunRequest) -> None:
+        """Store a queued run request (and wake a waiting worker)."""
+        raise self._unsupported("the run queue")
+
+    async def claim_request(self, queue: str, owner: str, ttl: float) -> RunRequest | None:
+        """Claim the oldest runnable request of `queue` for `ttl` seconds: queued, or running
+        with an expired claim; never one whose thread has another running request. Marks it
+        running by `owner` (attempts + 1). None when there is none."""
+        raise self._unsupported("the run queue")
+
+    async def renew_claim(self, request_id: str, owner: str, ttl: float) -> bool:
+        """Extend a claim held by `owner`; False if it is no longer held."""
+        raise self._unsupported("the run queue")
+
+    async def finish_request(
+        self,
+        request_id: str,
+        owner: str | None,
+        status: str,
+        *,
+        result: bytes | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Set a final status (done, failed, cancelled; or queued to give it back). With an
+        `owner`, only if that owner holds it; `None` acts regardless (a cancel of a queued
+        request). Returns whether it changed."""
+        raise self._unsupported("the run queue")
+
+    async def get_request(self, request_id: str) -> RunRequest | None:
+        raise self._unsupported("the run queue")
+
+    async def wait_for_work(self, queue: str, timeout: float) -> None:
+        """Return when a request may be claimable in `queue`, or after `timeout` seconds."""
+        raise self._unsupported("the run queue")
+
+    async def wait_for_change(self, thread_id: str, timeout: float) -> None:
+        """Return when the thread may have changed (a commit or writes), or after `timeout`."""
+        raise self._unsupported("change notifications")

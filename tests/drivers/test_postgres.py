@@ -15,7 +15,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from conftest import IN_CI, POSTGRES_URL, require_service
 
-from hitl_async import BlobRecord, CheckpointConflictError, CheckpointRecord, WriteRecord
+from hitl_async import (
+    BlobRecord,
+    CheckpointConflictError,
+    CheckpointRecord,
+    SerializationError,
+    WriteRecord,
+)
 
 try:
     import asyncpg
@@ -188,6 +194,44 @@ async def test_migrations_are_recorded_and_idempotent(pg: PostgresSaver) -> None
     after = await sql(f'SELECT version, applied_at FROM "{pg.schema}".hitl_migrations ORDER BY 1')
     assert [r["version"] for r in after] == [r["version"] for r in rows]
     assert after[:-1] == rows[:-1]  # untouched rows keep their applied_at
+
+
+@pytest.mark.anyio
+async def test_migration_3_stops_checkpoint_id_reuse_on_an_existing_schema(
+    pg: PostgresSaver,
+) -> None:
+    """A schema created before migration 3 upserted a re-committed checkpoint id; migrating it
+    replaces `hitl_commit` in place, and the same commit is then refused, writing nothing."""
+    v2 = next(m for m in MIGRATIONS if m.version == 2)
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:  # put the schema back at version 2: its hitl_commit, and no rows for later versions
+        await conn.execute(v2.render(f'"{pg.schema}"'))
+        await conn.execute(f'DELETE FROM "{pg.schema}".hitl_migrations WHERE version > 2')
+        await pg.commit(rec("t", "001", "1"), blobs("1", with_b=True), expected_head=None)
+        await pg.commit(rec("t", "001", "2"), blobs("2"), expected_head="001")  # the old upsert
+        stored = await pg.load("t")
+        assert stored is not None and stored.record.channel_versions["a"] == "2"
+
+        assert await migrate(conn, pg.schema) == [m.version for m in MIGRATIONS if m.version > 2]
+        with pytest.raises(CheckpointConflictError, match="'001' already exists") as info:
+            await pg.commit(rec("t", "001", "3"), blobs("3"), expected_head="001")
+        assert info.value.expected == info.value.actual == "001"
+    finally:
+        await conn.close()
+    after = await pg.load("t")
+    assert after is not None and after.record == stored.record and after.blobs == stored.blobs
+    rows = await sql(f'SELECT version FROM "{pg.schema}".blobs WHERE channel = $1', "a")
+    assert sorted(r[0] for r in rows) == ["1", "2"]  # blob "3" was not written
+    await pg.commit(rec("t", "002", "3", "001"), blobs("3"), expected_head="001")
+
+
+@pytest.mark.anyio
+async def test_missing_blob_is_a_serialization_error(pg: PostgresSaver) -> None:
+    await pg.commit(rec("t", "001", "1"), blobs("1", with_b=True), expected_head=None)
+    await sql(f'DELETE FROM "{pg.schema}".blobs WHERE channel = $1', "b")
+    for load in (lambda: pg.load("t"), lambda: pg.load("t", "", "001"), lambda: pg.history("t")):
+        with pytest.raises(SerializationError, match="checkpoint '001': no blob for channel 'b'"):
+            await load()
 
 
 @pytest.mark.anyio
@@ -446,6 +490,10 @@ async def test_one_round_trip_per_operation(pgbouncer: bool) -> None:
         assert [h.record.checkpoint_id for h in history] == ["004", "003", "002", "001"]
         assert all(len(h.blobs) == 2 for h in history)
         assert len(history[0].writes) == 3
+        before = counter.count
+        with pytest.raises(CheckpointConflictError, match="'004' already exists"):
+            await saver.commit(rec("t", "004", "9", "004"), blobs("9"), expected_head="004")
+        assert counter.count - before == per_call  # a reused id is refused in the same round trip
 
         pool = await saver._pool()
         async with pool.acquire() as conn:

@@ -18,6 +18,7 @@ from hitl_async import (
     CheckpointConflictError,
     CheckpointRecord,
     InMemorySaver,
+    SerializationError,
     WriteRecord,
     connect,
 )
@@ -192,6 +193,52 @@ async def test_conflict_reports_actual_head_and_writes_nothing(redis_saver: Redi
     assert sorted(await _keys(redis_saver, f"{redis_saver.prefix}:*")) == before
     blobs = await (await redis_saver.get_client()).hlen(f"{redis_saver._base('t')}:blobs:")
     assert blobs == 1
+
+
+@pytest.mark.anyio
+async def test_reused_checkpoint_id_is_refused_in_one_call(redis_saver: RedisSaver) -> None:
+    ch = {"a": "1"}
+    await redis_saver.commit(_record("t", "c01", channels=ch), _blobs(ch), expected_head=None)
+    client = await redis_saver.get_client()
+    base = redis_saver._base("t")
+    snapshot = {
+        k: await client.hgetall(k) for k in (f"{base}:head", f"{base}:cp:", f"{base}:blobs:")
+    }
+    calls: list[tuple[Any, ...]] = []
+    original = client.execute_command
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return await original(*args, **kwargs)
+
+    client.execute_command = counting  # type: ignore[method-assign]
+    with pytest.raises(CheckpointConflictError, match="'c01' already exists") as info:
+        await redis_saver.commit(
+            _record("t", "c01", "c01", channels={"a": "2"}),
+            _blobs({"a": "2"}, tag="new"),
+            expected_head="c01",
+            writes=[WriteRecord("x", 0, "a", b"w")],
+        )
+    assert [c[0] for c in calls] == ["EVALSHA"]
+    assert (info.value.expected, info.value.actual) == ("c01", "c01")
+    del client.execute_command
+    assert {k: await client.hgetall(k) for k in snapshot} == snapshot
+    assert await _keys(redis_saver, f"{base}:w*") == []
+
+
+@pytest.mark.anyio
+async def test_missing_blob_is_a_serialization_error(redis_saver: RedisSaver) -> None:
+    ch = {"a": "1", "b": "1"}
+    await redis_saver.commit(
+        _record("t", "c01", ns="sub", channels=ch), _blobs(ch), expected_head=None
+    )
+    client = await redis_saver.get_client()
+    await client.hdel(f"{redis_saver._base('t')}:blobs:{b'sub'.hex()}", b"1:b1")
+    message = r"thread 't' \(namespace 'sub'\), checkpoint 'c01': no blob for channel 'b'"
+    with pytest.raises(SerializationError, match=message):
+        await redis_saver.load("t", "sub")
+    with pytest.raises(SerializationError, match=message):
+        await redis_saver.history("t", "sub")
 
 
 @pytest.mark.anyio

@@ -14,6 +14,7 @@ from functools import cache
 __all__ = ["Queries"]
 
 # The checkpoint columns plus its blobs (exactly those named by channel_versions) and its writes.
+# A named blob that is not stored is simply absent from the arrays; the saver checks for that.
 _WITH_BLOBS_AND_WRITES = """
 SELECT c.checkpoint_id, c.parent_id, c.created_at,
        c.channel_versions::text AS channel_versions, c.header, c.metadata::text AS metadata,

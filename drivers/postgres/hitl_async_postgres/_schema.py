@@ -251,11 +251,89 @@ END
 $fn$;
 """
 
+# Migration 3: a checkpoint id is never reused. Migration 2's `hitl_commit` upserted a checkpoint
+# whose id was already stored (silently replacing it); this one refuses, writing nothing. The
+# signature and result type are unchanged, so CREATE OR REPLACE swaps it in place. A duplicate id
+# is reported as ok=false with actual = the expected head (a head conflict always has actual
+# distinct from p_expected), which the client turns into a CheckpointConflictError of its own.
+_COMMIT_NO_REUSE = """
+-- One superstep: check the head (row-locked), then write checkpoint, blobs, writes and the new
+-- head, all or nothing. Returns ok=false and the actual head, having written nothing, when the
+-- head moved; ok=false and actual = p_expected when checkpoint p_id is already stored.
+CREATE OR REPLACE FUNCTION __SCHEMA__.hitl_commit(
+    p_thread text, p_ns text, p_expected text,
+    p_id text, p_parent text, p_created text, p_versions jsonb, p_header bytea, p_metadata jsonb,
+    p_b_channel text[], p_b_version text[], p_b_data bytea[],
+    p_w_task text[], p_w_idx integer[], p_w_channel text[], p_w_data bytea[], p_w_path text[],
+    OUT ok boolean, OUT actual text)
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+    LOOP
+        SELECT t.head_id INTO actual FROM __SCHEMA__.threads t
+         WHERE t.thread_id = p_thread AND t.checkpoint_ns = p_ns
+           FOR UPDATE;
+        EXIT WHEN FOUND;
+        IF p_expected IS NOT NULL THEN
+            ok := false;
+            actual := NULL;
+            RETURN;
+        END IF;
+        -- First checkpoint of the namespace: create the head row (or find a concurrent one's),
+        -- then go round to lock it and compare.
+        INSERT INTO __SCHEMA__.threads (thread_id, checkpoint_ns, head_id)
+        VALUES (p_thread, p_ns, NULL)
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+
+    IF actual IS DISTINCT FROM p_expected THEN
+        ok := false;
+        RETURN;
+    END IF;
+
+    -- The checkpoint goes first: if its id is taken, nothing else has been written yet. (Commits
+    -- of this namespace serialize on the head row lock held above.)
+    INSERT INTO __SCHEMA__.checkpoints
+        (thread_id, checkpoint_ns, checkpoint_id, parent_id, created_at, channel_versions,
+         header, metadata)
+    VALUES (p_thread, p_ns, p_id, p_parent, p_created, p_versions, p_header, p_metadata)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING;
+    IF NOT FOUND THEN
+        ok := false;
+        RETURN;
+    END IF;
+
+    IF cardinality(p_b_channel) > 0 THEN
+        INSERT INTO __SCHEMA__.blobs (thread_id, checkpoint_ns, channel, version, data)
+        SELECT p_thread, p_ns, b.channel, b.version, b.data
+          FROM unnest(p_b_channel, p_b_version, p_b_data) AS b(channel, version, data)
+        ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO UPDATE
+            SET data = EXCLUDED.data;
+    END IF;
+
+    IF cardinality(p_w_task) > 0 THEN
+        DELETE FROM __SCHEMA__.writes w
+         WHERE w.thread_id = p_thread AND w.checkpoint_ns = p_ns AND w.checkpoint_id = p_id;
+        INSERT INTO __SCHEMA__.writes
+            (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, data, task_path)
+        SELECT p_thread, p_ns, p_id, w.task_id, w.idx, w.channel, w.data, w.task_path
+          FROM unnest(p_w_task, p_w_idx, p_w_channel, p_w_data, p_w_path)
+               AS w(task_id, idx, channel, data, task_path);
+    END IF;
+
+    UPDATE __SCHEMA__.threads t SET head_id = p_id, updated_at = now()
+     WHERE t.thread_id = p_thread AND t.checkpoint_ns = p_ns;
+    ok := true;
+    actual := p_id;
+END
+$fn$;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "threads, checkpoints, blobs and writes tables", _TABLES),
     Migration(
         2, "functions hitl_commit, hitl_prune, hitl_delete_thread, hitl_json_norm", _FUNCTIONS
     ),
+    Migration(3, "hitl_commit refuses a checkpoint id already stored", _COMMIT_NO_REUSE),
 )
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 

@@ -3,8 +3,11 @@
 Design notes:
 - Every protocol call is one SQL statement, hence one round trip once the statement is in the
   connection's cache. `commit` calls the stored function `hitl_commit`, which row-locks the
-  thread's head, compares it with `expected_head` and writes everything or nothing. `load` and
-  `history` return each checkpoint with its blobs and writes as parallel arrays in one row.
+  thread's head, compares it with `expected_head`, refuses a checkpoint id already stored (ids
+  are never reused) and writes everything or nothing. `load` and `history` return each
+  checkpoint with its blobs and writes as parallel arrays in one row; a blob named by the
+  checkpoint but not stored is a `SerializationError` (the store is corrupt), never a partial
+  state.
 - Construction does no I/O. The pool is created on first use inside the running event loop; a
   saver used from another loop later (`asyncio.run` twice, a sync facade's loop) gets a pool of
   its own for that loop. A small "keeper" task per pool closes it when its loop shuts down.
@@ -31,7 +34,7 @@ from hitl_async.checkpoint.base import (
     LoadedCheckpoint,
     WriteRecord,
 )
-from hitl_async.errors import CheckpointConflictError
+from hitl_async.errors import CheckpointConflictError, SerializationError
 from hitl_async_postgres._queries import Queries
 from hitl_async_postgres._schema import destroy as _destroy_schema
 from hitl_async_postgres._schema import migrate, quote_schema
@@ -90,6 +93,22 @@ def _utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _where(thread_id: str, checkpoint_ns: str) -> str:
+    ns = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
+    return f"thread {thread_id!r}{ns}"
+
+
+def _duplicate(record: CheckpointRecord, expected: str | None) -> CheckpointConflictError:
+    """A commit of a checkpoint id already stored: a conflict (ids are never reused)."""
+    error = CheckpointConflictError(record.thread_id, record.checkpoint_ns, expected, expected)
+    error.args = (
+        f"{_where(record.thread_id, record.checkpoint_ns)}: checkpoint "
+        f"{record.checkpoint_id!r} already exists; a commit never replaces a stored checkpoint. "
+        "Reload the thread and retry.",
+    )
+    return error
+
+
 def _loaded(thread_id: str, checkpoint_ns: str, row: asyncpg.Record) -> LoadedCheckpoint:
     record = CheckpointRecord(
         thread_id=thread_id,
@@ -102,6 +121,14 @@ def _loaded(thread_id: str, checkpoint_ns: str, row: asyncpg.Record) -> LoadedCh
         metadata=json.loads(row["metadata"]),
     )
     blobs = dict(zip(row["blob_channels"] or (), row["blob_data"] or (), strict=True))
+    if len(blobs) != len(record.channel_versions):  # the query drops blobs that are not stored
+        for channel, version in record.channel_versions.items():
+            if channel not in blobs:
+                raise SerializationError(
+                    f"{_where(thread_id, checkpoint_ns)}, checkpoint {record.checkpoint_id!r}: "
+                    f"no blob for channel {channel!r} at version {version!r}; the checkpoint "
+                    "store is corrupt"
+                )
     writes = [
         WriteRecord(task_id, idx, channel, data, path)
         for task_id, idx, channel, data, path in zip(
@@ -308,6 +335,8 @@ class PostgresSaver(BaseSaver):
         )
         assert row is not None
         if not row["ok"]:
+            if row["actual"] == expected_head:  # the head matched: the id is already stored
+                raise _duplicate(record, expected_head)
             raise CheckpointConflictError(
                 record.thread_id, record.checkpoint_ns, expected_head, row["actual"]
             )

@@ -45,7 +45,7 @@ from hitl_async.checkpoint.base import (
     LoadedCheckpoint,
     WriteRecord,
 )
-from hitl_async.errors import CheckpointConflictError
+from hitl_async.errors import CheckpointConflictError, SerializationError
 from hitl_async_redis import _scripts
 from hitl_async_redis._codec import (
     blob_args,
@@ -93,6 +93,22 @@ async def _aclose(generator: AsyncGenerator[None, None]) -> None:
 
 def _head_arg(head: str | None) -> bytes:
     return b"" if head is None else b"=" + text(head)
+
+
+def _where(thread_id: str, checkpoint_ns: str) -> str:
+    ns = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
+    return f"thread {thread_id!r}{ns}"
+
+
+def _duplicate(record: CheckpointRecord, expected: str | None) -> CheckpointConflictError:
+    """A commit of a checkpoint id already stored: a conflict (ids are never reused)."""
+    error = CheckpointConflictError(record.thread_id, record.checkpoint_ns, expected, expected)
+    error.args = (
+        f"{_where(record.thread_id, record.checkpoint_ns)}: checkpoint "
+        f"{record.checkpoint_id!r} already exists; a commit never replaces a stored checkpoint. "
+        "Reload the thread and retry.",
+    )
+    return error
 
 
 class RedisSaver(BaseSaver):
@@ -282,6 +298,8 @@ class RedisSaver(BaseSaver):
             args.append(write_field(record.checkpoint_id, w.task_id, w.idx))
             args.append(encode_write(w))
         result = await self._run(_scripts.COMMIT, keys, args)
+        if result == 2:  # the head matched, but the checkpoint id is already stored
+            raise _duplicate(record, expected_head)
         if result != 1:
             actual = untext(result[1:]) if result else None
             raise CheckpointConflictError(
@@ -315,9 +333,10 @@ class RedisSaver(BaseSaver):
         for i in range(0, len(flat), 2):
             channel, data = untext(flat[i]), flat[i + 1]
             if data is None:
-                raise LookupError(
-                    f"thread {thread_id!r}: checkpoint {cid!r} refers to blob "
-                    f"{channel!r}@{record.channel_versions.get(channel)!r}, which is missing"
+                raise SerializationError(
+                    f"{_where(thread_id, checkpoint_ns)}, checkpoint {cid!r}: no blob for channel "
+                    f"{channel!r} at version {record.channel_versions.get(channel)!r}; the "
+                    "checkpoint store is corrupt"
                 )
             blobs[channel] = data
         writes = [decode_write(w) for w in raw_writes if w is not None]

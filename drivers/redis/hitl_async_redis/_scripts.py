@@ -125,12 +125,14 @@ end
 _COMMIT = r"""
 -- KEYS: head nsset cp idx blobs w wi threads
 -- ARGV: ns expected cid value ttl_ms thread_id base nblobs [field data]*nblobs [field data]*
--- expected/actual heads are '' (none) or '=' .. id. Returns 1, or the actual head on conflict.
+-- expected/actual heads are '' (none) or '=' .. id. Returns 1; on a head conflict the actual
+-- head; 2 when checkpoint `cid` is already stored (ids are never reused). Both write nothing.
 local ns = ARGV[1]
 local cur = redis.call('HGET', KEYS[1], ns)
 if cur then cur = '=' .. cur else cur = '' end
 if cur ~= ARGV[2] then return cur end
 local cid = ARGV[3]
+if redis.call('HEXISTS', KEYS[3], cid) == 1 then return 2 end
 redis.call('HSET', KEYS[3], cid, ARGV[4])
 redis.call('ZADD', KEYS[4], 0, cid)
 local nblobs = tonumber(ARGV[8])

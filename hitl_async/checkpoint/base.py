@@ -97,6 +97,7 @@ class Lease:
     owner: str
     token: int
     expires_at: float
+    graph: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class InboxEntry:
     created_at: str
     deadline: float | None = None
     on_timeout: bytes | None = None
+    graph: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,11 +273,14 @@ class BaseSaver(ABC):
             "supports_coordination (memory, sqlite, postgresql, redis)"
         )
 
-    async def acquire_lease(self, thread_id: str, owner: str, ttl: float) -> Lease:
+    async def acquire_lease(
+        self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
+    ) -> Lease:
         """Take the thread's lease for `ttl` seconds with the next fencing token.
 
         Succeeds if nobody holds it, the holder released it, or it expired; otherwise raises
-        `hitl_async.ThreadBusyError` naming the holder and when its lease expires.
+        `hitl_async.ThreadBusyError` naming the holder and when its lease expires. `graph` names
+        the graph running the thread, so recovery knows which graph continues it.
         """
         raise self._unsupported("leases")
 
@@ -288,8 +293,9 @@ class BaseSaver(ABC):
         """Give the lease up if it is still this one (same token); otherwise do nothing."""
         raise self._unsupported("leases")
 
-    async def expired_leases(self, *, limit: int = 100) -> list[Lease]:
-        """Leases not released whose expiry passed: runs whose process died (for recovery)."""
+    async def expired_leases(self, *, graph: str | None = None, limit: int = 100) -> list[Lease]:
+        """Leases not released whose expiry passed (runs whose process died), oldest expiry
+        first; only those of `graph` if given."""
         raise self._unsupported("leases")
 
     async def list_inbox(
@@ -297,6 +303,7 @@ class BaseSaver(ABC):
         *,
         thread_id: str | None = None,
         node: str | None = None,
+        graph: str | None = None,
         due_before: float | None = None,
         after: tuple[str, str, str] | None = None,
         limit: int = 100,

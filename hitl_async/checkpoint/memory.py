@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from hitl_async.checkpoint._memory_coordination import MemoryCoordination
 from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
     CheckpointRecord,
+    InboxEntry,
+    Lease,
     LoadedCheckpoint,
     WriteRecord,
 )
@@ -68,17 +71,19 @@ def _missing_blob(record: CheckpointRecord, channel: str, version: str) -> Seria
     )
 
 
-class InMemorySaver(BaseSaver):
+class InMemorySaver(MemoryCoordination, BaseSaver):
     """Checkpoints in a dict, serialized exactly as the durable drivers store them.
 
     For tests and single-process use: everything is lost when the process exits.
     """
 
     io_free = True
+    supports_coordination = True
 
     def __init__(self) -> None:
         self._threads: dict[str, dict[str, _Namespace]] = {}
         self._lock = threading.Lock()
+        self._init_coordination()
 
     def _ns(self, thread_id: str, checkpoint_ns: str, create: bool = False) -> _Namespace | None:
         spaces = self._threads.get(thread_id)
@@ -98,8 +103,11 @@ class InMemorySaver(BaseSaver):
         *,
         expected_head: str | None,
         writes: Sequence[WriteRecord] = (),
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
         with self._lock:
+            self._check_lease(record.thread_id, lease)
             existing = self._ns(record.thread_id, record.checkpoint_ns)
             head = existing.head if existing is not None else None
             if head != expected_head:
@@ -117,6 +125,8 @@ class InMemorySaver(BaseSaver):
             ns.head = record.checkpoint_id
             if writes:
                 ns.writes[record.checkpoint_id] = {(w.task_id, w.idx): w for w in writes}
+            self._set_inbox(record.thread_id, inbox)
+            self._changed(record.thread_id)
 
     async def put_writes(
         self,
@@ -124,13 +134,19 @@ class InMemorySaver(BaseSaver):
         checkpoint_ns: str,
         checkpoint_id: str,
         writes: Sequence[WriteRecord],
+        *,
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
         with self._lock:
+            self._check_lease(thread_id, lease)
             ns = self._ns(thread_id, checkpoint_ns, create=True)
             assert ns is not None
             rows = ns.writes.setdefault(checkpoint_id, {})
             for w in writes:
                 rows[(w.task_id, w.idx)] = w
+            self._set_inbox(thread_id, inbox)
+            self._changed(thread_id)
 
     def _loaded(self, ns: _Namespace, checkpoint_id: str) -> LoadedCheckpoint:
         record = ns.checkpoints[checkpoint_id]
@@ -184,10 +200,12 @@ class InMemorySaver(BaseSaver):
     async def delete_thread(self, thread_id: str) -> None:
         with self._lock:
             self._threads.pop(thread_id, None)
+            self._forget_thread(thread_id)
 
     async def destroy(self) -> None:
         with self._lock:
             self._threads.clear()
+            self._init_coordination()
 
     async def prune(
         self,

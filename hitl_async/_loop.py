@@ -4,7 +4,11 @@ after each — until the graph ends, pauses or fails."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import time
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -23,7 +27,7 @@ from hitl_async._checkpoint import (
 )
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import Task, execute, route
-from hitl_async.checkpoint.base import WriteRecord
+from hitl_async.checkpoint.base import InboxEntry, WriteRecord
 from hitl_async.constants import (
     DONE,
     END,
@@ -43,18 +47,26 @@ from hitl_async.errors import (
     InvalidUpdateError,
     NoPendingInterruptError,
     ParentCommand,
+    ThreadBusyError,
     UnknownInterruptError,
 )
 from hitl_async.runtime import Runtime
-from hitl_async.types import Command, Interrupt, PregelTask, Send, StateSnapshot
+from hitl_async.types import (
+    Command,
+    Interrupt,
+    PregelTask,
+    Send,
+    StateSnapshot,
+)
 
 if TYPE_CHECKING:
-    from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
+    from hitl_async.checkpoint.base import BaseSaver, Lease, LoadedCheckpoint
     from hitl_async.graph.compiled import CompiledStateGraph
 
 __all__ = ["Run", "is_interrupt_id"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
+_HOST = socket.gethostname()
 
 
 def is_interrupt_id(key: Any) -> bool:
@@ -112,6 +124,10 @@ class Run:
         self.ns_path: tuple[str, ...] = ()
         self.context: Any = None
         self.save_lock = anyio.Lock()
+        self.lease: Lease | None = None
+        self.coordinated = self.saver is not None and self.saver.supports_coordination
+        self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.indexed: set[str] | None = None
 
     # -- small helpers ---------------------------------------------------------------------------
 
@@ -224,8 +240,11 @@ class Run:
             self.set_loaded(loaded)
             if self.at is None or self.at == (head := await self._head_id()):
                 self.head = self.cp.checkpoint_id
+                self.indexed = {i.id for _, i in self.pending()}
             else:
                 self.head = head
+        else:
+            self.indexed = set()
         self._prepare_tasks()
 
     def set_loaded(self, loaded: LoadedCheckpoint) -> None:
@@ -245,11 +264,53 @@ class Run:
         current = await self.saver.load(self.thread_id, self.ns)
         return current.record.checkpoint_id if current is not None else None
 
-    async def start(self, input: Any) -> None:
-        """Load the thread and apply the run's input. Strict resume errors are raised before
-        anything is written."""
+    async def start(self, input: Any, *, wait: float = 0.0) -> None:
+        """Claim the thread, load it and apply the run's input. Strict resume errors are raised
+        before anything is written."""
+        await self.claim(wait)
         await self.load()
         await self.apply(input)
+
+    # -- one writer per thread -------------------------------------------------------------------
+
+    async def claim(self, wait: float = 0.0) -> None:
+        """Take the thread's lease (waiting up to `wait` seconds for a busy thread)."""
+        if not self.coordinated or self.parent is not None or self.thread_id is None:
+            return
+        assert self.saver is not None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.lease = await self.saver.acquire_lease(
+                    self.thread_id, self.owner, self.graph.lease_ttl, graph=self.graph.name
+                )
+                return
+            except ThreadBusyError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise
+                await self.saver.wait_for_change(self.thread_id, min(remaining, 1.0))
+
+    async def renew(self) -> None:
+        """Extend the lease when less than half of it is left."""
+        lease = self.lease
+        if lease is not None and lease.expires_at - time.time() < self.graph.lease_ttl / 2:
+            assert self.saver is not None
+            self.lease = await self.saver.renew_lease(lease, self.graph.lease_ttl)
+
+    async def _keep_lease(self, scope: anyio.CancelScope) -> None:
+        """Renew the lease while a long superstep runs."""
+        with scope:
+            while True:
+                await anyio.sleep(self.graph.lease_ttl / 3)
+                await self.renew()
+
+    async def release(self) -> None:
+        """Give the thread back (the run ended, paused or failed)."""
+        lease, self.lease = self.lease, None
+        if lease is not None and self.saver is not None:
+            with anyio.CancelScope(shield=True):
+                await self.saver.release_lease(lease)
 
     async def apply(self, input: Any) -> None:
         """Apply the run's input to the loaded thread: new input, a Command, or None."""
@@ -347,10 +408,9 @@ class Run:
             for t in self.tasks:
                 t.answers = answers.get(t.id, t.answers)
         if records and self.saver is not None:
-            assert self.thread_id is not None and self.cp.checkpoint_id is not None
             if self.unsaved:
                 await self._save()
-            await self.saver.put_writes(self.thread_id, self.ns, self.cp.checkpoint_id, records)
+            await self._put(records)
         self._emit("values", self.output())
 
     # -- saving ----------------------------------------------------------------------------------
@@ -361,15 +421,72 @@ class Run:
             return
         assert self.thread_id is not None
         cp = self.cp
-        await self.saver.commit(
+        record, blobs = (
             cp.record(self.thread_id, self.ns, self.serde),
             cp.blobs(self.dirty, self.serde),
-            expected_head=self.head,
-            writes=writes,
         )
+        if self.coordinated:
+            await self.saver.commit(
+                record,
+                blobs,
+                expected_head=self.head,
+                writes=writes,
+                lease=self.lease,
+                inbox=self._inbox(),
+            )
+        else:
+            await self.saver.commit(record, blobs, expected_head=self.head, writes=writes)
         self.head = cp.checkpoint_id
         self.dirty = set()
         self.unsaved = False
+
+    async def _put(self, records: Sequence[WriteRecord]) -> None:
+        """Store pending writes against the current (stored) checkpoint, under the lease."""
+        assert self.saver is not None and self.thread_id is not None
+        assert self.cp.checkpoint_id is not None
+        if self.coordinated:
+            await self.saver.put_writes(
+                self.thread_id,
+                self.ns,
+                self.cp.checkpoint_id,
+                records,
+                lease=self.lease,
+                inbox=self._inbox(),
+            )
+        else:
+            await self.saver.put_writes(self.thread_id, self.ns, self.cp.checkpoint_id, records)
+
+    def _inbox(self) -> list[InboxEntry] | None:
+        """The thread's inbox entries when they differ from what the index holds, else None.
+
+        Only the root run of a thread keeps the index: its pending interrupts include those of
+        its subgraphs.
+        """
+        if self.parent is not None:
+            return None
+        pending = self.pending()
+        ids = {i.id for _, i in pending}
+        if ids == self.indexed:
+            return None
+        self.indexed = ids
+        return [
+            InboxEntry(
+                thread_id=str(self.thread_id),
+                interrupt_id=i.id,
+                checkpoint_ns=self.ns,
+                node=t.name,
+                value=self.serde.dumps(i.value, channel=f"interrupt of {t.name!r}"),
+                created_at=i.created_at or now_iso(),
+                deadline=i.deadline,
+                on_timeout=(
+                    None
+                    if i.deadline is None
+                    else self.serde.dumps(i.on_timeout, channel=f"on_timeout of {t.name!r}")
+                ),
+                graph=self.graph.name,
+            )
+            for t, i in pending
+        ]
 
     def _records(self, tasks: Sequence[Task]) -> list[Any]:
         out: list[Any] = []
@@ -399,10 +516,7 @@ class Run:
         if self.unsaved:
             await self._save(self._records(todo))
         elif todo:
-            assert self.thread_id is not None and self.cp.checkpoint_id is not None
-            await self.saver.put_writes(
-                self.thread_id, self.ns, self.cp.checkpoint_id, self._records(todo)
-            )
+            await self._put(self._records(todo))
         for t in todo:
             t.persisted = True
 
@@ -458,13 +572,22 @@ class Run:
             for t in runnable:
                 if t.name != START:  # the input task is not reported, as in LangGraph
                     self._emit_task_start(t, step)
-        if len(runnable) == 1:
+        if self.lease is not None:
+            await self.renew()
+        if len(runnable) == 1 and (self.lease is None or self.io_free):
             await self._execute(runnable[0], view, persist=False)
         elif runnable:
-            persist_each = self.saver is not None and self.durability != "exit"
+            persist_each = (
+                len(runnable) > 1 and self.saver is not None and self.durability != "exit"
+            )
             async with anyio.create_task_group() as tg:
-                for t in runnable:
-                    tg.start_soon(self._execute, t, view, persist_each)
+                keeper = anyio.CancelScope()
+                if self.lease is not None:
+                    tg.start_soon(self._keep_lease, keeper)
+                async with anyio.create_task_group() as steps:
+                    for t in runnable:
+                        steps.start_soon(self._execute, t, view, persist_each)
+                keeper.cancel()
         for t in runnable:
             if t.finished_now and t.name != START:
                 self._emit("updates", {t.name: t.update})
@@ -519,6 +642,7 @@ class Run:
             writer=pad_writer,
             results=t.results,
             save_result=partial(self._save_result, t),
+            raised_before={i.id: i for i in t.raised or ()},
         )
         t.error = None
         t.raised = None
@@ -541,8 +665,7 @@ class Run:
             self.serde.dumps((index, value), channel=f"{t.name} task result"),
             t.name,
         )
-        assert self.cp.checkpoint_id is not None
-        await self.saver.put_writes(self.thread_id, self.ns, self.cp.checkpoint_id, [record])
+        await self._put([record])
 
     def _custom(self, chunk: Any) -> None:
         self.events.append(("custom", chunk))

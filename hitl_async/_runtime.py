@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from hitl_async._checkpoint import now_iso
 from hitl_async.errors import CheckpointerRequiredError, GraphInterrupt
 from hitl_async.types import Interrupt
 
@@ -42,6 +44,8 @@ class Scratchpad:
     """The run the task belongs to (for subgraphs started from the task)."""
     in_subgraph: bool = False
     subgraph_calls: int = 0
+    raised_before: dict[str, Interrupt] = field(default_factory=dict)
+    """Interrupts this task raised in an earlier run, by id."""
     writer: StreamWriter = _no_writer
     counter: int = 0
     results: dict[int, Any] = field(default_factory=dict)
@@ -50,7 +54,9 @@ class Scratchpad:
     """Persist a `@task` call's result at once, so a later pause or crash does not redo it."""
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def interrupt(self, value: Any) -> Any:
+    def interrupt(
+        self, value: Any, timeout: float | None = None, on_timeout: Any = None
+    ) -> Any:
         index = self.counter
         self.counter += 1
         if index < len(self.resume):
@@ -60,7 +66,15 @@ class Scratchpad:
         iid = interrupt_id(self.task_id, index)
         if iid in self.answers:
             return self.answers[iid]
-        raise GraphInterrupt([Interrupt(value=value, id=iid)])
+        earlier = self.raised_before.get(iid)
+        if earlier is not None:  # the same pause again: keep when it started and its deadline
+            created, deadline = earlier.created_at, earlier.deadline
+        else:
+            created = now_iso()
+            deadline = time.time() + timeout if timeout is not None else None
+        raise GraphInterrupt(
+            [Interrupt(value, iid, created_at=created, deadline=deadline, on_timeout=on_timeout)]
+        )
 
 
 def current_scratchpad(what: str) -> Scratchpad:

@@ -50,6 +50,7 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
         saver=graph.checkpointer or parent.saver,
     )
     run.parent = parent
+    run.lease = parent.lease
     run.subgraphs = parent.subgraphs
     run.context = parent.context
     path = (*parent.ns_path, ns.rsplit("|", 1)[-1])

@@ -5,12 +5,14 @@ An entrypoint compiles to a one-node graph, so streaming, `invoke`, `get_state` 
 as for any graph. The node reruns the function from its first line on resume; each `@task` call
 gets an index from the order of calls, and a call whose result was kept with the checkpoint
 returns that result without running its body again. `interrupt()` works in the entrypoint and in
-tasks: each task call answers its own interrupts, so a kept task never shifts the answers of the
-interrupts that follow it.
+tasks: every interrupt gets an id from where it is raised (the entrypoint, or task call `i`) and is
+answered by that id, so a kept task, whose body and interrupts no longer run, never shifts the
+answers of the interrupts that follow it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import threading
@@ -21,24 +23,27 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 from typing_extensions import TypedDict
 
 from hitl_async._runtime import (
+    _SCRATCHPAD,
     Scratchpad,
     current_scratchpad,
     reset_scratchpad,
     set_scratchpad,
 )
+from hitl_async._subgraph import run_subgraph
 from hitl_async._task import _backoff
 from hitl_async.constants import END, INTERRUPT, START
 from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
-from hitl_async.graph.compiled import CompiledStateGraph, _modes
-from hitl_async.graph.state import StateGraph
+from hitl_async.graph.compiled import CompiledStateGraph, _in_node, _modes
+from hitl_async.graph.state import StateGraph, _is_async
 from hitl_async.types import Command, RetryPolicy, StateSnapshot
 
 if TYPE_CHECKING:
-    from anyio.abc import TaskGroup
+    from anyio.abc import TaskGroup, TaskStatus
 
     from hitl_async.checkpoint.base import BaseSaver
     from hitl_async.types import StreamMode
@@ -48,11 +53,6 @@ __all__ = ["EntrypointGraph", "TaskFuture", "entrypoint", "task"]
 P = ParamSpec("P")
 T = TypeVar("T")
 S = TypeVar("S")
-
-_BODY = -1
-"""Interrupt slot of the entrypoint function itself (task call `i` has slot `i`)."""
-_SLOTS = -1
-"""Key in the node's kept results: the slot that raised each pause, in the order answered."""
 
 
 class _EntrypointState(TypedDict, total=False):
@@ -131,32 +131,55 @@ class _Attempt:
 
     pad: Scratchpad
     tg: TaskGroup
-    answers: dict[int, list[Any]]
     loop_thread: int
     calls: int = 0
-    slot_of: dict[str, int] = field(default_factory=dict)
+    interrupted: list[GraphInterrupt] = field(default_factory=list)
+    """Interrupts raised by task calls, in the order they paused."""
 
-    def start(self, fn: _TaskFunction[..., Any], args: Any, kwargs: Any, caller: _Caller) -> Any:
-        """Start a task call (on the event loop thread); its result if it is already kept."""
+    def _prepare(
+        self, fn: _TaskFunction[..., Any], args: Any, kwargs: Any, caller: _Caller
+    ) -> tuple[TaskFuture[Any], tuple[Any, ...] | None]:
+        """The call's future, and the arguments of its runner (None: the result is kept)."""
         fut: TaskFuture[Any] = TaskFuture()
         if caller.nested:
             # A task called by a task runs as part of its caller; only the caller's result is kept.
-            self.tg.start_soon(self._run, fn, args, kwargs, None, caller.pad, fut)
-            return fut
+            return fut, (fn, args, kwargs, None, caller.pad, fut)
         index = self.calls
         self.calls += 1
         if index in self.pad.results:
             fut._set(self.pad.results[index])
-            return fut
-        child = Scratchpad(
+            return fut, None
+        # The call's own interrupt ids (answered by id from the node's answers) and its own
+        # subgraph namespace; its nested task calls are not kept on their own.
+        child = dataclasses.replace(
+            self.pad,
             task_id=f"{self.pad.task_id}:{index}",
-            node=self.pad.node,
-            config=self.pad.config,
-            resume=self.answers.get(index, []),
-            durable=self.pad.durable,
-            writer=self.pad.writer,
+            resume=[],
+            counter=0,
+            subgraph_calls=0,
+            results={},
+            save_result=None,
+            extras={},
         )
-        self.tg.start_soon(self._run, fn, args, kwargs, index, child, fut)
+        return fut, (fn, args, kwargs, index, child, fut)
+
+    def start(
+        self, fn: _TaskFunction[..., Any], args: Any, kwargs: Any, caller: _Caller
+    ) -> TaskFuture[Any]:
+        """Start a task call from the event loop thread (an async entrypoint or task)."""
+        fut, runner = self._prepare(fn, args, kwargs, caller)
+        if runner is not None:
+            self.tg.start_soon(self._run, *runner)
+        return fut
+
+    async def start_from_thread(
+        self, fn: _TaskFunction[..., Any], args: Any, kwargs: Any, caller: _Caller
+    ) -> TaskFuture[Any]:
+        """Start a task call for a worker thread; returns once the runner runs, so it always
+        settles the future (a thread blocked in `result()` must not wait forever on cancel)."""
+        fut, runner = self._prepare(fn, args, kwargs, caller)
+        if runner is not None:
+            await self.tg.start(self._run, *runner)
         return fut
 
     async def _run(
@@ -167,21 +190,27 @@ class _Attempt:
         index: int | None,
         pad: Scratchpad,
         fut: TaskFuture[Any],
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         token = set_scratchpad(pad)
         caller = _CALLER.set(_Caller(self, pad, nested=True))
         try:
+            task_status.started()
             value = await fn._execute(pad, args, kwargs, fresh_counter=index is not None)
             if index is not None and self.pad.save_result is not None:
                 await self.pad.save_result(index, value)
             self.pad.writer(_TaskUpdate(fn.name, value))
             fut._set(value)
         except GraphInterrupt as gi:
-            if index is not None and gi.interrupts:
-                self.slot_of[gi.interrupts[0].id] = index
+            if index is not None:
+                self.interrupted.append(gi)
             fut._set(error=gi)
         except Exception as exc:
             fut._set(error=exc)
+        except BaseException:
+            fut._set(error=RuntimeError(f"task {fn.name!r} was cancelled with its entrypoint"))
+            raise
         finally:
             _CALLER.reset(caller)
             reset_scratchpad(token)
@@ -220,26 +249,24 @@ class _TaskFunction(Generic[P, T]):
             self.retry_policy = (retry_policy,)
         else:
             self.retry_policy = tuple(retry_policy)
-        self.is_async = inspect.iscoroutinefunction(func)
+        self.is_async = _is_async(func)
         functools.update_wrapper(self, func)  # type: ignore[arg-type]
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> TaskFuture[T]:
         caller = _CALLER.get()
-        if caller is None:
-            raise RuntimeError(self._outside_message())
+        pad = _SCRATCHPAD.get()
+        if caller is None or pad is not caller.pad:
+            # (A node of a graph run inside the entrypoint sees the caller but has its own pad.)
+            raise RuntimeError(self._outside_message(in_node=pad is not None))
         attempt = caller.attempt
         if threading.get_ident() == attempt.loop_thread:
-            return attempt.start(self, args, kwargs, caller)  # type: ignore[no-any-return]
-        return anyio.from_thread.run_sync(  # type: ignore[no-any-return]
-            attempt.start, self, args, kwargs, caller
-        )
+            return attempt.start(self, args, kwargs, caller)
+        return anyio.from_thread.run(attempt.start_from_thread, self, args, kwargs, caller)
 
-    def _outside_message(self) -> str:
-        from hitl_async._runtime import _SCRATCHPAD
-
+    def _outside_message(self, *, in_node: bool) -> str:
         where = (
             "from a StateGraph node, which is not supported: make the workflow an @entrypoint"
-            if _SCRATCHPAD.get() is not None
+            if in_node
             else "outside an @entrypoint"
         )
         return (
@@ -367,6 +394,7 @@ class EntrypointGraph(CompiledStateGraph):
         config: dict[str, Any] | None = None,
         *,
         stream_mode: StreamMode | Sequence[StreamMode] | None = None,
+        subgraphs: bool = False,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Run the entrypoint, yielding events as LangGraph's functional API does."""
@@ -374,12 +402,17 @@ class EntrypointGraph(CompiledStateGraph):
         inner = [*modes, *(m for m in ("updates", "values", "custom") if m not in modes)]
         replay_first = input is None or (isinstance(input, Command) and input.resume is not None)
         first, fresh = True, False
-        stream = super().astream(self._wrap_input(input), config, stream_mode=inner, **kwargs)
-        async for mode, chunk in stream:
+        stream = super().astream(
+            self._wrap_input(input), config, stream_mode=inner, subgraphs=subgraphs, **kwargs
+        )
+        async for event in stream:
+            ns, mode, chunk = event if subgraphs else ((), *event)
             out: Any = chunk
             keep = True
             if mode == "custom" and isinstance(chunk, _TaskUpdate):
                 mode, out = "updates", {chunk.name: chunk.value}
+            elif ns:
+                pass  # events of a graph run inside this one: as that graph streamed them
             elif mode == "updates" and self.entry_name in chunk:
                 fresh = True
                 update = chunk[self.entry_name]
@@ -394,7 +427,11 @@ class EntrypointGraph(CompiledStateGraph):
                     out = chunk.get("output")
                 fresh = False
             first = False
-            if keep and mode in modes:
+            if not keep or mode not in modes:
+                continue
+            if subgraphs:
+                yield (ns, out) if single else (ns, mode, out)
+            else:
                 yield out if single else (mode, out)
 
     async def ainvoke(
@@ -408,10 +445,15 @@ class EntrypointGraph(CompiledStateGraph):
         """Run to the end (or the next pause) and return the entrypoint's return value.
 
         When the run paused, returns `{"__interrupt__": [...]}` (merged into the last return
-        value when that is a dict, as LangGraph does).
+        value when that is a dict, as LangGraph does). Called from inside a running node or
+        entrypoint, it runs as a subgraph of it.
         """
+        pad = _in_node(config)
+        if pad is not None and stream_mode == "values":
+            return (await run_subgraph(self, self._wrap_input(input), pad)).get("output")
         if stream_mode != "values":
             return [c async for c in self.astream(input, config, stream_mode=stream_mode, **kwargs)]
+        kwargs.pop("subgraphs", None)
         latest: Any = None
         interrupts: list[Any] = []
         stream = super().astream(
@@ -425,6 +467,14 @@ class EntrypointGraph(CompiledStateGraph):
         if interrupts:
             return self._paused(latest, interrupts)
         return latest
+
+    def invoke(self, input: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Synchronous `ainvoke()`; inside a sync node or entrypoint it runs as a subgraph."""
+        pad = _in_node(config)
+        if pad is not None:
+            out = anyio.from_thread.run(run_subgraph, self, self._wrap_input(input), pad)
+            return out.get("output")
+        return super().invoke(input, config, **kwargs)
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -457,8 +507,9 @@ class entrypoint:
     """Decorator making a function a workflow: `@entrypoint(checkpointer=InMemorySaver())`.
 
     The function takes one input (any value) and may take `previous` (the value this thread's
-    last run returned or saved), `config` and `writer` as keyword parameters. It returns a
-    compiled `EntrypointGraph`, named after the function in its stream events.
+    last run returned or saved), `config`, `writer`, `runtime` and `store` as keyword
+    parameters. It returns a compiled `EntrypointGraph`, named after the function in its stream
+    events. `cache` is accepted and ignored; `cache_policy` and `timeout` are not supported.
     """
 
     @dataclass(frozen=True, slots=True)
@@ -496,7 +547,7 @@ class entrypoint:
         if not isinstance(name, str):
             raise TypeError(f"@entrypoint needs a named function, got {func!r}")
         node = _entry_node(func)
-        builder = StateGraph(_EntrypointState)
+        builder = StateGraph(_EntrypointState, self.context_schema)
         builder.add_node(name, node, retry_policy=self.retry_policy)
         builder.add_edge(START, name)
         builder.add_edge(name, END)
@@ -515,25 +566,15 @@ class entrypoint:
 
 
 def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str, Any]]]:
-    """The graph node that runs `func`: sets up task calls and per-slot interrupt answers."""
+    """The graph node that runs `func`, with task calls numbered and run concurrently."""
     params = inspect.signature(func).parameters
-    is_async = inspect.iscoroutinefunction(func)
+    is_async = _is_async(func)
 
     async def node(state: dict[str, Any]) -> dict[str, Any]:
         pad = current_scratchpad("entrypoint")
-        slots: Sequence[int] = pad.results.get(_SLOTS, ())
-        # The node's answers are in pause order; give each to the slot that paused for it.
-        answers: dict[int, list[Any]] = {}
-        for k, value in enumerate(pad.resume):
-            answers.setdefault(slots[k] if k < len(slots) else _BODY, []).append(value)
-        body = Scratchpad(
-            task_id=pad.task_id,
-            node=pad.node,
-            config=pad.config,
-            resume=answers.get(_BODY, []),
-            durable=pad.durable,
-            writer=pad.writer,
-        )
+        # The function's own interrupts are answered by id only: answers by position would
+        # shift when a kept task call no longer raises the interrupts it raised before.
+        body = dataclasses.replace(pad, resume=[], counter=0)
         kwargs: dict[str, Any] = {}
         if "previous" in params:
             kwargs["previous"] = state.get("previous")
@@ -541,30 +582,36 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
             kwargs["config"] = pad.config
         if "writer" in params:
             kwargs["writer"] = pad.writer
+        if "runtime" in params and pad.run is not None:
+            runtime = pad.run.runtime_for(pad.writer)
+            kwargs["runtime"] = dataclasses.replace(runtime, previous=state.get("previous"))
+        if "store" in params:
+            kwargs["store"] = pad.run.graph.store if pad.run is not None else None
         call = functools.partial(func, state.get("input"), **kwargs)
         error: Exception | None = None
         value: Any = None
         async with anyio.create_task_group() as tg:
-            attempt = _Attempt(pad, tg, answers, threading.get_ident())
+            attempt = _Attempt(pad, tg, threading.get_ident())
             token = set_scratchpad(body)
             caller = _CALLER.set(_Caller(attempt, body, nested=False))
             try:
                 value = await call() if is_async else await anyio.to_thread.run_sync(call)
             except Exception as exc:
-                # Let task calls still running finish (their results are kept), as LangGraph.
+                # Task calls still running finish first (their results are kept), as LangGraph.
                 error = exc
             finally:
                 _CALLER.reset(caller)
                 reset_scratchpad(token)
         if error is not None:
-            if isinstance(error, GraphInterrupt) and error.interrupts:
-                k = len(pad.resume)
-                slot = attempt.slot_of.get(error.interrupts[0].id, _BODY)
-                known = list(slots[:k]) + [_BODY] * (k - len(slots))
-                if pad.save_result is not None:
-                    await pad.save_result(_SLOTS, (*known, slot))
-                # The engine records the pause as answer number `pad.counter - 1`.
-                pad.counter = k + 1
+            # A run cancelled while a sync function waited on a task stops as cancelled.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        if isinstance(error, GraphInterrupt):
+            # Pause on every interrupt raised meanwhile, so each can be answered by id.
+            found = {i.id: i for i in error.interrupts}
+            for gi in attempt.interrupted:
+                found.update((i.id, i) for i in gi.interrupts if i.id not in found)
+            raise GraphInterrupt(list(found.values())) from None
+        if error is not None:
             raise error
         if isinstance(value, entrypoint.final):
             return {"output": value.value, "previous": value.save}

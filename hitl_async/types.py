@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
@@ -9,6 +10,7 @@ from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 from hitl_async.errors import GraphInterrupt
 
 __all__ = [
+    "CANCEL",
     "All",
     "Command",
     "Durability",
@@ -19,6 +21,7 @@ __all__ = [
     "Send",
     "StateSnapshot",
     "StreamMode",
+    "TimeoutAction",
     "default_retry_on",
     "interrupt",
 ]
@@ -34,12 +37,29 @@ Durability = Literal["sync", "async", "exit"]
 All = Literal["*"]
 
 
+class TimeoutAction(enum.Enum):
+    """What a worker does when an interrupt's deadline passes, besides resuming with a value."""
+
+    CANCEL = "cancel"
+
+
+CANCEL = TimeoutAction.CANCEL
+"""`interrupt(..., timeout=..., on_timeout=CANCEL)`: cancel the thread when the deadline passes."""
+
+
 @dataclass(frozen=True, slots=True)
 class Interrupt:
-    """A pause raised by `interrupt(value)`; answered by `Command(resume=...)` (by `id` if many)."""
+    """A pause raised by `interrupt(value)`; answered by `Command(resume=...)` (by `id` if many).
+
+    `created_at`, `deadline` (seconds since the epoch) and `on_timeout` are filled in by the
+    engine and shown in the inbox; they do not take part in equality.
+    """
 
     value: Any
     id: str
+    created_at: str | None = field(default=None, repr=False, compare=False)
+    deadline: float | None = field(default=None, repr=False, compare=False)
+    on_timeout: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +184,16 @@ class StateSnapshot(NamedTuple):
     interrupts: tuple[Interrupt, ...] = ()
 
 
-def interrupt(value: Any) -> Any:
+def interrupt(value: Any, *, timeout: float | None = None, on_timeout: Any = None) -> Any:
     """Pause the run and surface `value` to the caller; returns the answer once resumed.
 
     The node runs again from its first line on resume; the n-th `interrupt()` call of a node
-    returns the n-th answer given to it.
+    returns the n-th answer given to it. With `timeout` (seconds), a running `Worker` resumes
+    the thread with `on_timeout` as the answer once the deadline passes, or cancels the thread
+    if `on_timeout` is `CANCEL`.
     """
     from hitl_async._runtime import current_scratchpad
 
-    return current_scratchpad("interrupt").interrupt(value)
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"interrupt(timeout=...) must be >= 0 seconds, got {timeout}")
+    return current_scratchpad("interrupt").interrupt(value, timeout, on_timeout)

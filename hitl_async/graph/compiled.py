@@ -79,6 +79,7 @@ class CompiledStateGraph:
         interrupt_after: Sequence[str] | All | None,
         name: str,
         store: Any | None = None,
+        lease_ttl: float = 30.0,
     ) -> None:
         self.builder = builder
         self.checkpointer = checkpointer
@@ -87,6 +88,7 @@ class CompiledStateGraph:
         self.name = name
         self.store = store
         self.plan = Plan(builder)
+        self.lease_ttl = lease_ttl
         register_types_from_annotation(builder.state_schema)
         self.serde = default_serializer
 
@@ -148,9 +150,14 @@ class CompiledStateGraph:
         durability: Durability | None = None,
         subgraphs: bool = False,
         context: Any | None = None,
+        wait: float = 0.0,
         **_: Any,
     ) -> AsyncIterator[Any]:
-        """Run the graph on a thread, yielding events; see the README for each stream mode."""
+        """Run the graph on a thread, yielding events; see the README for each stream mode.
+
+        The run holds the thread's lease while it runs (with a driver that supports it): a
+        second run on a busy thread raises `ThreadBusyError`, or waits up to `wait` seconds.
+        """
         modes, single = _modes(stream_mode)
         run = Run(
             self,
@@ -168,7 +175,7 @@ class CompiledStateGraph:
         run.context = self._context(context)
         completed = False
         try:
-            await run.start(input)
+            await run.start(input, wait=wait)
             while True:
                 if run.events:
                     for out in _shape(run, single, subgraphs):
@@ -176,13 +183,16 @@ class CompiledStateGraph:
                 if not await run.tick():
                     break
             await run.finish()
+            await run.release()
+            completed = True
             for out in _shape(run, single, subgraphs):
                 yield out
-            completed = True
         finally:
-            if not completed and run.unsaved and run.durability != "exit":
+            if not completed:
                 with anyio.CancelScope(shield=True):
-                    await run.finish()
+                    if run.unsaved and run.durability != "exit" and run.lease is not None:
+                        await run.finish()
+                    await run.release()
 
     def stream(
         self,
@@ -324,7 +334,11 @@ class CompiledStateGraph:
         metadata source "update"); returns the new checkpoint's config."""
         self._require_saver("update_state()")
         run = Run(self, self._config(config), durability="sync")
-        return await run.update(values, as_node)
+        await run.claim()
+        try:
+            return await run.update(values, as_node)
+        finally:
+            await run.release()
 
     def update_state(
         self, config: dict[str, Any], values: Any, as_node: str | None = None

@@ -311,8 +311,13 @@ class StateGraph:
         name: str | None = None,
         store: Any | None = None,
         cache: Any | None = None,
+        lease_ttl: float = 30.0,
     ) -> CompiledStateGraph:
-        """Validate the graph and return a runnable `CompiledStateGraph`."""
+        """Validate the graph and return a runnable `CompiledStateGraph`.
+
+        `lease_ttl`: seconds a run's claim on its thread lasts without renewal (runs renew it
+        while they run); after a crash, another process may recover the thread once it lapses.
+        """
         from hitl_async.checkpoint.base import BaseSaver
         from hitl_async.graph.compiled import CompiledStateGraph
 
@@ -330,4 +335,5 @@ class StateGraph:
             interrupt_after=interrupt_after,
             name=name or "LangGraph",
             store=store,
+            lease_ttl=lease_ttl,
         )

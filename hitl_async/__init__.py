@@ -35,6 +35,7 @@ from hitl_async.errors import (
     ThreadBusyError,
     UnknownInterruptError,
 )
+from hitl_async.func import EntrypointGraph, TaskFuture, entrypoint, task
 from hitl_async.graph import CompiledStateGraph, StateGraph
 from hitl_async.serde import Serializer, register_type
 from hitl_async.types import (
@@ -60,6 +61,7 @@ __all__ = [
     "CompiledStateGraph",
     "DriverNotFoundError",
     "EmptyInputError",
+    "EntrypointGraph",
     "GraphInterrupt",
     "GraphRecursionError",
     "GraphValidationError",
@@ -83,12 +85,15 @@ __all__ = [
     "Serializer",
     "StateGraph",
     "StateSnapshot",
+    "TaskFuture",
     "ThreadBusyError",
     "UnknownInterruptError",
     "WriteRecord",
     "connect",
+    "entrypoint",
     "get_config",
     "get_stream_writer",
     "interrupt",
     "register_type",
+    "task",
 ]

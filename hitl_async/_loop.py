@@ -735,6 +735,12 @@ class Run:
                     rows.append((RESUME, list(old.answers.items())))
                 if rows:
                     records += write_records(new.id, rows, self.serde, new.name)
+                for index, value in old.results.items():  # kept @task results stay kept
+                    new.results[index] = value
+                    blob = self.serde.dumps((index, value), channel=f"{new.name} task result")
+                    records.append(
+                        WriteRecord(new.id, TASK_RESULT_IDX + index, TASK_RESULT, blob, new.name)
+                    )
         await self._save(records)
         return self.config_for(self.cp.checkpoint_id)
 

@@ -1,0 +1,205 @@
+"""`Worker`: executes queued runs of one graph, recovers runs whose process died, and answers
+interrupts whose deadline passed. Run as many workers, in as many processes, as you like: each
+request runs once, and a thread never has two writers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from hitl_async.errors import ResumeError, ThreadBusyError
+from hitl_async.types import CANCEL, Command
+
+if TYPE_CHECKING:
+    from hitl_async.checkpoint.base import BaseSaver, RunRequest
+    from hitl_async.graph.compiled import CompiledStateGraph
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("hitl_async.worker")
+
+
+class Worker:
+    """Serve `graph`'s run queue: `await Worker(graph).run()` until stopped.
+
+    `concurrency` runs at once; every `poll` seconds (and whenever the queue signals work) it
+    claims requests, recovers threads whose lease expired mid-run, and resumes interrupts whose
+    deadline passed with their `on_timeout` answer. `stop()` (or cancelling `run`) finishes the
+    runs in progress for up to `grace` seconds, then gives unfinished requests back.
+    """
+
+    def __init__(
+        self,
+        graph: CompiledStateGraph,
+        *,
+        queue: str | None = None,
+        concurrency: int = 4,
+        claim_ttl: float = 30.0,
+        poll: float = 1.0,
+        grace: float = 30.0,
+        owner: str | None = None,
+    ) -> None:
+        saver = graph.checkpointer
+        if saver is None or not saver.supports_coordination:
+            raise ValueError(
+                "a Worker needs a graph compiled with a checkpointer that supports leases and a "
+                "run queue: InMemorySaver() or hitl_async.connect('sqlite:///…' | "
+                "'postgresql://…' | 'redis://…')"
+            )
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.graph = graph
+        self.saver: BaseSaver = saver
+        self.queue = queue or graph.name
+        self.concurrency = concurrency
+        self.claim_ttl = claim_ttl
+        self.poll = poll
+        self.grace = grace
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.processed = 0
+        self._stopping = anyio.Event()
+        self._slots = anyio.Semaphore(concurrency)
+
+    def stop(self) -> None:
+        """Ask `run()` to stop taking work and return once the runs in progress end."""
+        self._stopping.set()
+
+    async def run(self, *, max_requests: int | None = None) -> None:
+        """Serve until `stop()` (or until `max_requests` requests were processed)."""
+        last_duties = 0.0
+        async with anyio.create_task_group() as runs:
+            while not self._stopping.is_set():
+                if max_requests is not None and self.processed >= max_requests:
+                    break
+                now = time.monotonic()
+                if now - last_duties >= self.poll:
+                    last_duties = now
+                    await self.run_duties()
+                await self._slots.acquire()
+                try:
+                    request = await self.saver.claim_request(
+                        self.queue, self.owner, self.claim_ttl
+                    )
+                except BaseException:
+                    self._slots.release()
+                    raise
+                if request is None:
+                    self._slots.release()
+                    with anyio.move_on_after(self.poll):
+                        async with anyio.create_task_group() as waiting:
+                            waiting.start_soon(self._wake_on_stop, waiting.cancel_scope)
+                            await self.saver.wait_for_work(self.queue, self.poll)
+                            waiting.cancel_scope.cancel()
+                    continue
+                runs.start_soon(self._serve, request)
+            with anyio.move_on_after(self.grace) as grace:
+                await self._drain()
+            if grace.cancelled_caught:
+                runs.cancel_scope.cancel()
+
+    async def _wake_on_stop(self, scope: anyio.CancelScope) -> None:
+        await self._stopping.wait()
+        scope.cancel()
+
+    async def _drain(self) -> None:
+        for _ in range(self.concurrency):
+            await self._slots.acquire()
+        for _ in range(self.concurrency):
+            self._slots.release()
+
+    async def _serve(self, request: RunRequest) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_claim, request.id, tg.cancel_scope)
+                await self.execute(request)
+                tg.cancel_scope.cancel()
+        finally:
+            self.processed += 1
+            self._slots.release()
+
+    async def _keep_claim(self, request_id: str, scope: anyio.CancelScope) -> None:
+        while True:
+            await anyio.sleep(self.claim_ttl / 3)
+            if not await self.saver.renew_claim(request_id, self.owner, self.claim_ttl):
+                log.warning("lost the claim on run %s", request_id)
+                return
+
+    async def execute(self, request: RunRequest) -> None:
+        """Run one claimed request and record its outcome."""
+        serde = self.graph.serde
+        body = serde.loads(request.payload)
+        config: dict[str, Any] = dict(body.get("config") or {})
+        conf = {**(config.get("configurable") or {}), "thread_id": request.thread_id}
+        config["configurable"] = conf
+        config["metadata"] = {**(config.get("metadata") or {}), "run_id": request.id}
+        given = body.get("input")
+        try:
+            run_input = given
+            if request.attempts > 1 and await self._already_started(request, given):
+                run_input = None  # a worker died mid-run: continue from its last checkpoint
+            try:
+                result = await self.graph.ainvoke(run_input, config)
+            except ResumeError:
+                if request.attempts <= 1:
+                    raise
+                result = await self.graph.ainvoke(None, config)
+        except ThreadBusyError:
+            await anyio.sleep(min(self.poll, 0.2))
+            await self.saver.finish_request(request.id, self.owner, "queued")
+            return
+        except Exception as exc:
+            log.exception("run %s on thread %s failed", request.id, request.thread_id)
+            await self.saver.finish_request(
+                request.id, self.owner, "failed", error=f"{type(exc).__name__}: {exc}"
+            )
+            return
+        await self.saver.finish_request(
+            request.id, self.owner, "done", result=serde.dumps(result, channel="run result")
+        )
+
+    async def _already_started(self, request: RunRequest, given: Any) -> bool:
+        if isinstance(given, Command):
+            return False  # answers already recorded make the resume a ResumeError, handled above
+        snapshot = await self.graph.aget_state({"configurable": {"thread_id": request.thread_id}})
+        return bool(snapshot.metadata and snapshot.metadata.get("run_id") == request.id)
+
+    async def run_duties(self) -> None:
+        """Recover expired runs and fire passed deadlines (each at most a page at a time)."""
+        try:
+            await self.recover()
+            await self.fire_deadlines()
+        except Exception:
+            log.exception("worker duties failed")
+
+    async def recover(self) -> list[str]:
+        """Continue the runs of this graph whose process died (their lease expired)."""
+        done = []
+        for lease in await self.saver.expired_leases(graph=self.graph.name):
+            try:
+                await self.graph.ainvoke(None, {"configurable": {"thread_id": lease.thread_id}})
+                done.append(lease.thread_id)
+            except ThreadBusyError:
+                continue  # another worker got there first
+        return done
+
+    async def fire_deadlines(self) -> list[str]:
+        """Answer (or cancel) interrupts of this graph whose deadline passed."""
+        fired = []
+        for entry in await self.saver.list_inbox(graph=self.graph.name, due_before=time.time()):
+            action = self.graph.serde.loads(entry.on_timeout) if entry.on_timeout else None
+            config = {"configurable": {"thread_id": entry.thread_id}}
+            try:
+                if action is CANCEL:
+                    await self.graph.acancel(config)
+                else:
+                    await self.graph.ainvoke(Command(resume={entry.interrupt_id: action}), config)
+                fired.append(entry.interrupt_id)
+            except (ThreadBusyError, ResumeError):
+                continue  # someone answered it or is running the thread right now
+        return fired

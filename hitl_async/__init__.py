@@ -37,8 +37,11 @@ from hitl_async.errors import (
 )
 from hitl_async.func import EntrypointGraph, TaskFuture, entrypoint, task
 from hitl_async.graph import CompiledStateGraph, StateGraph
+from hitl_async.inbox import PendingInterrupt, list_pending
+from hitl_async.runs import RunCancelledError, RunFailedError, RunHandle
 from hitl_async.serde import Serializer, register_type
 from hitl_async.types import (
+    CANCEL,
     Command,
     Interrupt,
     PregelTask,
@@ -47,8 +50,10 @@ from hitl_async.types import (
     StateSnapshot,
     interrupt,
 )
+from hitl_async.worker import Worker
 
 __all__ = [
+    "CANCEL",
     "END",
     "START",
     "AmbiguousResumeError",
@@ -76,9 +81,13 @@ __all__ = [
     "LoadedCheckpoint",
     "MemorySaver",
     "NoPendingInterruptError",
+    "PendingInterrupt",
     "PregelTask",
     "ResumeError",
     "RetryPolicy",
+    "RunCancelledError",
+    "RunFailedError",
+    "RunHandle",
     "RunRequest",
     "Send",
     "SerializationError",
@@ -88,12 +97,14 @@ __all__ = [
     "TaskFuture",
     "ThreadBusyError",
     "UnknownInterruptError",
+    "Worker",
     "WriteRecord",
     "connect",
     "entrypoint",
     "get_config",
     "get_stream_writer",
     "interrupt",
+    "list_pending",
     "register_type",
     "task",
 ]

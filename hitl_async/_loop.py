@@ -744,6 +744,17 @@ class Run:
         await self._save(records)
         return self.config_for(self.cp.checkpoint_id)
 
+    async def cancel(self) -> dict[str, Any]:
+        """End the thread where it is: a checkpoint (source "cancel") with no next tasks."""
+        await self.load()
+        if not self.exists:
+            raise InvalidConfigError(f"thread {self.thread_id!r} does not exist; nothing to cancel")
+        self.cp.writes = {}
+        self._new_checkpoint("cancel", self.cp.step + 1, [])
+        self._prepare_tasks()
+        await self._save()
+        return self.config_for(self.cp.checkpoint_id)
+
     # -- state snapshots -------------------------------------------------------------------------
 
     def snapshot(self) -> StateSnapshot:

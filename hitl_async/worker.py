@@ -179,14 +179,7 @@ class Worker:
 
     async def recover(self) -> list[str]:
         """Continue the runs of this graph whose process died (their lease expired)."""
-        done = []
-        for lease in await self.saver.expired_leases(graph=self.graph.name):
-            try:
-                await self.graph.ainvoke(None, {"configurable": {"thread_id": lease.thread_id}})
-                done.append(lease.thread_id)
-            except ThreadBusyError:
-                continue  # another worker got there first
-        return done
+        return await self.graph.arecover()
 
     async def fire_deadlines(self) -> list[str]:
         """Answer (or cancel) interrupts of this graph whose deadline passed."""

@@ -3,6 +3,7 @@ thread's state — with async methods and a synchronous facade for plain scripts
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +15,10 @@ from hitl_async._plan import Plan
 from hitl_async._runtime import _SCRATCHPAD, Scratchpad
 from hitl_async._subgraph import run_subgraph
 from hitl_async.constants import INTERRUPT
-from hitl_async.errors import InvalidConfigError
+from hitl_async.errors import InvalidConfigError, ThreadBusyError
 from hitl_async.graph.drawing import DrawableGraph
+from hitl_async.inbox import PendingInterrupt, list_pending
+from hitl_async.runs import RunHandle, new_request
 from hitl_async.serde import default_serializer, register_types_from_annotation
 from hitl_async.types import All, Durability, StateSnapshot, StreamMode
 
@@ -345,3 +348,133 @@ class CompiledStateGraph:
     ) -> dict[str, Any]:
         """Synchronous `aupdate_state()`."""
         return _sync.run(lambda: self.aupdate_state(config, values, as_node))
+
+    # -- distributed: queue, inbox, waiting, cancelling, recovery --------------------------------
+
+    def _coordinated(self, what: str) -> BaseSaver:
+        saver = self._require_saver(what)
+        if not saver.supports_coordination:
+            raise InvalidConfigError(
+                f"{what} needs a checkpointer with leases and a run queue; "
+                f"{type(saver).__name__} has none"
+            )
+        return saver
+
+    async def asubmit(
+        self, input: Any, config: dict[str, Any], *, queue: str | None = None
+    ) -> RunHandle:
+        """Queue a run (input, or a `Command`) for a `Worker` of this graph; returns its handle."""
+        saver = self._coordinated("submit()")
+        config = self._config(config)
+        thread_id = (config.get("configurable") or {}).get("thread_id")
+        if not thread_id:
+            raise InvalidConfigError("submit() needs config={'configurable': {'thread_id': ...}}")
+        request = new_request(self.serde, queue or self.name, thread_id, input, config)
+        await saver.enqueue(request)
+        return RunHandle(request.id, thread_id, saver, self.serde)
+
+    def submit(
+        self, input: Any, config: dict[str, Any], *, queue: str | None = None
+    ) -> RunHandle:
+        """Synchronous `asubmit()` (the handle's methods are async)."""
+        return _sync.run(lambda: self.asubmit(input, config, queue=queue))
+
+    def handle(self, request_id: str, thread_id: str) -> RunHandle:
+        """The handle of a run submitted earlier (e.g. by another process)."""
+        saver = self._coordinated("handle()")
+        return RunHandle(request_id, thread_id, saver, self.serde)
+
+    async def ainbox(
+        self,
+        *,
+        thread_id: str | None = None,
+        node: str | None = None,
+        due_before: float | None = None,
+        after: tuple[str, str, str] | None = None,
+        limit: int = 100,
+        all_graphs: bool = False,
+    ) -> list[PendingInterrupt]:
+        """Interrupts of this graph's threads waiting for a human, oldest first, from the index."""
+        saver = self._coordinated("inbox()")
+        return await list_pending(
+            saver,
+            thread_id=thread_id,
+            node=node,
+            graph=None if all_graphs else self.name,
+            due_before=due_before,
+            after=after,
+            limit=limit,
+            serde=self.serde,
+        )
+
+    def inbox(self, **filters: Any) -> list[PendingInterrupt]:
+        """Synchronous `ainbox()`."""
+        return _sync.run(lambda: self.ainbox(**filters))
+
+    async def await_for(
+        self,
+        config: dict[str, Any],
+        *,
+        until: str = "paused",
+        timeout: float | None = None,
+    ) -> StateSnapshot:
+        """Wait until the thread is paused (an interrupt is pending) or done (nothing left to
+        run), woken by the store's notifications; `TimeoutError` after `timeout` seconds."""
+        if until not in ("paused", "done"):
+            raise InvalidConfigError(f"until must be 'paused' or 'done', got {until!r}")
+        saver = self._coordinated("wait_for()")
+        config = self._config(config)
+        thread_id = (config.get("configurable") or {}).get("thread_id")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            snapshot = await self.aget_state(config)
+            exists = snapshot.metadata is not None
+            if until == "paused" and snapshot.interrupts:
+                return snapshot
+            if until == "done" and exists and not snapshot.next:
+                return snapshot
+            left = 5.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"thread {thread_id!r} is not {until} after {timeout} s "
+                    f"(next={snapshot.next}, interrupts={len(snapshot.interrupts)})"
+                )
+            await saver.wait_for_change(str(thread_id), min(left, 5.0))
+
+    def wait_for(
+        self, config: dict[str, Any], *, until: str = "paused", timeout: float | None = None
+    ) -> StateSnapshot:
+        """Synchronous `await_for()`."""
+        return _sync.run(lambda: self.await_for(config, until=until, timeout=timeout))
+
+    async def acancel(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Cancel a thread: drop its pending tasks and interrupts (a checkpoint with source
+        "cancel"); returns its config. A running thread is waited for up to 30 s."""
+        self._require_saver("cancel()")
+        run = Run(self, self._config(config), durability="sync")
+        await run.claim(wait=30.0)
+        try:
+            return await run.cancel()
+        finally:
+            await run.release()
+
+    def cancel(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Synchronous `acancel()`."""
+        return _sync.run(lambda: self.acancel(config))
+
+    async def arecover(self, *, limit: int = 100) -> list[str]:
+        """Continue this graph's runs whose process died (lease expired mid-run); returns the
+        thread ids continued. Finished tasks of the interrupted step do not run again."""
+        saver = self._coordinated("recover()")
+        recovered = []
+        for lease in await saver.expired_leases(graph=self.name, limit=limit):
+            try:
+                await self.ainvoke(None, {"configurable": {"thread_id": lease.thread_id}})
+                recovered.append(lease.thread_id)
+            except ThreadBusyError:
+                continue
+        return recovered
+
+    def recover(self, *, limit: int = 100) -> list[str]:
+        """Synchronous `arecover()`."""
+        return _sync.run(lambda: self.arecover(limit=limit))

@@ -1,0 +1,70 @@
+"""The inbox: interrupts waiting for a human across all threads, read from the store's index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hitl_async.serde import default_serializer
+
+if TYPE_CHECKING:
+    from hitl_async.checkpoint.base import BaseSaver, InboxEntry
+    from hitl_async.serde import Serializer
+
+__all__ = ["PendingInterrupt", "list_pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInterrupt:
+    """An interrupt waiting for an answer: where it is, what it asks, and until when."""
+
+    thread_id: str
+    interrupt_id: str
+    value: Any
+    node: str
+    graph: str
+    created_at: str
+    deadline: float | None
+    checkpoint_ns: str = ""
+
+    @property
+    def cursor(self) -> tuple[str, str, str]:
+        """Pass as `after=` to get the next page."""
+        return (self.created_at, self.thread_id, self.interrupt_id)
+
+
+def _decode(entry: InboxEntry, serde: Serializer) -> PendingInterrupt:
+    return PendingInterrupt(
+        thread_id=entry.thread_id,
+        interrupt_id=entry.interrupt_id,
+        value=serde.loads(entry.value),
+        node=entry.node,
+        graph=entry.graph,
+        created_at=entry.created_at,
+        deadline=entry.deadline,
+        checkpoint_ns=entry.checkpoint_ns,
+    )
+
+
+async def list_pending(
+    saver: BaseSaver,
+    *,
+    thread_id: str | None = None,
+    node: str | None = None,
+    graph: str | None = None,
+    due_before: float | None = None,
+    after: tuple[str, str, str] | None = None,
+    limit: int = 100,
+    serde: Serializer | None = None,
+) -> list[PendingInterrupt]:
+    """A page of pending interrupts (oldest first), filtered; its cost follows the number
+    pending, not the number of checkpoints."""
+    entries = await saver.list_inbox(
+        thread_id=thread_id,
+        node=node,
+        graph=graph,
+        due_before=due_before,
+        after=after,
+        limit=limit,
+    )
+    return [_decode(e, serde or default_serializer) for e in entries]

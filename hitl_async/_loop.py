@@ -757,17 +757,22 @@ class Run:
 
     # -- state snapshots -------------------------------------------------------------------------
 
-    def snapshot(self) -> StateSnapshot:
-        """The current checkpoint as `get_state()` reports it."""
+    def snapshot(self, *, at_head: bool = True) -> StateSnapshot:
+        """The current checkpoint as `get_state()` reports it.
+
+        At the head, writes of tasks that finished in an unfinished step show in `values` and
+        those tasks leave `next`; an older checkpoint shows its step as it began.
+        """
         if not self.exists:
             return StateSnapshot({}, (), self.config, None, None, None, (), ())
         values = dict(self.cp.values)
-        self.plan.apply(
-            values,
-            [(c, v) for t in self.tasks if t.done for c, v in t.writes if not c.startswith("__")],
-            source="pending writes",
-            strict=False,
-        )
+        if at_head:
+            self.plan.apply(
+                values,
+                [(c, v) for t in self.tasks if t.done for c, v in t.writes if c[:2] != "__"],
+                source="pending writes",
+                strict=False,
+            )
         tasks = tuple(
             PregelTask(
                 id=t.id,
@@ -783,7 +788,7 @@ class Run:
         cp = self.cp
         return StateSnapshot(
             values=self.plan.state_values(values),
-            next=tuple(t.name for t in self.tasks if not t.done),
+            next=tuple(t.name for t in self.tasks if not (t.done and at_head)),
             config=self.config_for(cp.checkpoint_id),
             metadata=dict(cp.metadata),
             created_at=cp.created_at,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import pytest
+from apps.stores import SharedStore
 
 POSTGRES_URL = os.environ.get("HITL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -92,3 +93,30 @@ async def saver(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[objec
     finally:
         await store.destroy() if hasattr(store, "destroy") else None
         await store.aclose()
+
+
+SHARED = ["sqlite", "postgres", "redis"]
+
+
+@pytest.fixture(params=SHARED)
+async def shared_store(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[SharedStore]:
+    """A fresh store on every driver that processes can share; destroyed afterwards."""
+    kind = request.param
+    if kind == "sqlite":
+        require_package("hitl_async_sqlite", "drivers/sqlite")
+        store = SharedStore(kind, f"sqlite:///{tmp_path / 'shared.db'}", {})
+    elif kind == "postgres":
+        require_package("hitl_async_postgres", "drivers/postgres")
+        require_service("postgres", POSTGRES_URL)
+        store = SharedStore(kind, POSTGRES_URL, {"schema": f"t_{uuid.uuid4().hex[:12]}"})
+    else:
+        require_package("hitl_async_redis", "drivers/redis")
+        require_service("redis", REDIS_URL)
+        store = SharedStore(kind, REDIS_URL, {"prefix": f"t{uuid.uuid4().hex[:12]}"})
+    saver = store.connect()
+    await saver.setup()
+    try:
+        yield store
+    finally:
+        await saver.destroy()
+        await saver.aclose()

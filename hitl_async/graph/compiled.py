@@ -252,7 +252,7 @@ class CompiledStateGraph:
         self._require_saver("get_state()")
         run = Run(self, self._config(config))
         await run.load()
-        snapshot = run.snapshot()
+        snapshot = run.snapshot(at_head=run.head in (None, run.cp.checkpoint_id))
         if subgraphs:
             snapshot = await self._with_subgraph_states(run, snapshot)
         return snapshot
@@ -303,12 +303,16 @@ class CompiledStateGraph:
             )
         ns = conf.get("checkpoint_ns", "")
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        current = await saver.load(thread_id, ns)
+        head = current.record.checkpoint_id if current is not None else None
         for loaded in await saver.history(
             thread_id, ns, before=before_id, limit=limit, filter=filter
         ):
             run = Run(self, config)
             run.set_loaded(loaded)
-            yield run.snapshot()
+            # A checkpoint with a successor shows every task of its step, like LangGraph; only
+            # the head leaves out tasks of an unfinished step that already finished.
+            yield run.snapshot(at_head=head is None or loaded.record.checkpoint_id == head)
 
     def get_state_history(
         self,

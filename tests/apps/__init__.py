@@ -1,0 +1,1 @@
+"""Graphs and process roles the multi-process tests start as subprocesses."""

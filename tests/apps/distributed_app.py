@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from typing_extensions import TypedDict
@@ -44,10 +44,6 @@ async def act(state: Approval) -> dict[str, Any]:
     return {"done": f"{state['request']}={state['answer']}"}
 
 
-class Pair(TypedDict, total=False):
-    log: list[str]
-
-
 def merge(a: list[str], b: list[str]) -> list[str]:
     return a + b
 
@@ -73,12 +69,11 @@ def approval_graph(store: str, options: dict[str, Any]) -> Any:
     return b.compile(checkpointer=connect(store, **options), name="approval", lease_ttl=2.0)
 
 
+class PairState(TypedDict, total=False):
+    log: Annotated[list[str], merge]
+
+
 def pair_graph(store: str, options: dict[str, Any]) -> Any:
-    from typing import Annotated
-
-    class PairState(TypedDict, total=False):
-        log: Annotated[list[str], merge]
-
     b = StateGraph(PairState)
     b.add_node("fast", fast)
     b.add_node("slow", slow)

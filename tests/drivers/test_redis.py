@@ -17,7 +17,10 @@ from hitl_async import (
     BlobRecord,
     CheckpointConflictError,
     CheckpointRecord,
+    InboxEntry,
     InMemorySaver,
+    LeaseLostError,
+    RunRequest,
     SerializationError,
     WriteRecord,
     connect,
@@ -25,7 +28,7 @@ from hitl_async import (
 
 require_package("hitl_async_redis", "drivers/redis")
 
-from hitl_async_redis import RedisSaver, from_url  # noqa: E402
+from hitl_async_redis import RedisSaver, _scripts, from_url  # noqa: E402
 
 HOSTILE = [
     "",
@@ -519,3 +522,337 @@ async def test_prune_removes_orphan_blobs_and_writes(redis_saver: RedisSaver) ->
     assert [c.record.checkpoint_id for c in await redis_saver.history("t")] == ["c05", "c04"]
     await redis_saver.delete_thread("t")
     assert await _keys(redis_saver, f"{redis_saver.prefix}:{{*") == []
+
+
+# -- coordination: leases, the inbox index, the run queue ------------------------------------
+
+
+def _entry(thread_id: str, iid: str, created: int, **kw: Any) -> InboxEntry:
+    return InboxEntry(
+        thread_id=thread_id,
+        interrupt_id=iid,
+        checkpoint_ns="",
+        node=kw.pop("node", "ask"),
+        value=b"v-" + iid.encode(),
+        created_at=f"2026-01-01T00:00:{created:02d}.000000+00:00",
+        **kw,
+    )
+
+
+def _request(rid: str, thread_id: str, created: int, queue: str = "q") -> RunRequest:
+    return RunRequest(
+        id=rid,
+        queue=queue,
+        thread_id=thread_id,
+        payload=b"p-" + rid.encode(),
+        created_at=f"2026-01-01T00:{created // 60:02d}:{created % 60:02d}.000000+00:00",
+    )
+
+
+@pytest.mark.anyio
+async def test_list_inbox_reads_only_the_inbox_index(redis_saver: RedisSaver) -> None:
+    """With 1000+ checkpoints of other threads stored, MONITOR shows list_inbox (every filter)
+    running one EVALSHA that touches only the inbox keys, a bounded number of times."""
+
+    async def chain(thread_id: str, n: int) -> None:
+        parent = None
+        for i in range(n):
+            rec = _record(thread_id, f"c{i:04d}", parent, channels={"a": str(i)})
+            await redis_saver.commit(rec, _blobs({"a": str(i)}), expected_head=parent)
+            parent = rec.checkpoint_id
+
+    await asyncio.gather(*(chain(f"busy-{i}", 110) for i in range(10)))
+    for i, thread_id in enumerate(["{a}", "b b", "c*"]):
+        rec = _record(thread_id, "c01")
+        inbox = [
+            _entry(thread_id, f"i{i}-1", i, node="review" if i == 1 else "ask"),
+            _entry(thread_id, f"i{i}-2", 10 + i, deadline=100.0 + i, graph="g"),
+        ]
+        await redis_saver.commit(rec, _blobs({"a": "1", "b": "1"}), expected_head=None, inbox=inbox)
+    client = await redis_saver.get_client()
+    prefix = redis_saver.prefix
+    base = redis_saver._base("{a}")
+    allowed = {
+        f"{prefix}:inbox",
+        f"{prefix}:inbox:data",
+        f"{prefix}:inbox:due",
+        *(f"{redis_saver._base(t)}:inbox" for t in ["{a}", "b b", "c*"]),
+    }
+    start, end = f"start-{uuid.uuid4().hex}", f"end-{uuid.uuid4().hex}"
+    seen: list[dict[str, Any]] = []
+
+    async def watch(ready: asyncio.Event) -> None:
+        async with monitor_client.monitor() as monitor:
+            ready.set()
+            inside = False
+            while True:
+                command = await monitor.next_command()
+                text = command["command"]
+                if text == f"ECHO {start}":
+                    inside = True
+                elif text == f"ECHO {end}":
+                    return
+                elif inside and prefix in text:
+                    seen.append(command)
+
+    monitor_client = redis_saver._dedicated_client()
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(watch(ready))
+    await ready.wait()
+    await client.echo(start)
+    results = {
+        "all": await redis_saver.list_inbox(),
+        "page": await redis_saver.list_inbox(
+            after=("2026-01-01T00:00:01.000000+00:00", "b b", "i1-1")
+        ),
+        "thread": await redis_saver.list_inbox(thread_id="{a}"),
+        "node": await redis_saver.list_inbox(node="review"),
+        "graph": await redis_saver.list_inbox(graph="g", limit=2),
+        "due": await redis_saver.list_inbox(due_before=101.5),
+        "thread_due": await redis_saver.list_inbox(thread_id="c*", due_before=1000.0),
+    }
+    await client.echo(end)
+    await asyncio.wait_for(watcher, 10)
+    await monitor_client.aclose()
+
+    ids = {name: [e.interrupt_id for e in got] for name, got in results.items()}
+    assert ids == {
+        "all": ["i0-1", "i1-1", "i2-1", "i0-2", "i1-2", "i2-2"],
+        "page": ["i2-1", "i0-2", "i1-2", "i2-2"],
+        "thread": ["i0-1", "i0-2"],
+        "node": ["i1-1"],
+        "graph": ["i0-2", "i1-2"],
+        "due": ["i0-2", "i1-2"],
+        "thread_due": ["i2-2"],
+    }
+    assert results["all"][3] == _entry("{a}", "i0-2", 10, deadline=100.0, graph="g")
+    calls = [c for c in seen if c["client_type"] != "lua"]
+    assert [c["command"].split(" ")[:2] for c in calls] == [
+        ["EVALSHA", _scripts.LIST_INBOX.sha]
+    ] * len(results)
+    inner = [c["command"].split(" ") for c in seen if c["client_type"] == "lua"]
+    assert inner and {words[1] for words in inner} <= allowed, inner
+    assert len(inner) < 60  # O(entries), not O(checkpoints)
+    assert f"{base}:cp:" not in str(seen)
+
+
+@pytest.mark.anyio
+async def test_fenced_commit_and_put_writes_are_one_call_and_write_nothing(
+    redis_saver: RedisSaver,
+) -> None:
+    old = await redis_saver.acquire_lease("t", "w1", 30)
+    ch = {"a": "1"}
+    await redis_saver.commit(
+        _record("t", "c01", channels=ch), _blobs(ch), expected_head=None, lease=old,
+        inbox=[_entry("t", "i1", 1)],
+    )  # fmt: skip
+    await redis_saver.release_lease(old)
+    new = await redis_saver.acquire_lease("t", "w2", 30)
+    assert new.token == old.token + 1
+    client = await redis_saver.get_client()
+    before = {k: await client.type(k) for k in await _keys(redis_saver, f"{redis_saver.prefix}:*")}
+    snapshot = {k: await client.hgetall(k) for k, t in before.items() if t == b"hash"}
+    calls: list[tuple[Any, ...]] = []
+    original = client.execute_command
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return await original(*args, **kwargs)
+
+    client.execute_command = counting  # type: ignore[method-assign]
+    with pytest.raises(LeaseLostError) as info:
+        await redis_saver.commit(
+            _record("t", "c02", "c01", channels={"a": "2"}),
+            _blobs({"a": "2"}),
+            expected_head="c01",
+            writes=[WriteRecord("x", 0, "a", b"w")],
+            lease=old,
+            inbox=[],
+        )
+    assert (info.value.token, info.value.current) == (old.token, new.token)
+    with pytest.raises(LeaseLostError):
+        await redis_saver.put_writes("t", "", "c01", [WriteRecord("x", 0, "a", b"w")], lease=old)
+    assert [c[0] for c in calls] == ["EVALSHA", "EVALSHA"]
+    del client.execute_command
+    after = {k: await client.type(k) for k in await _keys(redis_saver, f"{redis_saver.prefix}:*")}
+    assert after == before
+    assert {k: await client.hgetall(k) for k in snapshot} == snapshot
+    assert [e.interrupt_id for e in await redis_saver.list_inbox()] == ["i1"]
+    # the token survives delete_thread: a stale holder stays fenced off
+    await redis_saver.delete_thread("t")
+    assert await redis_saver.list_inbox() == []
+    await redis_saver.release_lease(new)
+    third = await redis_saver.acquire_lease("t", "w3", 30)
+    assert third.token == new.token + 1
+    with pytest.raises(LeaseLostError):
+        await redis_saver.commit(_record("t", "c01"), [], expected_head=None, lease=old)
+
+
+@pytest.mark.anyio
+async def test_coordination_with_hostile_ids(redis_saver: RedisSaver) -> None:
+    for i, thread_id in enumerate(HOSTILE):
+        lease = await redis_saver.acquire_lease(thread_id, thread_id, 30, graph=thread_id)
+        await redis_saver.commit(
+            _record(thread_id, "c01"), _blobs({"a": "1", "b": "1"}), expected_head=None,
+            lease=lease, inbox=[_entry(thread_id, thread_id, i, node=thread_id, graph=thread_id)],
+        )  # fmt: skip
+        await redis_saver.renew_lease(lease, 0.001)  # expires now: what a dead run leaves
+        await redis_saver.enqueue(_request(thread_id, thread_id, i, queue=thread_id))
+    await asyncio.sleep(0.05)
+    expired = await redis_saver.expired_leases(limit=1000)
+    assert sorted((e.thread_id, e.owner, e.graph) for e in expired) == sorted(
+        (t, t, t) for t in HOSTILE
+    )
+    for i, thread_id in enumerate(HOSTILE):
+        assert [e.thread_id for e in await redis_saver.expired_leases(graph=thread_id)] == [
+            thread_id
+        ]
+        got = await redis_saver.list_inbox(thread_id=thread_id)
+        assert [(e.interrupt_id, e.node, e.graph) for e in got] == [(thread_id,) * 3]
+        assert await redis_saver.list_inbox(node=thread_id) == got
+        claimed = await redis_saver.claim_request(thread_id, "w", 30)
+        assert claimed is not None and (claimed.id, claimed.thread_id) == (thread_id, thread_id)
+        assert claimed.created_at == _request(thread_id, thread_id, i).created_at
+    listed = await redis_saver.list_inbox(limit=1000)
+    assert [e.thread_id for e in listed] == HOSTILE  # created_at order (i)
+
+
+@pytest.mark.anyio
+async def test_concurrent_claimers_never_share_a_request(redis_saver: RedisSaver) -> None:
+    """20 claimers over 50 requests of distinct threads: each request is claimed exactly once."""
+    for i in range(50):
+        await redis_saver.enqueue(_request(f"r{i:02d}", f"t{i:02d}", i))
+    claims: list[str] = []
+
+    async def claimer(n: int) -> None:
+        while (got := await redis_saver.claim_request("q", f"w{n}", 60)) is not None:
+            claims.append(got.id)
+
+    await asyncio.gather(*(claimer(n) for n in range(20)))
+    assert sorted(claims) == [f"r{i:02d}" for i in range(50)]
+
+
+@pytest.mark.anyio
+async def test_concurrent_workers_run_each_request_once_one_per_thread(
+    redis_saver: RedisSaver,
+) -> None:
+    """Requests sharing threads: every one runs once, never two of a thread at the same time."""
+    for i in range(40):
+        await redis_saver.enqueue(_request(f"r{i:02d}", f"t{i % 5}", i))
+    done: list[str] = []
+    running: set[str] = set()
+
+    async def worker(n: int) -> None:
+        idle = 0
+        while idle < 3:
+            got = await redis_saver.claim_request("q", f"w{n}", 60)
+            if got is None:
+                idle += 1
+                await redis_saver.wait_for_work("q", 0.05)
+                continue
+            idle = 0
+            assert got.thread_id not in running
+            running.add(got.thread_id)
+            await asyncio.sleep(0)
+            running.discard(got.thread_id)
+            done.append(got.id)
+            assert await redis_saver.finish_request(got.id, f"w{n}", "done") is True
+
+    await asyncio.gather(*(worker(n) for n in range(10)))
+    assert sorted(done) == [f"r{i:02d}" for i in range(40)]
+    per_thread = [int(r[1:]) for r in done if int(r[1:]) % 5 == 0]
+    assert per_thread == sorted(per_thread)  # oldest first within a thread
+
+
+@pytest.mark.anyio
+async def test_waits_wake_on_notifications_not_polling() -> None:
+    """A commit (or enqueue) through another saver wakes waiters at once; the dedicated
+    connections are closed by aclose()."""
+    require_service("redis", REDIS_URL)
+    name = f"hitl-wait-{uuid.uuid4().hex[:8]}"
+    waiter = RedisSaver(REDIS_URL, prefix=_prefix(), client_name=name)
+    writer = RedisSaver(REDIS_URL, prefix=waiter.prefix)
+    loop = asyncio.get_running_loop()
+    try:
+
+        async def later(action: Any) -> None:
+            await asyncio.sleep(0.2)
+            await action
+
+        started = loop.time()
+        await asyncio.gather(
+            waiter.wait_for_change("t", 10),
+            later(writer.commit(_record("t", "c01"), [], expected_head=None)),
+        )
+        await asyncio.gather(
+            waiter.wait_for_work("other queue", 10),
+            later(writer.enqueue(_request("r1", "t", 1, queue="other queue"))),
+        )
+        await asyncio.gather(
+            waiter.wait_for_change("t", 10),
+            later(writer.put_writes("t", "", "c01", [WriteRecord("x", 0, "a", b"w")])),
+        )
+        assert loop.time() - started < 2
+        # a running claim that expires wakes a worker waiting on that queue, without an enqueue
+        assert await writer.claim_request("other queue", "dead", 0.3) is not None
+        started = loop.time()
+        await waiter.wait_for_work("other queue", 10)
+        assert 0.1 < loop.time() - started < 2
+        client = await writer.get_client()
+        assert any(c.get("name") == name for c in await client.client_list())
+        await waiter.aclose()
+        for _ in range(100):  # the server notices closed sockets asynchronously
+            left = [c["cmd"] for c in await client.client_list() if c.get("name") == name]
+            if not left:
+                break
+            await asyncio.sleep(0.02)
+        assert left == []
+    finally:
+        await writer.destroy()
+        await writer.aclose()
+        await waiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_finishing_a_request_wakes_its_threads_other_queue(redis_saver: RedisSaver) -> None:
+    await redis_saver.enqueue(_request("r1", "t", 1, queue="a"))
+    await redis_saver.enqueue(_request("r2", "t", 2, queue="b"))
+    assert (await redis_saver.claim_request("a", "w", 60)) is not None
+    assert await redis_saver.claim_request("b", "w", 60) is None  # its thread is busy
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def finish() -> None:
+        await asyncio.sleep(0.2)
+        assert await redis_saver.finish_request("r1", "w", "done", result=b"ok")
+
+    await asyncio.gather(redis_saver.wait_for_work("b", 10), finish())
+    assert loop.time() - started < 2
+    claimed = await redis_saver.claim_request("b", "w", 60)
+    assert claimed is not None and claimed.id == "r2"
+    with pytest.raises(ValueError, match="already exists"):
+        await redis_saver.enqueue(_request("r2", "t", 3))
+
+
+@pytest.mark.anyio
+async def test_inbox_of_expired_threads_leaves_the_index() -> None:
+    require_service("redis", REDIS_URL)
+    saver = RedisSaver(REDIS_URL, prefix=_prefix(), ttl=0.3)
+    forever = RedisSaver(REDIS_URL, prefix=saver.prefix)
+    try:
+        await saver.commit(
+            _record("short", "c01"), [], expected_head=None, inbox=[_entry("short", "i1", 1)]
+        )
+        await forever.commit(
+            _record("long", "c01"), [], expected_head=None, inbox=[_entry("long", "i2", 2)]
+        )
+        assert [e.interrupt_id for e in await saver.list_inbox()] == ["i1", "i2"]
+        await asyncio.sleep(0.5)
+        assert [e.interrupt_id for e in await saver.list_inbox()] == ["i2"]
+        client = await saver.get_client()
+        assert await client.zcard(f"{saver.prefix}:inbox") == 1
+        assert await client.hlen(f"{saver.prefix}:inbox:data") == 1
+    finally:
+        await saver.destroy()
+        await saver.aclose()
+        await forever.aclose()

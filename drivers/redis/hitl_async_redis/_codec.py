@@ -10,18 +10,30 @@ from typing import Any
 
 import msgpack
 
-from hitl_async.checkpoint.base import BlobRecord, CheckpointRecord, WriteRecord
+from hitl_async.checkpoint.base import (
+    BlobRecord,
+    CheckpointRecord,
+    InboxEntry,
+    RunRequest,
+    WriteRecord,
+)
 from hitl_async.errors import SerializationError
 
 __all__ = [
     "blob_args",
     "blob_field",
     "canonical",
+    "decode_entry",
     "decode_record",
+    "decode_request",
     "decode_write",
+    "encode_entry",
     "encode_record",
     "encode_write",
+    "hexid",
+    "lex_member",
     "lp",
+    "request_fields",
     "text",
     "untext",
     "write_field",
@@ -166,3 +178,114 @@ def blob_args(blobs: Sequence[BlobRecord]) -> list[bytes]:
         out.append(blob_field(blob.channel, blob.version))
         out.append(bytes(blob.data))
     return out
+
+
+# -- coordination ----------------------------------------------------------------------------
+
+
+def hexid(value: str) -> str:
+    """Hex of the UTF-8 bytes of `value`: safe in key names, and order-preserving."""
+    return text(value).hex()
+
+
+def lex_member(*parts: str) -> str:
+    """An index member that sorts (byte-wise, as ZRANGEBYLEX does) like the tuple `parts`.
+
+    Parts are hex-encoded and joined with ".": hex keeps the byte (= code point) order of each
+    part and "." sorts below every hex digit, so a shorter part sorts first, as in a tuple.
+    """
+    return ".".join(hexid(p) for p in parts)
+
+
+def encode_entry(entry: InboxEntry) -> bytes:
+    """`lp(node) lp(graph)` (read by Lua filters) + msgpack of the rest (strings as UTF-8 bytes,
+    so every str round-trips)."""
+    rest = msgpack.packb(
+        [
+            text(entry.thread_id),
+            text(entry.interrupt_id),
+            text(entry.checkpoint_ns),
+            bytes(entry.value),
+            text(entry.created_at),
+            entry.deadline,
+            None if entry.on_timeout is None else bytes(entry.on_timeout),
+        ]
+    )
+    return lp(text(entry.node)) + lp(text(entry.graph)) + rest
+
+
+def _lp_read(value: bytes, pos: int) -> tuple[bytes, int]:
+    colon = value.index(b":", pos)
+    end = colon + 1 + int(value[pos:colon])
+    return value[colon + 1 : end], end
+
+
+def decode_entry(value: bytes) -> InboxEntry:
+    """The inverse of `encode_entry`."""
+    node, pos = _lp_read(value, 0)
+    graph, pos = _lp_read(value, pos)
+    thread_id, iid, ns, data, created_at, deadline, on_timeout = msgpack.unpackb(value[pos:])
+    return InboxEntry(
+        thread_id=untext(thread_id),
+        interrupt_id=untext(iid),
+        checkpoint_ns=untext(ns),
+        node=untext(node),
+        value=data,
+        created_at=untext(created_at),
+        deadline=deadline,
+        on_timeout=on_timeout,
+        graph=untext(graph),
+    )
+
+
+def _ms(seconds: float | None) -> bytes:
+    return b"" if seconds is None else str(round(seconds * 1000)).encode()
+
+
+def request_fields(request: RunRequest) -> list[bytes]:
+    """Flat `[field, value, ...]` of a request's hash; optional fields are left out when None.
+
+    `qhex`/`thex` are the hex of queue and thread (what Lua builds their key names from);
+    `claim` is the claim expiry in ms since the epoch.
+    """
+    fields: list[bytes] = [
+        b"id", text(request.id),
+        b"queue", text(request.queue),
+        b"thread", text(request.thread_id),
+        b"payload", bytes(request.payload),
+        b"status", text(request.status),
+        b"created", text(request.created_at),
+        b"attempts", str(int(request.attempts)).encode(),
+        b"qhex", hexid(request.queue).encode(),
+        b"thex", hexid(request.thread_id).encode(),
+        b"member", lex_member(request.created_at, request.id).encode(),
+    ]  # fmt: skip
+    optional = (
+        (b"owner", None if request.owner is None else text(request.owner)),
+        (b"claim", None if request.claim_expires is None else _ms(request.claim_expires)),
+        (b"result", request.result),
+        (b"error", None if request.error is None else text(request.error)),
+    )
+    for name, value in optional:
+        if value is not None:
+            fields += [name, bytes(value)]
+    return fields
+
+
+def decode_request(flat: Sequence[bytes]) -> RunRequest:
+    """A `RunRequest` from the flat `HGETALL` reply of its hash."""
+    h = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+    owner, claim, error = h.get(b"owner"), h.get(b"claim"), h.get(b"error")
+    return RunRequest(
+        id=untext(h[b"id"]),
+        queue=untext(h[b"queue"]),
+        thread_id=untext(h[b"thread"]),
+        payload=h[b"payload"],
+        status=untext(h[b"status"]),
+        created_at=untext(h[b"created"]),
+        owner=None if owner is None else untext(owner),
+        claim_expires=int(claim) / 1000 if claim else None,
+        attempts=int(h.get(b"attempts", b"0")),
+        result=h.get(b"result"),
+        error=None if error is None else untext(error),
+    )

@@ -1,12 +1,13 @@
 """`RedisSaver`: checkpoints in plain Redis (>= 6, no modules) through `redis.asyncio`.
 
 Key layout (`P` = the `prefix` option, default "hitl"; `T` = "t" + hex(UTF-8 thread id);
-`N` = hex(UTF-8 namespace), "" for the root namespace). Hex encoding keeps hostile ids (quotes,
-`*`, `:`, braces, newlines, unicode) out of key syntax, glob patterns and hash tags; the thread
-part is the hash tag `{T}`, so all keys of one thread live in one Redis Cluster slot:
+`N` = hex(UTF-8 namespace), "" for the root namespace; `Q`, `R` = hex of a queue name, a run
+request id). Hex encoding keeps hostile ids (quotes, `*`, `:`, braces, newlines, unicode) out
+of key syntax, glob patterns and hash tags; the thread part is the hash tag `{T}`, so all keys
+of one thread live in one Redis Cluster slot:
 
     P:threads           zset   thread_id -> expiry in ms since the epoch (+inf without `ttl`)
-    P:{T}:head          hash   N -> checkpoint id of the head (room for `lease:N` fields)
+    P:{T}:head          hash   N -> checkpoint id of the head
     P:{T}:ns            set    every N the thread has keys for
     P:{T}:cp:N          hash   checkpoint_id -> record (`_codec.encode_record`)
     P:{T}:idx:N         zset   checkpoint_id, score 0 (ZREVRANGEBYLEX: newest first, `before`)
@@ -15,14 +16,53 @@ part is the hash tag `{T}`, so all keys of one thread live in one Redis Cluster 
     P:{T}:wi:N          zset   the fields of P:{T}:w:N, score 0 (a checkpoint's writes are one
                                ZRANGEBYLEX range: they share the prefix lp(checkpoint_id))
 
-`lp(s)` is `len(s) ":" s` over bytes. Reserved for the next features, without a rewrite:
-`P:{T}:lease` / lease fields in the head hash, `P:runs` (a Stream run queue) and `P:inbox`
-(a zset of threads with pending interrupts). `P:threads` is the only key outside a thread's slot:
-with Redis Cluster it must be sharded before this driver supports clusters.
+Coordination (leases, the inbox index, the run queue):
+
+    P:{T}:lease         hash   owner, token, expires (ms, Redis TIME), graph, released (0/1).
+                               Never deleted but by `destroy()`: `token` only grows (HINCRBY).
+    P:leases            zset   T -> expires, for unreleased leases only (`expired_leases`)
+    P:inbox             zset   M, score 0: the inbox index in (created_at, thread_id,
+                               interrupt_id) order, M = `_codec.lex_member(...)` of that triple
+                               (ZRANGEBYLEX gives the order, `(M` the keyset page after M)
+    P:inbox:data        hash   M -> entry (`_codec.encode_entry`: node and graph readable by Lua)
+    P:inbox:due         zset   M -> deadline in seconds (entries with a deadline only)
+    P:{T}:inbox         set    the thread's members M (what a replace or delete removes)
+    P:run:R             hash   one run request (`_codec.request_fields`); claim in ms
+    P:runs:Q            zset   M = lex_member(created_at, id), score 0: the queue's pending
+                               (queued or running) requests, oldest first
+    P:{T}:runs          set    R of the thread's pending requests (any queue)
+    P:q:Q               stream wake-ups of queue Q (MAXLEN ~1000), read with XREAD BLOCK
+
+plus the pub/sub channel `P:changes` (message: a thread id) published by `commit`,
+`put_writes`, `release_lease` and `delete_thread`.
+
+`lp(s)` is `len(s) ":" s` over bytes. `P:threads`, `P:leases`, `P:inbox*`, `P:run*` and
+`P:q:*` are outside a thread's slot: with Redis Cluster they must be sharded (or hash-tagged
+together) before this driver supports clusters.
 
 Every operation is one Lua script (`_scripts`), called with EVALSHA (reloaded on NOSCRIPT), so
 each is one round trip and atomic. With `ttl`, each commit refreshes the TTL of every key of the
-thread (O(number of namespaces)); `put_writes` refreshes the keys it writes.
+thread (O(number of namespaces)); `put_writes` refreshes the keys it writes. Lease hashes get no
+TTL (their token must never restart); inbox entries of a thread whose keys expired are dropped
+from the index by the next `list_inbox` that meets them.
+
+Fencing: `commit` and `put_writes` take the lease key and token; the script checks token,
+`released` and expiry (by Redis TIME) before anything else, so a run that lost its lease writes
+nothing (`LeaseLostError`). With `inbox=`, the same script replaces the thread's inbox entries.
+
+Run queue: the claim decision is a Lua script over `P:runs:Q` (first runnable in (created_at,
+id) order; a thread is busy while one of `P:{T}:runs` is running with a live claim), and the
+stream `P:q:Q` only wakes waiting workers. A Streams consumer group was not used for delivery
+because its model differs from the protocol's: XREADGROUP hands out entries in stream order to
+one consumer each and cannot skip an entry whose thread is busy and come back to it later (it
+stays pending to whoever read it); XAUTOCLAIM takes over by idle time since delivery, not by the
+claim expiry `renew_claim` extends on the store clock; and giving a request back (`queued`) or
+cancelling a queued one would need re-adding or deleting entries in step with the PEL. One
+script over a zset gives exactly the protocol's semantics, and Redis runs scripts one at a
+time, so concurrent claimers never get the same request. `wait_for_work` first asks (one
+script) whether a request is runnable, and otherwise blocks on the stream from the id it saw
+(XREAD BLOCK never misses an entry added after that check, unlike pub/sub), at most until the
+earliest live claim in the queue expires. `enqueue` and `finish_request` XADD wake-ups.
 """
 
 from __future__ import annotations
@@ -31,6 +71,7 @@ import asyncio
 import math
 import threading
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -42,22 +83,37 @@ from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
     CheckpointRecord,
+    InboxEntry,
+    Lease,
     LoadedCheckpoint,
+    RunRequest,
     WriteRecord,
 )
-from hitl_async.errors import CheckpointConflictError, SerializationError
+from hitl_async.errors import (
+    CheckpointConflictError,
+    LeaseLostError,
+    SerializationError,
+    ThreadBusyError,
+)
 from hitl_async_redis import _scripts
 from hitl_async_redis._codec import (
     blob_args,
     canonical,
+    decode_entry,
     decode_record,
+    decode_request,
     decode_write,
+    encode_entry,
     encode_record,
     encode_write,
+    hexid,
+    lex_member,
+    request_fields,
     text,
     untext,
     write_field,
 )
+from hitl_async_redis._notify import Notifier
 
 __all__ = ["RedisSaver", "from_url"]
 
@@ -95,6 +151,25 @@ def _head_arg(head: str | None) -> bytes:
     return b"" if head is None else b"=" + text(head)
 
 
+def _ms(seconds: float) -> int:
+    """A duration in whole milliseconds (Redis TIME and the stored expiries are in ms)."""
+    if not math.isfinite(seconds):
+        raise ValueError(f"ttl must be a finite number of seconds, got {seconds!r}")
+    return round(seconds * 1000)
+
+
+def _score(value: float) -> bytes:
+    """A float as a Redis score argument (`repr` round-trips; inf as Redis spells it)."""
+    if math.isinf(value):
+        return b"+inf" if value > 0 else b"-inf"
+    return repr(float(value)).encode()
+
+
+def _lost(thread_id: str, token: int, reply: list[Any]) -> LeaseLostError:
+    current = reply[1]
+    return LeaseLostError(thread_id, token, int(current) if current else None)
+
+
 def _where(thread_id: str, checkpoint_ns: str) -> str:
     ns = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
     return f"thread {thread_id!r}{ns}"
@@ -117,8 +192,11 @@ class RedisSaver(BaseSaver):
     One `redis.asyncio` client with a bounded `BlockingConnectionPool` is created per event
     loop on first use there, so the saver also works from a second loop (e.g. a sync facade's).
     Callers beyond `max_connections` wait up to `pool_timeout` seconds (None: forever) for a
-    connection instead of failing.
+    connection instead of failing. Waits (`wait_for_work`, `wait_for_change`) use dedicated
+    connections of the loop's `Notifier` instead, opened on the first wait.
     """
+
+    supports_coordination = True
 
     def __init__(
         self,
@@ -144,6 +222,7 @@ class RedisSaver(BaseSaver):
         self.redis_options = dict(redis_options)
         self._ttl_ms = _ttl_ms(ttl)
         self._clients: dict[asyncio.AbstractEventLoop, _Entry] = {}
+        self._notifiers: dict[asyncio.AbstractEventLoop, Notifier] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -169,11 +248,16 @@ class RedisSaver(BaseSaver):
         try:
             yield
         finally:
+            notifier = None
             with self._lock:
                 entry = self._clients.get(loop)
                 if entry is not None and entry[0] is client:
                     del self._clients[loop]
+                if entry is None or entry[0] is client:  # (`aclose()` removed it already)
+                    notifier = self._notifiers.pop(loop, None)
             if not loop.is_closed():
+                if notifier is not None:
+                    await notifier.aclose()
                 await client.aclose(close_connection_pool=True)
 
     @staticmethod
@@ -204,6 +288,23 @@ class RedisSaver(BaseSaver):
             self._finish(old)
         await closer.__anext__()  # registers it with the loop's async-generator hooks
         return client
+
+    def _dedicated_client(self) -> Redis:
+        """A client of its own for one blocking reader (pub/sub, XREAD BLOCK): no socket
+        timeout, so an idle block is not an error, and it never takes a pool connection."""
+        options: dict[str, Any] = {**self.redis_options, "socket_timeout": None}
+        return Redis.from_url(self.url, **options)
+
+    async def _notifier(self) -> Notifier:
+        """The wake-up sources of the running loop, closed with the loop's client."""
+        await self.get_client()
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            notifier = self._notifiers.get(loop)
+            if notifier is None:
+                notifier = Notifier(self._dedicated_client, self._changes_channel)
+                self._notifiers[loop] = notifier
+        return notifier
 
     async def _run(self, script: _scripts.Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         client = await self.get_client()
@@ -259,6 +360,40 @@ class RedisSaver(BaseSaver):
     def _ns_keys(self, base: str, nshex: str) -> dict[str, str]:
         return {s: f"{base}:{s}:{nshex}" for s in _SUFFIXES}
 
+    @property
+    def _changes_channel(self) -> str:
+        return f"{self.prefix}:changes"
+
+    @property
+    def _leases_key(self) -> str:
+        return f"{self.prefix}:leases"
+
+    def _inbox_keys(self, base: str) -> list[str]:
+        """The thread's member set, then the global index, entry data and deadline keys."""
+        p = self.prefix
+        return [f"{base}:inbox", f"{p}:inbox", f"{p}:inbox:data", f"{p}:inbox:due"]
+
+    @staticmethod
+    def _token(lease: Lease | None) -> bytes:
+        return b"" if lease is None else str(int(lease.token)).encode()
+
+    @staticmethod
+    def _inbox_args(thread_id: str, inbox: Sequence[InboxEntry] | None) -> list[Any]:
+        """`[n, (member, data, deadline or "")*n]`; n = -1 keeps the inbox as it is."""
+        if inbox is None:
+            return [-1]
+        args: list[Any] = [len(inbox)]
+        for e in inbox:
+            if e.thread_id != thread_id:
+                raise ValueError(
+                    f"inbox entry {e.interrupt_id!r} is of thread {e.thread_id!r}, "
+                    f"not {thread_id!r}"
+                )
+            deadline = e.deadline
+            due = b"" if deadline is None or math.isnan(deadline) else _score(deadline)
+            args += [lex_member(e.created_at, e.thread_id, e.interrupt_id), encode_entry(e), due]
+        return args
+
     # -- protocol ----------------------------------------------------------------------------
 
     async def commit(
@@ -268,8 +403,13 @@ class RedisSaver(BaseSaver):
         *,
         expected_head: str | None,
         writes: Sequence[WriteRecord] = (),
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
-        """Store a checkpoint and move the head, atomically, in one EVALSHA; see `BaseSaver`."""
+        """Store a checkpoint and move the head, atomically, in one EVALSHA; see `BaseSaver`.
+
+        With `lease` the script fences on it first; with `inbox` it replaces the thread's inbox.
+        """
         base = self._base(record.thread_id)
         nshex = text(record.checkpoint_ns).hex()
         k = self._ns_keys(base, nshex)
@@ -282,7 +422,10 @@ class RedisSaver(BaseSaver):
             k["w"],
             k["wi"],
             self._threads_key,
+            f"{base}:lease",
+            *self._inbox_keys(base),
         ]
+        inbox_args = self._inbox_args(record.thread_id, inbox)
         args: list[Any] = [
             nshex,
             _head_arg(expected_head),
@@ -291,13 +434,20 @@ class RedisSaver(BaseSaver):
             self._ttl_ms,
             text(record.thread_id),
             base,
+            self._token(lease),
+            self._changes_channel,
             len(blobs),
+            inbox_args[0],
             *blob_args(blobs),
+            *inbox_args[1:],
         ]
         for w in writes:
             args.append(write_field(record.checkpoint_id, w.task_id, w.idx))
             args.append(encode_write(w))
         result = await self._run(_scripts.COMMIT, keys, args)
+        if isinstance(result, list):
+            assert lease is not None
+            raise _lost(record.thread_id, lease.token, result)
         if result == 2:  # the head matched, but the checkpoint id is already stored
             raise _duplicate(record, expected_head)
         if result != 1:
@@ -312,18 +462,38 @@ class RedisSaver(BaseSaver):
         checkpoint_ns: str,
         checkpoint_id: str,
         writes: Sequence[WriteRecord],
+        *,
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
-        """Upsert pending writes by `(task_id, idx)`, in one EVALSHA."""
-        if not writes:
+        """Upsert pending writes by `(task_id, idx)`, fenced by `lease` and replacing the
+        thread's inbox with `inbox` (if given), in one EVALSHA."""
+        if not writes and lease is None and inbox is None:
             return
         base = self._base(thread_id)
         nshex = text(checkpoint_ns).hex()
-        keys = [f"{base}:ns", f"{base}:w:{nshex}", f"{base}:wi:{nshex}"]
-        args: list[Any] = [nshex, self._ttl_ms]
+        keys = [
+            f"{base}:ns",
+            f"{base}:w:{nshex}",
+            f"{base}:wi:{nshex}",
+            f"{base}:lease",
+            *self._inbox_keys(base),
+        ]
+        args: list[Any] = [
+            nshex,
+            self._ttl_ms,
+            self._token(lease),
+            text(thread_id),
+            self._changes_channel,
+            *self._inbox_args(thread_id, inbox),
+        ]
         for w in writes:
             args.append(write_field(checkpoint_id, w.task_id, w.idx))
             args.append(encode_write(w))
-        await self._run(_scripts.PUT_WRITES, keys, args)
+        result = await self._run(_scripts.PUT_WRITES, keys, args)
+        if isinstance(result, list):
+            assert lease is not None
+            raise _lost(thread_id, lease.token, result)
 
     def _loaded(self, thread_id: str, checkpoint_ns: str, reply: list[Any]) -> LoadedCheckpoint:
         cid_b, value, flat, raw_writes = reply
@@ -385,10 +555,12 @@ class RedisSaver(BaseSaver):
         return [self._loaded(thread_id, checkpoint_ns, r) for r in reply]
 
     async def delete_thread(self, thread_id: str) -> None:
-        """Remove every key of the thread, atomically."""
+        """Remove every key of the thread and its inbox entries, atomically (its lease hash
+        stays, so fencing tokens keep growing)."""
         base = self._base(thread_id)
-        keys = [f"{base}:head", f"{base}:ns", self._threads_key]
-        await self._run(_scripts.DELETE_THREAD, keys, [base, text(thread_id)])
+        keys = [f"{base}:head", f"{base}:ns", self._threads_key, *self._inbox_keys(base)]
+        args = [base, text(thread_id), self._changes_channel]
+        await self._run(_scripts.DELETE_THREAD, keys, args)
 
     async def prune(
         self,
@@ -413,6 +585,179 @@ class RedisSaver(BaseSaver):
         reply = await self._run(_scripts.LIST_THREADS, [self._threads_key], [fetch])
         ids = [untext(m) for m in reply]
         return ids[:limit] if limit is not None and limit < 0 else ids
+
+    # -- coordination: leases ------------------------------------------------------------------
+
+    def _lease_keys(self, thread_id: str) -> tuple[list[str], bytes]:
+        tag = f"t{hexid(thread_id)}"
+        return [f"{self.prefix}:{{{tag}}}:lease", self._leases_key], tag.encode()
+
+    async def acquire_lease(
+        self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
+    ) -> Lease:
+        """Take the lease with the next token, or `ThreadBusyError`; one EVALSHA."""
+        keys, member = self._lease_keys(thread_id)
+        args = [member, text(owner), _ms(ttl), text(graph)]
+        ok, value, expires = await self._run(_scripts.ACQUIRE_LEASE, keys, args)
+        if not ok:
+            raise ThreadBusyError(thread_id, untext(value), int(expires) / 1000)
+        return Lease(thread_id, owner, int(value), int(expires) / 1000, graph)
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
+        """Extend the lease from now (store clock), or `LeaseLostError`."""
+        keys, member = self._lease_keys(lease.thread_id)
+        args = [member, str(int(lease.token)), _ms(ttl)]
+        reply = await self._run(_scripts.RENEW_LEASE, keys, args)
+        if not reply[0]:
+            raise _lost(lease.thread_id, lease.token, reply)
+        return replace(lease, expires_at=int(reply[1]) / 1000)
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Mark the lease released if its token is still current (and notify waiters)."""
+        keys, member = self._lease_keys(lease.thread_id)
+        args = [member, str(int(lease.token)), self._changes_channel, text(lease.thread_id)]
+        await self._run(_scripts.RELEASE_LEASE, keys, args)
+
+    async def expired_leases(self, *, graph: str | None = None, limit: int = 100) -> list[Lease]:
+        """Unreleased leases past their expiry, oldest first, from the `P:leases` zset."""
+        if limit <= 0:
+            return []
+        args = [self.prefix, b"0" if graph is None else b"1", text(graph or ""), limit]
+        flat = await self._run(_scripts.EXPIRED_LEASES, [self._leases_key], args)
+        out: list[Lease] = []
+        for i in range(0, len(flat), 5):
+            member, owner, token, expires, lease_graph = flat[i : i + 5]
+            thread_id = untext(bytes.fromhex(member[1:].decode()))
+            out.append(
+                Lease(
+                    thread_id, untext(owner), int(token), int(expires) / 1000, untext(lease_graph)
+                )
+            )
+        return out
+
+    # -- coordination: the inbox index ---------------------------------------------------------
+
+    async def list_inbox(
+        self,
+        *,
+        thread_id: str | None = None,
+        node: str | None = None,
+        graph: str | None = None,
+        due_before: float | None = None,
+        after: tuple[str, str, str] | None = None,
+        limit: int = 100,
+    ) -> list[InboxEntry]:
+        """Pending interrupts from the index keys only (never checkpoints); one EVALSHA."""
+        if limit <= 0 or (due_before is not None and not due_before > -math.inf):
+            return []  # (NaN or -inf: no deadline is before it)
+        keys = self._inbox_keys(self._base(thread_id or ""))
+        keys = keys[1:] + ([keys[0]] if thread_id is not None else [])
+        args = [
+            self.prefix,
+            b"" if after is None else lex_member(*after).encode(),
+            limit,
+            b"0" if node is None else b"1",
+            text(node or ""),
+            b"0" if graph is None else b"1",
+            text(graph or ""),
+            b"" if due_before is None else _score(due_before),
+        ]
+        reply = await self._run(_scripts.LIST_INBOX, keys, args)
+        return [decode_entry(value) for value in reply]
+
+    # -- coordination: the run queue -----------------------------------------------------------
+
+    def _run_key(self, request_id: str) -> str:
+        return f"{self.prefix}:run:{hexid(request_id)}"
+
+    def _queue_keys(self, queue: str) -> tuple[str, str]:
+        """The queue's pending zset and its wake-up stream."""
+        qhex = hexid(queue)
+        return f"{self.prefix}:runs:{qhex}", f"{self.prefix}:q:{qhex}"
+
+    async def enqueue(self, request: RunRequest) -> None:
+        """Store the request and wake the queue's waiters, atomically; `ValueError` if the id
+        exists."""
+        zset, stream = self._queue_keys(request.queue)
+        keys = [
+            self._run_key(request.id),
+            zset,
+            stream,
+            f"{self._base(request.thread_id)}:runs",
+        ]
+        args = [
+            self.prefix,
+            hexid(request.id),
+            lex_member(request.created_at, request.id),
+            text(request.status),
+            hexid(request.queue),
+            *request_fields(request),
+        ]
+        if not await self._run(_scripts.ENQUEUE, keys, args):
+            raise ValueError(f"run request {request.id!r} already exists")
+
+    async def claim_request(self, queue: str, owner: str, ttl: float) -> RunRequest | None:
+        """Claim the oldest runnable request of `queue` (one script: never twice)."""
+        zset, _ = self._queue_keys(queue)
+        reply = await self._run(_scripts.CLAIM, [zset], [self.prefix, text(owner), _ms(ttl)])
+        return decode_request(reply) if reply else None
+
+    async def renew_claim(self, request_id: str, owner: str, ttl: float) -> bool:
+        """Extend `owner`'s claim by `ttl` seconds from now (store clock)."""
+        args = [text(owner), _ms(ttl)]
+        return bool(await self._run(_scripts.RENEW_CLAIM, [self._run_key(request_id)], args))
+
+    async def finish_request(
+        self,
+        request_id: str,
+        owner: str | None,
+        status: str,
+        *,
+        result: bytes | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Set a final status (or `queued` to give it back); see `BaseSaver`."""
+        args = [
+            self.prefix,
+            hexid(request_id),
+            b"0" if owner is None else b"1",
+            text(owner or ""),
+            text(status),
+            b"0" if result is None else b"1",
+            bytes(result or b""),
+            b"0" if error is None else b"1",
+            text(error or ""),
+        ]
+        return bool(await self._run(_scripts.FINISH, [self._run_key(request_id)], args))
+
+    async def get_request(self, request_id: str) -> RunRequest | None:
+        """The request's hash (one HGETALL), or None."""
+        client = await self.get_client()
+        flat = await client.execute_command("HGETALL", self._run_key(request_id))
+        if isinstance(flat, dict):
+            flat = [x for pair in flat.items() for x in pair]
+        return decode_request(flat) if flat else None
+
+    async def wait_for_work(self, queue: str, timeout: float) -> None:
+        """Return at once if a request is runnable; else block on the queue's stream (XREAD
+        BLOCK from the last id seen) until a wake-up, a live claim expires, or `timeout`."""
+        if timeout <= 0:
+            return
+        zset, stream = self._queue_keys(queue)
+        ready, seen, wake_ms = await self._run(_scripts.WORK_STATE, [zset, stream], [self.prefix])
+        if ready:
+            return
+        wait = timeout if int(wake_ms) < 0 else min(timeout, int(wake_ms) / 1000 + 0.001)
+        notifier = await self._notifier()
+        await notifier.wait_for_stream(stream, seen, wait)
+
+    async def wait_for_change(self, thread_id: str, timeout: float) -> None:
+        """Until a commit, writes, a lease release or a delete of the thread is published on
+        `P:changes`, or `timeout` seconds."""
+        if timeout <= 0:
+            return
+        notifier = await self._notifier()
+        await notifier.wait_for_change(text(thread_id), timeout)
 
 
 def _parse_url(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:

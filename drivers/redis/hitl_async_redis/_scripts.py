@@ -1,7 +1,10 @@
 """The Lua scripts of the Redis driver: one script per operation, each one round trip.
 
 Every script runs atomically on the server. Keys of one thread share a hash tag, so each script
-touches one cluster slot, except the global `{prefix}:threads` index (see `_saver` docstring).
+touches one cluster slot, except the global `{prefix}:threads` index and the coordination keys
+(`leases`, `inbox*`, `run*`, `q:*`; see the `_saver` docstring). Scripts that follow an index to
+other keys (expired leases, inbox members, queued requests) build those key names from the
+prefix passed in ARGV and the hex ids inside the index members, so Lua never hex-encodes.
 
 Stored checkpoint values are `<n>:<lua part><python part>`: the first `n` bytes after the colon
 are a msgpack array the scripts read with `cmsgpack` (`[channel_versions, filter_index,
@@ -17,14 +20,24 @@ import hashlib
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ACQUIRE_LEASE",
+    "CLAIM",
     "COMMIT",
     "DELETE_THREAD",
+    "ENQUEUE",
+    "EXPIRED_LEASES",
+    "FINISH",
     "HISTORY",
+    "LIST_INBOX",
     "LIST_THREADS",
     "LOAD",
     "PRUNE",
     "PUT_WRITES",
+    "RELEASE_LEASE",
+    "RENEW_CLAIM",
+    "RENEW_LEASE",
     "SCRIPTS",
+    "WORK_STATE",
     "Script",
 ]
 
@@ -120,13 +133,49 @@ local function bytes_gt(a, b)
   end
   return #a > #b
 end
+
+local function bytes_lt(a, b)
+  return bytes_gt(b, a)
+end
+
+-- Fencing: nil when `token` ('' = no lease) is the thread's live lease, else {3, current token}.
+local function lease_lost(key, token)
+  if token == '' then return nil end
+  local h = redis.call('HMGET', key, 'token', 'expires', 'released')
+  if h[1] == token and h[3] ~= '1' and tonumber(h[2]) >= now_ms() then return nil end
+  return {3, h[1] or false}
+end
+
+-- Replace the inbox entries of one thread by the `n` triples (member, data, deadline or '')
+-- of `argv` from index `first`; `tset` is the thread's set of its index members.
+local function set_inbox(tset, index, data, due, ttl, argv, first, n)
+  local old = redis.call('SMEMBERS', tset)
+  if #old > 0 then
+    chunked('ZREM', index, old)
+    chunked('HDEL', data, old)
+    chunked('ZREM', due, old)
+    redis.call('UNLINK', tset)
+  end
+  for i = first, first + 3 * n - 1, 3 do
+    local member = argv[i]
+    redis.call('ZADD', index, 0, member)
+    redis.call('HSET', data, member, argv[i + 1])
+    if argv[i + 2] ~= '' then redis.call('ZADD', due, argv[i + 2], member) end
+    redis.call('SADD', tset, member)
+  end
+  if n > 0 and ttl > 0 then redis.call('PEXPIRE', tset, ttl) end
+end
 """
 
 _COMMIT = r"""
--- KEYS: head nsset cp idx blobs w wi threads
--- ARGV: ns expected cid value ttl_ms thread_id base nblobs [field data]*nblobs [field data]*
--- expected/actual heads are '' (none) or '=' .. id. Returns 1; on a head conflict the actual
--- head; 2 when checkpoint `cid` is already stored (ids are never reused). Both write nothing.
+-- KEYS: head nsset cp idx blobs w wi threads lease tinbox inbox inbox_data inbox_due
+-- ARGV: ns expected cid value ttl_ms thread_id base token channel nblobs ninbox
+--       [field data]*nblobs [member data deadline]*ninbox [field data]*
+-- expected/actual heads are '' (none) or '=' .. id; token '' = no lease; ninbox -1 = keep the
+-- inbox. Returns 1; {3, current token} when the lease is lost; the actual head on a head
+-- conflict; 2 when checkpoint `cid` is already stored (ids are never reused). Only 1 writes.
+local lost = lease_lost(KEYS[9], ARGV[8])
+if lost then return lost end
 local ns = ARGV[1]
 local cur = redis.call('HGET', KEYS[1], ns)
 if cur then cur = '=' .. cur else cur = '' end
@@ -135,10 +184,16 @@ local cid = ARGV[3]
 if redis.call('HEXISTS', KEYS[3], cid) == 1 then return 2 end
 redis.call('HSET', KEYS[3], cid, ARGV[4])
 redis.call('ZADD', KEYS[4], 0, cid)
-local nblobs = tonumber(ARGV[8])
-local first = 9
+local nblobs = tonumber(ARGV[10])
+local ninbox = tonumber(ARGV[11])
+local first = 12
 local last = first + 2 * nblobs - 1
 if nblobs > 0 then chunked('HSET', KEYS[5], ARGV, first, last) end
+local ttl = tonumber(ARGV[5])
+if ninbox >= 0 then
+  set_inbox(KEYS[10], KEYS[11], KEYS[12], KEYS[13], ttl, ARGV, last + 1, ninbox)
+  last = last + 3 * ninbox
+end
 if #ARGV > last then
   drop_writes(KEYS[6], KEYS[7], cid)
   chunked('HSET', KEYS[6], ARGV, last + 1, #ARGV)
@@ -151,7 +206,6 @@ if #ARGV > last then
 end
 redis.call('HSET', KEYS[1], ns, cid)
 redis.call('SADD', KEYS[2], ns)
-local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   local base = ARGV[7]
   for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -159,27 +213,42 @@ if ttl > 0 then
   end
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[10], ttl)
   redis.call('ZADD', KEYS[8], now_ms() + ttl, ARGV[6])
 else
   redis.call('ZADD', KEYS[8], '+inf', ARGV[6])
 end
+redis.call('PUBLISH', ARGV[9], ARGV[6])
 return 1
 """
 
 _PUT_WRITES = r"""
--- KEYS: nsset w wi ; ARGV: ns ttl_ms [field data]*
-chunked('HSET', KEYS[2], ARGV, 3, #ARGV)
-local members = {}
-for i = 3, #ARGV, 2 do
-  members[#members + 1] = 0
-  members[#members + 1] = ARGV[i]
-end
-chunked('ZADD', KEYS[3], members)
-redis.call('SADD', KEYS[1], ARGV[1])
+-- KEYS: nsset w wi lease tinbox inbox inbox_data inbox_due
+-- ARGV: ns ttl_ms token thread_id channel ninbox [member data deadline]*ninbox [field data]*
+-- Returns 1, or {3, current token} (nothing written) when the lease is lost.
+local lost = lease_lost(KEYS[4], ARGV[3])
+if lost then return lost end
 local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+local ninbox = tonumber(ARGV[6])
+local first = 7
+if ninbox >= 0 then
+  set_inbox(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ttl, ARGV, first, ninbox)
+  first = first + 3 * ninbox
 end
+if #ARGV >= first then
+  chunked('HSET', KEYS[2], ARGV, first, #ARGV)
+  local members = {}
+  for i = first, #ARGV, 2 do
+    members[#members + 1] = 0
+    members[#members + 1] = ARGV[i]
+  end
+  chunked('ZADD', KEYS[3], members)
+  redis.call('SADD', KEYS[1], ARGV[1])
+  if ttl > 0 then
+    for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+end
+redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 """
 
@@ -274,13 +343,16 @@ return removed
 """
 
 _DELETE_THREAD = r"""
--- KEYS: head nsset threads ; ARGV: base thread_id
+-- KEYS: head nsset threads tinbox inbox inbox_data inbox_due ; ARGV: base thread_id channel
+-- The lease hash stays: its token must never go back (a stale holder would pass the fence).
 local base = ARGV[1]
 for _, ns in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   for _, s in ipairs(SUFFIXES) do redis.call('UNLINK', base .. s .. ns) end
 end
 redis.call('UNLINK', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
+set_inbox(KEYS[4], KEYS[5], KEYS[6], KEYS[7], 0, ARGV, 1, 0)
+redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1
 """
 
@@ -290,6 +362,294 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms())
 local limit = tonumber(ARGV[1])
 if limit == 0 then return {} end
 return redis.call('ZRANGE', KEYS[1], 0, limit > 0 and limit - 1 or -1)
+"""
+
+# -- coordination: leases -----------------------------------------------------------------------
+
+_ACQUIRE_LEASE = r"""
+-- KEYS: lease leases ; ARGV: member owner ttl_ms graph
+-- Returns {1, token, expires_ms}, or {0, holder, expires_ms} when the thread is busy.
+local now = now_ms()
+local h = redis.call('HMGET', KEYS[1], 'owner', 'expires', 'released')
+if h[1] and h[3] ~= '1' and tonumber(h[2]) >= now then return {0, h[1], h[2]} end
+local expires = now + tonumber(ARGV[3])
+local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'expires', expires, 'graph', ARGV[4],
+  'released', '0')
+redis.call('ZADD', KEYS[2], expires, ARGV[1])
+return {1, token, expires}
+"""
+
+_RENEW_LEASE = r"""
+-- KEYS: lease leases ; ARGV: member token ttl_ms
+-- Returns {1, expires_ms}, or {0, current token} when the lease is lost (nothing changes).
+local h = redis.call('HMGET', KEYS[1], 'token', 'released')
+if h[1] ~= ARGV[2] or h[2] == '1' then return {0, h[1] or false} end
+local expires = now_ms() + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'expires', expires)
+redis.call('ZADD', KEYS[2], expires, ARGV[1])
+return {1, expires}
+"""
+
+_RELEASE_LEASE = r"""
+-- KEYS: lease leases ; ARGV: member token channel thread_id. Returns 1 when released.
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'released', '1')
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+"""
+
+_EXPIRED_LEASES = r"""
+-- KEYS: leases ; ARGV: prefix graph_filter (0/1) graph limit
+-- Unreleased leases whose expiry passed, oldest first: flat [member owner token expires graph]*.
+local prefix, filter, graph, limit = ARGV[1], ARGV[2] == '1', ARGV[3], tonumber(ARGV[4])
+local now = now_ms()
+local out, stale = {}, {}
+local offset = 0
+while #out < 5 * limit do
+  local ms = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', offset, 100)
+  for _, m in ipairs(ms) do
+    local h = redis.call('HMGET', prefix .. ':{' .. m .. '}:lease', 'owner', 'token', 'expires',
+      'graph', 'released')
+    if not h[2] or h[5] == '1' then
+      stale[#stale + 1] = m
+    elseif (not filter or h[4] == graph) and #out < 5 * limit then
+      for _, v in ipairs({m, h[1], h[2], h[3], h[4]}) do out[#out + 1] = v end
+    end
+  end
+  if #ms < 100 then break end
+  offset = offset + #ms
+end
+if #stale > 0 then chunked('ZREM', KEYS[1], stale) end
+return out
+"""
+
+# -- coordination: the inbox index --------------------------------------------------------------
+
+_LIST_INBOX = r"""
+-- KEYS: inbox inbox_data inbox_due [tinbox] ; ARGV: prefix after ('' = none) limit
+--   node_filter node graph_filter graph due_before ('' = none)
+-- The data of matching entries in index order. Reads only the index keys and entry data:
+-- with tinbox (a thread_id filter) that thread's member set, else with due_before the
+-- deadline zset, else the lexicographic index itself. Entries whose thread expired (its member
+-- set is gone, with `ttl`) are dropped from the index on the way.
+local prefix, after, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local node_f, node, graph_f, graph = ARGV[4] == '1', ARGV[5], ARGV[6] == '1', ARGV[7]
+local due_before = ARGV[8]
+local out, stale = {}, {}
+
+local function tset_of(member)
+  return prefix .. ':{t' .. string.match(member, '^[^.]*%.([^.]*)') .. '}:inbox'
+end
+
+-- Append the data of `member` if it matches; returns true once `limit` entries were found.
+local function consider(member, check_set)
+  local data = redis.call('HGET', KEYS[2], member)
+  if not data or (check_set and redis.call('SISMEMBER', tset_of(member), member) == 0) then
+    stale[#stale + 1] = member
+    return false
+  end
+  local c1 = string.find(data, ':', 1, true)
+  local n1 = tonumber(string.sub(data, 1, c1 - 1))
+  local e1 = c1 + n1
+  local c2 = string.find(data, ':', e1 + 1, true)
+  local n2 = tonumber(string.sub(data, e1 + 1, c2 - 1))
+  if node_f and string.sub(data, c1 + 1, e1) ~= node then return false end
+  if graph_f and string.sub(data, c2 + 1, c2 + n2) ~= graph then return false end
+  out[#out + 1] = data
+  return #out >= limit
+end
+
+if KEYS[4] or due_before ~= '' then
+  local members
+  if KEYS[4] then
+    members = redis.call('SMEMBERS', KEYS[4])
+  else
+    members = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. due_before)
+  end
+  local picked = {}
+  for _, m in ipairs(members) do
+    if after == '' or bytes_gt(m, after) then
+      local ok = true
+      if KEYS[4] and due_before ~= '' then
+        local score = redis.call('ZSCORE', KEYS[3], m)
+        ok = score ~= false and tonumber(score) < tonumber(due_before)
+      end
+      if ok then picked[#picked + 1] = m end
+    end
+  end
+  table.sort(picked, bytes_lt)
+  for _, m in ipairs(picked) do
+    if consider(m, not KEYS[4]) then break end
+  end
+else
+  local min = after == '' and '-' or '(' .. after
+  local done = false
+  while not done do
+    local ms = redis.call('ZRANGEBYLEX', KEYS[1], min, '+', 'LIMIT', 0, 100)
+    for _, m in ipairs(ms) do
+      if consider(m, true) then
+        done = true
+        break
+      end
+    end
+    if #ms < 100 then break end
+    min = '(' .. ms[#ms]
+  end
+end
+if #stale > 0 then
+  chunked('ZREM', KEYS[1], stale)
+  chunked('HDEL', KEYS[2], stale)
+  chunked('ZREM', KEYS[3], stale)
+end
+return out
+"""
+
+# -- coordination: the run queue ----------------------------------------------------------------
+
+_RUNS_LIB = r"""
+local MAXLEN = 1000
+
+-- Append a wake-up entry to the stream of queue `qhex`.
+local function wake(prefix, qhex, rid)
+  redis.call('XADD', prefix .. ':q:' .. qhex, 'MAXLEN', '~', MAXLEN, '*', 'r', rid)
+end
+
+-- The first runnable request of the queue zset `zkey` in (created_at, id) order: queued, or
+-- running with an expired claim, and its thread has no running request with a live claim.
+-- Returns its key (or nil) and the earliest future claim expiry seen (ms, -1 if none), when a
+-- blocked or reclaimable request may become runnable.
+local function runnable(zkey, prefix, now)
+  local busy, stale = {}, {}
+  local wake_at = -1
+  local function note(expires)
+    if expires >= now and (wake_at < 0 or expires < wake_at) then wake_at = expires end
+  end
+  local function is_busy(thex)
+    if busy[thex] == nil then
+      busy[thex] = false
+      for _, rid in ipairs(redis.call('SMEMBERS', prefix .. ':{t' .. thex .. '}:runs')) do
+        local h = redis.call('HMGET', prefix .. ':run:' .. rid, 'status', 'claim')
+        local expires = tonumber(h[2]) or 0
+        if h[1] == 'running' and expires >= now then
+          busy[thex] = true
+          note(expires)
+        end
+      end
+    end
+    return busy[thex]
+  end
+  local found = nil
+  local min = '-'
+  while not found do
+    local ms = redis.call('ZRANGEBYLEX', zkey, min, '+', 'LIMIT', 0, 100)
+    for _, m in ipairs(ms) do
+      local key = prefix .. ':run:' .. string.match(m, '([^.]*)$')
+      local h = redis.call('HMGET', key, 'status', 'claim', 'thex')
+      local expires = tonumber(h[2]) or 0
+      if h[1] == 'queued' or (h[1] == 'running' and expires < now) then
+        if not is_busy(h[3]) then
+          found = key
+          break
+        end
+      elseif h[1] == 'running' then
+        note(expires)
+      else
+        stale[#stale + 1] = m
+      end
+    end
+    if #ms < 100 then break end
+    min = '(' .. ms[#ms]
+  end
+  if #stale > 0 then chunked('ZREM', zkey, stale) end
+  return found, wake_at
+end
+"""
+
+_ENQUEUE = r"""
+-- KEYS: run queue_zset stream truns ; ARGV: prefix rid member status qhex [field value]*
+-- Returns 1, or 0 when a request with this id exists (nothing written).
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+chunked('HSET', KEYS[1], ARGV, 6, #ARGV)
+if ARGV[4] == 'queued' or ARGV[4] == 'running' then
+  redis.call('ZADD', KEYS[2], 0, ARGV[3])
+  redis.call('SADD', KEYS[4], ARGV[2])
+end
+wake(ARGV[1], ARGV[5], ARGV[2])
+return 1
+"""
+
+_CLAIM = r"""
+-- KEYS: queue_zset ; ARGV: prefix owner ttl_ms. Returns the claimed request (HGETALL) or false.
+local now = now_ms()
+local key = runnable(KEYS[1], ARGV[1], now)
+if not key then return false end
+redis.call('HSET', key, 'status', 'running', 'owner', ARGV[2], 'claim', now + tonumber(ARGV[3]))
+redis.call('HINCRBY', key, 'attempts', 1)
+return redis.call('HGETALL', key)
+"""
+
+_WORK_STATE = r"""
+-- KEYS: queue_zset stream ; ARGV: prefix
+-- {1 if a request is runnable now else 0, the stream's last entry id, ms until the earliest
+-- future claim expiry (-1: none)}; nothing is written but stale zset members.
+local now = now_ms()
+local key, wake_at = runnable(KEYS[1], ARGV[1], now)
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #last > 0 then id = last[1][1] end
+if wake_at >= 0 then wake_at = wake_at - now end
+return {key and 1 or 0, id, wake_at}
+"""
+
+_RENEW_CLAIM = r"""
+-- KEYS: run ; ARGV: owner ttl_ms. Returns 1 when the claim was extended.
+local h = redis.call('HMGET', KEYS[1], 'status', 'owner')
+if h[1] ~= 'running' or h[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'claim', now_ms() + tonumber(ARGV[2]))
+return 1
+"""
+
+_FINISH = r"""
+-- KEYS: run ; ARGV: prefix rid has_owner owner status has_result result has_error error
+-- Returns 1 when the status changed. Wakes the request's queue when it is given back or was
+-- running (then also the queues of its thread's other pending requests: it blocked them).
+local prefix, rid, status = ARGV[1], ARGV[2], ARGV[5]
+local h = redis.call('HMGET', KEYS[1], 'status', 'owner', 'qhex', 'thex', 'member')
+if not h[1] then return 0 end
+if ARGV[3] == '0' then
+  if h[1] ~= 'queued' then return 0 end
+elseif h[1] ~= 'running' or h[2] ~= ARGV[4] then
+  return 0
+end
+local zkey = prefix .. ':runs:' .. h[3]
+local truns = prefix .. ':{t' .. h[4] .. '}:runs'
+local queues = {}
+if status == 'queued' or h[1] == 'running' then queues[h[3]] = true end
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'queued')
+  redis.call('HDEL', KEYS[1], 'owner', 'claim')
+  redis.call('ZADD', zkey, 0, h[5])
+  redis.call('SADD', truns, rid)
+else
+  redis.call('HSET', KEYS[1], 'status', status)
+  redis.call('HDEL', KEYS[1], 'claim')
+  if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'result', ARGV[7])
+  else redis.call('HDEL', KEYS[1], 'result') end
+  if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'error', ARGV[9])
+  else redis.call('HDEL', KEYS[1], 'error') end
+  redis.call('ZREM', zkey, h[5])
+  redis.call('SREM', truns, rid)
+  if h[1] == 'running' then
+    for _, other in ipairs(redis.call('SMEMBERS', truns)) do
+      local q = redis.call('HGET', prefix .. ':run:' .. other, 'qhex')
+      if q then queues[q] = true end
+    end
+  end
+end
+for q in pairs(queues) do wake(prefix, q, rid) end
+return 1
 """
 
 
@@ -304,6 +664,16 @@ HISTORY = _script("history", _HISTORY)
 PRUNE = _script("prune", _PRUNE)
 DELETE_THREAD = _script("delete_thread", _DELETE_THREAD)
 LIST_THREADS = _script("list_threads", _LIST_THREADS)
+ACQUIRE_LEASE = _script("acquire_lease", _ACQUIRE_LEASE)
+RENEW_LEASE = _script("renew_lease", _RENEW_LEASE)
+RELEASE_LEASE = _script("release_lease", _RELEASE_LEASE)
+EXPIRED_LEASES = _script("expired_leases", _EXPIRED_LEASES)
+LIST_INBOX = _script("list_inbox", _LIST_INBOX)
+ENQUEUE = _script("enqueue", _RUNS_LIB + _ENQUEUE)
+CLAIM = _script("claim_request", _RUNS_LIB + _CLAIM)
+WORK_STATE = _script("work_state", _RUNS_LIB + _WORK_STATE)
+RENEW_CLAIM = _script("renew_claim", _RENEW_CLAIM)
+FINISH = _script("finish_request", _RUNS_LIB + _FINISH)
 
 SCRIPTS: tuple[Script, ...] = (
     COMMIT,
@@ -313,4 +683,14 @@ SCRIPTS: tuple[Script, ...] = (
     PRUNE,
     DELETE_THREAD,
     LIST_THREADS,
+    ACQUIRE_LEASE,
+    RENEW_LEASE,
+    RELEASE_LEASE,
+    EXPIRED_LEASES,
+    LIST_INBOX,
+    ENQUEUE,
+    CLAIM,
+    WORK_STATE,
+    RENEW_CLAIM,
+    FINISH,
 )

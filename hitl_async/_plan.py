@@ -130,6 +130,7 @@ class Plan:
             else:
                 values[channel] = sorted(seen)
         pulls.discard(START)
+        pulls.discard(END)
         if len(pulls) > 1:
             order = self.node_order
             ordered = sorted(pulls, key=lambda n: order.get(n, len(order)))

@@ -364,3 +364,18 @@ def test_resumed_call_gets_the_same_limit() -> None:
     with pytest.raises(GraphRecursionError):
         graph.invoke(Command(resume="go"), cfg(recursion_limit=5))
     assert len(runs) == 1 + 5  # not LangGraph's limit + 2 on continuation calls
+
+
+
+class JoinLog(TypedDict, total=False):
+    log: Annotated[list[str], operator.add]
+
+
+def test_join_edge_into_end_finishes_the_run() -> None:
+    b = StateGraph(JoinLog)
+    b.add_node("a", lambda s: {"log": ["a"]})
+    b.add_node("b", lambda s: {"log": ["b"]})
+    b.add_edge(START, "a")
+    b.add_edge(START, "b")
+    b.add_edge(["a", "b"], END)
+    assert b.compile().invoke({"log": []}) == {"log": ["a", "b"]}

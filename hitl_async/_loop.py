@@ -27,7 +27,7 @@ from hitl_async._checkpoint import (
 )
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import Task, execute, route
-from hitl_async.checkpoint.base import InboxEntry, WriteRecord
+from hitl_async.checkpoint.base import Commit, InboxEntry, WriteRecord
 from hitl_async.constants import (
     DONE,
     END,
@@ -67,6 +67,8 @@ __all__ = ["Run", "is_interrupt_id"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _HOST = socket.gethostname()
+_BATCH = 64
+_BATCH_SECONDS = 0.05
 
 
 def is_interrupt_id(key: Any) -> bool:
@@ -125,6 +127,8 @@ class Run:
         self.context: Any = None
         self.save_lock = anyio.Lock()
         self.lease: Lease | None = None
+        self.outbox: list[Commit] = []
+        self.flushed_at = time.monotonic()
         self.coordinated = self.saver is not None and self.saver.supports_coordination
         self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.indexed: set[str] | None = None
@@ -415,35 +419,67 @@ class Run:
 
     # -- saving ----------------------------------------------------------------------------------
 
-    async def _save(self, writes: Sequence[Any] = ()) -> None:
-        """Commit the current checkpoint if the store does not have it yet."""
+    def _stage(self, writes: Sequence[WriteRecord] = ()) -> None:
+        """Queue the current checkpoint for the store (serialized now, written by `_flush`)."""
         if self.saver is None or not self.unsaved:
             return
         assert self.thread_id is not None
         cp = self.cp
-        record, blobs = (
-            cp.record(self.thread_id, self.ns, self.serde),
-            cp.blobs(self.dirty, self.serde),
-        )
-        if self.coordinated:
-            await self.saver.commit(
-                record,
-                blobs,
-                expected_head=self.head,
-                writes=writes,
-                lease=self.lease,
-                inbox=self._inbox(),
+        self.outbox.append(
+            Commit(
+                cp.record(self.thread_id, self.ns, self.serde),
+                cp.blobs(self.dirty, self.serde),
+                self.head,
+                writes,
+                self._inbox() if self.coordinated else None,
             )
-        else:
-            await self.saver.commit(record, blobs, expected_head=self.head, writes=writes)
+        )
         self.head = cp.checkpoint_id
         self.dirty = set()
         self.unsaved = False
+
+    async def _flush(self) -> None:
+        """Write the queued checkpoints: one `commit`, or a chain in one `commit_many`."""
+        if not self.outbox:
+            return
+        assert self.saver is not None
+        items, self.outbox = self.outbox, []
+        self.flushed_at = time.monotonic()
+        if len(items) > 1:
+            await self.saver.commit_many(items, lease=self.lease)
+        elif self.coordinated:
+            c = items[0]
+            await self.saver.commit(
+                c.record,
+                c.blobs,
+                expected_head=c.expected_head,
+                writes=c.writes,
+                lease=self.lease,
+                inbox=c.inbox,
+            )
+        else:
+            c = items[0]
+            await self.saver.commit(
+                c.record, c.blobs, expected_head=c.expected_head, writes=c.writes
+            )
+
+    async def _save(self, writes: Sequence[WriteRecord] = ()) -> None:
+        """Write the current checkpoint (and any queued before it) now."""
+        self._stage(writes)
+        await self._flush()
+
+    async def _save_soon(self) -> None:
+        """durability="async": queue the checkpoint; write the queue in one round trip when it
+        is long or old (and always before the run pauses, fails or ends)."""
+        self._stage()
+        if len(self.outbox) >= _BATCH or time.monotonic() - self.flushed_at >= _BATCH_SECONDS:
+            await self._flush()
 
     async def _put(self, records: Sequence[WriteRecord]) -> None:
         """Store pending writes against the current (stored) checkpoint, under the lease."""
         assert self.saver is not None and self.thread_id is not None
         assert self.cp.checkpoint_id is not None
+        await self._flush()
         if self.coordinated:
             await self.saver.put_writes(
                 self.thread_id,
@@ -521,8 +557,13 @@ class Run:
             t.persisted = True
 
     async def finish(self) -> None:
-        """Write what is still only in memory (durability="exit", or an abandoned stream)."""
+        """Write what is still only in memory or queued (the run ended or paused)."""
         await self._save()
+
+    @property
+    def pending_save(self) -> bool:
+        """Something is not in the store yet."""
+        return self.unsaved or bool(self.outbox)
 
     # -- one superstep ---------------------------------------------------------------------------
 
@@ -565,8 +606,11 @@ class Run:
                 view_cache.append(self.graph.builder.schema.view(self.plan.state_values(values)))
             return view_cache[0]
 
-        if self.durability != "exit" and self.unsaved:
-            await self._save()
+        if self.unsaved and self.durability != "exit":
+            if self.durability == "async" and not self.io_free:
+                await self._save_soon()
+            else:
+                await self._save()
         task_events = "tasks" in self.modes or "debug" in self.modes
         if task_events:
             for t in runnable:

@@ -27,6 +27,7 @@ __all__ = [
     "BaseSaver",
     "BlobRecord",
     "CheckpointRecord",
+    "Commit",
     "InboxEntry",
     "Lease",
     "LoadedCheckpoint",
@@ -81,6 +82,17 @@ class LoadedCheckpoint:
     record: CheckpointRecord
     blobs: Mapping[str, bytes]
     writes: Sequence[WriteRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """The arguments of one `commit()`, for `commit_many()`."""
+
+    record: CheckpointRecord
+    blobs: Sequence[BlobRecord]
+    expected_head: str | None
+    writes: Sequence[WriteRecord] = ()
+    inbox: Sequence[InboxEntry] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +211,23 @@ class BaseSaver(ABC):
         is stored. With `inbox` (not None), the thread's inbox entries (all namespaces) are
         replaced by these, in the same atomic step.
         """
+
+    async def commit_many(self, commits: Sequence[Commit], *, lease: Lease | None = None) -> None:
+        """Commit a chain of checkpoints of one thread in order (each one's `expected_head` is
+        the previous one's id), as `commit()` would one by one; stop at the first failure and
+        raise it. Drivers override it to write the chain in one round trip."""
+        for c in commits:
+            if self.supports_coordination:
+                await self.commit(
+                    c.record,
+                    c.blobs,
+                    expected_head=c.expected_head,
+                    writes=c.writes,
+                    lease=lease,
+                    inbox=c.inbox,
+                )
+            else:
+                await self.commit(c.record, c.blobs, expected_head=c.expected_head, writes=c.writes)
 
     @abstractmethod
     async def put_writes(

@@ -99,6 +99,23 @@ class CompiledStateGraph:
     def nodes(self) -> dict[str, Any]:
         return dict(self.builder.nodes)
 
+    def with_checkpointer(self, checkpointer: BaseSaver | None) -> CompiledStateGraph:
+        """A new compiled graph of the same builder, interrupt_before/after, name, store and
+        lease_ttl, whose threads live in `checkpointer` (this graph is left unchanged)."""
+        new = type(self)(
+            self.builder,
+            checkpointer=checkpointer,
+            interrupt_before=self.interrupt_before_nodes,
+            interrupt_after=self.interrupt_after_nodes,
+            name=self.name,
+            store=self.store,
+            lease_ttl=self.lease_ttl,
+        )
+        for key, value in vars(self).items():  # what a subclass set after construction
+            if key not in vars(new):
+                setattr(new, key, value)
+        return new
+
     def get_graph(self, *, xray: bool | int = True) -> DrawableGraph:
         """A picture of the graph (`.draw_mermaid()`), subgraphs drawn inside their node."""
         return DrawableGraph.of(self.builder, self.name)
@@ -193,7 +210,7 @@ class CompiledStateGraph:
         finally:
             if not completed:
                 with anyio.CancelScope(shield=True):
-                    if run.unsaved and run.durability != "exit" and run.lease is not None:
+                    if run.pending_save and run.durability != "exit":
                         await run.finish()
                     await run.release()
 

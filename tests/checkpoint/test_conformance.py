@@ -20,6 +20,7 @@ from hitl_async import (
     CheckpointConflictError,
     CheckpointRecord,
     LoadedCheckpoint,
+    SerializationError,
     WriteRecord,
 )
 
@@ -222,6 +223,48 @@ async def test_conflict_on_unknown_thread(saver: BaseSaver) -> None:
     assert await saver.list_threads() == []
 
 
+async def test_commit_of_existing_checkpoint_id_conflicts(saver: BaseSaver) -> None:
+    """A checkpoint id is never reused: committing one already stored (a retried commit that
+    did apply, or a fork reusing an old id) is a conflict, and nothing of it is written."""
+    records = await chain(saver, "t", 2)
+    kept = [WriteRecord("k", 0, "a", b"kept")]
+    await saver.put_writes("t", "", cid(1), kept)
+    nope = [WriteRecord("x", 0, "a", b"nope")]
+
+    again = rec("t", cid(2), {"const": "1", "a": "2"}, parent=cid(2), metadata={"step": 99})
+    with pytest.raises(CheckpointConflictError) as info:
+        await saver.commit(
+            again,
+            [blob("a", "2", b"overwritten"), blob("const", "1", b"overwritten")],
+            expected_head=cid(2),
+            writes=nope,
+        )
+    assert info.value.thread_id == "t" and info.value.checkpoint_ns == ""
+
+    older = rec("t", cid(1), {"const": "1", "a": "2"}, parent=cid(2), metadata={"step": 99})
+    with pytest.raises(CheckpointConflictError):
+        await saver.commit(
+            older, [blob("a", "2", b"overwritten")], expected_head=cid(2), writes=nope
+        )
+
+    head = await saver.load("t")
+    assert_loaded(head, records[1])  # record, head and blob bytes untouched
+    assert head is not None and list(head.writes) == []
+    first = await saver.load("t", "", cid(1))
+    assert_loaded(first, records[0])
+    assert first is not None and by_key(first.writes) == kept
+    assert [c.record for c in await saver.history("t")] == records[::-1]
+
+    # the same id in another namespace or thread is another checkpoint
+    sub = rec("t", cid(2), {"a": "s"}, ns="sub")
+    await saver.commit(sub, [blob("a", "s")], expected_head=None)
+    assert_loaded(await saver.load("t", "sub"), sub)
+    # and the thread goes on from its head
+    ok = rec("t", cid(3), {"const": "1", "a": "3"}, parent=cid(2))
+    await saver.commit(ok, [blob("a", "3")], expected_head=cid(2))
+    assert_loaded(await saver.load("t"), ok)
+
+
 async def test_fork_from_older_checkpoint(saver: BaseSaver) -> None:
     await chain(saver, "t", 2)
     fork = rec("t", cid(3), {"const": "1", "a": "f"}, parent=cid(1))
@@ -322,6 +365,29 @@ async def test_load_by_id_and_missing(saver: BaseSaver) -> None:
     assert await saver.load("t", "", cid(42)) is None
     assert await saver.load("unknown") is None
     assert await saver.load("unknown", "", cid(1)) is None
+
+
+async def test_load_with_missing_blob_raises(saver: BaseSaver) -> None:
+    """A checkpoint whose channel_versions names a blob that is not stored is corrupt: load()
+    raises SerializationError naming thread, checkpoint and channel (never a partial state)."""
+    records = await chain(saver, "thread-x", 1)
+    broken = rec("thread-x", cid(2), {"const": "1", "a": "1", "ghost": "7"}, parent=cid(1))
+    await saver.commit(broken, [], expected_head=cid(1))  # blobs are "only what changed"
+    for checkpoint_id in (None, cid(2)):
+        with pytest.raises(SerializationError) as info:
+            await saver.load("thread-x", "", checkpoint_id)
+        message = str(info.value)
+        assert "thread-x" in message and cid(2) in message and "ghost" in message
+    assert_loaded(await saver.load("thread-x", "", cid(1)), records[0])  # others unaffected
+
+
+async def test_history_with_missing_blob_raises(saver: BaseSaver) -> None:
+    records = await chain(saver, "thread-x", 1)
+    broken = rec("thread-x", cid(2), {"const": "1", "a": "1", "ghost": "7"}, parent=cid(1))
+    await saver.commit(broken, [], expected_head=cid(1))
+    with pytest.raises(SerializationError, match="ghost"):
+        await saver.history("thread-x")
+    assert [c.record for c in await saver.history("thread-x", before=cid(2))] == records
 
 
 # ---------------------------------------------------------------------------- delete and prune

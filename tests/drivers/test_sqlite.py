@@ -6,18 +6,24 @@ The protocol itself is covered for every driver by tests/checkpoint/test_conform
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import itertools
+import operator
 import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import anyio
 import pytest
+from typing_extensions import TypedDict
 
 from hitl_async import (
     BlobRecord,
@@ -25,6 +31,7 @@ from hitl_async import (
     CheckpointRecord,
     DriverNotFoundError,
     InMemorySaver,
+    StateGraph,
     WriteRecord,
     connect,
 )
@@ -65,6 +72,31 @@ def rows(path: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ..
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+class Gate:
+    """A job that holds the saver's worker thread until `release` is set, so jobs queue behind."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def job(self, conn: sqlite3.Connection) -> None:
+        self.entered.set()
+        assert self.release.wait(10), "gate never released"
+
+
+@asynccontextmanager
+async def worker_held(saver: SqliteSaver) -> AsyncIterator[None]:
+    """While inside, the worker thread is busy: whatever is submitted meanwhile waits in line."""
+    gate = Gate()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(saver._run, gate.job)
+        assert await anyio.to_thread.run_sync(gate.entered.wait, 10)
+        try:
+            yield
+        finally:
+            gate.release.set()
 
 
 @pytest.fixture
@@ -261,16 +293,19 @@ async def test_group_commit_batches_and_isolates_conflicts(
         return real(conn, jobs)
 
     monkeypatch.setattr(_ops, "run_batch", spy)
-    results = await asyncio.gather(
-        store.commit(rec("first", "1"), blobs("1"), expected_head=None),  # sent at once, alone
-        store.commit(rec("a", "1"), blobs("1"), expected_head=None),
-        store.commit(rec("b", "2"), blobs("2"), expected_head="wrong"),  # conflicts
-        store.commit(rec("c", "1"), blobs("1"), expected_head=None),
-        return_exceptions=True,
-    )
-    assert sizes == [1, 3]  # the three queued behind the first went in one transaction
-    assert results[0] is None and results[1] is None and results[3] is None
-    assert isinstance(results[2], CheckpointConflictError)
+    await store.commit(rec("first", "1"), blobs("1"), expected_head=None)
+    assert sizes == [1]  # an idle worker sends a write at once, alone
+    async with worker_held(store):
+        tasks = [
+            asyncio.create_task(store.commit(rec("a", "1"), blobs("1"), expected_head=None)),
+            asyncio.create_task(store.commit(rec("b", "2"), blobs("2"), expected_head="wrong")),
+            asyncio.create_task(store.commit(rec("c", "1"), blobs("1"), expected_head=None)),
+        ]
+        await asyncio.sleep(0)  # all three queued behind the held worker
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert sizes == [1, 3]  # the three queued went in one transaction
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], CheckpointConflictError)
     assert sorted(await store.list_threads()) == ["a", "b", "c", "first"]
     b = await store.load("b")
     assert b is not None and b.record.checkpoint_id == "1"  # the conflicting one alone rolled back
@@ -280,6 +315,25 @@ async def test_group_commit_batches_and_isolates_conflicts(
         *(store.commit(rec(f"x{i}", "1"), blobs("1"), expected_head=None) for i in range(100))
     )
     assert sum(sizes) == 100 and len(sizes) < 10
+
+    sizes.clear()  # max_batch bounds a batch; reads queued between writes keep their place
+    small = from_url(f"sqlite:///{store.path}", max_batch=2)
+    try:
+        await small.setup()
+        async with worker_held(small):
+            writes = [
+                asyncio.create_task(small.commit(rec(f"y{i}", "1"), blobs("1"), expected_head=None))
+                for i in range(3)
+            ]
+            read = asyncio.create_task(small.load("y2"))
+            more = asyncio.create_task(small.commit(rec("y3", "1"), blobs("1"), expected_head=None))
+            await asyncio.sleep(0)
+        await asyncio.gather(*writes, more)
+        seen = await read
+        assert seen is not None and seen.record.checkpoint_id == "1"  # queued after y2's commit
+        assert sizes == [2, 1, 1]
+    finally:
+        await small.aclose()
 
 
 async def test_batch_failure_fails_every_job(
@@ -302,17 +356,192 @@ async def test_batch_failure_fails_every_job(
     assert await store.list_threads() == ["t0"]
 
 
-async def test_cancelled_queued_write_is_not_applied(store: SqliteSaver) -> None:
-    await store.setup()
-    first = asyncio.create_task(store.commit(rec("a", "1"), blobs("1"), expected_head=None))
-    queued = asyncio.create_task(store.commit(rec("b", "1"), blobs("1"), expected_head=None))
-    await asyncio.sleep(0)  # `first` is on the thread, `queued` waits behind it
-    queued.cancel()
-    await first
-    with pytest.raises(asyncio.CancelledError):
-        await queued
-    await store.commit(rec("c", "1"), blobs("1"), expected_head=None)
-    assert sorted(await store.list_threads()) == ["a", "c"]
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_cancelled_queued_write_is_not_applied(db_path: Path, anyio_backend: str) -> None:
+    saver = from_url(f"sqlite:///{db_path}")
+    try:
+        await saver.setup()
+        async with worker_held(saver):
+            with anyio.move_on_after(0.05) as scope:  # cancelled while waiting in line
+                await saver.commit(rec("lost", "1"), blobs("1"), expected_head=None)
+            assert scope.cancelled_caught
+        await saver.commit(rec("c", "1"), blobs("1"), expected_head=None)
+        assert await saver.list_threads() == ["c"]
+    finally:
+        await saver.aclose()
+
+
+# ---------------------------------------------------------------------------- event loops
+# One saver serves every loop that uses it: the sync facade's portal loop, the user's
+# `asyncio.run()`, the next `asyncio.run()`, other threads' loops, and trio.
+
+
+def test_one_saver_in_consecutive_asyncio_runs(db_path: Path) -> None:
+    saver = from_url(f"sqlite:///{db_path}")
+
+    async def first() -> None:
+        await saver.commit(rec("t", "1"), blobs("1"), expected_head=None)
+
+    async def second() -> str | None:
+        got = await saver.load("t")
+        assert got is not None
+        await saver.commit(rec("t", "2", "1"), blobs("2"), expected_head="1")
+        await asyncio.gather(
+            *(saver.commit(rec(f"x{i}", "1"), blobs("1"), expected_head=None) for i in range(20))
+        )
+        head = await saver.load("t")
+        return head.record.checkpoint_id if head else None
+
+    asyncio.run(first())
+    assert asyncio.run(second()) == "2"
+    assert len(asyncio.run(saver.list_threads())) == 21
+    asyncio.run(saver.aclose())
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(saver.load("t"))
+
+
+async def test_thread_loop_and_main_loop_at_once(store: SqliteSaver) -> None:
+    async def chain(thread_id: str, n: int) -> str | None:
+        head: str | None = None
+        for i in range(1, n + 1):
+            await store.commit(rec(thread_id, str(i), head), blobs(str(i)), expected_head=head)
+            head = str(i)
+        got = await store.load(thread_id)
+        return got.record.checkpoint_id if got else None
+
+    def in_thread() -> list[str | None]:
+        async def main() -> list[str | None]:
+            return list(await asyncio.gather(*(chain(f"thread-{k}", 30) for k in range(3))))
+
+        return asyncio.run(main())
+
+    results = await asyncio.gather(
+        asyncio.to_thread(in_thread), *(chain(f"main-{k}", 30) for k in range(3))
+    )
+    assert results == [["30", "30", "30"], "30", "30", "30"]
+    assert len(await store.list_threads()) == 6
+
+
+def test_sync_portal_then_asyncio_run(db_path: Path) -> None:
+    from hitl_async import _sync
+
+    saver = from_url(f"sqlite:///{db_path}")
+    _sync.run(lambda: saver.commit(rec("t", "1"), blobs("1"), expected_head=None))
+
+    async def user() -> None:
+        got = await saver.load("t")
+        assert got is not None and got.record.checkpoint_id == "1"
+        await saver.commit(rec("t", "2", "1"), blobs("2"), expected_head="1")
+
+    asyncio.run(user())
+    got = _sync.run(lambda: saver.load("t"))
+    assert got is not None and got.record.checkpoint_id == "2"
+    _sync.run(lambda: saver.commit(rec("t", "3", "2"), blobs("3"), expected_head="2"))
+    asyncio.run(saver.aclose())
+
+
+class LogState(TypedDict, total=False):
+    log: Annotated[list[str], operator.add]
+
+
+def test_graph_invoke_then_ainvoke_in_new_loops(db_path: Path) -> None:
+    builder = StateGraph(LogState)
+    builder.add_node("step", lambda state: {"log": ["x"]})
+    builder.set_entry_point("step")
+    builder.set_finish_point("step")
+    saver = connect(f"sqlite:///{db_path}")
+    graph = builder.compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": "t"}}
+
+    assert graph.invoke({"log": ["in"]}, config)["log"] == ["in", "x"]  # the portal's loop
+    state = asyncio.run(graph.ainvoke({"log": ["again"]}, config))  # the user's loop
+    assert state["log"] == ["in", "x", "again", "x"]
+    state = asyncio.run(graph.ainvoke({"log": ["more"]}, config))  # a new loop
+    assert state["log"] == ["in", "x", "again", "x", "more", "x"]
+    assert graph.invoke({"log": ["sync"]}, config)["log"][-2:] == ["sync", "x"]
+    asyncio.run(saver.aclose())
+
+
+def test_caller_loop_gone_mid_job(db_path: Path) -> None:
+    """A loop that ends while its job runs (asyncio.run cancels it, then closes the loop) must not
+    hurt the worker; a job of that loop still waiting in line is dropped."""
+    saver = from_url(f"sqlite:///{db_path}")
+    gate = Gate()
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def abandon() -> None:
+        tasks.append(asyncio.create_task(saver._run(gate.job)))
+        assert await asyncio.to_thread(gate.entered.wait, 10)
+        lost = saver.commit(rec("lost", "1"), blobs("1"), expected_head=None)
+        tasks.append(asyncio.create_task(lost))
+        await asyncio.sleep(0)  # queued behind the gate; asyncio.run() cancels both tasks
+
+    asyncio.run(abandon())
+    gate.release.set()  # the worker now wakes a closed loop
+
+    async def after() -> list[str]:
+        await saver.commit(rec("t", "1"), blobs("1"), expected_head=None)
+        return await saver.list_threads()
+
+    assert asyncio.run(after()) == ["t"]
+    asyncio.run(saver.aclose())
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_works_under_trio(db_path: Path, anyio_backend: str) -> None:
+    saver = from_url(f"sqlite:///{db_path}")
+    try:
+
+        async def first(thread_id: str) -> None:
+            await saver.commit(rec(thread_id, "1"), blobs("1"), expected_head=None)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(first, f"t{i}")
+        assert len(await saver.list_threads()) == 50
+        with pytest.raises(CheckpointConflictError):
+            await saver.commit(rec("t0", "2", "1"), blobs("2"), expected_head="0")
+        got = await saver.load("t7")
+        assert got is not None and got.blobs == {"a": b"1"}
+    finally:
+        await saver.aclose()
+
+
+def test_unclosed_saver_is_collected_and_its_thread_ends(db_path: Path) -> None:
+    saver = from_url(f"sqlite:///{db_path}")
+    asyncio.run(saver.commit(rec("t", "1"), blobs("1"), expected_head=None))
+    assert saver._worker is not None
+    thread = saver._worker.thread
+    del saver
+    gc.collect()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert not Path(f"{db_path}-wal").exists()  # closed cleanly: the WAL was checkpointed
+
+
+def test_exit_without_aclose(db_path: Path) -> None:
+    """A script that never closes its saver still exits at once, its commits on disk."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from hitl_async import BlobRecord, CheckpointRecord, connect
+
+        saver = connect(sys.argv[1])
+        record = CheckpointRecord("t", "", "1", None, "2024-01-01T00:00:00+00:00", {"a": "1"},
+                                  b"h", {})
+        asyncio.run(saver.commit(record, [BlobRecord("a", "1", b"x")], expected_head=None))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, f"sqlite:///{db_path}"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert rows(db_path, "SELECT head_id FROM threads") == [("1",)]
+    assert not Path(f"{db_path}-wal").exists()  # closed at exit: the WAL was checkpointed
 
 
 # ---------------------------------------------------------------------------- several processes

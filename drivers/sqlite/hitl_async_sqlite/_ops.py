@@ -1,9 +1,9 @@
 """Synchronous SQLite operations, each run whole on the connection's worker thread.
 
 Every function here takes a plain `sqlite3.Connection` (opened in autocommit mode, i.e.
-`isolation_level=None`) and is called from exactly one thread: the aiosqlite worker that owns the
-connection. The async layer in `saver.py` hands a whole function over in one hop, so a commit, a
-load or a prune costs one thread round trip however many statements it runs.
+`isolation_level=None`) and is called from exactly one thread: the worker (`_worker.Worker`) that
+owns the connection. The async layer in `saver.py` hands a whole function over in one hop, so a
+commit, a load or a prune costs one thread round trip however many statements it runs.
 
 Write operations are *jobs*: callables `job(conn) -> result` that `run_batch` applies inside one
 `BEGIN IMMEDIATE` transaction, each under its own SAVEPOINT, so one failing job (say, a head
@@ -24,7 +24,7 @@ from hitl_async.checkpoint.base import (
     LoadedCheckpoint,
     WriteRecord,
 )
-from hitl_async.errors import CheckpointConflictError
+from hitl_async.errors import CheckpointConflictError, SerializationError
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
@@ -203,6 +203,12 @@ def commit_job(
         head = row[0] if row is not None else None
         if head != expected_head:
             raise CheckpointConflictError(t, ns, expected_head, head)
+        if conn.execute(
+            "SELECT 1 FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+            "AND checkpoint_id = ?",
+            (t, ns, cid),
+        ).fetchone():
+            raise duplicate_checkpoint(t, ns, cid, expected_head, head)
         if blob_rows:
             conn.executemany(
                 "INSERT INTO blobs (thread_id, checkpoint_ns, channel, version, data) "
@@ -212,11 +218,7 @@ def commit_job(
             )
         conn.execute(
             "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_id, "
-            "created_at, channel_versions, header, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET "
-            "parent_id = excluded.parent_id, created_at = excluded.created_at, "
-            "channel_versions = excluded.channel_versions, header = excluded.header, "
-            "metadata = excluded.metadata",
+            "created_at, channel_versions, header, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             checkpoint_row,
         )
         conn.execute(
@@ -234,6 +236,30 @@ def commit_job(
             _upsert_writes(conn, write_rows)
 
     return job
+
+
+def duplicate_checkpoint(
+    thread_id: str, checkpoint_ns: str, checkpoint_id: str, expected: str | None, head: str | None
+) -> CheckpointConflictError:
+    """The error for a commit whose checkpoint id is already stored: ids are never reused."""
+    error = CheckpointConflictError(thread_id, checkpoint_ns, expected, head)
+    where = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
+    error.args = (
+        f"thread {thread_id!r}{where}: checkpoint {checkpoint_id!r} already exists; a commit "
+        "never replaces a stored checkpoint. Reload the thread and retry.",
+    )
+    return error
+
+
+def missing_blob(
+    thread_id: str, checkpoint_ns: str, checkpoint_id: str, channel: str, version: str
+) -> SerializationError:
+    """The error for a checkpoint whose `channel_versions` names a blob that is not stored."""
+    where = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
+    return SerializationError(
+        f"thread {thread_id!r}{where}, checkpoint {checkpoint_id!r}: no blob for channel "
+        f"{channel!r} at version {version!r}; the checkpoint store is corrupt"
+    )
 
 
 def _write_rows(
@@ -378,8 +404,9 @@ def _loaded(
             "AND version = ?",
             (thread_id, checkpoint_ns, channel, version),
         ).fetchone()
-        if found is not None:
-            blobs[channel] = bytes(found[0])
+        if found is None:
+            raise missing_blob(thread_id, checkpoint_ns, cid, channel, version)
+        blobs[channel] = bytes(found[0])
     writes = [
         WriteRecord(task_id=task_id, idx=idx, channel=channel, data=bytes(data), task_path=path)
         for task_id, idx, channel, data, path in conn.execute(

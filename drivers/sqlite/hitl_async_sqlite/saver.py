@@ -1,22 +1,25 @@
-"""`SqliteSaver`: a durable checkpoint store in one SQLite file (WAL), built on aiosqlite.
+"""`SqliteSaver`: a durable checkpoint store in one SQLite file (WAL), on one worker thread.
 
 One thread hop per operation
-    aiosqlite runs a `sqlite3` connection on its own worker thread and hands each call over through
-    a queue. Awaiting `execute()` once per statement would cost a thread round trip per statement
-    (five or more per commit). Instead every operation here is one plain synchronous function in
-    `_ops` that runs all its statements in one go on that worker thread, submitted through
-    `aiosqlite.Connection._execute(fn, *args)`. That hook is private but has had the same
-    signature and meaning (queue `fn(*args)` on the connection's thread, await its result) in every
-    release from 0.17 through 0.22; `_connect()` checks it is there and fails loudly if not.
+    `sqlite3` blocks, so the connection lives on a worker thread of its own (`_worker.Worker`)
+    and every operation is one plain synchronous function in `_ops` that runs all its statements
+    there in one go: a commit, a load or a prune costs one thread round trip however many
+    statements it runs (awaiting one statement at a time would cost five or more per commit).
+
+Any event loop
+    The handoff is loop-agnostic: a caller queues a job carrying a callback that wakes it in its
+    own loop (`loop.call_soon_threadsafe` under asyncio, the trio token under trio), so one
+    saver serves every loop that uses it, alternately or at once: the sync facade's portal loop,
+    then the user's `asyncio.run()`, then another `asyncio.run()`, or several threads' loops.
+    Nothing in the saver belongs to a loop, so a loop that ends leaves nothing behind.
 
 Group commit
     Writes (`commit`, `put_writes`, `delete_thread`, `prune`, `destroy`) are jobs applied by
-    `_ops.run_batch`: one `BEGIN IMMEDIATE` ... `COMMIT` with a SAVEPOINT per job. When no batch
-    is in flight, a write goes to the thread at once as a batch of one. While one is in flight
-    (mostly waiting for the WAL write), new writes queue up, and a flusher task sends everything
-    queued as the next batch when it returns, so N concurrent commits cost a few transactions,
-    not N. Each job stays all-or-nothing: a head conflict rolls back to its savepoint and is
-    raised in its own caller only.
+    `_ops.run_batch`: one `BEGIN IMMEDIATE` ... `COMMIT` with a SAVEPOINT per job. An idle worker
+    takes a write at once, as a batch of one; writes queued while a batch is in flight (mostly
+    waiting for the WAL write), from any loop, go together as the next batch, so N concurrent
+    commits cost a few transactions, not N. Each job stays all-or-nothing: a head conflict rolls
+    back to its savepoint and is raised in its own caller only.
 
 Several processes
     WAL lets readers run beside the one writer; `BEGIN IMMEDIATE` takes the write lock before the
@@ -27,15 +30,16 @@ Several processes
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-import aiosqlite
 
 from hitl_async.checkpoint.base import (
     BaseSaver,
@@ -45,6 +49,7 @@ from hitl_async.checkpoint.base import (
     WriteRecord,
 )
 from hitl_async_sqlite import _ops
+from hitl_async_sqlite._worker import CLOSE, READ, WRITE, Job, Worker
 
 __all__ = ["SqliteSaver", "from_url", "parse_url"]
 
@@ -109,21 +114,25 @@ def _utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-class _Pending:
-    """A queued write job and the future its caller awaits."""
-
-    __slots__ = ("future", "job")
-
-    def __init__(self, job: _ops.Job, future: asyncio.Future[Any]) -> None:
-        self.job = job
-        self.future = future
+def _open(path: str, journal_mode: str, synchronous: str, busy_ms: int) -> sqlite3.Connection:
+    """On the worker thread: open the connection, set its pragmas, apply migrations."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=busy_ms / 1000)
+    try:
+        _ops.configure(conn, journal_mode, synchronous, busy_ms)
+        _ops.migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 class SqliteSaver(BaseSaver):
-    """Checkpoints in a SQLite database file, safe for many tasks and several processes.
+    """Checkpoints in a SQLite database file, safe for many tasks, loops and processes.
 
-    Constructing one does no I/O: the connection opens (and the schema is created) on first use in
-    the running event loop, to which the saver is then bound. Close it with `aclose()`.
+    Constructing one does no I/O: the worker thread starts, and the connection opens (and the
+    schema is created), on first use. Any asyncio (or trio) event loop may use the saver, several
+    at once. Close it with `aclose()` (from any loop); a saver dropped unclosed closes its
+    connection when garbage-collected or at interpreter exit.
 
     Options: `busy_timeout` seconds to wait for another writer's lock (default 30);
     `journal_mode` (default "WAL"); `synchronous` ("NORMAL" by default under WAL, else "FULL");
@@ -154,14 +163,8 @@ class SqliteSaver(BaseSaver):
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.max_batch = max_batch
-        self._db: aiosqlite.Connection | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._open_lock: asyncio.Lock | None = None
-        self._queue: list[_Pending] = []
-        self._writing = False  # a batch is in flight (sent by a caller or the flusher)
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._flusher: asyncio.Task[None] | None = None  # strong ref to the running flusher
+        self._lock = threading.Lock()  # guards _worker and _closed; never held across an await
+        self._worker: Worker | None = None
         self._closed = False
 
     @classmethod
@@ -172,148 +175,89 @@ class SqliteSaver(BaseSaver):
     def __repr__(self) -> str:
         return f"SqliteSaver({self.path!r}, journal_mode={self.journal_mode!r})"
 
-    # ------------------------------------------------------------------ connection
+    # ------------------------------------------------------------------ worker
 
-    def _bind_loop(self) -> asyncio.AbstractEventLoop:
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed")
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-            self._open_lock = asyncio.Lock()
-        elif self._loop is not loop:
-            raise RuntimeError(
-                f"{self!r} is bound to the event loop it was first used in; create one saver per "
-                "event loop"
-            )
-        return loop
-
-    async def _connect(self) -> aiosqlite.Connection:
-        """The open connection, opening it and applying migrations on first call."""
-        self._bind_loop()
-        if self._db is not None:
-            return self._db
-        assert self._open_lock is not None
-        async with self._open_lock:
-            if self._db is not None:
-                return self._db
+    def _get_worker(self) -> Worker:
+        with self._lock:
             if self._closed:
                 raise RuntimeError(f"{self!r} is closed")
-            db = aiosqlite.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
-            if not callable(getattr(db, "_execute", None)):
-                raise RuntimeError(
-                    "this aiosqlite has no Connection._execute(fn, *args) hook; "
-                    "hitl-async-sqlite supports aiosqlite 0.20 to 0.22"
+            if self._worker is None:
+                opener = functools.partial(  # no reference to self: a dropped saver is collected
+                    _open,
+                    self.path,
+                    self.journal_mode,
+                    self.synchronous,
+                    int(self.busy_timeout * 1000),
                 )
-            await db
-            try:
-                await db._execute(self._configure_and_migrate, db)
-            except BaseException:
-                await db.close()
-                raise
-            self._db = db
-            return db
+                self._worker = Worker(f"hitl-async-sqlite {self.path}", opener, self.max_batch)
+                weakref.finalize(self, self._worker.stop)
+            return self._worker
 
-    def _configure_and_migrate(self, db: aiosqlite.Connection) -> None:
-        conn = db._conn
-        _ops.configure(conn, self.journal_mode, self.synchronous, int(self.busy_timeout * 1000))
-        _ops.migrate(conn)
+    async def _call(self, kind: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on the worker thread and wait for it in the running loop: one hop."""
+        return await self._await(self._get_worker(), Job(kind, fn))  # type: ignore[no-any-return]
+
+    async def _await(self, worker: Worker, job: Job) -> Any:
+        """Queue `job` with a wake-up in the running loop (asyncio or trio); wait; its outcome.
+
+        A job still queued when the wait is cancelled is dropped (a CLOSE job runs anyway).
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            future: asyncio.Future[None] = loop.create_future()
+            job.schedule = loop.call_soon_threadsafe
+            job.wake = functools.partial(_wake, future)
+            wait: Callable[[], Awaitable[Any]] = lambda: future  # noqa: E731
+        else:
+            try:
+                import trio
+
+                token = trio.lowlevel.current_trio_token()
+            except (ImportError, RuntimeError):
+                raise RuntimeError(f"{self!r} must be used in an asyncio or trio loop") from None
+            done = trio.Event()
+            job.schedule = token.run_sync_soon
+            job.wake = done.set
+            wait = done.wait
+        try:
+            worker.submit(job)
+        except RuntimeError:  # aclose() won the race from another thread
+            raise RuntimeError(f"{self!r} is closed") from None
+        try:
+            await wait()
+        except BaseException:
+            worker.cancel(job)
+            raise
+        return job.outcome()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(raw_sqlite3_connection, *args)` on the connection's thread: one hop."""
-        db = await self._connect()
-        return await db._execute(_call_with_conn, db, fn, args)  # type: ignore[no-any-return]
+        return await self._call(READ, _bound(fn, args))
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` in one read transaction (one snapshot), in one hop."""
-        return await self._run(_ops.read, _bound(fn, args))
+        return await self._call(READ, _bound(_ops.read, (_bound(fn, args),)))
 
     async def _write(self, job: _ops.Job) -> Any:
-        """Apply a write job all-or-nothing, grouped with whatever else is queued.
-
-        When no batch is in flight the job goes to the thread at once, as a batch of one (no
-        extra task, lowest latency). Otherwise it is queued and the flusher sends everything
-        queued as the next batch as soon as the one in flight is done.
-        """
-        db = await self._connect()
-        loop = self._bind_loop()
-        if not self._writing:
-            self._writing = True
-            self._idle.clear()
-            try:
-                [(ok, value)] = await db._execute(_call_with_conn, db, _ops.run_batch, ([job],))
-            finally:
-                if self._queue:  # others queued meanwhile: hand over to the flusher
-                    self._flusher = loop.create_task(self._flush(), name=f"{self!r} flusher")
-                else:
-                    self._writing = False
-                    self._idle.set()
-            if ok:
-                return value
-            raise value
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append(_Pending(job, future))
-        return await future
-
-    async def _flush(self) -> None:
-        """Ship queued jobs in batches until the queue is empty (`_writing` is set meanwhile)."""
-        try:
-            while self._queue:
-                taken = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                batch = [p for p in taken if not p.future.done()]  # skip callers cancelled
-                if not batch:
-                    continue
-                db = self._db
-                assert db is not None
-                try:
-                    results = await db._execute(
-                        _call_with_conn, db, _ops.run_batch, ([p.job for p in batch],)
-                    )
-                except asyncio.CancelledError:
-                    _fail(
-                        batch,
-                        RuntimeError(
-                            "the saver's group-commit task was cancelled while "
-                            "this write was in flight; its outcome is unknown"
-                        ),
-                    )
-                    raise
-                except Exception as exc:
-                    _fail(batch, exc)
-                    continue
-                for pending, (ok, value) in zip(batch, results, strict=True):
-                    if pending.future.done():
-                        continue
-                    if ok:
-                        pending.future.set_result(value)
-                    else:
-                        pending.future.set_exception(value)
-        finally:
-            if self._queue:  # only after cancellation
-                _fail(self._queue, RuntimeError(f"{self!r}: group-commit task stopped"))
-                self._queue.clear()
-            self._writing = False
-            self._flusher = None
-            self._idle.set()
+        """Apply a write job all-or-nothing, grouped with the writes queued beside it."""
+        return await self._call(WRITE, job)
 
     async def setup(self) -> None:
         """Open the connection, set WAL/busy timeout and apply schema migrations (idempotent)."""
-        await self._connect()
+        await self._call(READ, _noop)
 
     async def aclose(self) -> None:
-        """Finish queued writes, then close the connection and its thread."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._idle.wait()  # queued and in-flight writes finish first
-        if self._open_lock is not None:
-            async with self._open_lock:
-                db, self._db = self._db, None
-        else:
-            db, self._db = self._db, None
-        if db is not None:
-            await db.close()
+        """Finish queued reads and writes, then close the connection and end its thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            await self._await(worker, Job(CLOSE, _noop))
 
     async def destroy(self) -> None:
         """Delete every row of every table (for tests); the schema stays."""
@@ -386,10 +330,14 @@ class SqliteSaver(BaseSaver):
         return await self._read(_ops.list_threads, limit)
 
 
-def _call_with_conn(db: aiosqlite.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    """On the worker thread: call `fn` with the raw `sqlite3.Connection` first."""
-    conn: sqlite3.Connection = db._conn
-    return fn(conn, *args)
+def _wake(future: asyncio.Future[None]) -> None:
+    """In the caller's loop: wake the waiting caller (unless it was cancelled meanwhile)."""
+    if not future.done():
+        future.set_result(None)
+
+
+def _noop(conn: sqlite3.Connection) -> None:
+    pass
 
 
 def _bound(fn: Callable[..., T], args: tuple[Any, ...]) -> Callable[[sqlite3.Connection], T]:
@@ -397,9 +345,3 @@ def _bound(fn: Callable[..., T], args: tuple[Any, ...]) -> Callable[[sqlite3.Con
         return fn(conn, *args)
 
     return call
-
-
-def _fail(batch: Sequence[_Pending], exc: BaseException) -> None:
-    for pending in batch:
-        if not pending.future.done():
-            pending.future.set_exception(exc)

@@ -1,0 +1,69 @@
+"""`hitl`: run, inspect and answer human-in-the-loop graphs from the shell (`pip install
+'hitl-async[cli]'`; also `python -m hitl_async.cli`).
+
+    hitl demo [--answer yes|no] [--stop-at-pause | --resume-only --thread T]
+    hitl run MODULE:GRAPH [--thread T] [--input JSON]
+    hitl resume MODULE:GRAPH --thread T --value JSON [--id ID]
+    hitl inbox [--thread T] [--node N] [--graph NAME] [--limit N] [--after CURSOR]
+    hitl show [MODULE:GRAPH] --thread T
+    hitl history [MODULE:GRAPH] --thread T [--limit N]
+    hitl threads [--limit N]
+    hitl prune (--thread T | --all-threads) [--keep-last N] [--older-than 7d]
+    hitl worker MODULE:GRAPH [--concurrency N] [--queue Q] [--max-requests N]
+    hitl bench [ARGS...]                      # python -m benchmarks ARGS... of a checkout
+
+The store is `--store URL`, else `$HITL_STORE`, else `sqlite:///hitl.db` in the working
+directory; driver options come from `--store-option KEY=VALUE` (repeatable) or the URL's query
+string (`?schema=app`, `?prefix=app`). `--store`, `--store-option` and `--debug` are accepted
+before the command too. Reading commands (inbox, show, history, threads, prune) never create a
+SQLite file. `inbox`, `show`, `history`, `threads`, `run`, `resume` and `prune` take `--json`.
+
+`MODULE:GRAPH` is imported with the working directory on `sys.path`; `GRAPH` (dots allowed) is
+a `StateGraph` (compiled with the store), a `CompiledStateGraph` (rebound to the store with
+`with_checkpointer`) or a zero-argument callable returning either. `show` and `history` work
+from the store alone; given `MODULE:GRAPH` they read through the graph instead (see
+`hitl_async.cli._inspect` for what differs).
+
+Exit codes: 0 ok; 1 runtime error (the graph raised, the store failed); 2 usage error (bad
+arguments or JSON, unknown module or graph, unknown store scheme); 3 not found (thread,
+checkpoint, SQLite file); 4 conflict (thread busy, interrupt not pending or unknown, ambiguous
+resume); 130 interrupted. An error is one line on stderr, `error: <message>`; `--debug` adds
+the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `hitl` command with `argv` (default: `sys.argv[1:]`); returns the exit code."""
+    try:
+        import typer
+    except ImportError as exc:
+        sys.stderr.write(
+            f"error: the hitl command needs the cli extra ({exc}): pip install 'hitl-async[cli]'\n"
+        )
+        return 2
+    from hitl_async.cli._app import app
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args or ["--help"], prog_name="hitl", standalone_mode=False)
+    except typer.Abort:
+        sys.stderr.write("error: aborted\n")
+        return 1
+    except Exception as exc:
+        code, message = getattr(exc, "exit_code", None), getattr(exc, "format_message", None)
+        if not isinstance(code, int) or not callable(message):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        text = " ".join(str(message()).split())
+        sys.stderr.write(f"error: {text}{hint}\n")
+        return code
+    return result if isinstance(result, int) else 0

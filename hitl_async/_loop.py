@@ -67,6 +67,7 @@ __all__ = ["Run", "is_interrupt_id"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _HOST = socket.gethostname()
+_UNSET: Any = object()
 _BATCH = 64
 _BATCH_SECONDS = 0.05
 
@@ -224,17 +225,24 @@ class Run:
 
     # -- loading and input -----------------------------------------------------------------------
 
-    async def load(self) -> None:
-        """Load the thread's head (or the checkpoint named in the config)."""
-        saver = self.saver
-        if saver is None:
-            return
+    def _need_thread(self) -> str:
         if self.thread_id is None:
             raise InvalidConfigError(
                 "this graph has a checkpointer, so every run needs a thread id: pass "
                 "config={'configurable': {'thread_id': '...'}}"
             )
-        loaded = await saver.load(self.thread_id, self.ns, self.at)
+        return self.thread_id
+
+    async def load(self, prefetched: Any = _UNSET) -> None:
+        """Load the thread's head (or the checkpoint named in the config)."""
+        saver = self.saver
+        if saver is None:
+            return
+        thread_id = self._need_thread()
+        if prefetched is _UNSET:
+            loaded = await saver.load(thread_id, self.ns, self.at)
+        else:
+            loaded = prefetched
         if loaded is None and self.at is not None:
             raise InvalidConfigError(
                 f"thread {self.thread_id!r} has no checkpoint {self.at!r} (namespace "
@@ -271,24 +279,30 @@ class Run:
     async def start(self, input: Any, *, wait: float = 0.0) -> None:
         """Claim the thread, load it and apply the run's input. Strict resume errors are raised
         before anything is written."""
-        await self.claim(wait)
-        await self.load()
+        await self.load(await self.claim(wait))
         await self.apply(input)
 
     # -- one writer per thread -------------------------------------------------------------------
 
-    async def claim(self, wait: float = 0.0) -> None:
-        """Take the thread's lease (waiting up to `wait` seconds for a busy thread)."""
-        if not self.coordinated or self.parent is not None or self.thread_id is None:
-            return
+    async def claim(self, wait: float = 0.0) -> Any:
+        """Take the thread's lease (waiting up to `wait` seconds for a busy thread) and load the
+        checkpoint the run starts from in the same round trip; `_UNSET` without leases."""
+        if not self.coordinated or self.parent is not None:
+            return _UNSET
         assert self.saver is not None
+        thread_id = self._need_thread()
         deadline = time.monotonic() + wait
         while True:
             try:
-                self.lease = await self.saver.acquire_lease(
-                    self.thread_id, self.owner, self.graph.lease_ttl, graph=self.graph.name
+                self.lease, loaded = await self.saver.acquire_and_load(
+                    thread_id,
+                    self.owner,
+                    self.graph.lease_ttl,
+                    graph=self.graph.name,
+                    checkpoint_ns=self.ns,
+                    checkpoint_id=self.at,
                 )
-                return
+                return loaded
             except ThreadBusyError:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -302,12 +316,11 @@ class Run:
             assert self.saver is not None
             self.lease = await self.saver.renew_lease(lease, self.graph.lease_ttl)
 
-    async def _keep_lease(self, scope: anyio.CancelScope) -> None:
-        """Renew the lease while a long superstep runs."""
-        with scope:
-            while True:
-                await anyio.sleep(self.graph.lease_ttl / 3)
-                await self.renew()
+    async def _keep_lease(self) -> None:
+        """Renew the lease while a long superstep runs (cancelled when the step ends)."""
+        while True:
+            await anyio.sleep(self.graph.lease_ttl / 3)
+            await self.renew()
 
     async def release(self) -> None:
         """Give the thread back (the run ended, paused or failed)."""
@@ -351,8 +364,10 @@ class Run:
         self._new_checkpoint("input", step, [TaskSpec(START, True, value)])
         self._prepare_tasks()
         self._emit_checkpoint()
-        if self.durability != "exit":
+        if self.durability == "sync" or (self.durability == "async" and self.io_free):
             await self._save()
+        elif self.durability == "async":
+            self._stage()
 
     async def _command(self, cmd: Command[Any]) -> None:
         if cmd.graph == Command.PARENT:
@@ -556,9 +571,20 @@ class Run:
         for t in todo:
             t.persisted = True
 
-    async def finish(self) -> None:
-        """Write what is still only in memory or queued (the run ended or paused)."""
-        await self._save()
+    async def finish(self, *, release: bool = False) -> None:
+        """Write what is still only in memory or queued (the run ended or paused); with
+        `release`, give the thread back in the same round trip."""
+        self._stage()
+        lease = self.lease
+        if release and lease is not None and self.outbox:
+            assert self.saver is not None
+            items, self.outbox = self.outbox, []
+            self.lease = None
+            await self.saver.commit_many(items, lease=lease, release=True)
+            return
+        await self._flush()
+        if release:
+            await self.release()
 
     @property
     def pending_save(self) -> bool:
@@ -624,14 +650,18 @@ class Run:
             persist_each = (
                 len(runnable) > 1 and self.saver is not None and self.durability != "exit"
             )
+            keep = self.lease is not None and not self.io_free
             async with anyio.create_task_group() as tg:
-                keeper = anyio.CancelScope()
-                if self.lease is not None:
-                    tg.start_soon(self._keep_lease, keeper)
-                async with anyio.create_task_group() as steps:
-                    for t in runnable:
-                        steps.start_soon(self._execute, t, view, persist_each)
-                keeper.cancel()
+                if keep:
+                    tg.start_soon(self._keep_lease)
+                if len(runnable) == 1:
+                    await self._execute(runnable[0], view, persist_each)
+                else:
+                    async with anyio.create_task_group() as steps:
+                        for t in runnable:
+                            steps.start_soon(self._execute, t, view, persist_each)
+                if keep:
+                    tg.cancel_scope.cancel()
         for t in runnable:
             if t.finished_now and t.name != START:
                 self._emit("updates", {t.name: t.update})

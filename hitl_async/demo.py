@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
@@ -74,12 +75,30 @@ def build(store: str, **options: Any) -> CompiledStateGraph:
 
 
 async def _ask() -> str:
-    """The human's answer from the terminal, or "yes" when stdin is not one."""
+    """The human's answer from the terminal, or "yes" when stdin is not one.
+
+    `input()` runs in a daemon thread, so Ctrl-C at the prompt ends the program at once (the
+    thread stays paused in the store) instead of waiting for a line that never comes.
+    """
     if not sys.stdin.isatty():
         print("(stdin is not a terminal: answering 'yes'; pass --answer to choose)")
         return "yes"
-    line = await anyio.to_thread.run_sync(input, "Your answer [yes/no]: ")
-    return line.strip()
+    got: list[str] = []
+    failed: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            got.append(input("Your answer [yes/no]: "))
+        except BaseException as exc:  # EOF (Ctrl-D) ends the demo like Ctrl-C
+            failed.append(exc)
+
+    reader = threading.Thread(target=read, name="hitl-demo-prompt", daemon=True)
+    reader.start()
+    while reader.is_alive():
+        await anyio.sleep(0.05)
+    if failed:
+        raise KeyboardInterrupt from failed[0]
+    return got[0].strip()
 
 
 async def run_demo(
@@ -99,7 +118,10 @@ async def run_demo(
     `{store}` and `{thread}` for the command that resumes the thread from another process.
     """
     if resume_only and not thread:
-        print("error: --resume-only needs --thread (the id printed by --stop-at-pause)")
+        print(
+            "error: --resume-only needs --thread (the id printed by --stop-at-pause)",
+            file=sys.stderr,
+        )
         return 2
     graph = build(store, **dict(options or {}))
     saver = graph.checkpointer
@@ -120,12 +142,22 @@ async def run_demo(
             return 4
         pending = snapshot.interrupts[0]
         print(f"Paused at {snapshot.next}: {pending.value['question']} (interrupt id {pending.id})")
+        hint = resume_hint.format(store=shlex.quote(store), thread=shlex.quote(thread))
+        in_process = store.partition(":")[0].lower() == "memory"
         if stop_at_pause:
-            hint = resume_hint.format(store=shlex.quote(store), thread=shlex.quote(thread))
+            if in_process:
+                print("Nothing else can resume it: memory:// lives in this process only.")
+                return 0
             print(f"Resume it from any process that shares the store:\n  {hint}")
             return 0
+        if not in_process:
+            print(f"(To answer from another process instead, leave this one and run: {hint})")
         if answer is None:
-            answer = await ask()
+            try:
+                answer = await ask()
+            except (KeyboardInterrupt, anyio.get_cancelled_exc_class()):
+                print(f"\nThread {thread!r} stays paused; resume it with: {hint}")
+                raise
         async for event in graph.astream(Command(resume=answer), cfg):
             print("  event:", event)
         print("Outcome:", (await graph.aget_state(cfg)).values["outcome"])
@@ -162,7 +194,10 @@ def main(
             resume_hint=resume_hint,
         )
 
-    return anyio.run(go)
+    try:
+        return anyio.run(go)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

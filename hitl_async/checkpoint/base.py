@@ -212,10 +212,13 @@ class BaseSaver(ABC):
         replaced by these, in the same atomic step.
         """
 
-    async def commit_many(self, commits: Sequence[Commit], *, lease: Lease | None = None) -> None:
+    async def commit_many(
+        self, commits: Sequence[Commit], *, lease: Lease | None = None, release: bool = False
+    ) -> None:
         """Commit a chain of checkpoints of one thread in order (each one's `expected_head` is
         the previous one's id), as `commit()` would one by one; stop at the first failure and
-        raise it. Drivers override it to write the chain in one round trip."""
+        raise it. With `release`, then release `lease` (the run ends). Drivers override it to
+        write the chain (and the release) in one round trip."""
         for c in commits:
             if self.supports_coordination:
                 await self.commit(
@@ -228,6 +231,8 @@ class BaseSaver(ABC):
                 )
             else:
                 await self.commit(c.record, c.blobs, expected_head=c.expected_head, writes=c.writes)
+        if release and lease is not None:
+            await self.release_lease(lease)
 
     @abstractmethod
     async def put_writes(
@@ -312,6 +317,21 @@ class BaseSaver(ABC):
         the graph running the thread, so recovery knows which graph continues it.
         """
         raise self._unsupported("leases")
+
+    async def acquire_and_load(
+        self,
+        thread_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        graph: str = "",
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+    ) -> tuple[Lease, LoadedCheckpoint | None]:
+        """`acquire_lease` then `load`, as one operation: how every run starts. Drivers
+        override it to do both in one round trip."""
+        lease = await self.acquire_lease(thread_id, owner, ttl, graph=graph)
+        return lease, await self.load(thread_id, checkpoint_ns, checkpoint_id)
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
         """Extend a held lease (same token) by `ttl` seconds from now; `LeaseLostError` if the

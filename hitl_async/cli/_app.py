@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 
+from hitl_async._loop import is_interrupt_id
 from hitl_async.checkpoint.base import RunRequest
 from hitl_async.cli._errors import (
     EXIT_CODES,
@@ -297,7 +298,18 @@ def resume(
 
     async def body(st: Store) -> int:
         answer = parse_json(value, "--value")
-        command = Command(resume={interrupt_id: answer} if interrupt_id else answer)
+        if interrupt_id is None:
+            command = Command(resume=answer)
+        else:
+            # A resume map is told from a dict answer by its keys' shape: check it here, so a
+            # mistyped id is an error rather than a dict sent as the answer.
+            key = interrupt_id.strip().lower()
+            if not is_interrupt_id(key):
+                raise UsageError(
+                    f"--id expects an interrupt id (32 hex digits, as `hitl inbox` shows), "
+                    f"got {interrupt_id!r}"
+                )
+            command = Command(resume={key: answer})
         return await _drive(st, graph, thread, command, json_out, wait)
 
     _execute(ctx, store, store_option, debug, body)
@@ -613,6 +625,10 @@ def worker(
         error = final.error if final is not None else None
         if status == "queued":
             status = "requeued"  # the thread was busy: given back to the queue
+        elif status == "done" and final is not None and final.result is not None:
+            result = LENIENT.loads(final.result)
+            if isinstance(result, dict) and "__interrupt__" in result:
+                status = "paused"  # the run ended waiting for a human
         if json_out:
             line = json.dumps(
                 {

@@ -202,8 +202,7 @@ class CompiledStateGraph:
                         yield out
                 if not await run.tick():
                     break
-            await run.finish()
-            await run.release()
+            await run.finish(release=True)
             completed = True
             for out in _shape(run, single, subgraphs):
                 yield out

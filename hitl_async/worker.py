@@ -164,10 +164,14 @@ class Worker:
         )
 
     async def _already_started(self, request: RunRequest, given: Any) -> bool:
+        """Whether an earlier attempt already applied this request's input (its checkpoints
+        carry the request id; a recovery may have continued the run since)."""
         if isinstance(given, Command):
             return False  # answers already recorded make the resume a ResumeError, handled above
-        snapshot = await self.graph.aget_state({"configurable": {"thread_id": request.thread_id}})
-        return bool(snapshot.metadata and snapshot.metadata.get("run_id") == request.id)
+        found = await self.saver.history(
+            request.thread_id, filter={"run_id": request.id}, limit=1
+        )
+        return bool(found)
 
     async def run_duties(self) -> None:
         """Recover expired runs and fire passed deadlines (each at most a page at a time)."""

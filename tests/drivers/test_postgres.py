@@ -1,5 +1,6 @@
 """PostgreSQL driver specifics: URL and options, migrations, pools across event loops, races, and
-the one-round-trip claims (measured with a counting TCP proxy in front of the server).
+the one-round-trip claims (measured with a counting TCP proxy in front of the server); for
+coordination: the inbox query plan, concurrent claimers, fencing under a take-over, LISTEN/NOTIFY.
 
 The shared protocol behaviour is covered by tests/checkpoint/test_conformance.py.
 """
@@ -7,6 +8,8 @@ The shared protocol behaviour is covered by tests/checkpoint/test_conformance.py
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -19,6 +22,9 @@ from hitl_async import (
     BlobRecord,
     CheckpointConflictError,
     CheckpointRecord,
+    InboxEntry,
+    LeaseLostError,
+    RunRequest,
     SerializationError,
     WriteRecord,
 )
@@ -303,13 +309,24 @@ async def test_concurrent_first_use_creates_one_pool(monkeypatch: pytest.MonkeyP
 
 
 def test_saver_used_from_two_event_loops() -> None:
-    """Two `asyncio.run` calls: the second loop gets a pool of its own; the first pool is closed
-    when its loop shuts down."""
+    """Two `asyncio.run` calls: the second loop gets a pool of its own; the first pool and its
+    LISTEN connection are closed when its loop shuts down."""
     require_service("postgres", POSTGRES_URL)
     saver = PostgresSaver(POSTGRES_URL, schema=new_schema(), min_size=2)
 
-    async def first() -> None:
+    async def first() -> int:
         await saver.commit(rec("t", "1", "1"), blobs("1", with_b=True), expected_head=None)
+        await saver.wait_for_change("t", 0.01)
+        listener = saver._pools[asyncio.get_running_loop()].listener
+        assert listener is not None
+        return listener.conn.get_server_pid()
+
+    async def gone(pid: int) -> bool:
+        for _ in range(100):
+            if not await sql("SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid):
+                return True
+            await asyncio.sleep(0.02)
+        return False
 
     async def second() -> int:
         await saver.commit(rec("t", "2", "2", "1"), blobs("2"), expected_head="1")
@@ -322,8 +339,9 @@ def test_saver_used_from_two_event_loops() -> None:
         await saver.destroy()
         await saver.aclose()
 
-    asyncio.run(first())
+    pid = asyncio.run(first())
     assert saver._pools == {}  # its keeper closed the pool as the loop shut down
+    assert asyncio.run(gone(pid))  # and the listener
     assert asyncio.run(second()) == 1
     asyncio.run(finish())
 
@@ -524,3 +542,364 @@ async def test_history_scans_the_primary_key_backwards(pg: PostgresSaver) -> Non
     assert "Index Cond: ((thread_id = x.thread_id)" not in text
     page = await pg.history("t", before="00150", limit=10)
     assert [h.record.checkpoint_id for h in page] == [f"{i:05d}" for i in range(149, 139, -1)]
+
+
+# ---------------------------------------------------------------------------- coordination
+
+
+def inbox_entry(thread_id: str, interrupt_id: str, created: str = CREATED, **kw: Any) -> InboxEntry:
+    return InboxEntry(thread_id, interrupt_id, "", "ask", b"q", created, **kw)
+
+
+def run_request(rid: str, thread_id: str, queue: str = "q", n: int = 0) -> RunRequest:
+    return RunRequest(rid, queue, thread_id, b"p", created_at=f"2024-01-01T00:00:00.{n:06d}+00:00")
+
+
+@pytest.mark.anyio
+async def test_inbox_query_plan_reads_only_the_inbox(pg: PostgresSaver) -> None:
+    """With 1200 checkpoints (and their blobs and writes) and 3000 pending interrupts, every
+    list_inbox variant reads the inbox table alone; a keyset page is an ordered scan of
+    `inbox_order` bounded by the `after` triple."""
+    s = f'"{pg.schema}"'
+    await sql(
+        f"INSERT INTO {s}.checkpoints SELECT 't' || (i % 40), '', lpad(i::text, 6, '0'), NULL,"
+        f" $1, jsonb_build_object('a', i::text), '\\x00', '{{}}' FROM generate_series(1, 1200) i",
+        CREATED,
+    )
+    await sql(
+        f"INSERT INTO {s}.blobs SELECT 't' || (i % 40), '', 'a', i::text, '\\x00'"
+        " FROM generate_series(1, 1200) i"
+    )
+    await sql(
+        f"INSERT INTO {s}.writes SELECT 't' || (i % 40), '', lpad(i::text, 6, '0'), 'task', 0,"
+        " 'a', '\\x00', '' FROM generate_series(1, 1200) i"
+    )
+    await sql(
+        f"INSERT INTO {s}.inbox SELECT 'w' || (i % 500), 'i' || i, '', 'ask', '\\x00',"
+        " '2024-01-01T00:00:00.' || lpad(i::text, 6, '0') || '+00:00',"
+        " CASE WHEN i % 100 = 0 THEN i END, NULL, 'g' FROM generate_series(1, 3000) i"
+    )
+    await pg.commit(
+        rec("one", "001", "1"), blobs("1", with_b=True), expected_head=None,
+        inbox=[inbox_entry("one", "z", "2099-01-01T00:00:00.000000+00:00")],
+    )  # fmt: skip
+    await sql(f"ANALYZE {s}.checkpoints, {s}.blobs, {s}.writes, {s}.inbox")
+    pool = await pg._pool()
+    after = ("2024-01-01T00:00:00.002000+00:00", "w0", "i2000")
+    keyset = pg._q.list_inbox(thread=False, node=False, graph=False, due=False, after=True)
+    plan = "\n".join(r[0] for r in await pool.fetch("EXPLAIN " + keyset, 10, *after))
+    assert "Index Scan using inbox_order on inbox" in plan, plan
+    assert "Index Cond: (ROW(created_at, thread_id, interrupt_id) > ROW(" in plan, plan
+    others = re.compile(r"\b(checkpoints|blobs|writes|threads)\b")
+    values: dict[str, tuple[Any, ...]] = {
+        "thread": ("w1",), "node": ("ask",), "graph": ("g",), "due": (1e9,), "after": after,
+    }  # fmt: skip
+    for flags in itertools.product((False, True), repeat=len(values)):
+        used = dict(zip(values, flags, strict=True))
+        args = [v for name, on in used.items() if on for v in values[name]]
+        query = "EXPLAIN " + pg._q.list_inbox(**used)
+        plan = "\n".join(r[0] for r in await pool.fetch(query, 10, *args))
+        assert " on inbox " in plan and not others.search(plan), (used, plan)
+
+    page = await pg.list_inbox(after=after, limit=3)
+    assert [e.interrupt_id for e in page] == ["i2001", "i2002", "i2003"]
+    seen, cursor = 0, None
+    while batch := await pg.list_inbox(after=cursor, limit=700):
+        seen += len(batch)
+        cursor = (batch[-1].created_at, batch[-1].thread_id, batch[-1].interrupt_id)
+    assert seen == 3001
+    due = await pg.list_inbox(due_before=1000.5, graph="g")
+    assert [e.deadline for e in due] == [100.0 * k for k in range(1, 11)]
+
+
+@pytest.mark.anyio
+async def test_twenty_concurrent_claimers_take_each_of_fifty_requests_once() -> None:
+    require_service("postgres", POSTGRES_URL)
+    saver = PostgresSaver(POSTGRES_URL, schema=new_schema(), max_size=20)
+    try:
+        await saver.setup()
+        for i in range(50):
+            await saver.enqueue(run_request(f"r{i:02d}", f"t{i:02d}", n=i))
+        claimed: list[str] = []
+
+        async def claimer(k: int) -> None:
+            while len(claimed) < 50:
+                got = await saver.claim_request("q", f"w{k}", 30)
+                if got is None:
+                    await asyncio.sleep(0.005)
+                    continue
+                claimed.append(got.id)
+                assert await saver.finish_request(got.id, f"w{k}", "done") is True
+
+        await asyncio.wait_for(asyncio.gather(*(claimer(k) for k in range(20))), 30)
+        assert sorted(claimed) == [f"r{i:02d}" for i in range(50)]  # each exactly once
+        rows = await sql(
+            f'SELECT status, attempts, count(*) FROM "{saver.schema}".runs GROUP BY 1, 2'
+        )
+        assert [tuple(r) for r in rows] == [("done", 1, 50)]
+    finally:
+        await saver.destroy()
+        await saver.aclose()
+
+
+@pytest.mark.anyio
+async def test_concurrent_claims_never_run_two_requests_of_one_thread() -> None:
+    """SKIP LOCKED alone would let two claimers take two requests of one thread (neither sees
+    the other's uncommitted claim). Each round of 20 simultaneous claims over 4 threads must
+    claim exactly one request per thread: its oldest, within one queue; and one of its two
+    queues' oldest when the thread has requests in two queues."""
+    require_service("postgres", POSTGRES_URL)
+    saver = PostgresSaver(POSTGRES_URL, schema=new_schema(), max_size=20)
+    try:
+        await saver.setup()
+        for n in range(20):
+            await saver.enqueue(run_request(f"r{n:02d}", f"t{n % 4}", n=n))
+        for round_ in range(5):
+            got = await asyncio.gather(*(saver.claim_request("q", f"w{k}", 30) for k in range(20)))
+            claimed = sorted((r.thread_id, r.id) for r in got if r is not None)
+            assert claimed == [(f"t{t}", f"r{4 * round_ + t:02d}") for t in range(4)], round_
+            for r in got:
+                if r is not None:
+                    assert await saver.finish_request(r.id, r.owner, "done") is True
+        assert await saver.claim_request("q", "late", 30) is None
+
+        # One thread's requests in two queues: claimers of both race for it; one wins per round.
+        for n in range(40):
+            await saver.enqueue(run_request(f"x{n:02d}", f"u{n % 4}", f"q{n % 8 // 4}", n=n))
+        for _ in range(10):
+            got = await asyncio.gather(
+                *(saver.claim_request(f"q{k % 2}", f"w{k}", 30) for k in range(20))
+            )
+            claimed = [r for r in got if r is not None]
+            assert sorted(r.thread_id for r in claimed) == ["u0", "u1", "u2", "u3"]
+            for r in claimed:
+                assert await saver.finish_request(r.id, r.owner, "done") is True
+        assert await saver.claim_request("q0", "late", 30) is None
+    finally:
+        await saver.destroy()
+        await saver.aclose()
+
+
+@pytest.mark.anyio
+async def test_fenced_writes_and_claims_are_one_round_trip() -> None:
+    """The lease check, the write, the inbox and the NOTIFY share one round trip; a refused
+    write costs one too and leaves nothing behind."""
+    require_service("postgres", POSTGRES_URL)
+    counter = RoundTripCounter(POSTGRES_URL)
+    url = await counter.start()
+    saver = PostgresSaver(url, schema=new_schema(), min_size=1, max_size=1)
+    try:
+        await saver.setup()
+        lease = await saver.acquire_lease("t", "w", 30)
+        head: str | None = None
+        for i in range(1, 4):  # warm the statement cache
+            cid = f"{i:03d}"
+            entries = [inbox_entry("t", f"i{i}")]
+            await saver.commit(
+                rec("t", cid, str(i), head), blobs(str(i), with_b=True), expected_head=head,
+                lease=lease, inbox=entries,
+            )  # fmt: skip
+            await saver.put_writes("t", "", cid, [WriteRecord("x", 0, "a", b"")], lease=lease,
+                                   inbox=entries)  # fmt: skip
+            await saver.enqueue(run_request(f"r{i}", f"q{i}", n=i))
+            await saver.claim_request("q", "w", 30)
+            head = cid
+
+        async def commit() -> None:
+            await saver.commit(
+                rec("t", "004", "4", head), blobs("4"), expected_head=head, lease=lease,
+                writes=[WriteRecord("task", 0, "a", b"w")], inbox=[inbox_entry("t", "i4")],
+            )  # fmt: skip
+
+        assert await round_trips(counter, commit) == 1
+        put = lambda: saver.put_writes(  # noqa: E731
+            "t", "", "004", [WriteRecord("y", 0, "a", b"")], lease=lease, inbox=[]
+        )
+        assert await round_trips(counter, put) == 1
+        await saver.enqueue(run_request("r9", "t9", n=9))
+        assert await round_trips(counter, lambda: saver.claim_request("q", "w", 30)) == 1
+        assert await round_trips(counter, lambda: saver.enqueue(run_request("rA", "tA"))) == 1
+
+        await saver.release_lease(lease)
+        before = counter.count
+        with pytest.raises(LeaseLostError) as lost:
+            await saver.commit(
+                rec("t", "005", "5", "004"), blobs("5"), expected_head="004", lease=lease,
+                inbox=[inbox_entry("t", "i5")],
+            )  # fmt: skip
+        assert counter.count - before == 1
+        assert (lost.value.token, lost.value.current) == (lease.token, lease.token)
+        loaded = await saver.load("t")
+        assert loaded is not None and loaded.record.checkpoint_id == "004"
+        assert [e.interrupt_id for e in await saver.list_inbox()] == []
+    finally:
+        await saver.destroy()
+        await saver.aclose()
+        await counter.close()
+
+
+@pytest.mark.anyio
+async def test_a_takeover_waits_for_an_in_flight_fenced_commit(pg: PostgresSaver) -> None:
+    """The fencing check share-locks the lease row: a lease that expires while its holder's
+    commit is in flight is taken over only after that commit, which the new holder then sees."""
+    lease = await pg.acquire_lease("t", "old", 0.3)
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        row = await conn.fetchrow(
+            pg._q.commit, "t", "", None, "001", None, CREATED, '{"a":"1"}', b"h", "{}",
+            ["a"], ["1"], [b"x"], [], [], [], [], [], lease.token, *[None] * 8,
+        )  # fmt: skip
+        assert row is not None and row["ok"] and row["lease_ok"]
+        await asyncio.sleep(0.4)  # the lease expires, by the server clock
+        takeover = asyncio.ensure_future(pg.acquire_lease("t", "new", 30))
+        await asyncio.sleep(0.3)
+        assert not takeover.done()  # waiting on the in-flight commit's row lock
+        await tx.commit()
+        new = await asyncio.wait_for(takeover, 5)
+    finally:
+        await conn.close()
+    assert new.token == lease.token + 1 and new.owner == "new"
+    loaded = await pg.load("t")
+    assert loaded is not None and loaded.record.checkpoint_id == "001"
+
+
+@pytest.mark.anyio
+async def test_delete_thread_clears_inbox_and_lease_and_tokens_keep_growing(
+    pg: PostgresSaver,
+) -> None:
+    lease = await pg.acquire_lease("t", "w", 30)
+    await pg.commit(
+        rec("t", "001", "1"), blobs("1", with_b=True), expected_head=None, lease=lease,
+        inbox=[inbox_entry("t", "i1"), inbox_entry("t", "i1", deadline=5.0)],  # last one wins
+    )  # fmt: skip
+    assert [(e.interrupt_id, e.deadline) for e in await pg.list_inbox()] == [("i1", 5.0)]
+    await pg.delete_thread("t")
+    assert await pg.list_inbox() == [] and await pg.load("t") is None
+    with pytest.raises(LeaseLostError):  # the holder is fenced out
+        await pg.commit(rec("t", "002", "2"), blobs("2"), expected_head=None, lease=lease)
+    again = await pg.acquire_lease("t", "w2", 30)
+    assert again.token == lease.token + 1  # never reused, so an old token can never match
+    with pytest.raises(ValueError, match="lease is for thread 't'"):
+        await pg.commit(rec("u", "001", "1"), blobs("1"), expected_head=None, lease=again)
+    with pytest.raises(ValueError, match="inbox entry 'x' is for thread 'u'"):
+        await pg.put_writes("t", "", "001", [], inbox=[inbox_entry("u", "x")])
+    with pytest.raises(ValueError, match="status 'running'"):
+        await pg.finish_request("r", None, "running")
+    await pg.enqueue(run_request("r", "t"))
+    with pytest.raises(ValueError, match="'r' already exists"):
+        await pg.enqueue(run_request("r", "t"))
+
+
+@pytest.mark.anyio
+async def test_notify_wakes_waiters_across_connections_and_aclose_closes_the_listener() -> None:
+    """Waiters in one saver wake on another saver's writes (its own connections); a waiter for
+    another thread or queue does not; aclose() closes the LISTEN connection; destroy() works
+    while it listens."""
+    require_service("postgres", POSTGRES_URL)
+    schema = new_schema()
+    waiter = PostgresSaver(POSTGRES_URL, schema=schema)
+    writer = PostgresSaver(POSTGRES_URL, schema=schema)
+    loop = asyncio.get_running_loop()
+
+    async def woken(wait: Awaitable[None], act: Callable[[], Awaitable[object]]) -> float:
+        task = asyncio.ensure_future(wait)
+        await asyncio.sleep(0.2)
+        started = loop.time()
+        await act()
+        await asyncio.wait_for(task, 5)
+        return loop.time() - started
+
+    try:
+        await writer.setup()
+        long_id = "x" * 9000  # over the NOTIFY payload limit: wakes every change waiter
+        for thread_id in ("t", long_id):
+            commit = lambda t=thread_id: writer.commit(  # noqa: E731
+                rec(t, "001", "1"), blobs("1", with_b=True), expected_head=None
+            )
+            assert await woken(waiter.wait_for_change(thread_id, 30), commit) < 2
+        put = lambda: writer.put_writes("t", "", "001", [WriteRecord("k", 0, "a", b"")])  # noqa: E731
+        assert await woken(waiter.wait_for_change("t", 30), put) < 2
+        lease = await writer.acquire_lease("t", "w", 30)
+        release = lambda: writer.release_lease(lease)  # noqa: E731
+        assert await woken(waiter.wait_for_change("t", 30), release) < 2
+        enqueue = lambda: writer.enqueue(run_request("r1", "t", "q1"))  # noqa: E731
+        assert await woken(waiter.wait_for_work("q1", 30), enqueue) < 2
+
+        # r2 (queue q2) waits for r1 of the same thread: finishing r1 wakes q2's workers
+        await writer.enqueue(run_request("r2", "t", "q2", n=1))
+        first = await writer.claim_request("q1", "w", 30)
+        assert first is not None and await writer.claim_request("q2", "w", 30) is None
+        finish = lambda: writer.finish_request("r1", "w", "done")  # noqa: E731
+        assert await woken(waiter.wait_for_work("q2", 30), finish) < 2
+        started = loop.time()
+        await waiter.wait_for_work("q2", 30)  # r2 is runnable: returns at once
+        assert loop.time() - started < 1
+
+        started = loop.time()
+        other = asyncio.ensure_future(waiter.wait_for_change("other", 0.5))
+        await writer.commit(rec("t", "002", "2", "001"), blobs("2"), expected_head="001")
+        await other
+        assert loop.time() - started >= 0.45  # not woken by thread t
+
+        listener = waiter._pools[loop].listener
+        assert listener is not None
+        pid = listener.conn.get_server_pid()
+        assert await sql("SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid)
+        await writer.destroy()  # the listener holds no lock on the schema
+        await waiter.aclose()
+        for _ in range(100):
+            if not await sql("SELECT 1 FROM pg_stat_activity WHERE pid = $1", pid):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the LISTEN connection is still open after aclose()")
+        with pytest.raises(RuntimeError, match="closed"):
+            await waiter.wait_for_change("t", 0.1)
+    finally:
+        await writer.aclose()
+        await waiter.aclose()
+        await drop(schema)
+
+
+@pytest.mark.anyio
+async def test_migration_4_upgrades_a_version_3_schema_with_data() -> None:
+    """A schema at version 3, written by an earlier client, gains the coordination tables; its
+    checkpoints stay, and the 17-argument hitl_commit keeps working for clients not yet
+    upgraded (rolling deploys)."""
+    require_service("postgres", POSTGRES_URL)
+    schema = new_schema()
+    quoted = f'"{schema}"'
+    legacy = (
+        f"SELECT ok FROM {quoted}.hitl_commit($1::text, '', $2::text, $3::text, $2::text, $4::text,"
+        " '{\"a\":\"1\"}', '\\x00', '{}', '{a}', '{1}', '{\"\\\\x00\"}', '{}', '{}', '{}', '{}',"
+        " '{}')"
+    )
+    conn = await asyncpg.connect(POSTGRES_URL)
+    saver = PostgresSaver(POSTGRES_URL, schema=schema)
+    try:
+        await conn.execute(f"CREATE SCHEMA {quoted}")
+        await conn.execute(
+            f"CREATE TABLE {quoted}.hitl_migrations (version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for m in MIGRATIONS[:3]:
+            await conn.execute(m.render(quoted))
+            await conn.execute(f"INSERT INTO {quoted}.hitl_migrations VALUES ($1)", m.version)
+        assert await conn.fetchval(legacy, "t", None, "001", CREATED) is True
+        assert await migrate(conn, schema) == [4] and LATEST_VERSION == 4
+
+        loaded = await saver.load("t")
+        assert loaded is not None and loaded.record.checkpoint_id == "001"
+        lease = await saver.acquire_lease("t", "w", 30)
+        await saver.commit(
+            rec("t", "002", "2", "001"), blobs("2", with_b=True), expected_head="001",
+            lease=lease, inbox=[inbox_entry("t", "i")],
+        )  # fmt: skip
+        assert await conn.fetchval(legacy, "t", "002", "003", CREATED) is True  # old client
+        assert [e.interrupt_id for e in await saver.list_inbox()] == ["i"]
+    finally:
+        await conn.close()
+        await saver.aclose()
+        await drop(schema)

@@ -5,6 +5,10 @@ statement cache already holds it. Loading and history return one row per checkpo
 blobs and pending writes aggregated into parallel arrays (same aggregation pass, same order).
 Each blob is fetched by its full primary key (`OFFSET 0` keeps the lateral subquery from being
 flattened into a join that would scan every blob of the thread).
+
+Coordination statements compare with "now" as `(SELECT hitl_now())`: an uncommon-looking form,
+but an uncorrelated subquery is evaluated once and, unlike a volatile call, can bound an index
+scan (`leases_expiry`).
 """
 
 from __future__ import annotations
@@ -49,20 +53,18 @@ class Queries:
 
     def __init__(self, schema: str) -> None:
         s = self.s = schema
+        now = f"(SELECT {s}.hitl_now())"
+        # $18 the lease token (NULL: unfenced), $19..$26 the inbox columns (NULL: unchanged).
         self.commit = (
-            f"SELECT ok, actual FROM {s}.hitl_commit("
+            f"SELECT ok, actual, lease_ok, lease_current FROM {s}.hitl_commit("
             "$1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::bytea, "
             "$9::jsonb, $10::text[], $11::text[], $12::bytea[], $13::text[], $14::integer[], "
-            "$15::text[], $16::bytea[], $17::text[])"
+            f"$15::text[], $16::bytea[], $17::text[], $18::bigint, {_inbox_args(19)})"
         )
         self.put_writes = (
-            f"INSERT INTO {s}.writes AS t"
-            " (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, data, task_path)"
-            " SELECT $1::text, $2::text, $3::text, w.task_id, w.idx, w.channel, w.data, w.task_path"
-            "   FROM unnest($4::text[], $5::integer[], $6::text[], $7::bytea[], $8::text[])"
-            "        AS w(task_id, idx, channel, data, task_path)"
-            " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE"
-            " SET channel = EXCLUDED.channel, data = EXCLUDED.data, task_path = EXCLUDED.task_path"
+            f"SELECT lease_ok, lease_current FROM {s}.hitl_put_writes("
+            "$1::text, $2::text, $3::text, $4::text[], $5::integer[], $6::text[], $7::bytea[], "
+            f"$8::text[], $9::bigint, {_inbox_args(10)})"
         )
         self.load_head = _WITH_BLOBS_AND_WRITES.format(
             s=s,
@@ -87,6 +89,103 @@ class Queries:
             f"SELECT DISTINCT thread_id FROM {s}.threads WHERE head_id IS NOT NULL LIMIT $1::bigint"
         )
 
+        # -- leases: $1 thread; acquire $2 owner, $3 ttl, $4 graph; renew $2 token, $3 ttl
+        self.acquire_lease = (
+            f"INSERT INTO {s}.leases AS l (thread_id, owner, token, expires_at, graph, released)"
+            f" VALUES ($1::text, $2::text, 1, {s}.hitl_now() + $3::float8, $4::text, false)"
+            " ON CONFLICT (thread_id) DO UPDATE"
+            "   SET owner = EXCLUDED.owner, token = l.token + 1,"
+            f"      expires_at = {s}.hitl_now() + $3::float8, graph = EXCLUDED.graph,"
+            "       released = false"
+            f" WHERE l.released OR l.expires_at < {s}.hitl_now()"
+            " RETURNING l.token, l.expires_at"
+        )
+        self.lease_holder = (
+            f"SELECT owner, expires_at, released, expires_at < {now} AS expired"
+            f"  FROM {s}.leases WHERE thread_id = $1::text"
+        )
+        self.renew_lease = (
+            f"WITH up AS (UPDATE {s}.leases l SET expires_at = {s}.hitl_now() + $3::float8"
+            "              WHERE l.thread_id = $1::text AND l.token = $2::bigint"
+            "                AND NOT l.released"
+            "             RETURNING l.owner, l.expires_at, l.graph)"
+            " SELECT up.owner, up.expires_at, up.graph,"
+            f"       (SELECT token FROM {s}.leases WHERE thread_id = $1::text) AS current"
+            "  FROM (SELECT 1) AS one LEFT JOIN up ON true"
+        )
+        self.release_lease = (
+            f"WITH up AS (UPDATE {s}.leases l SET released = true"
+            "              WHERE l.thread_id = $1::text AND l.token = $2::bigint"
+            "             RETURNING l.thread_id)"
+            f" SELECT {s}.hitl_notify_change(up.thread_id) FROM up"
+        )
+        self.expired_leases = (
+            f"SELECT thread_id, owner, token, expires_at, graph FROM {s}.leases"
+            f" WHERE NOT released AND expires_at < {now}"
+            "   AND ($1::text IS NULL OR graph = $1::text)"
+            " ORDER BY expires_at, thread_id LIMIT $2::bigint"
+        )
+
+        # -- run queue
+        self.enqueue = (
+            f"WITH ins AS (INSERT INTO {s}.runs (id, queue, thread_id, payload, status, created_at,"
+            "                                   owner, claim_expires, attempts, result, error)"
+            "              VALUES ($1::text, $2::text, $3::text, $4::bytea, $5::text, $6::text,"
+            "                      $7::text, $8::float8, $9::integer, $10::bytea, $11::text)"
+            "              ON CONFLICT (id) DO NOTHING RETURNING queue)"
+            f" SELECT {s}.hitl_notify_queue(ins.queue) FROM ins"
+        )
+        self.claim = f"SELECT {_RUN_COLUMNS} FROM {s}.hitl_claim($1::text, $2::text, $3::float8)"
+        self.renew_claim = (
+            f"UPDATE {s}.runs SET claim_expires = {s}.hitl_now() + $3::float8"
+            " WHERE id = $1::text AND status = 'running' AND owner = $2::text RETURNING id"
+        )
+        # $2 owner (NULL: only a queued request, e.g. a cancel), $3 status, $4 result, $5 error.
+        # Wakes workers of the request's queue and of every queue holding queued requests of its
+        # thread (finishing a running request frees the thread for them).
+        self.finish_request = (
+            f"WITH up AS (UPDATE {s}.runs r"
+            "                SET status = $3::text,"
+            "                    owner = CASE WHEN $3::text = 'queued' THEN NULL ELSE r.owner END,"
+            "                    claim_expires = NULL,"
+            "                    result = CASE WHEN $3::text = 'queued' THEN r.result"
+            "                             ELSE $4::bytea END,"
+            "                    error = CASE WHEN $3::text = 'queued' THEN r.error"
+            "                            ELSE $5::text END"
+            "              WHERE r.id = $1::text"
+            "                AND CASE WHEN $2::text IS NULL THEN r.status = 'queued'"
+            "                    ELSE r.status = 'running' AND r.owner = $2::text END"
+            "             RETURNING r.queue, r.thread_id),"
+            "      woken AS (SELECT up.queue FROM up"
+            f"                UNION SELECT o.queue FROM {s}.runs o JOIN up"
+            "                   ON o.thread_id = up.thread_id WHERE o.status = 'queued')"
+            " SELECT (SELECT count(*) FROM up) AS changed,"
+            f"       (SELECT sum({s}.hitl_notify_queue(w.queue)) FROM woken w) AS woken"
+        )
+        self.get_request = f"SELECT {_RUN_COLUMNS} FROM {s}.runs WHERE id = $1::text"
+        # What hitl_claim would take (without taking it): wait_for_work's check after it
+        # started listening.
+        self.runnable = (
+            f"SELECT EXISTS (SELECT 1 FROM {s}.runs r"
+            "                WHERE r.queue = $1::text"
+            "                  AND (r.status = 'queued' OR (r.status = 'running'"
+            f"                       AND COALESCE(r.claim_expires, 0) < {now}))"
+            f"                  AND NOT EXISTS (SELECT 1 FROM {s}.runs o"
+            "                       WHERE o.thread_id = r.thread_id AND o.id <> r.id"
+            "                         AND o.status = 'running'"
+            f"                         AND COALESCE(o.claim_expires, 0) >= {now}))"
+        )
+
+    def list_inbox(self, *, thread: bool, node: bool, graph: bool, due: bool, after: bool) -> str:
+        """Inbox entries in (created_at, thread_id, interrupt_id) order; `$1` is the limit.
+
+        Only the filters whose flag is set appear (so each combination is its own prepared
+        statement with a plan fitted to it), parameters numbered in this order: `thread`, `node`,
+        `graph`, `due` (deadline before), `after` (three: the previous page's last triple,
+        compared as a row so the `inbox_order` index bounds the scan).
+        """
+        return _inbox_sql(self.s, thread, node, graph, due, after)
+
     def history(self, *, before: bool, exact: bool, loose: bool) -> str:
         """Newest first via a backward scan of the primary key; `$3` is the limit (NULL: all).
 
@@ -96,6 +195,47 @@ class Queries:
         compared by `hitl_json_norm(value) = filter value`: Python `==` semantics.
         """
         return _history_sql(self.s, before, exact, loose)
+
+
+_INBOX_TYPES = ("text[]", "text[]", "text[]", "bytea[]", "text[]", "float8[]", "bytea[]", "text[]")
+
+
+def _inbox_args(first: int) -> str:
+    """The eight inbox array parameters from `$first` on: id, ns, node, value, created_at,
+    deadline, on_timeout, graph."""
+    return ", ".join(f"${first + k}::{t}" for k, t in enumerate(_INBOX_TYPES))
+
+
+_INBOX_COLUMNS = (
+    "thread_id, interrupt_id, checkpoint_ns, node, value, created_at, deadline, on_timeout, graph"
+)
+_RUN_COLUMNS = (
+    "id, queue, thread_id, payload, status, created_at, owner, claim_expires, attempts, result, "
+    "error"
+)
+
+
+@cache
+def _inbox_sql(s: str, thread: bool, node: bool, graph: bool, due: bool, after: bool) -> str:
+    conditions: list[str] = []
+    n = 1
+    for flag, column in ((thread, "thread_id"), (node, "node"), (graph, "graph")):
+        if flag:
+            n += 1
+            conditions.append(f"i.{column} = ${n}::text")
+    if due:
+        n += 1
+        conditions.append(f"i.deadline < ${n}::float8")
+    if after:
+        conditions.append(
+            f"(i.created_at, i.thread_id, i.interrupt_id) > (${n + 1}::text, ${n + 2}::text,"
+            f" ${n + 3}::text)"
+        )
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return (
+        f"SELECT {_INBOX_COLUMNS} FROM {s}.inbox i{where}"
+        " ORDER BY i.created_at, i.thread_id, i.interrupt_id LIMIT $1::bigint"
+    )
 
 
 @cache

@@ -13,6 +13,15 @@ Design notes:
   its own for that loop. A small "keeper" task per pool closes it when its loop shuts down.
 - Connections are returned to the pool without asyncpg's reset query (the driver never changes
   session state), which would otherwise cost a second round trip per operation.
+- Coordination (migration 4). Leases live in `leases` (one row per thread, kept after release
+  so fencing tokens only grow). With `lease=`, `commit`/`put_writes` call the fenced versions of
+  the stored functions, which share-lock the lease row and check token, release and expiry (by
+  the server clock) before writing, in the same round trip; the inbox rows of the thread are
+  replaced in that transaction too. `claim_request` is one call of `hitl_claim` (FOR UPDATE
+  SKIP LOCKED plus a per-thread transaction lock). Commits, writes, releases and deletes NOTIFY
+  the schema's change channel, `enqueue`/`finish_request` its queue channel; `wait_for_change` /
+  `wait_for_work` wait on a dedicated LISTEN connection per event loop (`_listen.Listener`), not
+  taken from the pool, with their timeout as the fallback.
 """
 
 from __future__ import annotations
@@ -20,29 +29,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import asyncpg
 
 from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
     CheckpointRecord,
+    InboxEntry,
+    Lease,
     LoadedCheckpoint,
+    RunRequest,
     WriteRecord,
 )
-from hitl_async.errors import CheckpointConflictError, SerializationError
+from hitl_async.errors import (
+    CheckpointConflictError,
+    LeaseLostError,
+    SerializationError,
+    ThreadBusyError,
+)
+from hitl_async_postgres._listen import Listener
 from hitl_async_postgres._queries import Queries
+from hitl_async_postgres._schema import channels, migrate, quote_schema
 from hitl_async_postgres._schema import destroy as _destroy_schema
-from hitl_async_postgres._schema import migrate, quote_schema
 from hitl_async_postgres._url import split_url
 
 __all__ = ["PostgresSaver", "from_url"]
 
 _CLOSE_TIMEOUT = 5.0
+_FINAL_STATUSES = frozenset({"done", "failed", "cancelled", "queued"})
+# acquire_lease retries when the lease it found taken was released or expired just after.
+_ACQUIRE_ATTEMPTS = 3
 
 
 class _Connection(asyncpg.Connection):  # type: ignore[misc]
@@ -56,10 +79,12 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
 
 @dataclass(slots=True)
 class _LoopPool:
-    """The pool of one event loop and the task that closes it when that loop shuts down."""
+    """The pool of one event loop, its LISTEN connection (opened by the first wait) and the task
+    that closes both when that loop shuts down."""
 
     pool: asyncpg.Pool
     keeper: asyncio.Task[None] | None = None
+    listener: Listener | None = None
 
 
 def _dumps(value: Any) -> str:
@@ -91,6 +116,78 @@ def _utc_iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _lease_token(thread_id: str, lease: Lease | None) -> int | None:
+    """The token a fenced write checks, or None for an unfenced one."""
+    if lease is None:
+        return None
+    if lease.thread_id != thread_id:
+        raise ValueError(
+            f"the lease is for thread {lease.thread_id!r}, not {thread_id!r}: a write is fenced "
+            "by the lease of its own thread"
+        )
+    return lease.token
+
+
+def _inbox_columns(thread_id: str, inbox: Sequence[InboxEntry] | None) -> list[list[Any] | None]:
+    """The eight parallel arrays `hitl_set_inbox` takes (all None: leave the inbox as it is).
+
+    A repeated interrupt id keeps its last entry (the table's key is thread and interrupt id).
+    """
+    if inbox is None:
+        return [None] * 8
+    entries: dict[str, InboxEntry] = {}
+    for e in inbox:
+        if e.thread_id != thread_id:
+            raise ValueError(
+                f"inbox entry {e.interrupt_id!r} is for thread {e.thread_id!r}, not "
+                f"{thread_id!r}: a write replaces only its own thread's inbox"
+            )
+        _check_text("interrupt_id", e.interrupt_id)
+        _check_text("node", e.node)
+        entries[e.interrupt_id] = e
+    rows = entries.values()
+    return [
+        [e.interrupt_id for e in rows],
+        [e.checkpoint_ns for e in rows],
+        [e.node for e in rows],
+        [e.value for e in rows],
+        [e.created_at for e in rows],
+        [e.deadline for e in rows],
+        [e.on_timeout for e in rows],
+        [e.graph for e in rows],
+    ]
+
+
+def _inbox_entry(row: asyncpg.Record) -> InboxEntry:
+    return InboxEntry(
+        thread_id=row["thread_id"],
+        interrupt_id=row["interrupt_id"],
+        checkpoint_ns=row["checkpoint_ns"],
+        node=row["node"],
+        value=row["value"],
+        created_at=row["created_at"],
+        deadline=row["deadline"],
+        on_timeout=row["on_timeout"],
+        graph=row["graph"],
+    )
+
+
+def _run_request(row: asyncpg.Record) -> RunRequest:
+    return RunRequest(
+        id=row["id"],
+        queue=row["queue"],
+        thread_id=row["thread_id"],
+        payload=row["payload"],
+        status=row["status"],
+        created_at=row["created_at"],
+        owner=row["owner"],
+        claim_expires=row["claim_expires"],
+        attempts=row["attempts"],
+        result=row["result"],
+        error=row["error"],
+    )
 
 
 def _where(thread_id: str, checkpoint_ns: str) -> str:
@@ -153,14 +250,19 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
 
 
 class PostgresSaver(BaseSaver):
-    """Checkpoints in PostgreSQL tables `threads`, `checkpoints`, `blobs` and `writes` of `schema`.
+    """Checkpoints in PostgreSQL tables `threads`, `checkpoints`, `blobs` and `writes` of `schema`,
+    coordination in `leases`, `inbox` and `runs`.
 
     `dsn` is a libpq-style URL (`postgresql://user:password@host:5432/database`). Options:
     `schema` (created if missing), pool `min_size`/`max_size`, `command_timeout` and
     `connect_timeout` in seconds, `statement_cache_size` (asyncpg's default when None),
-    `pgbouncer=True` for PgBouncer in transaction mode (no named prepared statements), and
-    `setup` (run migrations automatically on first use; `setup()` always can).
+    `pgbouncer=True` for PgBouncer in transaction mode (no named prepared statements),
+    `listen_dsn` (where the LISTEN connection goes; default `dsn` - point it at the server itself
+    behind a transaction-mode PgBouncer, which cannot deliver notifications), and `setup` (run
+    migrations automatically on first use; `setup()` always can).
     """
+
+    supports_coordination = True
 
     def __init__(
         self,
@@ -173,6 +275,7 @@ class PostgresSaver(BaseSaver):
         connect_timeout: float | None = None,
         statement_cache_size: int | None = None,
         pgbouncer: bool = False,
+        listen_dsn: str | None = None,
         setup: bool = True,
     ) -> None:
         quoted = quote_schema(schema)
@@ -191,6 +294,7 @@ class PostgresSaver(BaseSaver):
         if statement_cache_size is not None and statement_cache_size < 0:
             raise ValueError(f"statement_cache_size must be >= 0, got {statement_cache_size}")
         self.dsn = dsn
+        self.listen_dsn = listen_dsn or dsn
         self.schema = schema
         self.pgbouncer = pgbouncer
         self.auto_setup = setup
@@ -204,6 +308,10 @@ class PostgresSaver(BaseSaver):
             self.pool_options["timeout"] = connect_timeout
         if statement_cache_size is not None:
             self.pool_options["statement_cache_size"] = statement_cache_size
+        self.listen_options: dict[str, Any] = {}
+        if connect_timeout is not None:
+            self.listen_options["timeout"] = connect_timeout
+        self.channels = channels(schema)
         self.applied_migrations: list[int] = []
         self._q = Queries(quoted)
         self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
@@ -223,17 +331,23 @@ class PostgresSaver(BaseSaver):
         """Forget pools of event loops that were closed (their sockets go with them)."""
         for loop in [lp for lp in self._pools if lp.is_closed()]:
             entry = self._pools.pop(loop)
+            if entry.listener is not None:
+                entry.listener.terminate()
             with contextlib.suppress(Exception):
                 entry.pool.terminate()  # usually fails: the loop is gone
         for loop in [lp for lp in self._locks if lp.is_closed()]:
             self._locks.pop(loop, None)
 
     async def _keep(self, loop: asyncio.AbstractEventLoop, entry: _LoopPool) -> None:
-        """Wait until cancelled (by `aclose()` or the loop shutting down), then close the pool."""
+        """Wait until cancelled (by `aclose()` or the loop shutting down), then close the pool
+        and the LISTEN connection."""
         with contextlib.suppress(asyncio.CancelledError):
             await loop.create_future()
         if self._pools.get(loop) is entry:
             del self._pools[loop]
+        listener, entry.listener = entry.listener, None
+        if listener is not None:
+            await listener.close()
         await _close_pool(entry.pool)
 
     async def _pool(self) -> asyncpg.Pool:
@@ -260,6 +374,30 @@ class PostgresSaver(BaseSaver):
                 await self._migrate(entry.pool)
         return entry.pool
 
+    async def _listener(self) -> Listener:
+        """The LISTEN connection of the running event loop, opened (again) when needed."""
+        await self._pool()
+        loop = asyncio.get_running_loop()
+        entry = self._pools.get(loop)
+        if entry is not None and entry.listener is not None and entry.listener.alive:
+            return entry.listener
+        async with self._lock_for(loop):
+            entry = self._pools.get(loop)
+            if self._closed or entry is None:
+                raise RuntimeError("this PostgresSaver is closed")
+            if entry.listener is None or not entry.listener.alive:
+                if entry.listener is not None:
+                    entry.listener.terminate()
+                    entry.listener = None
+                listener = await Listener.open(
+                    self.listen_dsn, self.channels, **self.listen_options
+                )
+                if self._closed or self._pools.get(loop) is not entry:  # closed meanwhile
+                    await listener.close()
+                    raise RuntimeError("this PostgresSaver is closed")
+                entry.listener = listener
+            return entry.listener
+
     async def _migrate(self, pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:
             self.applied_migrations = await migrate(conn, self.schema)
@@ -281,7 +419,8 @@ class PostgresSaver(BaseSaver):
         self._migrated = False
 
     async def aclose(self) -> None:
-        """Close the pools of every event loop this saver used; idempotent."""
+        """Close the pools and LISTEN connections of every event loop this saver used;
+        idempotent."""
         self._closed = True
         running = asyncio.get_running_loop()
         entries = list(self._pools.items())
@@ -295,6 +434,8 @@ class PostgresSaver(BaseSaver):
             elif loop.is_running() and keeper is not None:
                 loop.call_soon_threadsafe(keeper.cancel)  # it closes the pool in its own loop
             else:
+                if entry.listener is not None:
+                    entry.listener.terminate()
                 with contextlib.suppress(Exception):
                     entry.pool.terminate()
 
@@ -307,9 +448,13 @@ class PostgresSaver(BaseSaver):
         *,
         expected_head: str | None,
         writes: Sequence[WriteRecord] = (),
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
         _check_text("thread_id", record.thread_id)
         _check_text("checkpoint_ns", record.checkpoint_ns)
+        token = _lease_token(record.thread_id, lease)
+        inbox_columns = _inbox_columns(record.thread_id, inbox)
         blob_map = {(b.channel, b.version): b.data for b in blobs}  # last one wins, like memory
         write_map = {(w.task_id, w.idx): w for w in writes}
         pool = await self._pool()
@@ -332,8 +477,13 @@ class PostgresSaver(BaseSaver):
             [w.channel for w in write_map.values()],
             [w.data for w in write_map.values()],
             [w.task_path for w in write_map.values()],
+            token,
+            *inbox_columns,
         )
         assert row is not None
+        if not row["lease_ok"]:
+            assert lease is not None
+            raise LeaseLostError(record.thread_id, lease.token, row["lease_current"])
         if not row["ok"]:
             if row["actual"] == expected_head:  # the head matched: the id is already stored
                 raise _duplicate(record, expected_head)
@@ -347,14 +497,19 @@ class PostgresSaver(BaseSaver):
         checkpoint_ns: str,
         checkpoint_id: str,
         writes: Sequence[WriteRecord],
+        *,
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
         _check_text("thread_id", thread_id)
         _check_text("checkpoint_ns", checkpoint_ns)
-        if not writes:
+        if not writes and lease is None and inbox is None:
             return
+        token = _lease_token(thread_id, lease)
+        inbox_columns = _inbox_columns(thread_id, inbox)
         write_map = {(w.task_id, w.idx): w for w in writes}
         pool = await self._pool()
-        await pool.execute(
+        row = await pool.fetchrow(
             self._q.put_writes,
             thread_id,
             checkpoint_ns,
@@ -364,7 +519,13 @@ class PostgresSaver(BaseSaver):
             [w.channel for w in write_map.values()],
             [w.data for w in write_map.values()],
             [w.task_path for w in write_map.values()],
+            token,
+            *inbox_columns,
         )
+        assert row is not None
+        if not row["lease_ok"]:
+            assert lease is not None
+            raise LeaseLostError(thread_id, lease.token, row["lease_current"])
 
     async def load(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
@@ -431,6 +592,161 @@ class PostgresSaver(BaseSaver):
         pool = await self._pool()
         rows = await pool.fetch(self._q.list_threads, None if limit is None else max(limit, 0))
         return [row["thread_id"] for row in rows]
+
+    # -- coordination: leases ----------------------------------------------------------------
+
+    async def acquire_lease(
+        self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
+    ) -> Lease:
+        """One upsert that takes the lease only if it is free, released or expired (the row lock
+        makes concurrent acquires queue up and all but one find it taken)."""
+        _check_text("thread_id", thread_id)
+        _check_text("owner", owner)
+        pool = await self._pool()
+        holder: asyncpg.Record | None = None
+        for _ in range(_ACQUIRE_ATTEMPTS):
+            row = await pool.fetchrow(self._q.acquire_lease, thread_id, owner, ttl, graph)
+            if row is not None:
+                return Lease(thread_id, owner, row["token"], row["expires_at"], graph)
+            # Taken: name the holder (a second round trip, on this path only).
+            holder = await pool.fetchrow(self._q.lease_holder, thread_id)
+            if holder is not None and not holder["released"] and not holder["expired"]:
+                break
+            # released or expired in between: try again
+        raise ThreadBusyError(
+            thread_id,
+            holder["owner"] if holder is not None else None,
+            holder["expires_at"] if holder is not None else None,
+        )
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
+        pool = await self._pool()
+        row = await pool.fetchrow(self._q.renew_lease, lease.thread_id, lease.token, ttl)
+        assert row is not None
+        if row["expires_at"] is None:
+            raise LeaseLostError(lease.thread_id, lease.token, row["current"])
+        return Lease(lease.thread_id, row["owner"], lease.token, row["expires_at"], row["graph"])
+
+    async def release_lease(self, lease: Lease) -> None:
+        pool = await self._pool()
+        await pool.execute(self._q.release_lease, lease.thread_id, lease.token)
+
+    async def expired_leases(self, *, graph: str | None = None, limit: int = 100) -> list[Lease]:
+        pool = await self._pool()
+        rows = await pool.fetch(self._q.expired_leases, graph, max(limit, 0))
+        return [
+            Lease(r["thread_id"], r["owner"], r["token"], r["expires_at"], r["graph"]) for r in rows
+        ]
+
+    # -- coordination: the inbox -------------------------------------------------------------
+
+    async def list_inbox(
+        self,
+        *,
+        thread_id: str | None = None,
+        node: str | None = None,
+        graph: str | None = None,
+        due_before: float | None = None,
+        after: tuple[str, str, str] | None = None,
+        limit: int = 100,
+    ) -> list[InboxEntry]:
+        """One index-ordered read of the `inbox` table (keyset pagination on `after`)."""
+        args: list[Any] = [max(limit, 0)]
+        args += [v for v in (thread_id, node, graph) if v is not None]
+        if due_before is not None:
+            args.append(due_before)
+        if after is not None:
+            args += list(after)
+        sql = self._q.list_inbox(
+            thread=thread_id is not None,
+            node=node is not None,
+            graph=graph is not None,
+            due=due_before is not None,
+            after=after is not None,
+        )
+        pool = await self._pool()
+        return [_inbox_entry(row) for row in await pool.fetch(sql, *args)]
+
+    # -- coordination: the run queue ---------------------------------------------------------
+
+    async def enqueue(self, request: RunRequest) -> None:
+        """Insert the request and NOTIFY its queue, in one statement; `ValueError` if its id is
+        taken."""
+        _check_text("run request id", request.id)
+        _check_text("queue", request.queue)
+        _check_text("thread_id", request.thread_id)
+        pool = await self._pool()
+        rows = await pool.fetch(
+            self._q.enqueue,
+            request.id,
+            request.queue,
+            request.thread_id,
+            request.payload,
+            request.status,
+            request.created_at,
+            request.owner,
+            request.claim_expires,
+            request.attempts,
+            request.result,
+            request.error,
+        )
+        if not rows:
+            raise ValueError(f"run request {request.id!r} already exists")
+
+    async def claim_request(self, queue: str, owner: str, ttl: float) -> RunRequest | None:
+        """One call of `hitl_claim` (see migration 4): never the same request twice, never two
+        running requests of one thread."""
+        pool = await self._pool()
+        row = await pool.fetchrow(self._q.claim, queue, owner, ttl)
+        return None if row is None else _run_request(row)
+
+    async def renew_claim(self, request_id: str, owner: str, ttl: float) -> bool:
+        pool = await self._pool()
+        return await pool.fetchval(self._q.renew_claim, request_id, owner, ttl) is not None
+
+    async def finish_request(
+        self,
+        request_id: str,
+        owner: str | None,
+        status: str,
+        *,
+        result: bytes | None = None,
+        error: str | None = None,
+    ) -> bool:
+        if status not in _FINAL_STATUSES:
+            raise ValueError(
+                f"cannot finish run request {request_id!r} with status {status!r}: use one of "
+                f"{sorted(_FINAL_STATUSES)}"
+            )
+        pool = await self._pool()
+        row = await pool.fetchrow(self._q.finish_request, request_id, owner, status, result, error)
+        assert row is not None
+        return bool(row["changed"])
+
+    async def get_request(self, request_id: str) -> RunRequest | None:
+        pool = await self._pool()
+        row = await pool.fetchrow(self._q.get_request, request_id)
+        return None if row is None else _run_request(row)
+
+    # -- coordination: waiting ---------------------------------------------------------------
+
+    async def wait_for_work(self, queue: str, timeout: float) -> None:
+        """Listen first, then look: a request queued in between is found by the look, one
+        queued later by the notification."""
+        listener = await self._listener()
+        deadline = time.monotonic() + timeout
+        with listener.waiting(self.channels.queue, queue) as event:
+            pool = await self._pool()
+            if await pool.fetchval(self._q.runnable, queue):
+                return
+            with anyio.move_on_after(deadline - time.monotonic()):
+                await event.wait()
+
+    async def wait_for_change(self, thread_id: str, timeout: float) -> None:
+        listener = await self._listener()
+        with listener.waiting(self.channels.change, thread_id) as event:
+            with anyio.move_on_after(timeout):
+                await event.wait()
 
 
 def from_url(url: str, **options: Any) -> PostgresSaver:

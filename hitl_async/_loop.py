@@ -47,6 +47,7 @@ from hitl_async.errors import (
     InvalidUpdateError,
     NoPendingInterruptError,
     ParentCommand,
+    SerializationError,
     ThreadBusyError,
     UnknownInterruptError,
 )
@@ -129,6 +130,7 @@ class Run:
         self.save_lock = anyio.Lock()
         self.lease: Lease | None = None
         self.outbox: list[Commit] = []
+        self.writers: dict[str, str] = {}
         self.flushed_at = time.monotonic()
         self.coordinated = self.saver is not None and self.saver.supports_coordination
         self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -440,10 +442,14 @@ class Run:
             return
         assert self.thread_id is not None
         cp = self.cp
+        try:
+            blobs = cp.blobs(self.dirty, self.serde)
+        except SerializationError as exc:
+            raise self._unstorable(exc) from exc
         self.outbox.append(
             Commit(
                 cp.record(self.thread_id, self.ns, self.serde),
-                cp.blobs(self.dirty, self.serde),
+                blobs,
                 self.head,
                 writes,
                 self._inbox() if self.coordinated else None,
@@ -452,6 +458,22 @@ class Run:
         self.head = cp.checkpoint_id
         self.dirty = set()
         self.unsaved = False
+
+    def _unstorable(self, exc: SerializationError) -> SerializationError:
+        """Name the node whose write cannot be serialized (nothing of the step is stored)."""
+        for channel in sorted(self.dirty):
+            if channel not in self.cp.values:
+                continue
+            try:
+                self.serde.dumps(self.cp.values[channel], channel=channel)
+            except SerializationError:
+                node = self.writers.get(channel)
+                by = f"node {node!r} wrote" if node else "the input set"
+                return SerializationError(
+                    f"thread {self.thread_id!r}: {by} state key {channel!r} a value that cannot "
+                    f"be stored, so the step was not saved and the thread is unchanged: {exc}"
+                )
+        return exc
 
     async def _flush(self) -> None:
         """Write the queued checkpoints: one `commit`, or a chain in one `commit_many`."""
@@ -747,6 +769,7 @@ class Run:
     async def _complete(self, tasks: Sequence[Task], step: int) -> None:
         values = dict(self.cp.values)
         writes = [(t.name, t.writes) for t in tasks]
+        self.writers = {c: t.name for t in tasks for c, _ in t.writes}
         try:
             changed, next_tasks = self.plan.step(values, writes)
         except InvalidUpdateError as exc:

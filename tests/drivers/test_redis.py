@@ -6,8 +6,10 @@ The behaviour every driver shares is in tests/checkpoint/test_conformance.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,9 +24,11 @@ from hitl_async import (
     LeaseLostError,
     RunRequest,
     SerializationError,
+    ThreadBusyError,
     WriteRecord,
     connect,
 )
+from hitl_async.checkpoint.base import Commit
 
 require_package("hitl_async_redis", "drivers/redis")
 
@@ -94,6 +98,44 @@ async def redis_saver() -> AsyncIterator[RedisSaver]:
 async def _keys(saver: RedisSaver, pattern: str = "*") -> list[bytes]:
     client = await saver.get_client()
     return [k async for k in client.scan_iter(match=pattern, count=1000)]
+
+
+@contextlib.contextmanager
+def _round_trips(client: Any) -> Iterator[list[tuple[Any, ...]]]:
+    """The commands `client` sends while the block runs (each one a round trip)."""
+    calls: list[tuple[Any, ...]] = []
+    original = client.execute_command
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return await original(*args, **kwargs)
+
+    client.execute_command = counting
+    try:
+        yield calls
+    finally:
+        del client.execute_command
+
+
+async def _dump(saver: RedisSaver, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every key under the saver's prefix (prefix stripped) with its type and full content."""
+    client = await saver.get_client()
+    out: dict[str, Any] = {}
+    for key in await _keys(saver, f"{saver.prefix}:*"):
+        name = key.decode()[len(saver.prefix) :]
+        if any(s in name for s in skip):
+            continue
+        kind = (await client.type(key)).decode()
+        if kind == "hash":
+            value: Any = await client.hgetall(key)
+        elif kind == "zset":
+            value = await client.zrange(key, 0, -1, withscores=True)
+        elif kind == "set":
+            value = sorted(await client.smembers(key))
+        else:
+            value = await client.dump(key)
+        out[name] = (kind, value, await client.ttl(key) > 0)
+    return out
 
 
 # -- URL parsing and options (no server needed) ---------------------------------------------
@@ -856,3 +898,170 @@ async def test_inbox_of_expired_threads_leaves_the_index() -> None:
         await saver.destroy()
         await saver.aclose()
         await forever.aclose()
+
+
+# -- one round trip per run start and per batch: acquire_and_load, commit_many ----------------
+
+
+def _chain(thread_id: str, n: int, start: int = 1, head: str | None = None) -> list[Commit]:
+    """`n` chained commits c<start>.. on `head`: changed blobs only, some writes, some inboxes."""
+    commits: list[Commit] = []
+    for i in range(start, start + n):
+        cid = f"c{i:02d}"
+        channels = {"a": str(i), "b": "1" if i < 6 else "2"}
+        changed = {"a": str(i)} | ({"b": channels["b"]} if i in (start, 6) else {})
+        writes = [WriteRecord(f"task{i}", j, "a", f"w{i}.{j}".encode()) for j in range(i % 3)]
+        inbox = [_entry(thread_id, f"i{i}", i)] if i % 4 == 0 else None
+        record = _record(thread_id, cid, head, channels=channels, metadata={"step": i})
+        commits.append(Commit(record, _blobs(changed), head, writes, inbox))
+        head = cid
+    return commits
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ttl", [None, 1000])
+async def test_commit_many_is_one_round_trip_and_stores_what_commits_do(ttl: int | None) -> None:
+    require_service("redis", REDIS_URL)
+    batched = RedisSaver(REDIS_URL, prefix=_prefix(), ttl=ttl)
+    single = RedisSaver(REDIS_URL, prefix=_prefix(), ttl=ttl)
+    try:
+        await batched.setup()
+        commits = _chain("t", 12)
+        first, second = [await s.acquire_lease("t", "w", 30) for s in (batched, single)]
+        with _round_trips(await batched.get_client()) as calls:
+            await batched.commit_many(commits, lease=first)
+        assert [c[:2] for c in calls] == [("EVALSHA", _scripts.COMMIT.sha)]
+        for c in commits:
+            await single.commit(
+                c.record, c.blobs, expected_head=c.expected_head, writes=c.writes,
+                lease=second, inbox=c.inbox,
+            )  # fmt: skip
+        # every key alike, TTLs included (lease hashes and the threads index aside: they hold
+        # expiry times)
+        skip = (":lease", ":threads")
+        assert await _dump(batched, skip=skip) == await _dump(single, skip=skip)
+        assert await batched.list_threads() == await single.list_threads() == ["t"]
+        history = await batched.history("t")
+        assert history == await single.history("t")
+        assert [h.record.checkpoint_id for h in history] == [f"c{i:02d}" for i in range(12, 0, -1)]
+        assert sum(len(h.writes) for h in history) == 12
+        assert [e.interrupt_id for e in await batched.list_inbox()] == ["i12"]
+    finally:
+        for saver in (batched, single):
+            await saver.destroy()
+            await saver.aclose()
+
+
+@pytest.mark.anyio
+async def test_commit_many_refuses_a_broken_chain_and_writes_nothing(
+    redis_saver: RedisSaver,
+) -> None:
+    await redis_saver.commit(_record("t", "c01"), _blobs({"a": "1", "b": "1"}), expected_head=None)
+    lease = await redis_saver.acquire_lease("t", "w", 30)
+    chain = _chain("t", 5, start=2, head="c01")  # c02 .. c06
+    before = await _dump(redis_saver)
+    client = await redis_saver.get_client()
+    bad_middle = [*chain[:2], replace(chain[2], expected_head="c99"), *chain[3:]]
+    with _round_trips(client) as calls, pytest.raises(CheckpointConflictError) as info:
+        await redis_saver.commit_many(bad_middle, lease=lease, release=True)
+    assert len(calls) == 1
+    assert (info.value.expected, info.value.actual) == ("c99", "c03")
+    with pytest.raises(CheckpointConflictError) as info:
+        await redis_saver.commit_many(_chain("t", 3, start=2, head="c00"), lease=lease)
+    assert (info.value.expected, info.value.actual) == ("c00", "c01")
+    for reused in ("c01", "c02"):  # stored before, or earlier in the chain
+        broken = [*chain[:2], Commit(_record("t", reused, "c03"), _blobs({"a": "9"}), "c03")]
+        with pytest.raises(CheckpointConflictError, match=f"'{reused}' already exists"):
+            await redis_saver.commit_many(broken, lease=lease, release=True)
+    with pytest.raises(ValueError, match="one thread"):
+        await redis_saver.commit_many([chain[0], replace(chain[1], record=_record("u", "c03"))])
+    assert await _dump(redis_saver) == before  # nothing stored, the lease not released
+    with pytest.raises(ThreadBusyError):
+        await redis_saver.acquire_lease("t", "other", 30)
+    await redis_saver.commit_many(chain, lease=lease)
+    head = await redis_saver.load("t")
+    assert head is not None and head.record.checkpoint_id == "c06"
+
+
+@pytest.mark.anyio
+async def test_commit_many_with_a_lost_lease_writes_nothing(redis_saver: RedisSaver) -> None:
+    old = await redis_saver.acquire_lease("t", "w1", 30)
+    await redis_saver.commit_many(_chain("t", 1), lease=old, release=True)
+    new = await redis_saver.acquire_lease("t", "w2", 30)
+    before = await _dump(redis_saver)
+    with pytest.raises(LeaseLostError) as info:
+        await redis_saver.commit_many(_chain("t", 4, start=2, head="c01"), lease=old, release=True)
+    assert (info.value.token, info.value.current) == (old.token, new.token)
+    assert await _dump(redis_saver) == before  # the holder's lease stays, nothing stored
+    with pytest.raises(ThreadBusyError):
+        await redis_saver.acquire_lease("t", "w3", 30)
+    await redis_saver.renew_lease(new, 0.001)  # expires now
+    await asyncio.sleep(0.05)
+    with pytest.raises(LeaseLostError):
+        await redis_saver.commit_many(_chain("t", 2, start=2, head="c01"), lease=new)
+    assert await _dump(redis_saver, skip=(":lease",)) == {
+        k: v for k, v in before.items() if ":lease" not in k
+    }
+
+
+@pytest.mark.anyio
+async def test_commit_many_with_release_frees_the_thread_in_the_same_call(
+    redis_saver: RedisSaver,
+) -> None:
+    lease = await redis_saver.acquire_lease("t", "w1", 30, graph="g")
+    with pytest.raises(ThreadBusyError):
+        await redis_saver.acquire_lease("t", "w2", 30)
+    with _round_trips(await redis_saver.get_client()) as calls:
+        await redis_saver.commit_many(_chain("t", 3), lease=lease, release=True)
+    assert len(calls) == 1
+    assert await redis_saver.expired_leases() == []  # not left in the leases zset either
+    after = await redis_saver.acquire_lease("t", "w2", 30)
+    assert after.token == lease.token + 1
+    head = await redis_saver.load("t")
+    assert head is not None and head.record.checkpoint_id == "c03"
+    with pytest.raises(LeaseLostError):  # the released lease is fenced off
+        await redis_saver.commit_many(_chain("t", 1, start=4, head="c03"), lease=lease)
+    await redis_saver.commit_many([], lease=after, release=True)  # an empty chain releases too
+    assert (await redis_saver.acquire_lease("t", "w3", 30)).token == after.token + 1
+
+
+@pytest.mark.anyio
+async def test_acquire_and_load_is_one_round_trip(redis_saver: RedisSaver) -> None:
+    client = await redis_saver.get_client()
+    with _round_trips(client) as calls:
+        lease, loaded = await redis_saver.acquire_and_load("t", "w1", 30, graph="g")
+    assert [c[:2] for c in calls] == [("EVALSHA", _scripts.ACQUIRE_AND_LOAD.sha)]
+    assert loaded is None
+    assert (lease.thread_id, lease.owner, lease.graph, lease.token) == ("t", "w1", "g", 1)
+    await redis_saver.commit_many(_chain("t", 3), lease=lease)
+    sub = _record("t", "s01", ns="sub", channels={"x": "1"})
+    await redis_saver.commit(
+        sub, _blobs({"x": "1"}), expected_head=None, lease=lease,
+        writes=[WriteRecord("k", 0, "x", b"v")],
+    )  # fmt: skip
+    with _round_trips(client) as calls, pytest.raises(ThreadBusyError) as info:
+        await redis_saver.acquire_and_load("t", "w2", 30)
+    assert len(calls) == 1
+    assert (info.value.holder, info.value.expires_at) == ("w1", lease.expires_at)
+    await redis_saver.release_lease(lease)
+    token = lease.token
+    cases = [("", None, "c03"), ("", "c02", "c02"), ("sub", None, "s01"), ("", "c99", None)]
+    for ns, cid, want in cases:
+        with _round_trips(client) as calls:
+            lease, loaded = await redis_saver.acquire_and_load(
+                "t", "w2", 30, checkpoint_ns=ns, checkpoint_id=cid
+            )
+        assert len(calls) == 1
+        assert lease.token == token + 1
+        token = lease.token
+        assert loaded == await redis_saver.load("t", ns, cid)
+        assert (loaded.record.checkpoint_id if loaded else None) == want
+        await redis_saver.release_lease(lease)
+    assert loaded is None
+    for thread_id in HOSTILE:
+        lease, loaded = await redis_saver.acquire_and_load(thread_id, thread_id, 30)
+        assert loaded is None
+        await redis_saver.commit_many(_chain(thread_id, 2), lease=lease, release=True)
+        lease, loaded = await redis_saver.acquire_and_load(thread_id, "again", 30)
+        assert loaded is not None and loaded.record.checkpoint_id == "c02"
+        assert loaded.record.thread_id == thread_id

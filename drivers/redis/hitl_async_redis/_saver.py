@@ -50,6 +50,12 @@ Fencing: `commit` and `put_writes` take the lease key and token; the script chec
 `released` and expiry (by Redis TIME) before anything else, so a run that lost its lease writes
 nothing (`LeaseLostError`). With `inbox=`, the same script replaces the thread's inbox entries.
 
+Runs: `acquire_and_load` takes the lease and reads the starting checkpoint in one script, and
+`commit_many` writes a chain of commits (and the release of the lease, with `release=True`)
+with the same script as `commit`: it checks the lease once and every commit of the chain
+(heads, ids) before writing anything, so a refused chain stores nothing, then refreshes TTLs,
+the threads index and publishes the change once for the whole chain.
+
 Run queue: the claim decision is a Lua script over `P:runs:Q` (first runnable in (created_at,
 id) order; a thread is busy while one of `P:{T}:runs` is running with a live claim), and the
 stream `P:q:Q` only wakes waiting workers. A Streams consumer group was not used for delivery
@@ -83,6 +89,7 @@ from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
     CheckpointRecord,
+    Commit,
     InboxEntry,
     Lease,
     LoadedCheckpoint,
@@ -378,17 +385,22 @@ class RedisSaver(BaseSaver):
         return b"" if lease is None else str(int(lease.token)).encode()
 
     @staticmethod
-    def _inbox_args(thread_id: str, inbox: Sequence[InboxEntry] | None) -> list[Any]:
-        """`[n, (member, data, deadline or "")*n]`; n = -1 keeps the inbox as it is."""
-        if inbox is None:
-            return [-1]
-        args: list[Any] = [len(inbox)]
+    def _check_inbox(thread_id: str, inbox: Sequence[InboxEntry]) -> None:
         for e in inbox:
             if e.thread_id != thread_id:
                 raise ValueError(
                     f"inbox entry {e.interrupt_id!r} is of thread {e.thread_id!r}, "
                     f"not {thread_id!r}"
                 )
+
+    @classmethod
+    def _inbox_args(cls, thread_id: str, inbox: Sequence[InboxEntry] | None) -> list[Any]:
+        """`[n, (member, data, deadline or "")*n]`; n = -1 keeps the inbox as it is."""
+        if inbox is None:
+            return [-1]
+        cls._check_inbox(thread_id, inbox)
+        args: list[Any] = [len(inbox)]
+        for e in inbox:
             deadline = e.deadline
             due = b"" if deadline is None or math.isnan(deadline) else _score(deadline)
             args += [lex_member(e.created_at, e.thread_id, e.interrupt_id), encode_entry(e), due]
@@ -410,51 +422,89 @@ class RedisSaver(BaseSaver):
 
         With `lease` the script fences on it first; with `inbox` it replaces the thread's inbox.
         """
-        base = self._base(record.thread_id)
-        nshex = text(record.checkpoint_ns).hex()
-        k = self._ns_keys(base, nshex)
+        await self._commit([Commit(record, blobs, expected_head, writes, inbox)], lease, False)
+
+    async def commit_many(
+        self, commits: Sequence[Commit], *, lease: Lease | None = None, release: bool = False
+    ) -> None:
+        """Commit a chain of checkpoints of one thread and (with `release`) release `lease`, in
+        one EVALSHA, all or nothing: the lease and the whole chain are checked before anything
+        is written, so a `LeaseLostError` or `CheckpointConflictError` stores nothing."""
+        if not commits:
+            if release and lease is not None:
+                await self.release_lease(lease)
+            return
+        thread_id = commits[0].record.thread_id
+        for c in commits:
+            if c.record.thread_id != thread_id:
+                raise ValueError(
+                    f"commit_many takes commits of one thread: {c.record.thread_id!r} is not "
+                    f"{thread_id!r}"
+                )
+        if release and lease is not None and lease.thread_id != thread_id:
+            raise ValueError(f"the lease is of thread {lease.thread_id!r}, not {thread_id!r}")
+        await self._commit(commits, lease, release)
+
+    async def _commit(self, commits: Sequence[Commit], lease: Lease | None, release: bool) -> None:
+        """Run the `COMMIT` script over a chain of commits of one thread (see its comment)."""
+        thread_id = commits[0].record.thread_id
+        base = self._base(thread_id)
+        lease_keys, member = self._lease_keys(thread_id)
+        namespaces = list(dict.fromkeys(text(c.record.checkpoint_ns).hex() for c in commits))
         keys = [
             f"{base}:head",
             f"{base}:ns",
-            k["cp"],
-            k["idx"],
-            k["blobs"],
-            k["w"],
-            k["wi"],
             self._threads_key,
-            f"{base}:lease",
+            *lease_keys,
             *self._inbox_keys(base),
         ]
-        inbox_args = self._inbox_args(record.thread_id, inbox)
+        for nshex in namespaces:
+            keys += self._ns_keys(base, nshex).values()
+        # Only the last inbox given counts (each replaces the previous one in the same step).
+        last_inbox = max((i for i, c in enumerate(commits) if c.inbox is not None), default=-1)
         args: list[Any] = [
-            nshex,
-            _head_arg(expected_head),
-            text(record.checkpoint_id),
-            encode_record(record),
             self._ttl_ms,
-            text(record.thread_id),
+            text(thread_id),
             base,
             self._token(lease),
             self._changes_channel,
-            len(blobs),
-            inbox_args[0],
-            *blob_args(blobs),
-            *inbox_args[1:],
+            b"1" if release and lease is not None else b"0",
+            member,
+            len(namespaces),
+            *namespaces,
+            len(commits),
         ]
-        for w in writes:
-            args.append(write_field(record.checkpoint_id, w.task_id, w.idx))
-            args.append(encode_write(w))
-        result = await self._run(_scripts.COMMIT, keys, args)
-        if isinstance(result, list):
+        for i, c in enumerate(commits):
+            record = c.record
+            if c.inbox is not None and i != last_inbox:
+                self._check_inbox(thread_id, c.inbox)
+            inbox_args = self._inbox_args(thread_id, c.inbox if i == last_inbox else None)
+            args += [
+                text(record.checkpoint_ns).hex(),
+                _head_arg(c.expected_head),
+                text(record.checkpoint_id),
+                encode_record(record),
+                len(c.blobs),
+                inbox_args[0],
+                len(c.writes),
+                *blob_args(c.blobs),
+                *inbox_args[1:],
+            ]
+            for w in c.writes:
+                args.append(write_field(record.checkpoint_id, w.task_id, w.idx))
+                args.append(encode_write(w))
+        reply = await self._run(_scripts.COMMIT, keys, args)
+        if reply == 1:
+            return
+        if reply[0] == 3:
             assert lease is not None
-            raise _lost(record.thread_id, lease.token, result)
-        if result == 2:  # the head matched, but the checkpoint id is already stored
-            raise _duplicate(record, expected_head)
-        if result != 1:
-            actual = untext(result[1:]) if result else None
-            raise CheckpointConflictError(
-                record.thread_id, record.checkpoint_ns, expected_head, actual
-            )
+            raise _lost(thread_id, lease.token, reply)
+        _, index, refusal = reply
+        c = commits[int(index) - 1]
+        if refusal == 2:  # the head matched, but the checkpoint id is already stored
+            raise _duplicate(c.record, c.expected_head)
+        actual = untext(refusal[1:]) if refusal else None
+        raise CheckpointConflictError(thread_id, c.record.checkpoint_ns, c.expected_head, actual)
 
     async def put_writes(
         self,
@@ -516,15 +566,22 @@ class RedisSaver(BaseSaver):
         k = self._ns_keys(base, nshex)
         return [k["cp"], k["idx"], k["blobs"], k["w"], k["wi"]]
 
-    async def load(
-        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
-    ) -> LoadedCheckpoint | None:
-        """The head (or `checkpoint_id`) with its blobs and writes, in one EVALSHA."""
+    def _load_call(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS `head cp blobs w wi` and ARGV `ns cid` of the Lua `load_checkpoint`."""
         base = self._base(thread_id)
         nshex = text(checkpoint_ns).hex()
         k = self._ns_keys(base, nshex)
         keys = [f"{base}:head", k["cp"], k["blobs"], k["w"], k["wi"]]
-        reply = await self._run(_scripts.LOAD, keys, [nshex, text(checkpoint_id or "")])
+        return keys, [nshex, text(checkpoint_id or "")]
+
+    async def load(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+    ) -> LoadedCheckpoint | None:
+        """The head (or `checkpoint_id`) with its blobs and writes, in one EVALSHA."""
+        keys, args = self._load_call(thread_id, checkpoint_ns, checkpoint_id)
+        reply = await self._run(_scripts.LOAD, keys, args)
         if reply is None:
             return None
         return self._loaded(thread_id, checkpoint_ns, reply)
@@ -592,16 +649,43 @@ class RedisSaver(BaseSaver):
         tag = f"t{hexid(thread_id)}"
         return [f"{self.prefix}:{{{tag}}}:lease", self._leases_key], tag.encode()
 
+    @staticmethod
+    def _acquired(thread_id: str, owner: str, graph: str, reply: Sequence[Any]) -> Lease:
+        """The lease of an acquire reply `{1, token, expires}`; `ThreadBusyError` for
+        `{0, holder, expires}`."""
+        ok, value, expires = reply[:3]
+        if not ok:
+            raise ThreadBusyError(thread_id, untext(value), int(expires) / 1000)
+        return Lease(thread_id, owner, int(value), int(expires) / 1000, graph)
+
     async def acquire_lease(
         self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
     ) -> Lease:
         """Take the lease with the next token, or `ThreadBusyError`; one EVALSHA."""
         keys, member = self._lease_keys(thread_id)
         args = [member, text(owner), _ms(ttl), text(graph)]
-        ok, value, expires = await self._run(_scripts.ACQUIRE_LEASE, keys, args)
-        if not ok:
-            raise ThreadBusyError(thread_id, untext(value), int(expires) / 1000)
-        return Lease(thread_id, owner, int(value), int(expires) / 1000, graph)
+        reply = await self._run(_scripts.ACQUIRE_LEASE, keys, args)
+        return self._acquired(thread_id, owner, graph, reply)
+
+    async def acquire_and_load(
+        self,
+        thread_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        graph: str = "",
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+    ) -> tuple[Lease, LoadedCheckpoint | None]:
+        """Take the lease (or `ThreadBusyError`, nothing read) and load the head (or
+        `checkpoint_id`) of `checkpoint_ns`, atomically in one EVALSHA."""
+        lease_keys, member = self._lease_keys(thread_id)
+        load_keys, load_args = self._load_call(thread_id, checkpoint_ns, checkpoint_id)
+        args = [member, text(owner), _ms(ttl), text(graph), *load_args]
+        reply = await self._run(_scripts.ACQUIRE_AND_LOAD, [*lease_keys, *load_keys], args)
+        lease = self._acquired(thread_id, owner, graph, reply)
+        raw = reply[3] if len(reply) > 3 else None
+        return lease, None if raw is None else self._loaded(thread_id, checkpoint_ns, raw)
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
         """Extend the lease from now (store clock), or `LeaseLostError`."""

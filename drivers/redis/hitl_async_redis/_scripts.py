@@ -1,5 +1,10 @@
 """The Lua scripts of the Redis driver: one script per operation, each one round trip.
 
+`COMMIT` writes one commit or a whole chain (`commit_many`, with the lease release), and
+`ACQUIRE_AND_LOAD` takes a lease and reads the checkpoint a run starts from. Code shared by
+several scripts lives in Lua fragments (`_LIB` in every script; `_LEASE_LIB`, `_LOAD_LIB`,
+`_RUNS_LIB` where needed), prepended to the scripts' bodies.
+
 Every script runs atomically on the server. Keys of one thread share a hash tag, so each script
 touches one cluster slot, except the global `{prefix}:threads` index and the coordination keys
 (`leases`, `inbox*`, `run*`, `q:*`; see the `_saver` docstring). Scripts that follow an index to
@@ -20,6 +25,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ACQUIRE_AND_LOAD",
     "ACQUIRE_LEASE",
     "CLAIM",
     "COMMIT",
@@ -89,6 +95,17 @@ end
 local function write_fields(wi, cid)
   local p = lp(cid)
   return redis.call('ZRANGEBYLEX', wi, '[' .. p, '(' .. p .. '\255')
+end
+
+-- Upsert the pending writes `[field data]*` of argv[first..last] into hash `w` and index `wi`.
+local function add_writes(w, wi, argv, first, last)
+  chunked('HSET', w, argv, first, last)
+  local members = {}
+  for i = first, last, 2 do
+    members[#members + 1] = 0
+    members[#members + 1] = argv[i]
+  end
+  chunked('ZADD', wi, members)
 end
 
 local function drop_writes(w, wi, cid)
@@ -168,57 +185,86 @@ end
 """
 
 _COMMIT = r"""
--- KEYS: head nsset cp idx blobs w wi threads lease tinbox inbox inbox_data inbox_due
--- ARGV: ns expected cid value ttl_ms thread_id base token channel nblobs ninbox
---       [field data]*nblobs [member data deadline]*ninbox [field data]*
+-- One commit, or a chain of commits of one thread (each one's expected head is the previous
+-- one's id), all or nothing, then optionally the release of the lease.
+-- KEYS: head nsset threads lease leases tinbox inbox inbox_data inbox_due,
+--       then `cp idx blobs w wi` of each namespace listed in ARGV (in that order)
+-- ARGV: ttl_ms thread_id base token channel release (0/1) lease_member nns [ns]*nns
+--       ncommits, then the commits in chain order, each:
+--       ns expected cid value nblobs ninbox nwrites
+--       [field data]*nblobs [member data deadline]*ninbox [field data]*nwrites
 -- expected/actual heads are '' (none) or '=' .. id; token '' = no lease; ninbox -1 = keep the
--- inbox. Returns 1; {3, current token} when the lease is lost; the actual head on a head
--- conflict; 2 when checkpoint `cid` is already stored (ids are never reused). Only 1 writes.
-local lost = lease_lost(KEYS[9], ARGV[8])
+-- inbox. The lease is checked once, then every commit against the head its predecessors leave
+-- and against the ids stored or earlier in the chain, before anything is written. Returns 1;
+-- {3, current token} when the lease is lost; {4, i, refusal} when commit i is refused: the
+-- actual head on a head conflict, 2 when checkpoint `cid` exists (ids are never reused).
+-- Only 1 writes.
+local lost = lease_lost(KEYS[4], ARGV[4])
 if lost then return lost end
-local ns = ARGV[1]
-local cur = redis.call('HGET', KEYS[1], ns)
-if cur then cur = '=' .. cur else cur = '' end
-if cur ~= ARGV[2] then return cur end
-local cid = ARGV[3]
-if redis.call('HEXISTS', KEYS[3], cid) == 1 then return 2 end
-redis.call('HSET', KEYS[3], cid, ARGV[4])
-redis.call('ZADD', KEYS[4], 0, cid)
-local nblobs = tonumber(ARGV[10])
-local ninbox = tonumber(ARGV[11])
-local first = 12
-local last = first + 2 * nblobs - 1
-if nblobs > 0 then chunked('HSET', KEYS[5], ARGV, first, last) end
-local ttl = tonumber(ARGV[5])
-if ninbox >= 0 then
-  set_inbox(KEYS[10], KEYS[11], KEYS[12], KEYS[13], ttl, ARGV, last + 1, ninbox)
-  last = last + 3 * ninbox
+local nns = tonumber(ARGV[8])
+local nskeys = {}
+for j = 1, nns do
+  local k = 9 + 5 * (j - 1)
+  nskeys[ARGV[8 + j]] = {cp = KEYS[k + 1], idx = KEYS[k + 2], blobs = KEYS[k + 3],
+    w = KEYS[k + 4], wi = KEYS[k + 5]}
 end
-if #ARGV > last then
-  drop_writes(KEYS[6], KEYS[7], cid)
-  chunked('HSET', KEYS[6], ARGV, last + 1, #ARGV)
-  local members = {}
-  for i = last + 1, #ARGV, 2 do
-    members[#members + 1] = 0
-    members[#members + 1] = ARGV[i]
+local n = tonumber(ARGV[9 + nns])
+local pos = 10 + nns
+local chain, heads, ids = {}, {}, {}
+for i = 1, n do
+  local a = pos
+  local nblobs, ninbox, nwrites = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]),
+    tonumber(ARGV[a + 6])
+  local c = {ns = ARGV[a], expected = ARGV[a + 1], cid = ARGV[a + 2], value = ARGV[a + 3],
+    ninbox = ninbox, blobs = a + 7}
+  c.k = nskeys[c.ns]
+  c.inbox = c.blobs + 2 * nblobs
+  c.writes = c.inbox + 3 * math.max(ninbox, 0)
+  pos = c.writes + 2 * nwrites
+  c.stop = pos - 1
+  local head = heads[c.ns]
+  if not head then
+    head = redis.call('HGET', KEYS[1], c.ns)
+    head = head and '=' .. head or ''
   end
-  chunked('ZADD', KEYS[7], members)
+  if head ~= c.expected then return {4, i, head} end
+  local id = lp(c.ns) .. c.cid
+  if ids[id] or redis.call('HEXISTS', c.k.cp, c.cid) == 1 then return {4, i, 2} end
+  ids[id] = true
+  heads[c.ns] = '=' .. c.cid
+  chain[i] = c
 end
-redis.call('HSET', KEYS[1], ns, cid)
-redis.call('SADD', KEYS[2], ns)
+local ttl = tonumber(ARGV[1])
+for i = 1, n do
+  local c = chain[i]
+  local k = c.k
+  redis.call('HSET', k.cp, c.cid, c.value)
+  redis.call('ZADD', k.idx, 0, c.cid)
+  if c.inbox > c.blobs then chunked('HSET', k.blobs, ARGV, c.blobs, c.inbox - 1) end
+  if c.ninbox >= 0 then
+    set_inbox(KEYS[6], KEYS[7], KEYS[8], KEYS[9], ttl, ARGV, c.inbox, c.ninbox)
+  end
+  if c.stop >= c.writes then
+    drop_writes(k.w, k.wi, c.cid)
+    add_writes(k.w, k.wi, ARGV, c.writes, c.stop)
+  end
+  redis.call('HSET', KEYS[1], c.ns, c.cid)
+  redis.call('SADD', KEYS[2], c.ns)
+end
 if ttl > 0 then
-  local base = ARGV[7]
-  for _, n in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-    for _, s in ipairs(SUFFIXES) do redis.call('PEXPIRE', base .. s .. n, ttl) end
+  local base = ARGV[3]
+  for _, ns in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    for _, s in ipairs(SUFFIXES) do redis.call('PEXPIRE', base .. s .. ns, ttl) end
   end
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('PEXPIRE', KEYS[10], ttl)
-  redis.call('ZADD', KEYS[8], now_ms() + ttl, ARGV[6])
+  redis.call('PEXPIRE', KEYS[6], ttl)
+  redis.call('ZADD', KEYS[3], now_ms() + ttl, ARGV[2])
 else
-  redis.call('ZADD', KEYS[8], '+inf', ARGV[6])
+  redis.call('ZADD', KEYS[3], '+inf', ARGV[2])
 end
-redis.call('PUBLISH', ARGV[9], ARGV[6])
+if ARGV[6] == '1' then release(KEYS[4], KEYS[5], ARGV[7], ARGV[4]) end
+redis.call('PUBLISH', ARGV[5], ARGV[2])
 return 1
 """
 
@@ -236,13 +282,7 @@ if ninbox >= 0 then
   first = first + 3 * ninbox
 end
 if #ARGV >= first then
-  chunked('HSET', KEYS[2], ARGV, first, #ARGV)
-  local members = {}
-  for i = first, #ARGV, 2 do
-    members[#members + 1] = 0
-    members[#members + 1] = ARGV[i]
-  end
-  chunked('ZADD', KEYS[3], members)
+  add_writes(KEYS[2], KEYS[3], ARGV, first, #ARGV)
   redis.call('SADD', KEYS[1], ARGV[1])
   if ttl > 0 then
     for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
@@ -252,16 +292,23 @@ redis.call('PUBLISH', ARGV[5], ARGV[4])
 return 1
 """
 
+_LOAD_LIB = r"""
+-- The head of namespace `ns` (or checkpoint `cid`, '' = the head) as `gather` returns it, or
+-- false when there is none. `k` is the KEYS index of `head cp blobs w wi`.
+local function load_checkpoint(k, ns, cid)
+  if cid == '' then
+    cid = redis.call('HGET', KEYS[k], ns)
+    if not cid then return false end
+  end
+  local value = redis.call('HGET', KEYS[k + 1], cid)
+  if not value then return false end
+  return gather(cid, value, lua_part(value), KEYS[k + 2], KEYS[k + 3], KEYS[k + 4])
+end
+"""
+
 _LOAD = r"""
 -- KEYS: head cp blobs w wi ; ARGV: ns cid ('' = the head)
-local cid = ARGV[2]
-if cid == '' then
-  cid = redis.call('HGET', KEYS[1], ARGV[1])
-  if not cid then return false end
-end
-local value = redis.call('HGET', KEYS[2], cid)
-if not value then return false end
-return gather(cid, value, lua_part(value), KEYS[3], KEYS[4], KEYS[5])
+return load_checkpoint(1, ARGV[1], ARGV[2])
 """
 
 _HISTORY = r"""
@@ -366,18 +413,42 @@ return redis.call('ZRANGE', KEYS[1], 0, limit > 0 and limit - 1 or -1)
 
 # -- coordination: leases -----------------------------------------------------------------------
 
+_LEASE_LIB = r"""
+-- Take the lease hash `key` (`member` of the `leases` zset) with the next token: {1, token,
+-- expires_ms}, or {0, holder, expires_ms} (nothing changes) when it is held and live.
+local function acquire(key, leases, member, owner, ttl_ms, graph)
+  local now = now_ms()
+  local h = redis.call('HMGET', key, 'owner', 'expires', 'released')
+  if h[1] and h[3] ~= '1' and tonumber(h[2]) >= now then return {0, h[1], h[2]} end
+  local expires = now + tonumber(ttl_ms)
+  local token = redis.call('HINCRBY', key, 'token', 1)
+  redis.call('HSET', key, 'owner', owner, 'expires', expires, 'graph', graph, 'released', '0')
+  redis.call('ZADD', leases, expires, member)
+  return {1, token, expires}
+end
+
+-- Mark the lease released if its token is still `token`; returns whether it was.
+local function release(key, leases, member, token)
+  if redis.call('HGET', key, 'token') ~= token then return false end
+  redis.call('HSET', key, 'released', '1')
+  redis.call('ZREM', leases, member)
+  return true
+end
+"""
+
 _ACQUIRE_LEASE = r"""
 -- KEYS: lease leases ; ARGV: member owner ttl_ms graph
 -- Returns {1, token, expires_ms}, or {0, holder, expires_ms} when the thread is busy.
-local now = now_ms()
-local h = redis.call('HMGET', KEYS[1], 'owner', 'expires', 'released')
-if h[1] and h[3] ~= '1' and tonumber(h[2]) >= now then return {0, h[1], h[2]} end
-local expires = now + tonumber(ARGV[3])
-local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
-redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'expires', expires, 'graph', ARGV[4],
-  'released', '0')
-redis.call('ZADD', KEYS[2], expires, ARGV[1])
-return {1, token, expires}
+return acquire(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+"""
+
+_ACQUIRE_AND_LOAD = r"""
+-- KEYS: lease leases head cp blobs w wi ; ARGV: member owner ttl_ms graph ns cid ('' = head)
+-- Returns {1, token, expires_ms, checkpoint as LOAD returns it (nil: none)}, or
+-- {0, holder, expires_ms} when the thread is busy (nothing is read).
+local r = acquire(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+if r[1] == 1 then r[4] = load_checkpoint(3, ARGV[5], ARGV[6]) end
+return r
 """
 
 _RENEW_LEASE = r"""
@@ -393,9 +464,7 @@ return {1, expires}
 
 _RELEASE_LEASE = r"""
 -- KEYS: lease leases ; ARGV: member token channel thread_id. Returns 1 when released.
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'released', '1')
-redis.call('ZREM', KEYS[2], ARGV[1])
+if not release(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 """
@@ -657,16 +726,17 @@ def _script(name: str, body: str) -> Script:
     return Script(name, f"-- hitl_async_redis: {name}\n{_LIB}\n{body}")
 
 
-COMMIT = _script("commit", _COMMIT)
+COMMIT = _script("commit", _LEASE_LIB + _COMMIT)
 PUT_WRITES = _script("put_writes", _PUT_WRITES)
-LOAD = _script("load", _LOAD)
+LOAD = _script("load", _LOAD_LIB + _LOAD)
 HISTORY = _script("history", _HISTORY)
 PRUNE = _script("prune", _PRUNE)
 DELETE_THREAD = _script("delete_thread", _DELETE_THREAD)
 LIST_THREADS = _script("list_threads", _LIST_THREADS)
-ACQUIRE_LEASE = _script("acquire_lease", _ACQUIRE_LEASE)
+ACQUIRE_LEASE = _script("acquire_lease", _LEASE_LIB + _ACQUIRE_LEASE)
+ACQUIRE_AND_LOAD = _script("acquire_and_load", _LEASE_LIB + _LOAD_LIB + _ACQUIRE_AND_LOAD)
 RENEW_LEASE = _script("renew_lease", _RENEW_LEASE)
-RELEASE_LEASE = _script("release_lease", _RELEASE_LEASE)
+RELEASE_LEASE = _script("release_lease", _LEASE_LIB + _RELEASE_LEASE)
 EXPIRED_LEASES = _script("expired_leases", _EXPIRED_LEASES)
 LIST_INBOX = _script("list_inbox", _LIST_INBOX)
 ENQUEUE = _script("enqueue", _RUNS_LIB + _ENQUEUE)
@@ -684,6 +754,7 @@ SCRIPTS: tuple[Script, ...] = (
     DELETE_THREAD,
     LIST_THREADS,
     ACQUIRE_LEASE,
+    ACQUIRE_AND_LOAD,
     RENEW_LEASE,
     RELEASE_LEASE,
     EXPIRED_LEASES,

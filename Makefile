@@ -11,18 +11,18 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml drivers/*/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e ".[test]" -e drivers/sqlite -e drivers/postgres -e drivers/redis
+	@$(BIN)/python -m pip install -q -e ".[test,cli]" -e drivers/sqlite -e drivers/postgres -e drivers/redis
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/hitl demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	@$(BIN)/python -m pip install -q -e ".[bench]"
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

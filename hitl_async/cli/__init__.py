@@ -16,7 +16,8 @@ The store is `--store URL`, else `$HITL_STORE`, else `sqlite:///hitl.db` in the 
 directory; driver options come from `--store-option KEY=VALUE` (repeatable) or the URL's query
 string (`?schema=app`, `?prefix=app`). `--store`, `--store-option` and `--debug` are accepted
 before the command too. Reading commands (inbox, show, history, threads, prune) never create a
-SQLite file. `inbox`, `show`, `history`, `threads`, `run`, `resume` and `prune` take `--json`.
+SQLite file. `inbox`, `show`, `history`, `threads`, `run`, `resume` and `prune` take `--json`
+(`worker --json` prints one JSON line per processed run).
 
 `MODULE:GRAPH` is imported with the working directory on `sys.path`; `GRAPH` (dots allowed) is
 a `StateGraph` (compiled with the store), a `CompiledStateGraph` (rebound to the store with

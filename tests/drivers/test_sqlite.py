@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.util
 import itertools
+import json
 import operator
 import os
 import sqlite3
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,14 +31,19 @@ from hitl_async import (
     CheckpointConflictError,
     CheckpointRecord,
     DriverNotFoundError,
+    InboxEntry,
     InMemorySaver,
+    LeaseLostError,
+    RunRequest,
     StateGraph,
+    ThreadBusyError,
     WriteRecord,
     connect,
 )
+from hitl_async.checkpoint.base import Commit
 
 try:
-    from hitl_async_sqlite import SqliteSaver, _ops, from_url, parse_url
+    from hitl_async_sqlite import SqliteSaver, _coordination, _ops, from_url, parse_url
 except ImportError:  # like conftest.require_package: skip locally, fail under CI
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         raise
@@ -165,13 +171,6 @@ def test_connect_unknown_scheme() -> None:
         connect("just-a-path.db")
 
 
-def test_connect_missing_postgres_driver() -> None:
-    if importlib.util.find_spec("hitl_async_postgres") is not None:
-        pytest.skip("hitl-async-postgres is installed; see test_connect_missing_driver_hint")
-    with pytest.raises(DriverNotFoundError, match="pip install hitl-async-postgres"):
-        connect("postgresql://u@localhost/db")
-
-
 def test_connect_missing_driver_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     from hitl_async import _connect
 
@@ -217,10 +216,11 @@ async def test_setup_idempotent_and_schema(store: SqliteSaver, db_path: Path) ->
     await other.setup()
     await other.aclose()
     assert [v for (v,) in rows(db_path, "SELECT version FROM schema_version")] == [
-        _ops.SCHEMA_VERSION
+        v for v, _ in _ops.MIGRATIONS
     ]
     tables = {n for (n,) in rows(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"schema_version", "threads", "checkpoints", "blobs", "writes"} <= tables
+    assert {"leases", "inbox", "runs"} <= tables
 
 
 async def test_first_use_runs_setup(store: SqliteSaver, db_path: Path) -> None:
@@ -603,3 +603,279 @@ async def test_several_processes_one_linear_chain(store: SqliteSaver, db_path: P
         assert newer.record.parent_id == older.record.checkpoint_id  # never forked
         assert newer.blobs["a"] == newer.record.metadata["by"].encode()
     assert {c.record.metadata["by"] for c in history} == {f"p{k}" for k in range(procs)}
+
+
+# ---------------------------------------------------------------------------- coordination
+
+
+def entry(thread_id: str, iid: str, created: int, **kw: Any) -> InboxEntry:
+    return InboxEntry(
+        thread_id=thread_id,
+        interrupt_id=iid,
+        checkpoint_ns="",
+        node="ask",
+        value=iid.encode(),
+        created_at=f"2026-01-01T00:00:{created // 1000:02d}.{created % 1000:06d}+00:00",
+        **kw,
+    )
+
+
+def chain(thread_id: str, n: int, inbox: list[InboxEntry] | None = None) -> list[Commit]:
+    """`n` commits of one thread, each on the previous one; `inbox` on the last."""
+    ids = [f"{i:08d}" for i in range(1, n + 1)]
+    return [
+        Commit(
+            rec(thread_id, cid, ids[i - 1] if i else None),
+            blobs(cid),
+            ids[i - 1] if i else None,
+            inbox=inbox if i == n - 1 else None,
+        )
+        for i, cid in enumerate(ids)
+    ]
+
+
+async def test_migrates_a_version_1_database(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    version, statements = _ops.MIGRATIONS[0]
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (?, 'then')", (version,))
+    conn.execute(
+        "INSERT INTO threads VALUES ('old', '', '1', 'then')",
+    )
+    conn.close()
+    saver = from_url(f"sqlite:///{db_path}")
+    try:
+        assert await saver.list_threads() == ["old"]
+        assert [v for (v,) in rows(db_path, "SELECT version FROM schema_version")] == [
+            v for v, _ in _ops.MIGRATIONS
+        ]
+        lease = await saver.acquire_lease("old", "w", 30)
+        assert lease.token == 1
+    finally:
+        await saver.aclose()
+
+
+async def test_inbox_query_plan_uses_only_the_inbox_index(
+    store: SqliteSaver, db_path: Path
+) -> None:
+    for t in range(12):  # 1200 checkpoints of other threads, each chain in one hop
+        await store.commit_many(chain(f"busy{t}", 100))
+    for t in range(150):
+        inbox = [entry(f"w{t:03d}", f"i{t:03d}{k}", (t * 7 + k) % 200) for k in range(2)]
+        await store.commit(rec(f"w{t:03d}", "1"), blobs("1"), expected_head=None, inbox=inbox)
+    assert rows(db_path, "SELECT count(*) FROM checkpoints") == [(1350,)]
+
+    def plan(**kw: Any) -> str:
+        args = {"thread_id": None, "node": None, "graph": None, "due_before": None,
+                "after": None, "limit": 100, **kw}  # fmt: skip
+        sql, params = _coordination.inbox_query(**args)
+        return " | ".join(r[-1] for r in rows(db_path, f"EXPLAIN QUERY PLAN {sql}", params))
+
+    for shown in (plan(), plan(after=("2026", "w001", "x")), plan(node="ask", graph="g")):
+        assert "USING INDEX inbox_order" in shown, shown
+        assert "TEMP B-TREE" not in shown, shown  # the index gives the order: no sort
+        for table in ("checkpoints", "writes", "blobs", "threads"):
+            assert table not in shown, shown
+    assert "checkpoints" not in plan(thread_id="w001") and "writes" not in plan(due_before=1.0)
+
+    seen: list[InboxEntry] = []
+    after = None
+    while page := await store.list_inbox(limit=64, after=after):
+        seen += page
+        after = (page[-1].created_at, page[-1].thread_id, page[-1].interrupt_id)
+    keys = [(e.created_at, e.thread_id, e.interrupt_id) for e in seen]
+    assert len(seen) == 300 and keys == sorted(keys)
+
+
+async def test_commit_many_is_one_hop_and_all_or_nothing(
+    store: SqliteSaver, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    real = _ops.run_batch
+
+    def spy(conn: sqlite3.Connection, jobs: Sequence[_ops.Job]) -> Any:
+        sizes.append(len(jobs))
+        return real(conn, jobs)
+
+    lease = await store.acquire_lease("t", "w", 30)
+    monkeypatch.setattr(_ops, "run_batch", spy)
+    good = chain("t", 3, inbox=[entry("t", "i1", 1)])
+    await store.commit_many(good, lease=lease)
+    assert sizes == [1]  # three commits, one job in one transaction
+    head = await store.load("t")
+    assert head is not None and head.record.checkpoint_id == "00000003"
+    assert [e.interrupt_id for e in await store.list_inbox()] == ["i1"]
+
+    def more(expected_third: str) -> list[Commit]:
+        ids = ["00000004", "00000005", "00000006"]
+        parents = ["00000003", *ids[:2]]
+        heads = ["00000003", "00000004", expected_third]
+        return [
+            Commit(rec("t", c, p), blobs(c), h, inbox=[])
+            for c, p, h in zip(ids, parents, heads, strict=True)
+        ]
+
+    with pytest.raises(CheckpointConflictError) as conflict:  # the third one conflicts
+        await store.commit_many(more("wrong"), lease=lease, release=True)
+    assert conflict.value.actual == "00000005"  # as seen after its predecessors
+    assert rows(db_path, "SELECT count(*) FROM checkpoints") == [(3,)]  # none of the chain
+    assert [e.interrupt_id for e in await store.list_inbox()] == ["i1"]
+    with pytest.raises(ThreadBusyError):  # not released either
+        await store.acquire_lease("t", "other", 30)
+
+    stale = type(lease)(lease.thread_id, lease.owner, lease.token - 1, lease.expires_at)
+    with pytest.raises(LeaseLostError):
+        await store.commit_many(more("00000005"), lease=stale)
+    assert rows(db_path, "SELECT count(*) FROM checkpoints") == [(3,)]
+
+    await store.commit_many(more("00000005"), lease=lease, release=True)
+    assert rows(db_path, "SELECT count(*) FROM checkpoints") == [(6,)]
+    assert await store.list_inbox() == []
+    assert rows(db_path, "SELECT released FROM leases WHERE thread_id = 't'") == [(1,)]
+    assert (await store.acquire_lease("t", "next", 30)).token == lease.token + 1
+
+
+async def test_acquire_and_load_is_one_transaction(store: SqliteSaver) -> None:
+    await store.commit(rec("t", "1"), blobs("1"), expected_head=None)
+    lease, loaded = await store.acquire_and_load("t", "w", 30, graph="g")
+    assert (lease.token, lease.graph) == (1, "g")
+    assert loaded is not None and loaded.record.checkpoint_id == "1"
+    with pytest.raises(ThreadBusyError) as busy:
+        await store.acquire_and_load("t", "w2", 30)
+    assert busy.value.holder == "w" and busy.value.expires_at == lease.expires_at
+
+
+async def test_delete_thread_clears_inbox_and_keeps_the_lease_row(
+    store: SqliteSaver, db_path: Path
+) -> None:
+    lease = await store.acquire_lease("t", "w", 30)
+    await store.commit(
+        rec("t", "1"), blobs("1"), expected_head=None, lease=lease, inbox=[entry("t", "i", 1)]
+    )
+    await store.release_lease(lease)
+    await store.delete_thread("t")
+    assert await store.list_inbox() == [] and await store.load("t") is None
+    assert rows(db_path, "SELECT token, released FROM leases") == [(1, 1)]
+    assert (await store.acquire_lease("t", "w", 30)).token == 2  # tokens only grow
+
+
+async def test_wait_for_change_wakes_on_other_connections_and_own_writes(
+    store: SqliteSaver, db_path: Path
+) -> None:
+    other = from_url(f"sqlite:///{db_path}")
+    try:
+        await store.setup()
+        start = time.monotonic()
+        await store.wait_for_change("t", 0.2)  # nothing happens: the whole timeout
+        assert 0.19 <= time.monotonic() - start < 2
+
+        async def commit_later(saver: SqliteSaver, thread: str, cid: str, head: Any) -> None:
+            await anyio.sleep(0.3)
+            await saver.commit(rec(thread, cid, head), blobs(cid), expected_head=head)
+
+        for saver, cid, head in ((other, "1", None), (store, "2", "1")):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(commit_later, saver, "t", cid, head)
+                start = time.monotonic()
+                await store.wait_for_change("t", 10)
+                waited = time.monotonic() - start
+            assert 0.25 < waited < 2, (saver is other, waited)
+
+        async with anyio.create_task_group() as tg:  # own writes of another thread: no wake
+            tg.start_soon(commit_later, store, "u", "1", None)
+            start = time.monotonic()
+            await store.wait_for_change("t", 0.6)
+            assert time.monotonic() - start >= 0.59
+    finally:
+        await other.aclose()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_wait_for_work_wakes_on_enqueue_and_claim_expiry(
+    db_path: Path, anyio_backend: str
+) -> None:
+    saver, other = from_url(f"sqlite:///{db_path}"), from_url(f"sqlite:///{db_path}")
+    try:
+        await saver.setup()
+
+        async def enqueue_later(by: SqliteSaver, rid: str) -> None:
+            await anyio.sleep(0.3)
+            await by.enqueue(RunRequest(rid, "q", f"t-{rid}", b"p", created_at=rid))
+
+        for by, rid in ((saver, "1"), (other, "2")):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(enqueue_later, by, rid)
+                start = time.monotonic()
+                await saver.wait_for_work("q", 10)
+                assert 0.25 < time.monotonic() - start < 2
+            claimed = await saver.claim_request("q", "w", 0.4 if rid == "2" else 30)
+            assert claimed is not None and claimed.id == rid
+        start = time.monotonic()  # "2"'s claim expires without anybody writing
+        await saver.wait_for_work("q", 10)
+        assert 0.2 < time.monotonic() - start < 2
+        again = await other.claim_request("q", "w2", 30)
+        assert again is not None and (again.id, again.attempts) == ("2", 2)
+    finally:
+        await saver.aclose()
+        await other.aclose()
+
+
+CLAIMER = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+    from hitl_async import ThreadBusyError, connect
+
+    async def main(url, name, at):
+        saver = connect(url, busy_timeout=20)
+        await saver.setup()
+        await asyncio.sleep(max(0.0, at - time.time()))
+        try:
+            lease = (await saver.acquire_lease("contested", name, 30)).token
+        except ThreadBusyError:
+            lease = None
+        claimed = []
+        while (request := await saver.claim_request("q", name, 60)) is not None:
+            claimed.append(request.id)
+        await saver.aclose()
+        print(json.dumps({"lease": lease, "claimed": claimed}))
+
+    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+    """
+)
+
+
+async def test_processes_never_claim_the_same_request_or_lease(
+    store: SqliteSaver, db_path: Path
+) -> None:
+    for i in range(120):
+        request = RunRequest(f"r{i:03d}", "q", f"t{i:03d}", b"p", created_at=f"{i:03d}")
+        await store.enqueue(request)
+    await store.enqueue(RunRequest("same-thread", "q", "t000", b"p", created_at="999"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    at = time.time() + 1.5
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            CLAIMER,
+            f"sqlite:///{db_path}",
+            f"p{k}",
+            str(at),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for k in range(4)
+    ]
+    results = []
+    for proc in procs:
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        results.append(json.loads(out.decode().splitlines()[-1]))
+    assert [r["lease"] for r in results if r["lease"] is not None] == [1]
+    claimed = [rid for r in results for rid in r["claimed"]]
+    assert sorted(claimed) == [f"r{i:03d}" for i in range(120)]  # each exactly once
+    held = await store.get_request("same-thread")  # its thread has a live running request
+    assert held is not None and held.status == "queued"

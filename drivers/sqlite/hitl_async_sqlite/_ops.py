@@ -8,12 +8,18 @@ commit, a load or a prune costs one thread round trip however many statements it
 Write operations are *jobs*: callables `job(conn) -> result` that `run_batch` applies inside one
 `BEGIN IMMEDIATE` transaction, each under its own SAVEPOINT, so one failing job (say, a head
 conflict) rolls back alone while the others in the batch commit together.
+
+Commits and pending writes made under a lease check it first thing in their job (`_fence`:
+same token, not released, not expired), inside the transaction that then writes, so a run that
+lost its lease writes nothing; `inbox=` replaces the thread's `inbox` rows in that job too. The
+other coordination statements (leases, inbox reads, the run queue) are in `_coordination`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,10 +27,13 @@ from typing import Any, TypeVar
 from hitl_async.checkpoint.base import (
     BlobRecord,
     CheckpointRecord,
+    Commit,
+    InboxEntry,
+    Lease,
     LoadedCheckpoint,
     WriteRecord,
 )
-from hitl_async.errors import CheckpointConflictError, SerializationError
+from hitl_async.errors import CheckpointConflictError, LeaseLostError, SerializationError
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
@@ -75,10 +84,59 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        (
+            # Coordination. A lease row is never deleted (but by destroy): `token` only grows.
+            # `expires_at` is time.time() of the writing process (one machine, one clock).
+            """CREATE TABLE IF NOT EXISTS leases (
+                thread_id TEXT NOT NULL PRIMARY KEY,
+                owner TEXT NOT NULL,
+                token INTEGER NOT NULL,
+                expires_at REAL NOT NULL,
+                graph TEXT NOT NULL DEFAULT '',
+                released INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX IF NOT EXISTS leases_expiry ON leases (released, expires_at)",
+            # The inbox index: a thread's pending interrupts, replaced by commit/put_writes.
+            """CREATE TABLE IF NOT EXISTS inbox (
+                thread_id TEXT NOT NULL,
+                interrupt_id TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL,
+                node TEXT NOT NULL,
+                value BLOB NOT NULL,
+                created_at TEXT NOT NULL,
+                deadline REAL,
+                on_timeout BLOB,
+                graph TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (thread_id, interrupt_id)
+            )""",
+            "CREATE INDEX IF NOT EXISTS inbox_order ON inbox (created_at, thread_id, interrupt_id)",
+            "CREATE INDEX IF NOT EXISTS inbox_deadline ON inbox (deadline)",
+            # The run queue: queued -> running -> done | failed, or queued -> cancelled.
+            """CREATE TABLE IF NOT EXISTS runs (
+                id TEXT NOT NULL PRIMARY KEY,
+                queue TEXT NOT NULL,
+                thread_id TEXT NOT NULL,
+                payload BLOB NOT NULL,
+                status TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                owner TEXT,
+                claim_expires REAL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                result BLOB,
+                error TEXT
+            )""",
+            "CREATE INDEX IF NOT EXISTS runs_queue ON runs (queue, status, created_at)",
+            "CREATE INDEX IF NOT EXISTS runs_thread ON runs (thread_id, status)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 TABLES = ("writes", "blobs", "checkpoints", "threads")
+"""The tables holding a thread's checkpoint data (`delete_thread` empties them, and its inbox)."""
+ALL_TABLES = (*TABLES, "inbox", "leases", "runs")
 
 _SELECT_CHECKPOINT = (
     "SELECT checkpoint_id, parent_id, created_at, channel_versions, header, metadata "
@@ -175,13 +233,14 @@ def run_batch(conn: sqlite3.Connection, jobs: Sequence[Job]) -> list[tuple[bool,
     return out
 
 
-def commit_job(
+def _commit_body(
     record: CheckpointRecord,
     blobs: Sequence[BlobRecord],
     expected_head: str | None,
     writes: Sequence[WriteRecord],
+    inbox: Sequence[InboxEntry] | None,
 ) -> Job:
-    """A job that checks the head, then stores blobs, the checkpoint, the head and writes."""
+    """The statements of one commit (head check first); no lease check."""
     t, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
     blob_rows = [(t, ns, b.channel, b.version, bytes(b.data)) for b in blobs]
     checkpoint_row = (
@@ -195,8 +254,9 @@ def commit_job(
         _dumps(record.metadata),
     )
     write_rows = _write_rows(t, ns, cid, writes)
+    inbox_rows = _inbox_rows(t, inbox)
 
-    def job(conn: sqlite3.Connection) -> None:
+    def body(conn: sqlite3.Connection) -> None:
         row = conn.execute(
             "SELECT head_id FROM threads WHERE thread_id = ? AND checkpoint_ns = ?", (t, ns)
         ).fetchone()
@@ -234,8 +294,116 @@ def commit_job(
                 (t, ns, cid),
             )
             _upsert_writes(conn, write_rows)
+        if inbox_rows is not None:
+            _replace_inbox(conn, t, inbox_rows)
+
+    return body
+
+
+def commit_job(
+    record: CheckpointRecord,
+    blobs: Sequence[BlobRecord],
+    expected_head: str | None,
+    writes: Sequence[WriteRecord],
+    lease: Lease | None = None,
+    inbox: Sequence[InboxEntry] | None = None,
+) -> Job:
+    """A job that checks the lease and the head, then stores blobs, the checkpoint, the head,
+    writes and (if given) the thread's inbox."""
+    body = _commit_body(record, blobs, expected_head, writes, inbox)
+    fence = _fence(record.thread_id, lease)
+
+    def job(conn: sqlite3.Connection) -> None:
+        fence(conn)
+        body(conn)
 
     return job
+
+
+def commit_many_job(commits: Sequence[Commit], lease: Lease | None, release: bool) -> Job:
+    """A job committing a chain in order, all or nothing: the first failure (lease lost, head
+    conflict) is raised and the job's savepoint drops every commit of the chain. With `release`
+    (and a lease), the lease is released in the same transaction once the chain is written."""
+    threads = dict.fromkeys(c.record.thread_id for c in commits)
+    fences = [_fence(t, lease) for t in threads]
+    bodies = [_commit_body(c.record, c.blobs, c.expected_head, c.writes, c.inbox) for c in commits]
+
+    def job(conn: sqlite3.Connection) -> None:
+        for fence in fences:
+            fence(conn)
+        for body in bodies:
+            body(conn)
+        if release and lease is not None:
+            release_lease(conn, lease)
+
+    return job
+
+
+def release_lease(conn: sqlite3.Connection, lease: Lease) -> bool:
+    """Mark the lease released if its token is still current; True if it was."""
+    cursor = conn.execute(
+        "UPDATE leases SET released = 1 WHERE thread_id = ? AND token = ? AND released = 0",
+        (lease.thread_id, int(lease.token)),
+    )
+    return cursor.rowcount > 0
+
+
+def _fence(thread_id: str, lease: Lease | None) -> Job:
+    """A check that `lease` is still the thread's live lease, else `LeaseLostError`.
+
+    Run inside the write transaction it guards (`BEGIN IMMEDIATE` holds the write lock), so no
+    other process can take the lease over between the check and the writes.
+    """
+    if lease is None:
+        return _noop
+    token = int(lease.token)
+
+    def fence(conn: sqlite3.Connection) -> None:
+        row = conn.execute(
+            "SELECT token, released, expires_at FROM leases WHERE thread_id = ?", (thread_id,)
+        ).fetchone()
+        if row is None or row[0] != token or row[1] or row[2] < time.time():
+            raise LeaseLostError(thread_id, token, row[0] if row is not None else None)
+
+    return fence
+
+
+def _noop(conn: sqlite3.Connection) -> None:
+    pass
+
+
+def _inbox_rows(thread_id: str, inbox: Sequence[InboxEntry] | None) -> list[tuple[Any, ...]] | None:
+    """Rows of the `inbox` table for a replacement of the thread's entries (None: keep them)."""
+    if inbox is None:
+        return None
+    rows = []
+    for e in inbox:
+        if e.thread_id != thread_id:
+            raise ValueError(
+                f"inbox entry {e.interrupt_id!r} is for thread {e.thread_id!r}, not {thread_id!r}"
+            )
+        deadline = None if e.deadline is None else float(e.deadline)
+        on_timeout = None if e.on_timeout is None else bytes(e.on_timeout)
+        rows.append(
+            (thread_id, e.interrupt_id, e.checkpoint_ns, e.node, bytes(e.value), e.created_at,
+             deadline, on_timeout, e.graph)
+        )  # fmt: skip
+    return rows
+
+
+def _replace_inbox(conn: sqlite3.Connection, thread_id: str, rows: list[tuple[Any, ...]]) -> None:
+    conn.execute("DELETE FROM inbox WHERE thread_id = ?", (thread_id,))
+    if rows:
+        conn.executemany(
+            "INSERT INTO inbox (thread_id, interrupt_id, checkpoint_ns, node, value, created_at, "
+            "deadline, on_timeout, graph) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (thread_id, interrupt_id) DO UPDATE SET "
+            "checkpoint_ns = excluded.checkpoint_ns, node = excluded.node, "
+            "value = excluded.value, created_at = excluded.created_at, "
+            "deadline = excluded.deadline, on_timeout = excluded.on_timeout, "
+            "graph = excluded.graph",
+            rows,
+        )
 
 
 def duplicate_checkpoint(
@@ -283,31 +451,45 @@ def _upsert_writes(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> Non
 
 
 def put_writes_job(
-    thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[WriteRecord]
+    thread_id: str,
+    checkpoint_ns: str,
+    checkpoint_id: str,
+    writes: Sequence[WriteRecord],
+    lease: Lease | None = None,
+    inbox: Sequence[InboxEntry] | None = None,
 ) -> Job:
-    """A job that upserts pending writes by `(task_id, idx)`."""
+    """A job that checks the lease, upserts pending writes by `(task_id, idx)` and replaces the
+    thread's inbox (if given)."""
     rows = _write_rows(thread_id, checkpoint_ns, checkpoint_id, writes)
+    inbox_rows = _inbox_rows(thread_id, inbox)
+    fence = _fence(thread_id, lease)
 
     def job(conn: sqlite3.Connection) -> None:
+        fence(conn)
         if rows:
             _upsert_writes(conn, rows)
+        if inbox_rows is not None:
+            _replace_inbox(conn, thread_id, inbox_rows)
 
     return job
 
 
 def delete_thread_job(thread_id: str) -> Job:
-    """A job that removes every row of a thread, in every namespace."""
+    """A job that removes every checkpoint row and inbox entry of a thread, in every namespace.
+
+    The lease row stays, so the thread's fencing tokens keep growing; so do its run requests.
+    """
 
     def job(conn: sqlite3.Connection) -> None:
-        for table in TABLES:
+        for table in (*TABLES, "inbox"):
             conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
 
     return job
 
 
 def destroy_job(conn: sqlite3.Connection) -> None:
-    """Delete every row of every table (the schema stays)."""
-    for table in TABLES:
+    """Delete every row of every table, leases and runs included (the schema stays)."""
+    for table in ALL_TABLES:
         conn.execute(f"DELETE FROM {table}")
 
 

@@ -49,13 +49,21 @@ class Job:
     non-batched call) run alone; WRITE jobs are `_ops.Job`s run inside a batch transaction; a
     CLOSE job closes the connection and ends the thread. Once `ok` and `value` are set, the worker
     thread has `schedule` (equal for jobs of one loop) run `wake()` in the caller's loop.
+    `committed(value)`, if set, runs on the worker thread once a WRITE job's transaction committed
+    (to wake this process's waiters: `PRAGMA data_version` ignores the connection's own writes).
     """
 
-    __slots__ = ("fn", "kind", "ok", "schedule", "state", "value", "wake")
+    __slots__ = ("committed", "fn", "kind", "ok", "schedule", "state", "value", "wake")
 
-    def __init__(self, kind: str, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        fn: Callable[[sqlite3.Connection], Any],
+        committed: Callable[[Any], object] | None = None,
+    ) -> None:
         self.kind = kind
         self.fn = fn
+        self.committed = committed
         self.schedule: Schedule | None = None
         self.wake: Callable[[], object] = _ignore
         self.state = _QUEUED
@@ -168,6 +176,9 @@ class Worker:
         else:
             for job, (ok, value) in zip(batch, results, strict=True):
                 job.ok, job.value = ok, value
+                if ok and job.committed is not None:
+                    with contextlib.suppress(Exception):  # a wake-up must not fail the write
+                        job.committed(value)
         _wake(batch)
 
     def _close(self, job: Job) -> None:

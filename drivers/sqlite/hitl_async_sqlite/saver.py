@@ -25,6 +25,19 @@ Several processes
     WAL lets readers run beside the one writer; `BEGIN IMMEDIATE` takes the write lock before the
     head is read, so the head check and the writes are atomic across processes; `busy_timeout`
     makes a writer wait for the lock instead of failing at once.
+
+Coordination (leases, the inbox index, the run queue; SQL in `_coordination`)
+    Every decision is a write job, so it runs under the write lock: `acquire_lease` reads the
+    thread's `leases` row and upserts it with the next token in one transaction, `claim_request`
+    picks the oldest runnable request and marks it running in one transaction, so processes
+    sharing the file never both win. Fencing: `commit`, `commit_many` and `put_writes` check
+    the lease row (same token, not released, not expired) first thing in their own transaction
+    and raise `LeaseLostError` having written nothing; `inbox=` replaces the thread's `inbox`
+    rows in that transaction too. "Now" is `time.time()`, shared by the processes of a machine.
+    SQLite cannot notify another process: `wait_for_change` / `wait_for_work` poll
+    `PRAGMA data_version` (it changes when another connection commits) with backoff from 5 ms
+    to 100 ms, one cheap hop per poll; the saver's own commits, which that pragma ignores, wake
+    its waiters directly (`_watch`). `wait_for_change` may wake for another thread's change.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -45,10 +59,16 @@ from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
     CheckpointRecord,
+    Commit,
+    InboxEntry,
+    Lease,
     LoadedCheckpoint,
+    RunRequest,
     WriteRecord,
 )
+from hitl_async_sqlite import _coordination as _coord
 from hitl_async_sqlite import _ops
+from hitl_async_sqlite._watch import Key, Watchers, queue_key, thread_key
 from hitl_async_sqlite._worker import CLOSE, READ, WRITE, Job, Worker
 
 __all__ = ["SqliteSaver", "from_url", "parse_url"]
@@ -60,6 +80,10 @@ JOURNAL_MODES = frozenset({"WAL", "DELETE", "TRUNCATE", "PERSIST", "MEMORY", "OF
 SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 URL_OPTIONS = frozenset({"busy_timeout", "synchronous", "journal_mode"})
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[/\\]")
+POLL_MIN = 0.005
+"""First pause of `wait_for_change` / `wait_for_work` between two looks at the store (s)."""
+POLL_MAX = 0.1
+"""Longest pause between two looks (the backoff doubles up to it)."""
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -139,6 +163,8 @@ class SqliteSaver(BaseSaver):
     `max_batch`, the most write jobs grouped into one transaction (default 512).
     """
 
+    supports_coordination = True
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -166,6 +192,7 @@ class SqliteSaver(BaseSaver):
         self._lock = threading.Lock()  # guards _worker and _closed; never held across an await
         self._worker: Worker | None = None
         self._closed = False
+        self._watchers = Watchers()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SqliteSaver:
@@ -193,9 +220,15 @@ class SqliteSaver(BaseSaver):
                 weakref.finalize(self, self._worker.stop)
             return self._worker
 
-    async def _call(self, kind: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _call(
+        self,
+        kind: str,
+        fn: Callable[[sqlite3.Connection], T],
+        committed: Callable[[Any], object] | None = None,
+    ) -> T:
         """Run `fn(conn)` on the worker thread and wait for it in the running loop: one hop."""
-        return await self._await(self._get_worker(), Job(kind, fn))  # type: ignore[no-any-return]
+        job = Job(kind, fn, committed)
+        return await self._await(self._get_worker(), job)  # type: ignore[no-any-return]
 
     async def _await(self, worker: Worker, job: Job) -> Any:
         """Queue `job` with a wake-up in the running loop (asyncio or trio); wait; its outcome.
@@ -241,9 +274,20 @@ class SqliteSaver(BaseSaver):
         """Run `fn(conn, *args)` in one read transaction (one snapshot), in one hop."""
         return await self._call(READ, _bound(_ops.read, (_bound(fn, args),)))
 
-    async def _write(self, job: _ops.Job) -> Any:
-        """Apply a write job all-or-nothing, grouped with the writes queued beside it."""
-        return await self._call(WRITE, job)
+    async def _write(self, job: _ops.Job, *notify: Key) -> Any:
+        """Apply a write job all-or-nothing, grouped with the writes queued beside it; once it
+        committed, wake this saver's waiters of the `notify` keys."""
+        return await self._call(WRITE, job, self._notifier(notify) if notify else None)
+
+    def _notifier(self, keys: tuple[Key, ...]) -> Callable[[Any], None]:
+        """A `Job.committed` callback waking the waiters of `keys` (it holds no saver reference,
+        only the waiter registry)."""
+        watchers = self._watchers
+
+        def committed(value: Any) -> None:
+            watchers.notify(keys)
+
+        return committed
 
     async def setup(self) -> None:
         """Open the connection, set WAL/busy timeout and apply schema migrations (idempotent)."""
@@ -272,9 +316,27 @@ class SqliteSaver(BaseSaver):
         *,
         expected_head: str | None,
         writes: Sequence[WriteRecord] = (),
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
-        """Store a checkpoint and move the head, iff the head is `expected_head` (see BaseSaver)."""
-        await self._write(_ops.commit_job(record, blobs, expected_head, writes))
+        """Store a checkpoint and move the head, iff the head is `expected_head` and `lease` (if
+        given) is still live; replace the thread's inbox with `inbox` (see BaseSaver)."""
+        job = _ops.commit_job(record, blobs, expected_head, writes, lease, inbox)
+        await self._write(job, thread_key(record.thread_id))
+
+    async def commit_many(
+        self, commits: Sequence[Commit], *, lease: Lease | None = None, release: bool = False
+    ) -> None:
+        """Commit a chain in one hop and one transaction, all or nothing: on a lease or head
+        failure nothing of the chain is stored and that failure is raised. With `release`, the
+        lease is released in the same transaction (only if the chain was written)."""
+        threads = [c.record.thread_id for c in commits]
+        if release and lease is not None:
+            threads.append(lease.thread_id)
+        if not threads:
+            return
+        keys = tuple(dict.fromkeys(thread_key(t) for t in threads))
+        await self._write(_ops.commit_many_job(commits, lease, release), *keys)
 
     async def put_writes(
         self,
@@ -282,10 +344,14 @@ class SqliteSaver(BaseSaver):
         checkpoint_ns: str,
         checkpoint_id: str,
         writes: Sequence[WriteRecord],
+        *,
+        lease: Lease | None = None,
+        inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
-        """Upsert pending writes by `(task_id, idx)`."""
-        if writes:
-            await self._write(_ops.put_writes_job(thread_id, checkpoint_ns, checkpoint_id, writes))
+        """Upsert pending writes by `(task_id, idx)`, fenced by `lease`, replacing the inbox."""
+        if writes or lease is not None or inbox is not None:
+            job = _ops.put_writes_job(thread_id, checkpoint_ns, checkpoint_id, writes, lease, inbox)
+            await self._write(job, thread_key(thread_id))
 
     async def load(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
@@ -306,8 +372,9 @@ class SqliteSaver(BaseSaver):
         return await self._read(_ops.history, thread_id, checkpoint_ns, before, limit, filter)
 
     async def delete_thread(self, thread_id: str) -> None:
-        """Remove every row of the thread, in every namespace."""
-        await self._write(_ops.delete_thread_job(thread_id))
+        """Remove every checkpoint row and inbox entry of the thread (its lease row stays, so
+        fencing tokens keep growing)."""
+        await self._write(_ops.delete_thread_job(thread_id), thread_key(thread_id))
 
     async def prune(
         self,
@@ -328,6 +395,154 @@ class SqliteSaver(BaseSaver):
     async def list_threads(self, *, limit: int | None = None) -> list[str]:
         """Ids of threads with at least one checkpoint."""
         return await self._read(_ops.list_threads, limit)
+
+    # ------------------------------------------------------------------ coordination: leases
+
+    async def acquire_lease(
+        self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
+    ) -> Lease:
+        """Take the thread's lease with the next token, or `ThreadBusyError` (one transaction)."""
+        lease: Lease = await self._write(_coord.acquire_lease_job(thread_id, owner, ttl, graph))
+        return lease
+
+    async def acquire_and_load(
+        self,
+        thread_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        graph: str = "",
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+    ) -> tuple[Lease, LoadedCheckpoint | None]:
+        """`acquire_lease` then `load`, in one hop and one transaction."""
+        job = _coord.acquire_and_load_job(
+            thread_id, owner, ttl, graph, checkpoint_ns, checkpoint_id
+        )
+        acquired: tuple[Lease, LoadedCheckpoint | None] = await self._write(job)
+        return acquired
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
+        """Extend the lease `ttl` seconds from now, or `LeaseLostError`."""
+        renewed: Lease = await self._write(_coord.renew_lease_job(lease, ttl))
+        return renewed
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Mark the lease released if its token is still the thread's; else do nothing."""
+        await self._write(_coord.release_lease_job(lease), thread_key(lease.thread_id))
+
+    async def expired_leases(self, *, graph: str | None = None, limit: int = 100) -> list[Lease]:
+        """Unreleased leases past their expiry, oldest expiry first."""
+        if limit <= 0:
+            return []
+        return await self._read(_coord.expired_leases, graph, limit)
+
+    # ------------------------------------------------------------------ coordination: inbox
+
+    async def list_inbox(
+        self,
+        *,
+        thread_id: str | None = None,
+        node: str | None = None,
+        graph: str | None = None,
+        due_before: float | None = None,
+        after: tuple[str, str, str] | None = None,
+        limit: int = 100,
+    ) -> list[InboxEntry]:
+        """A keyset page of pending interrupts, from the `inbox` table only."""
+        return await self._read(_coord.list_inbox, thread_id, node, graph, due_before, after, limit)
+
+    # ------------------------------------------------------------------ coordination: runs
+
+    async def enqueue(self, request: RunRequest) -> None:
+        """Store a queued request (`ValueError` if its id exists) and wake waiting workers."""
+        job = _coord.enqueue_job(request)
+        await self._write(job, queue_key(request.queue), thread_key(request.thread_id))
+
+    async def claim_request(self, queue: str, owner: str, ttl: float) -> RunRequest | None:
+        """Claim the oldest runnable request of `queue` (pick and mark in one transaction)."""
+        claimed: RunRequest | None = await self._write(_coord.claim_job(queue, owner, ttl))
+        return claimed
+
+    async def renew_claim(self, request_id: str, owner: str, ttl: float) -> bool:
+        """Extend `owner`'s claim from now; False if it is no longer held."""
+        renewed: bool = await self._write(_coord.renew_claim_job(request_id, owner, ttl))
+        return renewed
+
+    async def finish_request(
+        self,
+        request_id: str,
+        owner: str | None,
+        status: str,
+        *,
+        result: bytes | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Set a final status (or `queued` to give it back); see `BaseSaver`."""
+        watchers = self._watchers
+
+        def committed(changed: tuple[str, str] | None) -> None:
+            if changed is not None:
+                watchers.notify((queue_key(changed[0]), thread_key(changed[1])))
+
+        job = _coord.finish_job(request_id, owner, status, result, error)
+        changed = await self._call(WRITE, job, committed)
+        return changed is not None
+
+    async def get_request(self, request_id: str) -> RunRequest | None:
+        """The request, or None."""
+        return await self._read(_coord.get_request, request_id)
+
+    # ------------------------------------------------------------------ coordination: waiting
+
+    async def wait_for_work(self, queue: str, timeout: float) -> None:
+        """Return once a request of `queue` is runnable, or after `timeout` seconds.
+
+        Re-checks the queue when another connection committed (`PRAGMA data_version`), when
+        this saver enqueued or finished a request of it, or when a live claim expired.
+        """
+        if timeout <= 0:
+            return
+        deadline = time.monotonic() + timeout
+        with self._watchers.watch(queue_key(queue)) as waiter:
+            seen: int | None = None  # None: re-read the queue's state
+            expiry: float | None = None
+            delay = POLL_MIN
+            while True:
+                seen, state = await self._read(_coord.poll_work, queue, seen)
+                if state is not None:
+                    ready, expiry = state
+                    if ready:
+                        return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                await waiter.sleep(min(delay, left))
+                delay = min(delay * 2, POLL_MAX)
+                if waiter.fired or (expiry is not None and time.time() >= expiry):
+                    seen = None
+                waiter.arm()
+
+    async def wait_for_change(self, thread_id: str, timeout: float) -> None:
+        """Return once the thread may have changed, or after `timeout` seconds.
+
+        Woken at once by this saver's own commits, writes, releases and request updates of the
+        thread; by any commit of another connection (any thread) within one poll interval.
+        """
+        if timeout <= 0:
+            return
+        deadline = time.monotonic() + timeout
+        with self._watchers.watch(thread_key(thread_id)) as waiter:
+            seen = await self._run(_coord.data_version)
+            delay = POLL_MIN
+            while not waiter.fired:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                await waiter.sleep(min(delay, left))
+                delay = min(delay * 2, POLL_MAX)
+                if waiter.fired or await self._run(_coord.data_version) != seen:
+                    return
 
 
 def _wake(future: asyncio.Future[None]) -> None:

@@ -1,0 +1,371 @@
+"""Synchronous SQL of the coordination protocol: leases, the inbox index and the run queue.
+
+Like `_ops`, everything here runs whole on the connection's worker thread. Writes are jobs for
+`_ops.run_batch` (one `BEGIN IMMEDIATE` transaction, a SAVEPOINT each), so every decision (is
+the lease free? which request is the oldest runnable one?) is made under SQLite's write lock:
+processes sharing the file serialize on it, and two of them never both win. "Now" is
+`time.time()` read inside the job, once the lock is held; every process on one machine shares
+that clock. Fencing of `commit`/`put_writes` lives in `_ops` (it guards their transaction).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from hitl_async.checkpoint.base import InboxEntry, Lease, LoadedCheckpoint, RunRequest
+from hitl_async.errors import LeaseLostError, ThreadBusyError
+from hitl_async_sqlite import _ops
+from hitl_async_sqlite._ops import Job
+
+__all__ = [
+    "INBOX_COLUMNS",
+    "acquire_and_load_job",
+    "acquire_lease_job",
+    "claim_job",
+    "data_version",
+    "enqueue_job",
+    "expired_leases",
+    "finish_job",
+    "get_request",
+    "inbox_query",
+    "list_inbox",
+    "poll_work",
+    "release_lease_job",
+    "renew_claim_job",
+    "renew_lease_job",
+    "work_state",
+]
+
+# --------------------------------------------------------------------------- leases
+
+
+def acquire_lease_job(thread_id: str, owner: str, ttl: float, graph: str) -> Job:
+    """A job taking the thread's lease with the next token, or raising `ThreadBusyError`."""
+
+    def job(conn: sqlite3.Connection) -> Lease:
+        now = time.time()
+        row = conn.execute(
+            "SELECT owner, token, expires_at, released FROM leases WHERE thread_id = ?",
+            (thread_id,),
+        ).fetchone()
+        if row is not None and not row[3] and row[2] >= now:
+            raise ThreadBusyError(thread_id, row[0], row[2])
+        lease = Lease(thread_id, owner, (row[1] if row is not None else 0) + 1, now + ttl, graph)
+        conn.execute(
+            "INSERT INTO leases (thread_id, owner, token, expires_at, graph, released) "
+            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (thread_id) DO UPDATE SET "
+            "owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at, "
+            "graph = excluded.graph, released = 0",
+            (thread_id, owner, lease.token, lease.expires_at, graph),
+        )
+        return lease
+
+    return job
+
+
+def renew_lease_job(lease: Lease, ttl: float) -> Job:
+    """A job extending a held lease from now, or raising `LeaseLostError`."""
+
+    def job(conn: sqlite3.Connection) -> Lease:
+        row = conn.execute(
+            "SELECT owner, token, graph, released FROM leases WHERE thread_id = ?",
+            (lease.thread_id,),
+        ).fetchone()
+        if row is None or row[3] or row[1] != lease.token:
+            raise LeaseLostError(lease.thread_id, lease.token, row[1] if row else None)
+        expires_at = time.time() + ttl
+        conn.execute(
+            "UPDATE leases SET expires_at = ? WHERE thread_id = ?", (expires_at, lease.thread_id)
+        )
+        return Lease(lease.thread_id, row[0], row[1], expires_at, row[2])
+
+    return job
+
+
+def acquire_and_load_job(
+    thread_id: str,
+    owner: str,
+    ttl: float,
+    graph: str,
+    checkpoint_ns: str,
+    checkpoint_id: str | None,
+) -> Job:
+    """A job taking the lease, then loading the checkpoint the run starts from, in the same
+    transaction (so nobody can commit between the two)."""
+    acquire = acquire_lease_job(thread_id, owner, ttl, graph)
+
+    def job(conn: sqlite3.Connection) -> tuple[Lease, LoadedCheckpoint | None]:
+        lease: Lease = acquire(conn)
+        return lease, _ops.load(conn, thread_id, checkpoint_ns, checkpoint_id)
+
+    return job
+
+
+def release_lease_job(lease: Lease) -> Job:
+    """A job marking the lease released if its token is still current; True if it was."""
+
+    def job(conn: sqlite3.Connection) -> bool:
+        return _ops.release_lease(conn, lease)
+
+    return job
+
+
+def expired_leases(conn: sqlite3.Connection, graph: str | None, limit: int) -> list[Lease]:
+    """Unreleased leases whose expiry passed, oldest expiry first (index `leases_expiry`)."""
+    sql = (
+        "SELECT thread_id, owner, token, expires_at, graph FROM leases "
+        "WHERE released = 0 AND expires_at < ?"
+    )
+    params: list[Any] = [time.time()]
+    if graph is not None:
+        sql += " AND graph = ?"
+        params.append(graph)
+    sql += " ORDER BY expires_at, thread_id LIMIT ?"
+    params.append(limit)
+    return [Lease(*row) for row in conn.execute(sql, params)]
+
+
+# --------------------------------------------------------------------------- inbox
+
+INBOX_COLUMNS = (
+    "thread_id, interrupt_id, checkpoint_ns, node, value, created_at, deadline, on_timeout, graph"
+)
+
+
+def inbox_query(
+    thread_id: str | None,
+    node: str | None,
+    graph: str | None,
+    due_before: float | None,
+    after: tuple[str, str, str] | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters of a `list_inbox` page: the `inbox` table only, keyset-paged in
+    (created_at, thread_id, interrupt_id) order, the order of index `inbox_order`."""
+    where: list[str] = []
+    params: list[Any] = []
+    if thread_id is not None:
+        where.append("thread_id = ?")
+        params.append(thread_id)
+    if node is not None:
+        where.append("node = ?")
+        params.append(node)
+    if graph is not None:
+        where.append("graph = ?")
+        params.append(graph)
+    if due_before is not None:
+        where.append("deadline < ?")
+        params.append(due_before)
+    if after is not None:
+        where.append("(created_at, thread_id, interrupt_id) > (?, ?, ?)")
+        params.extend(after)
+    sql = f"SELECT {INBOX_COLUMNS} FROM inbox"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at, thread_id, interrupt_id LIMIT ?"
+    params.append(limit)
+    return sql, params
+
+
+def list_inbox(
+    conn: sqlite3.Connection,
+    thread_id: str | None,
+    node: str | None,
+    graph: str | None,
+    due_before: float | None,
+    after: tuple[str, str, str] | None,
+    limit: int,
+) -> list[InboxEntry]:
+    """One page of pending interrupts, from the inbox index only (never checkpoints)."""
+    if limit <= 0 or (due_before is not None and math.isnan(due_before)):
+        return []
+    sql, params = inbox_query(thread_id, node, graph, due_before, after, limit)
+    return [
+        InboxEntry(
+            thread_id=t,
+            interrupt_id=iid,
+            checkpoint_ns=ns,
+            node=node_,
+            value=bytes(value),
+            created_at=created_at,
+            deadline=deadline,
+            on_timeout=None if on_timeout is None else bytes(on_timeout),
+            graph=graph_,
+        )
+        for t, iid, ns, node_, value, created_at, deadline, on_timeout, graph_ in conn.execute(
+            sql, params
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- run queue
+
+_RUN_COLUMNS = (
+    "id, queue, thread_id, payload, status, created_at, owner, claim_expires, attempts, result, "
+    "error"
+)
+
+# The oldest runnable request of a queue: queued, or running with an expired claim, on a thread
+# with no running request whose claim is live (in any queue). Index `runs_queue` finds the
+# queue's pending rows (done ones are never read), `runs_thread` answers the busy check.
+_RUNNABLE = (
+    "SELECT r.id FROM runs AS r WHERE r.queue = ? AND r.status IN ('queued', 'running') "
+    "AND (r.status = 'queued' OR ifnull(r.claim_expires, 0) < ?) "
+    "AND NOT EXISTS (SELECT 1 FROM runs AS o WHERE o.thread_id = r.thread_id "
+    "AND o.status = 'running' AND o.claim_expires >= ?) "
+    "ORDER BY r.created_at, r.id LIMIT 1"
+)
+
+
+def _request(row: Sequence[Any]) -> RunRequest:
+    rid, queue, thread_id, payload, status, created_at, owner, claim, attempts, result, error = row
+    return RunRequest(
+        id=rid,
+        queue=queue,
+        thread_id=thread_id,
+        payload=bytes(payload),
+        status=status,
+        created_at=created_at,
+        owner=owner,
+        claim_expires=claim,
+        attempts=attempts,
+        result=None if result is None else bytes(result),
+        error=error,
+    )
+
+
+def get_request(conn: sqlite3.Connection, request_id: str) -> RunRequest | None:
+    """The request with this id, or None."""
+    row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (request_id,)).fetchone()
+    return None if row is None else _request(row)
+
+
+def enqueue_job(request: RunRequest) -> Job:
+    """A job storing a new request; `ValueError` if its id exists."""
+    row = (
+        request.id,
+        request.queue,
+        request.thread_id,
+        bytes(request.payload),
+        request.status,
+        request.created_at,
+        request.owner,
+        request.claim_expires,
+        int(request.attempts),
+        None if request.result is None else bytes(request.result),
+        request.error,
+    )
+
+    def job(conn: sqlite3.Connection) -> None:
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (request.id,)).fetchone():
+            raise ValueError(f"run request {request.id!r} already exists")
+        conn.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join('?' * 11)})", row)
+
+    return job
+
+
+def claim_job(queue: str, owner: str, ttl: float) -> Job:
+    """A job claiming the oldest runnable request of `queue` for `owner`; None if there is none.
+
+    Pick and update happen in one write transaction, so concurrent claimers (threads or
+    processes) serialize on the write lock and never get the same request.
+    """
+
+    def job(conn: sqlite3.Connection) -> RunRequest | None:
+        now = time.time()
+        row = conn.execute(_RUNNABLE, (queue, now, now)).fetchone()
+        if row is None:
+            return None
+        conn.execute(
+            "UPDATE runs SET status = 'running', owner = ?, claim_expires = ?, "
+            "attempts = attempts + 1 WHERE id = ?",
+            (owner, now + ttl, row[0]),
+        )
+        return get_request(conn, row[0])
+
+    return job
+
+
+def renew_claim_job(request_id: str, owner: str, ttl: float) -> Job:
+    """A job extending `owner`'s claim from now; True if `owner` still held it."""
+
+    def job(conn: sqlite3.Connection) -> bool:
+        cursor = conn.execute(
+            "UPDATE runs SET claim_expires = ? WHERE id = ? AND status = 'running' AND owner = ?",
+            (time.time() + ttl, request_id, owner),
+        )
+        return cursor.rowcount > 0
+
+    return job
+
+
+def finish_job(
+    request_id: str, owner: str | None, status: str, result: bytes | None, error: str | None
+) -> Job:
+    """A job setting a final status (or giving the request back to `queued`).
+
+    With `owner`, only while that owner runs it; with None, only while it is queued. Returns the
+    request's `(queue, thread_id)` if it changed, else None.
+    """
+
+    def job(conn: sqlite3.Connection) -> tuple[str, str] | None:
+        row = conn.execute(
+            "SELECT queue, thread_id, status, owner FROM runs WHERE id = ?", (request_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        queue, thread_id, current, holder = row
+        if owner is None:
+            if current != "queued":
+                return None
+        elif current != "running" or holder != owner:
+            return None
+        if status == "queued":
+            conn.execute(
+                "UPDATE runs SET status = 'queued', owner = NULL, claim_expires = NULL "
+                "WHERE id = ?",
+                (request_id,),
+            )
+        else:
+            conn.execute(
+                "UPDATE runs SET status = ?, result = ?, error = ?, claim_expires = NULL "
+                "WHERE id = ?",
+                (status, None if result is None else bytes(result), error, request_id),
+            )
+        return queue, thread_id
+
+    return job
+
+
+def work_state(conn: sqlite3.Connection, queue: str) -> tuple[bool, float | None]:
+    """Whether `queue` has a runnable request now, and when the earliest live claim of the queue
+    expires (None: no live claim), i.e. when that may change without anybody writing."""
+    now = time.time()
+    if conn.execute(_RUNNABLE, (queue, now, now)).fetchone() is not None:
+        return True, None
+    (expiry,) = conn.execute(
+        "SELECT min(claim_expires) FROM runs WHERE queue = ? AND status = 'running' "
+        "AND claim_expires >= ?",
+        (queue, now),
+    ).fetchone()
+    return False, expiry
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """`PRAGMA data_version`: changes whenever *another* connection (any process) commits."""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def poll_work(
+    conn: sqlite3.Connection, queue: str, seen: int | None
+) -> tuple[int, tuple[bool, float | None] | None]:
+    """One look for `wait_for_work`: the data version, and the queue's `work_state` unless the
+    version is still `seen` (nobody else committed: nothing to re-read)."""
+    version = data_version(conn)
+    if seen is not None and version == seen:
+        return version, None
+    return version, work_state(conn, queue)

@@ -1,10 +1,11 @@
 """Every code block of the README runs, so the README cannot rot.
 
-Python blocks run as scripts. Shell blocks run line by line in a scratch directory with the
-project's virtualenv first on PATH; a `make TARGET` line runs as `make -n TARGET` (a dry run: the
-target exists and its recipe expands — running `make test` from inside the tests would recurse).
-A line may end with `# slow`, `# server` or `# not-run: reason` to be checked for syntax only
-(`bash -n`): those need minutes, a server process that never exits, or an install from PyPI.
+Python blocks run as scripts. Shell blocks run as one script each (`set -e`) in a scratch
+directory with the project's virtualenv first on PATH; a `make TARGET` line runs as
+`make -n TARGET` (a dry run: the target exists and its recipe expands — running `make test` from
+inside the tests would recurse). A line may end with `# slow`, `# server` or `# not-run: reason`
+to be checked for syntax only (`bash -n`): those need minutes, a server process that never
+exits, or an install from PyPI.
 """
 
 from __future__ import annotations
@@ -57,30 +58,38 @@ def test_python_block_runs(line: int, code: str, tmp_path: Path) -> None:
     assert done.returncode == 0, f"README.md line {line}:\n{done.stderr}"
 
 
-def shell_lines() -> list[tuple[int, str]]:
-    out = []
-    for line, code in blocks({"bash", "sh", "console"}):
-        for offset, raw in enumerate(code.splitlines()):
-            command = raw.strip()
-            if command and not command.startswith("#"):
-                out.append((line + 1 + offset, command))
-    return out
+def shell_blocks() -> list[tuple[int, str]]:
+    return blocks({"bash", "sh", "console"})
 
 
-@pytest.mark.parametrize(("line", "command"), shell_lines(), ids=lambda v: str(v)[:40])
-def test_shell_line_runs(line: int, command: str, tmp_path: Path) -> None:
-    bare = command.split("#", 1)[0].strip() if "#" in command else command
-    if SYNTAX_ONLY.search(command):
-        args = ["bash", "-n", "-c", bare]
-    elif bare.startswith("make "):
-        args = ["make", "-n", "-C", str(ROOT), *bare.split()[1:]]
-    else:
-        args = ["bash", "-c", bare]
+def runnable(code: str) -> str:
+    """The block as a script: `make` lines dry-run, marked lines left out (syntax-checked)."""
+    out = ["set -euo pipefail"]
+    for raw in code.splitlines():
+        command = raw.strip()
+        if not command or command.startswith("#") or SYNTAX_ONLY.search(command):
+            continue
+        if command.startswith("make "):
+            bare = command.split("#", 1)[0].split()
+            command = " ".join(["make", "-n", "-C", str(ROOT), *bare[1:]])
+        out.append(command)
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize(("line", "code"), shell_blocks(), ids=lambda v: str(v)[:12])
+def test_shell_block_runs(line: int, code: str, tmp_path: Path) -> None:
+    syntax = subprocess.run(["bash", "-n", "-c", code], capture_output=True, text=True)
+    assert syntax.returncode == 0, f"README.md line {line}: {syntax.stderr}"
     done = subprocess.run(
-        args, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300
+        ["bash", "-c", runnable(code)],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert done.returncode == 0, f"README.md line {line}: {command}\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"README.md line {line}:\n{done.stdout}\n{done.stderr}"
 
 
 def test_readme_has_code_blocks() -> None:
-    assert blocks({"python"}) and shell_lines()
+    assert blocks({"python"}) and shell_blocks()

@@ -7,50 +7,16 @@ under CI=true, where a missing service fails the run.
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
-from urllib.parse import urlsplit
 
 import pytest
+from apps.services import IN_CI, POSTGRES_URL, REDIS_URL, require_package, require_service
 from apps.stores import SharedStore
 
-POSTGRES_URL = os.environ.get("HITL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("HITL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+__all__ = ["IN_CI", "POSTGRES_URL", "REDIS_URL", "require_package", "require_service"]
 
 DRIVERS = ["memory", "sqlite", "postgres", "redis"]
-
-
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), 1.0):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, url: str) -> None:
-    """Skip (or, in CI, fail) when the server behind `url` is not reachable."""
-    if _reachable(url):
-        return
-    reason = f"{name} is not reachable at {url}; start it or set HITL_TEST_{name.upper()}_URL"
-    if IN_CI:
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def require_package(module: str, install: str) -> None:
-    """Skip (or, in CI, fail) when a driver package is not installed."""
-    try:
-        __import__(module)
-    except ImportError:
-        reason = f"{module} is not installed: pip install -e {install}"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import POSTGRES_URL, REDIS_URL, require_service
+from apps.services import POSTGRES_URL, REDIS_URL, require_service
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import IN_CI, POSTGRES_URL, require_package, require_service
+from apps.services import IN_CI, POSTGRES_URL, require_package, require_service
 
 from hitl_async import connect
 

@@ -8,6 +8,7 @@ The shared protocol behaviour is covered by tests/checkpoint/test_conformance.py
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import re
 import uuid
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from conftest import IN_CI, POSTGRES_URL, require_service
+from apps.services import IN_CI, POSTGRES_URL, require_service
 
 from hitl_async import (
     BlobRecord,
@@ -26,8 +27,10 @@ from hitl_async import (
     LeaseLostError,
     RunRequest,
     SerializationError,
+    ThreadBusyError,
     WriteRecord,
 )
+from hitl_async.checkpoint.base import Commit, LoadedCheckpoint
 
 try:
     import asyncpg
@@ -888,7 +891,7 @@ async def test_migration_4_upgrades_a_version_3_schema_with_data() -> None:
             await conn.execute(m.render(quoted))
             await conn.execute(f"INSERT INTO {quoted}.hitl_migrations VALUES ($1)", m.version)
         assert await conn.fetchval(legacy, "t", None, "001", CREATED) is True
-        assert await migrate(conn, schema) == [4] and LATEST_VERSION == 4
+        assert await migrate(conn, schema) == [m.version for m in MIGRATIONS if m.version > 3]
 
         loaded = await saver.load("t")
         assert loaded is not None and loaded.record.checkpoint_id == "001"
@@ -903,3 +906,248 @@ async def test_migration_4_upgrades_a_version_3_schema_with_data() -> None:
         await conn.close()
         await saver.aclose()
         await drop(schema)
+
+
+# ---------------------------------------------------------------------------- chains (migration 5)
+
+
+def chain(thread_id: str, n: int, head: str | None = None, first: int = 1) -> list[Commit]:
+    """`n` linked commits after `head`: ids `first`.. as 3 digits; each changes channel a, the
+    first also writes b; each has two writes (the second repeated: the last one wins) and
+    every other one replaces the inbox."""
+    out = []
+    for i in range(first, first + n):
+        cid = f"{i:03d}"
+        writes = [
+            WriteRecord("task", 0, "a", f"w{i}".encode()),
+            WriteRecord("task", 1, "b", b"old", "p"),
+            WriteRecord("task", 1, "b", f"v{i}".encode(), "p"),
+        ]
+        inbox = [inbox_entry(thread_id, f"i{i}", deadline=float(i))] if i % 2 else None
+        out.append(
+            Commit(rec(thread_id, cid, str(i), head), blobs(str(i), with_b=i == 1), head, writes,
+                   inbox)
+        )  # fmt: skip
+        head = cid
+    return out
+
+
+def comparable(loaded: LoadedCheckpoint | None) -> tuple[Any, ...]:
+    """A loaded checkpoint without its thread id, writes in key order."""
+    assert loaded is not None
+    record = dataclasses.replace(loaded.record, thread_id="")
+    return record, dict(loaded.blobs), sorted(loaded.writes, key=lambda w: (w.task_id, w.idx))
+
+
+async def stored_rows(pg: PostgresSaver, thread_id: str) -> dict[str, int]:
+    """How many rows of each table the thread has (checkpoints, blobs, writes, inbox)."""
+    counts = {}
+    for table in ("checkpoints", "blobs", "writes", "inbox"):
+        query = f'SELECT count(*) FROM "{pg.schema}".{table} WHERE thread_id = $1'
+        counts[table] = (await sql(query, thread_id))[0][0]
+    return counts
+
+
+@pytest.mark.anyio
+async def test_commit_many_is_one_round_trip_and_stores_what_single_commits_store() -> None:
+    """A chain of 12 fenced commits with inboxes and release=True is one round trip (also when
+    it ends the lease), and the thread reads back exactly as one committed one by one; the
+    release lets another owner in."""
+    require_service("postgres", POSTGRES_URL)
+    counter = RoundTripCounter(POSTGRES_URL)
+    url = await counter.start()
+    saver = PostgresSaver(url, schema=new_schema(), min_size=1, max_size=1)
+    try:
+        await saver.setup()
+        warm = await saver.acquire_lease("warm", "w", 30)
+        await saver.commit_many(chain("warm", 3), lease=warm, release=True)  # prepare
+
+        lease = await saver.acquire_lease("many", "w", 30)
+        commits = chain("many", 12)
+        done = lambda: saver.commit_many(commits, lease=lease, release=True)  # noqa: E731
+        assert await round_trips(counter, done) == 1
+        single = await saver.acquire_lease("single", "w", 30)
+        for c in chain("single", 12):
+            await saver.commit(c.record, c.blobs, expected_head=c.expected_head, writes=c.writes,
+                               lease=single, inbox=c.inbox)  # fmt: skip
+
+        many, one = await saver.history("many"), await saver.history("single")
+        assert [h.record.checkpoint_id for h in many] == [f"{i:03d}" for i in range(12, 0, -1)]
+        assert [comparable(h) for h in many] == [comparable(h) for h in one]
+        assert comparable(await saver.load("many")) == comparable(await saver.load("single"))
+        assert {k: v for k, v in (await stored_rows(saver, "many")).items()} == {
+            "checkpoints": 12, "blobs": 13, "writes": 24, "inbox": 1,
+        }  # fmt: skip
+        assert await stored_rows(saver, "many") == await stored_rows(saver, "single")
+        inbox = await saver.list_inbox(thread_id="many")
+        assert [(e.interrupt_id, e.deadline) for e in inbox] == [("i11", 11.0)]  # the last one
+
+        other = await saver.acquire_lease("many", "other", 30)  # released with the chain
+        assert other.token == lease.token + 1
+        with pytest.raises(ThreadBusyError):
+            await saver.acquire_lease("single", "other", 30)  # commits alone keep the lease
+
+        # No lease, no release: still one round trip; an empty chain writes nothing.
+        free = lambda: saver.commit_many(chain("free", 12))  # noqa: E731
+        assert await round_trips(counter, free) == 1
+        assert await round_trips(counter, lambda: saver.commit_many([])) == 0
+        assert comparable(await saver.load("free")) == comparable(await saver.load("single"))
+    finally:
+        await saver.destroy()
+        await saver.aclose()
+        await counter.close()
+
+
+@pytest.mark.anyio
+async def test_a_refused_chain_writes_nothing(pg: PostgresSaver) -> None:
+    """A bad link in the middle, a stale stored head, an id already stored or repeated: each is
+    the error `commit()` one by one would raise at that commit, and nothing of the chain is
+    stored, not even its first commits, its inbox or the lease release."""
+    lease = await pg.acquire_lease("t", "w", 30)
+    await pg.commit_many(chain("t", 2), lease=lease)
+    before = await stored_rows(pg, "t")
+    inbox_before = await pg.list_inbox(thread_id="t")
+
+    bad_link = chain("t", 5, "002", first=3)
+    bad_link[2] = dataclasses.replace(bad_link[2], expected_head="003")  # should be "004"
+    with pytest.raises(CheckpointConflictError) as info:
+        await pg.commit_many(bad_link, lease=lease, release=True)
+    assert (info.value.expected, info.value.actual) == ("003", "004")
+
+    with pytest.raises(CheckpointConflictError) as info:  # the stored head is "002"
+        await pg.commit_many(chain("t", 3, "001", first=3), lease=lease, release=True)
+    assert (info.value.expected, info.value.actual) == ("001", "002")
+
+    taken = chain("t", 3, "002", first=3)  # the third reuses stored id "001"
+    taken[2] = dataclasses.replace(taken[2], record=rec("t", "001", "x", "004"))
+    with pytest.raises(CheckpointConflictError, match="'001' already exists") as info:
+        await pg.commit_many(taken, lease=lease, release=True)
+    assert info.value.expected == info.value.actual == "004"
+
+    repeated = chain("t", 2, "002", first=3)
+    repeated.append(Commit(rec("t", "003", "y", "004"), blobs("y"), "004"))  # "003" again
+    with pytest.raises(CheckpointConflictError, match="'003' already exists"):
+        await pg.commit_many(repeated, lease=lease, release=True)
+
+    assert await stored_rows(pg, "t") == before
+    assert await pg.list_inbox(thread_id="t") == inbox_before
+    loaded = await pg.load("t")
+    assert loaded is not None and loaded.record.checkpoint_id == "002"
+    with pytest.raises(ThreadBusyError):  # not released
+        await pg.acquire_lease("t", "other", 30)
+    await pg.commit_many(chain("t", 3, "002", first=3), lease=lease, release=True)  # still fine
+    loaded = await pg.load("t")
+    assert loaded is not None and loaded.record.checkpoint_id == "005"
+
+
+@pytest.mark.anyio
+async def test_commit_many_with_a_stale_lease_writes_nothing(pg: PostgresSaver) -> None:
+    """A lease taken over (expired, then acquired by another owner) fences the whole chain out:
+    nothing written, and release=True does not release the new holder's lease."""
+    old = await pg.acquire_lease("t", "old", 0.2)
+    await pg.commit_many(chain("t", 1), lease=old)
+    await asyncio.sleep(0.3)
+    new = await pg.acquire_lease("t", "new", 30)
+    before = await stored_rows(pg, "t")
+    with pytest.raises(LeaseLostError) as lost:
+        await pg.commit_many(chain("t", 12, "001", first=2), lease=old, release=True)
+    assert (lost.value.token, lost.value.current) == (old.token, new.token)
+    assert await stored_rows(pg, "t") == before
+    with pytest.raises(ThreadBusyError, match="'new'"):
+        await pg.acquire_lease("t", "third", 30)
+    await pg.commit_many(chain("t", 2, "001", first=2), lease=new, release=True)
+    assert (await pg.acquire_lease("t", "third", 30)).token == new.token + 1
+
+
+@pytest.mark.anyio
+async def test_commit_many_across_namespaces_commits_one_by_one(pg: PostgresSaver) -> None:
+    lease = await pg.acquire_lease("t", "w", 30)
+    sub_record = dataclasses.replace(rec("t", "001", "s"), checkpoint_ns="sub")
+    sub = Commit(sub_record, blobs("s", with_b=True), None)
+    await pg.commit_many([*chain("t", 1), sub], lease=lease, release=True)
+    assert [(await pg.load("t", ns)) is not None for ns in ("", "sub")] == [True, True]
+    assert (await pg.acquire_lease("t", "other", 30)).token == lease.token + 1
+
+
+@pytest.mark.anyio
+async def test_acquire_and_load_is_one_round_trip() -> None:
+    """The lease and the head (or the given checkpoint, or a namespace's head) in one round
+    trip; a busy thread is a ThreadBusyError naming the holder, in one round trip too."""
+    require_service("postgres", POSTGRES_URL)
+    counter = RoundTripCounter(POSTGRES_URL)
+    url = await counter.start()
+    saver = PostgresSaver(url, schema=new_schema(), min_size=1, max_size=1)
+    try:
+        await saver.setup()
+        lease, loaded = await saver.acquire_and_load("t", "w", 30, graph="g")  # prepares
+        assert loaded is None and (lease.owner, lease.token, lease.graph) == ("w", 1, "g")
+        await saver.commit_many(chain("t", 3), lease=lease)
+        sub = dataclasses.replace(rec("t", "s01", "s"), checkpoint_ns="sub")
+        await saver.commit(sub, blobs("s", with_b=True), expected_head=None, lease=lease)
+        await saver.release_lease(lease)
+
+        got: list[Any] = []
+
+        async def acquire(**kw: Any) -> None:
+            got.append(await saver.acquire_and_load("t", "w2", 30, graph="g", **kw))
+
+        assert await round_trips(counter, acquire) == 1
+        lease2, head = got[-1]
+        assert (lease2.owner, lease2.token, lease2.graph) == ("w2", 2, "g")
+        assert lease2.expires_at == pytest.approx(lease.expires_at, abs=5)
+        assert comparable(head) == comparable(await saver.load("t"))
+        assert head.record.thread_id == "t" and head.record.checkpoint_id == "003"
+        assert [(w.task_id, w.idx) for w in head.writes] == [("task", 0), ("task", 1)]
+
+        before = counter.count
+        with pytest.raises(ThreadBusyError) as busy:
+            await saver.acquire_and_load("t", "w3", 30)
+        assert counter.count - before == 1
+        assert (busy.value.holder, busy.value.expires_at) == ("w2", lease2.expires_at)
+        await saver.release_lease(lease2)
+
+        await acquire(checkpoint_id="002")
+        assert comparable(got[-1][1]) == comparable(await saver.load("t", "", "002"))
+        await saver.release_lease(got[-1][0])
+        await acquire(checkpoint_ns="sub")
+        assert comparable(got[-1][1]) == comparable(await saver.load("t", "sub"))
+        await saver.release_lease(got[-1][0])
+        for kw in ({"checkpoint_id": "999"}, {"checkpoint_ns": "none"}):
+            await acquire(**kw)
+            assert got[-1][1] is None
+            await saver.release_lease(got[-1][0])
+        assert [lease.token for lease, _ in got] == [2, 3, 4, 5, 6]
+    finally:
+        await saver.destroy()
+        await saver.aclose()
+        await counter.close()
+
+
+@pytest.mark.anyio
+async def test_acquire_and_load_after_a_takeover_wait_sees_the_in_flight_commit(
+    pg: PostgresSaver,
+) -> None:
+    """A take-over that waited for the previous holder's in-flight commit loads that commit:
+    the load reads after the lease is taken, not with a snapshot from before the wait."""
+    lease = await pg.acquire_lease("t", "old", 0.3)
+    await pg.commit_many(chain("t", 1), lease=lease)
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        row = await conn.fetchrow(
+            pg._q.commit, "t", "", "001", "002", "001", CREATED, '{"a":"2","b":"1"}', b"h",
+            "{}", ["a"], ["2"], [b"x"], [], [], [], [], [], lease.token, *[None] * 8,
+        )  # fmt: skip
+        assert row is not None and row["ok"] and row["lease_ok"]
+        await asyncio.sleep(0.4)  # the lease expires, by the server clock
+        takeover = asyncio.ensure_future(pg.acquire_and_load("t", "new", 30))
+        await asyncio.sleep(0.3)
+        assert not takeover.done()  # waiting on the in-flight commit's row lock
+        await tx.commit()
+        new, loaded = await asyncio.wait_for(takeover, 5)
+    finally:
+        await conn.close()
+    assert new.token == lease.token + 1 and new.owner == "new"
+    assert loaded is not None and loaded.record.checkpoint_id == "002"
+    assert loaded.blobs == {"a": b"x", "b": b"y" * 50}

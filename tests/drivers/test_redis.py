@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import REDIS_URL, require_package, require_service
+from apps.services import REDIS_URL, require_package, require_service
 
 from hitl_async import (
     BlobRecord,

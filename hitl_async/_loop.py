@@ -4,6 +4,7 @@ after each — until the graph ends, pauses or fails."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from hitl_async import _lease_keeper
 from hitl_async._checkpoint import (
     NULL_TASK,
     EngineCheckpoint,
@@ -41,6 +43,7 @@ from hitl_async.constants import (
 )
 from hitl_async.errors import (
     AmbiguousResumeError,
+    CheckpointConflictError,
     EmptyInputError,
     GraphRecursionError,
     InvalidConfigError,
@@ -48,6 +51,7 @@ from hitl_async.errors import (
     NoPendingInterruptError,
     ParentCommand,
     SerializationError,
+    StoreUnavailableError,
     ThreadBusyError,
     UnknownInterruptError,
 )
@@ -71,6 +75,11 @@ _HOST = socket.gethostname()
 _UNSET: Any = object()
 _BATCH = 64
 _BATCH_SECONDS = 0.05
+_RETRY_DELAYS = (0.05, 0.2, 0.5)
+"""Pauses before each retry of a store write that failed with a transient
+`StoreUnavailableError`; once they are spent, the error is raised."""
+
+log = logging.getLogger("hitl_async.run")
 
 
 def is_interrupt_id(key: Any) -> bool:
@@ -129,6 +138,7 @@ class Run:
         self.context: Any = None
         self.save_lock = anyio.Lock()
         self.lease: Lease | None = None
+        self.keeper: int | None = None
         self.outbox: list[Commit] = []
         self.writers: dict[str, str] = {}
         self.flushed_at = time.monotonic()
@@ -304,6 +314,8 @@ class Run:
                     checkpoint_ns=self.ns,
                     checkpoint_id=self.at,
                 )
+                if not self.io_free:
+                    self.keeper = _lease_keeper.keep(self._renew_now, self.graph.lease_ttl / 3)
                 return loaded
             except ThreadBusyError:
                 remaining = deadline - time.monotonic()
@@ -318,14 +330,22 @@ class Run:
             assert self.saver is not None
             self.lease = await self.saver.renew_lease(lease, self.graph.lease_ttl)
 
-    async def _keep_lease(self) -> None:
-        """Renew the lease while a long superstep runs (cancelled when the step ends)."""
-        while True:
-            await anyio.sleep(self.graph.lease_ttl / 3)
-            await self.renew()
+    async def _renew_now(self) -> float:
+        """Called by the lease keeper thread in this run's loop; returns when to call again."""
+        lease = self.lease
+        if lease is not None:
+            assert self.saver is not None
+            self.lease = await self.saver.renew_lease(lease, self.graph.lease_ttl)
+        return self.graph.lease_ttl / 3
+
+    def _stop_keeping(self) -> None:
+        if self.keeper is not None:
+            _lease_keeper.release(self.keeper)
+            self.keeper = None
 
     async def release(self) -> None:
         """Give the thread back (the run ended, paused or failed)."""
+        self._stop_keeping()
         lease, self.lease = self.lease, None
         if lease is not None and self.saver is not None:
             with anyio.CancelScope(shield=True):
@@ -476,29 +496,77 @@ class Run:
         return exc
 
     async def _flush(self) -> None:
-        """Write the queued checkpoints: one `commit`, or a chain in one `commit_many`."""
+        """Write the queued checkpoints: one `commit`, or a chain in one `commit_many`.
+
+        A transient `StoreUnavailableError` (a dropped connection, a lock held too long) is
+        retried after the pauses of `_RETRY_DELAYS`. The store may have applied an attempt
+        whose reply was lost, so a retry can conflict with its own earlier attempt: on a
+        conflict the head is read back, and if it is one of the queued checkpoints, those up to
+        it are stored and only the rest is written (ids are unique, so only this run can have
+        written them)."""
         if not self.outbox:
             return
         assert self.saver is not None
         items, self.outbox = self.outbox, []
         self.flushed_at = time.monotonic()
-        if len(items) > 1:
-            await self.saver.commit_many(items, lease=self.lease)
-        elif self.coordinated:
-            c = items[0]
-            await self.saver.commit(
-                c.record,
-                c.blobs,
-                expected_head=c.expected_head,
-                writes=c.writes,
-                lease=self.lease,
-                inbox=c.inbox,
-            )
-        else:
-            c = items[0]
-            await self.saver.commit(
-                c.record, c.blobs, expected_head=c.expected_head, writes=c.writes
-            )
+        failures = 0
+        while items:
+            try:
+                try:
+                    if len(items) > 1:
+                        await self.saver.commit_many(items, lease=self.lease)
+                    elif self.coordinated:
+                        c = items[0]
+                        await self.saver.commit(
+                            c.record,
+                            c.blobs,
+                            expected_head=c.expected_head,
+                            writes=c.writes,
+                            lease=self.lease,
+                            inbox=c.inbox,
+                        )
+                    else:
+                        c = items[0]
+                        await self.saver.commit(
+                            c.record, c.blobs, expected_head=c.expected_head, writes=c.writes
+                        )
+                    return
+                except CheckpointConflictError:
+                    first = items[0].record
+                    head = await self.saver.load(first.thread_id, first.checkpoint_ns)
+                    ids = [c.record.checkpoint_id for c in items]
+                    if head is None or head.record.checkpoint_id not in ids:
+                        raise  # another writer's head: a real conflict
+                    stored = ids.index(head.record.checkpoint_id) + 1
+                    log.info(
+                        "thread %r: %d of %d checkpoints were already stored (a reply was lost)",
+                        self.thread_id,
+                        stored,
+                        len(items),
+                    )
+                    items = items[stored:]
+            except StoreUnavailableError as exc:
+                failures += 1
+                await self._wait_to_retry(exc, failures, "commit")
+
+    async def _wait_to_retry(self, exc: StoreUnavailableError, failures: int, what: str) -> None:
+        """Pause before retrying a store write that failed `failures` times in a row; raise
+        `exc` when it will not pass by itself (read-only, full) or the retries are spent."""
+        if not exc.transient:
+            raise exc
+        if failures > len(_RETRY_DELAYS):
+            raise exc.retried(failures) from exc
+        delay = _RETRY_DELAYS[failures - 1]
+        log.warning(
+            "thread %r: %s failed (%s); retry %d of %d in %.2f s",
+            self.thread_id,
+            what,
+            exc.cause,
+            failures,
+            len(_RETRY_DELAYS),
+            delay,
+        )
+        await anyio.sleep(delay)
 
     async def _save(self, writes: Sequence[WriteRecord] = ()) -> None:
         """Write the current checkpoint (and any queued before it) now."""
@@ -513,21 +581,34 @@ class Run:
             await self._flush()
 
     async def _put(self, records: Sequence[WriteRecord]) -> None:
-        """Store pending writes against the current (stored) checkpoint, under the lease."""
+        """Store pending writes against the current (stored) checkpoint, under the lease.
+
+        A transient `StoreUnavailableError` is retried as in `_flush`; writing the same writes
+        again is harmless (they are upserted by task id and index)."""
         assert self.saver is not None and self.thread_id is not None
         assert self.cp.checkpoint_id is not None
         await self._flush()
-        if self.coordinated:
-            await self.saver.put_writes(
-                self.thread_id,
-                self.ns,
-                self.cp.checkpoint_id,
-                records,
-                lease=self.lease,
-                inbox=self._inbox(),
-            )
-        else:
-            await self.saver.put_writes(self.thread_id, self.ns, self.cp.checkpoint_id, records)
+        inbox = self._inbox() if self.coordinated else None  # once: it updates the index state
+        failures = 0
+        while True:
+            try:
+                if self.coordinated:
+                    await self.saver.put_writes(
+                        self.thread_id,
+                        self.ns,
+                        self.cp.checkpoint_id,
+                        records,
+                        lease=self.lease,
+                        inbox=inbox,
+                    )
+                else:
+                    await self.saver.put_writes(
+                        self.thread_id, self.ns, self.cp.checkpoint_id, records
+                    )
+                return
+            except StoreUnavailableError as exc:
+                failures += 1
+                await self._wait_to_retry(exc, failures, "pending write")
 
     def _inbox(self) -> list[InboxEntry] | None:
         """The thread's inbox entries when they differ from what the index holds, else None.
@@ -602,6 +683,7 @@ class Run:
             assert self.saver is not None
             items, self.outbox = self.outbox, []
             self.lease = None
+            self._stop_keeping()
             await self.saver.commit_many(items, lease=lease, release=True)
             return
         await self._flush()
@@ -664,26 +746,15 @@ class Run:
             for t in runnable:
                 if t.name != START:  # the input task is not reported, as in LangGraph
                     self._emit_task_start(t, step)
-        if self.lease is not None:
-            await self.renew()
-        if len(runnable) == 1 and (self.lease is None or self.io_free):
+        if self.lease is not None and self.keeper is None:
+            await self.renew()  # in-process stores renew between steps
+        if len(runnable) == 1:
             await self._execute(runnable[0], view, persist=False)
         elif runnable:
-            persist_each = (
-                len(runnable) > 1 and self.saver is not None and self.durability != "exit"
-            )
-            keep = self.lease is not None and not self.io_free
+            persist_each = self.saver is not None and self.durability != "exit"
             async with anyio.create_task_group() as tg:
-                if keep:
-                    tg.start_soon(self._keep_lease)
-                if len(runnable) == 1:
-                    await self._execute(runnable[0], view, persist_each)
-                else:
-                    async with anyio.create_task_group() as steps:
-                        for t in runnable:
-                            steps.start_soon(self._execute, t, view, persist_each)
-                if keep:
-                    tg.cancel_scope.cancel()
+                for t in runnable:
+                    tg.start_soon(self._execute, t, view, persist_each)
         for t in runnable:
             if t.finished_now and t.name != START:
                 self._emit("updates", {t.name: t.update})

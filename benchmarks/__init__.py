@@ -1,0 +1,1 @@
+"""The hitl-async benchmark suite: `python -m benchmarks` (see benchmarks/README.md)."""

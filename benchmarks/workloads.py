@@ -1,19 +1,33 @@
 """Benchmark workloads, written once against the LangGraph-shaped API and run on either engine.
 
-Each workload builds its graph from an `Engine` (the modules of hitl-async or of LangGraph), runs
-it, checks the final state (so a fast wrong engine cannot win) and returns its timings.
+Each workload builds its graph from an `Engine` (the modules of hitl-async or of LangGraph) and a
+`Store` (a fresh checkpoint saver for one driver), runs it, asserts the final states (so a fast
+wrong engine cannot win) and returns its headline figure with details. Every node is async and
+every call goes through the async API (`ainvoke`, `aget_state`), for both engines.
+
+The queue-drain workload of the run-queue issue is deliberately not here yet.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import itertools
 import operator
+import os
+import statistics
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import anyio
 from typing_extensions import TypedDict
+
+from benchmarks.stores import Store
+
+HITL = "hitl-async"
+LANGGRAPH = "langgraph"
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -27,77 +41,161 @@ class Engine:
     Send: Any
     Command: Any
     interrupt: Callable[[Any], Any]
-    new_saver: Callable[[], Any]
 
 
 def hitl_engine() -> Engine:
+    """hitl-async's public API."""
     import hitl_async
 
     return Engine(
-        "hitl-async",
+        HITL,
         hitl_async.StateGraph,
         hitl_async.START,
         hitl_async.END,
         hitl_async.Send,
         hitl_async.Command,
         hitl_async.interrupt,
-        hitl_async.InMemorySaver,
     )
 
 
 def langgraph_engine() -> Engine | None:
-    """LangGraph with its in-memory saver, if the `bench` extra is installed."""
+    """LangGraph's public API, or None when the `bench` extra is not installed."""
     try:
-        from langgraph.checkpoint.memory import InMemorySaver
         from langgraph.graph import END, START, StateGraph
         from langgraph.types import Command, Send, interrupt
     except ImportError:
         return None
-    return Engine("langgraph", StateGraph, START, END, Send, Command, interrupt, InMemorySaver)
+    return Engine(LANGGRAPH, StateGraph, START, END, Send, Command, interrupt)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each workload is; `quick()` is the smoke-test size."""
+
+    chain_runs: int = 20
+    threads: int = 200
+    latency_iters: int = 30
+    fanout_width: int = 200
+    fanout_runs: int = 3
+    turns: int = 300
+    big_nodes: int = 5
+    rss_threads: int = 1000
+    floor_writes: int = 200
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            chain_runs=5,
+            threads=40,
+            latency_iters=8,
+            fanout_width=40,
+            fanout_runs=1,
+            turns=50,
+            big_nodes=3,
+            rss_threads=100,
+            floor_writes=30,
+        )
 
 
 @dataclass
 class Result:
-    """Timings of one repetition: `value` is the headline figure in `unit`."""
+    """One repetition: `value` is the headline figure in `unit`; `detail` has the rest."""
 
     value: float
     unit: str
-    detail: dict[str, float]
+    detail: dict[str, float] = field(default_factory=dict)
+
+
+class RunFailed(Exception):
+    """A failure already described in one line (e.g. by a measurement subprocess)."""
+
+
+def describe_error(exc: BaseException, limit: int = 160) -> str:
+    """One line for a failure: the first leaf of an exception group, with how many there were."""
+    leaves: list[BaseException] = []
+
+    def walk(e: BaseException) -> None:
+        if isinstance(e, BaseExceptionGroup):
+            for sub in e.exceptions:
+                walk(sub)
+        else:
+            leaves.append(e)
+
+    walk(exc)
+    first = leaves[0] if leaves else exc
+    text = str(first) if isinstance(first, RunFailed) else f"{type(first).__name__}: {first}"
+    text = text.strip().rstrip(":")
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    if len(leaves) > 1:
+        text += f" (x{len(leaves)} tasks)"
+    return text
+
+
+def _cfg(thread: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}, "recursion_limit": 1000}
+
+
+def _median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+async def _per_step_bytes(store: Store, run: Callable[[], Awaitable[None]]) -> tuple[float, int]:
+    """Bytes the store grew by per new checkpoint while `run()` ran, and that checkpoint count."""
+    before = await store.footprint()
+    await run()
+    after = await store.footprint()
+    steps = after.checkpoints - before.checkpoints
+    assert steps > 0, f"no checkpoint was stored ({before} -> {after})"
+    return (after.bytes - before.bytes) / steps, steps
+
+
+# -- chain10 -------------------------------------------------------------------------------------
 
 
 class _Chain(TypedDict):
     x: int
 
 
-def _cfg(thread: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread}, "recursion_limit": 100}
+def _chain(engine: Engine, state: Any, nodes: int, saver: Any) -> Any:
+    async def bump(s: dict[str, Any]) -> dict[str, int]:
+        return {"x": s["x"] + 1}
 
-
-async def chain10(engine: Engine, runs: int = 30) -> Result:
-    """Per-superstep time of a chain of 10 trivial async nodes (checkpoint after each step)."""
-
-    async def bump(state: _Chain) -> dict[str, int]:
-        return {"x": state["x"] + 1}
-
-    builder = engine.StateGraph(_Chain)
-    names = [f"n{i}" for i in range(10)]
+    builder = engine.StateGraph(state)
+    names = [f"n{i}" for i in range(nodes)]
     for name in names:
         builder.add_node(name, bump)
     builder.add_edge(engine.START, names[0])
-    for a, b in zip(names, names[1:], strict=False):
+    for a, b in itertools.pairwise(names):
         builder.add_edge(a, b)
     builder.add_edge(names[-1], engine.END)
-    graph = builder.compile(checkpointer=engine.new_saver())
-    await graph.ainvoke({"x": 0}, _cfg("warmup"))
+    return builder.compile(checkpointer=saver)
+
+
+async def chain10(engine: Engine, store: Store, sizes: Sizes) -> Result:
+    """Per-superstep time of a chain of 10 trivial async nodes (a checkpoint after each step)."""
+    graph = _chain(engine, _Chain, 10, store.saver)
+    out = await graph.ainvoke({"x": 0}, _cfg("warmup"))
+    assert out == {"x": 10}, out
     samples = []
-    for i in range(runs):
+    for i in range(sizes.chain_runs):
         t0 = time.perf_counter()
         out = await graph.ainvoke({"x": 0}, _cfg(f"chain-{i}"))
         samples.append(time.perf_counter() - t0)
         assert out == {"x": 10}, out
-    samples.sort()
-    per_run = samples[len(samples) // 2]
-    return Result(per_run / 10 * 1e6, "µs/step", {"per_run_ms": per_run * 1e3})
+
+    async def one_more() -> None:
+        assert await graph.ainvoke({"x": 0}, _cfg("sized")) == {"x": 10}
+
+    per_step, _ = await _per_step_bytes(store, one_more)
+    per_run = _median(samples)
+    return Result(
+        per_run / 10 * 1e6, "µs/step", {"per_run_ms": per_run * 1e3, "bytes/step": per_step}
+    )
+
+
+# -- threads200 ----------------------------------------------------------------------------------
 
 
 class _Approval(TypedDict):
@@ -105,45 +203,94 @@ class _Approval(TypedDict):
     decision: str
 
 
-async def threads200(engine: Engine, threads: int = 200) -> Result:
-    """200 threads started concurrently to an interrupt, then all resumed concurrently."""
+def approval_graph(engine: Engine, saver: Any) -> Any:
+    """START -> ask (pauses on `interrupt({"n": n})`, then records the answer) -> END."""
 
-    def ask(state: _Approval) -> dict[str, Any]:
+    async def ask(state: _Approval) -> dict[str, Any]:
         answer = engine.interrupt({"n": state["n"]})
         return {"decision": f"{answer}-{state['n']}"}
 
-    async def ask_async(state: _Approval) -> dict[str, Any]:
-        return ask(state)
-
     builder = engine.StateGraph(_Approval)
-    builder.add_node("ask", ask_async)
+    builder.add_node("ask", ask)
     builder.add_edge(engine.START, "ask")
     builder.add_edge("ask", engine.END)
-    graph = builder.compile(checkpointer=engine.new_saver())
+    return builder.compile(checkpointer=saver)
 
-    async def each(fn: Callable[[int], Awaitable[None]]) -> float:
-        t0 = time.perf_counter()
-        async with anyio.create_task_group() as tg:
-            for i in range(threads):
-                tg.start_soon(fn, i)
-        return time.perf_counter() - t0
 
-    async def start(i: int) -> None:
-        out = await graph.ainvoke({"n": i, "decision": ""}, _cfg(f"t{i}"))
-        assert "__interrupt__" in out, out
+async def start_thread(graph: Any, thread: str, n: int) -> None:
+    """Start `thread` with `n` and assert it paused on the interrupt for `n`."""
+    out = await graph.ainvoke({"n": n, "decision": ""}, _cfg(thread))
+    interrupts = out.get("__interrupt__") if isinstance(out, dict) else None
+    assert interrupts and interrupts[0].value == {"n": n}, out
 
-    async def resume(i: int) -> None:
-        out = await graph.ainvoke(engine.Command(resume="ok"), _cfg(f"t{i}"))
-        assert out["decision"] == f"ok-{i}", out
 
-    t_start = await each(start)
-    t_resume = await each(resume)
-    total = t_start + t_resume
+async def resume_thread(graph: Any, engine: Engine, thread: str, n: int) -> None:
+    """Resume `thread` with "ok" and assert its final state."""
+    out = await graph.ainvoke(engine.Command(resume="ok"), _cfg(thread))
+    assert out == {"n": n, "decision": f"ok-{n}"}, out
+
+
+async def concurrently(fn: Callable[[int], Awaitable[None]], count: int) -> float:
+    """Run `fn(0..count-1)` as concurrent tasks; seconds until all are done."""
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        for i in range(count):
+            tg.create_task(fn(i))
+    return time.perf_counter() - t0
+
+
+async def threads200(engine: Engine, store: Store, sizes: Sizes) -> Result:
+    """200 threads started concurrently to an interrupt, then all resumed concurrently."""
+    graph = approval_graph(engine, store.saver)
+    warm = min(20, sizes.threads)  # a concurrent warm-up: pools and prepared statements
+    await concurrently(lambda i: start_thread(graph, f"w{i}", i), warm)
+    await concurrently(lambda i: resume_thread(graph, engine, f"w{i}", i), warm)
+    n = sizes.threads
+    t_start = await concurrently(lambda i: start_thread(graph, f"t{i}", i), n)
+    t_resume = await concurrently(lambda i: resume_thread(graph, engine, f"t{i}", i), n)
     return Result(
-        2 * threads / total,
+        2 * n / (t_start + t_resume),
         "runs/s",
         {"start_ms": t_start * 1e3, "resume_ms": t_resume * 1e3},
     )
+
+
+# -- latency -------------------------------------------------------------------------------------
+
+
+async def latency(engine: Engine, store: Store, sizes: Sizes) -> Result:
+    """Sequential start-to-interrupt, get_state and resume on fresh threads: median latencies."""
+    graph = approval_graph(engine, store.saver)
+    await start_thread(graph, "warmup", -1)
+    await resume_thread(graph, engine, "warmup", -1)
+    starts, gets, resumes = [], [], []
+    for i in range(sizes.latency_iters):
+        thread = f"l{i}"
+        t0 = time.perf_counter()
+        await start_thread(graph, thread, i)
+        t1 = time.perf_counter()
+        snap = await graph.aget_state(_cfg(thread))
+        t2 = time.perf_counter()
+        assert snap.next == ("ask",) and snap.values == {"n": i, "decision": ""}, snap
+        assert snap.tasks[0].interrupts[0].value == {"n": i}, snap.tasks
+        await resume_thread(graph, engine, thread, i)
+        t3 = time.perf_counter()
+        starts.append(t1 - t0)
+        gets.append(t2 - t1)
+        resumes.append(t3 - t2)
+    total = _median([a + b + c for a, b, c in zip(starts, gets, resumes, strict=True)])
+    return Result(
+        total * 1e3,
+        "ms/cycle",
+        {
+            "start_ms": _median(starts) * 1e3,
+            "get_state_ms": _median(gets) * 1e3,
+            "resume_ms": _median(resumes) * 1e3,
+        },
+    )
+
+
+# -- fanout200 -----------------------------------------------------------------------------------
 
 
 class _Fan(TypedDict):
@@ -151,7 +298,7 @@ class _Fan(TypedDict):
     results: Annotated[list[int], operator.add]
 
 
-async def fanout200(engine: Engine, width: int = 200) -> Result:
+async def fanout200(engine: Engine, store: Store, sizes: Sizes) -> Result:
     """A `Send` fan-out of 200 tasks in one superstep, reduced into a list."""
 
     def spread(state: _Fan) -> list[Any]:
@@ -164,22 +311,128 @@ async def fanout200(engine: Engine, width: int = 200) -> Result:
     builder.add_node("work", work)
     builder.add_conditional_edges(engine.START, spread, ["work"])
     builder.add_edge("work", engine.END)
-    graph = builder.compile(checkpointer=engine.new_saver())
+    graph = builder.compile(checkpointer=store.saver)
+    width = sizes.fanout_width
+    expected = [2 * i for i in range(width)]
     samples = []
-    for i in range(5):
+    for i in range(sizes.fanout_runs + 1):  # the first run is a warm-up
         t0 = time.perf_counter()
         out = await graph.ainvoke({"items": list(range(width)), "results": []}, _cfg(f"f{i}"))
-        samples.append(time.perf_counter() - t0)
-        assert sorted(out["results"]) == [2 * i for i in range(width)], len(out["results"])
-    samples.sort()
-    median = samples[len(samples) // 2]
+        if i:
+            samples.append(time.perf_counter() - t0)
+        assert sorted(out["results"]) == expected, len(out["results"])
+    median = _median(samples)
     return Result(median * 1e3, "ms/run", {"per_task_us": median / width * 1e6})
 
 
-WORKLOADS: dict[str, Callable[[Engine], Awaitable[Result]]] = {
+# -- turns300 ------------------------------------------------------------------------------------
+
+
+class _Turns(TypedDict):
+    turn: int
+    last: str
+
+
+async def turns300(engine: Engine, store: Store, sizes: Sizes) -> Result:
+    """One thread paused and resumed 300 times: does a turn slow down as history grows?"""
+    total = sizes.turns
+
+    async def ask(state: _Turns) -> dict[str, Any]:
+        answer = engine.interrupt(state["turn"])
+        return {"turn": state["turn"] + 1, "last": answer}
+
+    def again(state: _Turns) -> str:
+        return "ask" if state["turn"] < total else engine.END
+
+    builder = engine.StateGraph(_Turns)
+    builder.add_node("ask", ask)
+    builder.add_edge(engine.START, "ask")
+    builder.add_conditional_edges("ask", again, ["ask", engine.END])
+    graph = builder.compile(checkpointer=store.saver)
+    cfg = _cfg("turns")
+    out = await graph.ainvoke({"turn": 0, "last": ""}, cfg)
+    assert out["__interrupt__"][0].value == 0, out
+    samples = []
+    for i in range(total):
+        t0 = time.perf_counter()
+        out = await graph.ainvoke(engine.Command(resume=f"a{i}"), cfg)
+        samples.append(time.perf_counter() - t0)
+        assert out["turn"] == i + 1 and out["last"] == f"a{i}", out
+        if i + 1 < total:
+            assert out["__interrupt__"][0].value == i + 1, out
+        else:
+            assert "__interrupt__" not in out, out
+    first, last = _median(samples[:20]), _median(samples[-20:])
+    return Result(
+        _median(samples) * 1e3,
+        "ms/turn",
+        {"first20_ms": first * 1e3, "last20_ms": last * 1e3, "drift": last / first},
+    )
+
+
+# -- state1mb ------------------------------------------------------------------------------------
+
+
+class _Big(TypedDict):
+    blob: bytes
+    x: int
+
+
+async def state1mb(engine: Engine, store: Store, sizes: Sizes) -> Result:
+    """A 1 MiB channel that never changes while another one does: bytes stored per step.
+
+    The first run writes the 1 MiB value; the second, on the same thread, only bumps `x` through
+    a chain of nodes. Its cost is the store's growth (read back from the store itself) divided by
+    the number of checkpoints it added.
+    """
+    payload = os.urandom(MIB)  # incompressible: no store can shrink it away
+    digest = hashlib.sha256(payload).digest()
+    nodes = sizes.big_nodes
+    graph = _chain(engine, _Big, nodes, store.saver)
+    cfg = _cfg("big")
+    out = await graph.ainvoke({"blob": payload, "x": 0}, cfg)
+    assert out["x"] == nodes and hashlib.sha256(out["blob"]).digest() == digest
+    timing: list[float] = []
+
+    async def second() -> None:
+        t0 = time.perf_counter()
+        again = await graph.ainvoke({"x": 0}, cfg)
+        timing.append(time.perf_counter() - t0)
+        assert again["x"] == nodes and hashlib.sha256(again["blob"]).digest() == digest
+
+    per_step, steps = await _per_step_bytes(store, second)
+    return Result(
+        per_step,
+        "B/step",
+        {
+            "checkpoints": steps,
+            "pct_of_1MiB": per_step / MIB * 100,
+            "ms/step": timing[0] / steps * 1e3,
+        },
+    )
+
+
+Workload = Callable[[Engine, Store, Sizes], Awaitable[Result]]
+
+WORKLOADS: dict[str, Workload] = {
     "chain10": chain10,
     "threads200": threads200,
+    "latency": latency,
     "fanout200": fanout200,
+    "turns300": turns300,
+    "state1mb": state1mb,
 }
+"""In-process workloads; `rss1000` (a subprocess per run) is in `benchmarks.rss`."""
 
-LOWER_IS_BETTER = {"µs/step": True, "runs/s": False, "ms/run": True}
+ALL_WORKLOADS = [*WORKLOADS, "rss1000"]
+
+UNITS: dict[str, tuple[str, bool]] = {
+    "chain10": ("µs/step", True),
+    "threads200": ("runs/s", False),
+    "latency": ("ms/cycle", True),
+    "fanout200": ("ms/run", True),
+    "turns300": ("ms/turn", True),
+    "state1mb": ("B/step", True),
+    "rss1000": ("MB", True),
+}
+"""Headline unit of each workload and whether lower is better."""

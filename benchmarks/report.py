@@ -1,0 +1,505 @@
+"""Results model, targets, and the outputs: a rich table, JSON, Markdown and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.stores import DURABLE
+from benchmarks.workloads import MIB, UNITS, Result
+
+ENGINES = ("hitl-async", "langgraph")
+
+
+@dataclass
+class Cell:
+    """The repetitions of one engine (or the floor) on one workload and driver."""
+
+    samples: list[Result] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    skipped: str | None = None
+
+    @property
+    def runs(self) -> int:
+        return len(self.samples) + len(self.failures)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(r.value for r in self.samples) if self.samples else None
+
+    def detail(self, key: str) -> float | None:
+        """Median of one detail figure over the repetitions that have it."""
+        values = [r.detail[key] for r in self.samples if key in r.detail]
+        return statistics.median(values) if values else None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures)
+
+    def status(self) -> str:
+        """ "ok", "failed k/n: reason" or "skipped: reason"."""
+        if self.skipped:
+            return f"skipped: {self.skipped}"
+        if self.failures:
+            return f"FAILED {len(self.failures)}/{self.runs}: {self.failures[0]}"
+        return "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "median": self.median,
+            "details": {
+                k: self.detail(k) for k in (self.samples[0].detail if self.samples else {})
+            },
+            "samples": [asdict(r) for r in self.samples],
+            "failures": self.failures,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass
+class Row:
+    """One workload on one driver: both engines, the driver's raw floor, ratios and target."""
+
+    workload: str
+    driver: str
+    hitl: Cell
+    langgraph: Cell
+    floor: Cell | None
+
+    @property
+    def unit(self) -> str:
+        return UNITS[self.workload][0]
+
+    @property
+    def lower_is_better(self) -> bool:
+        return UNITS[self.workload][1]
+
+    @property
+    def ratio(self) -> float | None:
+        """hitl-async's advantage over LangGraph (> 1: hitl-async is better)."""
+        h, lg = self.hitl.median, self.langgraph.median
+        if h is None or lg is None or self.langgraph.failed or h <= 0 or lg <= 0:
+            return None
+        return lg / h if self.lower_is_better else h / lg
+
+    @property
+    def vs_floor(self) -> float | None:
+        """hitl-async's per-superstep time over one raw committed write (chain10 only)."""
+        if self.workload != "chain10" or self.floor is None:
+            return None
+        h, f = self.hitl.median, self.floor.median
+        return h / f if h is not None and f else None
+
+    def target(self) -> Verdict:
+        """The target from the earlier issues for this row, the figure, and whether it is met."""
+        rule = TARGETS.get((self.workload, "durable" if self.driver in DURABLE else self.driver))
+        rule = rule or TARGETS.get((self.workload, "*"))
+        if rule is None:
+            return "", "", None
+        return rule(self)
+
+    def to_json(self) -> dict[str, Any]:
+        text, got, met = self.target()
+        return {
+            "workload": self.workload,
+            "driver": self.driver,
+            "unit": self.unit,
+            "lower_is_better": self.lower_is_better,
+            "hitl-async": self.hitl.to_json(),
+            "langgraph": self.langgraph.to_json(),
+            "floor_us_per_write": None if self.floor is None else self.floor.to_json(),
+            "ratio_vs_langgraph": self.ratio,
+            "hitl_over_floor": self.vs_floor,
+            "target": text,
+            "target_got": got,
+            "target_met": met,
+        }
+
+
+def _lg_ratio(row: Row, needed: float) -> tuple[bool | None, str]:
+    if row.langgraph.skipped:
+        return None, "LangGraph not run"
+    r = row.ratio
+    if r is None:
+        return None, "LangGraph failed" if row.langgraph.failed else "no figure"
+    return r >= needed, f"{fmt(r)}x"
+
+
+def _combine(parts: list[bool | None]) -> bool | None:
+    if any(p is False for p in parts):
+        return False
+    if any(p is None for p in parts):
+        return None
+    return True
+
+
+Verdict = tuple[str, str, bool | None]
+"""(the target, what was got, met: True / False / None when it cannot be judged)."""
+
+
+def _chain_memory(row: Row) -> Verdict:
+    met, got = _lg_ratio(row, 10)
+    return "≤ 1/10 of LG per step", got, met
+
+
+def _chain_durable(row: Row) -> Verdict:
+    met_lg, got = _lg_ratio(row, 5)
+    f = row.vs_floor
+    met_floor = None if f is None else f <= 2
+    floor_got = "floor n/a" if f is None else f"{fmt(f)}x floor"
+    return "≤ 1/5 of LG and ≤ 2x floor", f"{got}, {floor_got}", _combine([met_lg, met_floor])
+
+
+def _threads(row: Row) -> Verdict:
+    met, got = _lg_ratio(row, 10)
+    return "≥ 10x LG throughput", got, met
+
+
+def _turns(row: Row) -> Verdict:
+    drift = row.hitl.detail("drift")
+    if drift is None:
+        return "last-20 ≤ 1.2x first-20", "no figure", None
+    return "last-20 ≤ 1.2x first-20", f"{drift:.2f}x", drift <= 1.2
+
+
+def _big(row: Row) -> Verdict:
+    b = row.hitl.median
+    if b is None:
+        return "≤ 1% of 1 MiB per step", "no figure", None
+    return "≤ 1% of 1 MiB per step", f"{b / MIB * 100:.3f}%", b <= MIB / 100
+
+
+TARGETS: dict[tuple[str, str], Callable[[Row], Verdict]] = {
+    ("chain10", "memory"): _chain_memory,
+    ("chain10", "durable"): _chain_durable,
+    ("threads200", "*"): _threads,
+    ("turns300", "*"): _turns,
+    ("state1mb", "*"): _big,
+}
+"""Targets of issues #2 and #4, by (workload, driver or "durable" or "*")."""
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+
+def fmt(value: float | None) -> str:
+    """A figure with sensible precision."""
+    if value is None:
+        return "—"
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def cell_text(cell: Cell, markup: bool = False) -> str:
+    """A cell's median, or why there is none."""
+    if cell.skipped:
+        return "not run"
+    if cell.failures:
+        why = f"FAILED {len(cell.failures)}/{cell.runs}: {cell.failures[0]}"
+        if cell.median is not None:
+            why = f"{fmt(cell.median)} ({why})"
+        return f"[red]{why}[/red]" if markup else why
+    return fmt(cell.median)
+
+
+def notes(row: Row) -> str:
+    """Secondary figures worth seeing next to the headline."""
+    h, lg = row.hitl, row.langgraph
+    if row.workload == "turns300":
+        return (
+            f"first/last-20 ms: hitl {fmt(h.detail('first20_ms'))}/{fmt(h.detail('last20_ms'))}, "
+            f"LG {fmt(lg.detail('first20_ms'))}/{fmt(lg.detail('last20_ms'))}"
+        )
+    if row.workload == "latency":
+        return (
+            f"start/get/resume ms: hitl {fmt(h.detail('start_ms'))}/{fmt(h.detail('get_state_ms'))}"
+            f"/{fmt(h.detail('resume_ms'))}, LG {fmt(lg.detail('start_ms'))}/"
+            f"{fmt(lg.detail('get_state_ms'))}/{fmt(lg.detail('resume_ms'))}"
+        )
+    if row.workload == "rss1000":
+        hk, lk = h.detail("kb_per_thread"), lg.detail("kb_per_thread")
+        return f"KB/thread: hitl {fmt(hk)}, LG {fmt(lk)}"
+    if row.workload == "chain10":
+        return (
+            f"B/step stored: hitl {fmt(h.detail('bytes/step'))}, LG {fmt(lg.detail('bytes/step'))}"
+        )
+    if row.workload == "threads200":
+        return (
+            f"start+resume ms: hitl {fmt(h.detail('start_ms'))}+{fmt(h.detail('resume_ms'))}, "
+            f"LG {fmt(lg.detail('start_ms'))}+{fmt(lg.detail('resume_ms'))}"
+        )
+    if row.workload == "state1mb":
+        return f"ms/step: hitl {fmt(h.detail('ms/step'))}, LG {fmt(lg.detail('ms/step'))}"
+    return ""
+
+
+def ratio_text(row: Row) -> str:
+    r = row.ratio
+    return "—" if r is None else f"{fmt(r)}x"
+
+
+def floor_text(row: Row) -> str:
+    return "— (no I/O)" if row.floor is None else cell_text(row.floor)
+
+
+def verdict_text(row: Row, markup: bool = False) -> str:
+    """ "met (figure)", "NOT met (figure)", "n/a (why)", or "" without a target."""
+    text, got, met = row.target()
+    if not text:
+        return ""
+    word = {True: "met", False: "NOT met", None: "n/a"}[met]
+    if markup and met is not None:
+        word = f"[green]{word}[/green]" if met else f"[red]{word}[/red]"
+    return f"{word} ({got})"
+
+
+HEADERS = [
+    "workload",
+    "driver",
+    "unit",
+    "hitl-async",
+    "LangGraph",
+    "hitl adv.",
+    "floor µs",
+    "target",
+    "result",
+]
+"""Columns of the table; the Markdown report adds `notes`."""
+
+
+def row_cells(row: Row, markup: bool = False) -> list[str]:
+    """One table row's texts, in `HEADERS` order."""
+    ratio = ratio_text(row)
+    if markup and row.ratio is not None:
+        ratio = f"[green]{ratio}[/green]" if row.ratio >= 1 else f"[red]{ratio}[/red]"
+    return [
+        row.workload,
+        row.driver,
+        row.unit + (" ↓" if row.lower_is_better else " ↑"),
+        cell_text(row.hitl, markup),
+        cell_text(row.langgraph, markup),
+        ratio,
+        floor_text(row),
+        row.target()[0],
+        verdict_text(row, markup),
+    ]
+
+
+# -- machine info --------------------------------------------------------------------------------
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(servers: dict[str, str]) -> dict[str, Any]:
+    """CPU, memory, OS, Python, package and server versions."""
+    try:
+        import psutil
+
+        memory_gb: float | None = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        memory_gb = None
+    packages = [
+        "hitl-async",
+        "hitl-async-sqlite",
+        "hitl-async-postgres",
+        "hitl-async-redis",
+        "langgraph",
+        "langgraph-checkpoint",
+        "langgraph-checkpoint-sqlite",
+        "langgraph-checkpoint-postgres",
+        "langgraph-checkpoint-plainredis",
+        "aiosqlite",
+        "asyncpg",
+        "psycopg",
+        "redis",
+    ]
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gb": memory_gb,
+        "platform": platform.platform(),
+        "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "servers": servers,
+        "packages": {p: _version(p) for p in packages},
+    }
+
+
+def machine_lines(machine: dict[str, Any]) -> list[str]:
+    """Machine info as short lines."""
+    pk = {k: v for k, v in machine["packages"].items() if v}
+    return [
+        f"CPU: {machine['cpu_count']} x {machine['cpu_model']}; memory {machine['memory_gb']} GB",
+        f"OS: {machine['platform']}; Python {machine['python']}; load average at start "
+        + "/".join(str(x) for x in machine.get("load_average_at_start", [])),
+        "Servers: "
+        + (", ".join(f"{k} {v}" for k, v in machine["servers"].items()) or "none (memory only)"),
+        "Packages: " + ", ".join(f"{k} {v}" for k, v in pk.items()),
+    ]
+
+
+# -- outputs -------------------------------------------------------------------------------------
+
+
+def rich_table(rows: list[Row], title: str) -> Any:
+    """The results as a rich Table, one section per workload."""
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold", caption=LEGEND)
+    for h in HEADERS:
+        table.add_column(h, overflow="fold", justify="right" if h in NUMERIC else "left")
+    last = None
+    for row in rows:
+        if last is not None and last != row.workload:
+            table.add_section()
+        last = row.workload
+        table.add_row(*row_cells(row, markup=True))
+    return table
+
+
+NUMERIC = {"hitl-async", "LangGraph", "hitl adv.", "floor µs"}
+LEGEND = (
+    "Medians. hitl adv. = how many times better hitl-async is than LangGraph (↓ lower is "
+    "better, ↑ higher). floor µs = one committed write of hitl-async's chain10 step size "
+    "through the driver's client library; chain10's result compares the per-step time to it."
+)
+
+
+def write_json(path: Path, payload: dict[str, Any], rows: list[Row]) -> None:
+    data = {**payload, "rows": [r.to_json() for r in rows]}
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def markdown(
+    payload: dict[str, Any],
+    rows: list[Row],
+    chart: str | None,
+    level: int = 1,
+    method: bool = True,
+) -> str:
+    """The report as Markdown: command, machine, table, failures, and (optionally) the method.
+
+    `level` is the heading level of its title (sections are one deeper).
+    """
+    h1, h2 = "#" * level, "#" * (level + 1)
+    out = [
+        f"{h1} hitl-async benchmark results",
+        "",
+        f"Command: `{payload['command']}`  ",
+        f"Started {payload['started_at']}, took {payload['duration_s']:.0f} s; "
+        f"{payload['settings']['reps']} repetition(s) per engine, interleaved"
+        f"{' (--quick sizes)' if payload['settings']['quick'] else ''}.",
+        "",
+        *[f"- {line}" for line in machine_lines(payload["machine"])],
+        "",
+        LEGEND,
+        "",
+        "| " + " | ".join([*HEADERS, "notes"]) + " |",
+        "|" + "|".join("---:" if h in NUMERIC else "---" for h in [*HEADERS, "notes"]) + "|",
+    ]
+    for row in rows:
+        cells = [c.replace("|", "\\|") for c in [*row_cells(row), notes(row)]]
+        out.append("| " + " | ".join(cells) + " |")
+    failures = [
+        f"- {r.workload} / {r.driver} / {name}: {cell.status()}"
+        for r in rows
+        for name, cell in (("hitl-async", r.hitl), ("langgraph", r.langgraph))
+        if cell.failures
+    ]
+    out += ["", f"{h2} Failures", "", *(failures or ["None."])]
+    if chart:
+        out += ["", f"![hitl-async advantage per workload and driver]({chart})"]
+    if method:
+        out += ["", *(line.replace("## ", f"{h2} ", 1) for line in payload.get("method", []))]
+    return "\n".join(out) + "\n"
+
+
+def write_chart(path: Path, rows: list[Row], drivers: list[str], workloads: list[str]) -> None:
+    """Bar charts: hitl-async's advantage per workload and driver; chain10 vs the floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(
+        1, 2, figsize=(15, 5.5), gridspec_kw={"width_ratios": [3, 1.3]}, layout="constrained"
+    )
+    by = {(r.workload, r.driver): r for r in rows}
+    width = 0.8 / max(1, len(drivers))
+    colors = ["#4c72b0", "#55a868", "#c44e52", "#8172b2"]
+    for j, driver in enumerate(drivers):
+        xs, ys, fails = [], [], []
+        for i, w in enumerate(workloads):
+            row = by.get((w, driver))
+            if row is None:
+                continue
+            x = i + (j - (len(drivers) - 1) / 2) * width
+            if row.ratio is not None:
+                xs.append(x)
+                ys.append(row.ratio)
+            elif row.hitl.failed:
+                fails.append((x, "hitl\nfailed"))
+            elif row.langgraph.failed:
+                fails.append((x, "LG\nfailed"))
+        bars = ax.bar(xs, ys, width, label=driver, color=colors[j % len(colors)])
+        ax.bar_label(bars, labels=[fmt(y) for y in ys], fontsize=7, padding=1)
+        for x, text in fails:
+            ax.text(x, 1, text, ha="center", va="bottom", fontsize=7, color="red")
+    ax.axhline(1, color="black", linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(workloads)), workloads)
+    ax.set_ylabel("hitl-async advantage over LangGraph (x, log)")
+    ax.set_title("hitl-async vs LangGraph with its matching saver (> 1: hitl-async better)")
+    ax.legend(title="driver")
+
+    chain = [by[("chain10", d)] for d in drivers if ("chain10", d) in by]
+    if chain:
+        labels = [r.driver for r in chain]
+        series = [
+            ("hitl-async", [r.hitl.median or 0 for r in chain], "#4c72b0"),
+            ("LangGraph", [r.langgraph.median or 0 for r in chain], "#dd8452"),
+            ("floor (1 write)", [(r.floor.median if r.floor else 0) or 0 for r in chain], "#999"),
+        ]
+        w2 = 0.27
+        for k, (name, values, color) in enumerate(series):
+            xs = [i + (k - 1) * w2 for i in range(len(chain))]
+            bars = ax2.bar(xs, values, w2, label=name, color=color)
+            ax2.bar_label(bars, labels=[fmt(v) if v else "" for v in values], fontsize=7)
+        ax2.set_xticks(range(len(chain)), labels)
+        ax2.set_yscale("log")
+        ax2.set_ylabel("µs per superstep / per write (log)")
+        ax2.set_title("chain10 per superstep vs the raw floor")
+        ax2.legend()
+    else:
+        ax2.axis("off")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -2,7 +2,8 @@
 
 It checks that the suite completes, that every hitl-async correctness check held (the suite
 exits 1 otherwise) and that the JSON, Markdown and PNG reports name every workload. It never
-asserts on timings. Needs the `bench` extra (rich, matplotlib, psutil); skipped without it.
+asserts on timings. Needs rich, matplotlib and psutil (in the `test` extra); LangGraph is used
+only if the `bench` extra is installed.
 """
 
 from __future__ import annotations
@@ -11,12 +12,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
-
-pytest.importorskip("rich", reason="the bench extra is not installed: pip install -e '.[bench]'")
-pytest.importorskip("matplotlib", reason="the bench extra is not installed")
-pytest.importorskip("psutil", reason="the bench extra is not installed")
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = ["chain10", "threads200", "latency", "fanout200", "turns300", "state1mb", "rss1000"]

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from functools import cache
 
-__all__ = ["Queries"]
+__all__ = ["WITH_BLOBS_AND_WRITES", "Queries"]
 
 # The checkpoint columns plus its blobs (exactly those named by channel_versions) and its writes.
 # A named blob that is not stored is simply absent from the arrays; the saver checks for that.
-_WITH_BLOBS_AND_WRITES = """
+# Migration 5 renders it into the stored function `hitl_acquire_and_load` (with `{s}` as the
+# schema placeholder): a change here needs a new migration re-creating that function, since an
+# applied migration never runs again.
+WITH_BLOBS_AND_WRITES = """
 SELECT c.checkpoint_id, c.parent_id, c.created_at,
        c.channel_versions::text AS channel_versions, c.header, c.metadata::text AS metadata,
        b.channels AS blob_channels, b.datas AS blob_data,
@@ -61,12 +64,23 @@ class Queries:
             "$9::jsonb, $10::text[], $11::text[], $12::bytea[], $13::text[], $14::integer[], "
             f"$15::text[], $16::bytea[], $17::text[], $18::bigint, {_inbox_args(19)})"
         )
+        # A chain (see `hitl_commit_many`, migration 5): $1 thread, $2 ns, $3 lease token, $4
+        # release; per checkpoint $5 expected head .. $11 metadata; blobs $12 end offsets and
+        # $13..$15; writes $16 end offsets and $17..$21; $22..$29 the inbox (NULL: unchanged).
+        self.commit_many = (
+            "SELECT ok, failed, actual, lease_ok, lease_current"
+            f" FROM {s}.hitl_commit_many($1::text, $2::text, $3::bigint, $4::boolean,"
+            " $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::bytea[],"
+            " $11::jsonb[], $12::integer[], $13::text[], $14::text[], $15::bytea[],"
+            " $16::integer[], $17::text[], $18::integer[], $19::text[], $20::bytea[],"
+            f" $21::text[], {_inbox_args(22)})"
+        )
         self.put_writes = (
             f"SELECT lease_ok, lease_current FROM {s}.hitl_put_writes("
             "$1::text, $2::text, $3::text, $4::text[], $5::integer[], $6::text[], $7::bytea[], "
             f"$8::text[], $9::bigint, {_inbox_args(10)})"
         )
-        self.load_head = _WITH_BLOBS_AND_WRITES.format(
+        self.load_head = WITH_BLOBS_AND_WRITES.format(
             s=s,
             source=(
                 f"SELECT * FROM {s}.checkpoints"
@@ -75,7 +89,7 @@ class Queries:
                 "                         WHERE thread_id = $1::text AND checkpoint_ns = $2::text)"
             ),
         )
-        self.load_id = _WITH_BLOBS_AND_WRITES.format(
+        self.load_id = WITH_BLOBS_AND_WRITES.format(
             s=s,
             source=(
                 f"SELECT * FROM {s}.checkpoints"
@@ -91,18 +105,13 @@ class Queries:
 
         # -- leases: $1 thread; acquire $2 owner, $3 ttl, $4 graph; renew $2 token, $3 ttl
         self.acquire_lease = (
-            f"INSERT INTO {s}.leases AS l (thread_id, owner, token, expires_at, graph, released)"
-            f" VALUES ($1::text, $2::text, 1, {s}.hitl_now() + $3::float8, $4::text, false)"
-            " ON CONFLICT (thread_id) DO UPDATE"
-            "   SET owner = EXCLUDED.owner, token = l.token + 1,"
-            f"      expires_at = {s}.hitl_now() + $3::float8, graph = EXCLUDED.graph,"
-            "       released = false"
-            f" WHERE l.released OR l.expires_at < {s}.hitl_now()"
-            " RETURNING l.token, l.expires_at"
+            "SELECT token, expires_at, holder, holder_expires"
+            f" FROM {s}.hitl_acquire($1::text, $2::text, $3::float8, $4::text)"
         )
-        self.lease_holder = (
-            f"SELECT owner, expires_at, released, expires_at < {now} AS expired"
-            f"  FROM {s}.leases WHERE thread_id = $1::text"
+        # ... then $5 namespace, $6 checkpoint id (NULL: the head); see migration 5.
+        self.acquire_and_load = (
+            f"SELECT * FROM {s}.hitl_acquire_and_load("
+            "$1::text, $2::text, $3::float8, $4::text, $5::text, $6::text)"
         )
         self.renew_lease = (
             f"WITH up AS (UPDATE {s}.leases l SET expires_at = {s}.hitl_now() + $3::float8"
@@ -113,12 +122,7 @@ class Queries:
             f"       (SELECT token FROM {s}.leases WHERE thread_id = $1::text) AS current"
             "  FROM (SELECT 1) AS one LEFT JOIN up ON true"
         )
-        self.release_lease = (
-            f"WITH up AS (UPDATE {s}.leases l SET released = true"
-            "              WHERE l.thread_id = $1::text AND l.token = $2::bigint"
-            "             RETURNING l.thread_id)"
-            f" SELECT {s}.hitl_notify_change(up.thread_id) FROM up"
-        )
+        self.release_lease = f"SELECT {s}.hitl_release($1::text, $2::bigint)"
         self.expired_leases = (
             f"SELECT thread_id, owner, token, expires_at, graph FROM {s}.leases"
             f" WHERE NOT released AND expires_at < {now}"
@@ -258,4 +262,4 @@ def _history_sql(s: str, before: bool, exact: bool, loose: bool) -> str:
         f"SELECT * FROM {s}.checkpoints h WHERE {' AND '.join(conditions)}"
         " ORDER BY h.checkpoint_id DESC LIMIT $3::bigint"
     )
-    return _WITH_BLOBS_AND_WRITES.format(source=source, s=s) + " ORDER BY c.checkpoint_id DESC"
+    return WITH_BLOBS_AND_WRITES.format(source=source, s=s) + " ORDER BY c.checkpoint_id DESC"

@@ -22,18 +22,27 @@ Design notes:
   the schema's change channel, `enqueue`/`finish_request` its queue channel; `wait_for_change` /
   `wait_for_work` wait on a dedicated LISTEN connection per event loop (`_listen.Listener`), not
   taken from the pool, with their timeout as the fallback.
+- Runs (migration 5). `acquire_and_load` is one call of `hitl_acquire_and_load`: the lease
+  upsert (`hitl_acquire`, which `acquire_lease` calls too), then the load as a statement of its
+  own, so a take-over that waited for the previous holder's in-flight commit loads that commit.
+  `commit_many` is one call of `hitl_commit_many` with the chain as parallel arrays (each
+  checkpoint's blobs and writes located by end offsets; faster than an array of composites or
+  one jsonb document): the fence once, every check of the chain before any write, then each
+  checkpoint by `hitl_commit`, the inbox, the release and one NOTIFY - all or nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import asyncpg
@@ -42,6 +51,7 @@ from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
     CheckpointRecord,
+    Commit,
     InboxEntry,
     Lease,
     LoadedCheckpoint,
@@ -50,8 +60,10 @@ from hitl_async.checkpoint.base import (
 )
 from hitl_async.errors import (
     CheckpointConflictError,
+    HitlError,
     LeaseLostError,
     SerializationError,
+    StoreUnavailableError,
     ThreadBusyError,
 )
 from hitl_async_postgres._listen import Listener
@@ -64,8 +76,6 @@ __all__ = ["PostgresSaver", "from_url"]
 
 _CLOSE_TIMEOUT = 5.0
 _FINAL_STATUSES = frozenset({"done", "failed", "cancelled", "queued"})
-# acquire_lease retries when the lease it found taken was released or expired just after.
-_ACQUIRE_ATTEMPTS = 3
 
 
 class _Connection(asyncpg.Connection):  # type: ignore[misc]
@@ -491,6 +501,78 @@ class PostgresSaver(BaseSaver):
                 record.thread_id, record.checkpoint_ns, expected_head, row["actual"]
             )
 
+    async def commit_many(
+        self, commits: Sequence[Commit], *, lease: Lease | None = None, release: bool = False
+    ) -> None:
+        """The chain in one call of `hitl_commit_many`, all or nothing: the lease is checked
+        once, then the head, each link and each id, before anything is written; the first
+        failure is raised (as `commit()` one by one would raise it) with nothing stored. With
+        `release`, the lease is released in the same transaction once the chain is written.
+        A chain spanning namespaces goes commit by commit (the engine never writes one)."""
+        if not commits:
+            if release and lease is not None:
+                await self.release_lease(lease)
+            return
+        first = commits[0].record
+        thread_id, ns = first.thread_id, first.checkpoint_ns
+        if any(c.record.thread_id != thread_id or c.record.checkpoint_ns != ns for c in commits):
+            await super().commit_many(commits, lease=lease, release=release)
+            return
+        _check_text("thread_id", thread_id)
+        _check_text("checkpoint_ns", ns)
+        token = _lease_token(thread_id, lease)
+        inbox: Sequence[InboxEntry] | None = None
+        for c in commits:  # the last replacement is the one that stays; all must be valid
+            if c.inbox is not None:
+                _inbox_columns(thread_id, c.inbox)
+                inbox = c.inbox
+        records = [c.record for c in commits]
+        blob_rows: list[tuple[str, str, bytes]] = []
+        blob_ends: list[int] = []
+        write_rows: list[WriteRecord] = []
+        write_ends: list[int] = []
+        for c in commits:
+            blob_map = {(b.channel, b.version): b.data for b in c.blobs}  # last one wins
+            blob_rows += [(channel, version, data) for (channel, version), data in blob_map.items()]
+            blob_ends.append(len(blob_rows))
+            write_rows += {(w.task_id, w.idx): w for w in c.writes}.values()
+            write_ends.append(len(write_rows))
+        pool = await self._pool()
+        row = await pool.fetchrow(
+            self._q.commit_many,
+            thread_id,
+            ns,
+            token,
+            release and lease is not None,
+            [c.expected_head for c in commits],
+            [r.checkpoint_id for r in records],
+            [r.parent_id for r in records],
+            [r.created_at for r in records],
+            [_dumps(dict(r.channel_versions)) for r in records],
+            [r.header for r in records],
+            [_dumps(dict(r.metadata)) for r in records],
+            blob_ends,
+            [b[0] for b in blob_rows],
+            [b[1] for b in blob_rows],
+            [b[2] for b in blob_rows],
+            write_ends,
+            [w.task_id for w in write_rows],
+            [w.idx for w in write_rows],
+            [w.channel for w in write_rows],
+            [w.data for w in write_rows],
+            [w.task_path for w in write_rows],
+            *_inbox_columns(thread_id, inbox),
+        )
+        assert row is not None
+        if not row["lease_ok"]:
+            assert lease is not None
+            raise LeaseLostError(thread_id, lease.token, row["lease_current"])
+        if not row["ok"]:
+            failed = commits[row["failed"]]
+            if row["actual"] == failed.expected_head:  # the head matched: the id is taken
+                raise _duplicate(failed.record, failed.expected_head)
+            raise CheckpointConflictError(thread_id, ns, failed.expected_head, row["actual"])
+
     async def put_writes(
         self,
         thread_id: str,
@@ -598,26 +680,52 @@ class PostgresSaver(BaseSaver):
     async def acquire_lease(
         self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
     ) -> Lease:
-        """One upsert that takes the lease only if it is free, released or expired (the row lock
-        makes concurrent acquires queue up and all but one find it taken)."""
+        """One call of `hitl_acquire`: an upsert that takes the lease only if it is free,
+        released or expired (the row lock makes concurrent acquires queue up and all but one
+        find it taken), naming the holder when it is taken."""
         _check_text("thread_id", thread_id)
         _check_text("owner", owner)
         pool = await self._pool()
-        holder: asyncpg.Record | None = None
-        for _ in range(_ACQUIRE_ATTEMPTS):
-            row = await pool.fetchrow(self._q.acquire_lease, thread_id, owner, ttl, graph)
-            if row is not None:
-                return Lease(thread_id, owner, row["token"], row["expires_at"], graph)
-            # Taken: name the holder (a second round trip, on this path only).
-            holder = await pool.fetchrow(self._q.lease_holder, thread_id)
-            if holder is not None and not holder["released"] and not holder["expired"]:
-                break
-            # released or expired in between: try again
-        raise ThreadBusyError(
+        row = await pool.fetchrow(self._q.acquire_lease, thread_id, owner, ttl, graph)
+        assert row is not None
+        if row["token"] is None:
+            raise ThreadBusyError(thread_id, row["holder"], row["holder_expires"])
+        return Lease(thread_id, owner, row["token"], row["expires_at"], graph)
+
+    async def acquire_and_load(
+        self,
+        thread_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        graph: str = "",
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+    ) -> tuple[Lease, LoadedCheckpoint | None]:
+        """One call of `hitl_acquire_and_load`: `acquire_lease`, then (having the lease) the
+        head or `checkpoint_id` as `load` returns it, read after the lease was taken."""
+        _check_text("thread_id", thread_id)
+        _check_text("owner", owner)
+        _check_text("checkpoint_ns", checkpoint_ns)
+        if checkpoint_id:
+            _check_text("checkpoint_id", checkpoint_id)
+        pool = await self._pool()
+        row = await pool.fetchrow(
+            self._q.acquire_and_load,
             thread_id,
-            holder["owner"] if holder is not None else None,
-            holder["expires_at"] if holder is not None else None,
+            owner,
+            ttl,
+            graph,
+            checkpoint_ns,
+            checkpoint_id or None,
         )
+        assert row is not None
+        if row["token"] is None:
+            raise ThreadBusyError(thread_id, row["holder"], row["holder_expires"])
+        lease = Lease(thread_id, owner, row["token"], row["expires_at"], graph)
+        if row["checkpoint_id"] is None:
+            return lease, None
+        return lease, _loaded(thread_id, checkpoint_ns, row)
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
         pool = await self._pool()
@@ -747,6 +855,91 @@ class PostgresSaver(BaseSaver):
         with listener.waiting(self.channels.change, thread_id) as event:
             with anyio.move_on_after(timeout):
                 await event.wait()
+
+
+def _unavailable(dsn: str, exc: Exception) -> StoreUnavailableError | None:
+    """`StoreUnavailableError` for a failure of the server or the connection (dropped, killed,
+    refused, timed out, the server shutting down or starting up, its disk full, read-only);
+    None for any other error (SQL, data, programming errors pass through unchanged)."""
+    if isinstance(exc, HitlError):
+        return None
+    transient = True
+    if isinstance(exc, asyncpg.PostgresConnectionError):  # SQLSTATE 08: connection exception
+        cause = "the connection to the server broke"
+    elif isinstance(
+        exc,
+        asyncpg.AdminShutdownError | asyncpg.CrashShutdownError | asyncpg.CannotConnectNowError,
+    ):
+        cause = "the server terminated the connection, is shutting down or is starting up"
+    elif isinstance(exc, asyncpg.TooManyConnectionsError):
+        cause = "the server has no connection slot free"
+    elif isinstance(exc, asyncpg.DiskFullError):
+        cause, transient = "the server's disk is full", False
+    elif isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        cause, transient = "the server only accepts reads (a standby, or read-only)", False
+    elif (
+        isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc) and "pool" not in str(exc)
+    ):
+        cause = "the connection was closed"
+    elif isinstance(exc, asyncpg.InternalClientError) and "cannot switch to state" in str(exc):
+        # asyncpg's state after the server closed an idle connection (pg_terminate_backend, a
+        # restart) and before the pool noticed; raised before the query is sent.
+        cause = "the connection broke while idle"
+    elif isinstance(exc, TimeoutError):
+        cause = "the server did not answer in time"
+    elif isinstance(exc, OSError):
+        cause = "the server cannot be reached"
+    else:
+        return None
+    parts = urlsplit(dsn)
+    where = f"PostgreSQL {parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return StoreUnavailableError(where, f"{cause} ({detail})", transient=transient)
+
+
+def _mapped(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def call(self: PostgresSaver, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except Exception as exc:
+            mapped = _unavailable(self.dsn, exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    return call
+
+
+# Every store call raises `StoreUnavailableError` when the server or the connection fails. The
+# pool replaces a broken connection by itself, so a retry (the engine's) gets a fresh one.
+for _name in (
+    "setup",
+    "destroy",
+    "commit",
+    "commit_many",
+    "put_writes",
+    "load",
+    "history",
+    "delete_thread",
+    "prune",
+    "list_threads",
+    "acquire_lease",
+    "acquire_and_load",
+    "renew_lease",
+    "release_lease",
+    "expired_leases",
+    "list_inbox",
+    "enqueue",
+    "claim_request",
+    "renew_claim",
+    "finish_request",
+    "get_request",
+    "wait_for_work",
+    "wait_for_change",
+):
+    setattr(PostgresSaver, _name, _mapped(getattr(PostgresSaver, _name)))
+del _name
 
 
 def from_url(url: str, **options: Any) -> PostgresSaver:

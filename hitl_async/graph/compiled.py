@@ -179,20 +179,9 @@ class CompiledStateGraph:
         second run on a busy thread raises `ThreadBusyError`, or waits up to `wait` seconds.
         """
         modes, single = _modes(stream_mode)
-        run = Run(
-            self,
-            self._config(config),
-            modes=modes,
-            durability=self._durability(durability),
-            interrupt_before=(
-                interrupt_before if interrupt_before is not None else self.interrupt_before_nodes
-            ),
-            interrupt_after=(
-                interrupt_after if interrupt_after is not None else self.interrupt_after_nodes
-            ),
+        run = self._new_run(
+            config, modes, durability, interrupt_before, interrupt_after, subgraphs, context
         )
-        run.subgraphs = subgraphs
-        run.context = self._context(context)
         completed = False
         try:
             await run.start(input, wait=wait)
@@ -212,6 +201,84 @@ class CompiledStateGraph:
                     if run.pending_save and run.durability != "exit":
                         await run.finish()
                     await run.release()
+
+    def _new_run(
+        self,
+        config: dict[str, Any] | None,
+        modes: Sequence[str],
+        durability: Durability | None,
+        interrupt_before: Sequence[str] | All | None,
+        interrupt_after: Sequence[str] | All | None,
+        subgraphs: bool,
+        context: Any,
+    ) -> Run:
+        run = Run(
+            self,
+            self._config(config),
+            modes=modes,
+            durability=self._durability(durability),
+            interrupt_before=(
+                interrupt_before if interrupt_before is not None else self.interrupt_before_nodes
+            ),
+            interrupt_after=(
+                interrupt_after if interrupt_after is not None else self.interrupt_after_nodes
+            ),
+        )
+        run.subgraphs = subgraphs
+        run.context = self._context(context)
+        return run
+
+    async def _invoke(
+        self,
+        input: Any,
+        config: dict[str, Any] | None,
+        *,
+        interrupt_before: Sequence[str] | All | None = None,
+        interrupt_after: Sequence[str] | All | None = None,
+        durability: Durability | None = None,
+        context: Any | None = None,
+        wait: float = 0.0,
+        **_: Any,
+    ) -> Any:
+        """`ainvoke` without a stream in between: the same run, keeping only the last values."""
+        run = self._new_run(
+            config,
+            ("values", "updates"),
+            durability,
+            interrupt_before,
+            interrupt_after,
+            False,
+            context,
+        )
+        latest: Any = None
+        interrupts: list[Any] = []
+
+        def take() -> None:
+            nonlocal latest
+            for mode, chunk, *_ in run.events:
+                if mode == "values":
+                    if INTERRUPT not in chunk:
+                        latest = chunk
+                elif INTERRUPT in chunk:
+                    interrupts.extend(chunk[INTERRUPT])
+            run.events.clear()
+
+        try:
+            await run.start(input, wait=wait)
+            take()
+            while await run.tick():
+                take()
+            take()
+            await run.finish(release=True)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                if run.pending_save and run.durability != "exit" and run.lease is not None:
+                    await run.finish()
+                await run.release()
+            raise
+        if interrupts:
+            return {**(latest or {}), INTERRUPT: interrupts}
+        return latest
 
     def stream(
         self,
@@ -240,19 +307,7 @@ class CompiledStateGraph:
             return await run_subgraph(self, input, pad)
         if stream_mode != "values":
             return [c async for c in self.astream(input, config, stream_mode=stream_mode, **kwargs)]
-        latest: Any = None
-        interrupts: list[Any] = []
-        async for mode, chunk in self.astream(
-            input, config, stream_mode=["values", "updates"], **kwargs
-        ):
-            if mode == "values":
-                if INTERRUPT not in chunk:
-                    latest = chunk
-            elif INTERRUPT in chunk:
-                interrupts.extend(chunk[INTERRUPT])
-        if interrupts:
-            return {**(latest or {}), INTERRUPT: interrupts}
-        return latest
+        return await self._invoke(input, config, **kwargs)
 
     def invoke(self, input: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Synchronous `ainvoke()`; inside a sync node it runs as a subgraph of that node."""

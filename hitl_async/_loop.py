@@ -140,7 +140,7 @@ class Run:
         self.lease: Lease | None = None
         self.keeper: int | None = None
         self.outbox: list[Commit] = []
-        self.writers: dict[str, str] = {}
+        self.last_tasks: Sequence[Task] = ()
         self.flushed_at = time.monotonic()
         self.coordinated = self.saver is not None and self.saver.supports_coordination
         self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -487,7 +487,8 @@ class Run:
             try:
                 self.serde.dumps(self.cp.values[channel], channel=channel)
             except SerializationError:
-                node = self.writers.get(channel)
+                writers = [t.name for t in self.last_tasks for c, _ in t.writes if c == channel]
+                node = writers[-1] if writers else None
                 by = f"node {node!r} wrote" if node else "the input set"
                 return SerializationError(
                     f"thread {self.thread_id!r}: {by} state key {channel!r} a value that cannot "
@@ -840,7 +841,7 @@ class Run:
     async def _complete(self, tasks: Sequence[Task], step: int) -> None:
         values = dict(self.cp.values)
         writes = [(t.name, t.writes) for t in tasks]
-        self.writers = {c: t.name for t in tasks for c, _ in t.writes}
+        self.last_tasks = tasks
         try:
             changed, next_tasks = self.plan.step(values, writes)
         except InvalidUpdateError as exc:

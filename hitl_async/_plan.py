@@ -36,6 +36,15 @@ class Plan:
             self.barriers[channel] = (frozenset(starts), end)
             for s in set(starts):
                 self.barriers_of.setdefault(s, []).append(channel)
+        self.fixed_routes: dict[str, tuple[tuple[str, Any], ...]] = {
+            node: (
+                *((NEXT, t) for t in self.static_next.get(node, ())),
+                *((b, node) for b in self.barriers_of.get(node, ())),
+            )
+            for node in [START, *builder.nodes]
+            if node not in builder.branches
+        }
+        """The routing writes of nodes without conditional edges, computed once."""
 
     def state_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The state keys of `values` (no barriers); reducer keys default to their empty value."""

@@ -165,6 +165,10 @@ async def route(
     edges: bool = True,
 ) -> list[tuple[str, Any]]:
     """The `NEXT` writes of a finished node: its edges, conditional edges and `goto`."""
+    if edges and not goto:
+        fixed = graph.plan.fixed_routes.get(node)
+        if fixed is not None:  # plain edges only: the same writes every time
+            return list(fixed)
     targets: list[str | Send] = []
     if goto:
         targets.extend(_targets(graph, f"node {node!r} Command(goto=...)", goto, None))

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from apps.services import IN_CI, POSTGRES_URL, require_package, require_service
+from apps.services import POSTGRES_URL, require_package, require_service
 
 from hitl_async import connect
 
@@ -24,17 +24,6 @@ pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 60.0  # upper bound of every wait; none is a timing assertion
-
-
-def require_module(module: str) -> None:
-    """Skip (or, in CI, fail) when a test dependency of the example is missing."""
-    try:
-        __import__(module)
-    except ImportError:
-        reason = f"{module} is not installed: pip install -e '.[test]'"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -84,7 +73,7 @@ async def example(tmp_path: Path) -> AsyncIterator[Example]:
     require_package("hitl_async_postgres", "drivers/postgres")
     require_service("postgres", POSTGRES_URL)
     for module in ("httpx", "starlette", "uvicorn"):
-        require_module(module)
+        require_package(module, "'.[test]'")
     schema = f"t_http_{uuid.uuid4().hex[:12]}"
     env = {**os.environ, "HITL_STORE": POSTGRES_URL, "HITL_STORE_SCHEMA": schema}
     env.pop("PYTHONPATH", None)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, NamedTuple, Optional, TypedDict
 from zoneinfo import ZoneInfo
 
 import msgpack
+import pydantic
 import pytest
 
 from hitl_async.errors import SerializationError
@@ -26,13 +27,6 @@ from hitl_async.serde import (
     register_types_from_annotation,
 )
 from hitl_async.types import Command, Interrupt, Send
-
-try:
-    import pydantic
-except ImportError:  # pragma: no cover - pydantic is a test dependency
-    pydantic = None  # type: ignore[assignment]
-
-needs_pydantic = pytest.mark.skipif(pydantic is None, reason="pydantic is not installed")
 
 EXT_REGISTERED = 11
 EVIL = "hitl_evil_module_xyz"
@@ -373,7 +367,6 @@ def test_mapping_and_sequence_subclasses_become_plain() -> None:
     assert_same(roundtrip(value), {"od": {"b": (2,)}, "dd": {"a": [1]}, "ml": [(3,)]})
 
 
-@needs_pydantic
 def test_pydantic_models() -> None:
     ser = Serializer()
     for cls in (Address, Person, Color, FrozenModel):
@@ -395,7 +388,6 @@ def test_pydantic_models() -> None:
         back["f"].key = "other"
 
 
-@needs_pydantic
 def test_unregistered_pydantic_model_is_an_error() -> None:
     with pytest.raises(SerializationError, match="pydantic model that is not registered"):
         Serializer().dumps(Address(city="x", coords=(0, 0)), channel="addr")
@@ -772,7 +764,6 @@ if pydantic is not None:
         parent: Optional["Ticket"] = None
 
 
-@needs_pydantic
 def test_register_types_from_pydantic_annotation() -> None:
     ser = Serializer()
     ticket = Ticket(

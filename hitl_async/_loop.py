@@ -659,8 +659,12 @@ class Run:
                 out += write_records(t.id, rows, self.serde, t.name)
         return out
 
-    async def _persist(self, tasks: Sequence[Task]) -> None:
-        """Store the outcome of tasks of a step that did not complete (paused or failed)."""
+    async def _persist(self, tasks: Sequence[Task], *, defer: bool = False) -> None:
+        """Store the outcome of tasks of a step that did not complete (paused or failed).
+
+        With `defer` (the run is about to pause), a checkpoint not yet in the store is only
+        queued: `finish()` writes it together with the lease's release, in one round trip.
+        """
         todo = [
             t
             for t in tasks
@@ -669,7 +673,9 @@ class Run:
         if self.saver is None:
             return
         if self.unsaved:
-            await self._save(self._records(todo))
+            self._stage(self._records(todo))
+            if not defer:
+                await self._flush()
         elif todo:
             await self._put(self._records(todo))
         for t in todo:
@@ -772,7 +778,7 @@ class Run:
         if failed is not None and isinstance(failed.error, ParentCommand):
             raise failed.error
         if incomplete:
-            await self._persist(tasks)
+            await self._persist(tasks, defer=failed is None)
             if failed is not None:
                 assert failed.error is not None
                 raise failed.error

@@ -5,7 +5,9 @@
     python -m benchmarks --drivers memory,sqlite --workloads chain10,threads200 --reps 5
 
 Engines are interleaved per repetition (and their order alternates), each repetition on a fresh
-store; medians are reported. Writes `results.json`, `results.md` and `ratios.png` to `--out`.
+store; medians are reported. `drain` (worker processes on a run queue) is hitl-async only and
+needs a store shared across processes: LangGraph's cell and memory's row say "—". Writes
+`results.json`, `results.md` and `ratios.png` to `--out`.
 Exits 1 when a hitl-async run fails (its correctness checks included); LangGraph failures are
 reported in the table, not raised.
 """
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.drain import drain
 from benchmarks.report import (
     Cell,
     Row,
@@ -37,7 +40,9 @@ from benchmarks.stores import DRIVERS, DURABLE, Servers, floor, open_store, serv
 from benchmarks.workloads import (
     ALL_WORKLOADS,
     HITL,
+    HITL_ONLY,
     LANGGRAPH,
+    SHARED_STORE_ONLY,
     WORKLOADS,
     Engine,
     Result,
@@ -50,7 +55,7 @@ from benchmarks.workloads import (
 DEFAULT_OUT = Path(__file__).parent / "results"
 README = Path(__file__).parent / "README.md"
 START_MARK, END_MARK = "<!-- results:start -->", "<!-- results:end -->"
-NOT_INCLUDED = "queue drain (the run-queue workload) comes with its own issue; not measured yet"
+MEMORY_NOT_SHARED = "an in-memory store cannot be shared with worker processes"
 
 METHOD = [
     "## Method",
@@ -74,7 +79,16 @@ METHOD = [
     "incompressible) channel that stays unchanged while another changes; bytes per step = "
     "growth of the store ÷ checkpoints added, both read back from the store. rss1000: peak RSS "
     "above a warmed baseline while 1000 threads are started concurrently and left paused, in "
-    "a fresh interpreter per measurement (psutil, 5 ms sampling).",
+    "a fresh interpreter per measurement (psutil, 5 ms sampling). drain (hitl-async only; "
+    "LangGraph has no run queue; not on memory, which processes cannot share): 2000 threads "
+    "paused on an `interrupt()` in-process, 2000 `graph.asubmit(Command(resume=...))` "
+    "requests queued (timed apart as enqueue), then 4 `python -m benchmarks.drain_worker` "
+    "processes (each a `hitl_async.Worker`, default concurrency 4; --quick: 200 requests, 2 "
+    "workers) start and warm up (timed "
+    "apart as spawn); the headline is resumes/s from their go signal until every request is "
+    "seen `done` (polled through the saver). Each request must be done, claimed once, with "
+    "the right result, and each thread's final state right, its after-interrupt node run "
+    "once, by a worker process.",
     "- Store footprint (state1mb, and chain10's B/step): SQLite `sum(length(CAST(col AS "
     "BLOB)))` over all columns of the engine's tables (hitl-async: threads, checkpoints, blobs, "
     "writes; LangGraph: checkpoints, writes); PostgreSQL `sum(pg_column_size(col))` over the "
@@ -87,7 +101,6 @@ METHOD = [
     "chain10 step: aiosqlite INSERT + commit (WAL, synchronous=NORMAL), asyncpg prepared INSERT "
     "in autocommit into a fresh schema, redis.asyncio SET. Measured in the chain10 repetitions, "
     "interleaved with the engines.",
-    f"- Not included: {NOT_INCLUDED}.",
 ]
 
 
@@ -150,9 +163,10 @@ async def _run_one(
             return await asyncio.to_thread(
                 run_subprocess, engine.name, driver, sizes.rss_threads, servers, timeout
             )
+        run = drain if workload == "drain" else WORKLOADS[workload]
         async with asyncio.timeout(timeout):
             async with open_store(engine.name, driver, servers) as store:
-                return await WORKLOADS[workload](engine, store, sizes)
+                return await run(engine, store, sizes)
     except TimeoutError:
         return f"timed out after {timeout:.0f} s"
     except Exception as exc:
@@ -181,9 +195,14 @@ async def _suite(args: argparse.Namespace, progress: Any, task: Any) -> list[Row
     for workload in args.workloads_list:
         for driver in args.drivers_list:
             cells = {HITL: Cell(), LANGGRAPH: Cell(skipped=lg_skip)}
+            if workload in HITL_ONLY:
+                cells[LANGGRAPH] = Cell(not_applicable=HITL_ONLY[workload])
+            if workload in SHARED_STORE_ONLY and driver not in DURABLE:
+                cells[HITL] = Cell(not_applicable=MEMORY_NOT_SHARED)
+            runnable = [e for e in engines if cells[e.name].not_applicable is None]
             with_floor = workload == "chain10" and driver in floors
             for rep in range(args.reps):
-                order = engines if rep % 2 == 0 else engines[::-1]
+                order = runnable if rep % 2 == 0 else runnable[::-1]
                 for engine in order:
                     where = f"{workload} · {driver} · {engine.name} · {rep + 1}/{args.reps}"
                     progress.update(task, description=where)
@@ -227,9 +246,14 @@ def update_readme(path: Path, results: str) -> None:
 
 
 def _units(args: argparse.Namespace) -> int:
-    engines = 1 if args.no_langgraph or langgraph_engine() is None else 2
+    lg = 0 if args.no_langgraph or langgraph_engine() is None else 1
     durable = sum(d in DURABLE for d in args.drivers_list)
-    per_rep = len(args.workloads_list) * len(args.drivers_list) * engines
+    per_rep = 0
+    for workload in args.workloads_list:
+        for driver in args.drivers_list:
+            if workload in SHARED_STORE_ONLY and driver not in DURABLE:
+                continue
+            per_rep += 1 + (0 if workload in HITL_ONLY else lg)
     return args.reps * (per_rep + durable)
 
 
@@ -283,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             "sizes": vars(Sizes.quick() if args.quick else Sizes()),
             "timeout_s": args.timeout,
         },
-        "not_included": [NOT_INCLUDED],
+        "not_included": [],
         "method": METHOD,
     }
     title = (

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.stores import DURABLE
-from benchmarks.workloads import MIB, UNITS, Result
+from benchmarks.workloads import HITL_ONLY, MIB, UNITS, Result
 
 ENGINES = ("hitl-async", "langgraph")
 
@@ -26,6 +26,8 @@ class Cell:
     samples: list[Result] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     skipped: str | None = None
+    not_applicable: str | None = None
+    """Why this engine/driver has no such workload (shown as "—"; neither run nor failed)."""
 
     @property
     def runs(self) -> int:
@@ -45,7 +47,9 @@ class Cell:
         return bool(self.failures)
 
     def status(self) -> str:
-        """ "ok", "failed k/n: reason" or "skipped: reason"."""
+        """ "ok", "failed k/n: reason", "skipped: reason" or "n/a: reason"."""
+        if self.not_applicable:
+            return f"n/a: {self.not_applicable}"
         if self.skipped:
             return f"skipped: {self.skipped}"
         if self.failures:
@@ -61,6 +65,7 @@ class Cell:
             "samples": [asdict(r) for r in self.samples],
             "failures": self.failures,
             "skipped": self.skipped,
+            "not_applicable": self.not_applicable,
         }
 
 
@@ -170,6 +175,19 @@ def _turns(row: Row) -> Verdict:
     return "last-20 ≤ 1.2x first-20", f"{drift:.2f}x", drift <= 1.2
 
 
+NO_TARGET = "no numeric target"
+"""A row the issues asked to measure without a target: the result column shows the figure."""
+
+
+def _drain(row: Row) -> Verdict:
+    h = row.hitl.median
+    if h is None:
+        return NO_TARGET, "no figure", None
+    workers = row.hitl.detail("workers")
+    by = f" by {workers:.0f} workers" if workers else ""
+    return NO_TARGET, f"{fmt(h)} resumes/s{by}", None
+
+
 def _big(row: Row) -> Verdict:
     b = row.hitl.median
     if b is None:
@@ -183,8 +201,10 @@ TARGETS: dict[tuple[str, str], Callable[[Row], Verdict]] = {
     ("threads200", "*"): _threads,
     ("turns300", "*"): _turns,
     ("state1mb", "*"): _big,
+    ("drain", "durable"): _drain,
 }
-"""Targets of issues #2 and #4, by (workload, driver or "durable" or "*")."""
+"""Targets of issues #2 and #4, by (workload, driver or "durable" or "*"); the run-queue issue's
+drain workload has none (its figure is shown as is)."""
 
 
 # -- formatting ----------------------------------------------------------------------------------
@@ -204,7 +224,9 @@ def fmt(value: float | None) -> str:
 
 
 def cell_text(cell: Cell, markup: bool = False) -> str:
-    """A cell's median, or why there is none."""
+    """A cell's median, or why there is none ("—" when not applicable)."""
+    if cell.not_applicable:
+        return "—"
     if cell.skipped:
         return "not run"
     if cell.failures:
@@ -243,7 +265,22 @@ def notes(row: Row) -> str:
         )
     if row.workload == "state1mb":
         return f"ms/step: hitl {fmt(h.detail('ms/step'))}, LG {fmt(lg.detail('ms/step'))}"
+    if row.workload == "drain":
+        if h.not_applicable:
+            return f"n/a: {h.not_applicable}"
+        d = {k: _count(h.detail(k)) for k in ("requests", "workers", "concurrency")}
+        share = f"{_count(h.detail('min_per_worker'))}/{_count(h.detail('max_per_worker'))}"
+        return (
+            f"{d['requests']} resumes, {d['workers']} worker processes x concurrency "
+            f"{d['concurrency']}: drain {fmt(h.detail('drain_s'))} s, per worker min/max {share}; "
+            f"enqueue {fmt(h.detail('enqueue_s'))} s ({fmt(h.detail('enqueue_per_s'))}/s); "
+            f"spawn {fmt(h.detail('spawn_s'))} s; LG: {lg.not_applicable or lg.status()}"
+        )
     return ""
+
+
+def _count(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
 
 
 def ratio_text(row: Row) -> str:
@@ -257,9 +294,13 @@ def floor_text(row: Row) -> str:
 
 def verdict_text(row: Row, markup: bool = False) -> str:
     """ "met (figure)", "NOT met (figure)", "n/a (why)", or "" without a target."""
+    if row.hitl.not_applicable:
+        return f"n/a ({row.hitl.not_applicable})"
     text, got, met = row.target()
     if not text:
         return ""
+    if text == NO_TARGET:
+        return got
     word = {True: "met", False: "NOT met", None: "n/a"}[met]
     if markup and met is not None:
         word = f"[green]{word}[/green]" if met else f"[red]{word}[/red]"
@@ -450,6 +491,7 @@ def write_chart(path: Path, rows: list[Row], drivers: list[str], workloads: list
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    workloads = [w for w in workloads if w not in HITL_ONLY]  # no LangGraph figure to compare
     fig, (ax, ax2) = plt.subplots(
         1, 2, figsize=(15, 5.5), gridspec_kw={"width_ratios": [3, 1.3]}, layout="constrained"
     )

@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 DRIVERS = ["memory", "sqlite", "postgres", "redis"]
@@ -64,6 +64,10 @@ class Store:
 
     saver: Any
     footprint: Callable[[], Awaitable[Footprint]]
+    url: str = ""
+    """How another process reaches the same store: `hitl_async.connect(url, **options)`
+    (hitl-async stores only; "memory://" cannot be shared)."""
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def _token() -> str:
@@ -199,7 +203,7 @@ async def _hitl_store(driver: str, servers: Servers) -> AsyncIterator[Store]:
         async def mem() -> Footprint:
             return _hitl_memory_footprint(saver)
 
-        yield Store(saver, mem)
+        yield Store(saver, mem, "memory://")
         return
     if driver == "sqlite":
         with tempfile.TemporaryDirectory(prefix="hitl-bench-") as tmp:
@@ -211,7 +215,7 @@ async def _hitl_store(driver: str, servers: Servers) -> AsyncIterator[Store]:
                 async def lite() -> Footprint:
                     return _sqlite_footprint(path, HITL_TABLES["sqlite"])
 
-                yield Store(saver, lite)
+                yield Store(saver, lite, f"sqlite:///{path}")
             finally:
                 await saver.aclose()
         return
@@ -224,7 +228,7 @@ async def _hitl_store(driver: str, servers: Servers) -> AsyncIterator[Store]:
             async def pg() -> Footprint:
                 return await _postgres_footprint(servers.postgres, schema, HITL_TABLES["postgres"])
 
-            yield Store(saver, pg)
+            yield Store(saver, pg, servers.postgres, {"schema": schema})
         finally:
             try:
                 await saver.destroy()
@@ -240,7 +244,7 @@ async def _hitl_store(driver: str, servers: Servers) -> AsyncIterator[Store]:
             async def rd() -> Footprint:
                 return await _redis_footprint(servers.redis, prefix, lambda k: b":cp:" in k)
 
-            yield Store(saver, rd)
+            yield Store(saver, rd, servers.redis, {"prefix": prefix})
         finally:
             try:
                 await saver.destroy()

@@ -5,7 +5,8 @@ Each workload builds its graph from an `Engine` (the modules of hitl-async or of
 wrong engine cannot win) and returns its headline figure with details. Every node is async and
 every call goes through the async API (`ainvoke`, `aget_state`), for both engines.
 
-The queue-drain workload of the run-queue issue is deliberately not here yet.
+The queue-drain workload (worker processes, hitl-async only) is in `benchmarks.drain`, and
+rss1000 (a fresh interpreter per measurement) in `benchmarks.rss`.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class Sizes:
     big_nodes: int = 5
     rss_threads: int = 1000
     floor_writes: int = 200
+    drain_requests: int = 2000
+    drain_workers: int = 4
+    drain_concurrency: int = 4
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -94,6 +98,8 @@ class Sizes:
             big_nodes=3,
             rss_threads=100,
             floor_writes=30,
+            drain_requests=200,
+            drain_workers=2,
         )
 
 
@@ -422,9 +428,16 @@ WORKLOADS: dict[str, Workload] = {
     "turns300": turns300,
     "state1mb": state1mb,
 }
-"""In-process workloads; `rss1000` (a subprocess per run) is in `benchmarks.rss`."""
+"""In-process workloads, on both engines; `rss1000` (a subprocess per run) is in
+`benchmarks.rss`, `drain` (worker processes, hitl-async only) in `benchmarks.drain`."""
 
-ALL_WORKLOADS = [*WORKLOADS, "rss1000"]
+ALL_WORKLOADS = [*WORKLOADS, "rss1000", "drain"]
+
+HITL_ONLY: dict[str, str] = {"drain": "LangGraph has no run queue"}
+"""Workloads LangGraph has no equivalent for (its cell shows "—"), with why."""
+
+SHARED_STORE_ONLY = {"drain"}
+"""Workloads whose store must be shared across processes: not applicable to memory."""
 
 UNITS: dict[str, tuple[str, bool]] = {
     "chain10": ("µs/step", True),
@@ -434,5 +447,6 @@ UNITS: dict[str, tuple[str, bool]] = {
     "turns300": ("ms/turn", True),
     "state1mb": ("B/step", True),
     "rss1000": ("MB", True),
+    "drain": ("resumes/s", False),
 }
 """Headline unit of each workload and whether lower is better."""

@@ -1,9 +1,10 @@
 """Smoke test of the benchmark suite: `python -m benchmarks --quick` on memory and SQLite.
 
 It checks that the suite completes, that every hitl-async correctness check held (the suite
-exits 1 otherwise) and that the JSON, Markdown and PNG reports name every workload. It never
-asserts on timings. Needs rich, matplotlib and psutil (in the `test` extra); LangGraph is used
-only if the `bench` extra is installed.
+exits 1 otherwise) and that the JSON, Markdown and PNG reports name every workload. `drain`
+(worker processes, hitl-async only) runs on SQLite; on memory, and for LangGraph, it is marked
+not applicable. It never asserts on timings. Needs rich, matplotlib and psutil (in the `test`
+extra); LangGraph is used only if the `bench` extra is installed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = ["chain10", "threads200", "latency", "fanout200", "turns300", "state1mb", "rss1000"]
+WORKLOADS = [
+    "chain10",
+    "threads200",
+    "latency",
+    "fanout200",
+    "turns300",
+    "state1mb",
+    "rss1000",
+    "drain",
+]
 DRIVERS = ["memory", "sqlite"]
 
 
@@ -32,10 +42,19 @@ def test_quick_suite_completes_and_writes_reports(tmp_path: Path) -> None:
     rows = {(r["workload"], r["driver"]): r for r in data["rows"]}
     assert set(rows) == {(w, d) for w in WORKLOADS for d in DRIVERS}
     for (workload, driver), row in rows.items():
-        hitl = row["hitl-async"]
+        hitl, lg = row["hitl-async"], row["langgraph"]
         assert hitl["failures"] == [], (workload, driver, hitl["failures"])
+        if workload == "drain":
+            assert lg["not_applicable"] and not lg["samples"] and not lg["failures"], lg
+            if driver == "memory":
+                assert hitl["not_applicable"] and not hitl["samples"], hitl
+                continue
         assert hitl["samples"] and hitl["median"] is not None, (workload, driver)
-        lg = row["langgraph"]
+        if workload == "drain":
+            details = hitl["details"]
+            assert details["requests"] == 200 and details["workers"] == 2, details
+            assert details["drain_s"] > 0 and details["min_per_worker"] >= 0, details
+            continue
         # LangGraph may fail (reported, not raised) or be absent, but never silently empty.
         assert lg["samples"] or lg["failures"] or lg["skipped"], (workload, driver)
     assert rows[("chain10", "sqlite")]["floor_us_per_write"]["median"] is not None

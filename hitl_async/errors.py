@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AmbiguousResumeError",
     "CheckpointConflictError",
+    "CheckpointCorruptError",
     "CheckpointerRequiredError",
+    "DecryptionError",
     "DriverNotFoundError",
     "EmptyInputError",
     "GraphBubbleUp",
@@ -30,6 +32,7 @@ __all__ = [
     "ParentCommand",
     "ResumeError",
     "SerializationError",
+    "StoreUnavailableError",
     "ThreadBusyError",
     "UnknownInterruptError",
 ]
@@ -61,6 +64,31 @@ class GraphRecursionError(HitlError, RecursionError):
 
 class SerializationError(HitlError, TypeError):
     """A value cannot be encoded or decoded by the checkpoint serializer."""
+
+
+class CheckpointCorruptError(SerializationError):
+    """A stored checkpoint cannot be decoded: its bytes are damaged, or were not written by this
+    engine and serializer (another version, another key, another program).
+
+    `where` is the part that failed: "header", "channel 'name'" or "write of task 'id' ...".
+    Nothing is written when it is raised; the row stays as it is for inspection.
+    """
+
+    def __init__(self, thread_id: str, checkpoint_id: str | None, where: str, detail: str):
+        self.thread_id = thread_id
+        self.checkpoint_id = checkpoint_id
+        self.where = where
+        self.detail = detail
+        super().__init__(
+            f"thread {thread_id!r}: checkpoint {checkpoint_id!r} cannot be decoded ({where}): "
+            f"the stored bytes are damaged, or were not written by this engine/serializer "
+            f"(another version, key or program). {detail}"
+        )
+
+
+class DecryptionError(SerializationError):
+    """An encrypted value failed authentication, names an unknown key, or is not encrypted
+    (see `hitl_async.crypto.EncryptedSerializer`)."""
 
 
 class DriverNotFoundError(HitlError, LookupError):
@@ -112,6 +140,56 @@ class LeaseLostError(HitlError):
             + (f" (current token {current})" if current is not None else "")
             + "; another run took the thread over, so nothing was written."
         )
+
+
+class StoreUnavailableError(HitlError, ConnectionError):
+    """The checkpoint store could not be reached, its connection broke, or it refused a write
+    (a file locked too long, read-only, or full). Nothing is known to be half-written: every
+    driver write is atomic, so the thread's last committed checkpoint is intact and resumable.
+
+    `transient` is True when the same call may succeed if retried (a dropped connection, a
+    restarting server, a lock held longer than the busy timeout): the engine retries a commit or
+    a pending write a few times with backoff before raising, and `attempts` says how many times
+    it tried. False when it needs a human first (a read-only or full database file, a corrupt
+    one): raised at once. `store` names the store (a file path, a host) and `cause` says what
+    happened; the driver's own exception is chained as `__cause__`.
+    """
+
+    def __init__(
+        self, store: str, cause: str, *, transient: bool = True, attempts: int = 1
+    ) -> None:
+        self.store = store
+        self.cause = cause
+        self.transient = transient
+        self.attempts = attempts
+        tried = f"; the engine tried {attempts} times" if attempts > 1 else ""
+        then = (
+            "run the thread again (stream(None, config)) to resume it once the store is back"
+            if transient
+            else "fix the store, then run the thread again (stream(None, config)) to resume it"
+        )
+        super().__init__(
+            f"checkpoint store {store} is unavailable: {cause}{tried}. Nothing was half-written "
+            f"and the thread's last committed checkpoint is intact: {then}."
+        )
+
+    def __reduce__(self) -> Any:
+        return (
+            _store_unavailable,
+            (self.store, self.cause, self.transient, self.attempts),
+        )
+
+    def retried(self, attempts: int) -> StoreUnavailableError:
+        """The same error, saying the engine tried `attempts` times."""
+        return StoreUnavailableError(
+            self.store, self.cause, transient=self.transient, attempts=attempts
+        )
+
+
+def _store_unavailable(
+    store: str, cause: str, transient: bool, attempts: int
+) -> StoreUnavailableError:
+    return StoreUnavailableError(store, cause, transient=transient, attempts=attempts)
 
 
 class GraphBubbleUp(Exception):

@@ -83,7 +83,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    NoScriptError,
+    ReadOnlyError,
+    ResponseError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hitl_async.checkpoint.base import (
     BaseSaver,
@@ -100,6 +108,7 @@ from hitl_async.errors import (
     CheckpointConflictError,
     LeaseLostError,
     SerializationError,
+    StoreUnavailableError,
     ThreadBusyError,
 )
 from hitl_async_redis import _scripts
@@ -316,10 +325,41 @@ class RedisSaver(BaseSaver):
     async def _run(self, script: _scripts.Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         client = await self.get_client()
         try:
-            return await client.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await client.script_load(script.source)
-            return await client.evalsha(script.sha, len(keys), *keys, *args)
+            try:
+                return await client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                await client.script_load(script.source)
+                return await client.evalsha(script.sha, len(keys), *keys, *args)
+        except Exception as exc:
+            mapped = self._unavailable(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailableError | None:
+        """`StoreUnavailableError` for a failure of the server or the connection (dropped,
+        killed, refused, timed out, loading its data set; out of memory, a read-only replica,
+        refusing writes after a failed save); None for any other error. A connection that
+        failed is dropped by the pool, so the next call (the engine's retry) gets a new one."""
+        transient = True
+        if isinstance(exc, AuthenticationError | AuthorizationError):
+            return None
+        if isinstance(exc, RedisConnectionError):  # includes BusyLoadingError
+            cause = "the connection to the server broke or cannot be made"
+        elif isinstance(exc, RedisTimeoutError | TimeoutError):
+            cause = "the server did not answer in time"
+        elif isinstance(exc, ReadOnlyError):
+            cause, transient = "the server is a read-only replica", False
+        elif isinstance(exc, ResponseError) and str(exc).startswith(("OOM", "MISCONF")):
+            cause, transient = "the server refuses writes (out of memory, or a failed save)", False
+        elif isinstance(exc, OSError) and not isinstance(exc, StoreUnavailableError):
+            cause = "the server cannot be reached"
+        else:
+            return None
+        parts = urlsplit(self.url)
+        where = f"Redis {parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path}"
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return StoreUnavailableError(where, f"{cause} ({detail})", transient=transient)
 
     async def setup(self) -> None:
         """Load the Lua scripts into the server's script cache (one round trip)."""
@@ -817,7 +857,13 @@ class RedisSaver(BaseSaver):
     async def get_request(self, request_id: str) -> RunRequest | None:
         """The request's hash (one HGETALL), or None."""
         client = await self.get_client()
-        flat = await client.execute_command("HGETALL", self._run_key(request_id))
+        try:
+            flat = await client.execute_command("HGETALL", self._run_key(request_id))
+        except Exception as exc:
+            mapped = self._unavailable(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
         if isinstance(flat, dict):
             flat = [x for pair in flat.items() for x in pair]
         return decode_request(flat) if flat else None

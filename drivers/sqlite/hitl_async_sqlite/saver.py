@@ -66,6 +66,7 @@ from hitl_async.checkpoint.base import (
     RunRequest,
     WriteRecord,
 )
+from hitl_async.errors import StoreUnavailableError
 from hitl_async_sqlite import _coordination as _coord
 from hitl_async_sqlite import _ops
 from hitl_async_sqlite._watch import Key, Watchers, queue_key, thread_key
@@ -264,7 +265,13 @@ class SqliteSaver(BaseSaver):
         except BaseException:
             worker.cancel(job)
             raise
-        return job.outcome()
+        try:
+            return job.outcome()
+        except (sqlite3.Error, _ops.BatchFailed) as exc:
+            mapped = _unavailable(self.path, self.busy_timeout, exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(raw_sqlite3_connection, *args)` on the connection's thread: one hop."""
@@ -543,6 +550,46 @@ class SqliteSaver(BaseSaver):
                 delay = min(delay * 2, POLL_MAX)
                 if waiter.fired or await self._run(_coord.data_version) != seen:
                     return
+
+
+# SQLite primary result codes (`sqlite3.Error.sqlite_errorcode & 0xFF`) that mean the file, not
+# the call, is the problem: what each says, and whether waiting may cure it.
+_STORE_ERRORS: dict[int, tuple[str, bool]] = {
+    5: ("the database file is locked by another connection or process", True),  # BUSY
+    6: ("a table is locked by another connection", True),  # LOCKED
+    3: ("access to the database file was denied", False),  # PERM
+    8: ("the database file, its directory or its -wal/-shm files are read-only", False),
+    10: ("a disk I/O error occurred on the database file", False),  # IOERR
+    11: ("the database file is corrupt", False),  # CORRUPT
+    13: ("the database or the disk is full", False),  # FULL
+    14: ("the database file cannot be opened", False),  # CANTOPEN
+    26: ("the file is not a SQLite database", False),  # NOTADB
+}
+
+
+def _unavailable(
+    path: str, busy_timeout: float, exc: BaseException
+) -> StoreUnavailableError | None:
+    """`StoreUnavailableError` for an error of the file (locked, read-only, full, I/O, corrupt),
+    found in `exc` or its causes (a failed batch wraps it); None for any other error."""
+    error: BaseException | None = exc
+    while error is not None and not isinstance(error, sqlite3.Error):
+        error = error.__cause__
+    code = getattr(error, "sqlite_errorcode", None)
+    known = _STORE_ERRORS.get(code & 0xFF) if isinstance(code, int) else None
+    if known is None:
+        return None
+    cause, transient = known
+    detail = f"{error} ({getattr(error, 'sqlite_errorname', code)})"
+    if code & 0xFF == 5:
+        cause += f", still after waiting busy_timeout={busy_timeout:g} s"
+    elif code & 0xFF == 14 and path != MEMORY:
+        folder = os.path.dirname(path) or "."
+        if not os.access(folder, os.W_OK) or (
+            os.path.exists(path) and not os.access(path, os.W_OK)
+        ):
+            cause += " (it or its directory is read-only; WAL needs its -wal and -shm files)"
+    return StoreUnavailableError(f"SQLite file {path!r}", f"{cause}: {detail}", transient=transient)
 
 
 def _wake(future: asyncio.Future[None]) -> None:

@@ -8,7 +8,6 @@ keeps running the step.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import threading
@@ -19,6 +18,8 @@ from typing import Any
 from anyio import from_thread
 from anyio.lowlevel import current_token
 
+from hitl_async.errors import LeaseLostError
+
 __all__ = ["keep", "release"]
 
 _lock = threading.Condition()
@@ -26,6 +27,7 @@ _due: list[tuple[float, int]] = []  # (when, key) heap
 _entries: dict[int, tuple[Any, Callable[[], Awaitable[float]]]] = {}
 _keys = itertools.count()
 _thread: threading.Thread | None = None
+_RETRY = 1.0
 
 
 def keep(renew: Callable[[], Awaitable[float]], first: float) -> int:
@@ -61,9 +63,15 @@ def _loop() -> None:
                     token, renew = _entries[key]
                     break
                 _lock.wait(None if not _due else max(0.0, _due[0][0] - time.monotonic()))
-        delay: float | None = None
-        with contextlib.suppress(Exception):  # loop gone or lease lost: the run will find out
+        delay: float | None
+        try:
             delay = from_thread.run(renew, token=token)
+        except LeaseLostError:
+            delay = None  # taken over: the run's next write finds out
+        except RuntimeError:
+            delay = None  # its event loop is gone
+        except Exception:
+            delay = _RETRY  # e.g. the store is briefly unreachable: try again soon
         with _lock:
             if key in _entries and delay is not None:
                 heapq.heappush(_due, (time.monotonic() + delay, key))

@@ -48,6 +48,7 @@ from hitl_async.errors import (
     GraphRecursionError,
     InvalidConfigError,
     InvalidUpdateError,
+    LeaseLostError,
     NoPendingInterruptError,
     ParentCommand,
     SerializationError,
@@ -344,12 +345,16 @@ class Run:
             self.keeper = None
 
     async def release(self) -> None:
-        """Give the thread back (the run ended, paused or failed)."""
+        """Give the thread back (the run ended, paused or failed). If the store cannot be
+        reached the lease simply lapses after `lease_ttl`; the run's own error stands."""
         self._stop_keeping()
         lease, self.lease = self.lease, None
         if lease is not None and self.saver is not None:
             with anyio.CancelScope(shield=True):
-                await self.saver.release_lease(lease)
+                try:
+                    await self.saver.release_lease(lease)
+                except StoreUnavailableError as exc:
+                    log.warning("thread %r: could not release its lease: %s", self.thread_id, exc)
 
     async def apply(self, input: Any) -> None:
         """Apply the run's input to the loaded thread: new input, a Command, or None."""
@@ -496,8 +501,9 @@ class Run:
                 )
         return exc
 
-    async def _flush(self) -> None:
-        """Write the queued checkpoints: one `commit`, or a chain in one `commit_many`.
+    async def _flush(self, *, release: bool = False) -> None:
+        """Write the queued checkpoints: one `commit`, or a chain in one `commit_many` (which
+        also releases the lease when `release`: the run ends).
 
         A transient `StoreUnavailableError` (a dropped connection, a lock held too long) is
         retried after the pauses of `_RETRY_DELAYS`. The store may have applied an attempt
@@ -506,16 +512,22 @@ class Run:
         it are stored and only the rest is written (ids are unique, so only this run can have
         written them)."""
         if not self.outbox:
+            if release:
+                await self.release()
             return
         assert self.saver is not None
         items, self.outbox = self.outbox, []
         self.flushed_at = time.monotonic()
+        lease = self.lease
+        if release:
+            self.lease = None
+            self._stop_keeping()
         failures = 0
         while items:
             try:
                 try:
-                    if len(items) > 1:
-                        await self.saver.commit_many(items, lease=self.lease)
+                    if len(items) > 1 or release:
+                        await self.saver.commit_many(items, lease=lease, release=release)
                     elif self.coordinated:
                         c = items[0]
                         await self.saver.commit(
@@ -523,7 +535,7 @@ class Run:
                             c.blobs,
                             expected_head=c.expected_head,
                             writes=c.writes,
-                            lease=self.lease,
+                            lease=lease,
                             inbox=c.inbox,
                         )
                     else:
@@ -532,7 +544,9 @@ class Run:
                             c.record, c.blobs, expected_head=c.expected_head, writes=c.writes
                         )
                     return
-                except CheckpointConflictError:
+                except (CheckpointConflictError, LeaseLostError) as exc:
+                    if isinstance(exc, LeaseLostError) and not (failures and release):
+                        raise  # lost to another run (not to our own earlier release)
                     first = items[0].record
                     head = await self.saver.load(first.thread_id, first.checkpoint_ns)
                     ids = [c.record.checkpoint_id for c in items]
@@ -685,15 +699,7 @@ class Run:
         """Write what is still only in memory or queued (the run ended or paused); with
         `release`, give the thread back in the same round trip."""
         self._stage()
-        lease = self.lease
-        if release and lease is not None and self.outbox:
-            assert self.saver is not None
-            items, self.outbox = self.outbox, []
-            self.lease = None
-            self._stop_keeping()
-            await self.saver.commit_many(items, lease=lease, release=True)
-            return
-        await self._flush()
+        await self._flush(release=release and self.lease is not None)
         if release:
             await self.release()
 

@@ -15,7 +15,7 @@ from hitl_async._plan import Plan
 from hitl_async._runtime import _SCRATCHPAD, Scratchpad
 from hitl_async._subgraph import run_subgraph
 from hitl_async.constants import INTERRUPT
-from hitl_async.errors import InvalidConfigError, ThreadBusyError
+from hitl_async.errors import EmptyInputError, InvalidConfigError, ThreadBusyError
 from hitl_async.graph.drawing import DrawableGraph
 from hitl_async.inbox import PendingInterrupt, list_pending
 from hitl_async.runs import RunHandle, new_request
@@ -547,7 +547,9 @@ class CompiledStateGraph:
                 await self.ainvoke(None, {"configurable": {"thread_id": lease.thread_id}})
                 recovered.append(lease.thread_id)
             except ThreadBusyError:
-                continue
+                continue  # another process is recovering it
+            except EmptyInputError:
+                continue  # it died before its first checkpoint; the lease is released now
         return recovered
 
     def recover(self, *, limit: int = 100) -> list[str]:

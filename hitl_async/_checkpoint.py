@@ -20,7 +20,7 @@ from typing import Any
 
 from hitl_async.checkpoint.base import BlobRecord, CheckpointRecord, LoadedCheckpoint, WriteRecord
 from hitl_async.constants import SPECIAL_WRITE_IDX
-from hitl_async.errors import SerializationError
+from hitl_async.errors import CheckpointCorruptError, SerializationError
 from hitl_async.serde import Serializer
 
 __all__ = [
@@ -96,23 +96,47 @@ class EngineCheckpoint:
 
     @classmethod
     def decode(cls, loaded: LoadedCheckpoint, serde: Serializer) -> EngineCheckpoint:
+        """Decode a stored checkpoint. Any failure (damaged bytes, another format, serializer or
+        key) is a CheckpointCorruptError naming the thread, the checkpoint and the part."""
         rec = loaded.record
+
+        def corrupt(where: str, exc: Exception) -> CheckpointCorruptError:
+            if isinstance(exc, SerializationError):
+                detail = str(exc)
+            else:
+                detail = f"malformed {where}: {type(exc).__name__}: {exc}"
+            return CheckpointCorruptError(rec.thread_id, rec.checkpoint_id, where, detail)
+
         try:
             version, step, tasks = serde.loads(rec.header)
-        except (ValueError, TypeError) as exc:
-            raise SerializationError(
-                f"thread {rec.thread_id!r}: checkpoint {rec.checkpoint_id!r} has an unreadable "
-                f"header: {exc}"
-            ) from exc
-        if version != _HEADER_VERSION:
-            raise SerializationError(
-                f"thread {rec.thread_id!r}: checkpoint {rec.checkpoint_id!r} has header format "
-                f"{version!r}; this hitl-async reads format {_HEADER_VERSION}"
-            )
-        values = {ch: serde.loads(data) for ch, data in loaded.blobs.items()}
+            if version != _HEADER_VERSION:
+                raise CheckpointCorruptError(
+                    rec.thread_id,
+                    rec.checkpoint_id,
+                    "header",
+                    f"It has header format {version!r}; this hitl-async reads format "
+                    f"{_HEADER_VERSION}.",
+                )
+            if type(step) is not int or type(tasks) is not list:
+                raise TypeError("expected [version, step, tasks]")
+            specs = [TaskSpec(node, push, arg) for node, push, arg in tasks]
+        except CheckpointCorruptError:
+            raise
+        except Exception as exc:
+            raise corrupt("header", exc) from exc
+        values: dict[str, Any] = {}
+        for ch, data in loaded.blobs.items():
+            try:
+                values[ch] = serde.loads(data)
+            except Exception as exc:
+                raise corrupt(f"channel {ch!r}", exc) from exc
         writes: dict[str, list[tuple[int, str, Any]]] = {}
         for w in loaded.writes:
-            writes.setdefault(w.task_id, []).append((w.idx, w.channel, serde.loads(w.data)))
+            try:
+                value = serde.loads(w.data)
+            except Exception as exc:
+                raise corrupt(f"write of task {w.task_id!r} to channel {w.channel!r}", exc) from exc
+            writes.setdefault(w.task_id, []).append((w.idx, w.channel, value))
         for rows in writes.values():
             rows.sort(key=lambda r: r[0])
         return cls(
@@ -123,7 +147,7 @@ class EngineCheckpoint:
             metadata=dict(rec.metadata),
             values=values,
             versions=dict(rec.channel_versions),
-            tasks=[TaskSpec(node, push, arg) for node, push, arg in tasks],
+            tasks=specs,
             writes=writes,
         )
 

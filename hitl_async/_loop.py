@@ -442,8 +442,8 @@ class Run:
             return
         null_writes = items + [(NEXT, t) for t in targets if t != END]
         records = []
-        for t in answered:
-            records += write_records(t.id, [(RESUME, list(t.answers.items()))], self.serde, t.name)
+        # The answers themselves are stored with the outcome of their task (done, paused again),
+        # never before: a step that fails leaves the thread exactly as it was, still asking.
         if null_writes:
             rows = self.cp.writes.setdefault(NULL_TASK, [])
             rows.extend((len(rows) + i, c, v) for i, (c, v) in enumerate(null_writes))

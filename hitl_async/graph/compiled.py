@@ -3,6 +3,7 @@ thread's state — with async methods and a synchronous facade for plain scripts
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from hitl_async.graph.state import StateGraph
 
 __all__ = ["CompiledStateGraph"]
+
+_log = logging.getLogger("hitl_async.run")
 
 _MODES = frozenset({"values", "updates", "custom", "debug", "checkpoints", "tasks"})
 _DURABILITY = frozenset({"sync", "async", "exit"})
@@ -58,6 +61,19 @@ def _shape(run: Run, single: bool, subgraphs: bool) -> list[Any]:
         else:
             out.append(chunk if single else (mode, chunk))
     return out
+
+
+async def _abandon(run: Run) -> None:
+    """After an error or an abandoned stream: store what can be stored, always give the
+    thread back. A write that fails here is logged; the run's own error is what the caller sees.
+    """
+    try:
+        if run.pending_save and run.durability != "exit":
+            await run.finish()
+    except Exception as exc:
+        _log.warning("thread %r: could not store the run's last steps: %s", run.thread_id, exc)
+    finally:
+        await run.release()
 
 
 def _in_node(config: dict[str, Any] | None) -> Scratchpad | None:
@@ -198,9 +214,7 @@ class CompiledStateGraph:
         finally:
             if not completed:
                 with anyio.CancelScope(shield=True):
-                    if run.pending_save and run.durability != "exit":
-                        await run.finish()
-                    await run.release()
+                    await _abandon(run)
 
     def _new_run(
         self,
@@ -272,9 +286,7 @@ class CompiledStateGraph:
             await run.finish(release=True)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                if run.pending_save and run.durability != "exit" and run.lease is not None:
-                    await run.finish()
-                await run.release()
+                await _abandon(run)
             raise
         if interrupts:
             return {**(latest or {}), INTERRUPT: interrupts}

@@ -746,13 +746,6 @@ async def test_unstorable_node_output_names_the_node_and_keeps_the_checkpoint(
     assert store.head() == head
 
 
-GAP = (
-    "engine gap (lead to fix): the resume answer is persisted before the node's unstorable "
-    "output fails the step, and astream's `finally` skips run.release() when run.finish() raises"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=GAP)
 async def test_unstorable_node_output_leaves_the_thread_unchanged(store: Store) -> None:
     graph = await paused(store)
     before, snapshot = await graph.aget_state(CONFIG), store.snapshot()
@@ -761,7 +754,6 @@ async def test_unstorable_node_output_leaves_the_thread_unchanged(store: Store) 
     await same_thread(graph, store, before, snapshot)
 
 
-@pytest.mark.xfail(strict=True, reason=GAP)
 async def test_unstorable_node_output_leaves_the_thread_resumable(store: Store) -> None:
     graph = await paused(store)
     with pytest.raises(SerializationError):

@@ -50,6 +50,8 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
         saver=graph.checkpointer or parent.saver,
     )
     run.parent = parent
+    if graph.checkpointer is None:  # stored in the parent's store, so encoded like the parent's
+        run.serde = parent.serde
     run.lease = parent.lease
     run.subgraphs = parent.subgraphs
     run.context = parent.context

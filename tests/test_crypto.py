@@ -306,3 +306,41 @@ async def test_graph_refuses_tampered_and_plaintext_rows() -> None:
     assert out["answer"] == "ok"
     ns = plain._threads["secret-thread"][""]
     assert ns.checkpoints[ns.head].header.startswith(MAGIC)  # new rows are encrypted
+
+
+def test_compile_serializer_encrypts_subgraph_checkpoints_too() -> None:
+    from typing_extensions import TypedDict
+
+    from hitl_async import END, START, Command, InMemorySaver, StateGraph, interrupt
+    from hitl_async.crypto import EncryptedSerializer
+
+    class S(TypedDict, total=False):
+        x: str
+
+    sub = StateGraph(S)
+    sub.add_node("ask", lambda s: {"x": interrupt("secret question")})
+    sub.add_edge(START, "ask")
+    sub.add_edge("ask", END)
+    parent = StateGraph(S)
+    parent.add_node("child", sub.compile())
+    parent.add_edge(START, "child")
+    saver = InMemorySaver()
+    key = b"k" * 32
+    graph = parent.compile(
+        checkpointer=saver, serializer=EncryptedSerializer({"k1": key}, active="k1")
+    )
+    cfg = {"configurable": {"thread_id": "enc"}}
+    graph.invoke({"x": "plain secret"}, cfg)
+    stored = [
+        blob
+        for spaces in saver._threads.values()
+        for ns in spaces.values()
+        for blob in [
+            *ns.blobs.values(),
+            *(w.data for ws in ns.writes.values() for w in ws.values()),
+        ]
+    ]
+    assert len({ns for spaces in saver._threads.values() for ns in spaces}) == 2
+    assert stored and all(b.startswith(b"HAE1") for b in stored)
+    assert not any(b"secret" in b for b in stored)
+    assert graph.invoke(Command(resume="ok"), cfg) == {"x": "ok"}

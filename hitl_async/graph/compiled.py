@@ -99,6 +99,7 @@ class CompiledStateGraph:
         name: str,
         store: Any | None = None,
         lease_ttl: float = 30.0,
+        serializer: Any | None = None,
     ) -> None:
         self.builder = builder
         self.checkpointer = checkpointer
@@ -109,7 +110,9 @@ class CompiledStateGraph:
         self.plan = Plan(builder)
         self.lease_ttl = lease_ttl
         register_types_from_annotation(builder.state_schema)
-        self.serde = default_serializer
+        self.serde: Any = serializer if serializer is not None else default_serializer
+        if serializer is not None:
+            serializer.register_types_from_annotation(builder.state_schema)
 
     @property
     def nodes(self) -> dict[str, Any]:
@@ -126,6 +129,7 @@ class CompiledStateGraph:
             name=self.name,
             store=self.store,
             lease_ttl=self.lease_ttl,
+            serializer=self.serde,
         )
         for key, value in vars(self).items():  # what a subclass set after construction
             if key not in vars(new):

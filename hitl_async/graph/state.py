@@ -312,11 +312,14 @@ class StateGraph:
         store: Any | None = None,
         cache: Any | None = None,
         lease_ttl: float = 30.0,
+        serializer: Any | None = None,
     ) -> CompiledStateGraph:
         """Validate the graph and return a runnable `CompiledStateGraph`.
 
         `lease_ttl`: seconds a run's claim on its thread lasts without renewal (runs renew it
         while they run); after a crash, another process may recover the thread once it lapses.
+        `serializer`: how checkpoints are encoded (default `hitl_async.serde.default_serializer`;
+        e.g. `hitl_async.crypto.EncryptedSerializer` for authenticated encryption at rest).
         """
         from hitl_async.checkpoint.base import BaseSaver
         from hitl_async.graph.compiled import CompiledStateGraph
@@ -336,4 +339,5 @@ class StateGraph:
             name=name or "LangGraph",
             store=store,
             lease_ttl=lease_ttl,
+            serializer=serializer,
         )

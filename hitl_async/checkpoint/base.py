@@ -19,7 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -33,6 +33,7 @@ __all__ = [
     "LoadedCheckpoint",
     "RunRequest",
     "WriteRecord",
+    "prune_cutoff",
 ]
 
 
@@ -150,6 +151,18 @@ class RunRequest:
     attempts: int = 0
     result: bytes | None = None
     error: str | None = None
+
+
+def prune_cutoff(keep_last: int | None, newer_than: datetime | None) -> str | None:
+    """Check `prune()`'s arguments for a driver; return `newer_than` as UTC ISO-8601 text (as
+    `CheckpointRecord.created_at` is stored, so the two compare as text), or None."""
+    if keep_last is not None and keep_last < 1:
+        raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+    if newer_than is None:
+        return None
+    if newer_than.tzinfo is None:
+        newer_than = newer_than.replace(tzinfo=UTC)
+    return newer_than.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class BaseSaver(ABC):

@@ -6,7 +6,7 @@ import bisect
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from hitl_async.checkpoint._memory_coordination import MemoryCoordination
@@ -18,6 +18,7 @@ from hitl_async.checkpoint.base import (
     Lease,
     LoadedCheckpoint,
     WriteRecord,
+    prune_cutoff,
 )
 from hitl_async.errors import CheckpointConflictError, SerializationError
 
@@ -38,12 +39,6 @@ def _matches(metadata: Mapping[str, Any], filter: Mapping[str, Any] | None) -> b
         return True
     return all(k in metadata and metadata[k] == v for k, v in filter.items())
 
-
-def _utc_iso(moment: datetime) -> str:
-    """ISO-8601 in UTC, comparable as text with `CheckpointRecord.created_at`."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _where(record: CheckpointRecord) -> str:
@@ -216,9 +211,7 @@ class InMemorySaver(MemoryCoordination, BaseSaver):
     ) -> int:
         if keep_last is None and newer_than is None:
             return 0
-        if keep_last is not None and keep_last < 1:
-            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
-        cutoff = _utc_iso(newer_than) if newer_than is not None else None
+        cutoff = prune_cutoff(keep_last, newer_than)
         removed = 0
         with self._lock:
             for ns in self._threads.get(thread_id, {}).values():

@@ -40,7 +40,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +57,7 @@ from hitl_async.checkpoint.base import (
     LoadedCheckpoint,
     RunRequest,
     WriteRecord,
+    prune_cutoff,
 )
 from hitl_async.errors import (
     CheckpointConflictError,
@@ -120,12 +121,6 @@ def _check_text(name: str, value: str) -> None:
             "columns cannot store"
         )
 
-
-def _utc_iso(moment: datetime) -> str:
-    """ISO-8601 in UTC, comparable as text with `CheckpointRecord.created_at` (as memory.py)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _lease_token(thread_id: str, lease: Lease | None) -> int | None:
@@ -663,9 +658,7 @@ class PostgresSaver(BaseSaver):
         _check_text("thread_id", thread_id)
         if keep_last is None and newer_than is None:
             return 0
-        if keep_last is not None and keep_last < 1:
-            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
-        cutoff = _utc_iso(newer_than) if newer_than is not None else None
+        cutoff = prune_cutoff(keep_last, newer_than)
         pool = await self._pool()
         removed = await pool.fetchval(self._q.prune, thread_id, keep_last, cutoff)
         return int(removed)

@@ -78,7 +78,7 @@ import math
 import threading
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -103,6 +103,7 @@ from hitl_async.checkpoint.base import (
     LoadedCheckpoint,
     RunRequest,
     WriteRecord,
+    prune_cutoff,
 )
 from hitl_async.errors import (
     CheckpointConflictError,
@@ -142,12 +143,6 @@ _URL_OPTIONS = ("prefix", "ttl", "max_connections", "pool_timeout", "socket_time
 def _glob_escape(value: str) -> str:
     return "".join("\\" + c if c in _GLOB_SPECIAL else c for c in value)
 
-
-def _utc_iso(moment: datetime) -> str:
-    """ISO-8601 in UTC, comparable as text with `CheckpointRecord.created_at`."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _ttl_ms(ttl: float | timedelta | None) -> int:
@@ -669,9 +664,7 @@ class RedisSaver(BaseSaver):
         """Delete old checkpoints (never a head), their writes and orphan blobs, atomically."""
         if keep_last is None and newer_than is None:
             return 0
-        if keep_last is not None and keep_last < 1:
-            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
-        cutoff = _utc_iso(newer_than) if newer_than is not None else ""
+        cutoff = prune_cutoff(keep_last, newer_than) or ""
         base = self._base(thread_id)
         keys = [f"{base}:head", f"{base}:ns"]
         return int(await self._run(_scripts.PRUNE, keys, [base, keep_last or 0, text(cutoff)]))

@@ -51,7 +51,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -65,6 +65,7 @@ from hitl_async.checkpoint.base import (
     LoadedCheckpoint,
     RunRequest,
     WriteRecord,
+    prune_cutoff,
 )
 from hitl_async.errors import StoreUnavailableError
 from hitl_async_sqlite import _coordination as _coord
@@ -131,12 +132,6 @@ def from_url(url: str, **options: Any) -> SqliteSaver:
     merged: dict[str, Any] = {**query, **options}
     return SqliteSaver(path, **merged)
 
-
-def _utc_iso(moment: datetime) -> str:
-    """ISO-8601 in UTC, comparable as text with `CheckpointRecord.created_at`."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _open(path: str, journal_mode: str, synchronous: str, busy_ms: int) -> sqlite3.Connection:
@@ -393,9 +388,7 @@ class SqliteSaver(BaseSaver):
         """Delete old checkpoints (heads always kept), their writes and orphaned blobs."""
         if keep_last is None and newer_than is None:
             return 0
-        if keep_last is not None and keep_last < 1:
-            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
-        cutoff = _utc_iso(newer_than) if newer_than is not None else None
+        cutoff = prune_cutoff(keep_last, newer_than)
         removed: int = await self._write(_ops.prune_job(thread_id, keep_last, cutoff))
         return removed
 

@@ -357,26 +357,39 @@ async def _delete_prefix(url: str, prefix: str) -> None:
 async def floor(driver: str, servers: Servers, size: int, writes: int) -> float:
     """Median µs of one committed write of `size` bytes, through the driver's client library.
 
-    sqlite: aiosqlite INSERT + commit (WAL, synchronous=NORMAL, as the drivers use);
+    sqlite: stdlib sqlite3 (the library hitl-async's SQLite driver uses) INSERT + commit in WAL,
+    synchronous=NORMAL, run in a worker thread from async code — one thread hop per write, as
+    the driver makes;
     postgres: asyncpg INSERT in autocommit into a table of a fresh schema (dropped after);
     redis: redis.asyncio SET of a fresh key (deleted after).
     """
     payload = os.urandom(max(1, int(size)))
     samples: list[float] = []
     if driver == "sqlite":
-        import aiosqlite
+        import sqlite3
+
+        import anyio
 
         with tempfile.TemporaryDirectory(prefix="floor-") as tmp:
-            async with aiosqlite.connect(os.path.join(tmp, "floor.db")) as conn:
-                await conn.execute("PRAGMA journal_mode=WAL")
-                await conn.execute("PRAGMA synchronous=NORMAL")
-                await conn.execute("CREATE TABLE floor (id INTEGER PRIMARY KEY, data BLOB)")
-                await conn.commit()
+            conn = sqlite3.connect(
+                os.path.join(tmp, "floor.db"), isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("CREATE TABLE floor (id INTEGER PRIMARY KEY, data BLOB)")
+
+                def write() -> None:
+                    conn.execute("BEGIN")
+                    conn.execute("INSERT INTO floor (data) VALUES (?)", (payload,))
+                    conn.execute("COMMIT")
+
                 for _ in range(writes + 5):
                     t0 = time.perf_counter()
-                    await conn.execute("INSERT INTO floor (data) VALUES (?)", (payload,))
-                    await conn.commit()
+                    await anyio.to_thread.run_sync(write)
                     samples.append(time.perf_counter() - t0)
+            finally:
+                conn.close()
     elif driver == "postgres":
         import asyncpg
 

@@ -98,7 +98,8 @@ METHOD = [
     "counted the same way (rows of `checkpoints`; hitl-async Redis: fields of the `cp` hashes; "
     "LangGraph Redis: `cp` keys).",
     "- Raw floor: the median of sequential single writes of the size hitl-async stores per "
-    "chain10 step: aiosqlite INSERT + commit (WAL, synchronous=NORMAL), asyncpg prepared INSERT "
+    "chain10 step: sqlite3 INSERT + commit through one thread hop (WAL, synchronous=NORMAL), "
+    "asyncpg prepared INSERT "
     "in autocommit into a fresh schema, redis.asyncio SET. Measured in the chain10 repetitions, "
     "interleaved with the engines.",
 ]

@@ -4,6 +4,7 @@ after each — until the graph ends, pauses or fails."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -72,7 +73,8 @@ if TYPE_CHECKING:
 __all__ = ["Run", "is_interrupt_id"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
-_HOST = socket.gethostname()
+_OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}:"
+_RUNS = itertools.count(1)
 _UNSET: Any = object()
 _BATCH = 64
 _BATCH_SECONDS = 0.05
@@ -137,14 +139,14 @@ class Run:
         self.subgraphs = False
         self.ns_path: tuple[str, ...] = ()
         self.context: Any = None
-        self.save_lock = anyio.Lock()
+        self._save_lock: anyio.Lock | None = None
         self.lease: Lease | None = None
         self.keeper: int | None = None
         self.outbox: list[Commit] = []
         self.last_tasks: Sequence[Task] = ()
         self.flushed_at = time.monotonic()
         self.coordinated = self.saver is not None and self.saver.supports_coordination
-        self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.owner = f"{_OWNER}{next(_RUNS)}"
         self.indexed: set[str] | None = None
 
     # -- small helpers ---------------------------------------------------------------------------
@@ -746,7 +748,9 @@ class Run:
 
         def view() -> Any:
             if not view_cache:
-                view_cache.append(self.graph.builder.schema.view(self.plan.state_values(values)))
+                state = self.plan.state_values(values)  # a fresh dict of the state keys only
+                schema = self.graph.builder.schema
+                view_cache.append(state if schema.kind == "typeddict" else schema.view(state))
             return view_cache[0]
 
         if self.unsaved and self.durability != "exit":
@@ -836,7 +840,9 @@ class Run:
         if self.saver is None:
             return
         assert self.thread_id is not None
-        async with self.save_lock:
+        if self._save_lock is None:
+            self._save_lock = anyio.Lock()
+        async with self._save_lock:
             await self._save()
         record = WriteRecord(
             t.id,

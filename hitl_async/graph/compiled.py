@@ -260,40 +260,21 @@ class CompiledStateGraph:
     ) -> Any:
         """`ainvoke` without a stream in between: the same run, keeping only the last values."""
         run = self._new_run(
-            config,
-            ("values", "updates"),
-            durability,
-            interrupt_before,
-            interrupt_after,
-            False,
-            context,
+            config, (), durability, interrupt_before, interrupt_after, False, context
         )
-        latest: Any = None
-        interrupts: list[Any] = []
-
-        def take() -> None:
-            nonlocal latest
-            for mode, chunk, *_ in run.events:
-                if mode == "values":
-                    if INTERRUPT not in chunk:
-                        latest = chunk
-                elif INTERRUPT in chunk:
-                    interrupts.extend(chunk[INTERRUPT])
-            run.events.clear()
-
         try:
             await run.start(input, wait=wait)
-            take()
             while await run.tick():
-                take()
-            take()
+                pass
             await run.finish(release=True)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await _abandon(run)
             raise
-        if interrupts:
-            return {**(latest or {}), INTERRUPT: interrupts}
+        # The state after the last finished step (a paused step changed nothing yet).
+        latest = run.output() if run.exists else None
+        if run.interrupts:
+            return {**(latest or {}), INTERRUPT: list(run.interrupts)}
         return latest
 
     def stream(

@@ -114,6 +114,24 @@ class CheckpointConflictError(HitlError):
             f"{expected!r}; another writer committed first. Reload the thread and retry."
         )
 
+    @classmethod
+    def duplicate(
+        cls,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        expected: str | None,
+        head: str | None,
+    ) -> CheckpointConflictError:
+        """A commit of a checkpoint id that is already stored (ids are never reused)."""
+        error = cls(thread_id, checkpoint_ns, expected, head)
+        ns = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
+        error.args = (
+            f"thread {thread_id!r}{ns}: checkpoint {checkpoint_id!r} already exists; a commit "
+            "never replaces a stored checkpoint. Reload the thread and retry.",
+        )
+        return error
+
 
 class ThreadBusyError(HitlError):
     """Another run holds the thread's lease: one writer per thread."""

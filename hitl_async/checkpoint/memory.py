@@ -40,22 +40,9 @@ def _matches(metadata: Mapping[str, Any], filter: Mapping[str, Any] | None) -> b
     return all(k in metadata and metadata[k] == v for k, v in filter.items())
 
 
-
 def _where(record: CheckpointRecord) -> str:
     ns = f" (namespace {record.checkpoint_ns!r})" if record.checkpoint_ns else ""
     return f"thread {record.thread_id!r}{ns}"
-
-
-def _duplicate(
-    record: CheckpointRecord, expected: str | None, head: str | None
-) -> CheckpointConflictError:
-    """A commit of a checkpoint id already stored: a conflict (ids are never reused)."""
-    error = CheckpointConflictError(record.thread_id, record.checkpoint_ns, expected, head)
-    error.args = (
-        f"{_where(record)}: checkpoint {record.checkpoint_id!r} already exists; a commit never "
-        "replaces a stored checkpoint. Reload the thread and retry.",
-    )
-    return error
 
 
 def _missing_blob(record: CheckpointRecord, channel: str, version: str) -> SerializationError:
@@ -110,7 +97,13 @@ class InMemorySaver(MemoryCoordination, BaseSaver):
                     record.thread_id, record.checkpoint_ns, expected_head, head
                 )
             if existing is not None and record.checkpoint_id in existing.checkpoints:
-                raise _duplicate(record, expected_head, head)
+                raise CheckpointConflictError.duplicate(
+                    record.thread_id,
+                    record.checkpoint_ns,
+                    record.checkpoint_id,
+                    expected_head,
+                    head,
+                )
             ns = self._ns(record.thread_id, record.checkpoint_ns, create=True)
             assert ns is not None
             for blob in blobs:
@@ -240,9 +233,7 @@ class InMemorySaver(MemoryCoordination, BaseSaver):
 
     async def list_threads(self, *, limit: int | None = None) -> list[str]:
         with self._lock:
-            ids = [
-                t for t, spaces in self._threads.items() if any(n.head for n in spaces.values())
-            ]
+            ids = [t for t, spaces in self._threads.items() if any(n.head for n in spaces.values())]
         return ids[:limit] if limit is not None else ids
 
 

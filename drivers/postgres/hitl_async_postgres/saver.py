@@ -122,7 +122,6 @@ def _check_text(name: str, value: str) -> None:
         )
 
 
-
 def _lease_token(thread_id: str, lease: Lease | None) -> int | None:
     """The token a fenced write checks, or None for an unfenced one."""
     if lease is None:
@@ -198,17 +197,6 @@ def _run_request(row: asyncpg.Record) -> RunRequest:
 def _where(thread_id: str, checkpoint_ns: str) -> str:
     ns = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
     return f"thread {thread_id!r}{ns}"
-
-
-def _duplicate(record: CheckpointRecord, expected: str | None) -> CheckpointConflictError:
-    """A commit of a checkpoint id already stored: a conflict (ids are never reused)."""
-    error = CheckpointConflictError(record.thread_id, record.checkpoint_ns, expected, expected)
-    error.args = (
-        f"{_where(record.thread_id, record.checkpoint_ns)}: checkpoint "
-        f"{record.checkpoint_id!r} already exists; a commit never replaces a stored checkpoint. "
-        "Reload the thread and retry.",
-    )
-    return error
 
 
 def _loaded(thread_id: str, checkpoint_ns: str, row: asyncpg.Record) -> LoadedCheckpoint:
@@ -491,7 +479,13 @@ class PostgresSaver(BaseSaver):
             raise LeaseLostError(record.thread_id, lease.token, row["lease_current"])
         if not row["ok"]:
             if row["actual"] == expected_head:  # the head matched: the id is already stored
-                raise _duplicate(record, expected_head)
+                raise CheckpointConflictError.duplicate(
+                    record.thread_id,
+                    record.checkpoint_ns,
+                    record.checkpoint_id,
+                    expected_head,
+                    expected_head,
+                )
             raise CheckpointConflictError(
                 record.thread_id, record.checkpoint_ns, expected_head, row["actual"]
             )
@@ -565,7 +559,13 @@ class PostgresSaver(BaseSaver):
         if not row["ok"]:
             failed = commits[row["failed"]]
             if row["actual"] == failed.expected_head:  # the head matched: the id is taken
-                raise _duplicate(failed.record, failed.expected_head)
+                raise CheckpointConflictError.duplicate(
+                    failed.record.thread_id,
+                    failed.record.checkpoint_ns,
+                    failed.record.checkpoint_id,
+                    failed.expected_head,
+                    failed.expected_head,
+                )
             raise CheckpointConflictError(thread_id, ns, failed.expected_head, row["actual"])
 
     async def put_writes(

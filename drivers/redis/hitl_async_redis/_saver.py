@@ -144,7 +144,6 @@ def _glob_escape(value: str) -> str:
     return "".join("\\" + c if c in _GLOB_SPECIAL else c for c in value)
 
 
-
 def _ttl_ms(ttl: float | timedelta | None) -> int:
     if ttl is None:
         return 0
@@ -184,17 +183,6 @@ def _lost(thread_id: str, token: int, reply: list[Any]) -> LeaseLostError:
 def _where(thread_id: str, checkpoint_ns: str) -> str:
     ns = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
     return f"thread {thread_id!r}{ns}"
-
-
-def _duplicate(record: CheckpointRecord, expected: str | None) -> CheckpointConflictError:
-    """A commit of a checkpoint id already stored: a conflict (ids are never reused)."""
-    error = CheckpointConflictError(record.thread_id, record.checkpoint_ns, expected, expected)
-    error.args = (
-        f"{_where(record.thread_id, record.checkpoint_ns)}: checkpoint "
-        f"{record.checkpoint_id!r} already exists; a commit never replaces a stored checkpoint. "
-        "Reload the thread and retry.",
-    )
-    return error
 
 
 class RedisSaver(BaseSaver):
@@ -537,7 +525,13 @@ class RedisSaver(BaseSaver):
         _, index, refusal = reply
         c = commits[int(index) - 1]
         if refusal == 2:  # the head matched, but the checkpoint id is already stored
-            raise _duplicate(c.record, c.expected_head)
+            raise CheckpointConflictError.duplicate(
+                c.record.thread_id,
+                c.record.checkpoint_ns,
+                c.record.checkpoint_id,
+                c.expected_head,
+                c.expected_head,
+            )
         actual = untext(refusal[1:]) if refusal else None
         raise CheckpointConflictError(thread_id, c.record.checkpoint_ns, c.expected_head, actual)
 

@@ -410,13 +410,9 @@ def duplicate_checkpoint(
     thread_id: str, checkpoint_ns: str, checkpoint_id: str, expected: str | None, head: str | None
 ) -> CheckpointConflictError:
     """The error for a commit whose checkpoint id is already stored: ids are never reused."""
-    error = CheckpointConflictError(thread_id, checkpoint_ns, expected, head)
-    where = f" (namespace {checkpoint_ns!r})" if checkpoint_ns else ""
-    error.args = (
-        f"thread {thread_id!r}{where}: checkpoint {checkpoint_id!r} already exists; a commit "
-        "never replaces a stored checkpoint. Reload the thread and retry.",
+    return CheckpointConflictError.duplicate(
+        thread_id, checkpoint_ns, checkpoint_id, expected, head
     )
-    return error
 
 
 def missing_blob(

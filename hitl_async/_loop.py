@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver, Lease, LoadedCheckpoint
     from hitl_async.graph.compiled import CompiledStateGraph
 
-__all__ = ["Run", "is_interrupt_id"]
+__all__ = ["Run", "is_interrupt_id", "prepare_tasks"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
 _OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}:"
@@ -92,6 +92,39 @@ def is_interrupt_id(key: Any) -> bool:
 
 def _drop(_: Any) -> None:
     return None
+
+
+def prepare_tasks(cp: EngineCheckpoint, checkpoint_ns: str) -> list[Task]:
+    """The tasks of the step that runs from `cp`, with what each already wrote (done, paused on
+    interrupts, answered, failed, kept `@task` results)."""
+    specs = list(cp.tasks)
+    for _, channel, value in cp.writes.get(NULL_TASK, ()):
+        if channel != NEXT:
+            continue
+        if isinstance(value, Send):
+            specs.append(TaskSpec(value.node, True, value.arg))
+        elif all(s.push or s.node != value for s in specs):
+            specs.append(TaskSpec(value))
+    tasks = []
+    for i, spec in enumerate(specs):
+        t = Task(task_id(cp.checkpoint_id, checkpoint_ns, i, spec.node), i, spec)
+        for _, channel, value in cp.writes.get(t.id, ()):
+            if channel == DONE:
+                t.done = t.persisted = True
+            elif channel == INTERRUPT:
+                t.raised = tuple(value)
+            elif channel == RESUME:
+                t.answers = dict(value)
+            elif channel == ERROR:
+                t.error_text = value
+            elif channel == TASK_RESULT:
+                t.results[value[0]] = value[1]
+            else:
+                t.writes.append((channel, value))
+        if t.done and t.name != START:
+            t.update = {c: v for c, v in t.writes if not c.startswith("__")} or None
+        tasks.append(t)
+    return tasks
 
 
 class Run:
@@ -204,35 +237,7 @@ class Run:
 
     def _prepare_tasks(self) -> None:
         """Tasks of the step that runs from the current checkpoint, with their pending writes."""
-        cp = self.cp
-        specs = list(cp.tasks)
-        for _, channel, value in cp.writes.get(NULL_TASK, ()):
-            if channel != NEXT:
-                continue
-            if isinstance(value, Send):
-                specs.append(TaskSpec(value.node, True, value.arg))
-            elif all(s.push or s.node != value for s in specs):
-                specs.append(TaskSpec(value))
-        tasks = []
-        for i, spec in enumerate(specs):
-            t = Task(task_id(cp.checkpoint_id, self.ns, i, spec.node), i, spec)
-            for _, channel, value in cp.writes.get(t.id, ()):
-                if channel == DONE:
-                    t.done = t.persisted = True
-                elif channel == INTERRUPT:
-                    t.raised = tuple(value)
-                elif channel == RESUME:
-                    t.answers = dict(value)
-                elif channel == ERROR:
-                    t.error_text = value
-                elif channel == TASK_RESULT:
-                    t.results[value[0]] = value[1]
-                else:
-                    t.writes.append((channel, value))
-            if t.done and t.name != START:
-                t.update = {c: v for c, v in t.writes if not c.startswith("__")} or None
-            tasks.append(t)
-        self.tasks = tasks
+        self.tasks = prepare_tasks(self.cp, self.ns)
 
     def pending(self) -> list[tuple[Task, Interrupt]]:
         """Unanswered interrupts of unfinished tasks, in task order."""

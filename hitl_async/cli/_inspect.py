@@ -15,13 +15,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, task_id
+from hitl_async._checkpoint import EngineCheckpoint
+from hitl_async._loop import prepare_tasks
 from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
-from hitl_async.constants import DONE, ERROR, INTERRUPT, NEXT, RESUME
 from hitl_async.errors import SerializationError
 from hitl_async.inbox import PendingInterrupt
 from hitl_async.serde import Serializer, default_serializer
-from hitl_async.types import Interrupt, Send, StateSnapshot
+from hitl_async.types import Interrupt, StateSnapshot
 
 __all__ = [
     "LENIENT",
@@ -182,36 +182,16 @@ class ThreadView:
     def from_loaded(cls, loaded: LoadedCheckpoint) -> ThreadView:
         """From a stored checkpoint alone (no graph): see the module docstring."""
         cp = EngineCheckpoint.decode(loaded, LENIENT)
-        ns = loaded.record.checkpoint_ns
-        specs = list(cp.tasks)
-        for _, channel, value in cp.writes.get(NULL_TASK, ()):
-            if channel != NEXT:
-                continue
-            if isinstance(value, Send):
-                specs.append(TaskSpec(value.node, True, value.arg))
-            elif all(s.push or s.node != value for s in specs):
-                specs.append(TaskSpec(str(value)))
-        tasks = []
-        for index, spec in enumerate(specs):
-            tid = task_id(cp.checkpoint_id, ns, index, spec.node)
-            done, error = False, None
-            raised: tuple[Any, ...] = ()
-            answers: dict[str, Any] = {}
-            for _, channel, value in cp.writes.get(tid, ()):
-                if channel == DONE:
-                    done = True
-                elif channel == INTERRUPT and isinstance(value, list | tuple):
-                    raised = tuple(value)
-                elif channel == RESUME and isinstance(value, dict):
-                    answers = value
-                elif channel == ERROR:
-                    error = str(value)
-            pending = [
-                _interrupt(i, spec.node)
-                for i in raised
-                if not done and isinstance(i, Interrupt) and i.id not in answers
-            ]
-            tasks.append(TaskView(tid, spec.node, done, error, pending))
+        tasks = [
+            TaskView(
+                t.id,
+                t.name,
+                t.done,
+                t.error_text,
+                [_interrupt(i, t.name) for i in t.pending if isinstance(i, Interrupt)],
+            )
+            for t in prepare_tasks(cp, loaded.record.checkpoint_ns)
+        ]
         return cls(
             thread_id=loaded.record.thread_id,
             checkpoint_id=cp.checkpoint_id,

@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -357,6 +358,9 @@ class Run:
         self._stop_keeping()
         lease, self.lease = self.lease, None
         if lease is not None and self.saver is not None:
+            if self.io_free:  # an in-process store: the call cannot be interrupted half-way
+                await self.saver.release_lease(lease)
+                return
             with anyio.CancelScope(shield=True):
                 try:
                     await self.saver.release_lease(lease)
@@ -398,7 +402,7 @@ class Run:
         self._new_checkpoint("input", step, [TaskSpec(START, True, value)])
         self._prepare_tasks()
         self._emit_checkpoint()
-        if self.durability == "sync" or (self.durability == "async" and self.io_free):
+        if self.durability == "sync":
             await self._save()
         elif self.durability == "async":
             self._stage()
@@ -697,10 +701,27 @@ class Run:
             self._stage(self._records(todo))
             if not defer:
                 await self._flush()
+        elif todo and defer and self._queued_current():
+            self._add_to_queued(self._records(todo))
         elif todo:
             await self._put(self._records(todo))
         for t in todo:
             t.persisted = True
+
+    def _queued_current(self) -> bool:
+        """The current checkpoint is queued for the store but not written yet."""
+        return bool(self.outbox) and (self.outbox[-1].record.checkpoint_id == self.cp.checkpoint_id)
+
+    def _add_to_queued(self, records: Sequence[WriteRecord]) -> None:
+        """Store `records` with the queued current checkpoint (one round trip at the pause, not
+        a commit and then a pending write), and the inbox as it is now."""
+        last = self.outbox[-1]
+        inbox = self._inbox() if self.coordinated else None
+        self.outbox[-1] = replace(
+            last,
+            writes=[*last.writes, *records],
+            inbox=last.inbox if inbox is None else inbox,
+        )
 
     async def finish(self, *, release: bool = False) -> None:
         """Write what is still only in memory or queued (the run ended or paused); with
@@ -759,7 +780,7 @@ class Run:
             return view_cache[0]
 
         if self.unsaved and self.durability != "exit":
-            if self.durability == "async" and not self.io_free:
+            if self.durability == "async":
                 await self._save_soon()
             else:
                 await self._save()
@@ -874,7 +895,7 @@ class Run:
         self.cp.versions = dict(self.cp.versions)
         self.dirty |= changed
         self._new_checkpoint("loop", step, next_tasks)
-        if self.durability == "sync" or (self.durability == "async" and self.io_free):
+        if self.durability == "sync":
             await self._save()
         self._prepare_tasks()
         self._emit("values", self.output())

@@ -92,10 +92,13 @@ class MemoryCoordination:
 
     async def release_lease(self, lease: Lease) -> None:
         with self._lock:
-            row = self._leases.get(lease.thread_id)
-            if row is not None and row.lease.token == lease.token:
-                row.released = True
-                self._changed(lease.thread_id)
+            self._release_locked(lease)
+
+    def _release_locked(self, lease: Lease) -> None:
+        row = self._leases.get(lease.thread_id)
+        if row is not None and row.lease.token == lease.token:
+            row.released = True
+            self._changed(lease.thread_id)
 
     async def expired_leases(self, *, graph: str | None = None, limit: int = 100) -> list[Lease]:
         now = time.time()

@@ -14,6 +14,7 @@ from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
     CheckpointRecord,
+    Commit,
     InboxEntry,
     Lease,
     LoadedCheckpoint,
@@ -90,31 +91,59 @@ class InMemorySaver(MemoryCoordination, BaseSaver):
     ) -> None:
         with self._lock:
             self._check_lease(record.thread_id, lease)
-            existing = self._ns(record.thread_id, record.checkpoint_ns)
-            head = existing.head if existing is not None else None
-            if head != expected_head:
-                raise CheckpointConflictError(
-                    record.thread_id, record.checkpoint_ns, expected_head, head
-                )
-            if existing is not None and record.checkpoint_id in existing.checkpoints:
-                raise CheckpointConflictError.duplicate(
-                    record.thread_id,
-                    record.checkpoint_ns,
-                    record.checkpoint_id,
-                    expected_head,
-                    head,
-                )
-            ns = self._ns(record.thread_id, record.checkpoint_ns, create=True)
-            assert ns is not None
-            for blob in blobs:
-                ns.blobs[(blob.channel, blob.version)] = blob.data
-            ns.checkpoints[record.checkpoint_id] = record
+            self._commit_locked(record, blobs, expected_head, writes, inbox)
+
+    async def commit_many(
+        self, commits: Sequence[Commit], *, lease: Lease | None = None, release: bool = False
+    ) -> None:
+        """The chain under one lock acquisition (one fencing check), then the release."""
+        if not commits:
+            if release and lease is not None:
+                await self.release_lease(lease)
+            return
+        with self._lock:
+            self._check_lease(commits[0].record.thread_id, lease)
+            for c in commits:
+                self._commit_locked(c.record, c.blobs, c.expected_head, c.writes, c.inbox)
+            if release and lease is not None:
+                self._release_locked(lease)
+
+    def _commit_locked(
+        self,
+        record: CheckpointRecord,
+        blobs: Sequence[BlobRecord],
+        expected_head: str | None,
+        writes: Sequence[WriteRecord],
+        inbox: Sequence[InboxEntry] | None,
+    ) -> None:
+        existing = self._ns(record.thread_id, record.checkpoint_ns)
+        head = existing.head if existing is not None else None
+        if head != expected_head:
+            raise CheckpointConflictError(
+                record.thread_id, record.checkpoint_ns, expected_head, head
+            )
+        if existing is not None and record.checkpoint_id in existing.checkpoints:
+            raise CheckpointConflictError.duplicate(
+                record.thread_id,
+                record.checkpoint_ns,
+                record.checkpoint_id,
+                expected_head,
+                head,
+            )
+        ns = existing or self._ns(record.thread_id, record.checkpoint_ns, create=True)
+        assert ns is not None
+        for blob in blobs:
+            ns.blobs[(blob.channel, blob.version)] = blob.data
+        ns.checkpoints[record.checkpoint_id] = record
+        if not ns.order or ns.order[-1] < record.checkpoint_id:
+            ns.order.append(record.checkpoint_id)
+        else:
             bisect.insort(ns.order, record.checkpoint_id)
-            ns.head = record.checkpoint_id
-            if writes:
-                ns.writes[record.checkpoint_id] = {(w.task_id, w.idx): w for w in writes}
-            self._set_inbox(record.thread_id, inbox)
-            self._changed(record.thread_id)
+        ns.head = record.checkpoint_id
+        if writes:
+            ns.writes[record.checkpoint_id] = {(w.task_id, w.idx): w for w in writes}
+        self._set_inbox(record.thread_id, inbox)
+        self._changed(record.thread_id)
 
     async def put_writes(
         self,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import shlex
 import sys
@@ -68,7 +69,11 @@ METHOD = [
     "(langgraph-checkpoint-sqlite; WAL and `synchronous=NORMAL` set on its connection, the same "
     "durability as hitl-async's driver), `AsyncPostgresSaver` (langgraph-checkpoint-postgres, "
     "one psycopg connection as `from_conn_string` makes, `search_path` = a fresh schema) and "
-    "`AsyncRedisSaver` from langgraph-checkpoint-plainredis (plain Redis, fresh `prefix`).",
+    "`AsyncRedisSaver` from langgraph-checkpoint-plainredis (plain Redis, fresh `prefix`; "
+    "its own client by default, or with `--langgraph-redis-pool N` a client on a blocking "
+    "pool of N connections, since the default pool fails under 200 concurrent runs).",
+    "- Each repetition starts after a `gc.collect()`, so neither engine pays for collecting "
+    "the previous repetition's garbage.",
     "- Every workload asserts the final states of both engines; an assertion or an exception "
     "is a failure in the table.",
     "- chain10: per-superstep time of a 10-node chain (median run ÷ 10). threads200: 200 "
@@ -135,6 +140,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--postgres-url", default=Servers().postgres)
     parser.add_argument("--redis-url", default=Servers().redis)
+    parser.add_argument(
+        "--langgraph-redis-pool",
+        type=int,
+        default=None,
+        metavar="N",
+        help="give LangGraph's Redis saver a client on a blocking pool of N connections "
+        "(default: its own client, whose default pool fails under 200 concurrent runs)",
+    )
     args = parser.parse_args(argv)
     args.drivers_list = _split(parser, args.drivers, DRIVERS, "driver")
     args.workloads_list = _split(parser, args.workloads, ALL_WORKLOADS, "workload")
@@ -165,6 +178,7 @@ async def _run_one(
                 run_subprocess, engine.name, driver, sizes.rss_threads, servers, timeout
             )
         run = drain if workload == "drain" else WORKLOADS[workload]
+        gc.collect()  # no collection of the previous run's garbage inside this one's timing
         async with asyncio.timeout(timeout):
             async with open_store(engine.name, driver, servers) as store:
                 return await run(engine, store, sizes)
@@ -183,7 +197,7 @@ def _record(cell: Cell, outcome: Result | str) -> None:
 
 async def _suite(args: argparse.Namespace, progress: Any, task: Any) -> list[Row]:
     sizes = Sizes.quick() if args.quick else Sizes()
-    servers = Servers(args.postgres_url, args.redis_url)
+    servers = Servers(args.postgres_url, args.redis_url, args.langgraph_redis_pool)
     engines = [hitl_engine()]
     lg = None if args.no_langgraph else langgraph_engine()
     if lg is not None:
@@ -277,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    servers = Servers(args.postgres_url, args.redis_url)
+    servers = Servers(args.postgres_url, args.redis_url, args.langgraph_redis_pool)
     versions = asyncio.run(server_versions(servers, args.drivers_list))
     machine = machine_info(versions)
     for line in machine_lines(machine):
@@ -307,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             "langgraph": not args.no_langgraph,
             "sizes": vars(Sizes.quick() if args.quick else Sizes()),
             "timeout_s": args.timeout,
+            "langgraph_redis_pool": args.langgraph_redis_pool,
         },
         "not_included": [],
         "method": METHOD,

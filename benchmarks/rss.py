@@ -98,6 +98,8 @@ def run_subprocess(
         "--redis-url",
         servers.redis,
     ]
+    if servers.langgraph_redis_pool is not None:
+        cmd += ["--langgraph-redis-pool", str(servers.langgraph_redis_pool)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -116,8 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1000)
     parser.add_argument("--postgres-url", default=Servers().postgres)
     parser.add_argument("--redis-url", default=Servers().redis)
+    parser.add_argument("--langgraph-redis-pool", type=int, default=None)
     args = parser.parse_args(argv)
-    servers = Servers(args.postgres_url, args.redis_url)
+    servers = Servers(args.postgres_url, args.redis_url, args.langgraph_redis_pool)
     try:
         result = asyncio.run(_measure(args.engine, args.driver, args.threads, servers))
     except Exception as exc:

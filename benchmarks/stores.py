@@ -48,6 +48,10 @@ class Servers:
         "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
     )
     redis: str = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    langgraph_redis_pool: int | None = None
+    """None: LangGraph's Redis saver builds its own client (redis-py's default pool, which
+    fails under a few dozen concurrent runs). N: it gets a client on a blocking pool of N
+    connections, as `--langgraph-redis-pool N` asks."""
 
 
 @dataclass(frozen=True)
@@ -315,7 +319,16 @@ async def _langgraph_store(driver: str, servers: Servers) -> AsyncIterator[Store
         from langgraph_checkpoint_plainredis import AsyncRedisSaver
 
         prefix = f"lgbench-{_token()}"
-        saver = AsyncRedisSaver(url=servers.redis, prefix=prefix)
+        pool = None
+        if servers.langgraph_redis_pool is None:
+            saver = AsyncRedisSaver(url=servers.redis, prefix=prefix)
+        else:
+            from redis.asyncio import BlockingConnectionPool, Redis
+
+            pool = BlockingConnectionPool.from_url(
+                servers.redis, max_connections=servers.langgraph_redis_pool, timeout=None
+            )
+            saver = AsyncRedisSaver(Redis(connection_pool=pool), prefix=prefix)
         try:
 
             async def rd() -> Footprint:
@@ -329,6 +342,8 @@ async def _langgraph_store(driver: str, servers: Servers) -> AsyncIterator[Store
                 await _delete_prefix(servers.redis, prefix)
             finally:
                 await saver.aclose()
+                if pool is not None:
+                    await pool.disconnect()
         return
     raise ValueError(f"unknown driver {driver!r}")
 

@@ -278,7 +278,7 @@ class Run:
                 self.head = head
         else:
             self.indexed = set()
-        self._prepare_tasks()
+            self._prepare_tasks()
 
     def set_loaded(self, loaded: LoadedCheckpoint) -> None:
         """Make a stored checkpoint current, with the input's pending update folded in."""

@@ -205,7 +205,8 @@ def new_checkpoint_id(after: str | None = None) -> str:
     with _id_lock:
         ms, seq = time.time_ns() // 1_000_000, 0
         last_ms, last_seq = _last
-        if after is not None and after != _last_id:
+        # Ids of one format order as text as they do by (ms, seq): parse only a later one.
+        if after is not None and after > _last_id:
             try:
                 parsed = uuid.UUID(after).int
                 a_ms, a_seq = parsed >> 80, (parsed >> 64) & 0xFFF

@@ -70,16 +70,19 @@ class MemoryCoordination:
     async def acquire_lease(
         self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
     ) -> Lease:
-        now = time.time()
         with self._lock:
-            row = self._leases.get(thread_id)
-            if row is not None and not row.released and row.lease.expires_at >= now:
-                raise ThreadBusyError(thread_id, row.lease.owner, row.lease.expires_at)
-            token = self._tokens.get(thread_id, 0) + 1
-            self._tokens[thread_id] = token
-            lease = Lease(thread_id, owner, token, now + ttl, graph)
-            self._leases[thread_id] = _LeaseRow(lease)
-            return lease
+            return self._acquire_locked(thread_id, owner, ttl, graph)
+
+    def _acquire_locked(self, thread_id: str, owner: str, ttl: float, graph: str) -> Lease:
+        now = time.time()
+        row = self._leases.get(thread_id)
+        if row is not None and not row.released and row.lease.expires_at >= now:
+            raise ThreadBusyError(thread_id, row.lease.owner, row.lease.expires_at)
+        token = self._tokens.get(thread_id, 0) + 1
+        self._tokens[thread_id] = token
+        lease = Lease(thread_id, owner, token, now + ttl, graph)
+        self._leases[thread_id] = _LeaseRow(lease)
+        return lease
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
         with self._lock:

@@ -188,6 +188,27 @@ class InMemorySaver(MemoryCoordination, BaseSaver):
                 return None
             return self._loaded(ns, target)
 
+    async def acquire_and_load(
+        self,
+        thread_id: str,
+        owner: str,
+        ttl: float,
+        *,
+        graph: str = "",
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+    ) -> tuple[Lease, LoadedCheckpoint | None]:
+        """The lease and the checkpoint under one lock acquisition."""
+        with self._lock:
+            lease = self._acquire_locked(thread_id, owner, ttl, graph)
+            ns = self._ns(thread_id, checkpoint_ns)
+            if ns is None:
+                return lease, None
+            target = checkpoint_id or ns.head
+            if target is None or target not in ns.checkpoints:
+                return lease, None
+            return lease, self._loaded(ns, target)
+
     async def history(
         self,
         thread_id: str,

@@ -12,7 +12,6 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -381,7 +380,8 @@ class Run:
             if self.saver is not None and self.head != self.cp.checkpoint_id:
                 self._fork()
             self.skip_before = True
-            self._emit("values", self.output())
+            if "values" in self.modes:
+                self._emit("values", self.output())
         else:
             await self._input(input)
 
@@ -468,7 +468,8 @@ class Run:
             if self.unsaved:
                 await self._save()
             await self._put(records)
-        self._emit("values", self.output())
+        if "values" in self.modes:
+            self._emit("values", self.output())
 
     # -- saving ----------------------------------------------------------------------------------
 
@@ -717,10 +718,12 @@ class Run:
         a commit and then a pending write), and the inbox as it is now."""
         last = self.outbox[-1]
         inbox = self._inbox() if self.coordinated else None
-        self.outbox[-1] = replace(
-            last,
-            writes=[*last.writes, *records],
-            inbox=last.inbox if inbox is None else inbox,
+        self.outbox[-1] = Commit(
+            last.record,
+            last.blobs,
+            last.expected_head,
+            [*last.writes, *records],
+            last.inbox if inbox is None else inbox,
         )
 
     async def finish(self, *, release: bool = False) -> None:
@@ -820,7 +823,8 @@ class Run:
                 raise failed.error
             self.interrupts = tuple(i for _, i in self.pending())
             self._emit("updates", {INTERRUPT: self.interrupts})
-            self._emit("values", {**self.output(), INTERRUPT: self.interrupts})
+            if "values" in self.modes:
+                self._emit("values", {**self.output(), INTERRUPT: self.interrupts})
             return False
         await self._complete(tasks, step)
         if self.after and self._hit(self.after, tasks):
@@ -898,7 +902,8 @@ class Run:
         if self.durability == "sync":
             await self._save()
         self._prepare_tasks()
-        self._emit("values", self.output())
+        if "values" in self.modes:
+            self._emit("values", self.output())
         self._emit_checkpoint()
 
     # -- update_state ----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from hitl_async.checkpoint.base import Commit
 require_package("hitl_async_redis", "drivers/redis")
 
 from hitl_async_redis import RedisSaver, _scripts, from_url  # noqa: E402
+from hitl_async_redis._pipeline import ScriptPipeline  # noqa: E402
 
 HOSTILE = [
     "",
@@ -101,20 +102,30 @@ async def _keys(saver: RedisSaver, pattern: str = "*") -> list[bytes]:
 
 
 @contextlib.contextmanager
-def _round_trips(client: Any) -> Iterator[list[tuple[Any, ...]]]:
-    """The commands `client` sends while the block runs (each one a round trip)."""
+def _round_trips(saver: RedisSaver) -> Iterator[list[tuple[Any, ...]]]:
+    """The commands `saver` sends on the running loop while the block runs, as
+    `(name, sha or first argument, ...)` with the name as str; one round trip carries one
+    command unless calls were batched (see `_pipeline_of`)."""
     calls: list[tuple[Any, ...]] = []
-    original = client.execute_command
+    pipeline = saver._clients[asyncio.get_running_loop()].pipeline
+    original = pipeline._packed
 
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        return await original(*args, **kwargs)
+    def recording(command: Any) -> bytes:
+        name, *rest = command
+        calls.append((name.decode() if isinstance(name, bytes) else name, *rest))
+        return original(command)
 
-    client.execute_command = counting
+    pipeline._packed = recording  # type: ignore[method-assign]
     try:
         yield calls
     finally:
-        del client.execute_command
+        del pipeline._packed
+
+
+async def _pipeline_of(saver: RedisSaver) -> ScriptPipeline:
+    """The script pipeline of the running loop (created with the loop's client)."""
+    await saver.get_client()
+    return saver._clients[asyncio.get_running_loop()].pipeline
 
 
 async def _dump(saver: RedisSaver, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -199,24 +210,19 @@ async def test_pool_is_bounded_and_lazy() -> None:
 
 @pytest.mark.anyio
 async def test_every_operation_is_one_round_trip(redis_saver: RedisSaver) -> None:
-    client = await redis_saver.get_client()
-    calls: list[tuple[Any, ...]] = []
-    original = client.execute_command
-
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        return await original(*args, **kwargs)
-
-    client.execute_command = counting  # type: ignore[method-assign]
+    pipeline = await _pipeline_of(redis_saver)
+    trips = pipeline.round_trips
     ch = {"a": "1", "b": "1"}
     writes = [WriteRecord("task", 0, "a", b"w")]
-    await redis_saver.commit(_record("t", "c01", channels=ch), _blobs(ch), expected_head=None)
-    await redis_saver.put_writes("t", "", "c01", writes)
-    assert (await redis_saver.load("t")) is not None
-    assert len(await redis_saver.history("t", filter={"x": 1}, limit=3)) == 0
-    with pytest.raises(CheckpointConflictError):
-        await redis_saver.commit(_record("t", "c02"), [], expected_head=None)
+    with _round_trips(redis_saver) as calls:
+        await redis_saver.commit(_record("t", "c01", channels=ch), _blobs(ch), expected_head=None)
+        await redis_saver.put_writes("t", "", "c01", writes)
+        assert (await redis_saver.load("t")) is not None
+        assert len(await redis_saver.history("t", filter={"x": 1}, limit=3)) == 0
+        with pytest.raises(CheckpointConflictError):
+            await redis_saver.commit(_record("t", "c02"), [], expected_head=None)
     assert [c[0] for c in calls] == ["EVALSHA"] * 5
+    assert pipeline.round_trips - trips == 5
 
 
 @pytest.mark.anyio
@@ -249,15 +255,10 @@ async def test_reused_checkpoint_id_is_refused_in_one_call(redis_saver: RedisSav
     snapshot = {
         k: await client.hgetall(k) for k in (f"{base}:head", f"{base}:cp:", f"{base}:blobs:")
     }
-    calls: list[tuple[Any, ...]] = []
-    original = client.execute_command
-
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        return await original(*args, **kwargs)
-
-    client.execute_command = counting  # type: ignore[method-assign]
-    with pytest.raises(CheckpointConflictError, match="'c01' already exists") as info:
+    with (
+        _round_trips(redis_saver) as calls,
+        pytest.raises(CheckpointConflictError, match="'c01' already exists") as info,
+    ):
         await redis_saver.commit(
             _record("t", "c01", "c01", channels={"a": "2"}),
             _blobs({"a": "2"}, tag="new"),
@@ -266,7 +267,6 @@ async def test_reused_checkpoint_id_is_refused_in_one_call(redis_saver: RedisSav
         )
     assert [c[0] for c in calls] == ["EVALSHA"]
     assert (info.value.expected, info.value.actual) == ("c01", "c01")
-    del client.execute_command
     assert {k: await client.hgetall(k) for k in snapshot} == snapshot
     assert await _keys(redis_saver, f"{base}:w*") == []
 
@@ -694,28 +694,22 @@ async def test_fenced_commit_and_put_writes_are_one_call_and_write_nothing(
     client = await redis_saver.get_client()
     before = {k: await client.type(k) for k in await _keys(redis_saver, f"{redis_saver.prefix}:*")}
     snapshot = {k: await client.hgetall(k) for k, t in before.items() if t == b"hash"}
-    calls: list[tuple[Any, ...]] = []
-    original = client.execute_command
-
-    async def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        return await original(*args, **kwargs)
-
-    client.execute_command = counting  # type: ignore[method-assign]
-    with pytest.raises(LeaseLostError) as info:
-        await redis_saver.commit(
-            _record("t", "c02", "c01", channels={"a": "2"}),
-            _blobs({"a": "2"}),
-            expected_head="c01",
-            writes=[WriteRecord("x", 0, "a", b"w")],
-            lease=old,
-            inbox=[],
-        )
-    assert (info.value.token, info.value.current) == (old.token, new.token)
-    with pytest.raises(LeaseLostError):
-        await redis_saver.put_writes("t", "", "c01", [WriteRecord("x", 0, "a", b"w")], lease=old)
+    with _round_trips(redis_saver) as calls:
+        with pytest.raises(LeaseLostError) as info:
+            await redis_saver.commit(
+                _record("t", "c02", "c01", channels={"a": "2"}),
+                _blobs({"a": "2"}),
+                expected_head="c01",
+                writes=[WriteRecord("x", 0, "a", b"w")],
+                lease=old,
+                inbox=[],
+            )
+        assert (info.value.token, info.value.current) == (old.token, new.token)
+        with pytest.raises(LeaseLostError):
+            await redis_saver.put_writes(
+                "t", "", "c01", [WriteRecord("x", 0, "a", b"w")], lease=old
+            )
     assert [c[0] for c in calls] == ["EVALSHA", "EVALSHA"]
-    del client.execute_command
     after = {k: await client.type(k) for k in await _keys(redis_saver, f"{redis_saver.prefix}:*")}
     assert after == before
     assert {k: await client.hgetall(k) for k in snapshot} == snapshot
@@ -928,7 +922,7 @@ async def test_commit_many_is_one_round_trip_and_stores_what_commits_do(ttl: int
         await batched.setup()
         commits = _chain("t", 12)
         first, second = [await s.acquire_lease("t", "w", 30) for s in (batched, single)]
-        with _round_trips(await batched.get_client()) as calls:
+        with _round_trips(batched) as calls:
             await batched.commit_many(commits, lease=first)
         assert [c[:2] for c in calls] == [("EVALSHA", _scripts.COMMIT.sha)]
         for c in commits:
@@ -960,9 +954,9 @@ async def test_commit_many_refuses_a_broken_chain_and_writes_nothing(
     lease = await redis_saver.acquire_lease("t", "w", 30)
     chain = _chain("t", 5, start=2, head="c01")  # c02 .. c06
     before = await _dump(redis_saver)
-    client = await redis_saver.get_client()
+    await redis_saver.get_client()  # (the loop state `_round_trips` records on)
     bad_middle = [*chain[:2], replace(chain[2], expected_head="c99"), *chain[3:]]
-    with _round_trips(client) as calls, pytest.raises(CheckpointConflictError) as info:
+    with _round_trips(redis_saver) as calls, pytest.raises(CheckpointConflictError) as info:
         await redis_saver.commit_many(bad_middle, lease=lease, release=True)
     assert len(calls) == 1
     assert (info.value.expected, info.value.actual) == ("c99", "c03")
@@ -1011,7 +1005,7 @@ async def test_commit_many_with_release_frees_the_thread_in_the_same_call(
     lease = await redis_saver.acquire_lease("t", "w1", 30, graph="g")
     with pytest.raises(ThreadBusyError):
         await redis_saver.acquire_lease("t", "w2", 30)
-    with _round_trips(await redis_saver.get_client()) as calls:
+    with _round_trips(redis_saver) as calls:
         await redis_saver.commit_many(_chain("t", 3), lease=lease, release=True)
     assert len(calls) == 1
     assert await redis_saver.expired_leases() == []  # not left in the leases zset either
@@ -1027,8 +1021,8 @@ async def test_commit_many_with_release_frees_the_thread_in_the_same_call(
 
 @pytest.mark.anyio
 async def test_acquire_and_load_is_one_round_trip(redis_saver: RedisSaver) -> None:
-    client = await redis_saver.get_client()
-    with _round_trips(client) as calls:
+    await redis_saver.get_client()
+    with _round_trips(redis_saver) as calls:
         lease, loaded = await redis_saver.acquire_and_load("t", "w1", 30, graph="g")
     assert [c[:2] for c in calls] == [("EVALSHA", _scripts.ACQUIRE_AND_LOAD.sha)]
     assert loaded is None
@@ -1039,7 +1033,7 @@ async def test_acquire_and_load_is_one_round_trip(redis_saver: RedisSaver) -> No
         sub, _blobs({"x": "1"}), expected_head=None, lease=lease,
         writes=[WriteRecord("k", 0, "x", b"v")],
     )  # fmt: skip
-    with _round_trips(client) as calls, pytest.raises(ThreadBusyError) as info:
+    with _round_trips(redis_saver) as calls, pytest.raises(ThreadBusyError) as info:
         await redis_saver.acquire_and_load("t", "w2", 30)
     assert len(calls) == 1
     assert (info.value.holder, info.value.expires_at) == ("w1", lease.expires_at)
@@ -1047,7 +1041,7 @@ async def test_acquire_and_load_is_one_round_trip(redis_saver: RedisSaver) -> No
     token = lease.token
     cases = [("", None, "c03"), ("", "c02", "c02"), ("sub", None, "s01"), ("", "c99", None)]
     for ns, cid, want in cases:
-        with _round_trips(client) as calls:
+        with _round_trips(redis_saver) as calls:
             lease, loaded = await redis_saver.acquire_and_load(
                 "t", "w2", 30, checkpoint_ns=ns, checkpoint_id=cid
             )

@@ -74,6 +74,7 @@ earliest live claim in the queue expires. `enqueue` and `finish_request` XADD wa
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import threading
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -86,7 +87,6 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
-    NoScriptError,
     ReadOnlyError,
     ResponseError,
 )
@@ -105,6 +105,7 @@ from hitl_async.checkpoint.base import (
     WriteRecord,
     prune_cutoff,
 )
+from hitl_async.checkpoint.batching import Batcher
 from hitl_async.errors import (
     CheckpointConflictError,
     LeaseLostError,
@@ -131,13 +132,24 @@ from hitl_async_redis._codec import (
     write_field,
 )
 from hitl_async_redis._notify import Notifier
+from hitl_async_redis._pipeline import Call, ScriptPipeline
 
 __all__ = ["RedisSaver", "from_url"]
 
 _SUFFIXES = ("cp", "idx", "blobs", "w", "wi")
 _GLOB_SPECIAL = frozenset("*?[]\\")
-_Entry = tuple[Redis, AsyncGenerator[None, None]]
-_URL_OPTIONS = ("prefix", "ttl", "max_connections", "pool_timeout", "socket_timeout")
+_URL_OPTIONS = (
+    "prefix",
+    "ttl",
+    "max_connections",
+    "pool_timeout",
+    "socket_timeout",
+    "group_commit",
+    "batch_size",
+    "batches_in_flight",
+)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _glob_escape(value: str) -> str:
@@ -185,6 +197,19 @@ def _where(thread_id: str, checkpoint_ns: str) -> str:
     return f"thread {thread_id!r}{ns}"
 
 
+class _LoopState:
+    """What one event loop uses: its client, the closer that closes it with the loop, the
+    script pipeline over the client's pool and (with group commit) the batcher feeding it."""
+
+    __slots__ = ("batcher", "client", "closer", "pipeline")
+
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+        self.pipeline = ScriptPipeline(client)
+        self.batcher: Batcher[Call, Any] | None = None
+        self.closer: AsyncGenerator[None, None] | None = None
+
+
 class RedisSaver(BaseSaver):
     """Checkpoint store on Redis. Construction does no I/O; connections are made lazily.
 
@@ -206,21 +231,32 @@ class RedisSaver(BaseSaver):
         pool_timeout: float | None = 60.0,
         ttl: float | timedelta | None = None,
         socket_timeout: float | None = None,
+        group_commit: bool = True,
+        batch_size: int = 128,
+        batches_in_flight: int = 2,
         **redis_options: Any,
     ) -> None:
         if not prefix:
             raise ValueError("prefix must be a non-empty string")
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+        if batch_size < 1 or batches_in_flight < 1:
+            raise ValueError(
+                f"batch_size and batches_in_flight must be at least 1, got {batch_size} and "
+                f"{batches_in_flight}"
+            )
         self.url = url
         self.prefix = prefix
         self.max_connections = max_connections
         self.pool_timeout = pool_timeout
         self.ttl = ttl
         self.socket_timeout = socket_timeout
+        self.group_commit = bool(group_commit)
+        self.batch_size = batch_size
+        self.batches_in_flight = batches_in_flight
         self.redis_options = dict(redis_options)
         self._ttl_ms = _ttl_ms(ttl)
-        self._clients: dict[asyncio.AbstractEventLoop, _Entry] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, _LoopState] = {}
         self._notifiers: dict[asyncio.AbstractEventLoop, Notifier] = {}
         self._lock = threading.Lock()
 
@@ -240,24 +276,27 @@ class RedisSaver(BaseSaver):
         return Redis(connection_pool=pool)
 
     async def _closer(
-        self, client: Redis, loop: asyncio.AbstractEventLoop
+        self, state: _LoopState, loop: asyncio.AbstractEventLoop
     ) -> AsyncGenerator[None, None]:
-        """Closes `client` when finalized: by `aclose()`, or by the loop's `shutdown_asyncgens()`
-        (which `asyncio.run()` calls), so a loop that ends never leaves connections behind."""
+        """Closes the loop's client when finalized: by `aclose()`, or by the loop's
+        `shutdown_asyncgens()` (which `asyncio.run()` calls), so a loop that ends never leaves
+        connections behind. Batches in flight are answered first."""
         try:
             yield
         finally:
             notifier = None
             with self._lock:
                 entry = self._clients.get(loop)
-                if entry is not None and entry[0] is client:
+                if entry is state:
                     del self._clients[loop]
-                if entry is None or entry[0] is client:  # (`aclose()` removed it already)
+                if entry is None or entry is state:  # (`aclose()` removed it already)
                     notifier = self._notifiers.pop(loop, None)
             if not loop.is_closed():
+                if state.batcher is not None:
+                    await state.batcher.wait_idle()
                 if notifier is not None:
                     await notifier.aclose()
-                await client.aclose(close_connection_pool=True)
+                await state.client.aclose(close_connection_pool=True)
 
     @staticmethod
     def _finish(closer: AsyncGenerator[None, None]) -> None:
@@ -270,23 +309,43 @@ class RedisSaver(BaseSaver):
         finally:
             step.close()
 
-    async def get_client(self) -> Redis:
-        """The `redis.asyncio` client of the running event loop, created on first use there."""
+    async def _state(self) -> _LoopState:
+        """The running loop's client, pipeline and batcher, created on first use there."""
         loop = asyncio.get_running_loop()
+        state = self._clients.get(loop)  # (a dict read is atomic: no lock on the hot path)
+        if state is not None:
+            return state
         with self._lock:
-            entry = self._clients.get(loop)
-            if entry is not None:
-                return entry[0]
+            state = self._clients.get(loop)
+            if state is not None:
+                return state
             stale = [(lp, e) for lp, e in self._clients.items() if lp.is_closed()]
             for lp, _ in stale:
                 del self._clients[lp]
-            client = self._new_client()
-            closer = self._closer(client, loop)
-            self._clients[loop] = (client, closer)
-        for _, (_, old) in stale:
-            self._finish(old)
+            state = _LoopState(self._new_client())
+            if self.group_commit:
+                state.batcher = Batcher(
+                    functools.partial(self._send, state.pipeline),
+                    concurrency=self.batches_in_flight,
+                    max_batch=self.batch_size,
+                )
+            closer = state.closer = self._closer(state, loop)
+            self._clients[loop] = state
+        for _, old in stale:
+            if old.closer is not None:
+                self._finish(old.closer)
         await closer.__anext__()  # registers it with the loop's async-generator hooks
-        return client
+        return state
+
+    async def get_client(self) -> Redis:
+        """The `redis.asyncio` client of the running event loop, created on first use there."""
+        return (await self._state()).client
+
+    def batcher(self) -> Batcher[Call, Any] | None:
+        """The running loop's group-commit batcher (None before first use or without group
+        commit); its `batches` and `requests` counters show how calls were coalesced."""
+        state = self._clients.get(asyncio.get_running_loop())
+        return None if state is None else state.batcher
 
     def _dedicated_client(self) -> Redis:
         """A client of its own for one blocking reader (pub/sub, XREAD BLOCK): no socket
@@ -306,18 +365,36 @@ class RedisSaver(BaseSaver):
         return notifier
 
     async def _run(self, script: _scripts.Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        client = await self.get_client()
+        """Call `script` (EVALSHA) and return its reply; with group commit the call shares a
+        round trip with the loop's other concurrent calls (a pipeline, not a transaction)."""
+        state = await self._state()
+        call = (script, keys, args)
+        if state.batcher is not None:
+            return await state.batcher.submit(call)
+        outcome = (await self._send(state.pipeline, [call]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def _send(self, pipeline: ScriptPipeline, calls: list[Call]) -> list[Any]:
+        """One round trip for `calls` (see `ScriptPipeline`): one outcome per call, failures of
+        the store mapped to a `StoreUnavailableError` of each call's own."""
         try:
-            try:
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                await client.script_load(script.source)
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
+            outcomes = await pipeline.execute(calls)
         except Exception as exc:
-            mapped = self._unavailable(exc)
-            if mapped is None:
+            if self._unavailable(exc) is None:
                 raise
-            raise mapped from exc
+            return [self._mapped(exc) for _ in calls]
+        return [self._mapped(o) if isinstance(o, Exception) else o for o in outcomes]
+
+    def _mapped(self, exc: Exception) -> Exception:
+        """`exc`, or the `StoreUnavailableError` it stands for (caused by it)."""
+        mapped = self._unavailable(exc)
+        if mapped is None:
+            return exc
+        mapped.__cause__ = exc
+        mapped.__suppress_context__ = True
+        return mapped
 
     def _unavailable(self, exc: Exception) -> StoreUnavailableError | None:
         """`StoreUnavailableError` for a failure of the server or the connection (dropped,
@@ -358,7 +435,10 @@ class RedisSaver(BaseSaver):
             entries = list(self._clients.items())
             self._clients.clear()
         current = asyncio.get_running_loop()
-        for loop, (_, closer) in entries:
+        for loop, state in entries:
+            closer = state.closer
+            if closer is None:
+                continue
             if loop is current:
                 await closer.aclose()
             elif loop.is_closed():
@@ -892,8 +972,13 @@ def _parse_url(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             kept.append((name, value))
         elif name == "prefix":
             found[name] = value
-        elif name == "max_connections":
+        elif name in {"max_connections", "batch_size", "batches_in_flight"}:
             found[name] = int(value)
+        elif name == "group_commit":
+            flag = value.strip().lower()
+            if flag not in _TRUE | _FALSE:
+                raise ValueError(f"group_commit must be true or false, got {value!r}")
+            found[name] = flag in _TRUE
         else:  # ttl, pool_timeout, socket_timeout: seconds, or empty/"none" for unset
             found[name] = None if value.lower() in {"", "none"} else float(value)
     found.update(options)
@@ -905,7 +990,8 @@ def from_url(url: str, **options: Any) -> RedisSaver:
     """A `RedisSaver` for `redis://`, `rediss://` or `unix://` URLs (the `connect()` entry point).
 
     Driver options come as keywords or URL query parameters: `prefix`, `max_connections`,
-    `pool_timeout`, `ttl` (seconds), `socket_timeout`; other keywords go to redis-py.
+    `pool_timeout`, `ttl` (seconds), `socket_timeout`, `group_commit` (true/false),
+    `batch_size`, `batches_in_flight`; other keywords go to redis-py.
     """
     clean, opts = _parse_url(url, options)
     return RedisSaver(clean, **opts)

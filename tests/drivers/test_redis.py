@@ -9,11 +9,16 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from apps.services import REDIS_URL, require_package, require_service
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError, ResponseError
 
 from hitl_async import (
     BlobRecord,
@@ -22,8 +27,10 @@ from hitl_async import (
     InboxEntry,
     InMemorySaver,
     LeaseLostError,
+    LoadedCheckpoint,
     RunRequest,
     SerializationError,
+    StoreUnavailableError,
     ThreadBusyError,
     WriteRecord,
     connect,
@@ -1059,3 +1066,260 @@ async def test_acquire_and_load_is_one_round_trip(redis_saver: RedisSaver) -> No
         lease, loaded = await redis_saver.acquire_and_load(thread_id, "again", 30)
         assert loaded is not None and loaded.record.checkpoint_id == "c02"
         assert loaded.record.thread_id == thread_id
+
+
+# -- group commit: concurrent calls share a round trip ------------------------------------------
+
+
+def test_group_commit_options() -> None:
+    saver = from_url("redis://h/0?group_commit=false&batch_size=8&batches_in_flight=3")
+    assert (saver.group_commit, saver.batch_size, saver.batches_in_flight) == (False, 8, 3)
+    default = from_url("redis://h/0")
+    assert (default.group_commit, default.batch_size, default.batches_in_flight) == (True, 32, 4)
+    assert from_url("redis://h/0?group_commit=off", group_commit=True).group_commit is True
+    for bad in ("group_commit=maybe", "batch_size=0", "batches_in_flight=0"):
+        with pytest.raises(ValueError):
+            from_url(f"redis://h/0?{bad}")
+
+
+async def _thread_run(saver: RedisSaver, thread_id: str) -> tuple[Any, ...]:
+    """A run that starts a thread, then one that resumes it: every hot-path call once."""
+    lease, loaded = await saver.acquire_and_load(thread_id, "w", 30, graph="g")
+    assert loaded is None
+    await saver.commit_many(_chain(thread_id, 3), lease=lease, release=True)
+    lease, loaded = await saver.acquire_and_load(thread_id, "w", 30)
+    writes = [WriteRecord("k", 0, "a", b"v")]
+    await saver.put_writes(thread_id, "", "c03", writes, lease=lease)
+    ch = {"a": "9", "b": "1"}
+    rec = _record(thread_id, "c04", "c03", channels=ch)
+    await saver.commit(rec, _blobs({"a": "9"}), expected_head="c03", lease=lease)
+    await saver.release_lease(lease)
+    return lease.token, loaded, await saver.load(thread_id)
+
+
+@pytest.mark.anyio
+async def test_concurrent_calls_share_round_trips_and_store_what_one_by_one_does() -> None:
+    """Runs of many threads at once: their calls go out in far fewer round trips than calls,
+    and every caller gets, and the store holds, exactly what the same calls one by one give."""
+    require_service("redis", REDIS_URL)
+    batched = RedisSaver(REDIS_URL, prefix=_prefix(), batch_size=16, batches_in_flight=2)
+    single = RedisSaver(REDIS_URL, prefix=_prefix(), group_commit=False)
+    threads = [f"thread-{i}" for i in range(60)] + HOSTILE
+    try:
+        await batched.setup()
+        await single.setup()
+        together = await asyncio.gather(*(_thread_run(batched, t) for t in threads))
+        one_by_one = [await _thread_run(single, t) for t in threads]
+        assert together == one_by_one
+        batcher = batched.batcher()
+        assert batcher is not None and single.batcher() is None
+        assert batcher.requests == 7 * len(threads)
+        assert batcher.batches <= batcher.requests / 4
+        pipeline = await _pipeline_of(batched)
+        assert pipeline.round_trips == batcher.batches
+        assert (await _pipeline_of(single)).round_trips == 7 * len(threads)
+        skip = (":lease",)  # expiry times
+        assert await _dump(batched, skip=skip) == await _dump(single, skip=skip)
+    finally:
+        for saver in (batched, single):
+            await saver.destroy()
+            await saver.aclose()
+
+
+@pytest.mark.anyio
+async def test_one_batch_gives_each_caller_its_own_outcome(redis_saver: RedisSaver) -> None:
+    """A conflict, a lost lease, a busy thread and a Lua error in one pipeline reach their own
+    callers only; the other calls of the batch succeed."""
+    ch = {"a": "1", "b": "1"}
+    await redis_saver.commit(_record("head", "c01", channels=ch), _blobs(ch), expected_head=None)
+    stale = await redis_saver.acquire_lease("lost", "w1", 30)
+    await redis_saver.release_lease(stale)
+    holder = await redis_saver.acquire_lease("lost", "w2", 30)
+    busy = await redis_saver.acquire_lease("busy", "w1", 30)
+    client = await redis_saver.get_client()
+    await client.set(f"{redis_saver._base('broken')}:head", "not a hash")
+    batcher = redis_saver.batcher()
+    assert batcher is not None
+    before = (batcher.batches, batcher.requests)
+    results = await asyncio.gather(
+        redis_saver.commit_many(_chain("ok", 2)),
+        redis_saver.commit(_record("head", "c02", "c00"), [], expected_head="c00"),
+        redis_saver.commit_many(_chain("lost", 1), lease=stale, release=True),
+        redis_saver.acquire_and_load("busy", "w2", 30),
+        redis_saver.commit(_record("broken", "c01"), [], expected_head=None),
+        redis_saver.load("head"),
+        redis_saver.acquire_and_load("free", "w2", 30),
+        return_exceptions=True,
+    )
+    assert (batcher.batches - before[0], batcher.requests - before[1]) == (1, 7)
+    ok, conflict, lost, busy_error, lua_error, loaded, acquired = results
+    assert ok is None
+    assert isinstance(conflict, CheckpointConflictError)
+    assert (conflict.expected, conflict.actual) == ("c00", "c01")
+    assert isinstance(lost, LeaseLostError)
+    assert (lost.token, lost.current) == (stale.token, holder.token)
+    assert isinstance(busy_error, ThreadBusyError) and busy_error.holder == "w1"
+    assert isinstance(lua_error, ResponseError) and "WRONGTYPE" in str(lua_error)
+    assert isinstance(loaded, LoadedCheckpoint) and loaded.record.checkpoint_id == "c01"
+    assert isinstance(acquired, tuple) and acquired[0].token == 1 and acquired[1] is None
+    head = await redis_saver.load("ok")
+    assert head is not None and head.record.checkpoint_id == "c02"
+    assert await redis_saver.load("lost") is None  # the lost lease wrote nothing
+    await redis_saver.release_lease(busy)
+
+
+@pytest.mark.anyio
+async def test_noscript_inside_a_pipeline_is_cured_in_one_more_round_trip(
+    redis_saver: RedisSaver,
+) -> None:
+    """After SCRIPT FLUSH (or a restart), a batch's calls are refused with NOSCRIPT: the
+    pipeline loads each script once and resends the refused calls behind the loads."""
+    ch = {"a": "1", "b": "1"}
+    await redis_saver.commit(_record("t", "c01", channels=ch), _blobs(ch), expected_head=None)
+    client = await redis_saver.get_client()
+    pipeline = await _pipeline_of(redis_saver)
+    batcher = redis_saver.batcher()
+    assert batcher is not None
+    for _ in range(2):
+        await client.script_flush()
+        trips, batches = pipeline.round_trips, batcher.batches
+        with _round_trips(redis_saver) as calls:
+            results = await asyncio.gather(
+                redis_saver.load("t"),
+                redis_saver.commit_many(_chain("u", 2)),
+                redis_saver.load("t", checkpoint_id="c01"),
+                redis_saver.acquire_and_load("v", "w", 30),
+                redis_saver.commit(_record("t", "c02", "c00"), [], expected_head="c00"),
+                return_exceptions=True,
+            )
+        assert (batcher.batches - batches, pipeline.round_trips - trips) == (1, 2)
+        first, second = calls[:5], calls[5:]
+        assert [c[0] for c in first] == ["EVALSHA"] * 5
+        loads = [c[2] for c in second if c[0] == "SCRIPT"]
+        assert sorted(loads) == sorted(
+            s.source for s in (_scripts.LOAD, _scripts.COMMIT, _scripts.ACQUIRE_AND_LOAD)
+        )
+        assert [c[0] for c in second[len(loads) :]] == ["EVALSHA"] * 5
+        loaded, ok, again, acquired, conflict = results
+        assert isinstance(loaded, LoadedCheckpoint) and loaded == again
+        assert ok is None and isinstance(acquired, tuple)
+        assert isinstance(conflict, CheckpointConflictError) and conflict.actual == "c01"
+        used = (_scripts.LOAD, _scripts.COMMIT, _scripts.ACQUIRE_AND_LOAD)
+        assert await client.script_exists(*(s.sha for s in used)) == [True] * 3
+        await redis_saver.release_lease(acquired[0])
+        await redis_saver.delete_thread("u")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("retries", [1, 0])
+async def test_connection_dropped_in_the_middle_of_a_pipeline(retries: int) -> None:
+    """The connection drops after the first reply of a batch was read: with a retry left, only
+    the calls not answered are resent (on a new connection); without, they fail with a
+    transient `StoreUnavailableError` and the answered call keeps its reply."""
+    require_service("redis", REDIS_URL)
+    saver = RedisSaver(
+        REDIS_URL, prefix=_prefix(), max_connections=1, retry=Retry(NoBackoff(), retries)
+    )
+    try:
+        await saver.setup()
+        ch = {"a": "1", "b": "1"}
+        await saver.commit(_record("t", "c01", channels=ch), _blobs(ch), expected_head=None)
+        pipeline = await _pipeline_of(saver)
+        conn = await pipeline.pool.get_connection()  # the pool's only connection
+        await pipeline.pool.release(conn)
+        original = conn.read_response
+        reads = 0
+
+        async def read_response(*args: Any, **kwargs: Any) -> Any:
+            nonlocal reads
+            reads += 1
+            if reads == 2:
+                await conn.disconnect(nowait=True)
+                raise RedisConnectionError("connection dropped (test)")
+            return await original(*args, **kwargs)
+
+        conn.read_response = read_response  # type: ignore[method-assign]
+        try:
+            with _round_trips(saver) as calls:
+                first, second, third = await asyncio.gather(
+                    saver.load("t"),
+                    saver.load("t", checkpoint_id="c01"),
+                    saver.load("t", checkpoint_id="c99"),
+                    return_exceptions=True,
+                )
+        finally:
+            del conn.read_response
+        assert isinstance(first, LoadedCheckpoint) and first.record.checkpoint_id == "c01"
+        if retries:
+            assert second == first and third is None
+            assert len(calls) == 3 + 2  # the second round trip resends the two unanswered
+        else:
+            for error in (second, third):
+                assert isinstance(error, StoreUnavailableError) and error.transient
+                assert isinstance(error.__cause__, RedisConnectionError)
+            assert second is not third  # each caller raises an error of its own
+            assert len(calls) == 3
+        assert await saver.load("t") == first  # the pool's connection works again
+    finally:
+        await saver.destroy()
+        await saver.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_call_with_a_bad_argument_fails_alone(redis_saver: RedisSaver) -> None:
+    pipeline = await _pipeline_of(redis_saver)
+    keys, args = redis_saver._load_call("t", "", None)
+    bad = [True, *args[1:]]  # redis-py refuses bools; so does the pipeline, for that call only
+    outcomes = await pipeline.execute(
+        [(_scripts.LOAD, keys, args), (_scripts.LOAD, keys, bad), (_scripts.LOAD, keys, args)]
+    )
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], DataError)
+
+
+@pytest.mark.anyio
+async def test_aclose_answers_the_batches_in_flight() -> None:
+    require_service("redis", REDIS_URL)
+    saver = RedisSaver(REDIS_URL, prefix=_prefix(), batch_size=8, batches_in_flight=1)
+    await saver.setup()
+    tasks = [asyncio.create_task(saver.commit_many(_chain(f"t{i}", 2))) for i in range(50)]
+    batcher = saver.batcher()
+    assert batcher is not None
+    while not batcher.requests:  # until the first batch is out (the others are queued)
+        await asyncio.sleep(0)
+    assert batcher.requests < 50
+    await saver.aclose()
+    assert await asyncio.gather(*tasks) == [None] * 50
+    assert batcher.requests == 50
+    assert len(await saver.list_threads()) == 50  # (a new client: closing is not final)
+    await saver.destroy()
+    await saver.aclose()
+
+
+def test_event_loops_in_two_threads_batch_their_own_calls() -> None:
+    """Futures belong to a loop: each loop using the saver gets its own client and batcher."""
+    require_service("redis", REDIS_URL)
+    saver = RedisSaver(REDIS_URL, prefix=_prefix())
+
+    async def work(tag: str) -> tuple[int, int]:
+        results = await asyncio.gather(*(_thread_run(saver, f"{tag}-{i}") for i in range(30)))
+        for token, loaded, head in results:
+            assert token == 2 and loaded is not None and loaded.record.checkpoint_id == "c03"
+            assert head is not None and head.record.checkpoint_id == "c04"
+        batcher = saver.batcher()
+        assert batcher is not None
+        return batcher.requests, id(batcher)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            (a, id_a), (b, id_b) = pool.map(lambda tag: asyncio.run(work(tag)), ["a", "b"])
+        assert a == b == 7 * 30 and id_a != id_b
+        assert saver._clients == {}  # each asyncio.run closed its loop's client
+    finally:
+
+        async def cleanup() -> None:
+            assert len(await saver.list_threads()) == 60
+            await saver.destroy()
+            await saver.aclose()
+
+        asyncio.run(cleanup())

@@ -232,8 +232,8 @@ class RedisSaver(BaseSaver):
         ttl: float | timedelta | None = None,
         socket_timeout: float | None = None,
         group_commit: bool = True,
-        batch_size: int = 128,
-        batches_in_flight: int = 2,
+        batch_size: int = 32,
+        batches_in_flight: int = 4,
         **redis_options: Any,
     ) -> None:
         if not prefix:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Batcher"]
 
@@ -47,6 +47,10 @@ class Batcher(Generic[Req, Res]):
         self._max_batch = max_batch
         self._queue: list[tuple[Req, asyncio.Future[Res]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # Drain loops still able to take requests. Not len(_tasks): a task is discarded from
+        # `_tasks` by a done callback that runs some time after it stopped taking requests, and
+        # a request queued in between would find no drainer and wait forever.
+        self._draining = 0
         self.batches = 0
         """How many batches were sent (for tests and benchmarks)."""
         self.requests = 0
@@ -57,40 +61,62 @@ class Batcher(Generic[Req, Res]):
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Res] = loop.create_future()
         self._queue.append((request, fut))
-        if len(self._tasks) < self._concurrency:
+        if self._draining < self._concurrency:
+            self._draining += 1
             task = loop.create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await fut
 
     async def _drain(self) -> None:
-        while self._queue:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            self.batches += 1
-            self.requests += len(batch)
-            try:
-                outcomes = await self._send([req for req, _ in batch])
-                if len(outcomes) != len(batch):
-                    raise RuntimeError(
-                        f"batched send returned {len(outcomes)} outcomes for {len(batch)} requests"
-                    )
-            except BaseException as exc:
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for (_, fut), outcome in zip(batch, outcomes, strict=True):
-                if fut.done():
-                    continue  # its caller was cancelled
-                if isinstance(outcome, BaseException):
-                    fut.set_exception(outcome)
-                else:
-                    fut.set_result(outcome)
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                self.batches += 1
+                self.requests += len(batch)
+                try:
+                    outcomes = await self._send([req for req, _ in batch])
+                    if len(outcomes) != len(batch):
+                        raise RuntimeError(
+                            f"batched send returned {len(outcomes)} outcomes for {len(batch)} "
+                            "requests"
+                        )
+                except BaseException as exc:
+                    for _, fut in batch:
+                        _fail(fut, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, fut), outcome in zip(batch, outcomes, strict=True):
+                    if fut.done():
+                        continue  # its caller was cancelled
+                    if isinstance(outcome, BaseException):
+                        fut.set_exception(outcome)
+                    else:
+                        fut.set_result(outcome)
+        except BaseException as exc:
+            # This loop was cancelled (its event loop is shutting down): requests still queued
+            # fail with it unless another loop is left to send them.
+            if self._draining == 1:
+                queued, self._queue = self._queue, []
+                for _, fut in queued:
+                    _fail(fut, exc)
+            raise
+        finally:
+            self._draining -= 1
 
     async def wait_idle(self) -> None:
         """Wait until every batch sent or queued so far is answered (before closing)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    """Give a waiting caller the error of its batch (cancel it for a cancellation)."""
+    if fut.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        fut.cancel()
+    else:
+        fut.set_exception(exc)

@@ -1082,6 +1082,18 @@ def test_group_commit_options() -> None:
             from_url(f"redis://h/0?{bad}")
 
 
+@contextlib.contextmanager
+def _busy(saver: RedisSaver) -> Iterator[None]:
+    """As if another call of the running loop were under way: every call joins the batcher
+    (a lone call goes out at once, without it)."""
+    state = saver._clients[asyncio.get_running_loop()]
+    state.active += 1
+    try:
+        yield
+    finally:
+        state.active -= 1
+
+
 async def _thread_run(saver: RedisSaver, thread_id: str) -> tuple[Any, ...]:
     """A run that starts a thread, then one that resumes it: every hot-path call once."""
     lease, loaded = await saver.acquire_and_load(thread_id, "w", 30, graph="g")
@@ -1113,17 +1125,34 @@ async def test_concurrent_calls_share_round_trips_and_store_what_one_by_one_does
         assert together == one_by_one
         batcher = batched.batcher()
         assert batcher is not None and single.batcher() is None
-        assert batcher.requests == 7 * len(threads)
-        assert batcher.batches <= batcher.requests / 4
         pipeline = await _pipeline_of(batched)
-        assert pipeline.round_trips == batcher.batches
-        assert (await _pipeline_of(single)).round_trips == 7 * len(threads)
+        assert pipeline.calls == 7 * len(threads)
+        assert batcher.requests >= pipeline.calls - 10  # (lone calls go out without it)
+        assert batcher.batches <= batcher.requests / 4
+        assert pipeline.round_trips == batcher.batches + pipeline.calls - batcher.requests
+        alone = await _pipeline_of(single)
+        assert alone.calls == alone.round_trips == 7 * len(threads)
         skip = (":lease",)  # expiry times
         assert await _dump(batched, skip=skip) == await _dump(single, skip=skip)
     finally:
         for saver in (batched, single):
             await saver.destroy()
             await saver.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_lone_call_goes_out_at_once_without_the_batcher(redis_saver: RedisSaver) -> None:
+    """With no other call under way there is nothing to wait for: a call is its own round
+    trip, sent from the caller's task (no batcher task, no added latency)."""
+    batcher = redis_saver.batcher()
+    pipeline = await _pipeline_of(redis_saver)
+    assert batcher is not None
+    before = (batcher.batches, batcher.requests, pipeline.round_trips)
+    lease, loaded = await redis_saver.acquire_and_load("t", "w", 30)
+    await redis_saver.commit_many(_chain("t", 2), lease=lease, release=True)
+    assert loaded is None and await redis_saver.load("t") is not None
+    assert (batcher.batches, batcher.requests) == before[:2]
+    assert pipeline.round_trips == before[2] + 3
 
 
 @pytest.mark.anyio
@@ -1141,16 +1170,17 @@ async def test_one_batch_gives_each_caller_its_own_outcome(redis_saver: RedisSav
     batcher = redis_saver.batcher()
     assert batcher is not None
     before = (batcher.batches, batcher.requests)
-    results = await asyncio.gather(
-        redis_saver.commit_many(_chain("ok", 2)),
-        redis_saver.commit(_record("head", "c02", "c00"), [], expected_head="c00"),
-        redis_saver.commit_many(_chain("lost", 1), lease=stale, release=True),
-        redis_saver.acquire_and_load("busy", "w2", 30),
-        redis_saver.commit(_record("broken", "c01"), [], expected_head=None),
-        redis_saver.load("head"),
-        redis_saver.acquire_and_load("free", "w2", 30),
-        return_exceptions=True,
-    )
+    with _busy(redis_saver):
+        results = await asyncio.gather(
+            redis_saver.commit_many(_chain("ok", 2)),
+            redis_saver.commit(_record("head", "c02", "c00"), [], expected_head="c00"),
+            redis_saver.commit_many(_chain("lost", 1), lease=stale, release=True),
+            redis_saver.acquire_and_load("busy", "w2", 30),
+            redis_saver.commit(_record("broken", "c01"), [], expected_head=None),
+            redis_saver.load("head"),
+            redis_saver.acquire_and_load("free", "w2", 30),
+            return_exceptions=True,
+        )
     assert (batcher.batches - before[0], batcher.requests - before[1]) == (1, 7)
     ok, conflict, lost, busy_error, lua_error, loaded, acquired = results
     assert ok is None
@@ -1183,7 +1213,7 @@ async def test_noscript_inside_a_pipeline_is_cured_in_one_more_round_trip(
     for _ in range(2):
         await client.script_flush()
         trips, batches = pipeline.round_trips, batcher.batches
-        with _round_trips(redis_saver) as calls:
+        with _round_trips(redis_saver) as calls, _busy(redis_saver):
             results = await asyncio.gather(
                 redis_saver.load("t"),
                 redis_saver.commit_many(_chain("u", 2)),
@@ -1240,7 +1270,7 @@ async def test_connection_dropped_in_the_middle_of_a_pipeline(retries: int) -> N
 
         conn.read_response = read_response  # type: ignore[method-assign]
         try:
-            with _round_trips(saver) as calls:
+            with _round_trips(saver) as calls, _busy(saver):
                 first, second, third = await asyncio.gather(
                     saver.load("t"),
                     saver.load("t", checkpoint_id="c01"),
@@ -1284,13 +1314,14 @@ async def test_aclose_answers_the_batches_in_flight() -> None:
     await saver.setup()
     tasks = [asyncio.create_task(saver.commit_many(_chain(f"t{i}", 2))) for i in range(50)]
     batcher = saver.batcher()
+    pipeline = await _pipeline_of(saver)
     assert batcher is not None
     while not batcher.requests:  # until the first batch is out (the others are queued)
         await asyncio.sleep(0)
-    assert batcher.requests < 50
+    assert batcher.requests < 49
     await saver.aclose()
     assert await asyncio.gather(*tasks) == [None] * 50
-    assert batcher.requests == 50
+    assert pipeline.calls == batcher.requests + 1 == 50  # (the first went out alone)
     assert len(await saver.list_threads()) == 50  # (a new client: closing is not final)
     await saver.destroy()
     await saver.aclose()
@@ -1307,8 +1338,8 @@ def test_event_loops_in_two_threads_batch_their_own_calls() -> None:
             assert token == 2 and loaded is not None and loaded.record.checkpoint_id == "c03"
             assert head is not None and head.record.checkpoint_id == "c04"
         batcher = saver.batcher()
-        assert batcher is not None
-        return batcher.requests, id(batcher)
+        assert batcher is not None and batcher.batches < batcher.requests
+        return (await _pipeline_of(saver)).calls, id(batcher)
 
     try:
         with ThreadPoolExecutor(2) as pool:

@@ -51,8 +51,10 @@ class ScriptPipeline:
         self._encode = self.pool.get_encoder().encode
         utf8 = self._encoding.lower().replace("-", "").replace("_", "") == "utf8"
         self._fast = _hiredis_pack if utf8 and self._errors == "strict" else None
+        self.calls = 0
+        """How many calls were executed (for tests and benchmarks)."""
         self.round_trips = 0
-        """How many pipelines were written (for tests)."""
+        """How many pipelines were written (for tests and benchmarks)."""
 
     async def execute(self, calls: Sequence[Call]) -> list[Any]:
         """One outcome per call, in order: the script's reply, or the exception it got.
@@ -64,6 +66,7 @@ class ScriptPipeline:
         gives up, those calls get the error and the others keep their replies. Only a failure
         to get a connection at all raises.
         """
+        self.calls += len(calls)
         outcomes: list[Any] = [_PENDING] * len(calls)
         conn = await self.pool.get_connection()
         try:

@@ -199,15 +199,26 @@ def _where(thread_id: str, checkpoint_ns: str) -> str:
 
 class _LoopState:
     """What one event loop uses: its client, the closer that closes it with the loop, the
-    script pipeline over the client's pool and (with group commit) the batcher feeding it."""
+    script pipeline over the client's pool, (with group commit) the batcher feeding it, and
+    how many script calls are under way (`active`), so a lone call skips the batcher."""
 
-    __slots__ = ("batcher", "client", "closer", "pipeline")
+    __slots__ = ("active", "batcher", "client", "closer", "drained", "pipeline")
 
     def __init__(self, client: Redis) -> None:
         self.client = client
         self.pipeline = ScriptPipeline(client)
         self.batcher: Batcher[Call, Any] | None = None
         self.closer: AsyncGenerator[None, None] | None = None
+        self.active = 0
+        self.drained: asyncio.Future[None] | None = None  # set when `active` drops to 0
+
+    async def wait_idle(self) -> None:
+        """Until every call under way (alone or batched) is answered."""
+        while self.active:
+            self.drained = asyncio.get_running_loop().create_future()
+            await self.drained
+        if self.batcher is not None:
+            await self.batcher.wait_idle()
 
 
 class RedisSaver(BaseSaver):
@@ -292,8 +303,7 @@ class RedisSaver(BaseSaver):
                 if entry is None or entry is state:  # (`aclose()` removed it already)
                     notifier = self._notifiers.pop(loop, None)
             if not loop.is_closed():
-                if state.batcher is not None:
-                    await state.batcher.wait_idle()
+                await state.wait_idle()
                 if notifier is not None:
                     await notifier.aclose()
                 await state.client.aclose(close_connection_pool=True)
@@ -365,13 +375,23 @@ class RedisSaver(BaseSaver):
         return notifier
 
     async def _run(self, script: _scripts.Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Call `script` (EVALSHA) and return its reply; with group commit the call shares a
-        round trip with the loop's other concurrent calls (a pipeline, not a transaction)."""
+        """Call `script` (EVALSHA) and return its reply.
+
+        With group commit, a call made while another of this loop's calls is under way joins
+        the batcher and shares a round trip (a pipeline, not a transaction) with the others; a
+        call made while none is goes out at once from the caller's task, so a lone call costs
+        no task switch."""
         state = await self._state()
         call = (script, keys, args)
-        if state.batcher is not None:
-            return await state.batcher.submit(call)
-        outcome = (await self._send(state.pipeline, [call]))[0]
+        state.active += 1
+        try:
+            if state.active > 1 and state.batcher is not None:
+                return await state.batcher.submit(call)
+            outcome = (await self._send(state.pipeline, [call]))[0]
+        finally:
+            state.active -= 1
+            if not state.active and state.drained is not None and not state.drained.done():
+                state.drained.set_result(None)
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome

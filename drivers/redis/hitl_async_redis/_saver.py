@@ -41,10 +41,25 @@ plus the pub/sub channel `P:changes` (message: a thread id) published by `commit
 together) before this driver supports clusters.
 
 Every operation is one Lua script (`_scripts`), called with EVALSHA (reloaded on NOSCRIPT), so
-each is one round trip and atomic. With `ttl`, each commit refreshes the TTL of every key of the
-thread (O(number of namespaces)); `put_writes` refreshes the keys it writes. Lease hashes get no
-TTL (their token must never restart); inbox entries of a thread whose keys expired are dropped
-from the index by the next `list_inbox` that meets them.
+each is one round trip and atomic.
+
+Group commit (`group_commit=True`, the default): many runs of one process call the store at
+once, and a round trip (with redis-py's per-command cost) was the price of every call. The
+script calls a loop makes while another of its calls is under way go to a `Batcher`, which
+sends what is queued as one non-transactional pipeline of EVALSHA on one pooled connection
+(`_pipeline.ScriptPipeline`), at most `batch_size` calls per round trip and
+`batches_in_flight` round trips at once. Scripts stay atomic one by one (Redis runs each
+alone) and nothing is atomic across a batch: the calls of a batch are independent callers'.
+Each caller gets its own reply or its own error (a conflict or a lost lease fails that call
+only); NOSCRIPT is cured with a SCRIPT LOAD in front of the refused calls; a dropped
+connection resends, per the client's `Retry`, only the calls whose replies were not read,
+then fails them with `StoreUnavailableError`. A call made while none is under way goes out at
+once from the caller's task, so a lone call neither waits nor pays a task switch.
+
+With `ttl`, each commit refreshes the TTL of every key of the thread (O(number of namespaces));
+`put_writes` refreshes the keys it writes. Lease hashes get no TTL (their token must never
+restart); inbox entries of a thread whose keys expired are dropped from the index by the next
+`list_inbox` that meets them.
 
 Fencing: `commit` and `put_writes` take the lease key and token; the script checks token,
 `released` and expiry (by Redis TIME) before anything else, so a run that lost its lease writes
@@ -229,6 +244,11 @@ class RedisSaver(BaseSaver):
     Callers beyond `max_connections` wait up to `pool_timeout` seconds (None: forever) for a
     connection instead of failing. Waits (`wait_for_work`, `wait_for_change`) use dedicated
     connections of the loop's `Notifier` instead, opened on the first wait.
+
+    Group commit (see the module docstring) is per event loop too: `group_commit=False` sends
+    every call in a round trip of its own; `batch_size` caps the calls of one round trip and
+    `batches_in_flight` the round trips of batched calls under way at once (so script calls
+    hold at most `batches_in_flight` + 1 connections).
     """
 
     supports_coordination = True

@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 _ERRORS = "surrogatepass"
+# One encoder for every record (json.dumps with options builds one per call).
+_METADATA_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# What json.dumps(s) returns for a str s, without its Python-level dispatch.
+_json_str = json.encoder.encode_basestring_ascii
 
 
 def text(value: str) -> bytes:
@@ -87,7 +91,7 @@ def canonical(value: Any, *, tuples_as_lists: bool = True) -> str | None:
             return f"i{int(value)}"
         return f"f{value!r}"
     if isinstance(value, str):
-        return json.dumps(value)
+        return _json_str(value)
     if isinstance(value, list) or (tuples_as_lists and isinstance(value, tuple)):
         items: list[str] = []
         for v in value:
@@ -128,7 +132,7 @@ def encode_record(record: CheckpointRecord) -> bytes:
     """`<n>:<lua part><python part>`; the Lua part is `[channel_versions, filter_index,
     created_at]` (strings only), the Python part `[parent_id, header, metadata_json]`."""
     try:
-        meta = json.dumps(dict(record.metadata), separators=(",", ":"), ensure_ascii=False)
+        meta = _METADATA_JSON.encode(dict(record.metadata))
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"checkpoint metadata is not JSON-safe: {exc}") from exc
     lua = msgpack.packb(

@@ -95,7 +95,7 @@ import threading
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -212,6 +212,19 @@ def _where(thread_id: str, checkpoint_ns: str) -> str:
     return f"thread {thread_id!r}{ns}"
 
 
+class _ThreadKeys(NamedTuple):
+    """A thread's id and key names, built once per thread: every call of a run needs them."""
+
+    tid: bytes  # text(thread_id)
+    base: str  # P:{T}
+    member: bytes  # T, the thread's member in P:leases
+    lease: str  # P:{T}:lease
+    inbox: tuple[str, ...]  # P:{T}:inbox, P:inbox, P:inbox:data, P:inbox:due
+
+
+_THREAD_KEYS_CACHED = 4096  # threads whose keys a saver keeps (then it starts over)
+
+
 class _LoopState:
     """What one event loop uses: its client, the closer that closes it with the loop, the
     script pipeline over the client's pool, (with group commit) the batcher feeding it, and
@@ -289,6 +302,7 @@ class RedisSaver(BaseSaver):
         self._ttl_ms = _ttl_ms(ttl)
         self._clients: dict[asyncio.AbstractEventLoop, _LoopState] = {}
         self._notifiers: dict[asyncio.AbstractEventLoop, Notifier] = {}
+        self._thread_keys: dict[str, _ThreadKeys] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -500,15 +514,31 @@ class RedisSaver(BaseSaver):
 
     # -- keys --------------------------------------------------------------------------------
 
+    def _thread(self, thread_id: str) -> _ThreadKeys:
+        """The thread's id bytes and key names (cached)."""
+        keys = self._thread_keys.get(thread_id)
+        if keys is None:
+            if len(self._thread_keys) >= _THREAD_KEYS_CACHED:
+                self._thread_keys.clear()
+            tid = text(thread_id)
+            tag = f"t{tid.hex()}"
+            base = f"{self.prefix}:{{{tag}}}"
+            inbox = tuple(self._inbox_keys(base))
+            keys = _ThreadKeys(tid, base, tag.encode(), f"{base}:lease", inbox)
+            self._thread_keys[thread_id] = keys
+        return keys
+
     def _base(self, thread_id: str) -> str:
-        return f"{self.prefix}:{{t{text(thread_id).hex()}}}"
+        return self._thread(thread_id).base
 
     @property
     def _threads_key(self) -> str:
         return f"{self.prefix}:threads"
 
-    def _ns_keys(self, base: str, nshex: str) -> dict[str, str]:
-        return {s: f"{base}:{s}:{nshex}" for s in _SUFFIXES}
+    @staticmethod
+    def _ns_keys(base: str, nshex: str) -> list[str]:
+        """The namespace's `cp idx blobs w wi` keys."""
+        return [f"{base}:{s}:{nshex}" for s in _SUFFIXES]
 
     @property
     def _changes_channel(self) -> str:
@@ -591,28 +621,30 @@ class RedisSaver(BaseSaver):
     async def _commit(self, commits: Sequence[Commit], lease: Lease | None, release: bool) -> None:
         """Run the `COMMIT` script over a chain of commits of one thread (see its comment)."""
         thread_id = commits[0].record.thread_id
-        base = self._base(thread_id)
-        lease_keys, member = self._lease_keys(thread_id)
-        namespaces = list(dict.fromkeys(text(c.record.checkpoint_ns).hex() for c in commits))
+        t = self._thread(thread_id)
+        base = t.base
+        nshexes = [text(c.record.checkpoint_ns).hex() for c in commits]
+        namespaces = list(dict.fromkeys(nshexes))
         keys = [
             f"{base}:head",
             f"{base}:ns",
             self._threads_key,
-            *lease_keys,
-            *self._inbox_keys(base),
+            t.lease,
+            self._leases_key,
+            *t.inbox,
         ]
         for nshex in namespaces:
-            keys += self._ns_keys(base, nshex).values()
+            keys += self._ns_keys(base, nshex)
         # Only the last inbox given counts (each replaces the previous one in the same step).
         last_inbox = max((i for i, c in enumerate(commits) if c.inbox is not None), default=-1)
         args: list[Any] = [
             self._ttl_ms,
-            text(thread_id),
+            t.tid,
             base,
             self._token(lease),
             self._changes_channel,
             b"1" if release and lease is not None else b"0",
-            member,
+            t.member,
             len(namespaces),
             *namespaces,
             len(commits),
@@ -623,7 +655,7 @@ class RedisSaver(BaseSaver):
                 self._check_inbox(thread_id, c.inbox)
             inbox_args = self._inbox_args(thread_id, c.inbox if i == last_inbox else None)
             args += [
-                text(record.checkpoint_ns).hex(),
+                nshexes[i],
                 _head_arg(c.expected_head),
                 text(record.checkpoint_id),
                 encode_record(record),
@@ -669,20 +701,21 @@ class RedisSaver(BaseSaver):
         thread's inbox with `inbox` (if given), in one EVALSHA."""
         if not writes and lease is None and inbox is None:
             return
-        base = self._base(thread_id)
+        t = self._thread(thread_id)
+        base = t.base
         nshex = text(checkpoint_ns).hex()
         keys = [
             f"{base}:ns",
             f"{base}:w:{nshex}",
             f"{base}:wi:{nshex}",
-            f"{base}:lease",
-            *self._inbox_keys(base),
+            t.lease,
+            *t.inbox,
         ]
         args: list[Any] = [
             nshex,
             self._ttl_ms,
             self._token(lease),
-            text(thread_id),
+            t.tid,
             self._changes_channel,
             *self._inbox_args(thread_id, inbox),
         ]
@@ -712,8 +745,7 @@ class RedisSaver(BaseSaver):
         return LoadedCheckpoint(record, blobs, writes)
 
     def _read_keys(self, base: str, nshex: str) -> list[str]:
-        k = self._ns_keys(base, nshex)
-        return [k["cp"], k["idx"], k["blobs"], k["w"], k["wi"]]
+        return self._ns_keys(base, nshex)
 
     def _load_call(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str | None
@@ -721,9 +753,8 @@ class RedisSaver(BaseSaver):
         """KEYS `head cp blobs w wi` and ARGV `ns cid` of the Lua `load_checkpoint`."""
         base = self._base(thread_id)
         nshex = text(checkpoint_ns).hex()
-        k = self._ns_keys(base, nshex)
-        keys = [f"{base}:head", k["cp"], k["blobs"], k["w"], k["wi"]]
-        return keys, [nshex, text(checkpoint_id or "")]
+        cp, _idx, blobs, w, wi = self._ns_keys(base, nshex)
+        return [f"{base}:head", cp, blobs, w, wi], [nshex, text(checkpoint_id or "")]
 
     async def load(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
@@ -793,8 +824,8 @@ class RedisSaver(BaseSaver):
     # -- coordination: leases ------------------------------------------------------------------
 
     def _lease_keys(self, thread_id: str) -> tuple[list[str], bytes]:
-        tag = f"t{hexid(thread_id)}"
-        return [f"{self.prefix}:{{{tag}}}:lease", self._leases_key], tag.encode()
+        t = self._thread(thread_id)
+        return [t.lease, self._leases_key], t.member
 
     @staticmethod
     def _acquired(thread_id: str, owner: str, graph: str, reply: Sequence[Any]) -> Lease:

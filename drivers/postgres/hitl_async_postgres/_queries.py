@@ -67,18 +67,43 @@ class Queries:
         # A chain (see `hitl_commit_many`, migration 5): $1 thread, $2 ns, $3 lease token, $4
         # release; per checkpoint $5 expected head .. $11 metadata; blobs $12 end offsets and
         # $13..$15; writes $16 end offsets and $17..$21; $22..$29 the inbox (NULL: unchanged).
+        # JSON arrays are sent as text[] and cast by the server: asyncpg has no built-in codec
+        # for jsonb[] and would look the type up (a ~10 ms query) on every new connection.
         self.commit_many = (
             "SELECT ok, failed, actual, lease_ok, lease_current"
             f" FROM {s}.hitl_commit_many($1::text, $2::text, $3::bigint, $4::boolean,"
-            " $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::bytea[],"
-            " $11::jsonb[], $12::integer[], $13::text[], $14::text[], $15::bytea[],"
+            " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]::jsonb[], $10::bytea[],"
+            " $11::text[]::jsonb[], $12::integer[], $13::text[], $14::text[], $15::bytea[],"
             " $16::integer[], $17::text[], $18::integer[], $19::text[], $20::bytea[],"
             f" $21::text[], {_inbox_args(22)})"
+        )
+        # Group commit (migration 6): many commit_many calls in one; see
+        # `hitl_commit_many_batch`. Per request $1 thread .. $9 inbox end; per checkpoint $10
+        # expected head .. $16 metadata, $17/$18 its blob/write end offsets in its request;
+        # blobs $19..$21, writes $22..$26, inbox entries $27..$34.
+        self.commit_many_batch = (
+            "SELECT ord, ok, failed, actual, lease_ok, lease_current"
+            f" FROM {s}.hitl_commit_many_batch($1::text[], $2::text[], $3::bigint[],"
+            " $4::boolean[], $5::integer[], $6::integer[], $7::integer[], $8::boolean[],"
+            " $9::integer[], $10::text[], $11::text[], $12::text[], $13::text[],"
+            " $14::text[]::jsonb[], $15::bytea[], $16::text[]::jsonb[], $17::integer[],"
+            " $18::integer[], $19::text[],"
+            " $20::text[], $21::bytea[], $22::text[], $23::integer[], $24::text[],"
+            f" $25::bytea[], $26::text[], {_inbox_args(27)})"
         )
         self.put_writes = (
             f"SELECT lease_ok, lease_current FROM {s}.hitl_put_writes("
             "$1::text, $2::text, $3::text, $4::text[], $5::integer[], $6::text[], $7::bytea[], "
             f"$8::text[], $9::bigint, {_inbox_args(10)})"
+        )
+        # Group commit (migration 6): many put_writes calls in one; see `hitl_put_writes_batch`.
+        # Per request $1 thread .. $7 inbox end; writes $8..$12, inbox entries $13..$20.
+        self.put_writes_batch = (
+            "SELECT ord, lease_ok, lease_current"
+            f" FROM {s}.hitl_put_writes_batch($1::text[], $2::text[], $3::text[],"
+            " $4::bigint[], $5::integer[], $6::boolean[], $7::integer[], $8::text[],"
+            " $9::integer[], $10::text[], $11::bytea[], $12::text[],"
+            f" {_inbox_args(13)})"
         )
         self.load_head = WITH_BLOBS_AND_WRITES.format(
             s=s,
@@ -113,6 +138,12 @@ class Queries:
             f"SELECT * FROM {s}.hitl_acquire_and_load("
             "$1::text, $2::text, $3::float8, $4::text, $5::text, $6::text)"
         )
+        # Group commit (migration 6): the same six columns as arrays, one row per element
+        # with its 1-based `ord`.
+        self.acquire_and_load_batch = (
+            f"SELECT * FROM {s}.hitl_acquire_and_load_batch("
+            "$1::text[], $2::text[], $3::float8[], $4::text[], $5::text[], $6::text[])"
+        )
         self.renew_lease = (
             f"WITH up AS (UPDATE {s}.leases l SET expires_at = {s}.hitl_now() + $3::float8"
             "              WHERE l.thread_id = $1::text AND l.token = $2::bigint"
@@ -123,6 +154,9 @@ class Queries:
             "  FROM (SELECT 1) AS one LEFT JOIN up ON true"
         )
         self.release_lease = f"SELECT {s}.hitl_release($1::text, $2::bigint)"
+        self.release_batch = (
+            f"SELECT ord, released FROM {s}.hitl_release_batch($1::text[], $2::bigint[])"
+        )
         self.expired_leases = (
             f"SELECT thread_id, owner, token, expires_at, graph FROM {s}.leases"
             f" WHERE NOT released AND expires_at < {now}"

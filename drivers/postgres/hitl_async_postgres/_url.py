@@ -34,6 +34,9 @@ _OPTION_TYPES: Mapping[str, Callable[[str], Any]] = {
     "statement_cache_size": int,
     "pgbouncer": _bool,
     "setup": _bool,
+    "group_commit": _bool,
+    "batch_concurrency": int,
+    "max_batch": int,
 }
 
 

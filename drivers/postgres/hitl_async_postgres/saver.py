@@ -29,6 +29,20 @@ Design notes:
   checkpoint's blobs and writes located by end offsets; faster than an array of composites or
   one jsonb document): the fence once, every check of the chain before any write, then each
   checkpoint by `hitl_commit`, the inbox, the release and one NOTIFY - all or nothing.
+- Group commit (migration 6, `group_commit=True`). Many runs of one process call the store at
+  once; a round trip (and a transaction, its WAL flush and its NOTIFY) per call is then the
+  main cost. Concurrent `acquire_and_load` calls share one round trip, and so do concurrent
+  `commit_many` calls, through a `Batcher` per event loop: a call made while the driver has
+  fewer than `batch_concurrency` batches of its kind in flight goes out at once, by the single
+  function as before (no added latency); calls made meanwhile are queued and sent together by
+  `hitl_acquire_and_load_batch` / `hitl_commit_many_batch`, which call the single functions per
+  request in one transaction and return one row per request. A busy thread, a conflict or a
+  lost lease is that request's row and its caller's error only. A batch is sorted by thread id
+  and namespace, so concurrent batches lock rows in one global order and cannot deadlock on
+  each other; a batch that raises all the same (a deadlock with something else, a bad value) is
+  rolled back whole and its requests are sent again one by one, each getting its own outcome.
+  A batch whose connection fails gives every caller `StoreUnavailableError` (the engine retries
+  and reads the head back, as after any lost reply).
 """
 
 from __future__ import annotations
@@ -59,6 +73,7 @@ from hitl_async.checkpoint.base import (
     WriteRecord,
     prune_cutoff,
 )
+from hitl_async.checkpoint.batching import Batcher
 from hitl_async.errors import (
     CheckpointConflictError,
     HitlError,
@@ -88,14 +103,245 @@ class _Connection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
+@dataclass(frozen=True, slots=True)
+class _AcquireCall:
+    """One `acquire_and_load`: the arguments of `hitl_acquire_and_load`, in order."""
+
+    thread_id: str
+    owner: str
+    ttl: float
+    graph: str
+    ns: str
+    checkpoint_id: str | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.thread_id, self.ns)
+
+    def args(self) -> tuple[Any, ...]:
+        return (self.thread_id, self.owner, self.ttl, self.graph, self.ns, self.checkpoint_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _ChainCall:
+    """One `commit_many` of one namespace, as the parallel arrays `hitl_commit_many` takes."""
+
+    thread_id: str
+    ns: str
+    token: int | None
+    release: bool
+    expected: list[str | None]
+    ids: list[str]
+    parents: list[str | None]
+    created: list[str]
+    versions: list[str]
+    headers: list[bytes]
+    metadata: list[str]
+    blob_ends: list[int]
+    blob_channels: list[str]
+    blob_versions: list[str]
+    blob_data: list[bytes]
+    write_ends: list[int]
+    write_tasks: list[str]
+    write_idxs: list[int]
+    write_channels: list[str]
+    write_data: list[bytes]
+    write_paths: list[str]
+    inbox: list[list[Any]] | None  # the eight inbox columns; None: unchanged
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.thread_id, self.ns)
+
+    def args(self) -> tuple[Any, ...]:
+        """The 29 arguments of `hitl_commit_many`."""
+        return (
+            self.thread_id,
+            self.ns,
+            self.token,
+            self.release,
+            self.expected,
+            self.ids,
+            self.parents,
+            self.created,
+            self.versions,
+            self.headers,
+            self.metadata,
+            self.blob_ends,
+            self.blob_channels,
+            self.blob_versions,
+            self.blob_data,
+            self.write_ends,
+            self.write_tasks,
+            self.write_idxs,
+            self.write_channels,
+            self.write_data,
+            self.write_paths,
+            *(self.inbox or (None,) * 8),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _PutWritesCall:
+    """One `put_writes`: the arguments of the fenced `hitl_put_writes`."""
+
+    thread_id: str
+    ns: str
+    checkpoint_id: str
+    tasks: list[str]
+    idxs: list[int]
+    channels: list[str]
+    data: list[bytes]
+    paths: list[str]
+    token: int | None
+    inbox: list[list[Any]] | None  # the eight inbox columns; None: unchanged
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.thread_id, self.ns)
+
+    def args(self) -> tuple[Any, ...]:
+        return (
+            self.thread_id,
+            self.ns,
+            self.checkpoint_id,
+            self.tasks,
+            self.idxs,
+            self.channels,
+            self.data,
+            self.paths,
+            self.token,
+            *(self.inbox or (None,) * 8),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ReleaseCall:
+    """One `release_lease`."""
+
+    thread_id: str
+    token: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.thread_id, "")
+
+    def args(self) -> tuple[Any, ...]:
+        return (self.thread_id, self.token)
+
+
+def _put_writes_columns(calls: Sequence[_PutWritesCall]) -> list[list[Any]]:
+    """The 20 arrays `hitl_put_writes_batch` takes: per request, writes, inbox entries."""
+    cols: list[list[Any]] = [[] for _ in range(20)]
+    thread, ns, ids, lease, w_end, i_set, i_end = cols[:7]
+    writes = inbox = 0
+    for c in calls:
+        writes += len(c.tasks)
+        thread.append(c.thread_id)
+        ns.append(c.ns)
+        ids.append(c.checkpoint_id)
+        lease.append(c.token)
+        w_end.append(writes)
+        i_set.append(c.inbox is not None)
+        if c.inbox is not None:
+            inbox += len(c.inbox[0])
+            for col, values in zip(cols[12:20], c.inbox, strict=True):
+                col.extend(values)
+        i_end.append(inbox)
+        for col, values in zip(
+            cols[7:12], (c.tasks, c.idxs, c.channels, c.data, c.paths), strict=True
+        ):
+            col.extend(values)
+    return cols
+
+
+def _release_columns(calls: Sequence[_ReleaseCall]) -> list[list[Any]]:
+    """The two arrays `hitl_release_batch` takes."""
+    return [[c.thread_id for c in calls], [c.token for c in calls]]
+
+
+def _acquire_columns(calls: Sequence[_AcquireCall]) -> list[list[Any]]:
+    """The six arrays `hitl_acquire_and_load_batch` takes."""
+    return [
+        [c.thread_id for c in calls],
+        [c.owner for c in calls],
+        [c.ttl for c in calls],
+        [c.graph for c in calls],
+        [c.ns for c in calls],
+        [c.checkpoint_id for c in calls],
+    ]
+
+
+def _chain_columns(calls: Sequence[_ChainCall]) -> list[list[Any]]:
+    """The 34 arrays `hitl_commit_many_batch` takes: per request, per checkpoint, blobs,
+    writes and inbox entries, each request's elements located by (inclusive) end indices."""
+    cols: list[list[Any]] = [[] for _ in range(34)]
+    (thread, ns, lease, release, c_end, b_end, w_end, i_set, i_end) = cols[:9]
+    ends = [0, 0, 0, 0]
+    for c in calls:
+        ends[0] += len(c.ids)
+        ends[1] += len(c.blob_channels)
+        ends[2] += len(c.write_tasks)
+        thread.append(c.thread_id)
+        ns.append(c.ns)
+        lease.append(c.token)
+        release.append(c.release)
+        c_end.append(ends[0])
+        b_end.append(ends[1])
+        w_end.append(ends[2])
+        i_set.append(c.inbox is not None)
+        if c.inbox is not None:
+            ends[3] += len(c.inbox[0])
+            for col, values in zip(cols[26:34], c.inbox, strict=True):
+                col.extend(values)
+        i_end.append(ends[3])
+        for col, values in zip(
+            cols[9:26],
+            (
+                c.expected,
+                c.ids,
+                c.parents,
+                c.created,
+                c.versions,
+                c.headers,
+                c.metadata,
+                c.blob_ends,
+                c.write_ends,
+                c.blob_channels,
+                c.blob_versions,
+                c.blob_data,
+                c.write_tasks,
+                c.write_idxs,
+                c.write_channels,
+                c.write_data,
+                c.write_paths,
+            ),
+            strict=True,
+        ):
+            col.extend(values)
+    return cols
+
+
 @dataclass(slots=True)
 class _LoopPool:
-    """The pool of one event loop, its LISTEN connection (opened by the first wait) and the task
-    that closes both when that loop shuts down."""
+    """The pool of one event loop, its LISTEN connection (opened by the first wait), the task
+    that closes both when that loop shuts down, and (with group commit) the batchers of
+    `acquire_and_load`, `commit_many`, `put_writes` and `release_lease` calls made in that
+    loop."""
 
     pool: asyncpg.Pool
     keeper: asyncio.Task[None] | None = None
     listener: Listener | None = None
+    acquires: Batcher[_AcquireCall, asyncpg.Record] | None = None
+    commits: Batcher[_ChainCall, asyncpg.Record] | None = None
+    puts: Batcher[_PutWritesCall, asyncpg.Record] | None = None
+    releases: Batcher[_ReleaseCall, asyncpg.Record] | None = None
+
+    async def wait_idle(self) -> None:
+        """Wait until every batch queued or in flight is answered."""
+        for batcher in (self.acquires, self.commits, self.puts, self.releases):
+            if batcher is not None:
+                await batcher.wait_idle()
 
 
 def _dumps(value: Any) -> str:
@@ -253,6 +499,12 @@ class PostgresSaver(BaseSaver):
     `listen_dsn` (where the LISTEN connection goes; default `dsn` - point it at the server itself
     behind a transaction-mode PgBouncer, which cannot deliver notifications), and `setup` (run
     migrations automatically on first use; `setup()` always can).
+
+    Group commit: with `group_commit=True` (the default), concurrent `acquire_and_load` calls
+    of one event loop share a round trip, and so do concurrent `commit_many` calls (see the
+    module notes); `batch_concurrency` is how many batches of each kind may be in flight at
+    once (a call finding fewer goes out alone, at once) and `max_batch` how many calls one batch
+    carries at most. `group_commit=False` sends every call on its own.
     """
 
     supports_coordination = True
@@ -270,8 +522,16 @@ class PostgresSaver(BaseSaver):
         pgbouncer: bool = False,
         listen_dsn: str | None = None,
         setup: bool = True,
+        group_commit: bool = True,
+        batch_concurrency: int = 2,
+        max_batch: int = 64,
     ) -> None:
         quoted = quote_schema(schema)
+        if batch_concurrency < 1 or max_batch < 1:
+            raise ValueError(
+                "group commit needs batch_concurrency >= 1 and max_batch >= 1, got "
+                f"batch_concurrency={batch_concurrency}, max_batch={max_batch}"
+            )
         if min_size < 0 or max_size < 1 or min_size > max_size:
             raise ValueError(
                 f"pool sizes must satisfy 0 <= min_size <= max_size and max_size >= 1, got "
@@ -291,6 +551,11 @@ class PostgresSaver(BaseSaver):
         self.schema = schema
         self.pgbouncer = pgbouncer
         self.auto_setup = setup
+        self.group_commit = group_commit
+        self.batch_concurrency = batch_concurrency
+        self.max_batch = max_batch
+        self.batch_fallbacks = 0
+        """How many batches raised and were sent again one request at a time (for tests)."""
         self.pool_options: dict[str, Any] = {
             "min_size": min_size,
             "max_size": max_size,
@@ -338,6 +603,7 @@ class PostgresSaver(BaseSaver):
             await loop.create_future()
         if self._pools.get(loop) is entry:
             del self._pools[loop]
+        await entry.wait_idle()  # batches already queued still go out and get their answer
         listener, entry.listener = entry.listener, None
         if listener is not None:
             await listener.close()
@@ -345,12 +611,17 @@ class PostgresSaver(BaseSaver):
 
     async def _pool(self) -> asyncpg.Pool:
         """The pool of the running event loop, created (and the schema migrated) on first use."""
+        return (await self._entry()).pool
+
+    async def _entry(self) -> _LoopPool:
+        """The pool and batchers of the running event loop, created (and the schema migrated)
+        on first use."""
         if self._closed:
             raise RuntimeError("this PostgresSaver is closed")
         loop = asyncio.get_running_loop()
         entry = self._pools.get(loop)
         if entry is not None and (self._migrated or not self.auto_setup):
-            return entry.pool
+            return entry
         async with self._lock_for(loop):
             if self._closed:
                 raise RuntimeError("this PostgresSaver is closed")
@@ -359,13 +630,85 @@ class PostgresSaver(BaseSaver):
                 self._drop_closed_loops()
                 pool = await asyncpg.create_pool(self.dsn, **self.pool_options)
                 entry = _LoopPool(pool)
+                if self.group_commit:
+                    entry.acquires = self._batcher(
+                        pool, self._q.acquire_and_load, self._q.acquire_and_load_batch,
+                        _acquire_columns,
+                    )  # fmt: skip
+                    entry.commits = self._batcher(
+                        pool, self._q.commit_many, self._q.commit_many_batch, _chain_columns
+                    )
+                    entry.puts = self._batcher(
+                        pool, self._q.put_writes, self._q.put_writes_batch, _put_writes_columns
+                    )
+                    entry.releases = self._batcher(
+                        pool, self._q.release_lease, self._q.release_batch, _release_columns
+                    )
                 entry.keeper = loop.create_task(
                     self._keep(loop, entry), name="hitl-async-postgres pool keeper"
                 )
                 self._pools[loop] = entry
             if self.auto_setup and not self._migrated:
                 await self._migrate(entry.pool)
-        return entry.pool
+        return entry
+
+    def _batcher(
+        self,
+        pool: asyncpg.Pool,
+        single: str,
+        batched: str,
+        columns: Callable[[list[Any]], list[list[Any]]],
+    ) -> Batcher[Any, asyncpg.Record]:
+        """A batcher sending calls of one kind on `pool`: alone by the `single` statement, or
+        several by the `batched` one with their `columns`."""
+
+        async def send(calls: list[Any]) -> list[asyncpg.Record | BaseException]:
+            return await self._send_batch(pool, single, batched, columns, calls)
+
+        return Batcher(send, concurrency=self.batch_concurrency, max_batch=self.max_batch)
+
+    async def _send_batch(
+        self,
+        pool: asyncpg.Pool,
+        single: str,
+        batched: str,
+        columns: Callable[[list[Any]], list[list[Any]]],
+        calls: list[Any],
+    ) -> list[asyncpg.Record | BaseException]:
+        """One row (or error) per call, in order. A lone call goes by the single-request
+        statement, as without group commit. Several go in one call of the batch function, sorted
+        by thread and namespace (the lock order of every batch) and mapped back by `ord`. A batch
+        that raises was rolled back whole: its calls go again one by one, each with its own
+        outcome - unless its connection failed (then it may have committed, and every caller
+        gets that error, as after a lost reply)."""
+        if len(calls) == 1:
+            return [await pool.fetchrow(single, *calls[0].args())]
+        order = sorted(range(len(calls)), key=lambda k: calls[k].key)
+        try:
+            rows = await pool.fetch(batched, *columns([calls[k] for k in order]))
+        except Exception as exc:
+            if _unavailable(self.dsn, exc) is not None:
+                raise
+            self.batch_fallbacks += 1
+            return await self._one_by_one(pool, single, calls)
+        out: list[asyncpg.Record | BaseException | None] = [None] * len(calls)
+        for row in rows:
+            out[order[row["ord"] - 1]] = row
+        if any(row is None for row in out):
+            raise RuntimeError(f"a batch of {len(calls)} calls got {len(rows)} rows back")
+        return out  # type: ignore[return-value]
+
+    async def _one_by_one(
+        self, pool: asyncpg.Pool, single: str, calls: list[Any]
+    ) -> list[asyncpg.Record | BaseException]:
+        """Each call alone, in order: a failure is that call's outcome only."""
+        out: list[asyncpg.Record | BaseException] = []
+        for call in calls:
+            try:
+                out.append(await pool.fetchrow(single, *call.args()))
+            except Exception as exc:
+                out.append(exc)
+        return out
 
     async def _listener(self) -> Listener:
         """The LISTEN connection of the running event loop, opened (again) when needed."""
@@ -526,9 +869,7 @@ class PostgresSaver(BaseSaver):
             blob_ends.append(len(blob_rows))
             write_rows += {(w.task_id, w.idx): w for w in c.writes}.values()
             write_ends.append(len(write_rows))
-        pool = await self._pool()
-        row = await pool.fetchrow(
-            self._q.commit_many,
+        call = _ChainCall(
             thread_id,
             ns,
             token,
@@ -550,8 +891,13 @@ class PostgresSaver(BaseSaver):
             [w.channel for w in write_rows],
             [w.data for w in write_rows],
             [w.task_path for w in write_rows],
-            *_inbox_columns(thread_id, inbox),
+            None if inbox is None else _inbox_columns(thread_id, inbox),  # type: ignore[arg-type]
         )
+        entry = await self._entry()
+        if entry.commits is not None:
+            row = await entry.commits.submit(call)
+        else:
+            row = await entry.pool.fetchrow(self._q.commit_many, *call.args())
         assert row is not None
         if not row["lease_ok"]:
             assert lease is not None
@@ -583,11 +929,8 @@ class PostgresSaver(BaseSaver):
         if not writes and lease is None and inbox is None:
             return
         token = _lease_token(thread_id, lease)
-        inbox_columns = _inbox_columns(thread_id, inbox)
         write_map = {(w.task_id, w.idx): w for w in writes}
-        pool = await self._pool()
-        row = await pool.fetchrow(
-            self._q.put_writes,
+        call = _PutWritesCall(
             thread_id,
             checkpoint_ns,
             checkpoint_id,
@@ -597,8 +940,13 @@ class PostgresSaver(BaseSaver):
             [w.data for w in write_map.values()],
             [w.task_path for w in write_map.values()],
             token,
-            *inbox_columns,
+            None if inbox is None else _inbox_columns(thread_id, inbox),  # type: ignore[arg-type]
         )
+        entry = await self._entry()
+        if entry.puts is not None:
+            row = await entry.puts.submit(call)
+        else:
+            row = await entry.pool.fetchrow(self._q.put_writes, *call.args())
         assert row is not None
         if not row["lease_ok"]:
             assert lease is not None
@@ -702,16 +1050,12 @@ class PostgresSaver(BaseSaver):
         _check_text("checkpoint_ns", checkpoint_ns)
         if checkpoint_id:
             _check_text("checkpoint_id", checkpoint_id)
-        pool = await self._pool()
-        row = await pool.fetchrow(
-            self._q.acquire_and_load,
-            thread_id,
-            owner,
-            ttl,
-            graph,
-            checkpoint_ns,
-            checkpoint_id or None,
-        )
+        call = _AcquireCall(thread_id, owner, ttl, graph, checkpoint_ns, checkpoint_id or None)
+        entry = await self._entry()
+        if entry.acquires is not None:
+            row = await entry.acquires.submit(call)
+        else:
+            row = await entry.pool.fetchrow(self._q.acquire_and_load, *call.args())
         assert row is not None
         if row["token"] is None:
             raise ThreadBusyError(thread_id, row["holder"], row["holder_expires"])
@@ -729,8 +1073,12 @@ class PostgresSaver(BaseSaver):
         return Lease(lease.thread_id, row["owner"], lease.token, row["expires_at"], row["graph"])
 
     async def release_lease(self, lease: Lease) -> None:
-        pool = await self._pool()
-        await pool.execute(self._q.release_lease, lease.thread_id, lease.token)
+        call = _ReleaseCall(lease.thread_id, lease.token)
+        entry = await self._entry()
+        if entry.releases is not None:
+            await entry.releases.submit(call)
+        else:
+            await entry.pool.fetchrow(self._q.release_lease, *call.args())
 
     async def expired_leases(self, *, graph: str | None = None, limit: int = 100) -> list[Lease]:
         pool = await self._pool()

@@ -27,22 +27,24 @@ Design notes:
   own, so a take-over that waited for the previous holder's in-flight commit loads that commit.
   `commit_many` is one call of `hitl_commit_many` with the chain as parallel arrays (each
   checkpoint's blobs and writes located by end offsets; faster than an array of composites or
-  one jsonb document): the fence once, every check of the chain before any write, then each
-  checkpoint by `hitl_commit`, the inbox, the release and one NOTIFY - all or nothing.
+  one jsonb document): the fence once, every check of the chain before any write, then the
+  chain (since migration 6 one statement per table, no longer `hitl_commit` per checkpoint),
+  the inbox, the release and one NOTIFY - all or nothing.
 - Group commit (migration 6, `group_commit=True`). Many runs of one process call the store at
   once; a round trip (and a transaction, its WAL flush and its NOTIFY) per call is then the
   main cost. Concurrent `acquire_and_load` calls share one round trip, and so do concurrent
-  `commit_many` calls, through a `Batcher` per event loop: a call made while the driver has
-  fewer than `batch_concurrency` batches of its kind in flight goes out at once, by the single
-  function as before (no added latency); calls made meanwhile are queued and sent together by
-  `hitl_acquire_and_load_batch` / `hitl_commit_many_batch`, which call the single functions per
-  request in one transaction and return one row per request. A busy thread, a conflict or a
-  lost lease is that request's row and its caller's error only. A batch is sorted by thread id
-  and namespace, so concurrent batches lock rows in one global order and cannot deadlock on
-  each other; a batch that raises all the same (a deadlock with something else, a bad value) is
-  rolled back whole and its requests are sent again one by one, each getting its own outcome.
-  A batch whose connection fails gives every caller `StoreUnavailableError` (the engine retries
-  and reads the head back, as after any lost reply).
+  `commit_many`, `put_writes` and `release_lease` calls, through a `Batcher` per kind and event
+  loop: a call made while the driver has fewer than `batch_concurrency` batches of its kind in
+  flight goes out at once, by the single function as before (no added latency); calls made
+  meanwhile are queued and sent together by `hitl_<kind>_batch`, which calls the single
+  function per request in one transaction and returns one row per request. A busy thread, a
+  conflict or a lost lease is that request's row and its caller's error only. A batch is
+  sorted by thread id and namespace, so concurrent batches lock rows in one global order and
+  cannot deadlock on each other; a batch that raises all the same (a deadlock with something
+  else, a bad value) is rolled back whole and its requests are sent again one by one, each
+  getting its own outcome. A batch whose connection fails gives every caller
+  `StoreUnavailableError` (the engine retries and reads the head back, as after any lost
+  reply).
 """
 
 from __future__ import annotations
@@ -501,10 +503,11 @@ class PostgresSaver(BaseSaver):
     migrations automatically on first use; `setup()` always can).
 
     Group commit: with `group_commit=True` (the default), concurrent `acquire_and_load` calls
-    of one event loop share a round trip, and so do concurrent `commit_many` calls (see the
-    module notes); `batch_concurrency` is how many batches of each kind may be in flight at
-    once (a call finding fewer goes out alone, at once) and `max_batch` how many calls one batch
-    carries at most. `group_commit=False` sends every call on its own.
+    of one event loop share a round trip, and so do concurrent `commit_many`, `put_writes` and
+    `release_lease` calls (see the module notes); `batch_concurrency` is how many batches of
+    each kind may be in flight at once (a call finding fewer goes out alone, at once) and
+    `max_batch` how many calls one batch carries at most. `group_commit=False` sends every call
+    on its own.
     """
 
     supports_coordination = True

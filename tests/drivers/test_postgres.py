@@ -1197,12 +1197,51 @@ async def thread_state(saver: PostgresSaver, thread_id: str) -> tuple[Any, ...]:
 def test_group_commit_options() -> None:
     saver = from_url("postgresql://u@db/app?group_commit=no&batch_concurrency=3&max_batch=10")
     assert (saver.group_commit, saver.batch_concurrency, saver.max_batch) == (False, 3, 10)
+    assert saver.warm_connections == 0  # nothing to warm up without group commit
     assert saver.dsn == "postgresql://u@db/app"
     default = from_url("postgresql://u@db/app")
     assert (default.group_commit, default.batch_concurrency, default.max_batch) == (True, 2, 64)
+    assert default.warm_connections == 4
+    assert from_url("postgresql://u@db/app?warm_connections=9&max_size=3").warm_connections == 3
     for bad in ({"batch_concurrency": 0}, {"max_batch": 0}):
         with pytest.raises(ValueError, match="batch_concurrency >= 1 and max_batch >= 1"):
             from_url("postgresql://u@db/app", **bad)
+    with pytest.raises(ValueError, match="warm_connections must be >= 0"):
+        from_url("postgresql://u@db/app", warm_connections=-1)
+
+
+@pytest.mark.anyio
+async def test_a_new_pool_warms_up_its_connections_and_leaves_nothing_behind() -> None:
+    """A new pool opens `warm_connections` connections and runs every group-commit statement
+    once on each, rolled back: no row, lease or notification is left; on a schema that does not
+    exist yet (setup=False) the warm-up fails quietly and the saver still works after setup()."""
+    require_service("postgres", POSTGRES_URL)
+    schema = new_schema()
+    listener = await asyncpg.connect(POSTGRES_URL)
+    heard: list[str] = []
+    saver = PostgresSaver(POSTGRES_URL, schema=schema, setup=False, warm_connections=3)
+    try:
+        await listener.add_listener(saver.channels.change, lambda *args: heard.append(args[-1]))
+        pool = await saver._pool()  # no schema yet: the warm-up fails, quietly
+        assert pool.get_size() >= 1
+        await saver.setup()
+        await saver.aclose()
+
+        saver = PostgresSaver(POSTGRES_URL, schema=schema, warm_connections=3)
+        pool = await saver._pool()
+        assert pool.get_size() == 3
+        for table in ("leases", "threads", "checkpoints", "blobs", "writes", "inbox"):
+            assert (await sql(f'SELECT count(*) FROM "{schema}".{table}'))[0][0] == 0
+        await asyncio.sleep(0.1)
+        assert heard == []
+        lease, loaded = await saver.acquire_and_load("t", "w", 30)
+        assert lease.token == 1 and loaded is None
+        await saver.commit_many(chain("t", 2), lease=lease, release=True)
+        assert (await saver.load("t")).record.checkpoint_id == "002"  # type: ignore[union-attr]
+    finally:
+        await listener.close()
+        await saver.aclose()
+        await drop(schema)
 
 
 @pytest.mark.anyio

@@ -37,6 +37,7 @@ _OPTION_TYPES: Mapping[str, Callable[[str], Any]] = {
     "group_commit": _bool,
     "batch_concurrency": int,
     "max_batch": int,
+    "warm_connections": int,
 }
 
 

@@ -53,7 +53,9 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,6 +93,8 @@ from hitl_async_postgres._schema import destroy as _destroy_schema
 from hitl_async_postgres._url import split_url
 
 __all__ = ["PostgresSaver", "from_url"]
+
+log = logging.getLogger(__name__)
 
 _CLOSE_TIMEOUT = 5.0
 _FINAL_STATUSES = frozenset({"done", "failed", "cancelled", "queued"})
@@ -262,6 +266,50 @@ def _release_columns(calls: Sequence[_ReleaseCall]) -> list[list[Any]]:
     return [[c.thread_id for c in calls], [c.token for c in calls]]
 
 
+def _warm_chain(thread_id: str, token: int | None) -> _ChainCall:
+    """A chain of two checkpoints with blobs, a write and an inbox entry, releasing the lease:
+    every statement of `hitl_commit_many` runs for it."""
+    return _ChainCall(
+        thread_id, "", token, True, [None, "1"], ["1", "2"], [None, "1"], ["", ""],
+        ['{"a":"1"}', '{"a":"2"}'], [b"", b""], ["{}", "{}"],
+        [1, 2], ["a", "a"], ["1", "2"], [b"", b""],
+        [0, 1], ["t"], [0], ["a"], [b""], [""],
+        [["i"], [""], ["n"], [b""], [""], [None], [None], [""]],
+    )  # fmt: skip
+
+
+async def _warm_up(conn: asyncpg.Connection, q: Queries) -> None:
+    """Run every statement that group commit sends (single and batched) once on `conn`, in a
+    transaction rolled back at the end: a new server backend compiles the stored functions,
+    plans their statements and loads the tables' metadata on first use (~20 ms of server CPU),
+    which a burst of calls would otherwise pay on each connection the pool opens for it."""
+    tag = uuid.uuid4().hex
+    threads = [f"hitl-async warm-up {tag} {k}" for k in range(3)]
+    acquires = [_AcquireCall(t, "warm-up", 60.0, "", "", None) for t in threads]
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        for _ in range(2):  # a free thread, then one with a checkpoint to load
+            first = await conn.fetchrow(q.acquire_and_load, *acquires[0].args())
+            rows = await conn.fetch(q.acquire_and_load_batch, *_acquire_columns(acquires[1:]))
+            tokens = [first["token"], *(r["token"] for r in rows)]
+            if first["checkpoint_id"] is None:
+                chains = [_warm_chain(t, token) for t, token in zip(threads, tokens, strict=True)]
+                await conn.fetchrow(q.commit_many, *chains[0].args())
+                await conn.fetch(q.commit_many_batch, *_chain_columns(chains[1:]))
+        puts = [
+            _PutWritesCall(t, "", "2", ["t"], [1], ["a"], [b""], [""], token, [[]] * 8)
+            for t, token in zip(threads, tokens, strict=True)
+        ]
+        await conn.fetchrow(q.put_writes, *puts[0].args())
+        await conn.fetch(q.put_writes_batch, *_put_writes_columns(puts[1:]))
+        releases = [_ReleaseCall(t, token) for t, token in zip(threads, tokens, strict=True)]
+        await conn.fetchrow(q.release_lease, *releases[0].args())
+        await conn.fetch(q.release_batch, *_release_columns(releases[1:]))
+    finally:
+        await tx.rollback()
+
+
 def _acquire_columns(calls: Sequence[_AcquireCall]) -> list[list[Any]]:
     """The six arrays `hitl_acquire_and_load_batch` takes."""
     return [
@@ -334,6 +382,7 @@ class _LoopPool:
     pool: asyncpg.Pool
     keeper: asyncio.Task[None] | None = None
     listener: Listener | None = None
+    cold: bool = True  # its connections are still to be warmed up
     acquires: Batcher[_AcquireCall, asyncpg.Record] | None = None
     commits: Batcher[_ChainCall, asyncpg.Record] | None = None
     puts: Batcher[_PutWritesCall, asyncpg.Record] | None = None
@@ -507,7 +556,9 @@ class PostgresSaver(BaseSaver):
     `release_lease` calls (see the module notes); `batch_concurrency` is how many batches of
     each kind may be in flight at once (a call finding fewer goes out alone, at once) and
     `max_batch` how many calls one batch carries at most. `group_commit=False` sends every call
-    on its own.
+    on its own. `warm_connections` (default: 2 x `batch_concurrency` with group commit, else 0)
+    is how many connections a new pool opens and warms up at once (see `_warm_up`), so that a
+    burst of calls does not pay a cold server backend per connection it needs.
     """
 
     supports_coordination = True
@@ -528,6 +579,7 @@ class PostgresSaver(BaseSaver):
         group_commit: bool = True,
         batch_concurrency: int = 2,
         max_batch: int = 64,
+        warm_connections: int | None = None,
     ) -> None:
         quoted = quote_schema(schema)
         if batch_concurrency < 1 or max_batch < 1:
@@ -535,6 +587,10 @@ class PostgresSaver(BaseSaver):
                 "group commit needs batch_concurrency >= 1 and max_batch >= 1, got "
                 f"batch_concurrency={batch_concurrency}, max_batch={max_batch}"
             )
+        if warm_connections is None:
+            warm_connections = 2 * batch_concurrency if group_commit else 0
+        if warm_connections < 0:
+            raise ValueError(f"warm_connections must be >= 0, got {warm_connections}")
         if min_size < 0 or max_size < 1 or min_size > max_size:
             raise ValueError(
                 f"pool sizes must satisfy 0 <= min_size <= max_size and max_size >= 1, got "
@@ -557,6 +613,7 @@ class PostgresSaver(BaseSaver):
         self.group_commit = group_commit
         self.batch_concurrency = batch_concurrency
         self.max_batch = max_batch
+        self.warm_connections = min(warm_connections, max_size)
         self.batch_fallbacks = 0
         """How many batches raised and were sent again one request at a time (for tests)."""
         self.pool_options: dict[str, Any] = {
@@ -653,7 +710,28 @@ class PostgresSaver(BaseSaver):
                 self._pools[loop] = entry
             if self.auto_setup and not self._migrated:
                 await self._migrate(entry.pool)
+            if entry.cold:
+                entry.cold = False
+                await self._warm(entry.pool)
         return entry
+
+    async def _warm(self, pool: asyncpg.Pool) -> None:
+        """Open `warm_connections` connections and warm each up (best effort: a failure, e.g. a
+        schema older than migration 6 with `setup=False`, only leaves them cold). Each is held
+        while it warms up, so the others are opened next to it."""
+        if self.warm_connections <= 0:
+            return
+
+        async def warm_one() -> None:
+            async with pool.acquire() as conn:
+                await _warm_up(conn, self._q)
+
+        results = await asyncio.gather(
+            *(warm_one() for _ in range(self.warm_connections)), return_exceptions=True
+        )
+        for exc in results:
+            if isinstance(exc, BaseException):
+                log.debug("could not warm up a connection: %r", exc)
 
     def _batcher(
         self,

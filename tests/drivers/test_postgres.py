@@ -36,6 +36,7 @@ from hitl_async.checkpoint.base import Commit, LoadedCheckpoint
 
 try:
     import asyncpg
+    import hitl_async_postgres.saver as pg_saver
     from hitl_async_postgres import LATEST_VERSION, MIGRATIONS, PostgresSaver, from_url
     from hitl_async_postgres._schema import migrate
     from hitl_async_postgres._url import split_url
@@ -1623,6 +1624,41 @@ async def test_aclose_waits_for_batches_in_flight() -> None:
         finally:
             await check.destroy()
             await check.aclose()
+
+
+@pytest.mark.anyio
+async def test_aclose_does_not_wait_forever_for_a_stuck_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch blocked on a row lock held elsewhere delays aclose() only by the close timeout;
+    its caller then fails with StoreUnavailableError (the pool is closed under it), not with a
+    CancelledError it would take for its own cancellation."""
+    require_service("postgres", POSTGRES_URL)
+    monkeypatch.setattr(pg_saver, "_CLOSE_TIMEOUT", 0.5)
+    schema = new_schema()
+    saver = PostgresSaver(POSTGRES_URL, schema=schema, warm_connections=0)
+    blocker = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await saver.setup()
+        lease = await saver.acquire_lease("t", "w", 30)
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute(
+            f'SELECT 1 FROM "{schema}".leases WHERE thread_id = $1 FOR UPDATE', "t"
+        )
+        stuck = asyncio.ensure_future(saver.commit_many(chain("t", 1), lease=lease, release=True))
+        await asyncio.sleep(0.2)
+        assert not stuck.done()
+        started = asyncio.get_running_loop().time()
+        await saver.aclose()
+        assert asyncio.get_running_loop().time() - started < 3
+        with pytest.raises(StoreUnavailableError):
+            await asyncio.wait_for(stuck, 3)
+        await tx.rollback()
+    finally:
+        await blocker.close()
+        await saver.aclose()
+        await drop(schema)
 
 
 def test_a_call_made_as_the_last_batch_is_answered_still_goes_out() -> None:

@@ -388,11 +388,17 @@ class _LoopPool:
     puts: Batcher[_PutWritesCall, asyncpg.Record] | None = None
     releases: Batcher[_ReleaseCall, asyncpg.Record] | None = None
 
-    async def wait_idle(self) -> None:
-        """Wait until every batch queued or in flight is answered."""
-        for batcher in (self.acquires, self.commits, self.puts, self.releases):
-            if batcher is not None:
-                await batcher.wait_idle()
+    async def wait_idle(self, timeout: float) -> None:
+        """Wait until every batch queued or in flight is answered, or `timeout` seconds (a
+        batch still stuck then fails when the pool is closed under it; it is not cancelled,
+        which its callers would take for their own cancellation)."""
+        batchers = [
+            b for b in (self.acquires, self.commits, self.puts, self.releases) if b is not None
+        ]
+        if batchers:
+            idle = asyncio.gather(*(b.wait_idle() for b in batchers))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(idle), timeout)
 
 
 def _dumps(value: Any) -> str:
@@ -663,7 +669,7 @@ class PostgresSaver(BaseSaver):
             await loop.create_future()
         if self._pools.get(loop) is entry:
             del self._pools[loop]
-        await entry.wait_idle()  # batches already queued still go out and get their answer
+        await entry.wait_idle(_CLOSE_TIMEOUT)  # batches already queued still get their answer
         listener, entry.listener = entry.listener, None
         if listener is not None:
             await listener.close()

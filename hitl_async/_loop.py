@@ -177,7 +177,7 @@ class Run:
         self.keeper: int | None = None
         self.outbox: list[Commit] = []
         self.last_tasks: Sequence[Task] = ()
-        self.flushed_at = time.monotonic()
+        self.staged_at = 0.0
         self.coordinated = self.saver is not None and self.saver.supports_coordination
         self.owner = f"{_OWNER}{next(_RUNS)}"
         self.indexed: set[str] | None = None
@@ -483,6 +483,8 @@ class Run:
             blobs = cp.blobs(self.dirty, self.serde)
         except SerializationError as exc:
             raise self._unstorable(exc) from exc
+        if not self.outbox:
+            self.staged_at = time.monotonic()
         self.outbox.append(
             Commit(
                 cp.record(self.thread_id, self.ns, self.serde),
@@ -529,7 +531,6 @@ class Run:
             return
         assert self.saver is not None
         items, self.outbox = self.outbox, []
-        self.flushed_at = time.monotonic()
         lease = self.lease
         if release:
             self.lease = None
@@ -602,9 +603,10 @@ class Run:
 
     async def _save_soon(self) -> None:
         """durability="async": queue the checkpoint; write the queue in one round trip when it
-        is long or old (and always before the run pauses, fails or ends)."""
+        is long or its oldest checkpoint is old (and always before the run pauses, fails or
+        ends). Time spent waiting for the thread's lease does not count."""
         self._stage()
-        if len(self.outbox) >= _BATCH or time.monotonic() - self.flushed_at >= _BATCH_SECONDS:
+        if len(self.outbox) >= _BATCH or time.monotonic() - self.staged_at >= _BATCH_SECONDS:
             await self._flush()
 
     async def _put(self, records: Sequence[WriteRecord]) -> None:

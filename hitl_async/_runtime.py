@@ -54,9 +54,7 @@ class Scratchpad:
     """Persist a `@task` call's result at once, so a later pause or crash does not redo it."""
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def interrupt(
-        self, value: Any, timeout: float | None = None, on_timeout: Any = None
-    ) -> Any:
+    def interrupt(self, value: Any, timeout: float | None = None, on_timeout: Any = None) -> Any:
         index = self.counter
         self.counter += 1
         if index < len(self.resume):

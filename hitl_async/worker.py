@@ -83,9 +83,7 @@ class Worker:
                     await self.run_duties()
                 await self._slots.acquire()
                 try:
-                    request = await self.saver.claim_request(
-                        self.queue, self.owner, self.claim_ttl
-                    )
+                    request = await self.saver.claim_request(self.queue, self.owner, self.claim_ttl)
                 except BaseException:
                     self._slots.release()
                     raise
@@ -168,9 +166,7 @@ class Worker:
         carry the request id; a recovery may have continued the run since)."""
         if isinstance(given, Command):
             return False  # answers already recorded make the resume a ResumeError, handled above
-        found = await self.saver.history(
-            request.thread_id, filter={"run_id": request.id}, limit=1
-        )
+        found = await self.saver.history(request.thread_id, filter={"run_id": request.id}, limit=1)
         return bool(found)
 
     async def run_duties(self) -> None:

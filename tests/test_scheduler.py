@@ -366,7 +366,6 @@ def test_resumed_call_gets_the_same_limit() -> None:
     assert len(runs) == 1 + 5  # not LangGraph's limit + 2 on continuation calls
 
 
-
 class JoinLog(TypedDict, total=False):
     log: Annotated[list[str], operator.add]
 

@@ -445,9 +445,7 @@ class CompiledStateGraph:
         await saver.enqueue(request)
         return RunHandle(request.id, thread_id, saver, self.serde)
 
-    def submit(
-        self, input: Any, config: dict[str, Any], *, queue: str | None = None
-    ) -> RunHandle:
+    def submit(self, input: Any, config: dict[str, Any], *, queue: str | None = None) -> RunHandle:
         """Synchronous `asubmit()` (the handle's methods are async)."""
         return _sync.run(lambda: self.asubmit(input, config, queue=queue))
 

@@ -133,7 +133,6 @@ def from_url(url: str, **options: Any) -> SqliteSaver:
     return SqliteSaver(path, **merged)
 
 
-
 def _open(path: str, journal_mode: str, synchronous: str, busy_ms: int) -> sqlite3.Connection:
     """On the worker thread: open the connection, set its pragmas, apply migrations."""
     conn = sqlite3.connect(path, isolation_level=None, timeout=busy_ms / 1000)

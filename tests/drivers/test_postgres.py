@@ -1196,16 +1196,16 @@ async def thread_state(saver: PostgresSaver, thread_id: str) -> tuple[Any, ...]:
 
 
 def test_group_commit_options() -> None:
-    saver = from_url("postgresql://u@db/app?group_commit=no&batch_concurrency=3&max_batch=10")
-    assert (saver.group_commit, saver.batch_concurrency, saver.max_batch) == (False, 3, 10)
+    saver = from_url("postgresql://u@db/app?group_commit=no&batches_in_flight=3&max_batch=10")
+    assert (saver.group_commit, saver.batches_in_flight, saver.max_batch) == (False, 3, 10)
     assert saver.warm_connections == 0  # nothing to warm up without group commit
     assert saver.dsn == "postgresql://u@db/app"
     default = from_url("postgresql://u@db/app")
-    assert (default.group_commit, default.batch_concurrency, default.max_batch) == (True, 2, 64)
+    assert (default.group_commit, default.batches_in_flight, default.max_batch) == (True, 2, 64)
     assert default.warm_connections == 4
     assert from_url("postgresql://u@db/app?warm_connections=9&max_size=3").warm_connections == 3
-    for bad in ({"batch_concurrency": 0}, {"max_batch": 0}):
-        with pytest.raises(ValueError, match="batch_concurrency >= 1 and max_batch >= 1"):
+    for bad in ({"batches_in_flight": 0}, {"max_batch": 0}):
+        with pytest.raises(ValueError, match="batches_in_flight >= 1 and max_batch >= 1"):
             from_url("postgresql://u@db/app", **bad)
     with pytest.raises(ValueError, match="warm_connections must be >= 0"):
         from_url("postgresql://u@db/app", warm_connections=-1)
@@ -1518,7 +1518,7 @@ async def test_two_processes_batching_the_same_threads_never_deadlock() -> None:
     require_service("postgres", POSTGRES_URL)
     schema = new_schema()
     savers = {
-        who: PostgresSaver(POSTGRES_URL, schema=schema, max_size=4, batch_concurrency=3)
+        who: PostgresSaver(POSTGRES_URL, schema=schema, max_size=4, batches_in_flight=3)
         for who in "ab"
     }
     threads = [f"t{i:02d}" for i in range(40)]

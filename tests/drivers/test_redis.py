@@ -1072,12 +1072,12 @@ async def test_acquire_and_load_is_one_round_trip(redis_saver: RedisSaver) -> No
 
 
 def test_group_commit_options() -> None:
-    saver = from_url("redis://h/0?group_commit=false&batch_size=8&batches_in_flight=3")
-    assert (saver.group_commit, saver.batch_size, saver.batches_in_flight) == (False, 8, 3)
+    saver = from_url("redis://h/0?group_commit=false&max_batch=8&batches_in_flight=3")
+    assert (saver.group_commit, saver.max_batch, saver.batches_in_flight) == (False, 8, 3)
     default = from_url("redis://h/0")
-    assert (default.group_commit, default.batch_size, default.batches_in_flight) == (True, 32, 4)
+    assert (default.group_commit, default.max_batch, default.batches_in_flight) == (True, 32, 4)
     assert from_url("redis://h/0?group_commit=off", group_commit=True).group_commit is True
-    for bad in ("group_commit=maybe", "batch_size=0", "batches_in_flight=0"):
+    for bad in ("group_commit=maybe", "max_batch=0", "batches_in_flight=0"):
         with pytest.raises(ValueError):
             from_url(f"redis://h/0?{bad}")
 
@@ -1114,7 +1114,7 @@ async def test_concurrent_calls_share_round_trips_and_store_what_one_by_one_does
     """Runs of many threads at once: their calls go out in far fewer round trips than calls,
     and every caller gets, and the store holds, exactly what the same calls one by one give."""
     require_service("redis", REDIS_URL)
-    batched = RedisSaver(REDIS_URL, prefix=_prefix(), batch_size=16, batches_in_flight=2)
+    batched = RedisSaver(REDIS_URL, prefix=_prefix(), max_batch=16, batches_in_flight=2)
     single = RedisSaver(REDIS_URL, prefix=_prefix(), group_commit=False)
     threads = [f"thread-{i}" for i in range(60)] + HOSTILE
     try:
@@ -1310,7 +1310,7 @@ async def test_a_call_with_a_bad_argument_fails_alone(redis_saver: RedisSaver) -
 @pytest.mark.anyio
 async def test_aclose_answers_the_batches_in_flight() -> None:
     require_service("redis", REDIS_URL)
-    saver = RedisSaver(REDIS_URL, prefix=_prefix(), batch_size=8, batches_in_flight=1)
+    saver = RedisSaver(REDIS_URL, prefix=_prefix(), max_batch=8, batches_in_flight=1)
     await saver.setup()
     tasks = [asyncio.create_task(saver.commit_many(_chain(f"t{i}", 2))) for i in range(50)]
     batcher = saver.batcher()

@@ -35,7 +35,7 @@ _OPTION_TYPES: Mapping[str, Callable[[str], Any]] = {
     "pgbouncer": _bool,
     "setup": _bool,
     "group_commit": _bool,
-    "batch_concurrency": int,
+    "batches_in_flight": int,
     "max_batch": int,
     "warm_connections": int,
 }

@@ -34,7 +34,7 @@ Design notes:
   once; a round trip (and a transaction, its WAL flush and its NOTIFY) per call is then the
   main cost. Concurrent `acquire_and_load` calls share one round trip, and so do concurrent
   `commit_many`, `put_writes` and `release_lease` calls, through a `Batcher` per kind and event
-  loop: a call made while the driver has fewer than `batch_concurrency` batches of its kind in
+  loop: a call made while the driver has fewer than `batches_in_flight` batches of its kind in
   flight goes out at once, by the single function as before (no added latency); calls made
   meanwhile are queued and sent together by `hitl_<kind>_batch`, which calls the single
   function per request in one transaction and returns one row per request. A busy thread, a
@@ -559,10 +559,10 @@ class PostgresSaver(BaseSaver):
 
     Group commit: with `group_commit=True` (the default), concurrent `acquire_and_load` calls
     of one event loop share a round trip, and so do concurrent `commit_many`, `put_writes` and
-    `release_lease` calls (see the module notes); `batch_concurrency` is how many batches of
+    `release_lease` calls (see the module notes); `batches_in_flight` is how many batches of
     each kind may be in flight at once (a call finding fewer goes out alone, at once) and
     `max_batch` how many calls one batch carries at most. `group_commit=False` sends every call
-    on its own. `warm_connections` (default: 2 x `batch_concurrency` with group commit, else 0)
+    on its own. `warm_connections` (default: 2 x `batches_in_flight` with group commit, else 0)
     is how many connections a new pool opens and warms up at once (see `_warm_up`), so that a
     burst of calls does not pay a cold server backend per connection it needs.
     """
@@ -583,18 +583,18 @@ class PostgresSaver(BaseSaver):
         listen_dsn: str | None = None,
         setup: bool = True,
         group_commit: bool = True,
-        batch_concurrency: int = 2,
+        batches_in_flight: int = 2,
         max_batch: int = 64,
         warm_connections: int | None = None,
     ) -> None:
         quoted = quote_schema(schema)
-        if batch_concurrency < 1 or max_batch < 1:
+        if batches_in_flight < 1 or max_batch < 1:
             raise ValueError(
-                "group commit needs batch_concurrency >= 1 and max_batch >= 1, got "
-                f"batch_concurrency={batch_concurrency}, max_batch={max_batch}"
+                "group commit needs batches_in_flight >= 1 and max_batch >= 1, got "
+                f"batches_in_flight={batches_in_flight}, max_batch={max_batch}"
             )
         if warm_connections is None:
-            warm_connections = 2 * batch_concurrency if group_commit else 0
+            warm_connections = 2 * batches_in_flight if group_commit else 0
         if warm_connections < 0:
             raise ValueError(f"warm_connections must be >= 0, got {warm_connections}")
         if min_size < 0 or max_size < 1 or min_size > max_size:
@@ -617,7 +617,7 @@ class PostgresSaver(BaseSaver):
         self.pgbouncer = pgbouncer
         self.auto_setup = setup
         self.group_commit = group_commit
-        self.batch_concurrency = batch_concurrency
+        self.batches_in_flight = batches_in_flight
         self.max_batch = max_batch
         self.warm_connections = min(warm_connections, max_size)
         self.batch_fallbacks = 0
@@ -752,7 +752,7 @@ class PostgresSaver(BaseSaver):
         async def send(calls: list[Any]) -> list[asyncpg.Record | BaseException]:
             return await self._send_batch(pool, single, batched, columns, calls)
 
-        return Batcher(send, concurrency=self.batch_concurrency, max_batch=self.max_batch)
+        return Batcher(send, concurrency=self.batches_in_flight, max_batch=self.max_batch)
 
     async def _send_batch(
         self,

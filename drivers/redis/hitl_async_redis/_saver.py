@@ -47,7 +47,7 @@ Group commit (`group_commit=True`, the default): many runs of one process call t
 once, and a round trip (with redis-py's per-command cost) was the price of every call. The
 script calls a loop makes while another of its calls is under way go to a `Batcher`, which
 sends what is queued as one non-transactional pipeline of EVALSHA on one pooled connection
-(`_pipeline.ScriptPipeline`), at most `batch_size` calls per round trip and
+(`_pipeline.ScriptPipeline`), at most `max_batch` calls per round trip and
 `batches_in_flight` round trips at once. Scripts stay atomic one by one (Redis runs each
 alone) and nothing is atomic across a batch: the calls of a batch are independent callers'.
 Each caller gets its own reply or its own error (a conflict or a lost lease fails that call
@@ -160,7 +160,7 @@ _URL_OPTIONS = (
     "pool_timeout",
     "socket_timeout",
     "group_commit",
-    "batch_size",
+    "max_batch",
     "batches_in_flight",
 )
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -259,7 +259,7 @@ class RedisSaver(BaseSaver):
     connections of the loop's `Notifier` instead, opened on the first wait.
 
     Group commit (see the module docstring) is per event loop too: `group_commit=False` sends
-    every call in a round trip of its own; `batch_size` caps the calls of one round trip and
+    every call in a round trip of its own; `max_batch` caps the calls of one round trip and
     `batches_in_flight` the round trips of batched calls under way at once (so script calls
     hold at most `batches_in_flight` + 1 connections).
     """
@@ -276,7 +276,7 @@ class RedisSaver(BaseSaver):
         ttl: float | timedelta | None = None,
         socket_timeout: float | None = None,
         group_commit: bool = True,
-        batch_size: int = 32,
+        max_batch: int = 32,
         batches_in_flight: int = 4,
         **redis_options: Any,
     ) -> None:
@@ -284,9 +284,9 @@ class RedisSaver(BaseSaver):
             raise ValueError("prefix must be a non-empty string")
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
-        if batch_size < 1 or batches_in_flight < 1:
+        if max_batch < 1 or batches_in_flight < 1:
             raise ValueError(
-                f"batch_size and batches_in_flight must be at least 1, got {batch_size} and "
+                f"max_batch and batches_in_flight must be at least 1, got {max_batch} and "
                 f"{batches_in_flight}"
             )
         self.url = url
@@ -296,7 +296,7 @@ class RedisSaver(BaseSaver):
         self.ttl = ttl
         self.socket_timeout = socket_timeout
         self.group_commit = bool(group_commit)
-        self.batch_size = batch_size
+        self.max_batch = max_batch
         self.batches_in_flight = batches_in_flight
         self.redis_options = dict(redis_options)
         self._ttl_ms = _ttl_ms(ttl)
@@ -371,7 +371,7 @@ class RedisSaver(BaseSaver):
                 state.batcher = Batcher(
                     functools.partial(self._send, state.pipeline),
                     concurrency=self.batches_in_flight,
-                    max_batch=self.batch_size,
+                    max_batch=self.max_batch,
                 )
             closer = state.closer = self._closer(state, loop)
             self._clients[loop] = state
@@ -1043,7 +1043,7 @@ def _parse_url(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             kept.append((name, value))
         elif name == "prefix":
             found[name] = value
-        elif name in {"max_connections", "batch_size", "batches_in_flight"}:
+        elif name in {"max_connections", "max_batch", "batches_in_flight"}:
             found[name] = int(value)
         elif name == "group_commit":
             flag = value.strip().lower()
@@ -1062,7 +1062,7 @@ def from_url(url: str, **options: Any) -> RedisSaver:
 
     Driver options come as keywords or URL query parameters: `prefix`, `max_connections`,
     `pool_timeout`, `ttl` (seconds), `socket_timeout`, `group_commit` (true/false),
-    `batch_size`, `batches_in_flight`; other keywords go to redis-py.
+    `max_batch`, `batches_in_flight`; other keywords go to redis-py.
     """
     clean, opts = _parse_url(url, options)
     return RedisSaver(clean, **opts)

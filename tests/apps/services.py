@@ -27,14 +27,19 @@ def _reachable(url: str) -> bool:
         return False
 
 
+def unavailable(reason: str) -> None:
+    """Skip the test for a missing part of the environment, or under CI=true fail it: CI
+    provides everything, so there a skip would hide a test that never ran."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def require_service(name: str, url: str) -> None:
     """Skip (or, in CI, fail) when the server behind `url` is not reachable."""
     if _reachable(url):
         return
-    reason = f"{name} is not reachable at {url}; start it or set HITL_TEST_{name.upper()}_URL"
-    if IN_CI:
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable(f"{name} is not reachable at {url}; start it or set HITL_TEST_{name.upper()}_URL")
 
 
 def require_package(module: str, install: str) -> None:
@@ -42,7 +47,4 @@ def require_package(module: str, install: str) -> None:
     try:
         __import__(module)
     except ImportError:
-        reason = f"{module} is not installed: pip install -e {install}"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable(f"{module} is not installed: pip install -e {install}")

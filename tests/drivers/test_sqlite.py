@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import anyio
 import pytest
+from apps.services import IN_CI
 from typing_extensions import TypedDict
 
 from hitl_async import (
@@ -44,8 +45,8 @@ from hitl_async.checkpoint.base import Commit
 
 try:
     from hitl_async_sqlite import SqliteSaver, _coordination, _ops, from_url, parse_url
-except ImportError:  # like conftest.require_package: skip locally, fail under CI
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+except ImportError:  # skip locally, fail under CI
+    if IN_CI:
         raise
     pytest.skip(
         "hitl_async_sqlite is not installed: pip install -e drivers/sqlite", allow_module_level=True

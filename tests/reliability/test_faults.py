@@ -47,7 +47,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 import pytest
-from apps.services import POSTGRES_URL, REDIS_URL, require_package, require_service
+from apps.services import POSTGRES_URL, REDIS_URL, require_package, require_service, unavailable
 from typing_extensions import TypedDict
 
 from hitl_async import END, START, StateGraph, StoreUnavailableError, Worker, connect
@@ -790,7 +790,7 @@ async def test_sqlite_read_only_file_fails_clearly_and_writes_nothing(
     written; once writable again, the thread resumes where it paused."""
     disk = TinyDisk(tmp_path / "ro", "8m").mount()
     if disk is None and os.geteuid() == 0:
-        pytest.skip("root ignores file modes, and a tmpfs cannot be mounted here")
+        unavailable("root ignores file modes, and a tmpfs cannot be mounted here")
     folder = disk.where if disk is not None else tmp_path / "ro"
     folder.mkdir(exist_ok=True)
     path = folder / "readonly.db"

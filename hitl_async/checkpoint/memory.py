@@ -135,10 +135,7 @@ class InMemorySaver(MemoryCoordination, BaseSaver):
         for blob in blobs:
             ns.blobs[(blob.channel, blob.version)] = blob.data
         ns.checkpoints[record.checkpoint_id] = record
-        if not ns.order or ns.order[-1] < record.checkpoint_id:
-            ns.order.append(record.checkpoint_id)
-        else:
-            bisect.insort(ns.order, record.checkpoint_id)
+        bisect.insort(ns.order, record.checkpoint_id)
         ns.head = record.checkpoint_id
         if writes:
             ns.writes[record.checkpoint_id] = {(w.task_id, w.idx): w for w in writes}

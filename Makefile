@@ -26,6 +26,8 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) hitl-demo.db hitl-demo.db-wal hitl-demo.db-shm

@@ -78,7 +78,7 @@ def _not_found(scheme: str) -> DriverNotFoundError:
     if package is not None:
         hint = f"Install its driver: pip install {package}"
     else:
-        known = {}
+        known: dict[str, list[str]] = {}
         for name, dist in KNOWN_DRIVERS.items():
             known.setdefault(dist, []).append(name)
         hint = "Drivers exist for " + "; ".join(

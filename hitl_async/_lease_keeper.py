@@ -12,7 +12,7 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from anyio import from_thread
@@ -24,13 +24,13 @@ __all__ = ["keep", "release"]
 
 _lock = threading.Condition()
 _due: list[tuple[float, int]] = []  # (when, key) heap
-_entries: dict[int, tuple[Any, Callable[[], Awaitable[float]]]] = {}
+_entries: dict[int, tuple[Any, Callable[[], Coroutine[Any, Any, float]]]] = {}
 _keys = itertools.count()
 _thread: threading.Thread | None = None
 _RETRY = 1.0
 
 
-def keep(renew: Callable[[], Awaitable[float]], first: float) -> int:
+def keep(renew: Callable[[], Coroutine[Any, Any, float]], first: float) -> int:
     """Call `renew()` in the current event loop `first` seconds from now, then again after the
     delay each call returns; returns a key for `release`."""
     global _thread

@@ -13,7 +13,14 @@ from hitl_async._checkpoint import now_iso
 from hitl_async.errors import CheckpointerRequiredError, GraphInterrupt
 from hitl_async.types import Interrupt
 
-__all__ = ["Scratchpad", "current_scratchpad", "get_config", "get_stream_writer", "interrupt_id"]
+__all__ = [
+    "Scratchpad",
+    "active_scratchpad",
+    "current_scratchpad",
+    "get_config",
+    "get_stream_writer",
+    "interrupt_id",
+]
 
 StreamWriter = Callable[[Any], None]
 
@@ -73,6 +80,11 @@ class Scratchpad:
         raise GraphInterrupt(
             [Interrupt(value, iid, created_at=created, deadline=deadline, on_timeout=on_timeout)]
         )
+
+
+def active_scratchpad() -> Scratchpad | None:
+    """The scratchpad of the task running in this context, if any."""
+    return _SCRATCHPAD.get()
 
 
 def current_scratchpad(what: str) -> Scratchpad:

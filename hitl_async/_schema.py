@@ -39,6 +39,7 @@ def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
         return None
     for meta in reversed(annotation.__metadata__):
         if callable(meta) and not isinstance(meta, type):
+            reducer: Callable[[Any, Any], Any] = meta
             try:
                 params = [
                     p
@@ -46,9 +47,9 @@ def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
                     if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
                 ]
             except (TypeError, ValueError):  # builtins without a signature, e.g. operator.add
-                return meta
+                return reducer
             if len(params) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params):
-                return meta
+                return reducer
     return None
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hitl_async._loop import Run
-from hitl_async._runtime import current_scratchpad
+from hitl_async._input import apply_input
+from hitl_async._run import Run
+from hitl_async._runtime import active_scratchpad, current_scratchpad
 from hitl_async._schema import update_as_items
 from hitl_async.errors import GraphInterrupt
 from hitl_async.types import Command
@@ -17,7 +18,18 @@ if TYPE_CHECKING:
     from hitl_async._runtime import Scratchpad
     from hitl_async.graph.compiled import CompiledStateGraph
 
-__all__ = ["SubgraphNode", "run_subgraph"]
+__all__ = ["SubgraphNode", "calling_task", "run_subgraph"]
+
+
+def calling_task(config: dict[str, Any] | None) -> Scratchpad | None:
+    """The running task, when a graph is called from inside a node as a subgraph (a call that
+    names a thread of its own is a separate run, not a subgraph)."""
+    pad = active_scratchpad()
+    if pad is None or pad.run is None:
+        return None
+    if config and (config.get("configurable") or {}).get("thread_id"):
+        return None
+    return pad
 
 
 def _namespace(parent: Run, pad: Scratchpad) -> str:
@@ -43,7 +55,7 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
     run = Run(
         graph,
         config,
-        modes=parent.modes,
+        modes=parent.events.modes,
         durability=parent.durability,
         interrupt_before=graph.interrupt_before_nodes,
         interrupt_after=graph.interrupt_after_nodes,
@@ -61,19 +73,19 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
     if run.exists:
         answers = {i.id: pad.answers[i.id] for _, i in run.pending() if i.id in pad.answers}
         if answers:
-            await run.apply(Command(resume=answers))
+            await apply_input(run, Command(resume=answers))
         elif any(not t.done for t in run.tasks):
-            await run.apply(None)
+            await apply_input(run, None)
         else:
             return run.output()
     else:
-        await run.apply(input)
+        await apply_input(run, input)
     forward = parent.subgraphs
 
     def drain() -> None:
-        if forward and run.events:
-            parent.events.extend((e[0], e[1], e[2] if len(e) > 2 else path) for e in run.events)
-        run.events.clear()
+        events = run.events.take()
+        if forward and events:
+            parent.events.buffer.extend((e[0], e[1], e[2] if len(e) > 2 else path) for e in events)
 
     try:
         while True:

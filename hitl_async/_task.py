@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from hitl_async._checkpoint import TaskSpec
+from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, task_id
 from hitl_async._runtime import Scratchpad, reset_scratchpad, set_scratchpad
-from hitl_async.constants import END, NEXT, START
+from hitl_async.constants import DONE, END, ERROR, INTERRUPT, NEXT, RESUME, START, TASK_RESULT
 from hitl_async.errors import (
     CheckpointerRequiredError,
     GraphBubbleUp,
@@ -22,13 +22,13 @@ from hitl_async.errors import (
     InvalidUpdateError,
     ParentCommand,
 )
-from hitl_async.types import Command, Interrupt, Send
+from hitl_async.types import Command, Interrupt, RetryPolicy, Send
 
 if TYPE_CHECKING:
     from hitl_async.graph.compiled import CompiledStateGraph
     from hitl_async.graph.state import BranchSpec, NodeSpec
 
-__all__ = ["Task", "execute"]
+__all__ = ["Task", "execute", "prepare_tasks", "retry_delay", "route"]
 
 
 @dataclass(slots=True)
@@ -78,6 +78,39 @@ class Task:
         return ("__pregel_push", self.index) if self.spec.push else ("__pregel_pull", self.name)
 
 
+def prepare_tasks(cp: EngineCheckpoint, checkpoint_ns: str) -> list[Task]:
+    """The tasks of the step that runs from `cp`, with what each already wrote (done, paused on
+    interrupts, answered, failed, kept `@task` results)."""
+    specs = list(cp.tasks)
+    for _, channel, value in cp.writes.get(NULL_TASK, ()):
+        if channel != NEXT:
+            continue
+        if isinstance(value, Send):
+            specs.append(TaskSpec(value.node, True, value.arg))
+        elif all(s.push or s.node != value for s in specs):
+            specs.append(TaskSpec(value))
+    tasks = []
+    for i, spec in enumerate(specs):
+        t = Task(task_id(cp.checkpoint_id, checkpoint_ns, i, spec.node), i, spec)
+        for _, channel, value in cp.writes.get(t.id, ()):
+            if channel == DONE:
+                t.done = t.persisted = True
+            elif channel == INTERRUPT:
+                t.raised = tuple(value)
+            elif channel == RESUME:
+                t.answers = dict(value)
+            elif channel == ERROR:
+                t.error_text = value
+            elif channel == TASK_RESULT:
+                t.results[value[0]] = value[1]
+            else:
+                t.writes.append((channel, value))
+        if t.done and t.name != START:
+            t.update = {c: v for c, v in t.writes if not c.startswith("__")} or None
+        tasks.append(t)
+    return tasks
+
+
 async def _maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
@@ -98,7 +131,8 @@ async def _call(node: NodeSpec, arg: Any, pad: Scratchpad) -> Any:
     return await _maybe_await(result)
 
 
-def _backoff(policy: Any, attempt: int) -> float:
+def retry_delay(policy: RetryPolicy, attempt: int) -> float:
+    """The pause before retry `attempt` (1-based) under `policy`: exponential, capped, jittered."""
     interval = min(
         policy.max_interval, policy.initial_interval * (policy.backoff_factor ** (attempt - 1))
     )
@@ -256,7 +290,7 @@ async def execute(
             if policy is None or attempt >= policy.max_attempts:
                 task.error = exc
                 return
-            await anyio.sleep(_backoff(policy, attempt))
+            await anyio.sleep(retry_delay(policy, attempt))
         finally:
             reset_scratchpad(token)
     try:

@@ -16,10 +16,9 @@ import dataclasses
 import functools
 import inspect
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -27,30 +26,29 @@ import anyio.lowlevel
 import anyio.to_thread
 from typing_extensions import TypedDict
 
-from hitl_async._runtime import (
-    _SCRATCHPAD,
-    Scratchpad,
-    current_scratchpad,
-    reset_scratchpad,
-    set_scratchpad,
+from hitl_async._events import parse_stream_mode
+from hitl_async._runtime import current_scratchpad, reset_scratchpad, set_scratchpad
+from hitl_async._subgraph import calling_task, run_subgraph
+from hitl_async._task_calls import (
+    CALLER,
+    Caller,
+    TaskCalls,
+    TaskFuture,
+    TaskUpdate,
+    task,
 )
-from hitl_async._subgraph import run_subgraph
-from hitl_async._task import _backoff
 from hitl_async.constants import END, INTERRUPT, START
-from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
-from hitl_async.graph.compiled import CompiledStateGraph, _in_node, _modes
-from hitl_async.graph.state import StateGraph, _is_async
+from hitl_async.errors import GraphInterrupt
+from hitl_async.graph.compiled import CompiledStateGraph
+from hitl_async.graph.state import StateGraph, is_async_callable
 from hitl_async.types import Command, RetryPolicy, StateSnapshot
 
 if TYPE_CHECKING:
-    from anyio.abc import TaskGroup, TaskStatus
-
     from hitl_async.checkpoint.base import BaseSaver
     from hitl_async.types import StreamMode
 
 __all__ = ["EntrypointGraph", "TaskFuture", "entrypoint", "task"]
 
-P = ParamSpec("P")
 T = TypeVar("T")
 S = TypeVar("S")
 
@@ -61,285 +59,6 @@ class _EntrypointState(TypedDict, total=False):
     input: Any
     output: Any
     previous: Any
-
-
-@dataclass(frozen=True, slots=True)
-class _TaskUpdate:
-    """A finished task call, sent through the run's writer and streamed as `{name: result}`."""
-
-    name: str
-    value: Any
-
-
-# -- futures --------------------------------------------------------------------------------------
-
-
-class TaskFuture(Generic[T]):
-    """What calling a `@task` returns: `await fut` (async entrypoint) or `fut.result()` (sync)."""
-
-    __slots__ = ("_done", "_error", "_event", "_loop_thread", "_value")
-
-    def __init__(self) -> None:
-        self._event = anyio.Event()
-        self._loop_thread = threading.get_ident()
-        self._done = False
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-    def _set(self, value: Any = None, error: BaseException | None = None) -> None:
-        self._value, self._error, self._done = value, error, True
-        self._event.set()
-
-    def _get(self) -> T:
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[no-any-return]
-
-    def done(self) -> bool:
-        """Whether the call has finished (or was answered from the kept results)."""
-        return self._done
-
-    async def _wait(self) -> T:
-        await self._event.wait()
-        return self._get()
-
-    def result(self) -> T:
-        """Block until the call finishes; for sync entrypoints and tasks (worker threads)."""
-        if self._done:
-            return self._get()
-        if threading.get_ident() == self._loop_thread:
-            raise RuntimeError(
-                "TaskFuture.result() would block the event loop: in an async entrypoint or "
-                "task, use `await fut` instead"
-            )
-        return anyio.from_thread.run(self._wait)
-
-    def __await__(self) -> Generator[Any, None, T]:
-        return self._wait().__await__()
-
-    def __repr__(self) -> str:
-        state = "done" if self._done else "running"
-        return f"<TaskFuture {state}>"
-
-
-# -- one run of an entrypoint node ----------------------------------------------------------------
-
-
-@dataclass(eq=False, slots=True)
-class _Attempt:
-    """One attempt of the entrypoint node: numbers its task calls and runs them concurrently."""
-
-    pad: Scratchpad
-    tg: TaskGroup
-    loop_thread: int
-    calls: int = 0
-    interrupted: list[GraphInterrupt] = field(default_factory=list)
-    """Interrupts raised by task calls, in the order they paused."""
-
-    def _prepare(
-        self, fn: _TaskFunction[..., Any], args: Any, kwargs: Any, caller: _Caller
-    ) -> tuple[TaskFuture[Any], tuple[Any, ...] | None]:
-        """The call's future, and the arguments of its runner (None: the result is kept)."""
-        fut: TaskFuture[Any] = TaskFuture()
-        if caller.nested:
-            # A task called by a task runs as part of its caller; only the caller's result is kept.
-            return fut, (fn, args, kwargs, None, caller.pad, fut)
-        index = self.calls
-        self.calls += 1
-        if index in self.pad.results:
-            fut._set(self.pad.results[index])
-            return fut, None
-        # The call's own interrupt ids (answered by id from the node's answers) and its own
-        # subgraph namespace; its nested task calls are not kept on their own.
-        child = dataclasses.replace(
-            self.pad,
-            task_id=f"{self.pad.task_id}:{index}",
-            resume=[],
-            counter=0,
-            subgraph_calls=0,
-            results={},
-            save_result=None,
-            extras={},
-        )
-        return fut, (fn, args, kwargs, index, child, fut)
-
-    def start(
-        self, fn: _TaskFunction[..., Any], args: Any, kwargs: Any, caller: _Caller
-    ) -> TaskFuture[Any]:
-        """Start a task call from the event loop thread (an async entrypoint or task)."""
-        fut, runner = self._prepare(fn, args, kwargs, caller)
-        if runner is not None:
-            self.tg.start_soon(self._run, *runner)
-        return fut
-
-    async def start_from_thread(
-        self, fn: _TaskFunction[..., Any], args: Any, kwargs: Any, caller: _Caller
-    ) -> TaskFuture[Any]:
-        """Start a task call for a worker thread; returns once the runner runs, so it always
-        settles the future (a thread blocked in `result()` must not wait forever on cancel)."""
-        fut, runner = self._prepare(fn, args, kwargs, caller)
-        if runner is not None:
-            await self.tg.start(self._run, *runner)
-        return fut
-
-    async def _run(
-        self,
-        fn: _TaskFunction[..., Any],
-        args: Any,
-        kwargs: Any,
-        index: int | None,
-        pad: Scratchpad,
-        fut: TaskFuture[Any],
-        *,
-        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-    ) -> None:
-        token = set_scratchpad(pad)
-        caller = _CALLER.set(_Caller(self, pad, nested=True))
-        try:
-            task_status.started()
-            value = await fn._execute(pad, args, kwargs, fresh_counter=index is not None)
-            if index is not None and self.pad.save_result is not None:
-                await self.pad.save_result(index, value)
-            self.pad.writer(_TaskUpdate(fn.name, value))
-            fut._set(value)
-        except GraphInterrupt as gi:
-            if index is not None:
-                self.interrupted.append(gi)
-            fut._set(error=gi)
-        except Exception as exc:
-            fut._set(error=exc)
-        except BaseException:
-            fut._set(error=RuntimeError(f"task {fn.name!r} was cancelled with its entrypoint"))
-            raise
-        finally:
-            _CALLER.reset(caller)
-            reset_scratchpad(token)
-
-
-@dataclass(frozen=True, slots=True)
-class _Caller:
-    """Who is calling tasks in this context: the entrypoint function, or a running task."""
-
-    attempt: _Attempt
-    pad: Scratchpad
-    nested: bool
-
-
-_CALLER: ContextVar[_Caller | None] = ContextVar("hitl_async_task_caller", default=None)
-
-
-# -- @task ----------------------------------------------------------------------------------------
-
-
-class _TaskFunction(Generic[P, T]):
-    """A function made a durable step by `@task`; call it inside an `@entrypoint`."""
-
-    def __init__(
-        self,
-        func: Callable[P, Any],
-        *,
-        name: str | None = None,
-        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
-    ) -> None:
-        self.func = func
-        self.name: str = name or getattr(func, "__name__", None) or repr(func)
-        if retry_policy is None:
-            self.retry_policy: tuple[RetryPolicy, ...] = ()
-        elif isinstance(retry_policy, RetryPolicy):
-            self.retry_policy = (retry_policy,)
-        else:
-            self.retry_policy = tuple(retry_policy)
-        self.is_async = _is_async(func)
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> TaskFuture[T]:
-        caller = _CALLER.get()
-        pad = _SCRATCHPAD.get()
-        if caller is None or pad is not caller.pad:
-            # (A node of a graph run inside the entrypoint sees the caller but has its own pad.)
-            raise RuntimeError(self._outside_message(in_node=pad is not None))
-        attempt = caller.attempt
-        if threading.get_ident() == attempt.loop_thread:
-            return attempt.start(self, args, kwargs, caller)
-        return anyio.from_thread.run(attempt.start_from_thread, self, args, kwargs, caller)
-
-    def _outside_message(self, *, in_node: bool) -> str:
-        where = (
-            "from a StateGraph node, which is not supported: make the workflow an @entrypoint"
-            if in_node
-            else "outside an @entrypoint"
-        )
-        return (
-            f"task {self.name!r} was called {where}. Tasks run inside an @entrypoint function "
-            f"(its result is kept with the checkpoint); to run the body directly, call "
-            f"{self.name}.func(...)"
-        )
-
-    async def _execute(
-        self, pad: Scratchpad, args: Any, kwargs: Any, *, fresh_counter: bool
-    ) -> Any:
-        """Run the body (sync bodies in a worker thread), retrying per the task's policies."""
-        attempt = 0
-        while True:
-            attempt += 1
-            if fresh_counter:
-                pad.counter = 0
-            try:
-                if self.is_async:
-                    return await self.func(*args, **kwargs)
-                return await anyio.to_thread.run_sync(functools.partial(self.func, *args, **kwargs))
-            except (GraphBubbleUp, CheckpointerRequiredError):
-                raise
-            except Exception as exc:
-                policy = next((p for p in self.retry_policy if p.should_retry(exc)), None)
-                if policy is None or attempt >= policy.max_attempts:
-                    raise
-                await anyio.sleep(_backoff(policy, attempt))
-
-    def __repr__(self) -> str:
-        return f"<task {self.name}>"
-
-
-@overload
-def task(
-    __func_or_none__: Callable[P, Awaitable[T]],
-) -> _TaskFunction[P, T]: ...
-
-
-@overload
-def task(
-    __func_or_none__: Callable[P, T],
-) -> _TaskFunction[P, T]: ...
-
-
-@overload
-def task(
-    __func_or_none__: None = None,
-    *,
-    name: str | None = None,
-    retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
-) -> Callable[[Callable[P, Any]], _TaskFunction[P, Any]]: ...
-
-
-def task(
-    __func_or_none__: Callable[..., Any] | None = None,
-    *,
-    name: str | None = None,
-    retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
-) -> Any:
-    """Make a function a durable step of an `@entrypoint` (use as `@task` or `@task(...)`).
-
-    Calling it returns a `TaskFuture` at once, so calls made together run concurrently. A
-    finished call's result is kept with the checkpoint: when the entrypoint reruns (on resume),
-    the call returns the kept result and the body does not run again.
-    """
-
-    def wrap(func: Callable[..., Any]) -> _TaskFunction[..., Any]:
-        return _TaskFunction(func, name=name, retry_policy=retry_policy)
-
-    if __func_or_none__ is not None:
-        return wrap(__func_or_none__)
-    return wrap
 
 
 # -- @entrypoint ----------------------------------------------------------------------------------
@@ -388,7 +107,7 @@ class EntrypointGraph(CompiledStateGraph):
 
     # -- running ---------------------------------------------------------------------------------
 
-    async def astream(  # type: ignore[override]
+    async def astream(
         self,
         input: Any,
         config: dict[str, Any] | None = None,
@@ -398,8 +117,8 @@ class EntrypointGraph(CompiledStateGraph):
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Run the entrypoint, yielding events as LangGraph's functional API does."""
-        modes, single = _modes(stream_mode)
-        inner = [*modes, *(m for m in ("updates", "values", "custom") if m not in modes)]
+        modes, single = parse_stream_mode(stream_mode)
+        inner: list[Any] = [*modes, *(m for m in ("updates", "values", "custom") if m not in modes)]
         replay_first = input is None or (isinstance(input, Command) and input.resume is not None)
         first, fresh = True, False
         stream = super().astream(
@@ -409,7 +128,7 @@ class EntrypointGraph(CompiledStateGraph):
             ns, mode, chunk = event if subgraphs else ((), *event)
             out: Any = chunk
             keep = True
-            if mode == "custom" and isinstance(chunk, _TaskUpdate):
+            if mode == "custom" and isinstance(chunk, TaskUpdate):
                 mode, out = "updates", {chunk.name: chunk.value}
             elif ns:
                 pass  # events of a graph run inside this one: as that graph streamed them
@@ -448,7 +167,7 @@ class EntrypointGraph(CompiledStateGraph):
         value when that is a dict, as LangGraph does). Called from inside a running node or
         entrypoint, it runs as a subgraph of it.
         """
-        pad = _in_node(config)
+        pad = calling_task(config)
         if pad is not None and stream_mode == "values":
             return (await run_subgraph(self, self._wrap_input(input), pad)).get("output")
         if stream_mode != "values":
@@ -470,7 +189,7 @@ class EntrypointGraph(CompiledStateGraph):
 
     def invoke(self, input: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Synchronous `ainvoke()`; inside a sync node or entrypoint it runs as a subgraph."""
-        pad = _in_node(config)
+        pad = calling_task(config)
         if pad is not None:
             out = anyio.from_thread.run(run_subgraph, self, self._wrap_input(input), pad)
             return out.get("output")
@@ -482,7 +201,7 @@ class EntrypointGraph(CompiledStateGraph):
         """The thread's state; `values` is the entrypoint's last return value (None before)."""
         return self._snapshot(await super().aget_state(config, subgraphs=subgraphs))
 
-    async def aget_state_history(  # type: ignore[override]
+    async def aget_state_history(
         self,
         config: dict[str, Any],
         *,
@@ -529,7 +248,8 @@ class entrypoint:
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
         timeout: Any | None = None,
     ) -> None:
-        if checkpointer is not None and inspect.isfunction(checkpointer):
+        given: object = checkpointer  # `@entrypoint` without parentheses passes the function
+        if inspect.isfunction(given):
             raise TypeError(
                 "entrypoint is used with arguments: write @entrypoint() or "
                 "@entrypoint(checkpointer=InMemorySaver()), not @entrypoint"
@@ -568,7 +288,7 @@ class entrypoint:
 def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str, Any]]]:
     """The graph node that runs `func`, with task calls numbered and run concurrently."""
     params = inspect.signature(func).parameters
-    is_async = _is_async(func)
+    is_async = is_async_callable(func)
 
     async def node(state: dict[str, Any]) -> dict[str, Any]:
         pad = current_scratchpad("entrypoint")
@@ -591,16 +311,16 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
         error: Exception | None = None
         value: Any = None
         async with anyio.create_task_group() as tg:
-            attempt = _Attempt(pad, tg, threading.get_ident())
+            attempt = TaskCalls(pad, tg, threading.get_ident())
             token = set_scratchpad(body)
-            caller = _CALLER.set(_Caller(attempt, body, nested=False))
+            caller = CALLER.set(Caller(attempt, body, nested=False))
             try:
                 value = await call() if is_async else await anyio.to_thread.run_sync(call)
             except Exception as exc:
                 # Task calls still running finish first (their results are kept), as LangGraph.
                 error = exc
             finally:
-                _CALLER.reset(caller)
+                CALLER.reset(caller)
                 reset_scratchpad(token)
         if error is not None:
             # A run cancelled while a sync function waited on a task stops as cancelled.

@@ -98,9 +98,10 @@ class Command(Generic[N]):
 
     def goto_targets(self) -> tuple[Any, ...]:
         """`goto` as a tuple of node names and `Send`s."""
-        if isinstance(self.goto, (str, Send)):
-            return (self.goto,)
-        return tuple(self.goto or ())
+        goto: Any = self.goto
+        if isinstance(goto, (str, Send)):
+            return (goto,)
+        return tuple(goto or ())
 
     def update_items(self) -> list[tuple[str, Any]]:
         """`update` as (key, value) pairs, accepting a dict, pairs, or a state object."""
@@ -152,7 +153,7 @@ class RetryPolicy:
     def should_retry(self, exc: BaseException) -> bool:
         """Whether `exc` is one this policy retries."""
         rule = self.retry_on
-        if isinstance(rule, type) and issubclass(rule, BaseException):
+        if isinstance(rule, type):
             return isinstance(exc, rule)
         if isinstance(rule, Sequence):
             return isinstance(exc, tuple(rule))
@@ -165,7 +166,9 @@ class PregelTask(NamedTuple):
     id: str
     name: str
     path: tuple[Any, ...]
-    error: Exception | None = None
+    error: str | None = None
+    """How the task failed, as text: `repr()` of its exception, as LangGraph shows it. A
+    snapshot is read from the store, and loading never rebuilds arbitrary exception classes."""
     interrupts: tuple[Interrupt, ...] = ()
     state: Any = None
     result: Any | None = None
@@ -174,7 +177,8 @@ class PregelTask(NamedTuple):
 class StateSnapshot(NamedTuple):
     """A thread's state at one checkpoint, as returned by `get_state()`."""
 
-    values: dict[str, Any]
+    values: dict[str, Any] | Any
+    """The state's values (an `@entrypoint`'s: its last return value, any type)."""
     next: tuple[str, ...]
     config: dict[str, Any]
     metadata: dict[str, Any] | None

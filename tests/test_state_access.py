@@ -351,3 +351,21 @@ def test_update_state_keeps_a_partly_answered_node_resumable() -> None:
     out = graph.invoke(Command(resume="B"), cfg())
     assert out["d"] == "A+B" and out["log"] == ["edited"]
     assert runs["review"] == 3
+
+
+def test_failed_task_error_is_the_exception_text_as_langgraph_shows_it() -> None:
+    """`PregelTask.error` is a str (repr of the exception), as LangGraph 1.2.22 returns it: a
+    snapshot comes from the store, where no exception object is kept."""
+
+    def boom(state: S) -> dict[str, Any]:
+        raise ValueError("bad thing")
+
+    b = StateGraph(S)
+    b.add_node("boom", boom)
+    b.add_edge(START, "boom")
+    graph = b.compile(checkpointer=InMemorySaver())
+    with pytest.raises(ValueError, match="bad thing"):
+        graph.invoke({"x": "a"}, cfg("err"))
+    (task,) = graph.get_state(cfg("err")).tasks
+    assert task.error == "ValueError('bad thing')"
+    assert isinstance(task.error, str)

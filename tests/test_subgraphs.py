@@ -188,3 +188,22 @@ async def test_subgraph_called_from_an_async_node() -> None:
     paused = await graph.ainvoke({"x": "in"}, cfg)
     assert [i.value for i in paused["__interrupt__"]] == ["?"]
     assert await graph.ainvoke(Command(resume="ok"), cfg) == {"x": "in>ok"}
+
+
+def test_subgraph_streams_every_mode_of_the_parent_with_its_namespace() -> None:
+    """A subgraph run emits in the parent's stream modes (a set of modes, passed down as is)."""
+    inner = StateGraph(S)
+    inner.add_node("step", lambda s: {"x": s["x"] + "|in"})
+    inner.add_edge(START, "step")
+    sub = inner.compile()
+    outer = StateGraph(S)
+    outer.add_node("sub", sub)
+    outer.add_edge(START, "sub")
+    graph = outer.compile(checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "modes"}}
+    events = list(graph.stream({"x": "a"}, cfg, stream_mode=["updates", "values"], subgraphs=True))
+    nested = [(mode, chunk) for ns, mode, chunk in events if ns]
+    assert ("updates", {"step": {"x": "a|in"}}) in nested
+    assert ("values", {"x": "a|in"}) in nested
+    assert all(ns[0].startswith("sub:") for ns, _, _ in events if ns)
+    assert ((), "updates", {"sub": {"x": "a|in"}}) in events

@@ -10,7 +10,6 @@
     hitl threads [--limit N]
     hitl prune (--thread T | --all-threads) [--keep-last N] [--older-than 7d]
     hitl worker MODULE:GRAPH [--concurrency N] [--queue Q] [--max-requests N]
-    hitl bench [ARGS...]                      # python -m benchmarks ARGS... of a checkout
 
 The store is `--store URL`, else `$HITL_STORE`, else `sqlite:///hitl.db` in the working
 directory; driver options come from `--store-option KEY=VALUE` (repeatable) or the URL's query

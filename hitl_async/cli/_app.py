@@ -1,7 +1,6 @@
 """The `hitl` commands (typer). Each command runs its own event loop (`anyio.run`) and closes the
 store's saver before it returns; errors end it with one line and a documented exit code."""
 
-import importlib
 import json
 import signal
 import sys
@@ -11,13 +10,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 import typer
 
-from hitl_async._loop import is_interrupt_id
+from hitl_async._input import is_interrupt_id
 from hitl_async.checkpoint.base import RunRequest
 from hitl_async.cli._errors import (
     EXIT_CODES,
@@ -52,7 +50,7 @@ from hitl_async.inbox import list_pending
 from hitl_async.types import Command
 from hitl_async.worker import Worker
 
-__all__ = ["app", "bench_root"]
+__all__ = ["app"]
 
 EPILOG = (
     f"Store: --store URL, else ${STORE_ENV}, else {DEFAULT_STORE} (a file in the working "
@@ -683,57 +681,3 @@ async def _stop_on_signals(serving: Worker, scope: anyio.CancelScope) -> None:
             stopping = True
             sys.stderr.write("worker: stopping; runs in progress finish (signal again to abort)\n")
             serving.stop()
-
-
-# -- bench ---------------------------------------------------------------------------------------
-
-
-def bench_root(candidates: list[Path] | None = None) -> Path | None:
-    """The directory holding the `benchmarks` package: the working directory or the checkout
-    hitl_async was installed from (editable installs)."""
-    if candidates is None:
-        import hitl_async
-
-        candidates = [Path.cwd(), Path(hitl_async.__file__).resolve().parent.parent]
-    for root in candidates:
-        if (root / "benchmarks" / "__main__.py").is_file():
-            return root
-    return None
-
-
-@app.command(
-    add_help_option=False,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def bench(ctx: typer.Context) -> None:
-    """Run the benchmark suite (python -m benchmarks ARGS...) of a hitl-async checkout."""
-    import os
-    import subprocess
-
-    root = bench_root()
-    if root is None:
-        sys.stderr.write(
-            "error: the benchmarks package is not importable: `hitl bench` runs "
-            "`python -m benchmarks` from a hitl-async checkout; run it in the repository root "
-            "(or install hitl-async editable from one)\n"
-        )
-        raise typer.Exit(2)
-    sys.path.insert(0, str(root))
-    try:
-        importlib.import_module("benchmarks.cli")
-    except Exception as exc:
-        sys.stderr.write(
-            f"error: the benchmarks in {root} do not import ({one_line(exc)}); install the "
-            "bench extra: pip install -e '.[bench]'\n"
-        )
-        raise typer.Exit(2) from None
-    finally:
-        sys.path.remove(str(root))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
-    try:
-        done = subprocess.run([sys.executable, "-m", "benchmarks", *ctx.args], env=env)
-    except KeyboardInterrupt:
-        raise typer.Exit(INTERRUPTED) from None
-    if done.returncode:
-        raise typer.Exit(done.returncode)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from hitl_async._checkpoint import EngineCheckpoint
-from hitl_async._loop import prepare_tasks
+from hitl_async._task import prepare_tasks
 from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
 from hitl_async.errors import SerializationError
 from hitl_async.inbox import PendingInterrupt

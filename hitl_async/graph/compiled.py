@@ -3,7 +3,6 @@ thread's state — with async methods and a synchronous facade for plain scripts
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -11,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async import _sync
-from hitl_async._loop import Run
+from hitl_async._edits import cancel_thread, update_state
+from hitl_async._events import parse_stream_mode
 from hitl_async._plan import Plan
-from hitl_async._runtime import _SCRATCHPAD, Scratchpad
-from hitl_async._subgraph import run_subgraph
+from hitl_async._run import Run
+from hitl_async._snapshot import snapshot
+from hitl_async._subgraph import calling_task, run_subgraph
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, InvalidConfigError, ThreadBusyError
 from hitl_async.graph.drawing import DrawableGraph
@@ -29,31 +30,13 @@ if TYPE_CHECKING:
 
 __all__ = ["CompiledStateGraph"]
 
-_log = logging.getLogger("hitl_async.run")
-
-_MODES = frozenset({"values", "updates", "custom", "debug", "checkpoints", "tasks"})
 _DURABILITY = frozenset({"sync", "async", "exit"})
-
-
-def _modes(stream_mode: StreamMode | Sequence[StreamMode] | None) -> tuple[tuple[str, ...], bool]:
-    if stream_mode is None:
-        return ("updates",), True
-    if isinstance(stream_mode, str):
-        modes: tuple[str, ...] = (stream_mode,)
-        single = True
-    else:
-        modes, single = tuple(stream_mode), False
-    for m in modes:
-        if m not in _MODES:
-            raise InvalidConfigError(f"unknown stream_mode {m!r}; valid modes are {sorted(_MODES)}")
-    return modes, single
 
 
 def _shape(run: Run, single: bool, subgraphs: bool) -> list[Any]:
     """Take the run's buffered events in the shape `stream()` yields them."""
-    events, run.events = run.events, []
     out = []
-    for event in events:
+    for event in run.events.take():
         mode, chunk = event[0], event[1]
         if subgraphs:
             ns = event[2] if len(event) > 2 else ()
@@ -61,29 +44,6 @@ def _shape(run: Run, single: bool, subgraphs: bool) -> list[Any]:
         else:
             out.append(chunk if single else (mode, chunk))
     return out
-
-
-async def _abandon(run: Run) -> None:
-    """After an error or an abandoned stream: store what can be stored, always give the
-    thread back. A write that fails here is logged; the run's own error is what the caller sees.
-    """
-    try:
-        if run.pending_save and run.durability != "exit":
-            await run.finish()
-    except Exception as exc:
-        _log.warning("thread %r: could not store the run's last steps: %s", run.thread_id, exc)
-    finally:
-        await run.release()
-
-
-def _in_node(config: dict[str, Any] | None) -> Scratchpad | None:
-    """The running task, when a graph is called from inside a node as a subgraph."""
-    pad = _SCRATCHPAD.get()
-    if pad is None or pad.run is None:
-        return None
-    if config and (config.get("configurable") or {}).get("thread_id"):
-        return None
-    return pad
 
 
 class CompiledStateGraph:
@@ -198,7 +158,7 @@ class CompiledStateGraph:
         The run holds the thread's lease while it runs (with a driver that supports it): a
         second run on a busy thread raises `ThreadBusyError`, or waits up to `wait` seconds.
         """
-        modes, single = _modes(stream_mode)
+        modes, single = parse_stream_mode(stream_mode)
         run = self._new_run(
             config, modes, durability, interrupt_before, interrupt_after, subgraphs, context
         )
@@ -206,7 +166,7 @@ class CompiledStateGraph:
         try:
             await run.start(input, wait=wait)
             while True:
-                if run.events:
+                if run.events.buffer:
                     for out in _shape(run, single, subgraphs):
                         yield out
                 if not await run.tick():
@@ -217,8 +177,7 @@ class CompiledStateGraph:
                 yield out
         finally:
             if not completed:
-                with anyio.CancelScope(shield=True):
-                    await _abandon(run)
+                await run.abandon()
 
     def _new_run(
         self,
@@ -268,8 +227,7 @@ class CompiledStateGraph:
                 pass
             await run.finish(release=True)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await _abandon(run)
+            await run.abandon()
             raise
         # The state after the last finished step (a paused step changed nothing yet).
         latest = run.output() if run.exists else None
@@ -299,7 +257,7 @@ class CompiledStateGraph:
         When the run paused on `interrupt()`, the result also has `"__interrupt__"`: the list of
         pending interrupts.
         """
-        pad = _in_node(config)
+        pad = calling_task(config)
         if pad is not None and stream_mode == "values":
             return await run_subgraph(self, input, pad)
         if stream_mode != "values":
@@ -308,7 +266,7 @@ class CompiledStateGraph:
 
     def invoke(self, input: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Synchronous `ainvoke()`; inside a sync node it runs as a subgraph of that node."""
-        pad = _in_node(config)
+        pad = calling_task(config)
         if pad is not None:
             return anyio.from_thread.run(run_subgraph, self, input, pad)
         return _sync.run(lambda: self.ainvoke(input, config, **kwargs))
@@ -320,10 +278,10 @@ class CompiledStateGraph:
         self._require_saver("get_state()")
         run = Run(self, self._config(config))
         await run.load()
-        snapshot = run.snapshot(at_head=run.head in (None, run.cp.checkpoint_id))
+        state = snapshot(run, at_head=run.head in (None, run.cp.checkpoint_id))
         if subgraphs:
-            snapshot = await self._with_subgraph_states(run, snapshot)
-        return snapshot
+            state = await self._with_subgraph_states(run, state)
+        return state
 
     async def _with_subgraph_states(self, run: Run, snapshot: StateSnapshot) -> StateSnapshot:
         """Attach each paused subgraph task's own snapshot as its `state`."""
@@ -346,7 +304,7 @@ class CompiledStateGraph:
         await run.load()
         if not run.exists:
             return None
-        return await self._with_subgraph_states(run, run.snapshot())
+        return await self._with_subgraph_states(run, snapshot(run))
 
     def get_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """Synchronous `aget_state()`."""
@@ -380,7 +338,7 @@ class CompiledStateGraph:
             run.set_loaded(loaded)
             # A checkpoint with a successor shows every task of its step, like LangGraph; only
             # the head leaves out tasks of an unfinished step that already finished.
-            yield run.snapshot(at_head=head is None or loaded.record.checkpoint_id == head)
+            yield snapshot(run, at_head=head is None or loaded.record.checkpoint_id == head)
 
     def get_state_history(
         self,
@@ -411,7 +369,7 @@ class CompiledStateGraph:
         run = Run(self, self._config(config), durability="sync")
         await run.claim()
         try:
-            return await run.update(values, as_node)
+            return await update_state(run, values, as_node)
         finally:
             await run.release()
 
@@ -524,7 +482,7 @@ class CompiledStateGraph:
         run = Run(self, self._config(config), durability="sync")
         await run.claim(wait=30.0)
         try:
-            return await run.cancel()
+            return await cancel_thread(run)
         finally:
             await run.release()
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["StateGraph"]
 
 
-def _is_async(fn: Any) -> bool:
+def is_async_callable(fn: Any) -> bool:
+    """Whether calling `fn` returns a coroutine (an async function or an async `__call__`)."""
     if inspect.iscoroutinefunction(fn):
         return True
     call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
@@ -155,7 +156,7 @@ class StateGraph:
         self.nodes[node] = NodeSpec(
             name=node,
             fn=action,
-            is_async=_is_async(action),
+            is_async=is_async_callable(action),
             wants_config="config" in params,
             wants_writer="writer" in params,
             wants_runtime="runtime" in params,
@@ -234,7 +235,7 @@ class StateGraph:
                 source=source,
                 path=path,
                 path_map=mapping,
-                is_async=_is_async(path),
+                is_async=is_async_callable(path),
                 wants_config="config" in _params(path),
             )
         )

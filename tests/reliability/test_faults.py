@@ -58,7 +58,7 @@ TESTS = Path(__file__).resolve().parents[1]
 TIMEOUT = 30.0  # bound of every wait: a hang fails the test instead of blocking the suite
 LEASE_TTL = 3.0  # in-process runs; a run whose lease release failed is resumed after it lapses
 KILL_LEASE_TTL = 1.0  # worker processes: the recovery waits for the killed worker's lease
-RETRIES = 3  # the engine's retries of a transient StoreUnavailableError (_loop._RETRY_DELAYS)
+RETRIES = 3  # the engine's retries of a transient StoreUnavailableError (_outbox.RETRY_DELAYS)
 PAYLOAD = 64 * 1024  # `work` writes this much, so its commit needs new pages (max_page_count)
 
 
@@ -908,9 +908,9 @@ async def test_chain_partly_stored_before_the_connection_broke(
     then lost the connection (simulated: a driver whose `commit_many` is not atomic would do
     this): the retry conflicts, the engine finds its second checkpoint at the head and writes
     only the rest."""
-    import hitl_async._loop
+    import hitl_async._outbox
 
-    monkeypatch.setattr(hitl_async._loop, "_BATCH_SECONDS", 60.0)  # queue until the pause
+    monkeypatch.setattr(hitl_async._outbox, "BATCH_SECONDS", 60.0)  # queue until the pause
     saver = sqlite_saver(tmp_path / "chain.db")
     figures = Figures("chain partly stored, then the connection broke", "sqlite")
     real = saver.commit_many

@@ -1,0 +1,73 @@
+"""The chunks of the `checkpoints`, `tasks` and `debug` stream modes, shaped as LangGraph's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hitl_async._run import Run
+    from hitl_async._task import Task
+
+__all__ = ["emit_checkpoint", "emit_task_result", "emit_task_start"]
+
+
+def emit_checkpoint(run: Run) -> None:
+    """The run's current checkpoint, in `checkpoints` and `debug` mode."""
+    events = run.events
+    if not events.wants("checkpoints") and not events.wants("debug"):
+        return
+    cp = run.cp
+    payload = {
+        "config": run.config_for(cp.checkpoint_id),
+        "parent_config": run.config_for(cp.parent_id) if cp.parent_id else None,
+        "values": run.output(),
+        "metadata": dict(cp.metadata),
+        "next": [t.name for t in run.tasks if not t.done],
+        "tasks": [
+            {"id": t.id, "name": t.name, "interrupts": (), "state": None}
+            for t in run.tasks
+            if not t.done
+        ],
+    }
+    events.emit("checkpoints", payload)
+    _emit_debug(run, "checkpoint", cp.step, payload)
+
+
+def _emit_debug(run: Run, kind: str, step: int, payload: dict[str, Any]) -> None:
+    if not run.events.wants("debug"):
+        return
+    run.events.emit(
+        "debug",
+        {
+            "step": step,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "type": kind,
+            "payload": payload,
+        },
+    )
+
+
+def emit_task_start(run: Run, t: Task, step: int) -> None:
+    """A task is about to run, in `tasks` and `debug` mode."""
+    payload = {
+        "id": t.id,
+        "name": t.name,
+        "input": t.spec.arg if t.spec.push else run.output(),
+        "triggers": (f"branch:to:{t.name}",) if not t.spec.push else ("__pregel_push",),
+    }
+    run.events.emit("tasks", payload)
+    _emit_debug(run, "task", step, payload)
+
+
+def emit_task_result(run: Run, t: Task, step: int) -> None:
+    """A task finished, paused or failed, in `tasks` and `debug` mode."""
+    payload = {
+        "id": t.id,
+        "name": t.name,
+        "error": repr(t.error) if t.error is not None else None,
+        "result": t.update if t.done else {},
+        "interrupts": [{"value": i.value, "id": i.id} for i in t.pending],
+    }
+    run.events.emit("tasks", payload)
+    _emit_debug(run, "task_result", step, payload)

@@ -1,0 +1,257 @@
+"""One run on one thread: its options, the current checkpoint and the tasks of its next step.
+
+The run's parts live in modules of their own and act on this object: the lease (`_lease`), the
+input (`_input`), the superstep loop (`_superstep`), the way to the store (`_outbox`), the
+events (`_events`, `_payloads`), `update_state`/`cancel` (`_edits`) and `get_state` (`_snapshot`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+
+from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, new_checkpoint_id, now_iso
+from hitl_async._events import RunEvents
+from hitl_async._input import apply_input
+from hitl_async._lease import ThreadLease
+from hitl_async._outbox import Outbox
+from hitl_async._superstep import tick
+from hitl_async._task import Task, prepare_tasks
+from hitl_async.errors import InvalidConfigError
+from hitl_async.runtime import Runtime
+
+if TYPE_CHECKING:
+    from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
+    from hitl_async.graph.compiled import CompiledStateGraph
+    from hitl_async.types import Interrupt
+
+__all__ = ["NOT_LOADED", "Run"]
+
+NOT_LOADED: Final[Any] = object()
+"""What `Run.claim()` returns when it did not load the thread (no leases): `load()` reads it."""
+
+log = logging.getLogger("hitl_async.run")
+
+
+class Run:
+    """One run on one thread: the current checkpoint, its tasks, and the run's parts."""
+
+    def __init__(
+        self,
+        graph: CompiledStateGraph,
+        config: dict[str, Any],
+        *,
+        modes: Iterable[str] = ("updates",),
+        durability: str = "async",
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        saver: BaseSaver | None = None,
+    ) -> None:
+        self.graph = graph
+        self.plan = graph.plan
+        self.saver = saver if saver is not None else graph.checkpointer
+        self.serde = graph.serde
+        self.config = config
+        conf = config.get("configurable") or {}
+        self.thread_id: str | None = conf.get("thread_id")
+        self.ns: str = conf.get("checkpoint_ns", "")
+        self.at: str | None = conf.get("checkpoint_id")
+        self.durability = durability
+        self.limit = int(config.get("recursion_limit", 25))
+        if self.limit < 1:
+            raise InvalidConfigError(f"recursion_limit must be at least 1, got {self.limit}")
+        self.before = interrupt_before
+        self.after = interrupt_after
+        self.events = RunEvents(modes)
+        self.cp = EngineCheckpoint.empty()
+        self.head: str | None = None
+        """The id of the thread's newest stored (or queued) checkpoint."""
+        self.dirty: set[str] = set()
+        """Channels changed since the last checkpoint was queued for the store."""
+        self.unsaved = False
+        """The current checkpoint is not queued for the store yet."""
+        self.skip_before = False
+        self.tasks: list[Task] = []
+        self.last_tasks: Sequence[Task] = ()
+        """The tasks of the last completed step (to name the writer of a value)."""
+        self.interrupts: tuple[Interrupt, ...] = ()
+        self.steps_run = 0
+        self.user_metadata = dict(config.get("metadata") or {})
+        self.parent: Run | None = None
+        self.subgraphs = False
+        self.ns_path: tuple[str, ...] = ()
+        self.context: Any = None
+        self.coordinated = self.saver is not None and self.saver.supports_coordination
+        self.lease = ThreadLease(self.saver, graph.lease_ttl)
+        self.outbox = Outbox(self)
+        self.indexed: set[str] | None = None
+        """Ids of the interrupts the store's inbox index holds for the thread (None: unknown)."""
+
+    # -- the current checkpoint ------------------------------------------------------------------
+
+    @property
+    def exists(self) -> bool:
+        return self.cp.checkpoint_id is not None
+
+    def output(self) -> dict[str, Any]:
+        """The state keys the graph outputs."""
+        values = self.plan.state_values(self.cp.values)
+        schema = self.graph.builder.output_schema
+        if schema is self.graph.builder.schema:
+            return values
+        return {k: v for k, v in values.items() if k in schema.fields}
+
+    def config_for(self, checkpoint_id: str | None) -> dict[str, Any]:
+        return {
+            "configurable": {
+                "thread_id": self.thread_id,
+                "checkpoint_ns": self.ns,
+                "checkpoint_id": checkpoint_id,
+            }
+        }
+
+    def new_checkpoint(self, source: str, step: int, tasks: list[TaskSpec]) -> None:
+        """Move to a new checkpoint whose values are the current ones (changed since in place)."""
+        new_id = new_checkpoint_id(self.cp.checkpoint_id)
+        # Under durability="exit" an unsaved checkpoint is skipped: the chain links saved ones.
+        skip = self.unsaved and self.durability == "exit"
+        parent = self.cp.parent_id if skip else self.cp.checkpoint_id
+        self.cp = EngineCheckpoint(
+            checkpoint_id=new_id,
+            parent_id=parent,
+            created_at=now_iso(),
+            step=step,
+            metadata={**self.user_metadata, "source": source, "step": step, "parents": {}},
+            values=self.cp.values,
+            versions=self.cp.versions,
+            tasks=tasks,
+        )
+        for ch in self.dirty:
+            if ch in self.cp.values:
+                self.cp.versions[ch] = new_id
+            else:
+                self.cp.versions.pop(ch, None)
+        self.unsaved = True
+
+    def prepare_tasks(self) -> None:
+        """Tasks of the step that runs from the current checkpoint, with their pending writes."""
+        self.tasks = prepare_tasks(self.cp, self.ns)
+
+    def pending(self) -> list[tuple[Task, Interrupt]]:
+        """Unanswered interrupts of unfinished tasks, in task order."""
+        return [(t, i) for t in self.tasks for i in t.pending]
+
+    def runtime_for(self, writer: Any) -> Runtime[Any]:
+        return Runtime(
+            context=self.context,
+            store=self.graph.store,
+            stream_writer=writer,
+            thread_id=self.thread_id,
+        )
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def need_thread(self) -> str:
+        """The thread id; a run with a checkpointer cannot go without one."""
+        if self.thread_id is None:
+            raise InvalidConfigError(
+                "this graph has a checkpointer, so every run needs a thread id: pass "
+                "config={'configurable': {'thread_id': '...'}}"
+            )
+        return self.thread_id
+
+    async def load(self, prefetched: Any = NOT_LOADED) -> None:
+        """Load the thread's head (or the checkpoint named in the config)."""
+        saver = self.saver
+        if saver is None:
+            return
+        thread_id = self.need_thread()
+        if prefetched is NOT_LOADED:
+            loaded = await saver.load(thread_id, self.ns, self.at)
+        else:
+            loaded = prefetched
+        if loaded is None and self.at is not None:
+            raise InvalidConfigError(
+                f"thread {self.thread_id!r} has no checkpoint {self.at!r} (namespace "
+                f"{self.ns!r}); use a config from get_state_history()"
+            )
+        if loaded is not None:
+            self.set_loaded(loaded)
+            if self.at is None or self.at == (head := await self._head_id(saver, thread_id)):
+                self.head = self.cp.checkpoint_id
+                self.indexed = {i.id for _, i in self.pending()}
+            else:
+                self.head = head
+        else:
+            self.indexed = set()
+            self.prepare_tasks()
+
+    def set_loaded(self, loaded: LoadedCheckpoint) -> None:
+        """Make a stored checkpoint current, with the input's pending update folded in."""
+        self.cp = EngineCheckpoint.decode(loaded, self.serde)
+        null_items = [
+            (c, v) for _, c, v in self.cp.writes.get(NULL_TASK, ()) if not c.startswith("__")
+        ]
+        if null_items:
+            self.dirty |= self.plan.apply(
+                self.cp.values, null_items, source="Command(update=...)", strict=False
+            )
+        self.prepare_tasks()
+
+    async def _head_id(self, saver: BaseSaver, thread_id: str) -> str | None:
+        current = await saver.load(thread_id, self.ns)
+        return current.record.checkpoint_id if current is not None else None
+
+    # -- the run's course ------------------------------------------------------------------------
+
+    async def claim(self, wait: float = 0.0) -> Any:
+        """Take the thread's lease (waiting up to `wait` seconds for a busy thread) and load the
+        checkpoint the run starts from in the same round trip; `NOT_LOADED` without leases."""
+        if not self.coordinated or self.parent is not None:
+            return NOT_LOADED
+        return await self.lease.claim(
+            self.need_thread(),
+            wait=wait,
+            graph=self.graph.name,
+            checkpoint_ns=self.ns,
+            checkpoint_id=self.at,
+        )
+
+    async def start(self, input: Any, *, wait: float = 0.0) -> None:
+        """Claim the thread, load it and apply the run's input. Strict resume errors are raised
+        before anything is written."""
+        await self.load(await self.claim(wait))
+        await apply_input(self, input)
+
+    async def tick(self) -> bool:
+        """Run one superstep; False when the run ended (finished or paused)."""
+        return await tick(self)
+
+    async def finish(self, *, release: bool = False) -> None:
+        """Write what is still only in memory or queued (the run ended or paused); with
+        `release`, give the thread back in the same round trip."""
+        await self.outbox.finish(release=release)
+        if release:
+            await self.release()
+
+    async def release(self) -> None:
+        """Give the thread back (the run ended, paused or failed)."""
+        await self.lease.release(self.thread_id)
+
+    async def abandon(self) -> None:
+        """After an error or an abandoned stream: store what can be stored, always give the
+        thread back. A write that fails here is logged; the run's own error is what the caller
+        sees."""
+        with anyio.CancelScope(shield=True):
+            try:
+                if self.outbox.pending and self.durability != "exit":
+                    await self.finish()
+            except Exception as exc:
+                log.warning(
+                    "thread %r: could not store the run's last steps: %s", self.thread_id, exc
+                )
+            finally:
+                await self.release()

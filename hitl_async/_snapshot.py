@@ -1,0 +1,53 @@
+"""What `get_state()` and `get_state_history()` show of a checkpoint."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hitl_async.types import PregelTask, StateSnapshot
+
+if TYPE_CHECKING:
+    from hitl_async._run import Run
+
+__all__ = ["snapshot"]
+
+
+def snapshot(run: Run, *, at_head: bool = True) -> StateSnapshot:
+    """The run's current checkpoint as `get_state()` reports it.
+
+    At the head, writes of tasks that finished in an unfinished step show in `values` and those
+    tasks leave `next`; an older checkpoint shows its step as it began.
+    """
+    if not run.exists:
+        return StateSnapshot({}, (), run.config, None, None, None, (), ())
+    values = dict(run.cp.values)
+    if at_head:
+        run.plan.apply(
+            values,
+            [(c, v) for t in run.tasks if t.done for c, v in t.writes if c[:2] != "__"],
+            source="pending writes",
+            strict=False,
+        )
+    tasks = tuple(
+        PregelTask(
+            id=t.id,
+            name=t.name,
+            path=t.path,
+            error=t.error_text,
+            interrupts=t.pending,
+            state=None,
+            result=t.update if t.done else None,
+        )
+        for t in run.tasks
+    )
+    cp = run.cp
+    return StateSnapshot(
+        values=run.plan.state_values(values),
+        next=tuple(t.name for t in run.tasks if not (t.done and at_head)),
+        config=run.config_for(cp.checkpoint_id),
+        metadata=dict(cp.metadata),
+        created_at=cp.created_at,
+        parent_config=run.config_for(cp.parent_id) if cp.parent_id else None,
+        tasks=tasks,
+        interrupts=tuple(i for _, i in run.pending()),
+    )

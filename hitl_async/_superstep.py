@@ -1,0 +1,165 @@
+"""One superstep of a run: every task of the step runs concurrently; when all finished, their
+writes are applied together through the reducers in task order (never finish order), and the
+run moves to a new checkpoint. A step with a paused or failed task stores what finished."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
+from hitl_async._runtime import Scratchpad
+from hitl_async._task import execute
+from hitl_async.constants import INTERRUPT, START
+from hitl_async.errors import GraphRecursionError, InvalidUpdateError, ParentCommand
+
+if TYPE_CHECKING:
+    from hitl_async._run import Run
+    from hitl_async._task import Task
+
+__all__ = ["tick"]
+
+
+def _drop(_: Any) -> None:
+    return None
+
+
+def _hit(names: Sequence[str] | str | None, tasks: Sequence[Task]) -> bool:
+    if not names:
+        return False
+    return any(t.name != START and (names == "*" or t.name in names) for t in tasks)
+
+
+async def _pause_statically(run: Run) -> bool:
+    """`interrupt_before`/`interrupt_after` hit: save and stop with no interrupt pending."""
+    await run.outbox.save()
+    run.interrupts = ()
+    run.events.emit("updates", {INTERRUPT: ()})
+    return False
+
+
+async def tick(run: Run) -> bool:
+    """Run one superstep; False when the run ended (finished or paused)."""
+    tasks = run.tasks
+    if not tasks:
+        return False
+    step = run.cp.step + 1
+    counts = len(tasks) > 1 or tasks[0].name != START
+    if counts and run.steps_run >= run.limit:
+        raise GraphRecursionError(
+            f"thread {run.thread_id!r}: recursion limit of {run.limit} supersteps reached "
+            "without reaching END. If the loop is intended, raise it with "
+            "config={'recursion_limit': N}; otherwise check the graph's conditional edges."
+        )
+    if run.before and not run.skip_before and _hit(run.before, [t for t in tasks if not t.done]):
+        return await _pause_statically(run)
+    run.skip_before = False
+    if counts:
+        run.steps_run += 1
+    runnable = [t for t in tasks if not t.done and not t.waiting]
+    view_cache: list[Any] = []
+    values = run.cp.values
+
+    def view() -> Any:
+        if not view_cache:
+            state = run.plan.state_values(values)  # a fresh dict of the state keys only
+            schema = run.graph.builder.schema
+            view_cache.append(state if schema.kind == "typeddict" else schema.view(state))
+        return view_cache[0]
+
+    if run.unsaved and run.durability != "exit":
+        if run.durability == "async":
+            await run.outbox.save_soon()
+        else:
+            await run.outbox.save()
+    events = run.events
+    task_events = events.wants("tasks") or events.wants("debug")
+    if task_events:
+        for t in runnable:
+            if t.name != START:  # the input task is not reported, as in LangGraph
+                emit_task_start(run, t, step)
+    if run.lease.renewed_between_steps:
+        await run.lease.renew()
+    if len(runnable) == 1:
+        await _execute(run, runnable[0], view, False)
+    elif runnable:
+        persist_each = run.saver is not None and run.durability != "exit"
+        async with anyio.create_task_group() as tg:
+            for t in runnable:
+                tg.start_soon(_execute, run, t, view, persist_each)
+    for t in runnable:
+        if t.finished_now and t.name != START:
+            events.emit("updates", {t.name: t.update})
+        if task_events and t.name != START:
+            emit_task_result(run, t, step)
+    failed: Task | None = None
+    incomplete = False
+    for t in tasks:
+        if not t.done:
+            incomplete = True
+            if t.error is not None:
+                failed = t
+                break
+    if failed is not None and isinstance(failed.error, ParentCommand):
+        raise failed.error
+    if incomplete:
+        await run.outbox.persist(tasks, defer=failed is None)
+        if failed is not None:
+            assert failed.error is not None
+            raise failed.error
+        run.interrupts = tuple(i for _, i in run.pending())
+        events.emit("updates", {INTERRUPT: run.interrupts})
+        if events.wants("values"):
+            events.emit("values", {**run.output(), INTERRUPT: run.interrupts})
+        return False
+    await _complete(run, tasks, step)
+    if run.after and _hit(run.after, tasks):
+        return await _pause_statically(run)
+    return bool(run.tasks)
+
+
+async def _execute(run: Run, t: Task, view: Callable[[], Any], persist: bool) -> None:
+    pad = Scratchpad(
+        task_id=t.id,
+        node=t.name,
+        config=run.config,
+        resume=t.resume,
+        answers=t.answers,
+        run=run,
+        in_subgraph=run.parent is not None,
+        durable=run.saver is not None,
+        writer=run.events.custom if run.events.wants("custom") else _drop,
+        results=t.results,
+        save_result=partial(run.outbox.save_result, t),
+        raised_before={i.id: i for i in t.raised or ()},
+    )
+    t.error = None
+    t.raised = None
+    await execute(run.graph, t, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
+    if persist and (t.done or t.raised is not None) and not t.persisted:
+        await run.outbox.persist([t])
+
+
+async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
+    """Apply the step's writes in task order and move to the next checkpoint."""
+    values = dict(run.cp.values)
+    writes = [(t.name, t.writes) for t in tasks]
+    run.last_tasks = tasks
+    try:
+        changed, next_tasks = run.plan.step(values, writes)
+    except InvalidUpdateError as exc:
+        await run.outbox.persist(tasks)
+        raise InvalidUpdateError(f"thread {run.thread_id!r}, step {step}: {exc}") from exc
+    run.cp.values = values
+    run.cp.versions = dict(run.cp.versions)
+    run.dirty |= changed
+    run.new_checkpoint("loop", step, next_tasks)
+    if run.durability == "sync":
+        await run.outbox.save()
+    run.prepare_tasks()
+    if run.events.wants("values"):
+        run.events.emit("values", run.output())
+    emit_checkpoint(run)

@@ -1,0 +1,310 @@
+"""`@task`: durable steps of an `@entrypoint`. A call returns a `TaskFuture` at once; the calls of
+one attempt of the entrypoint are numbered in call order and run concurrently, and a call whose
+result was kept with the checkpoint returns it without running its body again."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from hitl_async._runtime import Scratchpad, active_scratchpad, reset_scratchpad, set_scratchpad
+from hitl_async._task import retry_delay
+from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
+from hitl_async.graph.state import is_async_callable
+from hitl_async.types import RetryPolicy
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup, TaskStatus
+
+__all__ = ["CALLER", "Caller", "TaskCalls", "TaskFunction", "TaskFuture", "TaskUpdate", "task"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUpdate:
+    """A finished task call, sent through the run's writer and streamed as `{name: result}`."""
+
+    name: str
+    value: Any
+
+
+# -- futures --------------------------------------------------------------------------------------
+
+
+class TaskFuture(Generic[T]):
+    """What calling a `@task` returns: `await fut` (async entrypoint) or `fut.result()` (sync)."""
+
+    __slots__ = ("_done", "_error", "_event", "_loop_thread", "_value")
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self._loop_thread = threading.get_ident()
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def _set(self, value: Any = None, error: BaseException | None = None) -> None:
+        self._value, self._error, self._done = value, error, True
+        self._event.set()
+
+    def _get(self) -> T:
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[no-any-return]
+
+    def done(self) -> bool:
+        """Whether the call has finished (or was answered from the kept results)."""
+        return self._done
+
+    async def _wait(self) -> T:
+        await self._event.wait()
+        return self._get()
+
+    def result(self) -> T:
+        """Block until the call finishes; for sync entrypoints and tasks (worker threads)."""
+        if self._done:
+            return self._get()
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                "TaskFuture.result() would block the event loop: in an async entrypoint or "
+                "task, use `await fut` instead"
+            )
+        return anyio.from_thread.run(self._wait)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._wait().__await__()
+
+    def __repr__(self) -> str:
+        state = "done" if self._done else "running"
+        return f"<TaskFuture {state}>"
+
+
+# -- one run of an entrypoint node ----------------------------------------------------------------
+
+
+@dataclass(eq=False, slots=True)
+class TaskCalls:
+    """One attempt of the entrypoint node: numbers its task calls and runs them concurrently."""
+
+    pad: Scratchpad
+    tg: TaskGroup
+    loop_thread: int
+    calls: int = 0
+    interrupted: list[GraphInterrupt] = field(default_factory=list)
+    """Interrupts raised by task calls, in the order they paused."""
+
+    def _prepare(
+        self, fn: TaskFunction[..., Any], args: Any, kwargs: Any, caller: Caller
+    ) -> tuple[TaskFuture[Any], tuple[Any, ...] | None]:
+        """The call's future, and the arguments of its runner (None: the result is kept)."""
+        fut: TaskFuture[Any] = TaskFuture()
+        if caller.nested:
+            # A task called by a task runs as part of its caller; only the caller's result is kept.
+            return fut, (fn, args, kwargs, None, caller.pad, fut)
+        index = self.calls
+        self.calls += 1
+        if index in self.pad.results:
+            fut._set(self.pad.results[index])
+            return fut, None
+        # The call's own interrupt ids (answered by id from the node's answers) and its own
+        # subgraph namespace; its nested task calls are not kept on their own.
+        child = dataclasses.replace(
+            self.pad,
+            task_id=f"{self.pad.task_id}:{index}",
+            resume=[],
+            counter=0,
+            subgraph_calls=0,
+            results={},
+            save_result=None,
+            extras={},
+        )
+        return fut, (fn, args, kwargs, index, child, fut)
+
+    def start(
+        self, fn: TaskFunction[..., Any], args: Any, kwargs: Any, caller: Caller
+    ) -> TaskFuture[Any]:
+        """Start a task call from the event loop thread (an async entrypoint or task)."""
+        fut, runner = self._prepare(fn, args, kwargs, caller)
+        if runner is not None:
+            self.tg.start_soon(functools.partial(self._run, *runner))
+        return fut
+
+    async def start_from_thread(
+        self, fn: TaskFunction[..., Any], args: Any, kwargs: Any, caller: Caller
+    ) -> TaskFuture[Any]:
+        """Start a task call for a worker thread; returns once the runner runs, so it always
+        settles the future (a thread blocked in `result()` must not wait forever on cancel)."""
+        fut, runner = self._prepare(fn, args, kwargs, caller)
+        if runner is not None:
+            await self.tg.start(self._run, *runner)
+        return fut
+
+    async def _run(
+        self,
+        fn: TaskFunction[..., Any],
+        args: Any,
+        kwargs: Any,
+        index: int | None,
+        pad: Scratchpad,
+        fut: TaskFuture[Any],
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        token = set_scratchpad(pad)
+        caller = CALLER.set(Caller(self, pad, nested=True))
+        try:
+            task_status.started()
+            value = await fn._execute(pad, args, kwargs, fresh_counter=index is not None)
+            if index is not None and self.pad.save_result is not None:
+                await self.pad.save_result(index, value)
+            self.pad.writer(TaskUpdate(fn.name, value))
+            fut._set(value)
+        except GraphInterrupt as gi:
+            if index is not None:
+                self.interrupted.append(gi)
+            fut._set(error=gi)
+        except Exception as exc:
+            fut._set(error=exc)
+        except BaseException:
+            fut._set(error=RuntimeError(f"task {fn.name!r} was cancelled with its entrypoint"))
+            raise
+        finally:
+            CALLER.reset(caller)
+            reset_scratchpad(token)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling tasks in this context: the entrypoint function, or a running task."""
+
+    attempt: TaskCalls
+    pad: Scratchpad
+    nested: bool
+
+
+CALLER: ContextVar[Caller | None] = ContextVar("hitl_async_task_caller", default=None)
+
+
+# -- @task ----------------------------------------------------------------------------------------
+
+
+class TaskFunction(Generic[P, T]):
+    """A function made a durable step by `@task`; call it inside an `@entrypoint`."""
+
+    def __init__(
+        self,
+        func: Callable[P, Any],
+        *,
+        name: str | None = None,
+        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+    ) -> None:
+        self.func = func
+        self.name: str = name or getattr(func, "__name__", None) or repr(func)
+        if retry_policy is None:
+            self.retry_policy: tuple[RetryPolicy, ...] = ()
+        elif isinstance(retry_policy, RetryPolicy):
+            self.retry_policy = (retry_policy,)
+        else:
+            self.retry_policy = tuple(retry_policy)
+        self.is_async = is_async_callable(func)
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> TaskFuture[T]:
+        caller = CALLER.get()
+        pad = active_scratchpad()
+        if caller is None or pad is not caller.pad:
+            # (A node of a graph run inside the entrypoint sees the caller but has its own pad.)
+            raise RuntimeError(self._outside_message(in_node=pad is not None))
+        attempt = caller.attempt
+        if threading.get_ident() == attempt.loop_thread:
+            return attempt.start(self, args, kwargs, caller)
+        return anyio.from_thread.run(attempt.start_from_thread, self, args, kwargs, caller)
+
+    def _outside_message(self, *, in_node: bool) -> str:
+        where = (
+            "from a StateGraph node, which is not supported: make the workflow an @entrypoint"
+            if in_node
+            else "outside an @entrypoint"
+        )
+        return (
+            f"task {self.name!r} was called {where}. Tasks run inside an @entrypoint function "
+            f"(its result is kept with the checkpoint); to run the body directly, call "
+            f"{self.name}.func(...)"
+        )
+
+    async def _execute(
+        self, pad: Scratchpad, args: Any, kwargs: Any, *, fresh_counter: bool
+    ) -> Any:
+        """Run the body (sync bodies in a worker thread), retrying per the task's policies."""
+        attempt = 0
+        while True:
+            attempt += 1
+            if fresh_counter:
+                pad.counter = 0
+            try:
+                if self.is_async:
+                    return await self.func(*args, **kwargs)
+                return await anyio.to_thread.run_sync(functools.partial(self.func, *args, **kwargs))
+            except (GraphBubbleUp, CheckpointerRequiredError):
+                raise
+            except Exception as exc:
+                policy = next((p for p in self.retry_policy if p.should_retry(exc)), None)
+                if policy is None or attempt >= policy.max_attempts:
+                    raise
+                await anyio.sleep(retry_delay(policy, attempt))
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+
+@overload
+def task(
+    __func_or_none__: Callable[P, Awaitable[T]],
+) -> TaskFunction[P, T]: ...
+
+
+@overload
+def task(
+    __func_or_none__: Callable[P, T],
+) -> TaskFunction[P, T]: ...
+
+
+@overload
+def task(
+    __func_or_none__: None = None,
+    *,
+    name: str | None = None,
+    retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+) -> Callable[[Callable[P, Any]], TaskFunction[P, Any]]: ...
+
+
+def task(
+    __func_or_none__: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+) -> Any:
+    """Make a function a durable step of an `@entrypoint` (use as `@task` or `@task(...)`).
+
+    Calling it returns a `TaskFuture` at once, so calls made together run concurrently. A
+    finished call's result is kept with the checkpoint: when the entrypoint reruns (on resume),
+    the call returns the kept result and the body does not run again.
+    """
+
+    def wrap(func: Callable[..., Any]) -> TaskFunction[..., Any]:
+        return TaskFunction(func, name=name, retry_policy=retry_policy)
+
+    if __func_or_none__ is not None:
+        return wrap(__func_or_none__)
+    return wrap

@@ -42,7 +42,7 @@ from hitl_async.func import EntrypointGraph, TaskFuture, entrypoint, task
 from hitl_async.graph import CompiledStateGraph, StateGraph
 from hitl_async.inbox import PendingInterrupt, list_pending
 from hitl_async.runs import RunCancelledError, RunFailedError, RunHandle
-from hitl_async.serde import Serializer, register_type
+from hitl_async.serde import Serializer, register_type, register_types_from_annotation
 from hitl_async.types import (
     CANCEL,
     Command,
@@ -112,5 +112,6 @@ __all__ = [
     "interrupt",
     "list_pending",
     "register_type",
+    "register_types_from_annotation",
     "task",
 ]

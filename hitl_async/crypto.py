@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hitl_async.errors import DecryptionError, SerializationError
-from hitl_async.serde import Serializer, default_serializer
+from hitl_async.serde import HEADER_SIZE, Serializer, default_serializer
 
 __all__ = ["KEY_SIZE", "MAGIC", "EncryptedSerializer"]
 
@@ -36,7 +36,8 @@ KEY_SIZE = 32
 _NONCE_SIZE = 12
 _TAG_SIZE = 16
 _MAX_KEY_ID = 255
-_OVERHEAD = len(MAGIC) + 1 + _MAX_KEY_ID + _NONCE_SIZE + _TAG_SIZE  # the most a row adds
+# The most a row adds to the inner serializer's limit: the checksum frame, the header, the tag.
+_OVERHEAD = HEADER_SIZE + len(MAGIC) + 1 + _MAX_KEY_ID + _NONCE_SIZE + _TAG_SIZE
 
 
 def _load_cryptography() -> tuple[Any, type[Exception]]:

@@ -25,6 +25,7 @@ from hitl_async.serde import (
     default_serializer,
     register_type,
     register_types_from_annotation,
+    seal,
 )
 from hitl_async.types import Command, Interrupt, Send
 
@@ -72,7 +73,9 @@ def roundtrip(value: Any, ser: Serializer | None = None) -> Any:
 
 
 def crafted(code: int, payload: Any) -> bytes:
-    return msgpack.packb(msgpack.ExtType(code, msgpack.packb(payload, use_bin_type=True)))
+    """A stored value holding one extension value, with a valid checksum frame (an attacker who
+    can write the store can compute checksums: the allow-list is what stops them)."""
+    return seal(msgpack.packb(msgpack.ExtType(code, msgpack.packb(payload, use_bin_type=True))))
 
 
 class ImportRecorder(importlib.abc.MetaPathFinder):
@@ -429,7 +432,7 @@ def test_unregistered_dataclass_names_type_channel_and_fix() -> None:
     message = str(info.value)
     assert f"'{__name__}.Unregistered'" in message
     assert "in channel 'foo'" in message
-    assert "register it with hitl_async.register_type(Unregistered)" in message
+    assert "Fix: call hitl_async.register_type(Unregistered) once" in message
 
 
 def test_unsupported_class_names_type_channel_and_fix() -> None:
@@ -486,7 +489,7 @@ def test_crafted_zone_key_is_refused(imports: ImportRecorder) -> None:
 
 @pytest.mark.parametrize("code", [12, 42, 63, 64, 127, -5, -128])
 def test_unknown_ext_code_is_refused(code: int) -> None:
-    data = b"\x92\x01\xd4" + code.to_bytes(1, "big", signed=True) + b"\x00"  # [1, fixext1]
+    data = seal(b"\x92\x01\xd4" + code.to_bytes(1, "big", signed=True) + b"\x00")  # [1, fixext1]
     with pytest.raises(SerializationError, match=f"unknown extension type code {code}"):
         Serializer().loads(data)
 
@@ -497,12 +500,12 @@ def test_unknown_ext_code_is_refused(code: int) -> None:
         crafted(1, 5),  # tuple payload that is not an array
         crafted(5, [2020, 13, 1, 0, 0, 0, 0, 0, None]),  # month 13
         crafted(9, "x"),  # UUID of the wrong size
-        msgpack.packb(msgpack.ExtType(10, b"not a number")),
+        seal(msgpack.packb(msgpack.ExtType(10, b"not a number"))),
         crafted(EXT_REGISTERED, "no list"),
         crafted(EXT_REGISTERED, ["hitl_async.Send", {"node": "x"}]),  # missing field
         crafted(EXT_REGISTERED, ["hitl_async.Send", {"node": "x", "arg": 1, "bad": 2}]),
         crafted(2, [[1], [2]]),  # unhashable set items
-        msgpack.packb({(1,): 2}, use_bin_type=True) + b"",  # array key: unhashable
+        seal(msgpack.packb({(1,): 2}, use_bin_type=True)),  # array key: unhashable
     ],
 )
 def test_malformed_payloads_are_serialization_errors(data: bytes) -> None:

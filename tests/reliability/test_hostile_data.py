@@ -45,7 +45,14 @@ from hitl_async import (
     connect,
     interrupt,
 )
-from hitl_async.serde import EXT_REGISTERED, EXT_TUPLE, MSGPACK_MAX_NESTING, Serializer
+from hitl_async.serde import (
+    EXT_REGISTERED,
+    EXT_TUPLE,
+    MSGPACK_MAX_NESTING,
+    Serializer,
+    seal,
+    unseal,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -239,9 +246,8 @@ async def same_thread(graph: Any, store: Store, before: Any, snapshot: Any) -> N
 
 
 def flip_first_bit(data: bytes) -> bytes:
-    # The low bit of the first byte: for the arrays stored here it changes the item count, which
-    # msgpack notices. A flip inside a string is undetectable without a MAC: that is what
-    # hitl_async.crypto.EncryptedSerializer is for (see tests/test_crypto.py).
+    # The low bit of the first byte: the checksum frame's marker (flips anywhere else are
+    # caught by the checksum; see tests/serde/test_integrity.py).
     return bytes([data[0] ^ 0x01]) + data[1:]
 
 
@@ -300,7 +306,9 @@ async def test_future_header_format_is_refused(store: Store) -> None:
 
 
 def crafted(code: int, payload: Any) -> bytes:
-    return msgpack.packb(msgpack.ExtType(code, msgpack.packb(payload, use_bin_type=True)))
+    """One extension value with a valid checksum: whoever can write the store can compute
+    checksums, so the allow-list and the limits must hold on their own."""
+    return seal(msgpack.packb(msgpack.ExtType(code, msgpack.packb(payload, use_bin_type=True))))
 
 
 class ImportRecorder(importlib.abc.MetaPathFinder):
@@ -392,7 +400,7 @@ async def test_stored_ext_payload_naming_a_callable_is_refused(
 
 
 def declared(header: bytes, size: int, tail: bytes = b"\x00" * 16) -> bytes:
-    return header + size.to_bytes(4, "big") + tail
+    return seal(header + size.to_bytes(4, "big") + tail)
 
 
 HUGE = 300_000_000
@@ -402,7 +410,9 @@ DECLARED_HUGE = {
     "array32": declared(b"\xdd", HUGE),
     "map32": declared(b"\xdf", HUGE),
     "ext32": declared(b"\xc9", HUGE, b"\x01" + b"\x00" * 16),
-    "array32 in a tuple": msgpack.packb(msgpack.ExtType(EXT_TUPLE, declared(b"\xdd", HUGE))),
+    "array32 in a tuple": seal(
+        msgpack.packb(msgpack.ExtType(EXT_TUPLE, unseal(declared(b"\xdd", HUGE))))
+    ),
 }
 
 
@@ -455,7 +465,7 @@ def test_10000_deep_list_is_refused_both_ways() -> None:
     with pytest.raises(
         SerializationError, match="nests too deeply: lists and dicts more than 1024"
     ):
-        ser.loads(b"\x91" * 10_000 + b"\x00")
+        ser.loads(seal(b"\x91" * 10_000 + b"\x00"))
 
 
 def test_msgpack_depth_limit_is_symmetric() -> None:
@@ -539,8 +549,9 @@ def test_every_path_round_trips_every_type(depth: int) -> None:
     back = ser.loads(data)
     assert back == tree  # (the bytearray comes back as bytes, which compares equal)
     assert ser.dumps(back) == data
-    assert ser._loop_dumps(tree) == ser._deep_dumps(tree) == data
-    assert ser._loop_loads(data) == ser._deep_loads(data) == back
+    payload = unseal(data)
+    assert ser._loop_dumps(tree) == ser._deep_dumps(tree) == payload
+    assert ser._loop_loads(payload) == ser._deep_loads(payload) == back
 
 
 # These crashed the interpreter (SIGSEGV) before the limits: msgpack.unpackb puts ~40 KiB on the
@@ -551,7 +562,7 @@ CRASHERS = {
         data = msgpack.packb([])
         for _ in range(10_000):
             data = msgpack.packb(msgpack.ExtType(1, b"\\x91" + data))
-        ser.loads(data)
+        ser.loads(seal(data))
     """,
     "encode 200 tuples x 1000 lists": """
         value = 0
@@ -565,14 +576,14 @@ CRASHERS = {
         data = b"\\x00"
         for _ in range(200):
             data = msgpack.packb(msgpack.ExtType(1, b"\\x91" + b"\\x91" * 1000 + data))
-        ser.loads(data)
+        ser.loads(seal(data))
     """,
 }
 
 
 @pytest.mark.parametrize("code", list(CRASHERS.values()), ids=list(CRASHERS))
 def test_nesting_bombs_are_refused_without_crashing(code: str) -> None:
-    script = "import msgpack\nfrom hitl_async.serde import Serializer\nser = Serializer()\n"
+    script = "import msgpack\nfrom hitl_async.serde import Serializer, seal\nser = Serializer()\n"
     script += "try:\n" + textwrap.indent(textwrap.dedent(code), "    ")
     script += "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
     done = subprocess.run(
@@ -610,8 +621,9 @@ def test_deep_paths_match_the_fast_path(value: Any) -> None:
     only handles values whose extension types nest less than 4 deep)."""
     ser = Serializer()
     data = ser.dumps(value)
-    assert ser._deep_dumps(value) == ser._loop_dumps(value) == data
-    assert ser._deep_loads(data) == ser._loop_loads(data) == ser.loads(data) == value
+    payload = unseal(data)
+    assert ser._deep_dumps(value) == ser._loop_dumps(value) == payload
+    assert ser._deep_loads(payload) == ser._loop_loads(payload) == ser.loads(data) == value
 
 
 # Every mutation of a valid blob decodes to something or raises SerializationError: never another
@@ -644,7 +656,7 @@ def test_any_damage_to_a_blob_is_a_serialization_error(value: Any, data: st.Data
 
 async def test_stored_nesting_bomb_is_a_corrupt_checkpoint(store: Store) -> None:
     graph = await paused(store)
-    store.damage("channel:log", lambda data: b"\x91" * 10_000 + b"\x00")
+    store.damage("channel:log", lambda data: seal(b"\x91" * 10_000 + b"\x00"))
     with pytest.raises(CheckpointCorruptError, match="lists and dicts more than 1024 levels"):
         await graph.aget_state(CONFIG)
     store.damage("channel:log", lambda data: DECLARED_HUGE["array32"])

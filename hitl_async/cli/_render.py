@@ -36,6 +36,12 @@ __all__ = [
 ]
 
 
+def _is_message(value: Any) -> bool:
+    return type(value).__module__.startswith("langchain_core.messages") and isinstance(
+        getattr(value, "type", None), str
+    )
+
+
 def jsonable(value: Any) -> Any:
     """`value` as plain JSON data: datetimes as ISO text, sets and tuples as lists, dataclasses
     and pydantic models as objects, bytes as base64; anything else as its repr."""
@@ -52,7 +58,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Undecodable):
         return str(value)
     if hasattr(value, "_asdict") and isinstance(value, tuple):
-        return jsonable(value._asdict())
+        named: Any = value  # a NamedTuple
+        return jsonable(named._asdict())
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, set | frozenset):
@@ -71,6 +78,12 @@ def jsonable(value: Any) -> Any:
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, enum.Enum):
         return jsonable(value.value)
+    if _is_message(value):  # langchain-core: its role first, then the fields that are set
+        try:
+            fields = value.model_dump(mode="json", exclude_defaults=True)
+        except Exception:
+            return repr(value)
+        return {"type": value.type, **fields}
     if hasattr(value, "model_dump"):
         try:
             return value.model_dump(mode="json")

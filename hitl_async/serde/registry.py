@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 _INITVAR = getattr(dataclasses, "_FIELD_INITVAR", object())
+# pydantic's own models are not state; langchain-core's messages are allowed by name already
+# (hitl_async.serde.langchain), and its other models are not data a state holds.
+_NOT_WALKED = ("pydantic", "langchain_core.")
 
 
 def qualname(tp: type) -> str:
@@ -263,9 +266,9 @@ def walk_annotation(tp: Any, register: Callable[[type], object]) -> None:
         elif dataclasses.is_dataclass(t) or is_namedtuple(t):
             register(t)
             stack.extend(_hints(t))
-        else:
+        elif not t.__module__.startswith(_NOT_WALKED):
             base = pydantic_base()
-            if base is not None and issubclass(t, base) and not t.__module__.startswith("pydantic"):
+            if base is not None and issubclass(t, base):
                 register(t)
                 model_fields: dict[str, Any] = getattr(t, "model_fields", {})
                 stack.extend(f.annotation for f in model_fields.values())

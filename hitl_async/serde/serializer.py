@@ -327,7 +327,7 @@ class Serializer:
         renames. Registering the same class again is a no-op; another class under a taken name
         is a ValueError. Returns `cls`, so it works as a class decorator.
         """
-        entry = prepare_entry(self._by_name, self._by_type, cls, name)
+        entry = _allowed(cls, name) or prepare_entry(self._by_name, self._by_type, cls, name)
         if entry is not None:
             self._add(entry)
         return cls
@@ -340,6 +340,14 @@ class Serializer:
         self._by_name[entry.name] = entry
         self._by_type[entry.cls] = entry
         self._encoders[entry.cls] = registered_encoder(entry)
+
+
+def _allowed(cls: type, name: str | None) -> Entry | None:
+    """The allow-list's entry of `cls` when registering it would only repeat the allow-list
+    (same class, no other name): it keeps its stable allow-list name."""
+    if name is not None or not isinstance(cls, type):
+        return None
+    return langchain_entry_for_type(cls)
 
 
 # -- the fast path: one pack/unpack function per extension level, the last one asks for a depth
@@ -402,6 +410,10 @@ def register_type(cls: type, *, name: str | None = None) -> type:
 
     Returns `cls`, so it works as a class decorator. See `Serializer.register`.
     """
+    allowed = _allowed(cls, name)
+    if allowed is not None:
+        default_serializer._add(allowed)
+        return cls
     entry = prepare_entry(DEFAULT_BY_NAME, DEFAULT_BY_TYPE, cls, name)
     own = prepare_entry(default_serializer._by_name, default_serializer._by_type, cls, name)
     if entry is not None:

@@ -22,6 +22,7 @@ from hitl_async.errors import (
     InvalidUpdateError,
     ParentCommand,
 )
+from hitl_async.runnables import call_in_scope, needs_scope
 from hitl_async.types import Command, Interrupt, RetryPolicy, Send
 
 if TYPE_CHECKING:
@@ -118,9 +119,15 @@ async def _maybe_await(value: Any) -> Any:
 
 
 async def _call(node: NodeSpec, arg: Any, pad: Scratchpad) -> Any:
+    if needs_scope(pad.config):  # LangChain callbacks: the node runs as a chain run
+        return await call_in_scope(pad.config, pad, arg, partial(_call_with, node, arg, pad))
+    return await _call_with(node, arg, pad, pad.config)
+
+
+async def _call_with(node: NodeSpec, arg: Any, pad: Scratchpad, config: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {}
     if node.wants_config:
-        kwargs["config"] = pad.config
+        kwargs["config"] = config
     if node.wants_writer:
         kwargs["writer"] = pad.writer
     if node.wants_runtime:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hitl_async._schema import StateSchema
 from hitl_async.constants import END, RESERVED, START
 from hitl_async.errors import GraphValidationError
+from hitl_async.runnables import RunnableNode, is_runnable
 from hitl_async.types import All, RetryPolicy
 
 if TYPE_CHECKING:
@@ -135,6 +136,8 @@ class StateGraph:
             from hitl_async._subgraph import SubgraphNode
 
             action = SubgraphNode(subgraph)
+        elif is_runnable(action):  # a LangChain Runnable, ToolNode, ...: invoked, not called
+            action = RunnableNode(action)
         if not callable(action):
             raise GraphValidationError(f"node {node!r}: action {action!r} is not callable")
         if defer:

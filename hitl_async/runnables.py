@@ -1,0 +1,224 @@
+"""LangChain interop for nodes: Runnables as nodes, and the LangChain-compatible config a task
+runs with (`configurable`, `callbacks`, `tags`, `metadata` with LangGraph's `langgraph_*` keys).
+
+Nothing here needs langchain-core to import: any object with `invoke`/`ainvoke` is a node, and
+the callback parts import langchain-core only when the run has LangChain callbacks.
+
+The engine-facing interface is narrow: `TaskInfo` (what a task is: node, step, path, ...),
+`task_info(pad)` (read from the engine's scratchpad), `langchain_config(config, info)` and the
+`task_scope(config, info, inputs)` context manager, which runs a task as a LangChain chain run
+(so a chat model `.invoke()`d inside a node sees the run's callbacks and metadata through
+langchain-core's context variable, as in LangGraph).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+__all__ = [
+    "RunnableNode",
+    "ScopeHandle",
+    "TaskInfo",
+    "call_in_scope",
+    "is_runnable",
+    "langchain_config",
+    "needs_scope",
+    "task_info",
+    "task_scope",
+]
+
+_RESERVED_CONFIG = ("callbacks", "tags", "metadata", "run_name", "run_id")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """What a task is, in LangGraph's terms (the `langgraph_*` metadata keys)."""
+
+    node: str
+    step: int
+    task_id: str
+    checkpoint_ns: str
+    """The task's own namespace: the graph's namespace plus `node:task_id`."""
+    thread_id: str | None = None
+    path: tuple[Any, ...] = ()
+    triggers: tuple[str, ...] = ()
+
+    def metadata(self) -> dict[str, Any]:
+        """LangGraph's per-task run metadata."""
+        path = self.path or ("__pregel_pull", self.node)
+        triggers = self.triggers or (
+            ("__pregel_push",) if path[0] == "__pregel_push" else (f"branch:to:{self.node}",)
+        )
+        out: dict[str, Any] = {} if self.thread_id is None else {"thread_id": self.thread_id}
+        out.update(
+            langgraph_step=self.step,
+            langgraph_node=self.node,
+            langgraph_triggers=triggers,
+            langgraph_path=path,
+            langgraph_checkpoint_ns=self.checkpoint_ns,
+        )
+        return out
+
+
+def task_info(pad: Any) -> TaskInfo:
+    """The `TaskInfo` of the task whose scratchpad is `pad` (see `hitl_async._runtime`).
+
+    The engine may put `path` and `step` in `pad.extras`; otherwise they are derived from the
+    run (the step after its current checkpoint's) and a pull task is assumed.
+    """
+    run = pad.run
+    extras = getattr(pad, "extras", None) or {}
+    step = extras.get("step")
+    if step is None:
+        cp = getattr(run, "cp", None)
+        step = getattr(cp, "step", -1) + 1
+    ns = getattr(run, "ns", "") or ""
+    own = f"{pad.node}:{pad.task_id}"
+    return TaskInfo(
+        node=pad.node,
+        step=step,
+        task_id=pad.task_id,
+        checkpoint_ns=f"{ns}|{own}" if ns else own,
+        thread_id=getattr(run, "thread_id", None),
+        path=tuple(extras.get("path") or ()),
+    )
+
+
+def langchain_config(config: Mapping[str, Any], info: TaskInfo) -> dict[str, Any]:
+    """The config a node or Runnable of task `info` receives: the run's config (its
+    `configurable`, `callbacks`, `tags`, `metadata`, `recursion_limit`, ...) with LangGraph's
+    per-task metadata keys added; `run_name`/`run_id` belong to the run and are dropped."""
+    out = {k: v for k, v in config.items() if k not in _RESERVED_CONFIG}
+    out["metadata"] = {**config.get("metadata", {}), **info.metadata()}
+    out["tags"] = list(config.get("tags") or ())
+    if config.get("callbacks") is not None:
+        out["callbacks"] = config["callbacks"]
+    out.setdefault("configurable", {})
+    return out
+
+
+@contextlib.contextmanager
+def task_scope(config: Mapping[str, Any], info: TaskInfo, inputs: Any) -> Iterator[ScopeHandle]:
+    """Run task `info` as a LangChain chain run named after its node (when the run has
+    callbacks and langchain-core is installed): callbacks see `on_chain_start`/`_end`/`_error`
+    with the task's metadata, and code inside (a chat model's `.invoke()`) inherits the child
+    config through langchain-core's context variable. Yields a handle whose `config` is what
+    the node should receive and whose `end(output)` reports the node's output."""
+    base = langchain_config(config, info)
+    if base.get("callbacks") is None:
+        handle = ScopeHandle(base, None, info.task_id)
+        scope_token = _SCOPE.set(handle)
+        try:
+            yield handle
+        finally:
+            _SCOPE.reset(scope_token)
+        return
+    from langchain_core.callbacks.manager import CallbackManager
+    from langchain_core.runnables.config import var_child_runnable_config
+
+    manager = CallbackManager.configure(
+        inheritable_callbacks=base["callbacks"],
+        inheritable_tags=base["tags"],
+        inheritable_metadata=base["metadata"],
+    )
+    run = manager.on_chain_start(None, inputs, name=info.node)
+    child = {**base, "callbacks": run.get_child(f"graph:step:{info.step}")}
+    handle = ScopeHandle(child, run, info.task_id)
+    token = var_child_runnable_config.set(child)  # type: ignore[arg-type]
+    scope_token = _SCOPE.set(handle)
+    try:
+        yield handle
+    except BaseException as exc:
+        if not handle.ended:
+            handle.ended = True
+            run.on_chain_error(exc)
+        raise
+    finally:
+        _SCOPE.reset(scope_token)
+        var_child_runnable_config.reset(token)
+    if not handle.ended:
+        handle.end(None)
+
+
+def needs_scope(config: Mapping[str, Any]) -> bool:
+    """Whether a task of a run with `config` runs in a `task_scope` (the run has LangChain
+    callbacks, e.g. the `messages` stream handler); cheap enough for every task."""
+    return config.get("callbacks") is not None
+
+
+async def call_in_scope(
+    config: Mapping[str, Any],
+    pad: Any,
+    inputs: Any,
+    call: Callable[[dict[str, Any]], Awaitable[Any]],
+) -> Any:
+    """`await call(task_config)` inside the task's `task_scope`, reporting its output: how the
+    engine runs a node when `needs_scope(config)`."""
+    with task_scope(config, task_info(pad), inputs) as scope:
+        output = await call(scope.config)
+        scope.end(output)
+    return output
+
+
+_SCOPE: ContextVar[ScopeHandle | None] = ContextVar("hitl_async_task_scope", default=None)
+
+
+class ScopeHandle:
+    """A task's LangChain run while it runs (see `task_scope`)."""
+
+    def __init__(self, config: dict[str, Any], run: Any, task_id: str) -> None:
+        self.config = config
+        self._run = run
+        self.task_id = task_id
+        self.ended = False
+
+    def end(self, output: Any) -> None:
+        """Report the node's output (`on_chain_end`), once."""
+        if self._run is not None and not self.ended:
+            self._run.on_chain_end(output)
+        self.ended = True
+
+
+# -- Runnables as nodes ---------------------------------------------------------------------------
+
+
+def is_runnable(obj: Any) -> bool:
+    """Whether `obj` is used through `invoke`/`ainvoke` (a LangChain Runnable, ToolNode, ...)
+    rather than called: it has one of them and is not a plain function."""
+    if inspect.isfunction(obj) or inspect.ismethod(obj):
+        return False
+    return callable(getattr(obj, "ainvoke", None)) or callable(getattr(obj, "invoke", None))
+
+
+class RunnableNode:
+    """A node that runs `runnable.ainvoke(state, config)` (or `invoke` in a worker thread) with
+    the task's LangChain-compatible config (see `langchain_config`)."""
+
+    def __init__(self, runnable: Any) -> None:
+        self.runnable = runnable
+        self.name = getattr(runnable, "name", None) or type(runnable).__name__
+
+    async def __call__(self, state: Any, config: dict[str, Any]) -> Any:
+        from hitl_async._runtime import current_scratchpad
+
+        pad = current_scratchpad("a Runnable node")
+        current = _SCOPE.get()
+        if current is not None and current.task_id == pad.task_id:  # the engine made one
+            return await self._invoke(state, current.config)
+        return await call_in_scope(config, pad, state, lambda cfg: self._invoke(state, cfg))
+
+    async def _invoke(self, state: Any, config: dict[str, Any]) -> Any:
+        ainvoke = getattr(self.runnable, "ainvoke", None)
+        if callable(ainvoke):
+            return await ainvoke(state, config)
+        return await anyio.to_thread.run_sync(self.runnable.invoke, state, config)
+
+    def __repr__(self) -> str:
+        return f"RunnableNode({self.runnable!r})"

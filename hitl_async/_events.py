@@ -10,7 +10,9 @@ from hitl_async.errors import InvalidConfigError
 
 __all__ = ["STREAM_MODES", "Event", "RunEvents", "parse_stream_mode"]
 
-STREAM_MODES = frozenset({"values", "updates", "custom", "debug", "checkpoints", "tasks"})
+STREAM_MODES = frozenset(
+    {"values", "updates", "custom", "debug", "checkpoints", "tasks", "messages"}
+)
 """The stream modes a run can emit."""
 
 Event = tuple[Any, ...]

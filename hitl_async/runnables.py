@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 _RESERVED_CONFIG = ("callbacks", "tags", "metadata", "run_name", "run_id")
+NODE_OUTPUT_SINK = "__hitl_node_output_sink__"
+"""Config key of a callable `(metadata, inputs, output)` told every node's output when the run
+has no LangChain callbacks (the `messages` stream without langchain-core)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,7 @@ def langchain_config(config: Mapping[str, Any], info: TaskInfo) -> dict[str, Any
     """The config a node or Runnable of task `info` receives: the run's config (its
     `configurable`, `callbacks`, `tags`, `metadata`, `recursion_limit`, ...) with LangGraph's
     per-task metadata keys added; `run_name`/`run_id` belong to the run and are dropped."""
-    out = {k: v for k, v in config.items() if k not in _RESERVED_CONFIG}
+    out = {k: v for k, v in config.items() if k not in _RESERVED_CONFIG and k != NODE_OUTPUT_SINK}
     out["metadata"] = {**config.get("metadata", {}), **info.metadata()}
     out["tags"] = list(config.get("tags") or ())
     if config.get("callbacks") is not None:
@@ -113,12 +116,15 @@ def task_scope(config: Mapping[str, Any], info: TaskInfo, inputs: Any) -> Iterat
     the node should receive and whose `end(output)` reports the node's output."""
     base = langchain_config(config, info)
     if base.get("callbacks") is None:
+        sink = config.get(NODE_OUTPUT_SINK)
         handle = ScopeHandle(base, None, info.task_id)
         scope_token = _SCOPE.set(handle)
         try:
             yield handle
         finally:
             _SCOPE.reset(scope_token)
+        if sink is not None and handle.ended:
+            sink(base["metadata"], inputs, handle.output)
         return
     from langchain_core.callbacks.manager import CallbackManager
     from langchain_core.runnables.config import var_child_runnable_config
@@ -150,7 +156,7 @@ def task_scope(config: Mapping[str, Any], info: TaskInfo, inputs: Any) -> Iterat
 def needs_scope(config: Mapping[str, Any]) -> bool:
     """Whether a task of a run with `config` runs in a `task_scope` (the run has LangChain
     callbacks, e.g. the `messages` stream handler); cheap enough for every task."""
-    return config.get("callbacks") is not None
+    return config.get("callbacks") is not None or NODE_OUTPUT_SINK in config
 
 
 async def call_in_scope(
@@ -178,12 +184,14 @@ class ScopeHandle:
         self._run = run
         self.task_id = task_id
         self.ended = False
+        self.output: Any = None
 
     def end(self, output: Any) -> None:
         """Report the node's output (`on_chain_end`), once."""
         if self._run is not None and not self.ended:
             self._run.on_chain_end(output)
         self.ended = True
+        self.output = output
 
 
 # -- Runnables as nodes ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ __all__ = [
     "is_message",
     "messages_handler",
     "with_handler",
+    "with_messages_stream",
 ]
 
 NOSTREAM = "nostream"
@@ -55,11 +56,27 @@ def graph_namespace(metadata: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def is_message(value: Any) -> bool:
-    """A langchain-core message (without importing langchain-core)."""
+    """A langchain-core message (checked without importing langchain-core), or a message as a
+    dict (`{"role": ..., "content": ...}`, what nodes write without langchain-core)."""
+    if type(value) is dict:
+        return "content" in value and ("role" in value or "type" in value)
     return any(
         c.__name__ == "BaseMessage" and c.__module__.startswith("langchain_core.")
         for c in type(value).__mro__
     )
+
+
+def _message_id(message: Any) -> Any:
+    return message.get("id") if type(message) is dict else message.id
+
+
+def _assign_id(message: Any) -> str:
+    new = str(uuid4())
+    if type(message) is dict:
+        message["id"] = new
+    else:
+        message.id = new
+    return new
 
 
 def _user_tags(tags: Sequence[str] | None) -> list[str] | None:
@@ -98,19 +115,18 @@ class MessagesEmitter:
 
     def message(self, metadata: dict[str, Any], message: Any, *, dedupe: bool) -> None:
         """Emit one message or chunk; with `dedupe`, not if its id was emitted already."""
-        if dedupe and message.id is not None and message.id in self.seen:
+        known = _message_id(message)
+        if dedupe and known is not None and known in self.seen:
             return
-        if message.id is None:
-            message.id = str(uuid4())
-        self.seen.add(message.id)
+        self.seen.add(known if known is not None else _assign_id(message))
         self.emit(graph_namespace(metadata), (message, metadata))
 
     def mark_seen(self, value: Any) -> None:
         """Messages a node was given (its input): not emitted again if it returns them."""
         for item in _state_values(value):
             for message in item if isinstance(item, list) else (item,):
-                if is_message(message) and message.id is not None:
-                    self.seen.add(message.id)
+                if is_message(message) and _message_id(message) is not None:
+                    self.seen.add(_message_id(message))
 
     def node_output(self, metadata: dict[str, Any], output: Any) -> None:
         """Emit the messages a node returned (directly, in a list, in a state update or in a
@@ -150,6 +166,22 @@ def with_handler(config: Mapping[str, Any], handler: Any) -> dict[str, Any]:
         manager.add_handler(handler, inherit=True)
         out["callbacks"] = manager
     return out
+
+
+def with_messages_stream(config: Mapping[str, Any], emitter: MessagesEmitter) -> dict[str, Any]:
+    """`config` for a run streaming `messages` into `emitter`: with langchain-core, the callback
+    handler (model tokens and node outputs); without it, a sink told each node's output."""
+    try:
+        handler = messages_handler(emitter)
+    except ImportError:
+        from hitl_async.runnables import NODE_OUTPUT_SINK
+
+        def sink(metadata: dict[str, Any], inputs: Any, output: Any) -> None:
+            emitter.mark_seen(inputs)
+            emitter.node_output(metadata, output)
+
+        return {**config, NODE_OUTPUT_SINK: sink}
+    return with_handler(config, handler)
 
 
 def messages_handler(emitter: MessagesEmitter) -> Any:

@@ -28,7 +28,7 @@ __all__ = [
 
 N = TypeVar("N", bound=Hashable)
 
-StreamMode = Literal["values", "updates", "custom", "debug", "checkpoints", "tasks"]
+StreamMode = Literal["values", "updates", "custom", "debug", "checkpoints", "tasks", "messages"]
 """What `stream()` yields: see the README's streaming section."""
 
 Durability = Literal["sync", "async", "exit"]

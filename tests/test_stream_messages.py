@@ -126,9 +126,7 @@ def test_user_tags_of_the_model_are_in_the_metadata_for_filtering() -> None:
         {"messages": "hi"},
         tags=["run-tag"],
     )
-    assert recorder.events[0][2]["tags"] == ["run-tag", "summary-model"] or set(
-        recorder.events[0][2]["tags"]
-    ) == {"run-tag", "summary-model"}
+    assert sorted(recorder.events[0][2]["tags"]) == ["run-tag", "summary-model"]
 
 
 def test_runnable_nodes_stream_too() -> None:
@@ -204,3 +202,79 @@ def test_with_handler_keeps_the_callbacks_already_there() -> None:
     handler = messages_handler(emitter)
     assert with_handler({"callbacks": [other]}, handler)["callbacks"] == [other, handler]
     assert with_handler({}, handler)["callbacks"] == [handler]
+
+
+# -- through stream(stream_mode="messages") ------------------------------------------------------
+
+
+def test_stream_mode_messages_with_updates_in_langgraph_order() -> None:
+    model = fake("hello world")
+
+    def call(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node(call)
+    builder.add_node("writer", lambda s: {"messages": [AIMessage("direct", id="d1")]})
+    builder.add_edge(START, "call")
+    builder.add_edge("call", "writer")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    seen = []
+    for mode, chunk in graph.stream(
+        {"messages": "hi"},
+        {"configurable": {"thread_id": "s"}},
+        stream_mode=["messages", "updates"],
+    ):
+        if mode == "messages":
+            message, meta = chunk
+            seen.append(("messages", message.content, meta["langgraph_node"]))
+        else:
+            seen.append(("updates", next(iter(chunk))))
+    assert [s for s in seen if s[0] == "updates" or s[1]] == [
+        ("messages", "hello", "call"),
+        ("messages", " ", "call"),
+        ("messages", "world", "call"),
+        ("updates", "call"),
+        ("messages", "direct", "writer"),
+        ("updates", "writer"),
+    ]
+
+
+def test_stream_mode_messages_with_subgraphs_yields_namespaces() -> None:
+    graph = subgraph_parent(fake("deep two"))
+    events = list(
+        graph.stream(
+            {"messages": "hi"},
+            {"configurable": {"thread_id": "s2"}},
+            stream_mode="messages",
+            subgraphs=True,
+        )
+    )
+    texts = [(ns, m.content) for ns, (m, _) in events if m.content]
+    assert [t for _, t in texts] == ["deep", " ", "two"]
+    assert all(len(ns) == 1 and ns[0].startswith("sub:") for ns, _ in texts)
+
+
+def test_without_langchain_core_messages_written_by_nodes_stream() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['langchain_core'] = None  # as if not installed\n"
+        "import operator\n"
+        "from typing import Annotated\n"
+        "from typing_extensions import TypedDict\n"
+        "from hitl_async.graph import START, StateGraph\n"
+        "class S(TypedDict):\n"
+        "    messages: Annotated[list, operator.add]\n"
+        "b = StateGraph(S)\n"
+        "b.add_node('bot', lambda s: {'messages': [{'role': 'assistant', 'content': 'hi'}]})\n"
+        "b.add_edge(START, 'bot')\n"
+        "for m, meta in b.compile().stream({'messages': []}, stream_mode='messages'):\n"
+        "    print(m['content'], meta['langgraph_node'], 'id' in m)\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["hi", "bot", "True"]

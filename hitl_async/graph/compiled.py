@@ -22,6 +22,7 @@ from hitl_async.graph.drawing import DrawableGraph
 from hitl_async.inbox import PendingInterrupt, list_pending
 from hitl_async.runs import RunHandle, new_request
 from hitl_async.serde import default_serializer, register_types_from_annotation
+from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
 from hitl_async.types import All, Durability, StateSnapshot, StreamMode
 
 if TYPE_CHECKING:
@@ -203,6 +204,12 @@ class CompiledStateGraph:
         )
         run.subgraphs = subgraphs
         run.context = self._context(context)
+        if "messages" in modes:  # (message, metadata) events from the stream_messages handler
+            emitter = MessagesEmitter(
+                lambda ns, item: run.events.buffer.append(("messages", item, ns)),
+                subgraphs=subgraphs,
+            )
+            run.config = with_messages_stream(run.config, emitter)
         return run
 
     async def _invoke(

@@ -18,13 +18,14 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
 __all__ = [
     "RunnableNode",
     "ScopeHandle",
+    "SupportsInvoke",
     "TaskInfo",
     "call_in_scope",
     "is_runnable",
@@ -195,6 +196,13 @@ class ScopeHandle:
 
 
 # -- Runnables as nodes ---------------------------------------------------------------------------
+
+
+class SupportsInvoke(Protocol):
+    """A node used through `invoke(state, config)` (LangChain Runnables, ToolNode, ...);
+    objects with only `ainvoke` work too."""
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def is_runnable(obj: Any) -> bool:

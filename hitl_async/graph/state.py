@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hitl_async._schema import StateSchema
 from hitl_async.constants import END, RESERVED, START
 from hitl_async.errors import GraphValidationError
-from hitl_async.runnables import RunnableNode, is_runnable
+from hitl_async.runnables import RunnableNode, SupportsInvoke, is_runnable
 from hitl_async.types import All, RetryPolicy
 
 if TYPE_CHECKING:
@@ -105,8 +105,8 @@ class StateGraph:
 
     def add_node(
         self,
-        node: str | Callable[..., Any],
-        action: Callable[..., Any] | None = None,
+        node: str | Callable[..., Any] | SupportsInvoke,
+        action: Callable[..., Any] | SupportsInvoke | None = None,
         *,
         defer: bool = False,
         metadata: dict[str, Any] | None = None,

@@ -1,0 +1,457 @@
+"""`ToolNode` and `tools_condition`, as in `langgraph.prebuilt`: run the tool calls of the last
+AI message (in parallel), answer each with a `ToolMessage`, inject graph state, the store and
+the tool call id into tools that ask for them, and let tools return a `Command`.
+
+Needs langchain-core (`pip install 'hitl-async[langchain]'`).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import types
+import typing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, cast
+
+import anyio
+from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
+from langchain_core.messages.tool import ToolOutputMixin as _ToolOutputMixin
+from langchain_core.tools import BaseTool, InjectedToolArg, InjectedToolCallId
+from langchain_core.tools import tool as create_tool
+from langchain_core.tools.base import get_all_basemodel_annotations
+from pydantic import ValidationError
+
+from hitl_async.errors import GraphBubbleUp
+from hitl_async.types import Command
+
+__all__ = [
+    "INVALID_TOOL_NAME_ERROR_TEMPLATE",
+    "TOOL_CALL_ERROR_TEMPLATE",
+    "InjectedState",
+    "InjectedStore",
+    "InjectedToolCallId",
+    "ToolInvocationError",
+    "ToolNode",
+    "command_aware",
+    "msg_content_output",
+    "tools_condition",
+]
+
+INVALID_TOOL_NAME_ERROR_TEMPLATE = (
+    "Error: {requested_tool} is not a valid tool, try one of [{available_tools}]."
+)
+TOOL_CALL_ERROR_TEMPLATE = "Error: {error}\n Please fix your mistakes."
+_INVOCATION_ERROR_TEMPLATE = (
+    "Error invoking tool '{tool_name}' with kwargs {tool_kwargs} with error:\n"
+    " {error}\n"
+    " Please fix the error and try again."
+)
+_BLOCK_TYPES = ("text", "image_url", "image", "json", "search_result", "custom", "file")
+
+ErrorHandling = bool | str | Callable[..., str] | type[Exception] | tuple[type[Exception], ...]
+
+
+class InjectedState(InjectedToolArg):
+    """Annotation of a tool argument filled with the graph state (or one key of it:
+    `Annotated[list, InjectedState("messages")]`), hidden from the model."""
+
+    def __init__(self, field: str | None = None) -> None:
+        self.field = field
+
+
+class InjectedStore(InjectedToolArg):
+    """Annotation of a tool argument filled with the graph's store (`compile(store=...)`)."""
+
+
+class ToolInvocationError(Exception):
+    """A tool was called with arguments that do not fit its schema (the model's mistake:
+    reported back to it as an error `ToolMessage` by default)."""
+
+    def __init__(self, tool_name: str, source: ValidationError, tool_kwargs: dict[str, Any]):
+        parts = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in source.errors()
+        ]
+        self.message = _INVOCATION_ERROR_TEMPLATE.format(
+            tool_name=tool_name, tool_kwargs=tool_kwargs, error="\n".join(parts)
+        )
+        self.tool_name = tool_name
+        self.tool_kwargs = tool_kwargs
+        self.source = source
+        super().__init__(self.message)
+
+
+def msg_content_output(output: Any) -> str | list[dict[str, Any]]:
+    """A tool's output as `ToolMessage` content: text and content blocks as they are, anything
+    else as JSON (or its `str` when it is not JSON-able)."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list) and all(
+        isinstance(x, dict) and x.get("type") in _BLOCK_TYPES for x in output
+    ):
+        return output
+    try:
+        return json.dumps(output, ensure_ascii=False)
+    except Exception:
+        return str(output)
+
+
+def _default_error_handling(error: Exception) -> str:
+    """LangGraph's default: bad arguments go back to the model; other errors are raised."""
+    if isinstance(error, ToolInvocationError):
+        return error.message
+    raise error
+
+
+def _handled_types(handler: Callable[..., str]) -> tuple[type[Exception], ...]:
+    """The exception types a handler's first parameter is annotated with (default: all)."""
+    params = list(inspect.signature(handler).parameters.values())
+    if not params:
+        return (Exception,)
+    first = params[1] if params[0].name in ("self", "cls") and len(params) == 2 else params[0]
+    hints = typing.get_type_hints(handler)
+    annotation = hints.get(first.name)
+    if annotation is None:
+        return (Exception,)
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        members = typing.get_args(annotation)
+    else:
+        members = (annotation,)
+    if not all(isinstance(m, type) and issubclass(m, Exception) for m in members):
+        raise ValueError(
+            "handle_tool_errors: annotate the handler's error parameter with Exception types, "
+            f"e.g. `def handler(e: ValueError | TypeError) -> str`; got {annotation!r}"
+        )
+    return tuple(members)
+
+
+@dataclass(slots=True)
+class _Injected:
+    """Which arguments of a tool are filled by the ToolNode rather than the model."""
+
+    state: dict[str, str | None] = field(default_factory=dict)
+    store: str | None = None
+    call_id: str | None = None
+
+    @property
+    def keys(self) -> set[str]:
+        out = set(self.state)
+        out.update(k for k in (self.store, self.call_id) if k is not None)
+        return out
+
+
+def _injected_args(tool: BaseTool) -> _Injected:
+    found = _Injected()
+    try:
+        annotations = get_all_basemodel_annotations(tool.get_input_schema())
+    except Exception:
+        return found
+    for name, annotation in annotations.items():
+        for meta in typing.get_args(annotation)[1:]:
+            marker = meta() if isinstance(meta, type) else meta
+            if isinstance(marker, InjectedState):
+                found.state[name] = marker.field
+            elif isinstance(marker, InjectedStore):
+                found.store = name
+            elif isinstance(marker, InjectedToolCallId):
+                found.call_id = name
+    return found
+
+
+_OutputBase: Any = _ToolOutputMixin  # not re-exported by langchain_core.tools
+
+
+class _CommandOutput(_OutputBase):  # type: ignore[misc]
+    """Carries a `Command` a tool returned through langchain-core's tool machinery, which
+    would otherwise turn it into text (hitl-async's Command is no langchain-core type)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _wrap_commands(result: Any) -> Any:
+    if isinstance(result, Command):
+        return _CommandOutput(result)
+    if isinstance(result, list) and result and any(isinstance(r, Command) for r in result):
+        return _CommandOutput(result)
+    return result
+
+
+def command_aware(tool: BaseTool) -> BaseTool:
+    """A copy of `tool` whose `Command` results survive langchain-core's output formatting."""
+    copy = tool.model_copy()
+    run, arun = tool._run, tool._arun
+
+    @functools.wraps(run)  # BaseTool.run reads the signature (config, run_manager)
+    def _run(*args: Any, **kwargs: Any) -> Any:
+        return _wrap_commands(run(*args, **kwargs))
+
+    @functools.wraps(arun)
+    async def _arun(*args: Any, **kwargs: Any) -> Any:
+        return _wrap_commands(await arun(*args, **kwargs))
+
+    object.__setattr__(copy, "_run", _run)
+    object.__setattr__(copy, "_arun", _arun)
+    return copy
+
+
+InputType = Literal["list", "dict", "tool_calls"]
+
+
+class ToolNode:
+    """A node that runs the tool calls of the last AI message and returns their `ToolMessage`s.
+
+    Input: the graph state (a dict or model with `messages_key`), a list of messages, a list of
+    tool calls, or LangGraph's `{"__type": "tool_call_with_context", ...}` (one call and its
+    state, what `create_react_agent` sends per call). Output: `{messages_key: [ToolMessage,
+    ...]}` (a list for list input); when tools return `Command`s, one `Command` combining their
+    updates and gotos. `handle_tool_errors` as in LangGraph: by default only argument errors go
+    back to the model; True catches every error, a str is the message, a callable makes it (and
+    its annotation selects the exception types), a type or tuple of types selects them.
+    """
+
+    def __init__(
+        self,
+        tools: Sequence[BaseTool | Callable[..., Any]],
+        *,
+        name: str = "tools",
+        tags: list[str] | None = None,
+        handle_tool_errors: ErrorHandling = _default_error_handling,
+        messages_key: str = "messages",
+    ) -> None:
+        self.name = name
+        self.tags = tags
+        self.handle_tool_errors = handle_tool_errors
+        self.messages_key = messages_key
+        self.tools_by_name: dict[str, BaseTool] = {}
+        self._runnable: dict[str, BaseTool] = {}
+        self._injected: dict[str, _Injected] = {}
+        for item in tools:
+            tool = item if isinstance(item, BaseTool) else create_tool(item)
+            self.tools_by_name[tool.name] = tool
+            self._runnable[tool.name] = command_aware(tool)
+            self._injected[tool.name] = _injected_args(tool)
+
+    # -- input -------------------------------------------------------------------------------
+
+    def _parse(self, input: Any) -> tuple[list[ToolCall], InputType, Any]:
+        """(tool calls, input type, the state tools may be injected with)."""
+        if isinstance(input, list):
+            if input and isinstance(input[-1], dict) and input[-1].get("type") == "tool_call":
+                return cast(list[ToolCall], input), "tool_calls", {}
+            kind: InputType = "list"
+            messages = input
+        elif isinstance(input, dict) and input.get("__type") == "tool_call_with_context":
+            return [input["tool_call"]], "tool_calls", input["state"]
+        elif isinstance(input, dict) and input.get(self.messages_key):
+            kind, messages = "dict", input[self.messages_key]
+        elif getattr(input, self.messages_key, None):
+            kind, messages = "dict", getattr(input, self.messages_key)
+        else:
+            raise ValueError("No message found in input")
+        ai = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+        if ai is None:
+            raise ValueError("No AIMessage found in input")
+        return list(ai.tool_calls), kind, input
+
+    # -- one call ----------------------------------------------------------------------------
+
+    def _prepare(self, call: ToolCall, state: Any, store: Any) -> dict[str, Any]:
+        injected = self._injected[call["name"]]
+        args = {k: v for k, v in call["args"].items() if k not in injected.keys}
+        if injected.state:
+            if isinstance(state, list):
+                state = {self.messages_key: state}
+            for arg, key in injected.state.items():
+                if key is None:
+                    args[arg] = state
+                elif isinstance(state, dict):
+                    args[arg] = state[key]
+                else:
+                    args[arg] = getattr(state, key)
+        if injected.store is not None:
+            if store is None:
+                raise ValueError(
+                    "Cannot inject store into tools with InjectedStore annotations - please "
+                    "compile your graph with a store."
+                )
+            args[injected.store] = store
+        return {**call, "args": args, "type": "tool_call"}
+
+    def _invalid(self, call: ToolCall) -> ToolMessage:
+        content = INVALID_TOOL_NAME_ERROR_TEMPLATE.format(
+            requested_tool=call["name"], available_tools=", ".join(self.tools_by_name)
+        )
+        return ToolMessage(content, name=call["name"], tool_call_id=call["id"], status="error")
+
+    def _on_error(self, call: ToolCall, error: Exception) -> ToolMessage:
+        flag = self.handle_tool_errors
+        if isinstance(flag, type) and issubclass(flag, Exception):
+            handled: tuple[type[Exception], ...] = (flag,)
+        elif isinstance(flag, tuple):
+            handled = flag
+        elif callable(flag) and not isinstance(flag, type):
+            handled = _handled_types(flag)
+        else:
+            handled = (Exception,)
+        if not flag or not isinstance(error, handled):
+            raise error
+        if isinstance(flag, bool | tuple | type):
+            content = TOOL_CALL_ERROR_TEMPLATE.format(error=repr(error))
+        elif isinstance(flag, str):
+            content = flag
+        else:
+            content = flag(error)
+        return ToolMessage(content, name=call["name"], tool_call_id=call["id"], status="error")
+
+    def _result(self, call: ToolCall, response: Any) -> Any:
+        if isinstance(response, _CommandOutput):
+            return response.value
+        if isinstance(response, ToolMessage):
+            response.content = cast(Any, msg_content_output(response.content))
+            return response
+        raise TypeError(f"Tool {call['name']} returned unexpected type: {type(response)}")
+
+    def _run_one(self, call: ToolCall, state: Any, store: Any, config: Any) -> Any:
+        if call["name"] not in self.tools_by_name:
+            return self._invalid(call)
+        tool = self._runnable[call["name"]]
+        try:
+            try:
+                response = tool.invoke(self._prepare(call, state, store), config)
+            except ValidationError as exc:
+                raise ToolInvocationError(call["name"], exc, call["args"]) from exc
+            return self._result(call, response)
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:
+            return self._on_error(call, exc)
+
+    async def _arun_one(self, call: ToolCall, state: Any, store: Any, config: Any) -> Any:
+        if call["name"] not in self.tools_by_name:
+            return self._invalid(call)
+        tool = self._runnable[call["name"]]
+        try:
+            try:
+                response = await tool.ainvoke(self._prepare(call, state, store), config)
+            except ValidationError as exc:
+                raise ToolInvocationError(call["name"], exc, call["args"]) from exc
+            return self._result(call, response)
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:
+            return self._on_error(call, exc)
+
+    # -- the node ----------------------------------------------------------------------------
+
+    def invoke(self, input: Any, config: Any = None, **_: Any) -> Any:
+        """Run the tool calls in parallel threads; see the class docstring."""
+        calls, kind, state = self._parse(input)
+        store = _store()
+        with ThreadPoolExecutor(max_workers=max(len(calls), 1)) as pool:
+            futures = [
+                pool.submit(copy_context().run, self._run_one, c, state, store, config)
+                for c in calls
+            ]
+            outputs = _gather([f.exception() or f.result() for f in futures])
+        return self._combine(outputs, kind)
+
+    async def ainvoke(self, input: Any, config: Any = None, **_: Any) -> Any:
+        """Run the tool calls concurrently; see the class docstring."""
+        calls, kind, state = self._parse(input)
+        store = _store()
+        results: list[Any] = [None] * len(calls)
+
+        async def one(index: int, call: ToolCall) -> None:
+            try:
+                results[index] = await self._arun_one(call, state, store, config)
+            except Exception as exc:  # collected: the first interrupt or error wins below
+                results[index] = exc
+
+        async with anyio.create_task_group() as group:
+            for index, call in enumerate(calls):
+                group.start_soon(one, index, call)
+        return self._combine(_gather(results), kind)
+
+    def _combine(self, outputs: list[Any], kind: InputType) -> Any:
+        flat: list[Any] = []
+        for output in outputs:
+            flat.extend(output if isinstance(output, list) else [output])
+        if not any(isinstance(o, Command) for o in flat):
+            return flat if kind == "list" else {self.messages_key: flat}
+        parents = [o for o in flat if isinstance(o, Command) and o.graph == Command.PARENT]
+        if parents:
+            if len(parents) != len(flat):
+                raise ValueError(
+                    "tools returned Command(graph=Command.PARENT) together with other results; "
+                    "return PARENT commands from every tool call of the step, or none"
+                )
+            goto: list[Any] = [g for p in parents for g in p.goto_targets()]
+            return Command(graph=Command.PARENT, goto=goto)
+        updates: list[tuple[str, Any]] = []
+        gotos: list[Any] = []
+        for output in flat:
+            if isinstance(output, Command):
+                updates.extend(_items(output.update))
+                gotos.extend(output.goto_targets())
+            else:
+                updates.append((self.messages_key, [output]))
+        return Command(update=updates, goto=gotos)
+
+    def __repr__(self) -> str:
+        return f"ToolNode(tools={list(self.tools_by_name)})"
+
+
+def _items(update: Any) -> list[tuple[str, Any]]:
+    if update is None:
+        return []
+    if isinstance(update, dict):
+        return list(update.items())
+    return list(update)
+
+
+def _gather(results: list[Any]) -> list[Any]:
+    """Raise what the calls raised: their interrupts together (one pause), else the first
+    error; otherwise the results in call order."""
+    from hitl_async.errors import GraphInterrupt
+
+    interrupts = [r for r in results if isinstance(r, GraphInterrupt)]
+    if interrupts:
+        raise GraphInterrupt([i for gi in interrupts for i in gi.interrupts])
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+def _store() -> Any:
+    """The running graph's store, or None outside a graph."""
+    from hitl_async._runtime import current_scratchpad
+
+    try:
+        pad = current_scratchpad("ToolNode")
+    except RuntimeError:
+        return None
+    return getattr(getattr(pad.run, "graph", None), "store", None)
+
+
+def tools_condition(
+    state: list[AnyMessage] | dict[str, Any] | Any, messages_key: str = "messages"
+) -> Literal["tools", "__end__"]:
+    """Route to "tools" when the last message has tool calls, else to END."""
+    if isinstance(state, list):
+        message = state[-1] if state else None
+    else:
+        found = state.get(messages_key) if isinstance(state, dict) else None
+        messages = found or getattr(state, messages_key, None)
+        if not messages:
+            raise ValueError(f"No messages found in input state to tool_edge: {state}")
+        message = messages[-1]
+    if isinstance(message, AIMessage) and message.tool_calls:
+        return "tools"
+    return "__end__"

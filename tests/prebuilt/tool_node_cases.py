@@ -1,0 +1,182 @@
+"""ToolNode inputs for comparing hitl-async's `ToolNode` with LangGraph's on the same values.
+
+Each case runs a one-node graph (START -> tools) on a state whose last AI message holds the
+tool calls, and records the final state as plain data (or the error). Runs under hitl-async's
+tests and, to make the golden file, under a Python with LangGraph:
+
+    /work/lgvenv/bin/python tests/prebuilt/tool_node_cases.py > tests/prebuilt/golden/tool_node.json
+"""
+
+# No `from __future__ import annotations`: the tools below are annotated with local names.
+
+import json
+import operator
+import sys
+from typing import Annotated, Any
+
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
+from langchain_core.tools import InjectedToolCallId, tool
+from typing_extensions import TypedDict
+
+
+@tool
+def add(a: int, b: int) -> str:
+    """Add two numbers; refuses zero."""
+    if a == 0:
+        raise ValueError("a must not be zero")
+    return f"{a} + {b} = {a + b}"
+
+
+@tool
+def rows(n: int) -> list[dict[str, Any]]:
+    """Rows as plain dicts (sent to the model as JSON)."""
+    return [{"row": i, "name": f"é{i}"} for i in range(n)]
+
+
+@tool
+def picture(url: str) -> list[dict[str, Any]]:
+    """Content blocks (sent as they are)."""
+    return [{"type": "image_url", "image_url": {"url": url}}]
+
+
+@tool
+def typed_fail(kind: str) -> str:
+    """Raises the named exception."""
+    raise {"type": TypeError, "value": ValueError, "key": KeyError}[kind]("boom")
+
+
+def make_cases(names: dict[str, Any]) -> dict[str, Any]:
+    """Cases built from the framework's names (StateGraph, START, ToolNode, Command, ...)."""
+    StateGraph, START = names["StateGraph"], names["START"]
+    ToolNode, Command = names["ToolNode"], names["Command"]
+    InjectedState, add_messages = names["InjectedState"], names["add_messages"]
+
+    class State(TypedDict, total=False):
+        messages: Annotated[list[AnyMessage], add_messages]
+        note: str
+        count: Annotated[int, operator.add]
+
+    @tool
+    def whoami(
+        question: str,
+        state: Annotated[dict[str, Any], InjectedState],
+        note: Annotated[str, InjectedState("note")],
+        call_id: Annotated[str, InjectedToolCallId],
+    ) -> str:
+        """Reads the graph state and its own call id."""
+        return f"{question}: {len(state['messages'])} messages, note={note}, call={call_id}"
+
+    @tool
+    def bump(by: int, call_id: Annotated[str, InjectedToolCallId]) -> Any:
+        """Updates another state key through a Command."""
+        message = ToolMessage(f"bumped by {by}", tool_call_id=call_id, name="bump")
+        return Command(update={"messages": [message], "count": by})
+
+    def calls(*items: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"name": n, "args": a, "id": f"call-{i}"} for i, (n, a) in enumerate(items)]
+
+    def run(tools: list[Any], tool_calls: list[dict[str, Any]], **options: Any) -> Any:
+        builder = StateGraph(State)
+        builder.add_node("tools", ToolNode(tools, **options))
+        builder.add_edge(START, "tools")
+        state = {
+            "messages": [AIMessage("", id="ai", tool_calls=tool_calls)],
+            "note": "hello",
+            "count": 1,
+        }
+        return builder.compile().invoke(state)
+
+    def handle_value(e: ValueError) -> str:
+        return f"handled {type(e).__name__}: {e}"
+
+    return {
+        "one call": lambda: run([add], calls(("add", {"a": 1, "b": 2}))),
+        "parallel calls keep their order": lambda: run(
+            [add, rows],
+            calls(("rows", {"n": 2}), ("add", {"a": 3, "b": 4}), ("add", {"a": 5, "b": 6})),
+        ),
+        "json and utf-8 output": lambda: run([rows], calls(("rows", {"n": 2}))),
+        "content blocks output": lambda: run([picture], calls(("picture", {"url": "x"}))),
+        "bad arguments go back to the model": lambda: run([add], calls(("add", {"a": "x"}))),
+        "tool errors raise by default": lambda: run([add], calls(("add", {"a": 0, "b": 1}))),
+        "handle_tool_errors=True": lambda: run(
+            [add], calls(("add", {"a": 0, "b": 1})), handle_tool_errors=True
+        ),
+        "handle_tool_errors=str": lambda: run(
+            [add], calls(("add", {"a": 0, "b": 1})), handle_tool_errors="try again"
+        ),
+        "handle_tool_errors=typed callable, handled": lambda: run(
+            [typed_fail], calls(("typed_fail", {"kind": "value"})), handle_tool_errors=handle_value
+        ),
+        "handle_tool_errors=typed callable, not handled": lambda: run(
+            [typed_fail], calls(("typed_fail", {"kind": "type"})), handle_tool_errors=handle_value
+        ),
+        "handle_tool_errors=tuple": lambda: run(
+            [typed_fail], calls(("typed_fail", {"kind": "key"})), handle_tool_errors=(KeyError,)
+        ),
+        "handle_tool_errors=False with bad arguments": lambda: run(
+            [add], calls(("add", {"a": "x"})), handle_tool_errors=False
+        ),
+        "unknown tool name": lambda: run([add], calls(("nope", {"a": 1}))),
+        "injected state, field and call id": lambda: run(
+            [whoami], calls(("whoami", {"question": "who"}))
+        ),
+        "tool returning a Command": lambda: run(
+            [bump, add], calls(("bump", {"by": 5}), ("add", {"a": 1, "b": 1}))
+        ),
+    }
+
+
+def plain(result: Any) -> Any:
+    out: dict[str, Any] = {}
+    for key, value in sorted(result.items()):
+        if key == "messages":
+            out[key] = [
+                {
+                    "class": type(m).__name__,
+                    "content": m.content,
+                    "name": getattr(m, "name", None),
+                    "tool_call_id": getattr(m, "tool_call_id", None),
+                    "status": getattr(m, "status", None),
+                }
+                for m in value
+            ]
+        else:
+            out[key] = value
+    return out
+
+
+def run_all(names: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, case in make_cases(names).items():
+        try:
+            out[name] = plain(case())
+        except Exception as exc:
+            out[name] = {"error": type(exc).__name__, "message": str(exc).splitlines()[0]}
+    return out
+
+
+if __name__ == "__main__":
+    from importlib.metadata import version
+
+    from langgraph.graph import START, StateGraph, add_messages
+    from langgraph.prebuilt import InjectedState, ToolNode
+    from langgraph.types import Command
+
+    names = dict(
+        StateGraph=StateGraph,
+        START=START,
+        ToolNode=ToolNode,
+        Command=Command,
+        InjectedState=InjectedState,
+        add_messages=add_messages,
+    )
+    versions = {p: version(p) for p in ("langgraph", "langgraph-prebuilt", "langchain-core")}
+    json.dump(
+        {"versions": versions, "results": run_all(names)},
+        sys.stdout,
+        indent=1,
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    sys.stdout.write("\n")

@@ -15,6 +15,8 @@ migrated (every value written is framed either way).
 
 from __future__ import annotations
 
+import struct
+
 from crc32c import crc32c
 
 from hitl_async.errors import SerializationError
@@ -30,12 +32,12 @@ FORMAT = 0x01
 HEADER_SIZE = 6
 """Bytes the frame adds to each value."""
 
-_PREFIX = bytes([MARKER, FORMAT])
+_HEAD = struct.Struct(">BBI")  # marker, format, CRC32C
 
 
 def seal(payload: bytes) -> bytes:
     """`payload` framed with its checksum."""
-    return b"".join((_PREFIX, crc32c(payload).to_bytes(4, "big"), payload))
+    return _HEAD.pack(MARKER, FORMAT, crc32c(payload)) + payload
 
 
 def is_framed(data: bytes) -> bool:
@@ -54,13 +56,13 @@ def unseal(data: bytes) -> bytes:
             f"checkpoint data ({len(data)} bytes) is truncated: shorter than its "
             f"{HEADER_SIZE}-byte checksum header, so it was damaged after it was written"
         )
-    if data[1] != FORMAT:
+    _, version, stored = _HEAD.unpack_from(data)
+    if version != FORMAT:
         raise SerializationError(
-            f"checkpoint data has frame format {data[1]}; this hitl-async reads format {FORMAT}: "
-            "the data is damaged, or was written by a newer hitl-async"
+            f"checkpoint data has frame format {version}; this hitl-async reads format "
+            f"{FORMAT}: the data is damaged, or was written by a newer hitl-async"
         )
     payload = data[HEADER_SIZE:]
-    stored = int.from_bytes(data[2:HEADER_SIZE], "big")
     actual = crc32c(payload)
     if stored != actual:
         raise SerializationError(

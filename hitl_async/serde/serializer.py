@@ -65,6 +65,7 @@ __all__ = [
 
 _POOL_KEEP_BYTES = 64 * 1024  # a packer that produced more than this is not pooled (memory)
 _POOL_SIZE = 8
+_MARKER_BYTE = bytes([MARKER])
 _RETRIES = range(len(LANGCHAIN_NAMES) + 1)  # each retry allows one more class
 
 
@@ -239,26 +240,31 @@ class Serializer:
     def loads(self, data: bytes) -> Any:
         """Decode bytes made by `dumps` after checking their checksum; anything damaged or
         malformed raises SerializationError (never another value)."""
+        if data[:1] == _MARKER_BYTE and len(data) <= self._max_bytes + HEADER_SIZE:
+            payload = unseal(data)
+        else:
+            payload = self._unframed(data)
+        try:
+            return self._unpack(payload)
+        except Exception as exc:
+            return self._loads_slow(payload, exc)
+
+    def _unframed(self, data: bytes) -> bytes:
+        """`loads` of data that is too long or has no frame: refused, or (allow_unchecked) the
+        bare msgpack of hitl-async 0.1."""
         if len(data) > self._max_bytes + HEADER_SIZE:
             raise SerializationError(
                 f"cannot deserialize checkpoint data: it is {len(data)} bytes, more than "
                 f"max_bytes={self._max_bytes}, so it was not decoded. If it is legitimate, load "
                 "it with Serializer(max_bytes=...)"
             )
-        if len(data) and data[0] == MARKER:
-            payload = unseal(data)
-        elif self.allow_unchecked:
-            payload = data
-        else:
+        if not self.allow_unchecked:
             raise SerializationError(
                 f"checkpoint data ({len(data)} bytes) has no checksum frame: it is damaged, was "
                 "not written by this serializer, or was written by hitl-async 0.1 before "
                 "checksums (read such a store with Serializer(allow_unchecked=True))"
             )
-        try:
-            return self._unpack(payload)
-        except Exception as exc:
-            return self._loads_slow(payload, exc)
+        return data
 
     def _loads_slow(self, data: bytes, exc: Exception) -> Any:
         """`loads` after the fast path raised: take the deep path and measure, or explain."""

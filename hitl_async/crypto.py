@@ -126,7 +126,7 @@ class EncryptedSerializer:
         ciphertext: bytes = self._cipher.encrypt(nonce, plain, prefix)
         return b"".join((prefix, nonce, ciphertext))
 
-    def loads(self, data: bytes) -> Any:
+    def loads(self, data: bytes | bytearray | memoryview) -> Any:
         """Authenticate and decrypt `data` with the key it names, then decode it.
 
         Raises DecryptionError (a SerializationError) for a tampered, truncated or foreign value,

@@ -782,3 +782,41 @@ def test_register_types_from_pydantic_annotation() -> None:
     assert type(back.notes[0]) is Note
     assert type(back.attachments["a"]) is Attachment
     assert type(back.parent) is Ticket
+
+
+# --- a value that cannot be stored: the error names the type, the channel and the fix ----------
+
+
+@dataclasses.dataclass
+class NotInSchema:
+    x: int
+
+
+def test_unstorable_node_output_names_type_channel_and_an_exported_fix() -> None:
+    """#13 item 7: the one call the message names is exported where the message says."""
+    import re
+    from typing import Any as _Any
+
+    import hitl_async
+    from hitl_async import END, START, InMemorySaver, StateGraph
+
+    class State(TypedDict, total=False):
+        payload: _Any
+
+    builder = StateGraph(State)
+    builder.add_node("make", lambda s: {"payload": NotInSchema(1)})
+    builder.add_edge(START, "make")
+    builder.add_edge("make", END)
+    graph = builder.compile(checkpointer=InMemorySaver())
+    with pytest.raises(SerializationError) as info:
+        graph.invoke({}, {"configurable": {"thread_id": "unstorable"}})
+    message = str(info.value)
+    assert f"'{__name__}.NotInSchema'" in message
+    assert "'payload'" in message and "node 'make'" in message
+    call = re.search(r"Fix: call (hitl_async\.(\w+))\(NotInSchema\)", message)
+    assert call is not None, message
+    assert callable(getattr(hitl_async, call.group(2)))
+    getattr(hitl_async, call.group(2))(NotInSchema)  # and it does fix it
+    graph = builder.compile(checkpointer=InMemorySaver())
+    out = graph.invoke({}, {"configurable": {"thread_id": "stored"}})
+    assert out == {"payload": NotInSchema(1)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from hitl_async._connect import connect
 from hitl_async.checkpoint.base import (
     BaseSaver,
@@ -55,6 +57,9 @@ from hitl_async.types import (
 )
 from hitl_async.worker import Worker
 
+if TYPE_CHECKING:
+    from hitl_async.graph.message import MessagesState, add_messages
+
 __all__ = [
     "CANCEL",
     "END",
@@ -85,6 +90,7 @@ __all__ = [
     "LeaseLostError",
     "LoadedCheckpoint",
     "MemorySaver",
+    "MessagesState",
     "NoPendingInterruptError",
     "PendingInterrupt",
     "PregelTask",
@@ -105,6 +111,7 @@ __all__ = [
     "UnknownInterruptError",
     "Worker",
     "WriteRecord",
+    "add_messages",
     "connect",
     "entrypoint",
     "get_config",
@@ -115,3 +122,12 @@ __all__ = [
     "register_types_from_annotation",
     "task",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`add_messages` and `MessagesState` need langchain-core: imported on first use."""
+    if name in ("MessagesState", "add_messages"):
+        from hitl_async.graph import message
+
+        return getattr(message, name)
+    raise AttributeError(f"module 'hitl_async' has no attribute {name!r}")

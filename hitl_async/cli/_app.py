@@ -45,6 +45,8 @@ from hitl_async.cli._render import (
     print_thread,
     threads_table,
 )
+from hitl_async.cli._serve import register as register_serve
+from hitl_async.cli._serve import serve_worker
 from hitl_async.graph.compiled import CompiledStateGraph
 from hitl_async.inbox import list_pending
 from hitl_async.types import Command
@@ -602,7 +604,21 @@ class _ReportingWorker(Worker):
 @app.command()
 def worker(
     ctx: typer.Context,
-    graph: GraphArg,
+    graph: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[MODULE:GRAPH]",
+            help="The graph whose queue to serve (or --config).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Execute the runs `hitl serve` queues for the graphs of this langgraph.json.",
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Runs at once.")] = 4,
     queue: Annotated[
         str | None, typer.Option(help="Queue to serve [default: the graph's name].")
@@ -647,6 +663,10 @@ def worker(
         print(line, flush=True)
 
     async def body(st: Store) -> int:
+        if config is not None:
+            return await serve_worker(config, st, concurrency, poll)
+        if graph is None:
+            raise UsageError("pass MODULE:GRAPH, or --config langgraph.json for hitl serve's runs")
         async with open_store(st) as saver:
             compiled = load_graph(graph, saver)
             try:
@@ -681,3 +701,6 @@ async def _stop_on_signals(serving: Worker, scope: anyio.CancelScope) -> None:
             stopping = True
             sys.stderr.write("worker: stopping; runs in progress finish (signal again to abort)\n")
             serving.stop()
+
+
+register_serve(app)

@@ -1,0 +1,431 @@
+"""`ServerCore`: what the HTTP routes and the run executor share — the graphs, the checkpoint
+store, the record store — and the thread and assistant operations of the API."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hitl_async._checkpoint import now_iso
+from hitl_async.errors import HitlError, ThreadBusyError
+from hitl_async.server.encoding import jsonable
+from hitl_async.server.errors import ApiError, not_found, unprocessable
+from hitl_async.server.records import (
+    AssistantRecord,
+    RecordStore,
+    ThreadQuery,
+    ThreadRecord,
+    matches_filter,
+)
+from hitl_async.server.state import interrupts_by_task, snapshot_json, status_of
+
+if TYPE_CHECKING:
+    from hitl_async.checkpoint.base import BaseSaver
+    from hitl_async.graph.compiled import CompiledStateGraph
+    from hitl_async.types import StateSnapshot
+
+__all__ = ["ASSISTANT_NAMESPACE", "DEFAULT_QUEUE", "ServerCore", "assistant_id_for"]
+
+ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+"""The namespace of system assistant ids, as LangGraph's server derives them (`uuid5` of the
+graph name), so a client that stored an assistant id finds the same one here."""
+
+DEFAULT_QUEUE = "hitl-serve"
+
+
+def assistant_id_for(graph_id: str) -> str:
+    """The system assistant id of a graph."""
+    return str(uuid.uuid5(ASSISTANT_NAMESPACE, graph_id))
+
+
+def _thread_config(thread_id: str, checkpoint: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    conf: dict[str, Any] = {"thread_id": thread_id}
+    if checkpoint:
+        if checkpoint.get("checkpoint_id"):
+            conf["checkpoint_id"] = checkpoint["checkpoint_id"]
+        if checkpoint.get("checkpoint_ns"):
+            conf["checkpoint_ns"] = checkpoint["checkpoint_ns"]
+    return {"configurable": conf}
+
+
+class ServerCore:
+    """The graphs of a `langgraph.json`, bound to one checkpoint store, plus the record store."""
+
+    def __init__(
+        self,
+        graphs: Mapping[str, CompiledStateGraph],
+        saver: BaseSaver,
+        records: RecordStore,
+        *,
+        queue: str = DEFAULT_QUEUE,
+    ) -> None:
+        if not graphs:
+            raise ValueError("a server needs at least one graph")
+        self.graphs = dict(graphs)
+        self.saver = saver
+        self.records = records
+        self.queue = queue
+
+    async def start(self) -> None:
+        """Set the stores up and register one system assistant per graph."""
+        await self.saver.setup()
+        await self.records.setup()
+        for graph_id in self.graphs:
+            now = now_iso()
+            await self.records.put_assistant(
+                AssistantRecord(
+                    assistant_id=assistant_id_for(graph_id),
+                    graph_id=graph_id,
+                    name=graph_id,
+                    created_at=now,
+                    updated_at=now,
+                    metadata={"created_by": "system"},
+                ),
+                if_absent=True,
+            )
+
+    async def aclose(self) -> None:
+        await self.records.aclose()
+        await self.saver.aclose()
+
+    # -- assistants ------------------------------------------------------------------------------
+
+    async def assistant(self, assistant_id: str) -> AssistantRecord:
+        """An assistant by id, or by the name of its graph; 404 otherwise."""
+        if assistant_id in self.graphs:
+            assistant_id = assistant_id_for(assistant_id)
+        found = await self.records.get_assistant(assistant_id)
+        if found is None or found.graph_id not in self.graphs:
+            raise not_found("Assistant", assistant_id)
+        return found
+
+    async def search_assistants(
+        self,
+        *,
+        graph_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> list[AssistantRecord]:
+        found = [
+            a
+            for a in await self.records.list_assistants()
+            if a.graph_id in self.graphs
+            and (graph_id is None or a.graph_id == graph_id)
+            and (not metadata or matches_filter(a.metadata, metadata))
+            and (name is None or name.lower() in a.name.lower())
+        ]
+        found.sort(key=lambda a: (a.created_at, a.assistant_id), reverse=True)
+        return found[offset : offset + limit]
+
+    def graph(self, graph_id: str) -> CompiledStateGraph:
+        graph = self.graphs.get(graph_id)
+        if graph is None:
+            raise not_found("Graph", graph_id)
+        return graph
+
+    def schemas(self, graph_id: str) -> dict[str, Any]:
+        """JSON schemas of the graph's input, output, state and context (where derivable)."""
+        builder = self.graph(graph_id).builder
+        return {
+            "graph_id": graph_id,
+            "input_schema": _schema(getattr(builder, "input_schema", None), f"{graph_id}_input"),
+            "output_schema": _schema(getattr(builder, "output_schema", None), f"{graph_id}_output"),
+            "state_schema": _schema(getattr(builder, "state_schema", None), f"{graph_id}_state"),
+            "config_schema": {},
+            "context_schema": _schema(builder.context_schema, f"{graph_id}_context"),
+        }
+
+    def drawing(self, graph_id: str) -> dict[str, Any]:
+        """Nodes and edges, in the shape of LangGraph's `GET /assistants/{id}/graph`."""
+        drawn = self.graph(graph_id).get_graph()
+        nodes: list[dict[str, Any]] = []
+        for name in drawn.nodes:
+            if name == "__end__":
+                nodes.append({"id": name})
+            else:
+                nodes.append({"id": name, "type": "runnable", "data": {"name": name}})
+        edges = []
+        for edge in sorted(drawn.edges, key=lambda e: (e.source, e.target)):
+            out: dict[str, Any] = {"source": edge.source, "target": edge.target}
+            if edge.conditional:
+                out["conditional"] = True
+            if edge.label is not None:
+                out["data"] = edge.label
+            edges.append(out)
+        return {"nodes": nodes, "edges": edges}
+
+    # -- threads ---------------------------------------------------------------------------------
+
+    async def create_thread(
+        self,
+        *,
+        thread_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        if_exists: str = "raise",
+    ) -> ThreadRecord:
+        now = now_iso()
+        record = ThreadRecord(
+            thread_id=thread_id or str(uuid.uuid4()),
+            created_at=now,
+            updated_at=now,
+            state_updated_at=now,
+            metadata=dict(metadata or {}),
+        )
+        if await self.records.insert_thread(record):
+            return record
+        if if_exists == "do_nothing":
+            existing = await self.records.get_thread(record.thread_id)
+            if existing is not None:
+                return existing
+        raise ApiError(409, f"Thread with ID {record.thread_id} already exists")
+
+    async def thread(
+        self, thread_id: str, filters: Mapping[str, Any] | None = None
+    ) -> ThreadRecord:
+        """The thread, 404 when it does not exist or the caller may not see it."""
+        found = await self.records.get_thread(thread_id)
+        if found is None or (filters and not matches_filter(found.metadata, filters)):
+            raise not_found("Thread", thread_id)
+        return found
+
+    async def update_thread_metadata(
+        self, thread_id: str, metadata: Mapping[str, Any], filters: Mapping[str, Any] | None
+    ) -> ThreadRecord:
+        await self.thread(thread_id, filters)
+
+        def change(record: ThreadRecord) -> ThreadRecord:
+            record.metadata = {**record.metadata, **metadata}
+            record.updated_at = now_iso()
+            return record
+
+        updated = await self.records.update_thread(thread_id, change)
+        if updated is None:
+            raise not_found("Thread", thread_id)
+        return updated
+
+    async def delete_thread(self, thread_id: str, filters: Mapping[str, Any] | None) -> None:
+        await self.thread(thread_id, filters)
+        active = await self.records.active_runs(thread_id)
+        if any(r.status == "running" for r in active):
+            raise ApiError(
+                409,
+                f"Thread with ID {thread_id} has a running run; cancel it first "
+                f"(runs {[r.run_id for r in active]})",
+            )
+        await self.saver.delete_thread(thread_id)
+        await self.records.delete_thread(thread_id)
+
+    async def search_threads(self, query: ThreadQuery) -> list[ThreadRecord]:
+        return await self.records.search_threads(query)
+
+    def graph_of_thread(self, record: ThreadRecord) -> CompiledStateGraph | None:
+        """The graph that runs the thread (its metadata's graph_id), else the only graph."""
+        graph_id = record.metadata.get("graph_id")
+        if isinstance(graph_id, str) and graph_id in self.graphs:
+            return self.graphs[graph_id]
+        if len(self.graphs) == 1:
+            return next(iter(self.graphs.values()))
+        return None
+
+    async def state(
+        self,
+        record: ThreadRecord,
+        checkpoint: Mapping[str, Any] | None = None,
+        *,
+        subgraphs: bool = False,
+    ) -> dict[str, Any]:
+        graph = self.graph_of_thread(record)
+        if graph is None:
+            return _empty_state()
+        snapshot = await graph.aget_state(
+            _thread_config(record.thread_id, checkpoint), subgraphs=subgraphs
+        )
+        if checkpoint and checkpoint.get("checkpoint_id") and snapshot.metadata is None:
+            raise not_found("Checkpoint", str(checkpoint["checkpoint_id"]))
+        return snapshot_json(snapshot, record.thread_id)
+
+    async def history(
+        self,
+        record: ThreadRecord,
+        *,
+        limit: int = 10,
+        before: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        checkpoint: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        graph = self.graph_of_thread(record)
+        if graph is None:
+            return []
+        config = _thread_config(
+            record.thread_id, {"checkpoint_ns": (checkpoint or {}).get("checkpoint_ns")}
+        )
+        before_config = _thread_config(record.thread_id, before) if before else None
+        return [
+            snapshot_json(s, record.thread_id)
+            async for s in graph.aget_state_history(
+                config,
+                filter=dict(metadata) if metadata else None,
+                before=before_config,
+                limit=limit,
+            )
+        ]
+
+    async def update_state(
+        self,
+        record: ThreadRecord,
+        values: Any,
+        *,
+        as_node: str | None = None,
+        checkpoint: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        graph = self.graph_of_thread(record)
+        if graph is None:
+            raise unprocessable(
+                f"thread {record.thread_id} has no graph yet: start a run on it first, or "
+                f"set metadata graph_id to one of {sorted(self.graphs)}"
+            )
+        if as_node is not None and as_node not in graph.builder.nodes and as_node != "__start__":
+            raise unprocessable(
+                f"as_node {as_node!r} is not a node of graph {graph.name!r}; nodes: "
+                f"{sorted(graph.builder.nodes)}"
+            )
+        if await self.records.active_runs(record.thread_id):
+            raise ApiError(
+                409, f"Thread with ID {record.thread_id} is busy: a run is pending or running"
+            )
+        try:
+            config = await graph.aupdate_state(
+                _thread_config(record.thread_id, checkpoint), values, as_node
+            )
+        except ThreadBusyError as exc:
+            raise ApiError(409, str(exc)) from exc
+        except (HitlError, ValueError, TypeError) as exc:
+            raise unprocessable(f"{type(exc).__name__}: {exc}") from exc
+        await self.refresh_thread(record.thread_id)
+        conf = dict(config.get("configurable") or {})
+        conf.setdefault("checkpoint_ns", "")
+        ref = {
+            "thread_id": conf.get("thread_id"),
+            "checkpoint_ns": conf.get("checkpoint_ns", ""),
+            "checkpoint_id": conf.get("checkpoint_id"),
+        }
+        return {"checkpoint": ref, "configurable": ref, "checkpoint_id": ref["checkpoint_id"]}
+
+    async def refresh_thread(
+        self, thread_id: str, *, failed: bool = False, error: Any = None, status: str | None = None
+    ) -> ThreadRecord | None:
+        """Copy the thread's head state (values, interrupts, status) into its record."""
+        record = await self.records.get_thread(thread_id)
+        if record is None:
+            return None
+        graph = self.graph_of_thread(record)
+        snapshot: StateSnapshot | None = None
+        if graph is not None:
+            snapshot = await graph.aget_state(_thread_config(thread_id))
+        now = now_iso()
+
+        def change(current: ThreadRecord) -> ThreadRecord:
+            if snapshot is not None and snapshot.metadata is not None:
+                current.values = jsonable(snapshot.values)
+                current.interrupts = interrupts_by_task(snapshot)
+                current.status = status or status_of(snapshot, failed=failed)
+            else:
+                current.values = None
+                current.interrupts = {}
+                current.status = status or ("error" if failed else "idle")
+            current.error = error
+            current.updated_at = now
+            current.state_updated_at = now
+            return current
+
+        return await self.records.update_thread(thread_id, change)
+
+    async def set_thread_status(self, thread_id: str, status: str) -> None:
+        def change(current: ThreadRecord) -> ThreadRecord:
+            current.status = status
+            current.updated_at = now_iso()
+            return current
+
+        await self.records.update_thread(thread_id, change)
+
+    async def copy_thread(self, record: ThreadRecord) -> ThreadRecord:
+        """A new thread with the same metadata and the same checkpoints (root namespace)."""
+        new = await self.create_thread(metadata=record.metadata)
+        history = await self.saver.history(record.thread_id)
+        head: str | None = None
+        for loaded in reversed(history):
+            copied = dataclasses.replace(loaded.record, thread_id=new.thread_id)
+            from hitl_async.checkpoint.base import BlobRecord
+
+            blobs = [
+                BlobRecord(channel, copied.channel_versions[channel], data)
+                for channel, data in loaded.blobs.items()
+                if channel in copied.channel_versions
+            ]
+            await self.saver.commit(copied, blobs, expected_head=head, writes=list(loaded.writes))
+            head = copied.checkpoint_id
+        if head is not None:
+            await self.refresh_thread(new.thread_id)
+        return new
+
+
+def _empty_state() -> dict[str, Any]:
+    return {
+        "values": {},
+        "next": [],
+        "tasks": [],
+        "metadata": None,
+        "created_at": None,
+        "checkpoint": None,
+        "parent_checkpoint": None,
+        "interrupts": [],
+        "checkpoint_id": None,
+        "parent_checkpoint_id": None,
+    }
+
+
+def _schema(schema: Any, title: str) -> dict[str, Any] | None:
+    """A JSON schema of a TypedDict, dataclass or pydantic model (None when not derivable)."""
+    if schema is None or not isinstance(schema, type):
+        return None
+    try:
+        from pydantic import TypeAdapter
+    except ImportError:  # pragma: no cover - pydantic comes with the server extra
+        return None
+    try:
+        found: dict[str, Any] = TypeAdapter(schema).json_schema()
+    except Exception:
+        hints = typing.get_type_hints(schema) if hasattr(schema, "__annotations__") else {}
+        found = {"type": "object", "properties": {k: {} for k in hints}}
+    found["title"] = title
+    return found
+
+
+def thread_json(record: ThreadRecord, *, full: bool = True) -> dict[str, Any]:
+    """A thread as the API answers it."""
+    out: dict[str, Any] = {
+        "thread_id": record.thread_id,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "state_updated_at": record.state_updated_at or record.updated_at,
+        "metadata": record.metadata,
+        "status": record.status,
+        "config": record.config,
+        "values": record.values,
+    }
+    if full:
+        out["error"] = record.error
+        out["interrupts"] = record.interrupts
+    return out
+
+
+def pick(doc: dict[str, Any], select: Sequence[str] | None) -> dict[str, Any]:
+    """Only the `select`ed fields (all when None)."""
+    if not select:
+        return doc
+    return {k: v for k, v in doc.items() if k in select}

@@ -1,0 +1,259 @@
+"""`RunExecutor`: executes the server's queued runs (in `hitl serve` or `hitl worker --config`),
+writing each streamed event to the run's log, which carries it to the API process streaming it.
+
+It is a `hitl_async.Worker` over the server's queue: each run is claimed by one process, a thread
+never runs two at once, a process that dies leaves its claim to expire and another takes over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from hitl_async._checkpoint import now_iso
+from hitl_async.errors import ThreadBusyError
+from hitl_async.server.encoding import dumps, to_command
+from hitl_async.server.records import RunRecord
+from hitl_async.server.runs import CANCEL_EVENT, END_EVENT, engine_modes
+from hitl_async.worker import Worker
+
+if TYPE_CHECKING:
+    from hitl_async.checkpoint.base import RunRequest
+    from hitl_async.server.core import ServerCore
+
+__all__ = ["RunExecutor"]
+
+log = logging.getLogger("hitl_async.server")
+
+
+class _Cancelled(Exception):
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
+
+
+def _event_name(mode: str, namespace: tuple[str, ...]) -> str:
+    name = "messages" if mode == "messages" else mode
+    return "|".join((name, *namespace)) if namespace else name
+
+
+class RunExecutor(Worker):
+    """Serve the server's run queue: `await RunExecutor(core, concurrency=N).run()`."""
+
+    def __init__(self, core: ServerCore, **options: Any) -> None:
+        first = next(iter(core.graphs.values()))
+        super().__init__(first, queue=core.queue, **options)
+        self.core = core
+        self.records = core.records
+        self._starts: dict[str, str | None] = {}
+
+    async def run_duties(self) -> None:
+        """Recover dead runs and fire passed deadlines of every graph."""
+        for graph in self.core.graphs.values():
+            self.graph = graph
+            try:
+                for thread_id in await self.recover():
+                    await self.core.refresh_thread(thread_id)
+                await self.fire_deadlines()
+            except Exception:
+                log.exception("server duties failed for graph %s", graph.name)
+
+    async def execute(self, request: RunRequest) -> None:
+        try:
+            run_id = json.loads(request.payload)["run_id"]
+        except (ValueError, KeyError, TypeError):
+            await self.saver.finish_request(request.id, self.owner, "failed", error="bad payload")
+            return
+        run = await self.records.get_run(run_id)
+        if run is None or run.status not in ("pending", "running"):
+            await self.saver.finish_request(request.id, self.owner, "done")
+            return
+        assistant = await self.records.get_assistant(run.assistant_id)
+        graph = self.core.graphs.get(assistant.graph_id) if assistant is not None else None
+        if graph is None:
+            await self._finish(
+                run,
+                request,
+                "error",
+                error={
+                    "error": "GraphNotFound",
+                    "message": f"no graph for assistant {run.assistant_id}",
+                },
+            )
+            return
+        status, error, output = "success", None, None
+        try:
+            output = await self._run(run, graph)
+        except ThreadBusyError:
+            await self._back_to_queue(run, request)
+            return
+        except _Cancelled as cancel:
+            status = "interrupted"
+            if cancel.action == "rollback":
+                await self._rollback(run, graph)
+        except Exception as exc:
+            log.exception("run %s on thread %s failed", run.run_id, run.thread_id)
+            status, error = "error", {"error": type(exc).__name__, "message": str(exc)}
+        await self._finish(run, request, status, error=error, output=output)
+
+    async def _back_to_queue(self, run: RunRecord, request: RunRequest) -> None:
+        def back(current: RunRecord) -> RunRecord:
+            current.status = "pending"
+            return current
+
+        await self.records.update_run(run.run_id, back)
+        await anyio.sleep(min(self.poll, 0.2))
+        await self.saver.finish_request(request.id, self.owner, "queued")
+
+    async def _finish(
+        self,
+        run: RunRecord,
+        request: RunRequest,
+        status: str,
+        *,
+        error: Any = None,
+        output: Any = None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            if error is not None:
+                await self.records.append_event(run.run_id, "error", dumps(error))
+            thread = await self.core.refresh_thread(
+                run.thread_id, failed=status == "error", error=error
+            )
+            if output is None and thread is not None and status != "error":
+                output = thread.values
+                pending = [i for group in thread.interrupts.values() for i in group]
+                if pending and isinstance(output, dict):
+                    output = {**output, "__interrupt__": pending}
+
+            def done(current: RunRecord) -> RunRecord:
+                current.status = status
+                current.error = error
+                current.output = output
+                current.updated_at = now_iso()
+                return current
+
+            await self.records.update_run(run.run_id, done)
+            await self.saver.finish_request(
+                request.id, self.owner, "failed" if status == "error" else "done"
+            )
+            await self.records.append_event(run.run_id, END_EVENT, status)
+            if run.kwargs.get("temporary"):
+                await self.saver.delete_thread(run.thread_id)
+                await self.records.delete_thread(run.thread_id, keep_runs=True)
+            self._starts.pop(run.run_id, None)
+
+    async def _run(self, run: RunRecord, graph: Any) -> Any:
+        """Stream the run into its log; raises `_Cancelled` when asked to stop."""
+
+        def start(current: RunRecord) -> RunRecord:
+            current.status = "running"
+            current.attempt += 1
+            current.updated_at = now_iso()
+            return current
+
+        started = await self.records.update_run(run.run_id, start)
+        if started is not None:
+            run = started
+        kwargs = run.kwargs
+        cancel: list[str] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch_cancel, run.run_id, tg.cancel_scope, cancel)
+            await self._wait_until_due(run)
+            await self.core.set_thread_status(run.thread_id, "busy")
+            head = await graph.aget_state({"configurable": {"thread_id": run.thread_id}})
+            self._starts[run.run_id] = (head.config.get("configurable") or {}).get("checkpoint_id")
+            config = await self._config(run, graph)
+            command = kwargs.get("command")
+            run_input = to_command(command) if command is not None else kwargs.get("input")
+            modes = engine_modes(kwargs.get("stream_mode") or ["values"])
+            async for item in graph.astream(
+                run_input,
+                config,
+                stream_mode=modes or ["values"],
+                subgraphs=True,
+                interrupt_before=kwargs.get("interrupt_before"),
+                interrupt_after=kwargs.get("interrupt_after"),
+                durability=kwargs.get("durability"),
+                context=kwargs.get("context") or None,
+            ):
+                namespace, mode, chunk = item
+                if not modes or (namespace and not kwargs.get("subgraphs")):
+                    continue
+                await self.records.append_event(
+                    run.run_id, _event_name(mode, tuple(namespace)), dumps(chunk)
+                )
+            tg.cancel_scope.cancel()
+        if cancel:
+            raise _Cancelled(cancel[0])
+        return None
+
+    async def _wait_until_due(self, run: RunRecord) -> None:
+        delay = float(run.kwargs.get("after_seconds") or 0)
+        if delay <= 0:
+            return
+        created = datetime.fromisoformat(run.created_at).timestamp()
+        left = created + delay - time.time()
+        if left > 0:
+            await anyio.sleep(left)
+
+    async def _watch_cancel(self, run_id: str, scope: anyio.CancelScope, out: list[str]) -> None:
+        after: str | None = None
+        while True:
+            for event in await self.records.wait_events(run_id, after, 5.0):
+                after = event.id
+                if event.event == CANCEL_EVENT:
+                    try:
+                        action = json.loads(event.data).get("action", "interrupt")
+                    except ValueError:
+                        action = "interrupt"
+                    out.append(str(action))
+                    scope.cancel()
+                    return
+
+    async def _config(self, run: RunRecord, graph: Any) -> dict[str, Any]:
+        assistant = await self.records.get_assistant(run.assistant_id)
+        base = dict(assistant.config) if assistant is not None else {}
+        given = dict(run.kwargs.get("config") or {})
+        config: dict[str, Any] = {**base, **given}
+        conf = {
+            **(base.get("configurable") or {}),
+            **(given.get("configurable") or {}),
+            "thread_id": run.thread_id,
+            "run_id": run.run_id,
+            "graph_id": graph.name,
+            "assistant_id": run.assistant_id,
+        }
+        checkpoint = run.kwargs.get("checkpoint") or {}
+        if checkpoint.get("checkpoint_id"):
+            conf["checkpoint_id"] = checkpoint["checkpoint_id"]
+        config["configurable"] = conf
+        thread = await self.records.get_thread(run.thread_id)
+        config["metadata"] = {
+            **(thread.metadata if thread is not None else {}),
+            **(given.get("metadata") or {}),
+            **run.metadata,
+            "graph_id": graph.name,
+            "assistant_id": run.assistant_id,
+            "run_id": run.run_id,
+            "thread_id": run.thread_id,
+            "run_attempt": run.attempt,
+        }
+        return config
+
+    async def _rollback(self, run: RunRecord, graph: Any) -> None:
+        """Undo what a run rolled back by a newer one wrote: its checkpoints are forked away
+        from, and its record deleted."""
+        start = self._starts.pop(run.run_id, None)
+        if start is None:
+            await self.saver.delete_thread(run.thread_id)
+        else:
+            await graph.aupdate_state(
+                {"configurable": {"thread_id": run.thread_id, "checkpoint_id": start}}, None
+            )
+        await self.records.delete_run(run.run_id)

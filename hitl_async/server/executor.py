@@ -37,6 +37,12 @@ class _Cancelled(Exception):
         self.action = action
 
 
+def _unwrap(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _event_name(mode: str, namespace: tuple[str, ...]) -> str:
     name = "messages" if mode == "messages" else mode
     return "|".join((name, *namespace)) if namespace else name
@@ -89,16 +95,18 @@ class RunExecutor(Worker):
         status, error, output = "success", None, None
         try:
             output = await self._run(run, graph)
-        except ThreadBusyError:
-            await self._back_to_queue(run, request)
-            return
-        except _Cancelled as cancel:
-            status = "interrupted"
-            if cancel.action == "rollback":
-                await self._rollback(run, graph)
-        except Exception as exc:
-            log.exception("run %s on thread %s failed", run.run_id, run.thread_id)
-            status, error = "error", {"error": type(exc).__name__, "message": str(exc)}
+        except Exception as raised:
+            exc = _unwrap(raised)
+            if isinstance(exc, ThreadBusyError):
+                await self._back_to_queue(run, request)
+                return
+            if isinstance(exc, _Cancelled):
+                status = "interrupted"
+                if exc.action == "rollback":
+                    await self._rollback(run, graph)
+            else:
+                log.error("run %s on thread %s failed", run.run_id, run.thread_id, exc_info=exc)
+                status, error = "error", {"error": type(exc).__name__, "message": str(exc)}
         await self._finish(run, request, status, error=error, output=output)
 
     async def _back_to_queue(self, run: RunRecord, request: RunRequest) -> None:
@@ -203,18 +211,19 @@ class RunExecutor(Worker):
             await anyio.sleep(left)
 
     async def _watch_cancel(self, run_id: str, scope: anyio.CancelScope, out: list[str]) -> None:
+        """Cancel `scope` once the run record says to stop (its log's cancel event wakes us)."""
         after: str | None = None
         while True:
-            for event in await self.records.wait_events(run_id, after, 5.0):
-                after = event.id
-                if event.event == CANCEL_EVENT:
-                    try:
-                        action = json.loads(event.data).get("action", "interrupt")
-                    except ValueError:
-                        action = "interrupt"
-                    out.append(str(action))
-                    scope.cancel()
-                    return
+            found = await self.records.wait_events(run_id, after, 2.0)
+            if found:
+                after = found[-1].id
+            if found and not any(e.event == CANCEL_EVENT for e in found):
+                continue
+            run = await self.records.get_run(run_id)
+            if run is None or run.cancel:
+                out.append(run.cancel if run is not None and run.cancel else "interrupt")
+                scope.cancel()
+                return
 
     async def _config(self, run: RunRecord, graph: Any) -> dict[str, Any]:
         assistant = await self.records.get_assistant(run.assistant_id)

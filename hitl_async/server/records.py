@@ -88,6 +88,8 @@ class RunRecord:
     output: Any = None
     error: Any = None
     attempt: int = 0
+    cancel: str | None = None
+    """Set when someone asked to stop the run: the action, interrupt or rollback."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

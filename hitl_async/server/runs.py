@@ -309,10 +309,16 @@ class RunService:
             if action == "rollback":
                 await self.records.delete_run(run.run_id)
             return updated or run
+
+        def ask(current: RunRecord) -> RunRecord:
+            current.cancel = current.cancel or action
+            return current
+
+        updated = await self.records.update_run(run.run_id, ask)
         await self.records.append_event(
             run.run_id, CANCEL_EVENT, json.dumps({"action": action, "by": rolled_into})
         )
-        return run
+        return updated or run
 
     async def wait_for_end(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Wait until the run ends (its log's end event), then return it."""

@@ -68,7 +68,9 @@ class SqliteRecordStore(RecordStore):
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False,
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
                 timeout=self.busy_timeout / 1000,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout)}")

@@ -79,6 +79,9 @@ class RunExecutor(Worker):
         if run is None or run.status not in ("pending", "running"):
             await self.saver.finish_request(request.id, self.owner, "done")
             return
+        if run.cancel:
+            await self._finish(run, request, "interrupted")
+            return
         assistant = await self.records.get_assistant(run.assistant_id)
         graph = self.core.graphs.get(assistant.graph_id) if assistant is not None else None
         if graph is None:
@@ -165,14 +168,14 @@ class RunExecutor(Worker):
             current.updated_at = now_iso()
             return current
 
-        started = await self.records.update_run(run.run_id, start)
-        if started is not None:
-            run = started
         kwargs = run.kwargs
         cancel: list[str] = []
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._watch_cancel, run.run_id, tg.cancel_scope, cancel)
             await self._wait_until_due(run)
+            started = await self.records.update_run(run.run_id, start)
+            if started is not None:
+                run = started
             await self.core.set_thread_status(run.thread_id, "busy")
             head = await graph.aget_state({"configurable": {"thread_id": run.thread_id}})
             self._starts[run.run_id] = (head.config.get("configurable") or {}).get("checkpoint_id")

@@ -295,7 +295,13 @@ class RunService:
         """Stop a run: a pending one never starts; a running one is told through its log."""
         if run.status not in ACTIVE_RUN_STATUSES:
             return run
-        if run.status == "pending" and await self.core.saver.finish_request(
+
+        def ask(current: RunRecord) -> RunRecord:
+            current.cancel = current.cancel or action
+            return current
+
+        asked = await self.records.update_run(run.run_id, ask) or run
+        if asked.status == "pending" and await self.core.saver.finish_request(
             run.run_id, None, "cancelled"
         ):
 
@@ -308,17 +314,11 @@ class RunService:
             await self.records.append_event(run.run_id, END_EVENT, "interrupted")
             if action == "rollback":
                 await self.records.delete_run(run.run_id)
-            return updated or run
-
-        def ask(current: RunRecord) -> RunRecord:
-            current.cancel = current.cancel or action
-            return current
-
-        updated = await self.records.update_run(run.run_id, ask)
+            return updated or asked
         await self.records.append_event(
             run.run_id, CANCEL_EVENT, json.dumps({"action": action, "by": rolled_into})
         )
-        return updated or run
+        return asked
 
     async def wait_for_end(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Wait until the run ends (its log's end event), then return it."""

@@ -418,7 +418,7 @@ def thread_json(record: ThreadRecord, *, full: bool = True) -> dict[str, Any]:
         "config": record.config,
         "values": record.values,
     }
-    if full:
+    if full and record.values is not None:
         out["error"] = record.error
         out["interrupts"] = record.interrupts
     return out

@@ -191,7 +191,7 @@ async def cancel_run(
     if wait:
         with anyio.move_on_after(60):
             await service.wait_for_end(run_id)
-        return Response(status_code=204)
+        return JSONResponse({})
     return Response(status_code=202)
 
 

@@ -6,7 +6,8 @@ LangGraph's `langgraph_*` metadata keys).
 Recorded once against `langgraph dev` (never in CI; LangGraph is not a dependency):
 
     cd tests/server/golden && langgraph dev --no-browser --no-reload --port 28123 &
-    python tests/apps/differential.py http://127.0.0.1:28123 > tests/server/golden/langgraph_dev.json
+    PYTHONPATH=tests python tests/apps/differential.py http://127.0.0.1:28123 \
+        > tests/server/golden/langgraph_dev.json
 
 `tests/server/test_differential.py` runs it against `hitl serve` and compares, step by step,
 except the steps where hitl-async's documented strict semantics differ (`STRICT_STEPS`).

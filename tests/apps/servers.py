@@ -137,7 +137,9 @@ def serving(
     store: str, tmp: Path, *, extra: list[str] | None = None, config: Path = CONFIG
 ) -> Iterator[Proc]:
     """One `hitl serve` process (executing its runs) on `store`, stopped afterwards."""
-    proc = start_server(store, tmp / f"serve-{uuid.uuid4().hex[:6]}.log", extra=extra, config=config)
+    proc = start_server(
+        store, tmp / f"serve-{uuid.uuid4().hex[:6]}.log", extra=extra, config=config
+    )
     try:
         yield proc
     finally:

@@ -16,7 +16,9 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module", params=STORES)
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proc]:
     """`hitl serve` over the test graphs (tests/apps/serve) on a fresh store of each kind."""
     tmp = tmp_path_factory.mktemp(f"serve-{request.param}")
     url = store_url(request.param, tmp)

@@ -37,7 +37,9 @@ async def test_meta_and_assistants(server: Proc) -> None:
         assert (await http.get("/ok")).json() == {"ok": True}
         info = (await http.get("/info")).json()
         assert info["flags"]["strict_resume"] is True
-        assert "/threads/{thread_id}/runs/stream" in (await http.get("/openapi.json")).json()["paths"]
+        assert (
+            "/threads/{thread_id}/runs/stream" in (await http.get("/openapi.json")).json()["paths"]
+        )
     found = await c.assistants.search()
     assert sorted(a["graph_id"] for a in found) == ["agent", "slow"]
     agent = next(a for a in found if a["graph_id"] == "agent")
@@ -49,7 +51,13 @@ async def test_meta_and_assistants(server: Proc) -> None:
     schemas = await c.assistants.get_schemas(AGENT_ID)
     assert set(schemas["state_schema"]["properties"]) == {"amount", "decision", "log"}
     drawn = await c.assistants.get_graph(AGENT_ID)
-    assert [n["id"] for n in drawn["nodes"]] == ["__start__", "prepare", "approve", "notify", "__end__"]
+    assert [n["id"] for n in drawn["nodes"]] == [
+        "__start__",
+        "prepare",
+        "approve",
+        "notify",
+        "__end__",
+    ]
     assert {"source": "prepare", "target": "approve"} in drawn["edges"]
     with pytest.raises(NotFoundError):
         await c.assistants.get("00000000-0000-0000-0000-000000000000")
@@ -88,9 +96,9 @@ async def test_thread_lifecycle(server: Proc) -> None:
     state = await c.threads.get_state(tid)
     assert state["next"] == ["approve"] and state["interrupts"][0]["id"] == pending["id"]
     assert tid in [t["thread_id"] for t in await c.threads.search(status="interrupted", limit=100)]
-    assert [t["thread_id"] for t in await c.threads.search(metadata={"user": "ada"}, limit=100)] == [
-        tid
-    ]
+    assert [
+        t["thread_id"] for t in await c.threads.search(metadata={"user": "ada"}, limit=100)
+    ] == [tid]
 
     final = await c.runs.wait(tid, "agent", command={"resume": "yes"})
     assert final == {"amount": 5, "decision": "approved", "log": ["prepare", "notify"]}
@@ -130,7 +138,7 @@ async def test_background_run_join_get_list(server: Proc) -> None:
     got = await c.runs.get(tid, run["run_id"])
     assert got["status"] == "success" and got["kwargs"]["command"] == {"resume": "no"}
     listed = await c.runs.list(tid)
-    assert [r["run_id"] for r in listed][0] == run["run_id"] and len(listed) == 2
+    assert listed[0]["run_id"] == run["run_id"] and len(listed) == 2
     streamed = [p async for p in c.runs.join_stream(tid, run["run_id"])]
     assert streamed[0].event == "metadata" and streamed[-1].data["decision"] == "rejected"
 
@@ -165,7 +173,9 @@ async def test_resume_of_a_busy_thread_is_409(server: Proc) -> None:
     slow = await c.threads.create()
     started = await c.runs.create(slow["thread_id"], "slow", input={"steps": 0})
     with pytest.raises(ConflictError):
-        await c.runs.create(slow["thread_id"], "slow", input={"steps": 0}, multitask_strategy="reject")
+        await c.runs.create(
+            slow["thread_id"], "slow", input={"steps": 0}, multitask_strategy="reject"
+        )
     await c.runs.cancel(slow["thread_id"], started["run_id"], wait=True)
     assert (await c.runs.get(slow["thread_id"], started["run_id"]))["status"] == "interrupted"
     queued = await c.runs.create(tid, "agent", command={"resume": {interrupt_id: "yes"}})
@@ -217,7 +227,9 @@ async def test_if_not_exists_after_seconds_and_stateless(server: Proc) -> None:
 
     stateless = await c.runs.wait(None, "agent", input={"amount": 3})
     assert stateless["log"] == ["prepare"] and "__interrupt__" in stateless
-    parts = [p async for p in c.runs.stream(None, "slow", input={"steps": 8}, stream_mode="updates")]
+    parts = [
+        p async for p in c.runs.stream(None, "slow", input={"steps": 8}, stream_mode="updates")
+    ]
     assert [p.data for p in parts if p.event == "updates"] == [
         {"tick": {"steps": 9}},
         {"tick": {"steps": 10}},

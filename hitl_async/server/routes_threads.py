@@ -33,7 +33,7 @@ def _owner_metadata(
 @router.post("/threads")
 async def create_thread(request: Request, body: ThreadCreate) -> dict[str, Any]:
     """A new thread (idle, no state yet)."""
-    value = {
+    value: dict[str, Any] = {
         "thread_id": body.thread_id,
         "metadata": dict(body.metadata or {}),
         "if_exists": body.if_exists,
@@ -86,7 +86,7 @@ async def get_thread(request: Request, thread_id: str) -> dict[str, Any]:
 @router.patch("/threads/{thread_id}")
 async def patch_thread(request: Request, thread_id: str, body: ThreadPatch) -> dict[str, Any]:
     """Merge metadata into the thread's."""
-    value = {"thread_id": thread_id, "metadata": dict(body.metadata)}
+    value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(body.metadata)}
     filters = await authorize(request, "threads", "update", value)
     record = await core_of(request).update_thread_metadata(thread_id, value["metadata"], filters)
     return thread_json(record)

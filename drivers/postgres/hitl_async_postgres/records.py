@@ -102,8 +102,8 @@ class PostgresRecordStore(RecordStore):
         assert self._pool is not None
         return self._pool
 
-    def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        self.waiters.notify(payload)
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        self.waiters.notify(str(payload))
 
     async def setup(self) -> None:
         await self._get_pool()
@@ -223,7 +223,8 @@ class PostgresRecordStore(RecordStore):
         return [ThreadRecord.from_json(_load(r[0])) for r in rows]
 
     def _where(self, query: ThreadQuery) -> tuple[str, list[Any]]:
-        clauses, args = ["TRUE"], []
+        clauses: list[str] = ["TRUE"]
+        args: list[Any] = []
         if query.status is not None:
             args.append(query.status)
             clauses.append(f"status = ${len(args)}")

@@ -62,11 +62,13 @@ class RedisRecordStore(RecordStore):
         self.max_connections = max_connections
         self.p = f"{prefix}:srv"
         self.channel = f"{self.p}:events"
-        self._client: Redis | None = None
+        self._client: Any = None
         self._listening: asyncio.Task[None] | None = None
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> Any:
+        """The redis-py client (decoding replies to str), typed loosely: its stubs type every
+        reply as bytes | str."""
         if self._client is None:
             self._client = Redis.from_url(
                 self.url, decode_responses=True, max_connections=self.max_connections

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async._checkpoint import now_iso
-from hitl_async.errors import ThreadBusyError
+from hitl_async.errors import ResumeError, ThreadBusyError
 from hitl_async.server.encoding import dumps, to_command
 from hitl_async.server.records import RunRecord
 from hitl_async.server.runs import CANCEL_EVENT, END_EVENT, engine_modes
@@ -182,27 +182,44 @@ class RunExecutor(Worker):
             config = await self._config(run, graph)
             command = kwargs.get("command")
             run_input = to_command(command) if command is not None else kwargs.get("input")
-            modes = engine_modes(kwargs.get("stream_mode") or ["values"])
-            async for item in graph.astream(
-                run_input,
-                config,
-                stream_mode=modes or ["values"],
-                subgraphs=True,
-                interrupt_before=kwargs.get("interrupt_before"),
-                interrupt_after=kwargs.get("interrupt_after"),
-                durability=kwargs.get("durability"),
-                context=kwargs.get("context") or None,
-            ):
-                namespace, mode, chunk = item
-                if not modes or (namespace and not kwargs.get("subgraphs")):
-                    continue
-                await self.records.append_event(
-                    run.run_id, _event_name(mode, tuple(namespace)), dumps(chunk)
-                )
+            if run.attempt > 1 and await self._already_started(run):
+                run_input = None  # a process died mid-run: continue from its last checkpoint
+            try:
+                await self._stream(run, graph, run_input, config)
+            except ResumeError:
+                if run.attempt <= 1:
+                    raise
+                await self._stream(run, graph, None, config)  # its answers were recorded
             tg.cancel_scope.cancel()
         if cancel:
             raise _Cancelled(cancel[0])
         return None
+
+    async def _stream(self, run: RunRecord, graph: Any, run_input: Any, config: Any) -> None:
+        """Run the graph, appending each streamed chunk to the run's log."""
+        kwargs = run.kwargs
+        modes = engine_modes(kwargs.get("stream_mode") or ["values"])
+        async for item in graph.astream(
+            run_input,
+            config,
+            stream_mode=modes or ["values"],
+            subgraphs=True,
+            interrupt_before=kwargs.get("interrupt_before"),
+            interrupt_after=kwargs.get("interrupt_after"),
+            durability=kwargs.get("durability"),
+            context=kwargs.get("context") or None,
+        ):
+            namespace, mode, chunk = item
+            if not modes or (namespace and not kwargs.get("subgraphs")):
+                continue
+            await self.records.append_event(
+                run.run_id, _event_name(mode, tuple(namespace)), dumps(chunk)
+            )
+
+    async def _already_started(self, run: RunRecord) -> bool:
+        """Whether an earlier attempt of the run already stored a checkpoint."""
+        found = await self.saver.history(run.thread_id, filter={"run_id": run.run_id}, limit=1)
+        return bool(found)
 
     async def _wait_until_due(self, run: RunRecord) -> None:
         delay = float(run.kwargs.get("after_seconds") or 0)

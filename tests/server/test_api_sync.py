@@ -1,0 +1,52 @@
+"""The same API through `langgraph-sdk`'s synchronous client, on SQLite, PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from apps.servers import Proc
+from langgraph_sdk import get_sync_client
+from langgraph_sdk.errors import ConflictError, NotFoundError
+
+
+def test_sync_client_round_trip(server: Proc) -> None:
+    c = get_sync_client(url=server.url)
+    assert {a["graph_id"] for a in c.assistants.search()} == {"agent", "slow"}
+    assert c.assistants.get_schemas("agent")["graph_id"] == "agent"
+    thread = c.threads.create(metadata={"team": "ops"})
+    tid = thread["thread_id"]
+    parts = list(c.runs.stream(tid, "agent", input={"amount": 8}, stream_mode="updates"))
+    assert [p.event for p in parts] == ["metadata", "updates", "updates"]
+    interrupt_id = parts[-1].data["__interrupt__"][0]["id"]
+    assert c.threads.get(tid)["status"] == "interrupted"
+    assert [t["thread_id"] for t in c.threads.search(metadata={"team": "ops"})] == [tid]
+    assert c.threads.get_state(tid)["interrupts"][0]["id"] == interrupt_id
+
+    with pytest.raises(ConflictError):
+        c.runs.create(tid, "agent", command={"resume": {"a" * 32: "yes"}})
+    run = c.runs.create(tid, "agent", command={"resume": {interrupt_id: "yes"}})
+    assert c.runs.join(tid, run["run_id"])["decision"] == "approved"
+    assert c.runs.get(tid, run["run_id"])["status"] == "success"
+    assert len(c.runs.list(tid)) == 2
+    with pytest.raises(httpx.HTTPStatusError) as again:
+        c.runs.wait(tid, "agent", command={"resume": "yes"})
+    assert again.value.response.status_code == 409
+
+    history = c.threads.get_history(tid, limit=2)
+    assert history[0]["values"]["log"] == ["prepare", "notify"]
+    c.threads.update_state(tid, {"decision": "rejected"}, as_node="approve")
+    assert c.threads.get_state(tid)["values"]["decision"] == "rejected"
+    assert c.threads.update(tid, metadata={"seen": True})["metadata"]["seen"] is True
+    copy = c.threads.copy(tid)
+    assert c.threads.get_state(copy["thread_id"])["values"]["decision"] == "rejected"
+
+    slow = c.threads.create()["thread_id"]
+    started = c.runs.create(slow, "slow", input={"steps": 0})
+    c.runs.cancel(slow, started["run_id"], wait=True)
+    assert c.runs.get(slow, started["run_id"])["status"] == "interrupted"
+    assert c.runs.wait(None, "slow", input={"steps": 9}) == {"steps": 10}
+
+    for t in (tid, copy["thread_id"], slow):
+        c.threads.delete(t)
+    with pytest.raises(NotFoundError):
+        c.threads.get(tid)

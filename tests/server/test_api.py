@@ -41,7 +41,7 @@ async def test_meta_and_assistants(server: Proc) -> None:
             "/threads/{thread_id}/runs/stream" in (await http.get("/openapi.json")).json()["paths"]
         )
     found = await c.assistants.search()
-    assert sorted(a["graph_id"] for a in found) == ["agent", "slow"]
+    assert sorted(a["graph_id"] for a in found) == ["agent", "pair", "slow"]
     agent = next(a for a in found if a["graph_id"] == "agent")
     assert agent["assistant_id"] == AGENT_ID
     assert agent["metadata"] == {"created_by": "system"}
@@ -281,3 +281,22 @@ async def test_reconnect_with_last_event_id_misses_nothing(server: Proc) -> None
     assert steps == list(range(5, 11))
     resumed = [p.data["tick"]["steps"] for p in rest if p.event == "updates"]
     assert resumed == steps[2:]
+
+
+async def test_parallel_interrupts_are_answered_by_id(server: Proc) -> None:
+    c = client(server)
+    tid = (await c.threads.create())["thread_id"]
+    out = await c.runs.wait(tid, "pair", input={"answers": []})
+    pending = {i["value"]: i["id"] for i in out["__interrupt__"]}
+    assert set(pending) == {"left?", "right?"}
+    with pytest.raises(ConflictError) as ambiguous:
+        await c.runs.create(tid, "pair", command={"resume": "yes"})
+    body = ambiguous.value.response.json()
+    assert body["error"] == "AmbiguousResumeError" and sorted(body["pending"]) == sorted(
+        pending.values()
+    )
+    half = await c.runs.wait(tid, "pair", command={"resume": {pending["left?"]: "L"}})
+    assert [i["id"] for i in half["__interrupt__"]] == [pending["right?"]]
+    done = await c.runs.wait(tid, "pair", command={"resume": {pending["right?"]: "R"}})
+    assert sorted(done["answers"]) == ["left=L", "right=R"]
+    assert (await c.threads.get(tid))["status"] == "idle"

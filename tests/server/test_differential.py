@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from apps.differential import STRICT_STEPS, run_script
-from apps.servers import drop_store, serving, store_url
+from apps.servers import CONFIG, drop_store, serving, store_url
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +27,9 @@ async def test_same_transcript_as_langgraph_dev(tmp_path: Path) -> None:
     assert golden["recorded_with"]["langgraph-sdk"] == "0.4.14"
     url = store_url("sqlite", tmp_path)
     try:
-        with serving(url, tmp_path) as server:
+        with serving(
+            url, tmp_path, config=CONFIG.with_name("langgraph_differential.json")
+        ) as server:
             assert server.url is not None
             ours = await run_script(server.url)
     finally:

@@ -1,7 +1,10 @@
 """The graphs the server tests serve: a 3-node approval (prepare -> approve -> notify) that
-pauses on `interrupt()`, and a graph whose node fails."""
+pauses on `interrupt()`, a slow loop (that fails on request), and two parallel interrupts."""
 
 from __future__ import annotations
+
+import operator
+from typing import Annotated
 
 import anyio
 from typing_extensions import TypedDict
@@ -61,3 +64,25 @@ slow_builder.add_node("tick", tick)
 slow_builder.add_edge(START, "tick")
 slow_builder.add_conditional_edges("tick", again, ["tick", END])
 slow = slow_builder.compile()
+
+
+class PairState(TypedDict, total=False):
+    answers: Annotated[list[str], operator.add]
+
+
+def ask_left(state: PairState) -> dict[str, object]:
+    return {"answers": [f"left={interrupt('left?')}"]}
+
+
+def ask_right(state: PairState) -> dict[str, object]:
+    return {"answers": [f"right={interrupt('right?')}"]}
+
+
+pair_builder = StateGraph(PairState)
+pair_builder.add_node("left", ask_left)
+pair_builder.add_node("right", ask_right)
+pair_builder.add_edge(START, "left")
+pair_builder.add_edge(START, "right")
+pair_builder.add_edge("left", END)
+pair_builder.add_edge("right", END)
+pair = pair_builder.compile()

@@ -28,6 +28,7 @@ from hitl_async.server.executor import RunExecutor
 from hitl_async.server.routes_misc import router as misc_router
 from hitl_async.server.routes_runs import router as runs_router
 from hitl_async.server.routes_threads import router as threads_router
+from hitl_async.server.routes_ui import router as ui_router
 from hitl_async.server.runs import RunService
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
@@ -35,7 +36,7 @@ __all__ = ["DEFAULT_MAX_BODY", "create_app"]
 log = logging.getLogger("hitl_async.server")
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
-_OPEN_PATHS = frozenset({"/ok", "/info", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+_OPEN_PATHS = frozenset({"/ok", "/info", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/ui"})
 
 
 class _BodyLimit:
@@ -173,6 +174,7 @@ def create_app(
     app.include_router(misc_router)
     app.include_router(threads_router)
     app.include_router(runs_router)
+    app.include_router(ui_router)
     if cors is not None:
         app.add_middleware(
             CORSMiddleware,

@@ -83,6 +83,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def serve(
+        ctx: typer.Context,
         config: Annotated[
             str, typer.Option("--config", "-c", help="The langgraph.json to serve.")
         ] = DEFAULT_CONFIG,
@@ -121,6 +122,8 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     ) -> None:
         """Serve the graphs of a langgraph.json over LangGraph's HTTP API (for langgraph-sdk)."""
+        root = ctx.find_root().obj
+        store = store or getattr(root, "store", None)
         try:
             _require_server_extra()
             _serve(config, store, host, port, workers, no_worker, auth_token, max_body, log_level)

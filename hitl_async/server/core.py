@@ -211,6 +211,12 @@ class ServerCore:
     async def delete_thread(self, thread_id: str, filters: Mapping[str, Any] | None) -> None:
         await self.thread(thread_id, filters)
         active = await self.records.active_runs(thread_id)
+        for run in active:
+            if run.status == "pending" and await self.saver.finish_request(
+                run.run_id, None, "cancelled"
+            ):
+                await self.records.delete_run(run.run_id)
+        active = await self.records.active_runs(thread_id)
         if any(r.status == "running" for r in active):
             raise ApiError(
                 409,

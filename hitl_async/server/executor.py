@@ -182,7 +182,7 @@ class RunExecutor(Worker):
             config = await self._config(run, graph)
             command = kwargs.get("command")
             run_input = to_command(command) if command is not None else kwargs.get("input")
-            if run.attempt > 1 and await self._already_started(run):
+            if run.attempt > 1 and await self._stored_checkpoint_of(run):
                 run_input = None  # a process died mid-run: continue from its last checkpoint
             try:
                 await self._stream(run, graph, run_input, config)
@@ -216,7 +216,7 @@ class RunExecutor(Worker):
                 run.run_id, _event_name(mode, tuple(namespace)), dumps(chunk)
             )
 
-    async def _already_started(self, run: RunRecord) -> bool:
+    async def _stored_checkpoint_of(self, run: RunRecord) -> bool:
         """Whether an earlier attempt of the run already stored a checkpoint."""
         found = await self.saver.history(run.thread_id, filter={"run_id": run.run_id}, limit=1)
         return bool(found)

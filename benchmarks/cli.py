@@ -274,6 +274,11 @@ def _units(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the suite, print the table, write the reports; 1 if a hitl-async run failed."""
+    given = list(argv if argv is not None else sys.argv[1:])
+    if "--server" in given:
+        from benchmarks.server import main as server_main
+
+        return server_main(given)
     args = _parse(argv)
     from rich.console import Console
     from rich.progress import (

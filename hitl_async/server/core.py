@@ -68,6 +68,8 @@ class ServerCore:
         self.saver = saver
         self.records = records
         self.queue = queue
+        self._assistants: dict[str, AssistantRecord] = {}
+        """The system assistants (never changed once registered), read once."""
 
     async def start(self) -> None:
         """Set the stores up and register one system assistant per graph."""
@@ -86,6 +88,9 @@ class ServerCore:
                 ),
                 if_absent=True,
             )
+            stored = await self.records.get_assistant(assistant_id_for(graph_id))
+            if stored is not None:
+                self._assistants[stored.assistant_id] = stored
 
     async def aclose(self) -> None:
         await self.records.aclose()
@@ -97,7 +102,9 @@ class ServerCore:
         """An assistant by id, or by the name of its graph; 404 otherwise."""
         if assistant_id in self.graphs:
             assistant_id = assistant_id_for(assistant_id)
-        found = await self.records.get_assistant(assistant_id)
+        found = self._assistants.get(assistant_id)
+        if found is None:
+            found = await self.records.get_assistant(assistant_id)
         if found is None or found.graph_id not in self.graphs:
             raise not_found("Assistant", assistant_id)
         return found
@@ -323,13 +330,21 @@ class ServerCore:
         return {"checkpoint": ref, "configurable": ref, "checkpoint_id": ref["checkpoint_id"]}
 
     async def refresh_thread(
-        self, thread_id: str, *, failed: bool = False, error: Any = None, status: str | None = None
+        self,
+        thread_id: str,
+        *,
+        failed: bool = False,
+        error: Any = None,
+        status: str | None = None,
+        graph: CompiledStateGraph | None = None,
     ) -> ThreadRecord | None:
-        """Copy the thread's head state (values, interrupts, status) into its record."""
-        record = await self.records.get_thread(thread_id)
-        if record is None:
-            return None
-        graph = self.graph_of_thread(record)
+        """Copy the thread's head state (values, interrupts, status) into its record (read
+        through `graph`, else the graph its metadata names)."""
+        if graph is None:
+            record = await self.records.get_thread(thread_id)
+            if record is None:
+                return None
+            graph = self.graph_of_thread(record)
         snapshot: StateSnapshot | None = None
         if graph is not None:
             snapshot = await graph.aget_state(_thread_config(thread_id))
@@ -351,13 +366,13 @@ class ServerCore:
 
         return await self.records.update_thread(thread_id, change)
 
-    async def set_thread_status(self, thread_id: str, status: str) -> None:
+    async def set_thread_status(self, thread_id: str, status: str) -> ThreadRecord | None:
         def change(current: ThreadRecord) -> ThreadRecord:
             current.status = status
             current.updated_at = now_iso()
             return current
 
-        await self.records.update_thread(thread_id, change)
+        return await self.records.update_thread(thread_id, change)
 
     async def copy_thread(self, record: ThreadRecord) -> ThreadRecord:
         """A new thread with the same metadata and the same checkpoints (root namespace)."""

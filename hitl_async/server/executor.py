@@ -14,11 +14,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from hitl_async._checkpoint import now_iso
 from hitl_async.errors import ResumeError, ThreadBusyError
 from hitl_async.server.encoding import dumps, to_command
-from hitl_async.server.records import RunRecord
+from hitl_async.server.errors import ApiError
+from hitl_async.server.records import RunRecord, ThreadRecord
 from hitl_async.server.runs import CANCEL_EVENT, END_EVENT, engine_modes
 from hitl_async.worker import Worker
 
@@ -56,7 +58,6 @@ class RunExecutor(Worker):
         super().__init__(first, queue=core.queue, **options)
         self.core = core
         self.records = core.records
-        self._starts: dict[str, str | None] = {}
 
     async def run_duties(self) -> None:
         """Recover dead runs and fire passed deadlines of every graph."""
@@ -82,8 +83,10 @@ class RunExecutor(Worker):
         if run.cancel:
             await self._finish(run, request, "interrupted")
             return
-        assistant = await self.records.get_assistant(run.assistant_id)
-        graph = self.core.graphs.get(assistant.graph_id) if assistant is not None else None
+        try:
+            graph = self.core.graph((await self.core.assistant(run.assistant_id)).graph_id)
+        except ApiError:
+            graph = None
         if graph is None:
             await self._finish(
                 run,
@@ -110,7 +113,7 @@ class RunExecutor(Worker):
             else:
                 log.error("run %s on thread %s failed", run.run_id, run.thread_id, exc_info=exc)
                 status, error = "error", {"error": type(exc).__name__, "message": str(exc)}
-        await self._finish(run, request, status, error=error, output=output)
+        await self._finish(run, request, status, error=error, output=output, graph=graph)
 
     async def _back_to_queue(self, run: RunRecord, request: RunRequest) -> None:
         def back(current: RunRecord) -> RunRecord:
@@ -129,12 +132,13 @@ class RunExecutor(Worker):
         *,
         error: Any = None,
         output: Any = None,
+        graph: Any = None,
     ) -> None:
         with anyio.CancelScope(shield=True):
             if error is not None:
                 await self.records.append_event(run.run_id, "error", dumps(error))
             thread = await self.core.refresh_thread(
-                run.thread_id, failed=status == "error", error=error
+                run.thread_id, failed=status == "error", error=error, graph=graph
             )
             if output is None and thread is not None and status != "error":
                 output = thread.values
@@ -157,7 +161,6 @@ class RunExecutor(Worker):
             if run.kwargs.get("temporary"):
                 await self.saver.delete_thread(run.thread_id)
                 await self.records.delete_thread(run.thread_id, keep_runs=True)
-            self._starts.pop(run.run_id, None)
 
     async def _run(self, run: RunRecord, graph: Any) -> Any:
         """Stream the run into its log; raises `_Cancelled` when asked to stop."""
@@ -176,10 +179,8 @@ class RunExecutor(Worker):
             started = await self.records.update_run(run.run_id, start)
             if started is not None:
                 run = started
-            await self.core.set_thread_status(run.thread_id, "busy")
-            head = await graph.aget_state({"configurable": {"thread_id": run.thread_id}})
-            self._starts[run.run_id] = (head.config.get("configurable") or {}).get("checkpoint_id")
-            config = await self._config(run, graph)
+            thread = await self.core.set_thread_status(run.thread_id, "busy")
+            config = await self._config(run, graph, thread)
             command = kwargs.get("command")
             run_input = to_command(command) if command is not None else kwargs.get("input")
             if run.attempt > 1 and await self._stored_checkpoint_of(run):
@@ -196,25 +197,41 @@ class RunExecutor(Worker):
         return None
 
     async def _stream(self, run: RunRecord, graph: Any, run_input: Any, config: Any) -> None:
-        """Run the graph, appending each streamed chunk to the run's log."""
+        """Run the graph, appending its streamed chunks to the run's log: a writer task sends
+        whatever has accumulated in one call, so a burst of events costs one round trip."""
         kwargs = run.kwargs
         modes = engine_modes(kwargs.get("stream_mode") or ["values"])
-        async for item in graph.astream(
-            run_input,
-            config,
-            stream_mode=modes or ["values"],
-            subgraphs=True,
-            interrupt_before=kwargs.get("interrupt_before"),
-            interrupt_after=kwargs.get("interrupt_after"),
-            durability=kwargs.get("durability"),
-            context=kwargs.get("context") or None,
-        ):
-            namespace, mode, chunk = item
-            if not modes or (namespace and not kwargs.get("subgraphs")):
-                continue
-            await self.records.append_event(
-                run.run_id, _event_name(mode, tuple(namespace)), dumps(chunk)
-            )
+        send, receive = anyio.create_memory_object_stream[tuple[str, str]](1 << 16)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._write_events, run.run_id, receive)
+            async with send:
+                async for item in graph.astream(
+                    run_input,
+                    config,
+                    stream_mode=modes or ["values"],
+                    subgraphs=True,
+                    interrupt_before=kwargs.get("interrupt_before"),
+                    interrupt_after=kwargs.get("interrupt_after"),
+                    durability=kwargs.get("durability"),
+                    context=kwargs.get("context") or None,
+                ):
+                    namespace, mode, chunk = item
+                    if not modes or (namespace and not kwargs.get("subgraphs")):
+                        continue
+                    await send.send((_event_name(mode, tuple(namespace)), dumps(chunk)))
+
+    async def _write_events(
+        self, run_id: str, receive: MemoryObjectReceiveStream[tuple[str, str]]
+    ) -> None:
+        async with receive:
+            async for first in receive:
+                batch = [first]
+                while True:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                await self.records.append_events(run_id, batch)
 
     async def _stored_checkpoint_of(self, run: RunRecord) -> bool:
         """Whether an earlier attempt of the run already stored a checkpoint."""
@@ -245,9 +262,11 @@ class RunExecutor(Worker):
                 scope.cancel()
                 return
 
-    async def _config(self, run: RunRecord, graph: Any) -> dict[str, Any]:
-        assistant = await self.records.get_assistant(run.assistant_id)
-        base = dict(assistant.config) if assistant is not None else {}
+    async def _config(
+        self, run: RunRecord, graph: Any, thread: ThreadRecord | None
+    ) -> dict[str, Any]:
+        assistant = await self.core.assistant(run.assistant_id)
+        base = dict(assistant.config)
         given = dict(run.kwargs.get("config") or {})
         config: dict[str, Any] = {**base, **given}
         conf = {
@@ -262,7 +281,6 @@ class RunExecutor(Worker):
         if checkpoint.get("checkpoint_id"):
             conf["checkpoint_id"] = checkpoint["checkpoint_id"]
         config["configurable"] = conf
-        thread = await self.records.get_thread(run.thread_id)
         config["metadata"] = {
             **(thread.metadata if thread is not None else {}),
             **(given.get("metadata") or {}),
@@ -278,11 +296,13 @@ class RunExecutor(Worker):
     async def _rollback(self, run: RunRecord, graph: Any) -> None:
         """Undo what a run rolled back by a newer one wrote: its checkpoints are forked away
         from, and its record deleted."""
-        start = self._starts.pop(run.run_id, None)
-        if start is None:
-            await self.saver.delete_thread(run.thread_id)
-        else:
-            await graph.aupdate_state(
-                {"configurable": {"thread_id": run.thread_id, "checkpoint_id": start}}, None
-            )
+        written = await self.saver.history(run.thread_id, filter={"run_id": run.run_id})
+        if written:
+            start = written[-1].record.parent_id
+            if start is None:
+                await self.saver.delete_thread(run.thread_id)
+            else:
+                await graph.aupdate_state(
+                    {"configurable": {"thread_id": run.thread_id, "checkpoint_id": start}}, None
+                )
         await self.records.delete_run(run.run_id)

@@ -332,6 +332,10 @@ class RecordStore(ABC):
     async def append_event(self, run_id: str, event: str, data: str) -> str:
         """Append to the run's log and wake its readers in every process; the event's id."""
 
+    async def append_events(self, run_id: str, events: Sequence[tuple[str, str]]) -> list[str]:
+        """Append `(event, data)` pairs in order (drivers override it to use one round trip)."""
+        return [await self.append_event(run_id, event, data) for event, data in events]
+
     @abstractmethod
     async def read_events(
         self, run_id: str, after: str | None = None, limit: int = 1000

@@ -17,7 +17,13 @@ from hitl_async._loop import is_interrupt_id
 from hitl_async.checkpoint.base import RunRequest
 from hitl_async.server.core import ServerCore
 from hitl_async.server.errors import ApiError, conflict, not_found, unprocessable
-from hitl_async.server.records import ACTIVE_RUN_STATUSES, RunRecord, StreamEvent, ThreadRecord
+from hitl_async.server.records import (
+    ACTIVE_RUN_STATUSES,
+    RunRecord,
+    StreamEvent,
+    ThreadRecord,
+    matches_filter,
+)
 from hitl_async.types import StreamMode
 
 __all__ = [
@@ -248,16 +254,15 @@ class RunService:
         }
         if thread_id is None:
             return await self.core.create_thread(metadata={**(owner_metadata or {}), **tags})
-        found = await self.records.get_thread(thread_id)
-        if found is None:
+        current = await self.records.get_thread(thread_id)
+        if current is None:
             if options.if_not_exists != "create":
                 raise not_found("Thread", thread_id)
-            await self.core.create_thread(
+            current = await self.core.create_thread(
                 thread_id=thread_id, metadata={**(owner_metadata or {})}, if_exists="do_nothing"
             )
-        else:
-            await self.core.thread(thread_id, filters)
-        current = await self.core.thread(thread_id, filters)
+        if filters and not matches_filter(current.metadata, filters):
+            raise not_found("Thread", thread_id)
         if any(current.metadata.get(k) != v for k, v in tags.items()):
             if current.metadata.get("graph_id") not in (None, graph_id):
                 raise conflict(
@@ -324,18 +329,22 @@ class RunService:
         """Wait until the run ends (its log's end event), then return it."""
         deadline = None if timeout is None else time.monotonic() + timeout
         after: str | None = None
+        check = True
         while True:
-            run = await self.records.get_run(run_id)
-            if run is None:
-                raise not_found("Run", run_id)
-            if run.status in FINAL_RUN_STATUSES:
-                return run
+            if check:
+                run = await self.records.get_run(run_id)
+                if run is None:
+                    raise not_found("Run", run_id)
+                if run.status in FINAL_RUN_STATUSES:
+                    return run
             left = 5.0 if deadline is None else deadline - time.monotonic()
             if left <= 0:
-                raise ApiError(408, f"run {run_id} is still {run.status} after {timeout} s")
+                raise ApiError(408, f"run {run_id} is still running after {timeout} s")
             events = await self.records.wait_events(run_id, after, min(left, 5.0))
             if events:
                 after = events[-1].id
+            # Read the run again only once its end is logged, or after a quiet wait.
+            check = not events or any(e.event == END_EVENT for e in events)
 
     async def events(self, run_id: str, after: str | None = None) -> AsyncIterator[StreamEvent]:
         """The run's events after `after`, live, until its end event (control events hidden)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -348,6 +348,23 @@ class PostgresRecordStore(RecordStore):
         )
         self.waiters.notify(run_id)
         return str(event_id)
+
+    async def append_events(self, run_id: str, events: Sequence[tuple[str, str]]) -> list[str]:
+        if not events:
+            return []
+        pool = await self._get_pool()
+        rows = await pool.fetch(
+            f"WITH added AS (INSERT INTO {self.s}.srv_events (run_id, event, data) "
+            "SELECT $1, e, d FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(e, d, n) "
+            "ORDER BY n RETURNING id) "
+            "SELECT added.id FROM added, pg_notify($4, $1) ORDER BY added.id",
+            run_id,
+            [e for e, _ in events],
+            [d for _, d in events],
+            self.channel,
+        )
+        self.waiters.notify(run_id)
+        return [str(r[0]) for r in rows]
 
     async def read_events(
         self, run_id: str, after: str | None = None, limit: int = 1000

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -286,6 +286,19 @@ class RedisRecordStore(RecordStore):
             event_id, _, _ = await pipe.execute()
         self.waiters.notify(run_id)
         return str(event_id)
+
+    async def append_events(self, run_id: str, events: Sequence[tuple[str, str]]) -> list[str]:
+        if not events:
+            return []
+        key = f"{self.p}:e:{run_id}"
+        async with self.client.pipeline(transaction=True) as pipe:
+            for event, data in events:
+                pipe.xadd(key, {"e": event, "d": data})
+            pipe.expire(key, _EVENT_TTL)
+            pipe.publish(self.channel, run_id)
+            replies = await pipe.execute()
+        self.waiters.notify(run_id)
+        return [str(i) for i in replies[: len(events)]]
 
     async def read_events(
         self, run_id: str, after: str | None = None, limit: int = 1000

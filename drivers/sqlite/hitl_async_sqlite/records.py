@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -76,6 +76,7 @@ class SqliteRecordStore(RecordStore):
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout)}")
             if self.path != MEMORY:
                 conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
             conn.executescript(_SCHEMA)
             self._conn = conn
         return self._conn
@@ -306,6 +307,21 @@ class SqliteRecordStore(RecordStore):
         event_id = await self._write(append)
         self.waiters.notify(run_id)
         return event_id
+
+    async def append_events(self, run_id: str, events: Sequence[tuple[str, str]]) -> list[str]:
+        def append(conn: sqlite3.Connection) -> list[str]:
+            ids = []
+            for event, data in events:
+                cur = conn.execute(
+                    "INSERT INTO srv_events (run_id, event, data) VALUES (?, ?, ?)",
+                    (run_id, event, data),
+                )
+                ids.append(str(cur.lastrowid))
+            return ids
+
+        found = await self._write(append)
+        self.waiters.notify(run_id)
+        return found
 
     async def read_events(
         self, run_id: str, after: str | None = None, limit: int = 1000

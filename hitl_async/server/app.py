@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import anyio
@@ -74,6 +74,41 @@ class _BodyLimit:
         await response({"type": "http"}, _no_receive, send)
 
 
+class _Authenticate:
+    """Authenticate every request but the open paths; the user goes to `request.state.user`.
+    A body the authenticate handler read is handed on to the route unchanged."""
+
+    def __init__(self, app: ASGIApp, auth: Authorizer) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            user = await self.auth.authenticate(request)
+        except ApiError as exc:
+            await _error_response(exc)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["user"] = user
+        body = getattr(request, "_body", None)
+        if body is None:
+            await self.app(scope, receive, send)
+            return
+        sent = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
 async def _no_receive() -> MutableMapping[str, Any]:
     return {"type": "http.disconnect"}
 
@@ -135,20 +170,6 @@ def create_app(
     app.state.runs = RunService(core)
     app.state.auth = authorizer or Authorizer()
 
-    @app.middleware("http")
-    async def authenticate(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        request.state.user = None
-        auth: Authorizer = request.app.state.auth
-        if auth.enabled and request.url.path not in _OPEN_PATHS and request.method != "OPTIONS":
-            try:
-                request.state.user = await auth.authenticate(request)
-            except ApiError as exc:
-                return _error_response(exc)
-        try:
-            return await call_next(request)
-        except ApiError as exc:  # raised while reading a body over the limit
-            return _error_response(exc)
-
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
         return _error_response(exc)
@@ -185,6 +206,8 @@ def create_app(
             expose_headers=cors.get("expose_headers", ["location", "content-location"]),
             max_age=int(cors.get("max_age", 600)),
         )
+    if app.state.auth.enabled:
+        app.add_middleware(_Authenticate, auth=app.state.auth)
     app.add_middleware(_BodyLimit, limit=max_body)
     return app
 

@@ -1,8 +1,10 @@
 """`SqliteRecordStore`: `hitl serve`'s records (threads, runs, assistants, run event logs) in
-tables `srv_*` of the checkpoint database file.
+tables `srv_*` of a database file beside the checkpoints' (`app.db` -> `app.server.db`): a
+file of its own, so record writes never wait for the checkpoint writer's lock, nor it for them.
 
-One connection per store, used from worker threads under a lock; read-modify-writes run in
-`BEGIN IMMEDIATE` transactions, so they are atomic across processes sharing the file. SQLite
+One connection per store, on a thread of its own that commits the writes queued together in
+one `BEGIN IMMEDIATE` transaction (each in a savepoint), so read-modify-writes are atomic across
+processes sharing the file and concurrent writes share a commit. SQLite
 has no notifications: an append wakes readers of this process at once, other processes' readers
 poll every `poll_interval` seconds.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -27,9 +28,10 @@ from hitl_async.server.records import (
     ThreadRecord,
     search_in_memory,
 )
+from hitl_async_sqlite._records_thread import ConnectionThread
 from hitl_async_sqlite.saver import MEMORY, parse_url
 
-__all__ = ["SqliteRecordStore", "records_from_url"]
+__all__ = ["SqliteRecordStore", "records_from_url", "records_path"]
 
 T = TypeVar("T")
 
@@ -62,58 +64,34 @@ class SqliteRecordStore(RecordStore):
         super().__init__()
         self.path = path
         self.busy_timeout = busy_timeout
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._thread = ConnectionThread(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = sqlite3.connect(
-                self.path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=self.busy_timeout / 1000,
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout)}")
-            if self.path != MEMORY:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=self.busy_timeout / 1000,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout)}")
+        if self.path != MEMORY:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.executescript(_SCHEMA)
+        return conn
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def run() -> T:
-            with self._lock:
-                return fn(self._connect())
-
-        return await anyio.to_thread.run_sync(run)
+        return await self._thread.run(fn, write=False)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """`fn` inside BEGIN IMMEDIATE ... COMMIT (rolled back if it raises)."""
-
-        def run(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await self._call(run)
+        """`fn` inside a write transaction (shared with the writes queued beside it)."""
+        return await self._thread.run(fn, write=True)
 
     async def setup(self) -> None:
         await self._call(lambda conn: None)
 
     async def aclose(self) -> None:
-        def close() -> None:
-            with self._lock:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-
-        await anyio.to_thread.run_sync(close)
+        await anyio.to_thread.run_sync(self._thread.close)
 
     async def destroy(self) -> None:
         def drop(conn: sqlite3.Connection) -> None:
@@ -344,4 +322,14 @@ def records_from_url(url: str, **options: Any) -> SqliteRecordStore:
     """The `hitl_async.records` entry point: records in the file a `sqlite:` URL names."""
     path, query = parse_url(url)
     busy = options.get("busy_timeout", query.get("busy_timeout", 5000))
-    return SqliteRecordStore(path, busy_timeout=int(busy))
+    return SqliteRecordStore(records_path(path), busy_timeout=int(busy))
+
+
+def records_path(path: str) -> str:
+    """Where the records of the checkpoint file `path` live: `app.db` -> `app.server.db`."""
+    if path == MEMORY:
+        return path
+    stem, dot, suffix = path.rpartition(".")
+    if not dot or "/" in suffix:
+        return f"{path}.server"
+    return f"{stem}.server.{suffix}"

@@ -1,0 +1,131 @@
+"""The record store's connection thread: one `sqlite3` connection, one queue of jobs, group
+commit. A write job taken from the queue takes every write queued behind it (up to `max_batch`)
+into one `BEGIN IMMEDIATE` transaction, each in a savepoint of its own, so N concurrent writes
+cost one commit and a failing one undoes only itself. Reads run one by one between batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from queue import Empty, SimpleQueue
+from typing import Any, TypeVar
+
+__all__ = ["ConnectionThread"]
+
+T = TypeVar("T")
+_Job = tuple[bool, Callable[[sqlite3.Connection], Any], "Future[Any]"]
+
+
+class ConnectionThread:
+    """Runs `fn(conn)` jobs on a thread of its own; `await run(fn, write=...)`."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], max_batch: int = 128) -> None:
+        self._connect = connect
+        self._queue: SimpleQueue[_Job | None] = SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.max_batch = max_batch
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        self._start()
+        done: Future[T] = Future()
+        self._queue.put((write, fn, done))
+        return await asyncio.wrap_future(done)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._main, name="hitl-server-records", daemon=True
+                )
+                self._thread.start()
+
+    def close(self) -> None:
+        """Finish the queued jobs, close the connection, end the thread (blocking)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _main(self) -> None:
+        conn: sqlite3.Connection | None = None
+        pending: _Job | None = None
+        while True:
+            job = pending if pending is not None else self._queue.get()
+            pending = None
+            if job is None:
+                break
+            if conn is None:
+                try:
+                    conn = self._connect()
+                except BaseException as exc:
+                    job[2].set_exception(exc)
+                    continue
+            write, fn, done = job
+            if not write:
+                _settle(done, fn, conn)
+                continue
+            batch = [job]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except Empty:
+                    break
+                if nxt is None or not nxt[0]:
+                    pending = nxt
+                    if nxt is None:
+                        self._queue.put(None)
+                        pending = None
+                    break
+                batch.append(nxt)
+            _write_batch(conn, batch)
+        if conn is not None:
+            conn.close()
+
+
+def _settle(done: Future[Any], fn: Callable[[sqlite3.Connection], Any], conn: Any) -> None:
+    if not done.set_running_or_notify_cancel():
+        return
+    try:
+        done.set_result(fn(conn))
+    except BaseException as exc:
+        done.set_exception(exc)
+
+
+def _write_batch(conn: sqlite3.Connection, batch: list[_Job]) -> None:
+    outcomes: list[tuple[Future[Any], bool, Any]] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except BaseException as exc:
+        for _, _, done in batch:
+            if done.set_running_or_notify_cancel():
+                done.set_exception(exc)
+        return
+    for _, fn, done in batch:
+        conn.execute("SAVEPOINT job")
+        try:
+            value = fn(conn)
+        except BaseException as exc:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            outcomes.append((done, False, exc))
+            continue
+        conn.execute("RELEASE job")
+        outcomes.append((done, True, value))
+    try:
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        conn.execute("ROLLBACK")
+        outcomes = [(done, False, exc) for done, _, _ in outcomes]
+    for done, ok, value in outcomes:
+        if not done.set_running_or_notify_cancel():
+            continue
+        if ok:
+            done.set_result(value)
+        else:
+            done.set_exception(value)

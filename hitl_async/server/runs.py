@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from hitl_async._checkpoint import now_iso
-from hitl_async._loop import is_interrupt_id
+from hitl_async._input import is_interrupt_id
 from hitl_async.checkpoint.base import RunRequest
 from hitl_async.server.core import ServerCore
 from hitl_async.server.errors import ApiError, conflict, not_found, unprocessable

@@ -21,7 +21,7 @@ from hitl_async.errors import ResumeError, ThreadBusyError
 from hitl_async.server.encoding import dumps, to_command
 from hitl_async.server.errors import ApiError
 from hitl_async.server.records import RunRecord, ThreadRecord
-from hitl_async.server.runs import CANCEL_EVENT, END_EVENT, engine_modes
+from hitl_async.server.runs import END_EVENT, cancel_key, end_key, engine_modes
 from hitl_async.worker import Worker
 
 if TYPE_CHECKING:
@@ -158,6 +158,7 @@ class RunExecutor(Worker):
                 request.id, self.owner, "failed" if status == "error" else "done"
             )
             await self.records.append_event(run.run_id, END_EVENT, status)
+            await self.records.signal(end_key(run.run_id))
             if run.kwargs.get("temporary"):
                 await self.saver.delete_thread(run.thread_id)
                 await self.records.delete_thread(run.thread_id, keep_runs=True)
@@ -248,19 +249,18 @@ class RunExecutor(Worker):
             await anyio.sleep(left)
 
     async def _watch_cancel(self, run_id: str, scope: anyio.CancelScope, out: list[str]) -> None:
-        """Cancel `scope` once the run record says to stop (its log's cancel event wakes us)."""
-        after: str | None = None
-        while True:
-            found = await self.records.wait_events(run_id, after, 2.0)
-            if found:
-                after = found[-1].id
-            if found and not any(e.event == CANCEL_EVENT for e in found):
-                continue
-            run = await self.records.get_run(run_id)
-            if run is None or run.cancel:
-                out.append(run.cancel if run is not None and run.cancel else "interrupt")
-                scope.cancel()
-                return
+        """Cancel `scope` once the run record says to stop (a `cancel:{run_id}` signal wakes
+        us; without one we look every `poll_interval` seconds)."""
+        with self.records.waiters.subscribe(cancel_key(run_id)) as asked:
+            while True:
+                asked.take()
+                run = await self.records.get_run(run_id)
+                if run is None or run.cancel:
+                    out.append(run.cancel if run is not None and run.cancel else "interrupt")
+                    scope.cancel()
+                    return
+                with anyio.move_on_after(max(self.records.poll_interval, 0.5)):
+                    await asked.wait()
 
     async def _config(
         self, run: RunRecord, graph: Any, thread: ThreadRecord | None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from types import TracebackType
@@ -32,9 +32,11 @@ __all__ = [
     "ACTIVE_RUN_STATUSES",
     "RECORDS_ENTRY_POINT_GROUP",
     "AssistantRecord",
+    "EventFollower",
     "RecordStore",
     "RunRecord",
     "StreamEvent",
+    "Subscription",
     "ThreadQuery",
     "ThreadRecord",
     "Waiters",
@@ -187,11 +189,50 @@ def search_in_memory(records: Sequence[ThreadRecord], query: ThreadQuery) -> lis
     return found[query.offset : query.offset + query.limit]
 
 
+class Subscription:
+    """A lasting interest in a key: `notify` marks it dirty and wakes a waiting `wait()`."""
+
+    def __init__(self) -> None:
+        self.dirty = False
+        self.first = True
+        self._event = anyio.Event()
+
+    def set(self) -> None:
+        self.dirty = True
+        self._event.set()
+
+    def take(self) -> bool:
+        """Whether it was notified since the last `take()`; clears the mark."""
+        dirty, self.dirty = self.dirty, False
+        if dirty:
+            self._event = anyio.Event()
+        return dirty
+
+    async def wait(self) -> None:
+        if not self.dirty:
+            await self._event.wait()
+
+
 class Waiters:
     """In-process wake-ups by key: `watch(key)` before reading, `notify(key)` after writing."""
 
     def __init__(self) -> None:
         self._events: dict[str, list[anyio.Event]] = {}
+        self._subscriptions: dict[str, list[Subscription]] = {}
+
+    @contextlib.contextmanager
+    def subscribe(self, key: str) -> Iterator[Subscription]:
+        sub = Subscription()
+        self._subscriptions.setdefault(key, []).append(sub)
+        try:
+            yield sub
+        finally:
+            subs = self._subscriptions.get(key)
+            if subs is not None:
+                with contextlib.suppress(ValueError):
+                    subs.remove(sub)
+                if not subs:
+                    self._subscriptions.pop(key, None)
 
     @contextlib.contextmanager
     def watch(self, key: str) -> Iterator[anyio.Event]:
@@ -210,9 +251,11 @@ class Waiters:
     def notify(self, key: str) -> None:
         for event in self._events.pop(key, []):
             event.set()
+        for sub in self._subscriptions.get(key, ()):
+            sub.set()
 
     def notify_all(self) -> None:
-        for key in list(self._events):
+        for key in {*self._events, *self._subscriptions}:
             self.notify(key)
 
 
@@ -353,6 +396,48 @@ class RecordStore(ABC):
             with anyio.move_on_after(min(timeout, self.poll_interval)):
                 await woken.wait()
         return await self.read_events(run_id, after)
+
+    @contextlib.asynccontextmanager
+    async def follow(self, run_id: str) -> AsyncIterator[EventFollower]:
+        """Read a run's log as it grows: `await follower.next(after, timeout)`. The follower
+        stays subscribed between calls, so it reads only after an append woke it (or after
+        `poll_interval` without one), not once per call."""
+        with self.waiters.subscribe(run_id) as subscription:
+            yield EventFollower(self, run_id, subscription)
+
+    async def signal(self, key: str) -> None:
+        """Wake `wait_signal(key)` callers in every process sharing the store (this one: at
+        once; drivers with notifications publish it)."""
+        self.waiters.notify(key)
+
+    async def wait_signal(self, key: str, timeout: float) -> bool:
+        """Wait for `signal(key)` up to `timeout` seconds; whether it came. A signal sent
+        before the call is not seen: check the state, then wait, then check again."""
+        with self.waiters.watch(key) as woken, anyio.move_on_after(timeout):
+            await woken.wait()
+            return True
+        return False
+
+
+class EventFollower:
+    """A subscription to one run's log (see `RecordStore.follow`)."""
+
+    def __init__(self, store: RecordStore, run_id: str, subscription: Subscription) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.subscription = subscription
+
+    async def next(self, after: str | None, timeout: float) -> list[StreamEvent]:
+        """Events after `after`; waits up to `timeout` seconds when there is none yet."""
+        if self.subscription.take() or after is None or self.subscription.first:
+            self.subscription.first = False
+            found = await self.store.read_events(self.run_id, after)
+            if found:
+                return found
+        with anyio.move_on_after(min(timeout, self.store.poll_interval)):
+            await self.subscription.wait()
+        self.subscription.take()
+        return await self.store.read_events(self.run_id, after)
 
 
 def _memory_factory(url: str, **options: Any) -> RecordStore:

@@ -32,6 +32,8 @@ __all__ = [
     "FINAL_RUN_STATUSES",
     "RunOptions",
     "RunService",
+    "cancel_key",
+    "end_key",
     "run_json",
     "stream_modes",
 ]
@@ -57,6 +59,16 @@ _BUSY = (
     "Thread is already running a task. Wait for it to finish or choose a different "
     "multitask strategy."
 )
+
+
+def end_key(run_id: str) -> str:
+    """The signal key the run's end is announced on."""
+    return f"end:{run_id}"
+
+
+def cancel_key(run_id: str) -> str:
+    """The signal key a request to stop the run is announced on."""
+    return f"cancel:{run_id}"
 
 
 def stream_modes(requested: Any) -> list[str]:
@@ -317,55 +329,54 @@ class RunService:
 
             updated = await self.records.update_run(run.run_id, mark)
             await self.records.append_event(run.run_id, END_EVENT, "interrupted")
+            await self.records.signal(end_key(run.run_id))
             if action == "rollback":
                 await self.records.delete_run(run.run_id)
             return updated or asked
         await self.records.append_event(
             run.run_id, CANCEL_EVENT, json.dumps({"action": action, "by": rolled_into})
         )
+        await self.records.signal(cancel_key(run.run_id))
         return asked
 
     async def wait_for_end(self, run_id: str, timeout: float | None = None) -> RunRecord:
-        """Wait until the run ends (its log's end event), then return it."""
+        """Wait until the run ends (the executor signals `end:{run_id}`), then return it."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        after: str | None = None
-        check = True
-        while True:
-            if check:
+        with self.records.waiters.subscribe(end_key(run_id)) as ended:
+            while True:
+                ended.take()
                 run = await self.records.get_run(run_id)
                 if run is None:
                     raise not_found("Run", run_id)
                 if run.status in FINAL_RUN_STATUSES:
                     return run
-            left = 5.0 if deadline is None else deadline - time.monotonic()
-            if left <= 0:
-                raise ApiError(408, f"run {run_id} is still running after {timeout} s")
-            events = await self.records.wait_events(run_id, after, min(left, 5.0))
-            if events:
-                after = events[-1].id
-            # Read the run again only once its end is logged, or after a quiet wait.
-            check = not events or any(e.event == END_EVENT for e in events)
+                left = 5.0 if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    raise ApiError(408, f"run {run_id} is still running after {timeout} s")
+                with anyio.move_on_after(min(left, self.records.poll_interval)):
+                    await ended.wait()
 
     async def events(self, run_id: str, after: str | None = None) -> AsyncIterator[StreamEvent]:
         """The run's events after `after`, live, until its end event (control events hidden)."""
         last = after
         idle_rounds = 0
-        while True:
-            found = await self.records.wait_events(run_id, last, 5.0)
-            if not found:
-                idle_rounds += 1
-                run = await self.records.get_run(run_id)
-                if run is None or (run.status in FINAL_RUN_STATUSES and idle_rounds > 1):
-                    return
-                continue
-            idle_rounds = 0
-            for event in found:
-                last = event.id
-                if event.event == END_EVENT:
-                    return
-                if event.event.startswith("__"):
+        async with self.records.follow(run_id) as follower:
+            while True:
+                found = await follower.next(last, 5.0)
+                if not found:
+                    idle_rounds += 1
+                    run = await self.records.get_run(run_id)
+                    if run is None or (run.status in FINAL_RUN_STATUSES and idle_rounds > 1):
+                        return
                     continue
-                yield event
+                idle_rounds = 0
+                for event in found:
+                    last = event.id
+                    if event.event == END_EVENT:
+                        return
+                    if event.event.startswith("__"):
+                        continue
+                    yield event
 
 
 def _checkpoint(options: RunOptions) -> dict[str, Any] | None:

@@ -4,8 +4,9 @@ tables `srv_*` of the checkpoint schema, and new events announced with NOTIFY.
 Appending an event inserts it and calls `pg_notify` in one statement; every process LISTENs on
 the schema's channel (one connection each) and wakes its readers of that run, who then read the
 table from the last id they saw, so an event missed while disconnected is still read. Exclusive
-run inserts hold a transaction-scoped advisory lock on the thread; read-modify-writes lock the
-row (`SELECT ... FOR UPDATE`).
+run inserts run one function that holds a transaction-scoped advisory lock on the thread while
+it checks and inserts; read-modify-writes are optimistic (read, then update only if the
+document is unchanged, else again): one round trip per statement, no explicit transactions.
 """
 
 from __future__ import annotations
@@ -52,6 +53,22 @@ CREATE INDEX IF NOT EXISTS srv_runs_thread ON {s}.srv_runs (thread_id, created_a
 CREATE TABLE IF NOT EXISTS {s}.srv_events (
     id bigserial PRIMARY KEY, run_id text NOT NULL, event text NOT NULL, data text NOT NULL);
 CREATE INDEX IF NOT EXISTS srv_events_run ON {s}.srv_events (run_id, id);
+CREATE OR REPLACE FUNCTION {s}.srv_insert_run(
+    p_run text, p_thread text, p_status text, p_created text, p_doc jsonb, p_exclusive boolean,
+    p_lock text)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext(p_lock));
+    IF p_exclusive AND EXISTS (
+        SELECT 1 FROM {s}.srv_runs
+        WHERE thread_id = p_thread AND status IN ('pending', 'running')
+    ) THEN
+        RETURN false;
+    END IF;
+    INSERT INTO {s}.srv_runs (run_id, thread_id, status, created_at, doc)
+    VALUES (p_run, p_thread, p_status, p_created, p_doc);
+    RETURN true;
+END $$;
 """
 
 
@@ -174,22 +191,24 @@ class PostgresRecordStore(RecordStore):
         self, thread_id: str, change: Callable[[ThreadRecord], ThreadRecord]
     ) -> ThreadRecord | None:
         pool = await self._get_pool()
-        async with pool.acquire() as conn, conn.transaction():
-            doc = await conn.fetchval(
-                f"SELECT doc FROM {self.s}.srv_threads WHERE thread_id = $1 FOR UPDATE", thread_id
+        while True:  # optimistic: write only if nobody changed the document meanwhile
+            doc = await pool.fetchval(
+                f"SELECT doc::text FROM {self.s}.srv_threads WHERE thread_id = $1", thread_id
             )
             if doc is None:
                 return None
             new = change(ThreadRecord.from_json(_load(doc)))
-            await conn.execute(
+            done = await pool.fetchval(
                 f"UPDATE {self.s}.srv_threads SET status = $2, updated_at = $3, doc = $4::jsonb "
-                "WHERE thread_id = $1",
+                "WHERE thread_id = $1 AND doc = $5::jsonb RETURNING 1",
                 thread_id,
                 new.status,
                 new.updated_at,
                 _dump(new.to_json()),
+                doc,
             )
-            return new
+            if done is not None:
+                return new
 
     async def delete_thread(self, thread_id: str, *, keep_runs: bool = False) -> bool:
         pool = await self._get_pool()
@@ -251,29 +270,17 @@ class PostgresRecordStore(RecordStore):
 
     async def insert_run(self, record: RunRecord, *, exclusive: bool) -> bool:
         pool = await self._get_pool()
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))", f"{self.schema}:{record.thread_id}"
-            )
-            if exclusive:
-                busy = await conn.fetchval(
-                    f"SELECT 1 FROM {self.s}.srv_runs WHERE thread_id = $1 "
-                    "AND status = ANY($2::text[]) LIMIT 1",
-                    record.thread_id,
-                    _ACTIVE,
-                )
-                if busy:
-                    return False
-            await conn.execute(
-                f"INSERT INTO {self.s}.srv_runs (run_id, thread_id, status, created_at, doc) "
-                "VALUES ($1, $2, $3, $4, $5::jsonb)",
-                record.run_id,
-                record.thread_id,
-                record.status,
-                record.created_at,
-                _dump(record.to_json()),
-            )
-            return True
+        done = await pool.fetchval(
+            f"SELECT {self.s}.srv_insert_run($1, $2, $3, $4, $5::jsonb, $6, $7)",
+            record.run_id,
+            record.thread_id,
+            record.status,
+            record.created_at,
+            _dump(record.to_json()),
+            exclusive,
+            f"{self.schema}:{record.thread_id}",
+        )
+        return bool(done)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         pool = await self._get_pool()
@@ -309,20 +316,23 @@ class PostgresRecordStore(RecordStore):
         self, run_id: str, change: Callable[[RunRecord], RunRecord]
     ) -> RunRecord | None:
         pool = await self._get_pool()
-        async with pool.acquire() as conn, conn.transaction():
-            doc = await conn.fetchval(
-                f"SELECT doc FROM {self.s}.srv_runs WHERE run_id = $1 FOR UPDATE", run_id
+        while True:  # optimistic, as update_thread
+            doc = await pool.fetchval(
+                f"SELECT doc::text FROM {self.s}.srv_runs WHERE run_id = $1", run_id
             )
             if doc is None:
                 return None
             new = change(RunRecord.from_json(_load(doc)))
-            await conn.execute(
-                f"UPDATE {self.s}.srv_runs SET status = $2, doc = $3::jsonb WHERE run_id = $1",
+            done = await pool.fetchval(
+                f"UPDATE {self.s}.srv_runs SET status = $2, doc = $3::jsonb "
+                "WHERE run_id = $1 AND doc = $4::jsonb RETURNING 1",
                 run_id,
                 new.status,
                 _dump(new.to_json()),
+                doc,
             )
-            return new
+            if done is not None:
+                return new
 
     async def delete_run(self, run_id: str) -> bool:
         pool = await self._get_pool()
@@ -365,6 +375,11 @@ class PostgresRecordStore(RecordStore):
         )
         self.waiters.notify(run_id)
         return [str(r[0]) for r in rows]
+
+    async def signal(self, key: str) -> None:
+        pool = await self._get_pool()
+        await pool.execute("SELECT pg_notify($1, $2)", self.channel, key)
+        self.waiters.notify(key)
 
     async def read_events(
         self, run_id: str, after: str | None = None, limit: int = 1000

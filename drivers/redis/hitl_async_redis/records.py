@@ -300,6 +300,10 @@ class RedisRecordStore(RecordStore):
         self.waiters.notify(run_id)
         return [str(i) for i in replies[: len(events)]]
 
+    async def signal(self, key: str) -> None:
+        await self.client.publish(self.channel, key)
+        self.waiters.notify(key)
+
     async def read_events(
         self, run_id: str, after: str | None = None, limit: int = 1000
     ) -> list[StreamEvent]:

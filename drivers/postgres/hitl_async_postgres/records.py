@@ -7,6 +7,13 @@ table from the last id they saw, so an event missed while disconnected is still 
 run inserts run one function that holds a transaction-scoped advisory lock on the thread while
 it checks and inserts; read-modify-writes are optimistic (read, then update only if the
 document is unchanged, else again): one round trip per statement, no explicit transactions.
+
+New threads and runs commit synchronously (durable once acknowledged); status updates and
+event appends commit asynchronously (`synchronous_commit = off`: no fsync wait). PostgreSQL
+writes its WAL in order, so the executor's next synchronous commit (the queue's, when a run
+ends) makes them durable too; a server crash can lose only the last fraction of a second of
+them, which the run's queue entry and checkpoints (always synchronous) let a reader recover:
+a run whose end event was lost is read as ended from its record.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ CREATE OR REPLACE FUNCTION {s}.srv_insert_run(
     p_lock text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM set_config('synchronous_commit', 'on', true);
     PERFORM pg_advisory_xact_lock(hashtext(p_lock));
     IF p_exclusive AND EXISTS (
         SELECT 1 FROM {s}.srv_runs
@@ -105,7 +113,12 @@ class PostgresRecordStore(RecordStore):
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._pool is None:
-                pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.max_size)
+                pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.max_size,
+                    server_settings={"synchronous_commit": "off"},
+                )
                 async with pool.acquire() as conn:
                     await conn.execute("SELECT pg_advisory_lock(hashtext('hitl_srv_ddl'))")
                     try:
@@ -170,8 +183,10 @@ class PostgresRecordStore(RecordStore):
     async def insert_thread(self, record: ThreadRecord) -> bool:
         pool = await self._get_pool()
         done = await pool.fetchval(
+            "WITH durable AS (SELECT set_config('synchronous_commit', 'on', true)) "
             f"INSERT INTO {self.s}.srv_threads (thread_id, status, created_at, updated_at, doc) "
-            "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (thread_id) DO NOTHING RETURNING 1",
+            "SELECT $1, $2, $3, $4, $5::jsonb FROM durable "
+            "ON CONFLICT (thread_id) DO NOTHING RETURNING 1",
             record.thread_id,
             record.status,
             record.created_at,

@@ -10,6 +10,8 @@
     hitl threads [--limit N]
     hitl prune (--thread T | --all-threads) [--keep-last N] [--older-than 7d]
     hitl worker MODULE:GRAPH [--concurrency N] [--queue Q] [--max-requests N]
+    hitl serve [--config langgraph.json] [--host H] [--port P] [--workers N] [--no-worker]
+    hitl worker --config langgraph.json [--concurrency N]   # runs queued by `hitl serve`
 
 The store is `--store URL`, else `$HITL_STORE`, else `sqlite:///hitl.db` in the working
 directory; driver options come from `--store-option KEY=VALUE` (repeatable) or the URL's query

@@ -41,7 +41,7 @@ async def test_meta_and_assistants(server: Proc) -> None:
             "/threads/{thread_id}/runs/stream" in (await http.get("/openapi.json")).json()["paths"]
         )
     found = await c.assistants.search()
-    assert sorted(a["graph_id"] for a in found) == ["agent", "pair", "slow"]
+    assert sorted(a["graph_id"] for a in found) == ["agent", "nested", "pair", "slow"]
     agent = next(a for a in found if a["graph_id"] == "agent")
     assert agent["assistant_id"] == AGENT_ID
     assert agent["metadata"] == {"created_by": "system"}
@@ -300,3 +300,37 @@ async def test_parallel_interrupts_are_answered_by_id(server: Proc) -> None:
     done = await c.runs.wait(tid, "pair", command={"resume": {pending["right?"]: "R"}})
     assert sorted(done["answers"]) == ["left=L", "right=R"]
     assert (await c.threads.get(tid))["status"] == "idle"
+
+
+async def test_subgraph_events_and_disconnect_cancel(server: Proc) -> None:
+    c = client(server)
+    tid = (await c.threads.create())["thread_id"]
+    flat = [
+        p async for p in c.runs.stream(tid, "nested", input={"steps": 0}, stream_mode="updates")
+    ]
+    assert [p.event for p in flat] == ["metadata", "updates"]
+    deep = [
+        p
+        async for p in c.runs.stream(
+            tid, "nested", input={"steps": 0}, stream_mode="updates", stream_subgraphs=True
+        )
+    ]
+    names = [p.event for p in deep]
+    assert names[-1] == "updates" and any(n.startswith("updates|child:") for n in names), names
+    inner = next(p for p in deep if p.event.startswith("updates|child:"))
+    assert inner.data == {"inner_step": {"steps": 1}}
+
+    slow = (await c.threads.create())["thread_id"]
+    async for part in c.runs.stream(
+        slow, "slow", input={"steps": 0}, stream_mode="updates", on_disconnect="cancel"
+    ):
+        if part.event == "metadata":
+            run_id = part.data["run_id"]
+        if part.event == "updates":
+            break  # the client goes away mid-run
+    with anyio.fail_after(30):
+        while (await c.runs.get(slow, run_id))["status"] != "interrupted":
+            await anyio.sleep(0.1)
+    await c.runs.delete(slow, run_id)
+    with pytest.raises(NotFoundError):
+        await c.runs.get(slow, run_id)

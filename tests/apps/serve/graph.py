@@ -86,3 +86,23 @@ pair_builder.add_edge(START, "right")
 pair_builder.add_edge("left", END)
 pair_builder.add_edge("right", END)
 pair = pair_builder.compile()
+
+
+class InnerState(TypedDict, total=False):
+    steps: int
+
+
+def inner_step(state: InnerState) -> dict[str, object]:
+    return {"steps": state.get("steps", 0) + 1}
+
+
+inner_builder = StateGraph(InnerState)
+inner_builder.add_node("inner_step", inner_step)
+inner_builder.add_edge(START, "inner_step")
+inner_builder.add_edge("inner_step", END)
+
+outer_builder = StateGraph(InnerState)
+outer_builder.add_node("child", inner_builder.compile())
+outer_builder.add_edge(START, "child")
+outer_builder.add_edge("child", END)
+nested = outer_builder.compile()

@@ -20,6 +20,7 @@ from hitl_async._checkpoint import now_iso
 from hitl_async.errors import ResumeError, ThreadBusyError
 from hitl_async.server.encoding import dumps, to_command
 from hitl_async.server.errors import ApiError
+from hitl_async.server.messages import MessageEvents
 from hitl_async.server.records import RunRecord, ThreadRecord
 from hitl_async.server.runs import END_EVENT, cancel_key, end_key, engine_modes
 from hitl_async.worker import Worker
@@ -202,6 +203,7 @@ class RunExecutor(Worker):
         whatever has accumulated in one call, so a burst of events costs one round trip."""
         kwargs = run.kwargs
         modes = engine_modes(kwargs.get("stream_mode") or ["values"])
+        messages = MessageEvents(set(kwargs.get("stream_mode") or ()))
         send, receive = anyio.create_memory_object_stream[tuple[str, str]](1 << 16)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._write_events, run.run_id, receive)
@@ -218,6 +220,11 @@ class RunExecutor(Worker):
                 ):
                     namespace, mode, chunk = item
                     if not modes or (namespace and not kwargs.get("subgraphs")):
+                        continue
+                    if mode == "messages":
+                        suffix = "".join(f"|{part}" for part in namespace)
+                        for pair in messages.events(chunk, suffix):
+                            await send.send(pair)
                         continue
                     await send.send((_event_name(mode, tuple(namespace)), dumps(chunk)))
 

@@ -41,7 +41,7 @@ async def test_meta_and_assistants(server: Proc) -> None:
             "/threads/{thread_id}/runs/stream" in (await http.get("/openapi.json")).json()["paths"]
         )
     found = await c.assistants.search()
-    assert sorted(a["graph_id"] for a in found) == ["agent", "nested", "pair", "slow"]
+    assert sorted(a["graph_id"] for a in found) == ["agent", "chat", "nested", "pair", "slow"]
     agent = next(a for a in found if a["graph_id"] == "agent")
     assert agent["assistant_id"] == AGENT_ID
     assert agent["metadata"] == {"created_by": "system"}
@@ -334,3 +334,26 @@ async def test_subgraph_events_and_disconnect_cancel(server: Proc) -> None:
     await c.runs.delete(slow, run_id)
     with pytest.raises(NotFoundError):
         await c.runs.get(slow, run_id)
+
+
+async def test_messages_stream_tokens(server: Proc) -> None:
+    c = client(server)
+    tid = (await c.threads.create())["thread_id"]
+    hi = {"messages": [{"role": "user", "content": "hi"}]}
+    tuples = [p async for p in c.runs.stream(tid, "chat", input=hi, stream_mode="messages-tuple")]
+    tokens = [p.data for p in tuples if p.event == "messages"]
+    assert len(tokens) > 1 and all(m["type"] == "AIMessageChunk" for m, _ in tokens)
+    assert "".join(m["content"] for m, _ in tokens) == "hello there friend"
+    assert tokens[0][1]["langgraph_node"] == "chat"
+
+    parts = [
+        p async for p in c.runs.stream(tid, "chat", input=hi, stream_mode=["messages", "values"])
+    ]
+    names = [p.event for p in parts]
+    assert names[1:3] == ["values", "messages/metadata"], names
+    partials = [p.data[0] for p in parts if p.event == "messages/partial"]
+    assert [m["content"] for m in partials][-1] == "hello there friend"
+    assert all(m["type"] == "ai" for m in partials) and len(partials) == len(tokens)
+    assert [m["content"] for m in partials] == sorted((m["content"] for m in partials), key=len)
+    final = [p.data for p in parts if p.event == "values"][-1]
+    assert [m["type"] for m in final["messages"]] == ["human", "ai", "human", "ai"]

@@ -11,7 +11,13 @@ from langgraph_sdk.errors import ConflictError, NotFoundError
 
 def test_sync_client_round_trip(server: Proc) -> None:
     c = get_sync_client(url=server.url)
-    assert {a["graph_id"] for a in c.assistants.search()} == {"agent", "nested", "pair", "slow"}
+    assert {a["graph_id"] for a in c.assistants.search()} == {
+        "agent",
+        "chat",
+        "nested",
+        "pair",
+        "slow",
+    }
     assert c.assistants.get_schemas("agent")["graph_id"] == "agent"
     thread = c.threads.create(metadata={"team": "ops"})
     tid = thread["thread_id"]

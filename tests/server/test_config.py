@@ -59,7 +59,7 @@ def test_bad_configs_name_the_problem(tmp_path: Path, doc: object, message: str)
 def test_loads_the_graphs_named_by_file(tmp_path: Path) -> None:
     config = ServeConfig.load(CONFIG)
     graphs = load_graphs(config, InMemorySaver())
-    assert sorted(graphs) == ["agent", "nested", "pair", "slow"]
+    assert sorted(graphs) == ["agent", "chat", "nested", "pair", "slow"]
     assert graphs["agent"].name == "agent" and graphs["agent"].checkpointer is not None
     (tmp_path / "g.py").write_text("graph = 42\n")
     bad = ServeConfig.load(write(tmp_path, {"graphs": {"x": "./g.py:graph"}}))

@@ -181,6 +181,10 @@ class RunExecutor(Worker):
             started = await self.records.update_run(run.run_id, start)
             if started is not None:
                 run = started
+            if run.cancel:  # asked to stop before the watcher listened
+                cancel.append(run.cancel)
+                tg.cancel_scope.cancel()
+                await anyio.sleep(0)
             thread = await self.core.set_thread_status(run.thread_id, "busy")
             config = await self._config(run, graph, thread)
             command = kwargs.get("command")
@@ -259,15 +263,15 @@ class RunExecutor(Worker):
         """Cancel `scope` once the run record says to stop (a `cancel:{run_id}` signal wakes
         us; without one we look every `poll_interval` seconds)."""
         with self.records.waiters.subscribe(cancel_key(run_id)) as asked:
-            while True:
+            while True:  # execute() read the record just before: wait first
+                with anyio.move_on_after(max(self.records.poll_interval, 0.5)):
+                    await asked.wait()
                 asked.take()
                 run = await self.records.get_run(run_id)
                 if run is None or run.cancel:
                     out.append(run.cancel if run is not None and run.cancel else "interrupt")
                     scope.cancel()
                     return
-                with anyio.move_on_after(max(self.records.poll_interval, 0.5)):
-                    await asked.wait()
 
     async def _config(
         self, run: RunRecord, graph: Any, thread: ThreadRecord | None

@@ -1,0 +1,430 @@
+"""`BackendStore`: LangGraph's store operations on top of a driver's `StoreBackend`.
+
+A batch is checked completely before anything runs (a bad operation raises and changes nothing),
+then its reads run in order against the state before the batch, then its writes run together in
+one atomic backend call, as LangGraph's stores do. Puts of the same item in one batch collapse to
+the last one. Filters a backend cannot evaluate itself, similarity scoring, ordering and TTL
+arithmetic happen here, identically for every driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar, cast
+
+from hitl_async.store.backend import PutRow, StoreBackend, StoredRow
+from hitl_async.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+)
+from hitl_async.store.codec import (
+    check_key,
+    check_namespace,
+    check_prefix,
+    decode_value,
+    encode_value,
+    from_us,
+    namespace_text,
+    now_us,
+    split_namespace,
+)
+from hitl_async.store.embed import (
+    Embedder,
+    cosine,
+    ensure_embeddings,
+    get_text_at_path,
+    pack_vector,
+    tokenize_path,
+    unpack_vector,
+)
+from hitl_async.store.errors import InvalidIndexConfigError, InvalidStoreRequestError
+from hitl_async.store.filters import Condition, compile_filter, matches
+from hitl_async.store.namespaces import list_matching
+
+__all__ = ["BackendStore", "drive"]
+
+_log = logging.getLogger("hitl_async.store")
+T = TypeVar("T")
+_US_PER_MINUTE = 60_000_000
+
+
+def drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (a sync-capable backend) to its result."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coro.close()
+    raise RuntimeError("a synchronous store call suspended; this backend is not sync-capable")
+
+
+def _count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidStoreRequestError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+class _Plan:
+    """A checked batch: what each operation needs, by position."""
+
+    __slots__ = ("gets", "lists", "puts", "results", "searches")
+
+    def __init__(self, size: int) -> None:
+        self.results: list[Result] = [None] * size
+        self.gets: list[tuple[int, str, str, bool]] = []
+        self.searches: list[tuple[int, SearchOp, str, tuple[Condition, ...]]] = []
+        self.lists: list[tuple[int, ListNamespacesOp]] = []
+        self.puts: dict[tuple[str, str], tuple[PutOp, bytes | None]] = {}
+
+
+class BackendStore(BaseStore):
+    """A `BaseStore` on a `StoreBackend`, with TTLs and optional semantic search.
+
+    `index`: `{"embed": ..., "dims": N, "fields": ["$"]}` enables `search(query=...)`: every put
+    embeds the texts at `fields` (or at the put's `index=` paths) and a query ranks items by the
+    best cosine similarity of their vectors, exactly (every candidate is scored). `ttl`: a
+    `TTLConfig` (`default_ttl`, `refresh_on_read`, `sweep_interval_minutes`, `omit_expired`).
+    """
+
+    supports_ttl = True
+
+    def __init__(
+        self,
+        backend: StoreBackend,
+        *,
+        index: IndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+    ) -> None:
+        self.backend = backend
+        self.ttl_config = ttl
+        self.index_config = dict(index) if index else None
+        self.embeddings: Embedder | None = None
+        self._fields: list[tuple[str, list[str]]] = []
+        if index:
+            self.embeddings = ensure_embeddings(index.get("embed"), index.get("dims"))
+            fields = index.get("fields") or ["$"]
+            self._fields = [(f, tokenize_path(f) if f != "$" else []) for f in fields]
+        self._omit_expired = bool((ttl or {}).get("omit_expired", True))
+        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper_stop: asyncio.Event | None = None
+
+    # --- entry points -------------------------------------------------------------------------
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run operations from synchronous code (directly when the backend allows it, else on
+        the shared background event loop)."""
+        ops = list(ops)
+        if self.backend.sync_capable:
+            return drive(self._run(ops, sync=True))
+        from hitl_async import _sync
+
+        return _sync.run(self.abatch, ops)
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run operations from async code."""
+        return await self._run(list(ops), sync=False)
+
+    async def setup(self) -> None:
+        """Create the driver's tables (done on first use anyway)."""
+        await self.backend.setup()
+
+    async def aclose(self) -> None:
+        """Stop the TTL sweeper and close the driver's connections."""
+        await self.stop_ttl_sweeper()
+        await self.backend.aclose()
+
+    async def __aenter__(self) -> BackendStore:
+        await self.setup()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- planning -----------------------------------------------------------------------------
+
+    def _plan(self, ops: list[Op]) -> _Plan:
+        plan = _Plan(len(ops))
+        for i, op in enumerate(ops):
+            if isinstance(op, GetOp):
+                ns = check_namespace(op.namespace)
+                plan.gets.append((i, namespace_text(ns), check_key(op.key), bool(op.refresh_ttl)))
+            elif isinstance(op, PutOp):
+                ns = check_namespace(op.namespace)
+                key = check_key(op.key)
+                data = None if op.value is None else encode_value(ns, key, op.value)
+                if op.index is not False and op.index is not None:
+                    if not isinstance(op.index, list) or not all(
+                        isinstance(p, str) for p in op.index
+                    ):
+                        raise InvalidStoreRequestError(
+                            f"put index= is False, None or a list of field paths, got {op.index!r}"
+                        )
+                if op.ttl is not None and (
+                    isinstance(op.ttl, bool) or not isinstance(op.ttl, int | float) or op.ttl <= 0
+                ):
+                    raise InvalidStoreRequestError(
+                        f"ttl is a positive number of minutes or None, got {op.ttl!r}"
+                    )
+                ref = (namespace_text(ns), key)
+                plan.puts.pop(ref, None)  # the last put of an item wins, in its own position
+                plan.puts[ref] = (op, data)
+            elif isinstance(op, SearchOp):
+                prefix = check_prefix(op.namespace_prefix)
+                _count("search limit", op.limit, 0)
+                _count("search offset", op.offset, 0)
+                if op.query is not None and not isinstance(op.query, str):
+                    raise InvalidStoreRequestError(f"search query is a str, got {op.query!r}")
+                conditions = compile_filter(op.filter)
+                plan.searches.append((i, op, namespace_text(prefix), conditions))
+            elif isinstance(op, ListNamespacesOp):
+                for cond in op.match_conditions or ():
+                    if not isinstance(cond, MatchCondition | tuple) or cond[0] not in (
+                        "prefix",
+                        "suffix",
+                    ):
+                        raise InvalidStoreRequestError(
+                            f"match condition {cond!r} is not MatchCondition('prefix'|'suffix', path)"
+                        )
+                    check_prefix(cond[1], wildcards=True, what=cond[0])
+                if op.max_depth is not None:
+                    _count("list_namespaces max_depth", op.max_depth, 1)
+                _count("list_namespaces limit", op.limit, 0)
+                _count("list_namespaces offset", op.offset, 0)
+                plan.lists.append((i, op))
+            else:
+                raise InvalidStoreRequestError(
+                    f"unknown store operation {op!r}; use GetOp, PutOp, SearchOp or ListNamespacesOp"
+                )
+        return plan
+
+    def _live_after(self, now: int) -> int | None:
+        return now if self._omit_expired else None
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def _run(self, ops: list[Op], *, sync: bool) -> list[Result]:
+        plan = self._plan(ops)
+        now = now_us()
+        live = self._live_after(now)
+        touch: list[tuple[str, str]] = []
+        if plan.gets:
+            refs = [(ns, key) for _, ns, key, _ in plan.gets]
+            rows = await self.backend.fetch(refs, live, sync)
+            for (i, _, _, refresh), row in zip(plan.gets, rows, strict=True):
+                if row is not None:
+                    plan.results[i] = self._item(row)
+                    if refresh and row.ttl_minutes is not None:
+                        touch.append((row.namespace, row.key))
+        for i, op, prefix, conditions in plan.searches:
+            found = await self._search(op, prefix, conditions, live, sync)
+            plan.results[i] = [item for item, _ in found]
+            if op.refresh_ttl:
+                touch.extend(
+                    (row.namespace, row.key) for _, row in found if row.ttl_minutes is not None
+                )
+        for i, lop in plan.lists:
+            names = await self.backend.namespaces(_literal_prefix(lop), live, sync)
+            plan.results[i] = list_matching(names, lop)
+        if touch:
+            await self.backend.touch(touch, now, sync)
+        if plan.puts:
+            await self._write(plan, now, sync)
+        return plan.results
+
+    def _item(self, row: StoredRow) -> Item:
+        return Item(
+            value=decode_value(row.value, row.namespace, row.key),
+            key=row.key,
+            namespace=split_namespace(row.namespace),
+            created_at=from_us(row.created_us),
+            updated_at=from_us(row.updated_us),
+        )
+
+    def _search_item(self, row: StoredRow, value: Any, score: float | None) -> SearchItem:
+        return SearchItem(
+            split_namespace(row.namespace),
+            row.key,
+            value,
+            from_us(row.created_us),
+            from_us(row.updated_us),
+            score,
+        )
+
+    async def _search(
+        self,
+        op: SearchOp,
+        prefix: str,
+        conditions: tuple[Condition, ...],
+        live: int | None,
+        sync: bool,
+    ) -> list[tuple[SearchItem, StoredRow]]:
+        pushed = self.backend.pushdown(conditions)
+        if op.query and self.embeddings is not None:
+            return await self._semantic(op, prefix, conditions, pushed, live, sync)
+        if pushed:
+            rows = await self.backend.query(prefix, conditions, op.limit, op.offset, live, sync)
+            return [
+                (self._search_item(r, decode_value(r.value, r.namespace, r.key), None), r)
+                for r in rows
+            ]
+        rows = await self.backend.query(prefix, (), None, 0, live, sync)
+        found = []
+        for row in rows:
+            value = decode_value(row.value, row.namespace, row.key)
+            if matches(value, conditions):
+                found.append((self._search_item(row, value, None), row))
+        return found[op.offset : op.offset + op.limit]
+
+    async def _semantic(
+        self,
+        op: SearchOp,
+        prefix: str,
+        conditions: tuple[Condition, ...],
+        pushed: bool,
+        live: int | None,
+        sync: bool,
+    ) -> list[tuple[SearchItem, StoredRow]]:
+        assert self.embeddings is not None and op.query is not None
+        if sync:
+            query = self.embeddings.query(op.query)
+        else:
+            query = await self.embeddings.aquery(op.query)
+        qnorm = math.sqrt(sum(x * x for x in query))
+        pool = await self.backend.candidates(prefix, conditions if pushed else (), live, sync)
+        scored: list[tuple[float, int, SearchItem, StoredRow]] = []
+        unscored: list[tuple[SearchItem, StoredRow]] = []
+        pool.sort(key=lambda rv: (-rv[0].updated_us, rv[0].namespace, rv[0].key))
+        for rank, (row, blobs) in enumerate(pool):
+            value = decode_value(row.value, row.namespace, row.key)
+            if not pushed and not matches(value, conditions):
+                continue
+            if blobs:
+                score = max(cosine(query, qnorm, unpack_vector(b)) for b in blobs)
+                scored.append((score, rank, self._search_item(row, value, score), row))
+            else:
+                unscored.append((self._search_item(row, value, None), row))
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        ranked = [(item, row) for _, _, item, row in scored] + unscored
+        return ranked[op.offset : op.offset + op.limit]
+
+    async def _write(self, plan: _Plan, now: int, sync: bool) -> None:
+        rows: list[PutRow] = []
+        deletes: list[tuple[str, str]] = []
+        texts: list[str] = []
+        owners: list[tuple[int, str]] = []
+        for (ns, key), (op, data) in plan.puts.items():
+            if data is None:
+                deletes.append((ns, key))
+                continue
+            vectors: list[tuple[str, bytes]] | None = None
+            if self.embeddings is not None:
+                vectors = []
+                if op.index is not False:
+                    paths = (
+                        self._fields
+                        if op.index is None
+                        else [(p, tokenize_path(p) if p != "$" else []) for p in op.index]
+                    )
+                    for path, tokens in paths:
+                        found = get_text_at_path(op.value, tokens or path)
+                        for j, text in enumerate(found):
+                            texts.append(text)
+                            owners.append((len(rows), f"{path}.{j}" if len(found) > 1 else path))
+            expires = None if op.ttl is None else now + int(op.ttl * _US_PER_MINUTE)
+            rows.append(PutRow(ns, key, data, now, expires, op.ttl, vectors))
+        if texts:
+            assert self.embeddings is not None
+            if sync:
+                embedded = self.embeddings.documents(texts)
+            else:
+                embedded = await self.embeddings.adocuments(texts)
+            for (index, path), vector in zip(owners, embedded, strict=True):
+                vecs = rows[index].vectors
+                assert vecs is not None
+                vecs.append((path, pack_vector(vector)))
+        await self.backend.write(rows, deletes, sync)
+
+    # --- TTL ----------------------------------------------------------------------------------
+
+    async def asweep_ttl(self) -> int:
+        """Delete every item whose TTL passed; the number deleted."""
+        return await self.backend.sweep(now_us(), False)
+
+    def sweep_ttl(self) -> int:
+        """Synchronous `asweep_ttl`."""
+        if self.backend.sync_capable:
+            return drive(self.backend.sweep(now_us(), True))
+        from hitl_async import _sync
+
+        return _sync.run(self.asweep_ttl)
+
+    async def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> asyncio.Task[None]:
+        """Sweep expired items every `sweep_interval_minutes` (default: the TTL config's
+        `sweep_interval_minutes`, else 5) in a task of the running event loop, until
+        `stop_ttl_sweeper()`. Starting it twice returns the running task."""
+        if self._sweeper is not None and not self._sweeper.done():
+            return self._sweeper
+        interval = sweep_interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes")
+        seconds = float(interval or 5) * 60.0
+        if not seconds > 0:
+            raise InvalidStoreRequestError(f"sweep interval must be positive, got {interval!r}")
+        stop = self._sweeper_stop = asyncio.Event()
+
+        async def loop() -> None:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), seconds)
+                if stop.is_set():
+                    return
+                try:
+                    swept = await self.asweep_ttl()
+                    if swept:
+                        _log.info("store TTL sweep deleted %d expired items", swept)
+                except Exception:  # keep sweeping: the next round may reach the store
+                    _log.exception("store TTL sweep failed; retrying in %.0f s", seconds)
+
+        self._sweeper = asyncio.get_running_loop().create_task(loop(), name="hitl store sweeper")
+        return self._sweeper
+
+    async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper task; True once it stopped (or was not running)."""
+        task, stop = self._sweeper, self._sweeper_stop
+        if task is None or task.done() or stop is None:
+            return True
+        stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            return False
+        self._sweeper = None
+        return True
+
+
+def _literal_prefix(op: ListNamespacesOp) -> str:
+    """The namespace text every listed namespace must start with: the labels of the prefix
+    condition before its first wildcard (lets a backend narrow its scan)."""
+    for cond in op.match_conditions or ():
+        if cond[0] == "prefix":
+            labels: list[str] = []
+            for label in cond[1]:
+                if label == "*":
+                    break
+                labels.append(label)
+            return namespace_text(tuple(labels))
+    return ""

@@ -4,7 +4,8 @@ Every driver stores a namespace as its labels joined by "." (as LangGraph does),
 unambiguous because a label may not contain "." (nor NUL, which PostgreSQL cannot store), and
 stores values as JSON text. Values are checked strictly before anything is written: a dict with
 str keys whose leaves are str, int (64-bit), finite float, bool or None, nested in dicts, lists
-and tuples (a tuple is stored as a list, as JSON has no tuple). Anything else (datetime, UUID,
+and tuples (a tuple is stored as a list, as JSON has no tuple), no string holding a NUL (which
+PostgreSQL cannot store). Anything else (datetime, UUID,
 bytes, NaN, a set, an object) is a `StoreValueError` naming the path of the part, so a value never
 comes back as something different from what was put. Decoding is `orjson.loads`: it never runs
 code, and damaged text is a `StoreCorruptError` naming the item.
@@ -180,7 +181,11 @@ def _check_json(namespace: tuple[str, ...], key: str, value: Any) -> None:
         obj, path = stack.pop()
         if len(path) > MAX_DEPTH:
             raise _bad(namespace, key, path[:3], f"nests deeper than {MAX_DEPTH} levels")
-        if isinstance(obj, str) or obj is None or isinstance(obj, bool):
+        if isinstance(obj, str):
+            if "\x00" in obj:
+                raise _bad(namespace, key, path, "contains a NUL character (PostgreSQL cannot store it)")
+            continue
+        if obj is None or isinstance(obj, bool):
             continue
         if isinstance(obj, int):
             if not _INT_MIN <= obj <= _INT_MAX:
@@ -194,6 +199,8 @@ def _check_json(namespace: tuple[str, ...], key: str, value: Any) -> None:
             for k, v in obj.items():
                 if not isinstance(k, str):
                     raise _bad(namespace, key, [*path, k], f"has a {type(k).__name__} key")
+                if "\x00" in k:
+                    raise _bad(namespace, key, path, f"has a key with a NUL character: {k!r}")
                 stack.append((v, [*path, k]))
             continue
         if isinstance(obj, list | tuple):
@@ -213,9 +220,13 @@ def _plain(obj: Any, depth: int) -> bool:
     tp = type(obj)
     if tp is dict:
         for k, v in obj.items():
-            if type(k) is not str:
+            if type(k) is not str or "\x00" in k:
                 return False
             tv = type(v)
+            if tv is str:
+                if "\x00" in v:
+                    return False
+                continue
             if tv in _SCALARS:
                 continue
             if tv is int:
@@ -225,7 +236,9 @@ def _plain(obj: Any, depth: int) -> bool:
                 return False
         return True
     if tp is list or tp is tuple:
-        return all(type(v) in _SCALARS or _plain(v, depth + 1) for v in obj)
+        return all(_plain(v, depth + 1) for v in obj)
+    if tp is str:
+        return "\x00" not in obj
     if tp in _SCALARS:
         return True
     if tp is int:

@@ -59,7 +59,7 @@ def _check_operand(field: str, op: str, operand: Any) -> None:
             stack.extend(obj.values())
         else:
             raise InvalidFilterError(
-                f"filter on {field!r}: {op} operand {operand!r} is not a JSON value "
+                f"filter on {field!r}: ${op} operand {operand!r} is not a JSON value "
                 "(str, number, bool, None, list or dict)"
             )
     if op in ("gt", "gte", "lt", "lte") and (
@@ -90,10 +90,10 @@ def compile_filter(filter: Any) -> tuple[Condition, ...]:
                         f"filter on {field!r}: unsupported operator {name!r}; use one of "
                         f"{', '.join(OPERATORS)} (or a plain value for equality)"
                     )
-                _check_operand(field, name, operand)
+                _check_operand(field, op, operand)
                 out.append(Condition(field, op, operand))
         else:
-            _check_operand(field, "$eq", spec)
+            _check_operand(field, "eq", spec)
             out.append(Condition(field, "eq", spec))
     return tuple(out)
 

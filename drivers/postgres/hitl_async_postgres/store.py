@@ -74,24 +74,22 @@ class _Sql:
 
 def _condition(sql: _Sql, cond: Condition) -> str:
     """SQL for one scalar condition (see `hitl_async.store.filters` for the rules)."""
-    field = sql.p(cond.field)
+    if cond.nan:  # NaN equals and orders with nothing
+        return "TRUE" if cond.op == "ne" else "FALSE"
+    field = sql.p(cond.field) + "::text"
     kind = f"json_typeof(i.value -> {field})"
     text = f"(i.value ->> {field})"
     operand = cond.operand
     if cond.op in _OPS:
-        if cond.nan:
-            return "FALSE"
         if isinstance(operand, str):
-            return f"({kind} = 'string' AND {text} {_OPS[cond.op]} {sql.p(operand)})"
+            return f"({kind} = 'string' AND {text} {_OPS[cond.op]} {sql.p(operand)}::text)"
         return f"({kind} = 'number' AND {text}::numeric {_OPS[cond.op]} {sql.p(str(operand))}::numeric)"
     if isinstance(operand, bool):
-        eq = f"({kind} = 'boolean' AND {text} = {sql.p('true' if operand else 'false')})"
+        eq = f"({kind} = 'boolean' AND {text} = {sql.p('true' if operand else 'false')}::text)"
     elif operand is None:
         eq = f"({kind} = 'null')"
     elif isinstance(operand, str):
-        eq = f"({kind} = 'string' AND {text} = {sql.p(operand)})"
-    elif cond.nan:
-        eq = "FALSE"
+        eq = f"({kind} = 'string' AND {text} = {sql.p(operand)}::text)"
     else:
         eq = f"({kind} = 'number' AND {text}::numeric = {sql.p(str(operand))}::numeric)"
     return f"NOT COALESCE({eq}, FALSE)" if cond.op == "ne" else eq
@@ -128,7 +126,11 @@ class PostgresStoreBackend:
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     def pushdown(self, conditions: tuple[Condition, ...]) -> bool:
-        return all(c.scalar for c in conditions)
+        # A NUL cannot be sent to PostgreSQL (and no stored string has one): Python answers.
+        return all(
+            c.scalar and not (isinstance(c.operand, str) and "\x00" in c.operand)
+            for c in conditions
+        )
 
     async def _pool(self) -> asyncpg.Pool:
         loop = asyncio.get_running_loop()

@@ -76,9 +76,7 @@ async def test_batch_puts_and_deletes(store: BackendStore) -> None:
     assert (await store.aget(("test",), "key1")).value == {"data": "value1"}  # type: ignore[union-attr]
     assert (await store.aget(("test",), "key3")) is None
     # The last put of an item in a batch wins; a delete after a put deletes.
-    await store.abatch(
-        [PutOp(("test",), "key1", {"v": 1}), PutOp(("test",), "key1", {"v": 2})]
-    )
+    await store.abatch([PutOp(("test",), "key1", {"v": 1}), PutOp(("test",), "key1", {"v": 2})])
     assert (await store.aget(("test",), "key1")).value == {"v": 2}  # type: ignore[union-attr]
     await store.abatch([PutOp(("test",), "key2", {"v": 3}), PutOp(("test",), "key2", None)])
     assert await store.aget(("test",), "key2") is None
@@ -151,7 +149,7 @@ async def test_item_dict_and_equality(store: BackendStore) -> None:
     [
         {"float": 1e20, "small": 1e-7, "neg": -0.5, "third": 1 / 3, "whole": 2.0},
         {"big": 2**63 - 1, "low": -(2**63), "zero": 0},
-        {"text": "这是中文 — émoji 🎉", "quote": "O'Brien \"x\"", "nl": "a\nb\tc\\"},
+        {"text": "这是中文 — émoji 🎉", "quote": 'O\'Brien "x"', "nl": "a\nb\tc\\"},
         {"nested": {"a": [1, {"b": [True, False, None]}], "empty": {}, "list": []}},
         {"": "empty key", "$eq": "dollar key", "a.b": "dotted key"},
     ],

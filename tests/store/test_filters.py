@@ -95,8 +95,14 @@ async def test_injection_shaped_filters_are_inert(store: BackendStore) -> None:
     await store.aput(("docs",), "digits", {"123abc": "ok", 'we"ird': "q", "a.b": "dot"})
     evil = "access') = 'public' OR '1'='1' OR json_extract(value, '$."
     assert await _keys(store, {evil: "dummy"}) == set()
-    for value in ("public' OR '1'='1", "public'; --", "public' UNION SELECT * FROM store --",
-                  "public\x00' OR '1'='1", "''''", "public' OR 'א'='א"):
+    for value in (
+        "public' OR '1'='1",
+        "public'; --",
+        "public' UNION SELECT * FROM store --",
+        "public\x00' OR '1'='1",
+        "''''",
+        "public' OR 'א'='א",
+    ):
         assert await _keys(store, {"access": value}) == set()
     assert await _keys(store, {"title": "O'Brien's \"Document\""}) == {"quote"}
     assert await _keys(store, {"access-level": 1}) == {"quote"}
@@ -119,9 +125,7 @@ async def test_injection_shaped_filters_are_inert(store: BackendStore) -> None:
         ("status=active", "a search filter is a dict"),
     ],
 )
-async def test_bad_filters_are_clear_errors(
-    store: BackendStore, filter: Any, message: str
-) -> None:
+async def test_bad_filters_are_clear_errors(store: BackendStore, filter: Any, message: str) -> None:
     await store.aput(("docs",), "k", {"n": 1})
     with pytest.raises(InvalidFilterError, match=message):
         await store.asearch(("docs",), filter=filter)

@@ -109,9 +109,7 @@ async def test_listing_segment_boundaries(store: BackendStore) -> None:
         ("uid", "users", "alice"),
         ("users", "alice"),
     ]
-    assert await store.alist_namespaces(prefix=("uid", "*", "alice")) == [
-        ("uid", "users", "alice")
-    ]
+    assert await store.alist_namespaces(prefix=("uid", "*", "alice")) == [("uid", "users", "alice")]
     assert await store.alist_namespaces(prefix=("users", "alice")) == [("users", "alice")]
 
 
@@ -122,7 +120,14 @@ async def _scope(store: BackendStore, prefix: tuple[str, ...]) -> set[tuple[str,
 async def test_search_scope_stops_at_label_boundaries(store: BackendStore) -> None:
     await _fill(
         store,
-        [("foo",), ("foo", "child"), ("foo", "child", "deep"), ("foobar",), ("foobar", "baz"), ("foo2",)],
+        [
+            ("foo",),
+            ("foo", "child"),
+            ("foo", "child", "deep"),
+            ("foobar",),
+            ("foobar", "baz"),
+            ("foo2",),
+        ],
     )
     assert await _scope(store, ("foo",)) == {("foo",), ("foo", "child"), ("foo", "child", "deep")}
     assert await _scope(store, ("foobar",)) == {("foobar",), ("foobar", "baz")}

@@ -108,9 +108,7 @@ async def test_deep_values_are_refused_not_crashing(store: BackendStore) -> None
 
 async def test_a_bad_operation_fails_the_whole_batch_before_any_write(store: BackendStore) -> None:
     with pytest.raises(StoreValueError):
-        await store.abatch(
-            [PutOp(("b",), "ok", {"v": 1}), PutOp(("b",), "bad", {"v": object()})]
-        )
+        await store.abatch([PutOp(("b",), "ok", {"v": 1}), PutOp(("b",), "bad", {"v": object()})])
     with pytest.raises(InvalidStoreRequestError):
         await store.abatch([PutOp(("b",), "ok", {"v": 1}), SearchOp(("b",), limit=-1)])
     with pytest.raises(InvalidStoreRequestError):

@@ -120,7 +120,9 @@ async def test_fields_paths(make_store: MakeStore, embeddings: CharEmbeddings) -
         index={"embed": embeddings, "dims": embeddings.dims, "fields": ["key0", "key1", "key3"]}
     )
     await store.aput(("test",), "doc1", {"key1": "xxx", "key2": "yyy", "key3": "zzz"})
-    await store.aput(("test",), "doc2", {"key0": "uuu", "key1": "vvv", "key2": "www", "key3": "xxx"})
+    await store.aput(
+        ("test",), "doc2", {"key0": "uuu", "key1": "vvv", "key2": "www", "key3": "xxx"}
+    )
     both = await store.asearch(("test",), query="xxx")
     assert both[0].score == pytest.approx(both[1].score, abs=1e-5)
     only2 = await store.asearch(("test",), query="uuu")
@@ -133,8 +135,12 @@ async def test_fields_paths(make_store: MakeStore, embeddings: CharEmbeddings) -
 
 async def test_put_level_index_paths(make_store: MakeStore, embeddings: CharEmbeddings) -> None:
     store = make_store(index={"embed": embeddings, "dims": embeddings.dims, "fields": ["key17"]})
-    await store.aput(("test",), "doc3", {"key0": "aaa", "key1": "bbb", "key2": "ccc"}, ["key0", "key1"])
-    await store.aput(("test",), "doc4", {"key0": "eee", "key1": "bbb", "key3": "ggg"}, ["key1", "key3"])
+    await store.aput(
+        ("test",), "doc3", {"key0": "aaa", "key1": "bbb", "key2": "ccc"}, ["key0", "key1"]
+    )
+    await store.aput(
+        ("test",), "doc4", {"key0": "eee", "key1": "bbb", "key3": "ggg"}, ["key1", "key3"]
+    )
     assert (await store.asearch(("test",), query="aaa"))[0].key == "doc3"
     assert (await store.asearch(("test",), query="ggg"))[0].key == "doc4"
     tie = await store.asearch(("test",), query="bbb")

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from hitl_async.store.backend import PutRow, StoredRow
 from hitl_async.store.base import IndexConfig, TTLConfig
@@ -149,9 +150,8 @@ class RedisStoreBackend:
         if sha is not None:
             try:
                 return await client.evalsha(sha, 0, *args)  # type: ignore[misc]
-            except Exception as exc:  # NOSCRIPT after a server restart or SCRIPT FLUSH
-                if "NOSCRIPT" not in str(exc):
-                    raise
+            except NoScriptError:  # after a server restart or SCRIPT FLUSH: load it again
+                pass
         self._scripts[name] = await client.script_load(source)
         return await client.evalsha(self._scripts[name], 0, *args)  # type: ignore[misc]
 

@@ -64,8 +64,8 @@ class Item:
         value: dict[str, Any],
         key: str,
         namespace: tuple[str, ...],
-        created_at: datetime,
-        updated_at: datetime,
+        created_at: datetime | str,
+        updated_at: datetime | str,
     ) -> None:
         self.value = value
         self.key = key
@@ -179,7 +179,7 @@ class PutOp(NamedTuple):
     namespace: tuple[str, ...]
     key: str
     value: dict[str, Any] | None
-    index: Literal[False] | list[str] | None = None
+    index: Literal[False] | list[str] | None = None  # type: ignore[assignment]  # LangGraph's name
     ttl: float | None = None
 
 
@@ -221,7 +221,7 @@ def ensure_refresh(ttl_config: TTLConfig | None, refresh_ttl: bool | None) -> bo
     return True
 
 
-def ensure_ttl(ttl_config: TTLConfig | None, ttl: float | None | NotProvided) -> float | None:
+def ensure_ttl(ttl_config: TTLConfig | None, ttl: float | NotProvided | None) -> float | None:
     """The effective TTL (minutes) of a put: the argument, else the config's default."""
     if isinstance(ttl, NotProvided):
         return ttl_config.get("default_ttl") if ttl_config else None
@@ -296,7 +296,7 @@ class BaseStore(ABC):
         value: dict[str, Any],
         index: Literal[False] | list[str] | None = None,
         *,
-        ttl: float | None | NotProvided = NOT_PROVIDED,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
     ) -> None:
         """Store `value` (a JSON dict) at `namespace`/`key`, replacing what was there."""
         check_namespace(namespace, put=True)
@@ -354,7 +354,7 @@ class BaseStore(ABC):
         value: dict[str, Any],
         index: Literal[False] | list[str] | None = None,
         *,
-        ttl: float | None | NotProvided = NOT_PROVIDED,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
     ) -> None:
         """Async `put`."""
         check_namespace(namespace, put=True)
@@ -381,7 +381,7 @@ class BaseStore(ABC):
 
     # --- TTL --------------------------------------------------------------------------------
 
-    def _check_ttl_supported(self, ttl: float | None | NotProvided) -> None:
+    def _check_ttl_supported(self, ttl: float | NotProvided | None) -> None:
         if ttl is not None and not isinstance(ttl, NotProvided) and not self.supports_ttl:
             raise NotImplementedError(
                 f"TTL is not supported by {type(self).__name__}. "

@@ -142,7 +142,9 @@ def check_prefix(prefix: Any, *, wildcards: bool = False, what: str = "prefix") 
             continue
         problem = _label_problem(label)
         if problem is not None:
-            raise InvalidNamespaceError(f"Invalid label {label!r} in namespace {what} {ns}: {problem}.")
+            raise InvalidNamespaceError(
+                f"Invalid label {label!r} in namespace {what} {ns}: {problem}."
+            )
     return ns
 
 
@@ -183,7 +185,8 @@ def _check_json(namespace: tuple[str, ...], key: str, value: Any) -> None:
             raise _bad(namespace, key, path[:3], f"nests deeper than {MAX_DEPTH} levels")
         if isinstance(obj, str):
             if "\x00" in obj:
-                raise _bad(namespace, key, path, "contains a NUL character (PostgreSQL cannot store it)")
+                why = "contains a NUL character (PostgreSQL cannot store it)"
+                raise _bad(namespace, key, path, why)
             continue
         if obj is None or isinstance(obj, bool):
             continue

@@ -10,8 +10,6 @@ arithmetic happen here, identically for every driver.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import math
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar, cast
@@ -51,13 +49,13 @@ from hitl_async.store.embed import (
     tokenize_path,
     unpack_vector,
 )
-from hitl_async.store.errors import InvalidIndexConfigError, InvalidStoreRequestError
+from hitl_async.store.errors import InvalidStoreRequestError
 from hitl_async.store.filters import Condition, compile_filter, matches
 from hitl_async.store.namespaces import list_matching
+from hitl_async.store.sweeper import StoreSweeper
 
 __all__ = ["BackendStore", "drive"]
 
-_log = logging.getLogger("hitl_async.store")
 T = TypeVar("T")
 _US_PER_MINUTE = 60_000_000
 
@@ -119,8 +117,7 @@ class BackendStore(BaseStore):
             fields = index.get("fields") or ["$"]
             self._fields = [(f, tokenize_path(f) if f != "$" else []) for f in fields]
         self._omit_expired = bool((ttl or {}).get("omit_expired", True))
-        self._sweeper: asyncio.Task[None] | None = None
-        self._sweeper_stop: asyncio.Event | None = None
+        self._sweeper: StoreSweeper | None = None
 
     # --- entry points -------------------------------------------------------------------------
 
@@ -166,13 +163,16 @@ class BackendStore(BaseStore):
                 ns = check_namespace(op.namespace)
                 key = check_key(op.key)
                 data = None if op.value is None else encode_value(ns, key, op.value)
-                if op.index is not False and op.index is not None:
-                    if not isinstance(op.index, list) or not all(
-                        isinstance(p, str) for p in op.index
-                    ):
-                        raise InvalidStoreRequestError(
-                            f"put index= is False, None or a list of field paths, got {op.index!r}"
-                        )
+                if (
+                    op.index is not False
+                    and op.index is not None
+                    and not (
+                        isinstance(op.index, list) and all(isinstance(p, str) for p in op.index)
+                    )
+                ):
+                    raise InvalidStoreRequestError(
+                        f"put index= is False, None or a list of field paths, got {op.index!r}"
+                    )
                 if op.ttl is not None and (
                     isinstance(op.ttl, bool) or not isinstance(op.ttl, int | float) or op.ttl <= 0
                 ):
@@ -197,7 +197,8 @@ class BackendStore(BaseStore):
                         "suffix",
                     ):
                         raise InvalidStoreRequestError(
-                            f"match condition {cond!r} is not MatchCondition('prefix'|'suffix', path)"
+                            f"match condition {cond!r} is not "
+                            "MatchCondition('prefix'|'suffix', path)"
                         )
                     check_prefix(cond[1], wildcards=True, what=cond[0])
                 if op.max_depth is not None:
@@ -207,7 +208,8 @@ class BackendStore(BaseStore):
                 plan.lists.append((i, op))
             else:
                 raise InvalidStoreRequestError(
-                    f"unknown store operation {op!r}; use GetOp, PutOp, SearchOp or ListNamespacesOp"
+                    f"unknown store operation {op!r}; "
+                    "use GetOp, PutOp, SearchOp or ListNamespacesOp"
                 )
         return plan
 
@@ -376,44 +378,15 @@ class BackendStore(BaseStore):
         self, sweep_interval_minutes: float | None = None
     ) -> asyncio.Task[None]:
         """Sweep expired items every `sweep_interval_minutes` (default: the TTL config's
-        `sweep_interval_minutes`, else 5) in a task of the running event loop, until
-        `stop_ttl_sweeper()`. Starting it twice returns the running task."""
-        if self._sweeper is not None and not self._sweeper.done():
-            return self._sweeper
-        interval = sweep_interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes")
-        seconds = float(interval or 5) * 60.0
-        if not seconds > 0:
-            raise InvalidStoreRequestError(f"sweep interval must be positive, got {interval!r}")
-        stop = self._sweeper_stop = asyncio.Event()
-
-        async def loop() -> None:
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), seconds)
-                if stop.is_set():
-                    return
-                try:
-                    swept = await self.asweep_ttl()
-                    if swept:
-                        _log.info("store TTL sweep deleted %d expired items", swept)
-                except Exception:  # keep sweeping: the next round may reach the store
-                    _log.exception("store TTL sweep failed; retrying in %.0f s", seconds)
-
-        self._sweeper = asyncio.get_running_loop().create_task(loop(), name="hitl store sweeper")
-        return self._sweeper
+        `sweep_interval_minutes`, else 5) in a task of the running asyncio loop, until
+        `stop_ttl_sweeper()`. Starting it again returns the running task."""
+        if self._sweeper is None or not self._sweeper.running:
+            self._sweeper = StoreSweeper(self, sweep_interval_minutes)
+        return await self._sweeper.start()
 
     async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper task; True once it stopped (or was not running)."""
-        task, stop = self._sweeper, self._sweeper_stop
-        if task is None or task.done() or stop is None:
-            return True
-        stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except TimeoutError:
-            return False
-        self._sweeper = None
-        return True
+        return True if self._sweeper is None else await self._sweeper.stop(timeout)
 
 
 def _literal_prefix(op: ListNamespacesOp) -> str:

@@ -250,4 +250,4 @@ def cosine(query: Sequence[float], query_norm: float, vector: Sequence[float]) -
     norm = math.sqrt(sum(map(operator.mul, vector, vector)))
     if norm == 0.0 or query_norm == 0.0:
         return 0.0
-    return dot / (norm * query_norm)
+    return float(dot / (norm * query_norm))

@@ -30,7 +30,7 @@ class InvalidFilterError(InvalidStoreRequestError):
 
 
 class InvalidIndexConfigError(InvalidStoreRequestError):
-    """The `index=` configuration is unusable (no `embed`, bad `dims`, vectors of the wrong size)."""
+    """The `index=` configuration is unusable (no `embed`, bad `dims`, vectors of another size)."""
 
 
 class StoreValueError(SerializationError):

@@ -166,7 +166,9 @@ class MemoryBackend:
             for ns in list(self.data):
                 bucket = self.data[ns]
                 dead = [
-                    k for k, r in bucket.items() if r.expires_us is not None and r.expires_us <= now_us
+                    k
+                    for k, r in bucket.items()
+                    if r.expires_us is not None and r.expires_us <= now_us
                 ]
                 for key in dead:
                     del bucket[key]

@@ -14,7 +14,10 @@ def path_matches(namespace: tuple[str, ...], match_type: str, path: tuple[str, .
     """Whether `namespace` starts (prefix) or ends (suffix) with `path`, "*" matching any label."""
     if len(namespace) < len(path):
         return False
-    part = namespace[: len(path)] if match_type == "prefix" else namespace[len(namespace) - len(path) :]
+    if match_type == "prefix":
+        part = namespace[: len(path)]
+    else:
+        part = namespace[len(namespace) - len(path) :]
     return all(p == "*" or p == label for p, label in zip(path, part, strict=True))
 
 

@@ -96,16 +96,16 @@ DOC_FILTERS: list[dict[str, Any]] = [
 
 
 def run(make: Callable[..., Any], ops: Any, tick: Callable[[], None]) -> dict[str, Any]:
-    """Run the sequence on stores made by `make(index=None | dict)` (None: no semantic search); `ops` is the module with
-    GetOp/PutOp/SearchOp/ListNamespacesOp; `tick()` is called between writes (so each write has
-    its own timestamp on every store)."""
+    """Run the sequence on stores made by `make(index=None | dict)` (which may return None: no
+    semantic search); `ops` is the module with GetOp/PutOp/SearchOp/ListNamespacesOp; `tick()`
+    is called between writes (so each write has its own timestamp on every store)."""
     out: dict[str, Any] = {}
     store = make(index=None)
     for ns, key, value in DOCS:
         store.put(ns, key, value)
         tick()
     for ns, key, _ in DOCS:
-        out[f"get {ns} {key}"] = _try(lambda: _result(store.get(ns, key)))
+        out[f"get {ns} {key}"] = _try(lambda ns=ns, key=key: _result(store.get(ns, key)))
     out["get missing key"] = _try(lambda: _result(store.get(("docs",), "nope")))
     out["get other namespace"] = _try(lambda: _result(store.get(("users", "alice"), "m1")))
     out["search users"] = _try(lambda: _result(store.search(("users",))))
@@ -113,11 +113,11 @@ def run(make: Callable[..., Any], ops: Any, tick: Callable[[], None]) -> dict[st
     out["search everything"] = _try(lambda: _result(store.search((), limit=100)))
     for f in FILTERS:
         out[f"search users filter {json.dumps(f)}"] = _try(
-            lambda: _result(store.search(("users",), filter=f))
+            lambda f=f: _result(store.search(("users",), filter=f))
         )
     for f in DOC_FILTERS:
         out[f"search docs filter {json.dumps(f)}"] = _try(
-            lambda: _result(store.search(("docs",), filter=f))
+            lambda f=f: _result(store.search(("docs",), filter=f))
         )
     out["search limit 2"] = _try(lambda: _result(store.search((), limit=2)))
     out["search limit 2 offset 2"] = _try(lambda: _result(store.search((), limit=2, offset=2)))

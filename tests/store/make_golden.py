@@ -25,9 +25,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import differential_calls  # noqa: E402
-import langgraph.store.base as ops  # noqa: E402
-from langgraph.store.memory import InMemoryStore  # noqa: E402
+import differential_calls
+import langgraph.store.base as ops
+from langgraph.store.memory import InMemoryStore
 
 OUT = Path(__file__).parent / "golden" / "langgraph.json"
 

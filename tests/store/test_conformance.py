@@ -11,7 +11,6 @@ from hitl_async.store import (
     GetOp,
     Item,
     ListNamespacesOp,
-    MatchCondition,
     PutOp,
     SearchItem,
     SearchOp,

@@ -23,15 +23,21 @@ import hitl_async.store as ops
 from hitl_async.store import BackendStore
 
 sys.path.insert(0, str(Path(__file__).parent))
-import differential_calls  # noqa: E402
+import differential_calls
 
 pytestmark = pytest.mark.anyio
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "langgraph.json").read_text())
 
-ORDER = "order: InMemoryStore returns items in insertion order; hitl-async (like PostgresStore) newest update first"
+ORDER = (
+    "order: InMemoryStore returns items in insertion order; "
+    "hitl-async (like PostgresStore) the most recently updated first"
+)
 PAGE = "pages: in that other order a page holds other items (the whole result is the same set)"
-PHANTOM = "namespaces: InMemoryStore lists namespaces that a get() touched or whose items were all deleted"
+PHANTOM = (
+    "namespaces: InMemoryStore lists namespaces that a get() touched "
+    "or whose items were all deleted"
+)
 CRASH = (
     "filters: InMemoryStore raises TypeError when $gt/$gte/$lt/$lte meets an item without the field"
 )

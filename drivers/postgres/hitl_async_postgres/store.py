@@ -83,7 +83,8 @@ def _condition(sql: _Sql, cond: Condition) -> str:
     if cond.op in _OPS:
         if isinstance(operand, str):
             return f"({kind} = 'string' AND {text} {_OPS[cond.op]} {sql.p(operand)}::text)"
-        return f"({kind} = 'number' AND {text}::numeric {_OPS[cond.op]} {sql.p(str(operand))}::numeric)"
+        number = f"{sql.p(str(operand))}::numeric"
+        return f"({kind} = 'number' AND {text}::numeric {_OPS[cond.op]} {number})"
     if isinstance(operand, bool):
         eq = f"({kind} = 'boolean' AND {text} = {sql.p('true' if operand else 'false')}::text)"
     elif operand is None:
@@ -185,7 +186,10 @@ class PostgresStoreBackend:
         live = "" if live_after is None else " AND (i.expires_us IS NULL OR i.expires_us > $3)"
         args: list[Any] = [live_after] if live_after is not None else []
         if len(refs) == 1:
-            sql = f"SELECT {_COLUMNS} FROM {self.s}.store_items i WHERE i.prefix = $1 AND i.key = $2{live}"
+            sql = (
+                f"SELECT {_COLUMNS} FROM {self.s}.store_items i "
+                f"WHERE i.prefix = $1 AND i.key = $2{live}"
+            )
             r = await pool.fetchrow(sql, refs[0][0], refs[0][1], *args)
             return [None if r is None else _row(r)]
         sql = (
@@ -202,7 +206,8 @@ class PostgresStoreBackend:
         return (
             f"INSERT INTO {self.s}.store_items (prefix, key, value, created_us, updated_us, "
             "expires_us, ttl_minutes) SELECT p, k, v::json, n, n, e, t FROM unnest($1::text[], "
-            "$2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::float8[]) AS x(p, k, v, n, e, t) "
+            "$2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::float8[]) "
+            "AS x(p, k, v, n, e, t) "
             "ON CONFLICT (prefix, key) DO UPDATE SET value = excluded.value, "
             "updated_us = excluded.updated_us, expires_us = excluded.expires_us, "
             "ttl_minutes = excluded.ttl_minutes"
@@ -251,7 +256,8 @@ class PostgresStoreBackend:
     async def touch(self, refs: list[tuple[str, str]], now_us: int, sync: bool) -> None:
         pool = await self._pool()
         await pool.execute(
-            f"UPDATE {self.s}.store_items i SET expires_us = $3 + (i.ttl_minutes * 60000000)::bigint "
+            f"UPDATE {self.s}.store_items i "
+            "SET expires_us = $3 + (i.ttl_minutes * 60000000)::bigint "
             "FROM unnest($1::text[], $2::text[]) AS r(prefix, key) "
             "WHERE i.prefix = r.prefix AND i.key = r.key AND i.ttl_minutes IS NOT NULL",
             [n for n, _ in refs],

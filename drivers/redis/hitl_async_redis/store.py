@@ -149,14 +149,14 @@ class RedisStoreBackend:
         sha = self._scripts.get(name)
         if sha is not None:
             try:
-                return await client.evalsha(sha, 0, *args)  # type: ignore[misc]
+                return await client.evalsha(sha, 0, *args)
             except NoScriptError:  # after a server restart or SCRIPT FLUSH: load it again
                 pass
         self._scripts[name] = await client.script_load(source)
-        return await client.evalsha(self._scripts[name], 0, *args)  # type: ignore[misc]
+        return await client.evalsha(self._scripts[name], 0, *args)
 
     async def setup(self) -> None:
-        await self._client().ping()  # type: ignore[misc]
+        await self._client().ping()
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
@@ -180,9 +180,7 @@ class RedisStoreBackend:
         ns, _, key = member.partition("\x00")
         return StoredRow(ns, key, v, int(c), int(u), None if t is None else float(t))
 
-    async def _load(
-        self, members: list[str], live_after: int | None
-    ) -> list[StoredRow | None]:
+    async def _load(self, members: list[str], live_after: int | None) -> list[StoredRow | None]:
         if not members:
             return []
         pipe = self._client().pipeline(transaction=False)
@@ -238,7 +236,7 @@ class RedisStoreBackend:
             pipe.zrangebylex(idx, f"[{prefix}.", f"({prefix}/")
             exact, below = await pipe.execute()
             raw = [*exact, *below]
-        return [m.decode() if isinstance(m, bytes) else m for m in raw]
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in raw]
 
     async def query(
         self,
@@ -272,12 +270,12 @@ class RedisStoreBackend:
         client = self._client()
         counts = {
             (k.decode() if isinstance(k, bytes) else k): int(v)
-            for k, v in (await client.hgetall(f"{self.prefix}:store:ns")).items()  # type: ignore[misc]
+            for k, v in (await client.hgetall(f"{self.prefix}:store:ns")).items()
         }
         if live_after is not None:
             expired = await client.zrangebyscore(f"{self.prefix}:store:exp", "-inf", live_after)
             for m in expired:
-                ns = (m.decode() if isinstance(m, bytes) else m).partition("\x00")[0]
+                ns = (m.decode() if isinstance(m, bytes) else str(m)).partition("\x00")[0]
                 if ns in counts:
                     counts[ns] -= 1
         return [ns for ns, n in counts.items() if n > 0 and _under(ns, prefix)]

@@ -20,7 +20,6 @@ from hitl_async.store.backend import PutRow, StoredRow
 from hitl_async.store.base import IndexConfig, TTLConfig
 from hitl_async.store.driver import BackendStore
 from hitl_async.store.filters import Condition
-
 from hitl_async_sqlite import parse_url
 
 __all__ = ["SqliteStore", "SqliteStoreBackend", "store_from_url"]
@@ -78,11 +77,14 @@ def _condition(cond: Condition) -> tuple[str, list[Any]]:
     elif operand is None:
         eq, params = "json_type(value, ?) = 'null'", [path]
     elif isinstance(operand, str):
-        eq, params = "(json_type(value, ?) = 'text' AND json_extract(value, ?) = ?)", [
-            path,
-            path,
-            operand,
-        ]
+        eq, params = (
+            "(json_type(value, ?) = 'text' AND json_extract(value, ?) = ?)",
+            [
+                path,
+                path,
+                operand,
+            ],
+        )
     elif cond.nan:
         eq, params = "0", []
     else:
@@ -94,7 +96,8 @@ def _condition(cond: Condition) -> tuple[str, list[Any]]:
 
 def _scope(prefix: str, live_after: int | None) -> tuple[str, list[Any]]:
     """WHERE clauses for a namespace prefix (at label boundaries) and liveness."""
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if prefix:
         # '/' is the character after '.', so [P., P/) is every namespace below P.
         clauses.append("(prefix = ? OR (prefix >= ? AND prefix < ?))")
@@ -174,7 +177,9 @@ class SqliteStoreBackend:
         """Drop the store's tables (tests)."""
 
         def drop(conn: sqlite3.Connection) -> None:
-            conn.executescript("DROP TABLE IF EXISTS store_items; DROP TABLE IF EXISTS store_vectors;")
+            conn.executescript(
+                "DROP TABLE IF EXISTS store_items; DROP TABLE IF EXISTS store_vectors;"
+            )
 
         await self._call(drop, False)
 
@@ -207,15 +212,23 @@ class SqliteStoreBackend:
                     "updated_us = excluded.updated_us, expires_us = excluded.expires_us, "
                     "ttl_minutes = excluded.ttl_minutes",
                     [
-                        (p.namespace, p.key, p.value.decode(), p.now_us, p.now_us, p.expires_us,
-                         p.ttl_minutes)
+                        (
+                            p.namespace,
+                            p.key,
+                            p.value.decode(),
+                            p.now_us,
+                            p.now_us,
+                            p.expires_us,
+                            p.ttl_minutes,
+                        )
                         for p in puts
                     ],
                 )
             for p in puts:
                 if p.vectors is not None:
                     conn.execute(
-                        "DELETE FROM store_vectors WHERE prefix = ? AND key = ?", (p.namespace, p.key)
+                        "DELETE FROM store_vectors WHERE prefix = ? AND key = ?",
+                        (p.namespace, p.key),
                     )
                     conn.executemany(
                         "INSERT OR REPLACE INTO store_vectors VALUES (?, ?, ?, ?)",
@@ -274,7 +287,10 @@ class SqliteStoreBackend:
         vwhere, vparams = _scope(prefix, None)
 
         def run(conn: sqlite3.Connection) -> list[tuple[StoredRow, list[bytes]]]:
-            rows = [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM store_items WHERE {where}", params)]
+            rows = [
+                _row(r)
+                for r in conn.execute(f"SELECT {_COLUMNS} FROM store_items WHERE {where}", params)
+            ]
             vectors: dict[tuple[str, str], list[bytes]] = {}
             for ns, key, blob in conn.execute(
                 f"SELECT prefix, key, vector FROM store_vectors WHERE {vwhere}", vparams

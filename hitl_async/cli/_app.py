@@ -681,3 +681,7 @@ async def _stop_on_signals(serving: Worker, scope: anyio.CancelScope) -> None:
             stopping = True
             sys.stderr.write("worker: stopping; runs in progress finish (signal again to abort)\n")
             serving.stop()
+
+
+# `hitl store ...` lives in a module of its own and registers itself on `app`.
+from hitl_async.cli import _store as _store_commands  # noqa: E402, F401

@@ -357,13 +357,23 @@ class PostgresStore(BackendStore):
         return f"PostgresStore(schema={self.pg.schema!r})"
 
 
-_STORE_OPTIONS = {"schema", "min_size", "max_size"}
+_SAVER_ONLY = {
+    "command_timeout",
+    "connect_timeout",
+    "statement_cache_size",
+    "pgbouncer",
+    "setup",
+    "group_commit",
+    "batches_in_flight",
+    "max_batch",
+    "warm_connections",
+}
 
 
 def store_from_url(url: str, **options: Any) -> PostgresStore:
     """The `hitl_async.stores` entry point: a `PostgresStore` for a `postgresql://` URL (the
-    checkpoints' URL; its `schema`, `min_size` and `max_size` options apply, others are for the
-    checkpoint saver and ignored here)."""
+    checkpoints' URL and options: `schema`, `min_size` and `max_size` apply, the saver's other
+    options are accepted and left to it)."""
     dsn, url_options = split_url(url)
-    merged = {k: v for k, v in url_options.items() if k in _STORE_OPTIONS}
-    return PostgresStore(dsn, **{**merged, **options})
+    merged = {k: v for k, v in {**url_options, **options}.items() if k not in _SAVER_ONLY}
+    return PostgresStore(dsn, **merged)

@@ -320,6 +320,7 @@ def store_from_url(url: str, **options: Any) -> RedisStore:
     """The `hitl_async.stores` entry point: a `RedisStore` for a `redis://` URL (the
     checkpoints' URL; its `prefix` applies, options only the saver knows are ignored)."""
     parts = urlsplit(url)
+    options = {k: v for k, v in options.items() if k not in _SAVER_ONLY}
     kept = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "prefix":

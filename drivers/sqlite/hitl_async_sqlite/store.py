@@ -351,10 +351,15 @@ class SqliteStore(BackendStore):
         return f"SqliteStore({self.path!r})"
 
 
+_SAVER_ONLY = {"synchronous", "journal_mode", "max_batch"}
+
+
 def store_from_url(url: str, **options: Any) -> SqliteStore:
     """The `hitl_async.stores` entry point: a `SqliteStore` for a `sqlite:` URL (the same URL
-    as the checkpoints; `busy_timeout` in the query is honoured, in milliseconds)."""
+    and options as the checkpoints: `busy_timeout` (seconds) applies, the saver's other options
+    are accepted and left to it)."""
     path, query = parse_url(url)
-    if "busy_timeout" in query and "busy_timeout" not in options:
-        options["busy_timeout"] = float(query["busy_timeout"]) / 1000
-    return SqliteStore(path, **options)
+    merged = {k: v for k, v in {**query, **options}.items() if k not in _SAVER_ONLY}
+    if "busy_timeout" in merged:
+        merged["busy_timeout"] = float(merged["busy_timeout"])
+    return SqliteStore(path, **merged)

@@ -320,7 +320,12 @@ def store_from_url(url: str, **options: Any) -> RedisStore:
     """The `hitl_async.stores` entry point: a `RedisStore` for a `redis://` URL (the
     checkpoints' URL; its `prefix` applies, options only the saver knows are ignored)."""
     parts = urlsplit(url)
-    options = {k: v for k, v in options.items() if k not in _SAVER_ONLY}
+    # The saver's `ttl` (seconds, a number) shares its name with the store's (a TTLConfig dict).
+    options = {
+        k: v
+        for k, v in options.items()
+        if k not in _SAVER_ONLY or (k == "ttl" and isinstance(v, dict))
+    }
     kept = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "prefix":

@@ -36,6 +36,7 @@ __all__ = [
     "check_namespace",
     "check_prefix",
     "decode_value",
+    "encode_checked",
     "encode_value",
     "from_us",
     "namespace_text",
@@ -46,11 +47,11 @@ __all__ = [
 RESERVED_ROOT = "langgraph"
 """The root label LangGraph reserves for itself: `put()` refuses namespaces under it."""
 
-MAX_DEPTH = 200
-"""How deeply containers may nest in a value (orjson's own limit is 254)."""
+MAX_DEPTH = 254
+"""How deeply containers may nest in a value (orjson's limit)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # orjson's range
 _clock_lock = threading.Lock()
 _last_us = 0
 
@@ -67,9 +68,18 @@ def now_us() -> int:
     return now
 
 
+_FLOAT_EXACT_US = 2**32 * 1_000_000  # until 2106 a double holds seconds to within 0.5 us
+
+
 def from_us(us: int) -> datetime:
-    """The UTC datetime of a stored microsecond timestamp (exact, no float rounding)."""
+    """The UTC datetime of a stored microsecond timestamp, exactly (before 2106 through a
+    float, which `fromtimestamp` rounds back to the same microsecond; after, by arithmetic)."""
+    if 0 <= us < _FLOAT_EXACT_US:
+        return _fromtimestamp(us / 1_000_000, UTC)
     return _EPOCH + timedelta(microseconds=us)
+
+
+_fromtimestamp = datetime.fromtimestamp
 
 
 def _label_problem(label: object) -> str | None:
@@ -212,58 +222,46 @@ def _check_json(namespace: tuple[str, ...], key: str, value: Any) -> None:
         raise _bad(namespace, key, path, f"is a {type(obj).__qualname__}")
 
 
-_SCALARS = frozenset({str, bool, type(None)})
-
-
-def _plain(obj: Any, depth: int) -> bool:
-    """Fast check that `obj` is plain JSON (exact built-in types); False sends the value to
-    `_check_json`, which accepts subclasses too and names the offending part."""
-    if depth > MAX_DEPTH:
-        return False
-    tp = type(obj)
-    if tp is dict:
-        for k, v in obj.items():
-            if type(k) is not str or "\x00" in k:
-                return False
-            tv = type(v)
-            if tv is str:
-                if "\x00" in v:
-                    return False
-                continue
-            if tv in _SCALARS:
-                continue
-            if tv is int:
-                if not _INT_MIN <= v <= _INT_MAX:
-                    return False
-            elif not _plain(v, depth + 1):
-                return False
-        return True
-    if tp is list or tp is tuple:
-        return all(_plain(v, depth + 1) for v in obj)
-    if tp is str:
-        return "\x00" not in obj
-    if tp in _SCALARS:
-        return True
-    if tp is int:
-        return bool(_INT_MIN <= obj <= _INT_MAX)
-    if tp is float:
-        return math.isfinite(obj)
-    return False
-
-
 def encode_value(namespace: tuple[str, ...], key: str, value: Any) -> bytes:
     """The JSON bytes of a value given to `put()`, or `StoreValueError` naming what is wrong."""
+    return encode_checked(namespace, key, value)[0]
+
+
+def encode_checked(
+    namespace: tuple[str, ...], key: str, value: Any
+) -> tuple[bytes, dict[str, Any]]:
+    """The JSON bytes of a value and the value read back from them (a deep copy the caller
+    owns), or `StoreValueError` naming what is wrong.
+
+    The fast check is the round trip itself: plain JSON comes back equal. Anything else (a
+    tuple, a str subclass, or something that is not JSON at all) is walked to accept it or name
+    the offending part.
+    """
     if not isinstance(value, dict):
         raise StoreValueError(
             f"cannot store the value of {namespace} / {key!r}: a store value is a dict, "
             f"got {type(value).__name__}; wrap it, e.g. {{'value': ...}}"
         )
-    if not _plain(value, 0):
-        _check_json(namespace, key, value)
     try:
-        return orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError) as exc:  # belt and braces: _check_json passed
+        data = orjson.dumps(value, option=_STRICT, default=_refuse)
+        copy = orjson.loads(data)
+        if copy == value and b"\\u0000" not in data:
+            return data, copy
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    _check_json(namespace, key, value)  # raises, naming the part, unless it is acceptable
+    try:
+        data = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
         raise _bad(namespace, key, [], f"cannot be encoded ({exc})") from exc
+    return data, orjson.loads(data)
+
+
+_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _refuse(obj: Any) -> Any:
+    raise TypeError(type(obj).__name__)
 
 
 def decode_value(data: bytes | str, namespace: str, key: str) -> dict[str, Any]:

@@ -16,13 +16,13 @@ of operators `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`. The same rules hold on 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hitl_async.store.errors import InvalidFilterError
 
-__all__ = ["OPERATORS", "Condition", "compile_filter", "json_equal", "matches"]
+__all__ = ["OPERATORS", "Condition", "compile_filter", "json_equal", "matches", "predicate"]
 
 OPERATORS = {"$eq": "eq", "$ne": "ne", "$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 _MISSING = object()
@@ -144,3 +144,38 @@ def matches(value: Mapping[str, Any], conditions: tuple[Condition, ...]) -> bool
         if not ok:
             return False
     return True
+
+
+def _always(value: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _scalar_eq(field: str, operand: Any) -> Callable[[Mapping[str, Any]], bool]:
+    """A fast test for `field == operand` when the operand is a str, bool or None."""
+    kind = type(operand)
+
+    def test(value: Mapping[str, Any]) -> bool:
+        got = value.get(field, _MISSING)
+        return type(got) is kind and got == operand
+
+    return test
+
+
+def predicate(conditions: tuple[Condition, ...]) -> Callable[[Mapping[str, Any]], bool]:
+    """A function answering `matches(value, conditions)`, specialized for common conditions
+    (equality with a string, bool or None) and general for the rest."""
+    if not conditions:
+        return _always
+    tests: list[Callable[[Mapping[str, Any]], bool]] = []
+    rest: list[Condition] = []
+    for cond in conditions:
+        if cond.op == "eq" and (cond.operand is None or type(cond.operand) in (str, bool)):
+            tests.append(_scalar_eq(cond.field, cond.operand))
+        else:
+            rest.append(cond)
+    if rest:
+        remaining = tuple(rest)
+        tests.append(lambda value: matches(value, remaining))
+    if len(tests) == 1:
+        return tests[0]
+    return lambda value: all(test(value) for test in tests)

@@ -51,10 +51,11 @@ from hitl_async.store.embed import (
 )
 from hitl_async.store.errors import InvalidStoreRequestError
 from hitl_async.store.filters import Condition, compile_filter, matches
+from hitl_async.store.grouping import Grouper
 from hitl_async.store.namespaces import list_matching
 from hitl_async.store.sweeper import StoreSweeper
 
-__all__ = ["BackendStore", "drive"]
+__all__ = ["BackendStore", "drive", "grouping_options"]
 
 T = TypeVar("T")
 _US_PER_MINUTE = 60_000_000
@@ -68,6 +69,27 @@ def drive(coro: Coroutine[Any, Any, T]) -> T:
         return cast(T, done.value)
     coro.close()
     raise RuntimeError("a synchronous store call suspended; this backend is not sync-capable")
+
+
+def grouping_options(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` with `group_commit` and `batches_in_flight` taken from text (URL query values
+    such as "false" or "8") when they are text."""
+    out = dict(options)
+    flag = out.get("group_commit")
+    if isinstance(flag, str):
+        lowered = flag.strip().lower()
+        if lowered not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            raise InvalidStoreRequestError(f"group_commit is true or false, got {flag!r}")
+        out["group_commit"] = lowered in {"1", "true", "yes", "on"}
+    count = out.get("batches_in_flight")
+    if isinstance(count, str):
+        try:
+            out["batches_in_flight"] = int(count)
+        except ValueError:
+            raise InvalidStoreRequestError(
+                f"batches_in_flight is a positive int, got {count!r}"
+            ) from None
+    return out
 
 
 def _count(name: str, value: Any, minimum: int) -> int:
@@ -96,6 +118,9 @@ class BackendStore(BaseStore):
     embeds the texts at `fields` (or at the put's `index=` paths) and a query ranks items by the
     best cosine similarity of their vectors, exactly (every candidate is scored). `ttl`: a
     `TTLConfig` (`default_ttl`, `refresh_on_read`, `sweep_interval_minutes`, `omit_expired`).
+    `group_commit` (default True) and `batches_in_flight` (default 4): async calls made while
+    that many batches are under way go out together as one batch (see
+    `hitl_async.store.grouping`).
     """
 
     supports_ttl = True
@@ -106,8 +131,21 @@ class BackendStore(BaseStore):
         *,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
+        group_commit: bool = True,
+        batches_in_flight: int = 4,
     ) -> None:
+        if isinstance(batches_in_flight, bool) or not isinstance(batches_in_flight, int):
+            raise InvalidStoreRequestError(
+                f"batches_in_flight is an int, got {batches_in_flight!r}"
+            )
+        if batches_in_flight < 1:
+            raise InvalidStoreRequestError(
+                f"batches_in_flight must be >= 1, got {batches_in_flight}"
+            )
         self.backend = backend
+        self.group_commit = bool(group_commit)
+        self.batches_in_flight = batches_in_flight
+        self._groupers: dict[asyncio.AbstractEventLoop, Grouper] = {}
         self.ttl_config = ttl
         self.index_config = dict(index) if index else None
         self.embeddings: Embedder | None = None
@@ -132,8 +170,22 @@ class BackendStore(BaseStore):
         return _sync.run(self.abatch, ops)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """Run operations from async code."""
-        return await self._run(list(ops), sync=False)
+        """Run operations from async code; concurrent calls share round trips (group commit,
+        see `hitl_async.store.grouping`) unless the store was made with `group_commit=False`."""
+        ops = list(ops)
+        if not self.group_commit:
+            return await self._run(ops, sync=False)
+        self._plan(ops)  # an invalid call fails alone, before it joins a batch
+        loop = asyncio.get_running_loop()
+        grouper = self._groupers.get(loop)
+        if grouper is None:
+            for old in [lp for lp in self._groupers if lp.is_closed()]:
+                del self._groupers[old]
+            grouper = self._groupers[loop] = Grouper(self._run_async, self.batches_in_flight)
+        return await grouper.submit(ops)
+
+    async def _run_async(self, ops: list[Op]) -> list[Result]:
+        return await self._run(ops, sync=False)
 
     async def setup(self) -> None:
         """Create the driver's tables (done on first use anyway)."""
@@ -231,8 +283,19 @@ class BackendStore(BaseStore):
                     plan.results[i] = self._item(row)
                     if refresh and row.ttl_minutes is not None:
                         touch.append((row.namespace, row.key))
-        for i, op, prefix, conditions in plan.searches:
-            found = await self._search(op, prefix, conditions, live, sync)
+        if plan.searches and not sync and len(plan.searches) > 1:
+            searched = await asyncio.gather(
+                *(
+                    self._search(op, prefix, cond, live, sync)
+                    for _, op, prefix, cond in plan.searches
+                )
+            )
+        else:
+            searched = [
+                await self._search(op, prefix, cond, live, sync)
+                for _, op, prefix, cond in plan.searches
+            ]
+        for (i, op, _, _), found in zip(plan.searches, searched, strict=True):
             plan.results[i] = [item for item, _ in found]
             if op.refresh_ttl:
                 touch.extend(

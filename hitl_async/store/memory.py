@@ -283,7 +283,7 @@ class InMemoryStore(BackendStore):
 
     def __init__(self, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None) -> None:
         self._memory = MemoryBackend()
-        super().__init__(self._memory, index=index, ttl=ttl)
+        super().__init__(self._memory, index=index, ttl=ttl, group_commit=False)
 
     # The direct paths below give the same results as the batch path (`BackendStore._run`).
 
@@ -414,9 +414,9 @@ class InMemoryStore(BackendStore):
             now = now_us()
             with self._memory.lock:
                 for ns, key in touched:
-                    rec = self._memory.data.get(ns, {}).get(key)
-                    if rec is not None and rec.ttl_minutes is not None:
-                        rec.expires_us = now + int(rec.ttl_minutes * _US_PER_MINUTE)
+                    kept = self._memory.data.get(ns, {}).get(key)
+                    if kept is not None and kept.ttl_minutes is not None:
+                        kept.expires_us = now + int(kept.ttl_minutes * _US_PER_MINUTE)
         return found
 
     def search(

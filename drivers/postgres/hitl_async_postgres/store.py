@@ -19,7 +19,7 @@ import asyncpg
 
 from hitl_async.store.backend import PutRow, StoredRow
 from hitl_async.store.base import IndexConfig, TTLConfig
-from hitl_async.store.driver import BackendStore
+from hitl_async.store.driver import BackendStore, grouping_options
 from hitl_async.store.filters import Condition
 from hitl_async_postgres._url import split_url
 
@@ -342,12 +342,20 @@ class PostgresStore(BackendStore):
         schema: str = "public",
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
+        group_commit: bool = True,
+        batches_in_flight: int = 4,
         min_size: int = 1,
         max_size: int = 10,
     ) -> None:
         self.dsn = dsn
         self.pg = PostgresStoreBackend(dsn, schema=schema, min_size=min_size, max_size=max_size)
-        super().__init__(self.pg, index=index, ttl=ttl)
+        super().__init__(
+            self.pg,
+            index=index,
+            ttl=ttl,
+            group_commit=group_commit,
+            batches_in_flight=batches_in_flight,
+        )
 
     async def destroy(self) -> None:
         """Drop the store's tables (and its schema if it is left empty); for tests."""
@@ -363,8 +371,6 @@ _SAVER_ONLY = {
     "statement_cache_size",
     "pgbouncer",
     "setup",
-    "group_commit",
-    "batches_in_flight",
     "max_batch",
     "warm_connections",
 }
@@ -376,4 +382,4 @@ def store_from_url(url: str, **options: Any) -> PostgresStore:
     options are accepted and left to it)."""
     dsn, url_options = split_url(url)
     merged = {k: v for k, v in {**url_options, **options}.items() if k not in _SAVER_ONLY}
-    return PostgresStore(dsn, **merged)
+    return PostgresStore(dsn, **grouping_options(merged))

@@ -26,7 +26,7 @@ from redis.exceptions import NoScriptError
 
 from hitl_async.store.backend import PutRow, StoredRow
 from hitl_async.store.base import IndexConfig, TTLConfig
-from hitl_async.store.driver import BackendStore
+from hitl_async.store.driver import BackendStore, grouping_options
 from hitl_async.store.filters import Condition
 
 __all__ = ["RedisStore", "RedisStoreBackend", "store_from_url"]
@@ -300,10 +300,18 @@ class RedisStore(BackendStore):
         prefix: str = "hitl",
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
+        group_commit: bool = True,
+        batches_in_flight: int = 4,
         **client_options: Any,
     ) -> None:
         self.redis = RedisStoreBackend(url, prefix=prefix, **client_options)
-        super().__init__(self.redis, index=index, ttl=ttl)
+        super().__init__(
+            self.redis,
+            index=index,
+            ttl=ttl,
+            group_commit=group_commit,
+            batches_in_flight=batches_in_flight,
+        )
 
     async def destroy(self) -> None:
         """Delete the store's keys (for tests)."""
@@ -313,7 +321,7 @@ class RedisStore(BackendStore):
         return f"RedisStore(prefix={self.redis.prefix!r})"
 
 
-_SAVER_ONLY = {"group_commit", "max_batch", "batches_in_flight", "ttl", "pool_timeout"}
+_SAVER_ONLY = {"max_batch", "ttl", "pool_timeout"}
 
 
 def store_from_url(url: str, **options: Any) -> RedisStore:
@@ -328,8 +336,9 @@ def store_from_url(url: str, **options: Any) -> RedisStore:
     }
     kept = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key == "prefix":
-            options.setdefault("prefix", value)
+        if key in ("prefix", "group_commit", "batches_in_flight"):
+            options.setdefault(key, value)
         elif key not in _SAVER_ONLY:
             kept.append((key, value))
-    return RedisStore(urlunsplit(parts._replace(query=urlencode(kept))), **options)
+    clean = urlunsplit(parts._replace(query=urlencode(kept)))
+    return RedisStore(clean, **grouping_options(options))

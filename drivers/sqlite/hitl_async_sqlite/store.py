@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from hitl_async.store.backend import PutRow, StoredRow
 from hitl_async.store.base import IndexConfig, TTLConfig
-from hitl_async.store.driver import BackendStore
+from hitl_async.store.driver import BackendStore, grouping_options
 from hitl_async.store.filters import Condition
 from hitl_async_sqlite import parse_url
 
@@ -337,11 +337,19 @@ class SqliteStore(BackendStore):
         *,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
+        group_commit: bool = True,
+        batches_in_flight: int = 4,
         busy_timeout: float = 5.0,
     ) -> None:
         self.path = path
         self.sqlite = SqliteStoreBackend(path, busy_timeout=busy_timeout)
-        super().__init__(self.sqlite, index=index, ttl=ttl)
+        super().__init__(
+            self.sqlite,
+            index=index,
+            ttl=ttl,
+            group_commit=group_commit,
+            batches_in_flight=batches_in_flight,
+        )
 
     async def destroy(self) -> None:
         """Drop the store's tables (for tests)."""
@@ -351,7 +359,7 @@ class SqliteStore(BackendStore):
         return f"SqliteStore({self.path!r})"
 
 
-_SAVER_ONLY = {"synchronous", "journal_mode", "max_batch"}
+_SAVER_ONLY = {"synchronous", "journal_mode", "max_batch"}  # the saver's own options
 
 
 def store_from_url(url: str, **options: Any) -> SqliteStore:
@@ -362,4 +370,4 @@ def store_from_url(url: str, **options: Any) -> SqliteStore:
     merged = {k: v for k, v in {**query, **options}.items() if k not in _SAVER_ONLY}
     if "busy_timeout" in merged:
         merged["busy_timeout"] = float(merged["busy_timeout"])
-    return SqliteStore(path, **merged)
+    return SqliteStore(path, **grouping_options(merged))

@@ -1,0 +1,81 @@
+"""Group commit on every durable driver: many concurrent calls share batches, each caller gets
+its own results and its own errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hitl_async import StoreValueError
+from hitl_async.store import BackendStore
+from hitl_async.store.grouping import Grouper
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_concurrent_calls_each_get_their_own_results(store: BackendStore) -> None:
+    await asyncio.gather(*(store.aput(("g", f"u{i % 5}"), f"k{i}", {"i": i}) for i in range(200)))
+    got = await asyncio.gather(*(store.aget(("g", f"u{i % 5}"), f"k{i}") for i in range(200)))
+    assert [item.value["i"] for item in got] == list(range(200))  # type: ignore[union-attr]
+    found = await asyncio.gather(
+        *(store.asearch(("g", f"u{u}"), filter={"i": {"$lt": 50}}, limit=100) for u in range(5))
+    )
+    assert [sorted(i.value["i"] for i in page) for page in found] == [
+        list(range(u, 50, 5)) for u in range(5)
+    ]
+
+
+async def test_a_bad_call_fails_alone(store: BackendStore) -> None:
+    async def bad() -> None:
+        await store.aput(("g",), "bad", {"when": object()})
+
+    results = await asyncio.gather(
+        *(store.aput(("g",), f"k{i}", {"i": i}) for i in range(30)), bad(), return_exceptions=True
+    )
+    assert isinstance(results[-1], StoreValueError)
+    assert all(r is None for r in results[:-1])
+    assert len(await store.asearch(("g",), limit=100)) == 30
+
+
+async def test_grouper_merges_waiting_calls() -> None:
+    batches: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def run(ops: list[int]) -> list[int]:
+        batches.append(ops)
+        await gate.wait()
+        return [op * 10 for op in ops]
+
+    grouper = Grouper(run, batches_in_flight=1)
+    first = asyncio.ensure_future(grouper.submit([1]))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(grouper.submit([n, n + 1])) for n in (2, 4, 6)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first == [10]
+    assert [await r for r in rest] == [[20, 30], [40, 50], [60, 70]]
+    assert batches == [[1], [2, 3, 4, 5, 6, 7]]  # one batch for the three that waited
+
+
+async def test_grouper_failure_reaches_every_caller_of_the_batch() -> None:
+    gate = asyncio.Event()
+    calls = 0
+
+    async def run(ops: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        if calls > 1:
+            raise ConnectionError("database went away")
+        return ops
+
+    grouper = Grouper(run, batches_in_flight=1)
+    first = asyncio.ensure_future(grouper.submit([1]))
+    await asyncio.sleep(0)
+    waiting = [asyncio.ensure_future(grouper.submit([n])) for n in (2, 3)]
+    gate.set()
+    assert await first == [1]
+    for fut in waiting:
+        with pytest.raises(ConnectionError, match="went away"):
+            await fut

@@ -47,6 +47,9 @@ class StoreBackend(Protocol):
     rows, else only rows without expiry or expiring after it are seen."""
 
     sync_capable: bool
+    """Whether calls with `sync=True` run without suspending. Such a backend may also have an
+    `offload(fn)` coroutine method running `fn()` on its own thread: async batches then run
+    there, in synchronous mode, in one hop."""
 
     def pushdown(self, conditions: tuple[Condition, ...]) -> bool:
         """Whether `query`/`candidates` can apply these conditions themselves."""

@@ -174,7 +174,7 @@ class BackendStore(BaseStore):
         see `hitl_async.store.grouping`) unless the store was made with `group_commit=False`."""
         ops = list(ops)
         if not self.group_commit:
-            return await self._run(ops, sync=False)
+            return await self._run_async(ops)
         self._plan(ops)  # an invalid call fails alone, before it joins a batch
         loop = asyncio.get_running_loop()
         grouper = self._groupers.get(loop)
@@ -185,6 +185,9 @@ class BackendStore(BaseStore):
         return await grouper.submit(ops)
 
     async def _run_async(self, ops: list[Op]) -> list[Result]:
+        offload = getattr(self.backend, "offload", None)
+        if offload is not None:  # a thread-bound backend: the whole batch in one hop
+            return cast(list[Result], await offload(lambda: drive(self._run(ops, sync=True))))
         return await self._run(ops, sync=False)
 
     async def setup(self) -> None:

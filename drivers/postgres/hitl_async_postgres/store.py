@@ -23,7 +23,7 @@ from hitl_async.store.driver import BackendStore, grouping_options
 from hitl_async.store.filters import Condition
 from hitl_async_postgres._url import split_url
 
-__all__ = ["PostgresStore", "PostgresStoreBackend", "store_from_url"]
+__all__ = ["PostgresStore", "PostgresStoreBackend", "StoreConnection", "store_from_url"]
 
 _COLUMNS = "i.prefix, i.key, i.value, i.created_us, i.updated_us, i.ttl_minutes"
 _OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -107,6 +107,15 @@ def _scope(sql: _Sql, prefix: str, live_after: int | None) -> str:
     return " AND ".join(clauses) or "TRUE"
 
 
+class StoreConnection(asyncpg.Connection):
+    """A pooled connection released without asyncpg's reset query: the store keeps no session
+    state (no SET, LISTEN, cursors or advisory locks held past a transaction), so resetting
+    would only cost a round trip per call."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 def _row(r: asyncpg.Record) -> StoredRow:
     return StoredRow(r[0], r[1], r[2], r[3], r[4], r[5])
 
@@ -145,7 +154,10 @@ class PostgresStoreBackend:
                 for old in [lp for lp in self._pools if lp.is_closed()]:
                     self._pools.pop(old).terminate()
                 pool = await asyncpg.create_pool(
-                    self.dsn, min_size=self.min_size, max_size=self.max_size
+                    self.dsn,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    connection_class=StoreConnection,
                 )
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.execute(

@@ -138,6 +138,12 @@ class SqliteStoreBackend:
             self._conn = conn
         return self._conn
 
+    async def offload(self, fn: Callable[[], T]) -> T:
+        """Run `fn` (a whole batch, made of synchronous calls) on the connection's thread."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="hitl-sqlite-store")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
     async def _call(self, fn: Callable[[sqlite3.Connection], T], sync: bool) -> T:
         def run() -> T:
             with self._lock:

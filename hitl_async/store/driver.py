@@ -118,7 +118,7 @@ class BackendStore(BaseStore):
     embeds the texts at `fields` (or at the put's `index=` paths) and a query ranks items by the
     best cosine similarity of their vectors, exactly (every candidate is scored). `ttl`: a
     `TTLConfig` (`default_ttl`, `refresh_on_read`, `sweep_interval_minutes`, `omit_expired`).
-    `group_commit` (default True) and `batches_in_flight` (default 4): async calls made while
+    `group_commit` (default True) and `batches_in_flight` (default 1): async calls made while
     that many batches are under way go out together as one batch (see
     `hitl_async.store.grouping`).
     """
@@ -132,7 +132,7 @@ class BackendStore(BaseStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         group_commit: bool = True,
-        batches_in_flight: int = 4,
+        batches_in_flight: int = 1,
     ) -> None:
         if isinstance(batches_in_flight, bool) or not isinstance(batches_in_flight, int):
             raise InvalidStoreRequestError(
@@ -278,26 +278,13 @@ class BackendStore(BaseStore):
         now = now_us()
         live = self._live_after(now)
         touch: list[tuple[str, str]] = []
-        if plan.gets:
-            refs = [(ns, key) for _, ns, key, _ in plan.gets]
-            rows = await self.backend.fetch(refs, live, sync)
-            for (i, _, _, refresh), row in zip(plan.gets, rows, strict=True):
-                if row is not None:
-                    plan.results[i] = self._item(row)
-                    if refresh and row.ttl_minutes is not None:
-                        touch.append((row.namespace, row.key))
-        if plan.searches and not sync and len(plan.searches) > 1:
-            searched = await asyncio.gather(
-                *(
-                    self._search(op, prefix, cond, live, sync)
-                    for _, op, prefix, cond in plan.searches
-                )
-            )
-        else:
-            searched = [
-                await self._search(op, prefix, cond, live, sync)
-                for _, op, prefix, cond in plan.searches
-            ]
+        refs = [(ns, key) for _, ns, key, _ in plan.gets]
+        rows, searched = await self._reads(plan, refs, live, sync)
+        for (i, _, _, refresh), row in zip(plan.gets, rows, strict=True):
+            if row is not None:
+                plan.results[i] = self._item(row)
+                if refresh and row.ttl_minutes is not None:
+                    touch.append((row.namespace, row.key))
         for (i, op, _, _), found in zip(plan.searches, searched, strict=True):
             plan.results[i] = [item for item, _ in found]
             if op.refresh_ttl:
@@ -312,6 +299,49 @@ class BackendStore(BaseStore):
         if plan.puts:
             await self._write(plan, now, sync)
         return plan.results
+
+    async def _reads(
+        self, plan: _Plan, refs: list[tuple[str, str]], live: int | None, sync: bool
+    ) -> tuple[list[StoredRow | None], list[list[tuple[SearchItem, StoredRow]]]]:
+        """The rows of the batch's gets and the results of its searches, in as few round trips
+        as the backend allows: one (`read_many`) for the gets and every search it can answer
+        alone, the other searches concurrently."""
+        read_many = None if sync else getattr(self.backend, "read_many", None)
+        simple = [
+            n
+            for n, (_, op, _, cond) in enumerate(plan.searches)
+            if not (op.query and self.embeddings is not None) and self.backend.pushdown(cond)
+        ]
+        searched: list[list[tuple[SearchItem, StoredRow]] | None] = [None] * len(plan.searches)
+        rows: list[StoredRow | None] = []
+        if read_many is not None and len(simple) + bool(refs) > 1:
+            requests = []
+            for n in simple:
+                _, op, prefix, conditions = plan.searches[n]
+                requests.append((prefix, conditions, op.limit, op.offset))
+            rows, pages = await read_many(refs, requests, live)
+            for n, page in zip(simple, pages, strict=True):
+                searched[n] = [
+                    (self._search_item(r, decode_value(r.value, r.namespace, r.key), None), r)
+                    for r in page
+                ]
+        elif refs:
+            rows = await self.backend.fetch(refs, live, sync)
+        rest = [n for n, found in enumerate(searched) if found is None]
+        if rest and not sync and len(rest) > 1:
+            done = await asyncio.gather(
+                *(self._search(*self._search_args(plan, n), live, sync) for n in rest)
+            )
+        else:
+            done = [await self._search(*self._search_args(plan, n), live, sync) for n in rest]
+        for n, found in zip(rest, done, strict=True):
+            searched[n] = found
+        return rows, [found or [] for found in searched]
+
+    @staticmethod
+    def _search_args(plan: _Plan, n: int) -> tuple[SearchOp, str, tuple[Condition, ...]]:
+        _, op, prefix, conditions = plan.searches[n]
+        return op, prefix, conditions
 
     def _item(self, row: StoredRow) -> Item:
         return Item(

@@ -22,7 +22,7 @@ Run = Callable[[list[Any]], Awaitable[list[Any]]]
 class Grouper:
     """Merges concurrent `submit(ops)` calls of one event loop into batches for `run`."""
 
-    def __init__(self, run: Run, batches_in_flight: int = 4, max_batch: int = 256) -> None:
+    def __init__(self, run: Run, batches_in_flight: int = 1, max_batch: int = 256) -> None:
         self.run = run
         self.batches_in_flight = batches_in_flight
         self.max_batch = max_batch

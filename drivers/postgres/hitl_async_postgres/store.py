@@ -323,6 +323,43 @@ class PostgresStoreBackend:
         )
         return [(_row(r), list(r[6])) for r in await pool.fetch(text, *sql.params)]
 
+    async def read_many(
+        self,
+        refs: list[tuple[str, str]],
+        requests: list[tuple[str, tuple[Condition, ...], int, int]],
+        live_after: int | None,
+    ) -> tuple[list[StoredRow | None], list[list[StoredRow]]]:
+        """The rows at `refs` and the pages of several searches (prefix, conditions, limit,
+        offset), in one statement and one round trip."""
+        pool = await self._pool()
+        sql = _Sql()
+        parts = []
+        if refs:
+            names, keys = sql.p([n for n, _ in refs]), sql.p([k for _, k in refs])
+            live = _scope(sql, "", live_after)
+            parts.append(
+                f"SELECT -1 AS q, {_COLUMNS} FROM {self.s}.store_items i JOIN "
+                f"unnest({names}::text[], {keys}::text[]) AS r(prefix, key) "
+                f"ON i.prefix = r.prefix AND i.key = r.key WHERE {live}"
+            )
+        for n, (prefix, conditions, limit, offset) in enumerate(requests):
+            where = self._where(sql, prefix, conditions, live_after)
+            parts.append(
+                f"(SELECT {n} AS q, {_COLUMNS} FROM {self.s}.store_items i WHERE {where} "
+                f"ORDER BY i.updated_us DESC, i.prefix, i.key "
+                f"LIMIT {sql.p(limit)} OFFSET {sql.p(offset)})"
+            )
+        text = " UNION ALL ".join(parts) + " ORDER BY 1, 6 DESC, 2, 3"
+        found: dict[tuple[str, str], StoredRow] = {}
+        pages: list[list[StoredRow]] = [[] for _ in requests]
+        for r in await pool.fetch(text, *sql.params):
+            row = StoredRow(r[1], r[2], r[3], r[4], r[5], r[6])
+            if r[0] < 0:
+                found[(row.namespace, row.key)] = row
+            else:
+                pages[r[0]].append(row)
+        return [found.get(ref) for ref in refs], pages
+
     async def namespaces(self, prefix: str, live_after: int | None, sync: bool) -> list[str]:
         pool = await self._pool()
         sql = _Sql()
@@ -355,7 +392,7 @@ class PostgresStore(BackendStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         group_commit: bool = True,
-        batches_in_flight: int = 4,
+        batches_in_flight: int = 1,
         min_size: int = 1,
         max_size: int = 10,
     ) -> None:

@@ -301,7 +301,7 @@ class RedisStore(BackendStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         group_commit: bool = True,
-        batches_in_flight: int = 4,
+        batches_in_flight: int = 1,
         **client_options: Any,
     ) -> None:
         self.redis = RedisStoreBackend(url, prefix=prefix, **client_options)

@@ -344,7 +344,7 @@ class SqliteStore(BackendStore):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         group_commit: bool = True,
-        batches_in_flight: int = 4,
+        batches_in_flight: int = 1,
         busy_timeout: float = 5.0,
     ) -> None:
         self.path = path

@@ -13,8 +13,8 @@ plain Redis server (its Redis store needs the RediSearch and RedisJSON modules),
   of `store_items` / 10 items, half of them facts (10 users, one namespace each); detail: an
   unfiltered search. (An equality filter: LangGraph's PostgresStore compares `$gt`-style
   operands as text, so a numeric range would not give it the right answer.)
-- storemix: ops/s of 50 concurrent tasks each doing `store_mix_ops` operations (40% get, 40%
-  put, 20% filtered search).
+- storemix: ops/s of 50 concurrent tasks (5 per user) each doing `store_mix_ops` operations:
+  40% get, 40% put, 20% a filtered search of the task's user.
 """
 
 from __future__ import annotations
@@ -161,8 +161,10 @@ async def storemix(engine: Engine, store: Store, sizes: Sizes) -> Result:
                     assert got is not None
                 elif kind in (2, 3):
                     await st.aput(_ns(i), f"m{i}", _value(i))
-                else:
-                    await st.asearch(_ns(i), filter={"kind": "fact"}, limit=5)
+                else:  # each task searches its own user's memories
+                    kind = "fact" if j % 2 else "preference"
+                    found = await st.asearch(_ns(t), filter={"kind": kind}, limit=5)
+                    assert len(found) == 5 and all(f.value["kind"] == kind for f in found)
 
         start = time.perf_counter()
         await asyncio.gather(*(worker(t) for t in range(tasks)))

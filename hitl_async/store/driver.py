@@ -307,12 +307,22 @@ class BackendStore(BaseStore):
         as the backend allows: one (`read_many`) for the gets and every search it can answer
         alone, the other searches concurrently."""
         read_many = None if sync else getattr(self.backend, "read_many", None)
+        searched: list[list[tuple[SearchItem, StoredRow]] | None] = [None] * len(plan.searches)
+        first: dict[str, int] = {}  # identical searches of a batch run once
+        copies: list[tuple[int, int]] = []
+        for n, (_, op, prefix, cond) in enumerate(plan.searches):
+            same = repr((prefix, cond, op.limit, op.offset, op.query))
+            if same in first:
+                copies.append((n, first[same]))
+                searched[n] = []
+            else:
+                first[same] = n
         simple = [
             n
-            for n, (_, op, _, cond) in enumerate(plan.searches)
-            if not (op.query and self.embeddings is not None) and self.backend.pushdown(cond)
+            for n in first.values()
+            if not (plan.searches[n][1].query and self.embeddings is not None)
+            and self.backend.pushdown(plan.searches[n][3])
         ]
-        searched: list[list[tuple[SearchItem, StoredRow]] | None] = [None] * len(plan.searches)
         rows: list[StoredRow | None] = []
         if read_many is not None and len(simple) + bool(refs) > 1:
             requests = []
@@ -336,6 +346,11 @@ class BackendStore(BaseStore):
             done = [await self._search(*self._search_args(plan, n), live, sync) for n in rest]
         for n, found in zip(rest, done, strict=True):
             searched[n] = found
+        for n, original in copies:  # the same rows, as items of their own
+            searched[n] = [
+                (self._search_item(r, decode_value(r.value, r.namespace, r.key), item.score), r)
+                for item, r in searched[original] or []
+            ]
         return rows, [found or [] for found in searched]
 
     @staticmethod

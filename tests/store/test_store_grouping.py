@@ -79,3 +79,14 @@ async def test_grouper_failure_reaches_every_caller_of_the_batch() -> None:
     for fut in waiting:
         with pytest.raises(ConnectionError, match="went away"):
             await fut
+
+
+async def test_identical_concurrent_searches_get_their_own_items(store: BackendStore) -> None:
+    for i in range(6):
+        await store.aput(("d",), f"k{i}", {"i": i, "tags": ["x"]})
+    pages = await asyncio.gather(
+        *(store.asearch(("d",), filter={"i": {"$gte": 2}}) for _ in range(8))
+    )
+    assert all([i.key for i in page] == ["k5", "k4", "k3", "k2"] for page in pages)
+    pages[0][0].value["tags"].append("mutated")
+    assert all(page[0].value["tags"] == ["x"] for page in pages[1:])

@@ -457,8 +457,9 @@ class BackendStore(BaseStore):
                         for j, text in enumerate(found):
                             texts.append(text)
                             owners.append((len(rows), f"{path}.{j}" if len(found) > 1 else path))
-            expires = None if op.ttl is None else now + int(op.ttl * _US_PER_MINUTE)
-            rows.append(PutRow(ns, key, data, now, expires, op.ttl, vectors))
+            at = now_us() if rows else now  # every write of a batch has a time of its own
+            expires = None if op.ttl is None else at + int(op.ttl * _US_PER_MINUTE)
+            rows.append(PutRow(ns, key, data, at, expires, op.ttl, vectors))
         if texts:
             assert self.embeddings is not None
             if sync:

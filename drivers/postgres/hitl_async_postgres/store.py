@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS {s}.store_items (
     PRIMARY KEY (prefix, key)
 );
 CREATE INDEX IF NOT EXISTS store_items_updated ON {s}.store_items (updated_us);
+CREATE INDEX IF NOT EXISTS store_items_recent ON {s}.store_items (prefix, updated_us);
 CREATE INDEX IF NOT EXISTS store_items_expires ON {s}.store_items (expires_us)
     WHERE expires_us IS NOT NULL;
 CREATE TABLE IF NOT EXISTS {s}.store_vectors (
@@ -285,6 +286,39 @@ class PostgresStoreBackend:
             where += " AND " + _condition(sql, cond)
         return where
 
+    def _page(
+        self,
+        sql: _Sql,
+        prefix: str,
+        conditions: tuple[Condition, ...],
+        limit: int | None,
+        offset: int,
+        live_after: int | None,
+    ) -> str:
+        """A page of a search. Under a prefix it is two parts merged: the namespace itself,
+        read newest first along the (prefix, updated_us) index and stopped at the page's end,
+        and the namespaces below it, sorted."""
+        order = "ORDER BY updated_us DESC, prefix, key"
+        cols = _COLUMNS
+        if not prefix:
+            where = self._where(sql, "", conditions, live_after)
+            page = f" LIMIT {sql.p(limit)}" if limit is not None else ""
+            page += f" OFFSET {sql.p(offset)}"
+            return f"SELECT {cols} FROM {self.s}.store_items i WHERE {where} {order}{page}"
+        upto = "" if limit is None else f" LIMIT {sql.p(offset + limit)}"
+        here = self._where(sql, "", conditions, live_after)
+        own = f"i.prefix = {sql.p(prefix)}"
+        below_where = self._where(sql, "", conditions, live_after)
+        lo, hi = sql.p(prefix + "."), sql.p(prefix + "/")
+        tail = f" LIMIT {sql.p(limit)}" if limit is not None else ""
+        return (
+            f"(SELECT {cols} FROM {self.s}.store_items i WHERE {own} AND {here} "
+            f"ORDER BY i.updated_us DESC, i.key{upto}) UNION ALL "
+            f"(SELECT {cols} FROM {self.s}.store_items i "
+            f"WHERE i.prefix >= {lo} AND i.prefix < {hi} AND {below_where} {order}{upto}) "
+            f"{order}{tail} OFFSET {sql.p(offset)}"
+        )
+
     async def query(
         self,
         prefix: str,
@@ -296,13 +330,7 @@ class PostgresStoreBackend:
     ) -> list[StoredRow]:
         pool = await self._pool()
         sql = _Sql()
-        where = self._where(sql, prefix, conditions, live_after)
-        page = f" LIMIT {sql.p(limit)}" if limit is not None else ""
-        page += f" OFFSET {sql.p(offset)}" if offset else ""
-        text = (
-            f"SELECT {_COLUMNS} FROM {self.s}.store_items i WHERE {where} "
-            f"ORDER BY i.updated_us DESC, i.prefix, i.key{page}"
-        )
+        text = self._page(sql, prefix, conditions, limit, offset, live_after)
         return [_row(r) for r in await pool.fetch(text, *sql.params)]
 
     async def candidates(
@@ -343,12 +371,8 @@ class PostgresStoreBackend:
                 f"ON i.prefix = r.prefix AND i.key = r.key WHERE {live}"
             )
         for n, (prefix, conditions, limit, offset) in enumerate(requests):
-            where = self._where(sql, prefix, conditions, live_after)
-            parts.append(
-                f"(SELECT {n} AS q, {_COLUMNS} FROM {self.s}.store_items i WHERE {where} "
-                f"ORDER BY i.updated_us DESC, i.prefix, i.key "
-                f"LIMIT {sql.p(limit)} OFFSET {sql.p(offset)})"
-            )
+            page = self._page(sql, prefix, conditions, limit, offset, live_after)
+            parts.append(f"SELECT {n} AS q, * FROM ({page}) p{n}")
         text = " UNION ALL ".join(parts) + " ORDER BY 1, 6 DESC, 2, 3"
         found: dict[tuple[str, str], StoredRow] = {}
         pages: list[list[StoredRow]] = [[] for _ in requests]

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS store_items (
     PRIMARY KEY (prefix, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS store_items_updated ON store_items (updated_us);
+CREATE INDEX IF NOT EXISTS store_items_recent ON store_items (prefix, updated_us);
 CREATE INDEX IF NOT EXISTS store_items_expires ON store_items (expires_us)
     WHERE expires_us IS NOT NULL;
 CREATE TABLE IF NOT EXISTS store_vectors (
@@ -263,6 +264,34 @@ class SqliteStoreBackend:
             params += extra
         return where, params
 
+    def _page(
+        self,
+        prefix: str,
+        conditions: tuple[Condition, ...],
+        limit: int | None,
+        offset: int,
+        live_after: int | None,
+    ) -> tuple[str, list[Any]]:
+        """A page of a search. Under a prefix it is two parts merged: the namespace itself,
+        read newest first along the (prefix, updated_us) index and stopped at the page's end,
+        and the namespaces below it, sorted."""
+        rest, extra = self._where("", conditions, live_after)
+        order = "ORDER BY updated_us DESC, prefix, key"
+        page = [-1 if limit is None else limit, offset]
+        if not prefix:
+            return f"SELECT {_COLUMNS} FROM store_items WHERE {rest} {order} LIMIT ? OFFSET ?", [
+                *extra,
+                *page,
+            ]
+        upto = -1 if limit is None else offset + limit
+        sql = (
+            f"SELECT * FROM (SELECT {_COLUMNS} FROM store_items WHERE prefix = ? AND {rest} "
+            "ORDER BY updated_us DESC, key LIMIT ?) UNION ALL "
+            f"SELECT * FROM (SELECT {_COLUMNS} FROM store_items WHERE prefix >= ? AND prefix < ? "
+            f"AND {rest} {order} LIMIT ?) {order} LIMIT ? OFFSET ?"
+        )
+        return sql, [prefix, *extra, upto, prefix + ".", prefix + "/", *extra, upto, *page]
+
     async def query(
         self,
         prefix: str,
@@ -272,12 +301,7 @@ class SqliteStoreBackend:
         live_after: int | None,
         sync: bool,
     ) -> list[StoredRow]:
-        where, params = self._where(prefix, conditions, live_after)
-        sql = (
-            f"SELECT {_COLUMNS} FROM store_items WHERE {where} "
-            "ORDER BY updated_us DESC, prefix, key LIMIT ? OFFSET ?"
-        )
-        params += [-1 if limit is None else limit, offset]
+        sql, params = self._page(prefix, conditions, limit, offset, live_after)
         return await self._call(
             lambda conn: [_row(r) for r in conn.execute(sql, params).fetchall()], sync
         )

@@ -1,11 +1,12 @@
 """Group commit for store calls: concurrent calls of one event loop share round trips.
 
-A call made while fewer than `batches_in_flight` batches are under way goes out at once (an idle
-store adds no latency). Calls made while that many are under way wait together and go out as one
-merged batch when one finishes: their puts are one statement and one commit, their gets one
-query. Each caller still gets its own results, and its own error for an invalid operation (every
-call is checked before it joins a batch); a failure of the database reaches every caller of the
-batch it was in.
+A call made while fewer than `batches_in_flight` batches are under way (and none waits) goes out
+at once: an idle store adds no latency. Calls made while that many are under way wait together
+and go out as one merged batch when one finishes (right after the callers it answered have had
+a chance to call again, so their next calls join it): their puts are one statement and one
+commit, their gets and searches one query where the driver can. Each caller still gets its own
+results, and its own error for an invalid operation (every call is checked before it joins a
+batch); a failure of the database reaches every caller of the batch it was in.
 """
 
 from __future__ import annotations
@@ -27,23 +28,34 @@ class Grouper:
         self.batches_in_flight = batches_in_flight
         self.max_batch = max_batch
         self.in_flight = 0
+        self.scheduled = False
         self.waiting: list[tuple[list[Any], asyncio.Future[list[Any]]]] = []
 
     async def submit(self, ops: list[Any]) -> list[Any]:
         """Run `ops` (alone, or in a batch with other callers' operations); their results."""
-        if self.in_flight < self.batches_in_flight:
+        if self.in_flight < self.batches_in_flight and not self.scheduled and not self.waiting:
             self.in_flight += 1
             try:
                 return await self.run(ops)
             finally:
                 self.in_flight -= 1
-                self._next()
+                self._soon()
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self.waiting.append((ops, future))
+        if self.in_flight < self.batches_in_flight:
+            self._soon()  # nothing under way will send it
         return await future
+
+    def _soon(self) -> None:
+        """Send the next batch after the callers just answered have run: they usually call
+        again at once, and their next calls then join that batch."""
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self._next)
 
     def _next(self) -> None:
         """Send the waiting calls (up to `max_batch` operations) as one batch, in a task."""
+        self.scheduled = False
         if not self.waiting or self.in_flight >= self.batches_in_flight:
             return
         taken: list[tuple[list[Any], asyncio.Future[list[Any]]]] = []
@@ -76,4 +88,4 @@ class Grouper:
                 start += len(ops)
         finally:
             self.in_flight -= 1
-            self._next()
+            self._soon()

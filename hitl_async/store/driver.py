@@ -186,6 +186,8 @@ class BackendStore(BaseStore):
 
     async def _run_async(self, ops: list[Op]) -> list[Result]:
         offload = getattr(self.backend, "offload", None)
+        if getattr(self.backend, "inline_reads", False) and all(isinstance(o, GetOp) for o in ops):
+            return await self._run(ops, sync=False)  # lookups on this thread (see the backend)
         if offload is not None:  # a thread-bound backend: the whole batch in one hop
             return cast(list[Result], await offload(lambda: drive(self._run(ops, sync=True))))
         return await self._run(ops, sync=False)

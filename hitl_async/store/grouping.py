@@ -39,7 +39,8 @@ class Grouper:
                 return await self.run(ops)
             finally:
                 self.in_flight -= 1
-                self._soon()
+                if self.waiting:  # else a caller awaiting calls by itself goes straight out
+                    self._soon()
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self.waiting.append((ops, future))
         if self.in_flight < self.batches_in_flight:

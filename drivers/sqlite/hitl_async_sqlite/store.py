@@ -123,6 +123,10 @@ class SqliteStoreBackend:
         self.busy_timeout = float(busy_timeout)
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+        self.inline_reads = True
+        """Key lookups of async calls run on the caller's thread (see `_read_inline`)."""
         self._executor: ThreadPoolExecutor | None = None
 
     def pushdown(self, conditions: tuple[Condition, ...]) -> bool:
@@ -176,6 +180,10 @@ class SqliteStoreBackend:
 
         if self._conn is not None:
             await self._call(close, False)
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
@@ -204,7 +212,34 @@ class SqliteStoreBackend:
                 out.append(None if r is None else _row(r))
             return out
 
+        if not sync:
+            found = self._read_inline(run)
+            if found is not None:
+                return found
         return await self._call(run, sync)
+
+    def _read_inline(
+        self, fn: Callable[[sqlite3.Connection], list[StoredRow | None]]
+    ) -> list[StoredRow | None] | None:
+        """Run a key lookup on the calling thread through a read-only connection that never
+        waits: in WAL mode readers do not wait for writers, and should anything be locked (or
+        another thread be reading) this answers None and the caller takes the store's thread."""
+        if self._conn is None or self.path in ("", ":memory:"):
+            return None  # not set up yet, or a private database only its own connection sees
+        if not self._reader_lock.acquire(blocking=False):
+            return None
+        try:
+            if self._reader is None:
+                reader = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=0, check_same_thread=False
+                )
+                reader.execute("PRAGMA query_only = 1")
+                self._reader = reader
+            return fn(self._reader)
+        except sqlite3.OperationalError:  # busy or locked: let the store's thread wait for it
+            return None
+        finally:
+            self._reader_lock.release()
 
     async def write(self, puts: list[PutRow], deletes: list[tuple[str, str]], sync: bool) -> None:
         def apply(conn: sqlite3.Connection) -> None:

@@ -64,6 +64,7 @@ async def test_put_replaces_or_removes_the_ttl(store: BackendStore) -> None:
 
 async def test_default_ttl_and_refresh_config(make_store: MakeStore) -> None:
     store = make_store(ttl={"default_ttl": TTL, "refresh_on_read": False})
+    await store.setup()  # connected before the clock matters
     await store.aput(("t",), "default", {"v": 1})
     await store.aput(("t",), "kept", {"v": 2}, ttl=None)
     await anyio.sleep(LIFE * 0.6)
@@ -84,6 +85,7 @@ async def test_expired_namespaces_are_not_listed(store: BackendStore) -> None:
 
 async def test_omit_expired_false_shows_unswept_items(make_store: MakeStore) -> None:
     store = make_store(ttl={"omit_expired": False})
+    await store.setup()  # connected before the clock matters
     await store.aput(("t",), "k", {"v": 1}, ttl=TTL)
     await anyio.sleep(LIFE * 1.5)
     assert await store.aget(("t",), "k", refresh_ttl=False) is not None  # as LangGraph's default
@@ -94,6 +96,7 @@ async def test_omit_expired_false_shows_unswept_items(make_store: MakeStore) -> 
 
 async def test_sweeper_task(make_store: MakeStore) -> None:
     store = make_store(ttl={"sweep_interval_minutes": TTL / 3})
+    await store.setup()  # connected before the clock matters
     await store.aput(("t",), "k", {"v": 1}, ttl=TTL)
     task = await store.start_ttl_sweeper()
     assert await store.start_ttl_sweeper() is task  # one sweeper per store

@@ -186,8 +186,12 @@ class BackendStore(BaseStore):
 
     async def _run_async(self, ops: list[Op]) -> list[Result]:
         offload = getattr(self.backend, "offload", None)
-        if getattr(self.backend, "inline_reads", False) and all(isinstance(o, GetOp) for o in ops):
-            return await self._run(ops, sync=False)  # lookups on this thread (see the backend)
+        if getattr(self.backend, "inline_reads", False) and all(
+            isinstance(o, GetOp | ListNamespacesOp)
+            or (isinstance(o, SearchOp) and not (o.query and self.embeddings is not None))
+            for o in ops
+        ):
+            return await self._run(ops, sync=False)  # reads on this thread (see the backend)
         if offload is not None:  # a thread-bound backend: the whole batch in one hop
             return cast(list[Result], await offload(lambda: drive(self._run(ops, sync=True))))
         return await self._run(ops, sync=False)

@@ -90,3 +90,33 @@ async def test_identical_concurrent_searches_get_their_own_items(store: BackendS
     assert all([i.key for i in page] == ["k5", "k4", "k3", "k2"] for page in pages)
     pages[0][0].value["tags"].append("mutated")
     assert all(page[0].value["tags"] == ["x"] for page in pages[1:])
+
+
+async def test_sqlite_long_reads_leave_the_event_loop(tmp_path: object) -> None:
+    """SQLite reads run on the event loop's thread only while they are short: a search that
+    scans thousands of items is interrupted there and answered by the store's thread."""
+    from apps.services import require_package
+
+    require_package("hitl_async_sqlite", "drivers/sqlite")
+    from hitl_async.store import PutOp, connect_store
+
+    store = connect_store(f"sqlite:///{tmp_path}/long.db")
+    await store.setup()
+    await store.abatch([PutOp(("big",), f"k{i}", {"i": i, "pad": "x" * 50}) for i in range(5000)])
+    calls: list[str] = []
+    backend = store.backend  # type: ignore[attr-defined]
+    original = backend._call
+
+    async def spy(fn: object, sync: bool) -> object:
+        calls.append("thread")
+        return await original(fn, sync)
+
+    backend._call = spy
+    found = await store.asearch(("big",), filter={"i": 0})  # the oldest: a scan of all 5000
+    assert [item.key for item in found] == ["k0"]
+    assert calls == ["thread"]  # interrupted inline, answered by the thread
+    calls.clear()
+    assert (await store.aget(("big",), "k7")).value["i"] == 7  # type: ignore[union-attr]
+    assert [i.key for i in await store.asearch(("big",), limit=2)] == ["k4999", "k4998"]
+    assert calls == []  # short reads stayed on the loop's thread
+    await store.aclose()

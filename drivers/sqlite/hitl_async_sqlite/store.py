@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS store_vectors (
 """
 
 _COLUMNS = "prefix, key, value, created_us, updated_us, ttl_minutes"
+_INLINE_STEPS = 1000  # SQLite virtual-machine steps between budget checks of an inline read
+_INLINE_BUDGET = 12  # checks before it is interrupted (12k steps: about a millisecond here)
 _NUMBER = "json_type(value, ?) IN ('integer', 'real')"
 _OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -126,7 +128,7 @@ class SqliteStoreBackend:
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
         self.inline_reads = True
-        """Key lookups of async calls run on the caller's thread (see `_read_inline`)."""
+        """Reads of async calls run on the caller's thread when they can (see `_read_inline`)."""
         self._executor: ThreadPoolExecutor | None = None
 
     def pushdown(self, conditions: tuple[Condition, ...]) -> bool:
@@ -218,12 +220,12 @@ class SqliteStoreBackend:
                 return found
         return await self._call(run, sync)
 
-    def _read_inline(
-        self, fn: Callable[[sqlite3.Connection], list[StoredRow | None]]
-    ) -> list[StoredRow | None] | None:
-        """Run a key lookup on the calling thread through a read-only connection that never
-        waits: in WAL mode readers do not wait for writers, and should anything be locked (or
-        another thread be reading) this answers None and the caller takes the store's thread."""
+    def _read_inline(self, fn: Callable[[sqlite3.Connection], T]) -> T | None:
+        """Run a read on the calling thread through a read-only connection that never waits,
+        or answer None (then the caller takes the store's thread): in WAL mode readers do not
+        wait for writers; anything locked, another thread reading, or a read that runs past a
+        small budget of SQLite steps (about a millisecond) is interrupted and left to the
+        thread, so an event loop is never held up for long."""
         if self._conn is None or self.path in ("", ":memory:"):
             return None  # not set up yet, or a private database only its own connection sees
         if not self._reader_lock.acquire(blocking=False):
@@ -235,8 +237,18 @@ class SqliteStoreBackend:
                 )
                 reader.execute("PRAGMA query_only = 1")
                 self._reader = reader
-            return fn(self._reader)
-        except sqlite3.OperationalError:  # busy or locked: let the store's thread wait for it
+            budget = [_INLINE_BUDGET]
+
+            def spend() -> int:
+                budget[0] -= 1
+                return 1 if budget[0] < 0 else 0
+
+            self._reader.set_progress_handler(spend, _INLINE_STEPS)
+            try:
+                return fn(self._reader)
+            finally:
+                self._reader.set_progress_handler(None, 0)
+        except sqlite3.OperationalError:  # busy, locked or over budget: the thread will wait
             return None
         finally:
             self._reader_lock.release()
@@ -337,9 +349,15 @@ class SqliteStoreBackend:
         sync: bool,
     ) -> list[StoredRow]:
         sql, params = self._page(prefix, conditions, limit, offset, live_after)
-        return await self._call(
-            lambda conn: [_row(r) for r in conn.execute(sql, params).fetchall()], sync
-        )
+
+        def run(conn: sqlite3.Connection) -> list[StoredRow]:
+            return [_row(r) for r in conn.execute(sql, params).fetchall()]
+
+        if not sync:
+            found = self._read_inline(run)
+            if found is not None:
+                return found
+        return await self._call(run, sync)
 
     async def candidates(
         self,
@@ -368,7 +386,15 @@ class SqliteStoreBackend:
     async def namespaces(self, prefix: str, live_after: int | None, sync: bool) -> list[str]:
         where, params = _scope(prefix, live_after)
         sql = f"SELECT DISTINCT prefix FROM store_items WHERE {where}"
-        return await self._call(lambda conn: [r[0] for r in conn.execute(sql, params)], sync)
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            return [r[0] for r in conn.execute(sql, params)]
+
+        if not sync:
+            found = self._read_inline(run)
+            if found is not None:
+                return found
+        return await self._call(run, sync)
 
     async def sweep(self, now_us: int, sync: bool) -> int:
         def run(conn: sqlite3.Connection) -> int:

@@ -43,6 +43,7 @@ from benchmarks.workloads import (
     HITL,
     HITL_ONLY,
     LANGGRAPH,
+    LANGGRAPH_MISSING,
     SHARED_STORE_ONLY,
     WORKLOADS,
     Engine,
@@ -212,6 +213,8 @@ async def _suite(args: argparse.Namespace, progress: Any, task: Any) -> list[Row
             cells = {HITL: Cell(), LANGGRAPH: Cell(skipped=lg_skip)}
             if workload in HITL_ONLY:
                 cells[LANGGRAPH] = Cell(not_applicable=HITL_ONLY[workload])
+            if (workload, driver) in LANGGRAPH_MISSING:
+                cells[LANGGRAPH] = Cell(not_applicable=LANGGRAPH_MISSING[workload, driver])
             if workload in SHARED_STORE_ONLY and driver not in DURABLE:
                 cells[HITL] = Cell(not_applicable=MEMORY_NOT_SHARED)
             runnable = [e for e in engines if cells[e.name].not_applicable is None]
@@ -268,7 +271,8 @@ def _units(args: argparse.Namespace) -> int:
         for driver in args.drivers_list:
             if workload in SHARED_STORE_ONLY and driver not in DURABLE:
                 continue
-            per_rep += 1 + (0 if workload in HITL_ONLY else lg)
+            missing = workload in HITL_ONLY or (workload, driver) in LANGGRAPH_MISSING
+            per_rep += 1 + (0 if missing else lg)
     return args.reps * (per_rep + durable)
 
 

@@ -175,6 +175,13 @@ def _turns(row: Row) -> Verdict:
     return "last-20 ≤ 1.2x first-20", f"{drift:.2f}x", drift <= 1.2
 
 
+def _store(row: Row) -> Verdict:
+    if row.langgraph.not_applicable:
+        return "≥ 3x LG", "no LangGraph store here", None
+    met, got = _lg_ratio(row, 3)
+    return "≥ 3x LG", got, met
+
+
 NO_TARGET = "no numeric target"
 """A row the issues asked to measure without a target: the result column shows the figure."""
 
@@ -202,6 +209,10 @@ TARGETS: dict[tuple[str, str], Callable[[Row], Verdict]] = {
     ("turns300", "*"): _turns,
     ("state1mb", "*"): _big,
     ("drain", "durable"): _drain,
+    ("storeput", "*"): _store,
+    ("storeget", "*"): _store,
+    ("storesearch", "*"): _store,
+    ("storemix", "*"): _store,
 }
 """Targets of issues #2 and #4, by (workload, driver or "durable" or "*"); the run-queue issue's
 drain workload has none (its figure is shown as is)."""

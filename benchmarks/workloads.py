@@ -85,6 +85,10 @@ class Sizes:
     drain_requests: int = 2000
     drain_workers: int = 4
     drain_concurrency: int = 4
+    store_ops: int = 500
+    store_items: int = 1000
+    store_searches: int = 200
+    store_mix_ops: int = 40
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -100,6 +104,10 @@ class Sizes:
             floor_writes=30,
             drain_requests=200,
             drain_workers=2,
+            store_ops=50,
+            store_items=100,
+            store_searches=20,
+            store_mix_ops=4,
         )
 
 
@@ -431,12 +439,26 @@ WORKLOADS: dict[str, Workload] = {
 """In-process workloads, on both engines; `rss1000` (a subprocess per run) is in
 `benchmarks.rss`, `drain` (worker processes, hitl-async only) in `benchmarks.drain`."""
 
+# The long-term memory store's workloads (issue #18) live in their own module.
+from benchmarks.store_workloads import (  # noqa: E402
+    LANGGRAPH_NO_STORE,
+    STORE_UNITS,
+    STORE_WORKLOADS,
+)
+
+WORKLOADS.update(STORE_WORKLOADS)
+
 ALL_WORKLOADS = [*WORKLOADS, "rss1000", "drain"]
 
 HITL_ONLY: dict[str, str] = {"drain": "LangGraph has no run queue"}
 """Workloads LangGraph has no equivalent for (its cell shows "—"), with why."""
 
 SHARED_STORE_ONLY = {"drain"}
+
+LANGGRAPH_MISSING: dict[tuple[str, str], str] = {
+    (w, "redis"): LANGGRAPH_NO_STORE for w in STORE_WORKLOADS
+}
+"""(workload, driver) pairs LangGraph has nothing for (its cell shows "—"), with why."""
 """Workloads whose store must be shared across processes: not applicable to memory."""
 
 UNITS: dict[str, tuple[str, bool]] = {
@@ -448,5 +470,6 @@ UNITS: dict[str, tuple[str, bool]] = {
     "state1mb": ("B/step", True),
     "rss1000": ("MB", True),
     "drain": ("resumes/s", False),
+    **STORE_UNITS,
 }
 """Headline unit of each workload and whether lower is better."""

@@ -16,7 +16,7 @@ from hitl_async.checkpoint.base import (
     WriteRecord,
 )
 from hitl_async.checkpoint.memory import InMemorySaver, MemorySaver
-from hitl_async.config import get_config, get_stream_writer
+from hitl_async.config import get_config, get_store, get_stream_writer
 from hitl_async.constants import END, START
 from hitl_async.errors import (
     AmbiguousResumeError,
@@ -45,6 +45,19 @@ from hitl_async.graph import CompiledStateGraph, StateGraph
 from hitl_async.inbox import PendingInterrupt, list_pending
 from hitl_async.runs import RunCancelledError, RunFailedError, RunHandle
 from hitl_async.serde import Serializer, register_type, register_types_from_annotation
+from hitl_async.store import (
+    BaseStore,
+    InMemoryStore,
+    InvalidFilterError,
+    InvalidIndexConfigError,
+    InvalidNamespaceError,
+    InvalidStoreRequestError,
+    Item,
+    SearchItem,
+    StoreCorruptError,
+    StoreValueError,
+    connect_store,
+)
 from hitl_async.types import (
     CANCEL,
     Command,
@@ -66,6 +79,7 @@ __all__ = [
     "START",
     "AmbiguousResumeError",
     "BaseSaver",
+    "BaseStore",
     "BlobRecord",
     "CheckpointConflictError",
     "CheckpointCorruptError",
@@ -82,10 +96,16 @@ __all__ = [
     "GraphValidationError",
     "HitlError",
     "InMemorySaver",
+    "InMemoryStore",
     "InboxEntry",
     "Interrupt",
     "InvalidConfigError",
+    "InvalidFilterError",
+    "InvalidIndexConfigError",
+    "InvalidNamespaceError",
+    "InvalidStoreRequestError",
     "InvalidUpdateError",
+    "Item",
     "Lease",
     "LeaseLostError",
     "LoadedCheckpoint",
@@ -100,12 +120,15 @@ __all__ = [
     "RunFailedError",
     "RunHandle",
     "RunRequest",
+    "SearchItem",
     "Send",
     "SerializationError",
     "Serializer",
     "StateGraph",
     "StateSnapshot",
+    "StoreCorruptError",
     "StoreUnavailableError",
+    "StoreValueError",
     "TaskFuture",
     "ThreadBusyError",
     "UnknownInterruptError",
@@ -113,8 +136,10 @@ __all__ = [
     "WriteRecord",
     "add_messages",
     "connect",
+    "connect_store",
     "entrypoint",
     "get_config",
+    "get_store",
     "get_stream_writer",
     "interrupt",
     "list_pending",

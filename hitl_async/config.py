@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from hitl_async._runtime import StreamWriter, get_config, get_stream_writer
+from hitl_async.store.context import get_store
 
-__all__ = ["StreamWriter", "get_config", "get_stream_writer"]
+__all__ = ["StreamWriter", "get_config", "get_store", "get_stream_writer"]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async.errors import ResumeError, ThreadBusyError
+from hitl_async.store.sweeper import sweeper_for
 from hitl_async.types import CANCEL, Command
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class Worker:
         self.processed = 0
         self._stopping = anyio.Event()
         self._slots = anyio.Semaphore(concurrency)
+        self.store_sweeper = sweeper_for(getattr(graph, "store", None))
+        """Deletes expired items of the graph's long-term store (`compile(store=...)`)."""
 
     def stop(self) -> None:
         """Ask `run()` to stop taking work and return once the runs in progress end."""
@@ -170,12 +173,15 @@ class Worker:
         return bool(found)
 
     async def run_duties(self) -> None:
-        """Recover expired runs and fire passed deadlines (each at most a page at a time)."""
+        """Recover expired runs and fire passed deadlines (each at most a page at a time), and
+        sweep the graph's store when its sweep interval has passed."""
         try:
             await self.recover()
             await self.fire_deadlines()
         except Exception:
             log.exception("worker duties failed")
+        if self.store_sweeper is not None:
+            await self.store_sweeper.tick()
 
     async def recover(self) -> list[str]:
         """Continue the runs of this graph whose process died (their lease expired)."""

@@ -47,6 +47,7 @@ from hitl_async.cli._render import (
 )
 from hitl_async.cli._serve import register as register_serve
 from hitl_async.cli._serve import serve_worker
+from hitl_async.cli._store import register as register_store
 from hitl_async.graph.compiled import CompiledStateGraph
 from hitl_async.inbox import list_pending
 from hitl_async.types import Command
@@ -704,3 +705,4 @@ async def _stop_on_signals(serving: Worker, scope: anyio.CancelScope) -> None:
 
 
 register_serve(app)
+register_store(app)

@@ -22,6 +22,10 @@ WORKLOADS = [
     "fanout200",
     "turns300",
     "state1mb",
+    "storeput",
+    "storeget",
+    "storesearch",
+    "storemix",
     "rss1000",
     "drain",
 ]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from hitl_async import _lease_keeper
+from hitl_async.checkpoint.capabilities import ChangeFeed, LeaseStore
 from hitl_async.errors import StoreUnavailableError, ThreadBusyError
 
 if TYPE_CHECKING:
@@ -40,9 +41,13 @@ class ThreadLease:
         self.current: Lease | None = None
         self.keeper: int | None = None
 
-    def _store(self) -> BaseSaver:
-        assert self.saver is not None, "a lease needs a store"
+    def _store(self) -> LeaseStore:
+        assert isinstance(self.saver, LeaseStore), "a lease needs a store with leases"
         return self.saver
+
+    @property
+    def _io_free(self) -> bool:
+        return self.saver is not None and self.saver.io_free
 
     async def claim(
         self,
@@ -67,14 +72,17 @@ class ThreadLease:
                     checkpoint_ns=checkpoint_ns,
                     checkpoint_id=checkpoint_id,
                 )
-                if not saver.io_free:
+                if not self._io_free:
                     self.keeper = _lease_keeper.keep(self._renew_now, self.ttl / 3)
                 return loaded
             except ThreadBusyError:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise
-                await saver.wait_for_change(thread_id, min(remaining, 1.0))
+                if isinstance(saver, ChangeFeed):
+                    await saver.wait_for_change(thread_id, min(remaining, 1.0))
+                else:
+                    await anyio.sleep(min(remaining, 0.05))
 
     @property
     def renewed_between_steps(self) -> bool:
@@ -113,7 +121,7 @@ class ThreadLease:
         if lease is None:
             return
         saver = self._store()
-        if saver.io_free:  # an in-process store: the call cannot be interrupted half-way
+        if self._io_free:  # an in-process store: the call cannot be interrupted half-way
             await saver.release_lease(lease)
             return
         with anyio.CancelScope(shield=True):

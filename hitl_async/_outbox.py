@@ -90,7 +90,7 @@ class Outbox:
                 blobs,
                 run.head,
                 writes,
-                inbox_entries(run) if run.coordinated else None,
+                inbox_entries(run) if run.inboxed else None,
             )
         )
         run.head = cp.checkpoint_id
@@ -121,7 +121,7 @@ class Outbox:
                 try:
                     if len(items) > 1 or release:
                         await saver.commit_many(items, lease=lease, release=release)
-                    elif run.coordinated:
+                    else:
                         c = items[0]
                         await saver.commit(
                             c.record,
@@ -130,11 +130,6 @@ class Outbox:
                             writes=c.writes,
                             lease=lease,
                             inbox=c.inbox,
-                        )
-                    else:
-                        c = items[0]
-                        await saver.commit(
-                            c.record, c.blobs, expected_head=c.expected_head, writes=c.writes
                         )
                     return
                 except (CheckpointConflictError, LeaseLostError) as exc:
@@ -208,21 +203,18 @@ class Outbox:
         checkpoint_id = run.cp.checkpoint_id
         assert checkpoint_id is not None
         await self.flush()
-        inbox = inbox_entries(run) if run.coordinated else None  # once: it updates the index state
+        inbox = inbox_entries(run) if run.inboxed else None  # once: it updates the index state
         failures = 0
         while True:
             try:
-                if run.coordinated:
-                    await saver.put_writes(
-                        thread_id,
-                        run.ns,
-                        checkpoint_id,
-                        records,
-                        lease=run.lease.current,
-                        inbox=inbox,
-                    )
-                else:
-                    await saver.put_writes(thread_id, run.ns, checkpoint_id, records)
+                await saver.put_writes(
+                    thread_id,
+                    run.ns,
+                    checkpoint_id,
+                    records,
+                    lease=run.lease.current,
+                    inbox=inbox,
+                )
                 return
             except StoreUnavailableError as exc:
                 failures += 1
@@ -282,7 +274,7 @@ class Outbox:
         """Store `records` with the queued current checkpoint (one round trip at the pause, not
         a commit and then a pending write), and the inbox as it is now."""
         last = self.queue[-1]
-        inbox = inbox_entries(self.run) if self.run.coordinated else None
+        inbox = inbox_entries(self.run) if self.run.inboxed else None
         self.queue[-1] = Commit(
             last.record,
             last.blobs,

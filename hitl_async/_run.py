@@ -20,6 +20,7 @@ from hitl_async._lease import ThreadLease
 from hitl_async._outbox import Outbox
 from hitl_async._superstep import tick
 from hitl_async._task import Task, prepare_tasks
+from hitl_async.checkpoint.capabilities import InboxStore, LeaseStore
 from hitl_async.errors import InvalidConfigError
 from hitl_async.runtime import Runtime
 
@@ -84,7 +85,9 @@ class Run:
         self.subgraphs = False
         self.ns_path: tuple[str, ...] = ()
         self.context: Any = None
-        self.coordinated = self.saver is not None and self.saver.supports_coordination
+        # What the store can do, checked once (hitl_async.checkpoint.capabilities).
+        self.coordinated = isinstance(self.saver, LeaseStore)
+        self.inboxed = isinstance(self.saver, InboxStore)
         self.lease = ThreadLease(self.saver, graph.lease_ttl)
         self.outbox = Outbox(self)
         self.indexed: set[str] | None = None

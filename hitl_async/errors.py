@@ -17,6 +17,7 @@ __all__ = [
     "CheckpointConflictError",
     "CheckpointCorruptError",
     "CheckpointerRequiredError",
+    "CorruptRecordError",
     "DecryptionError",
     "DriverNotFoundError",
     "EmptyInputError",
@@ -26,12 +27,15 @@ __all__ = [
     "GraphValidationError",
     "HitlError",
     "InvalidConfigError",
+    "InvalidThreadIdError",
     "InvalidUpdateError",
     "LeaseLostError",
+    "MissingCapabilityError",
     "NoPendingInterruptError",
     "ParentCommand",
     "ResumeError",
     "SerializationError",
+    "StoreLostError",
     "StoreUnavailableError",
     "ThreadBusyError",
     "UnknownInterruptError",
@@ -301,4 +305,77 @@ class CheckpointerRequiredError(HitlError, RuntimeError):
             "checkpointer, so the run could never be resumed. Compile it with one, e.g. "
             "builder.compile(checkpointer=InMemorySaver()), and pass a config with "
             "{'configurable': {'thread_id': ...}}."
+        )
+
+
+# -- store errors (drivers) -------------------------------------------------------------------
+
+
+class MissingCapabilityError(InvalidConfigError):
+    """A feature needs a capability the checkpoint store does not implement (see
+    `hitl_async.checkpoint.capabilities`); raised before anything is read or written."""
+
+    def __init__(
+        self, store: str, missing: Sequence[str], needed_for: str, implement: Sequence[str]
+    ) -> None:
+        self.store = store
+        self.missing = tuple(missing)
+        self.needed_for = needed_for
+        what = " and ".join(self.missing)
+        super().__init__(
+            f"{needed_for} needs a checkpoint store with {what}, and {store} has none. Use a "
+            "store that has it (InMemorySaver(), or connect('sqlite:///…' | 'postgresql://…' | "
+            f"'redis://…')), or implement {', '.join(implement)} in the driver."
+        )
+
+
+class StoreLostError(HitlError):
+    """The checkpoint store this saver was using is gone or was replaced (a SQLite file deleted
+    or swapped, a Redis server emptied by a restart without persistence, a PostgreSQL schema
+    dropped): what it held is not there any more, so nothing was written and nothing read.
+    `store` names the store and `cause` says what was found."""
+
+    def __init__(self, store: str, cause: str) -> None:
+        self.store = store
+        self.cause = cause
+        super().__init__(
+            f"checkpoint store {store} is lost: {cause}. The threads it held are not there any "
+            "more and nothing was written; restore it from a backup, or point the saver at the "
+            "right store (a new saver starts an empty one)."
+        )
+
+    def __reduce__(self) -> Any:
+        return (StoreLostError, (self.store, self.cause))
+
+
+class CorruptRecordError(SerializationError):
+    """A row a driver stored cannot be read back (an inbox entry, a run request, a checkpoint's
+    metadata or versions): it was damaged in the store. Names the thread and the record; the
+    other rows are unaffected."""
+
+    def __init__(self, thread_id: str | None, record: str, detail: str) -> None:
+        self.thread_id = thread_id
+        self.record = record
+        self.detail = detail
+        where = f"thread {thread_id!r}: " if thread_id is not None else ""
+        super().__init__(f"{where}{record} is damaged in the store and cannot be read: {detail}")
+
+    def __reduce__(self) -> Any:
+        return (CorruptRecordError, (self.thread_id, self.record, self.detail))
+
+
+class InvalidThreadIdError(InvalidConfigError):
+    """A thread id (or another id a store keeps) that no store can hold: not a string, empty,
+    with a NUL character or a lone surrogate, or too long. Raised before anything is written."""
+
+    def __init__(self, kind: str, value: object, problem: str) -> None:
+        self.kind = kind
+        self.value = value
+        self.problem = problem
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:60] + "…" + shown[-10:]
+        super().__init__(
+            f"{kind} {shown} is not valid: {problem}. Use a non-empty str of printable text "
+            "(no NUL, no lone surrogate) of at most 1024 UTF-8 bytes, a uuid.UUID or an int."
         )

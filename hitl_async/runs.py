@@ -12,10 +12,11 @@ import anyio
 
 from hitl_async._checkpoint import now_iso
 from hitl_async.checkpoint.base import RunRequest
+from hitl_async.checkpoint.capabilities import ChangeFeed
 from hitl_async.errors import HitlError
 
 if TYPE_CHECKING:
-    from hitl_async.checkpoint.base import BaseSaver
+    from hitl_async.checkpoint.capabilities import RunQueueStore
     from hitl_async.serde import Serializer
 
 __all__ = ["RunCancelledError", "RunFailedError", "RunHandle", "new_request"]
@@ -43,14 +44,22 @@ class RunCancelledError(HitlError):
 
 
 def new_request(
-    serde: Serializer, queue: str, thread_id: str, input: Any, config: dict[str, Any]
+    serde: Serializer,
+    queue: str,
+    thread_id: str,
+    input: Any,
+    config: dict[str, Any],
+    graph: str | None = None,
 ) -> RunRequest:
-    """A queued request carrying the input and the run's config."""
+    """A queued request carrying the input, the run's config and the graph it is for."""
+    body: dict[str, Any] = {"input": input, "config": config}
+    if graph is not None:
+        body["graph"] = graph
     return RunRequest(
         id=uuid.uuid4().hex,
         queue=queue,
         thread_id=thread_id,
-        payload=serde.dumps({"input": input, "config": config}, channel="run request"),
+        payload=serde.dumps(body, channel="run request"),
         created_at=now_iso(),
     )
 
@@ -61,7 +70,7 @@ class RunHandle:
 
     id: str
     thread_id: str
-    saver: BaseSaver
+    saver: RunQueueStore
     serde: Serializer
 
     async def request(self) -> RunRequest:
@@ -100,5 +109,8 @@ class RunHandle:
                 )
             left = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
             with anyio.move_on_after(min(pause, left)):
-                await self.saver.wait_for_change(self.thread_id, min(pause, left))
+                if isinstance(self.saver, ChangeFeed):
+                    await self.saver.wait_for_change(self.thread_id, min(pause, left))
+                else:
+                    await anyio.sleep(min(pause, left))
             pause = min(pause * 2, 0.5)

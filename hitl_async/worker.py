@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from hitl_async.errors import ResumeError, ThreadBusyError
+from hitl_async.checkpoint.capabilities import (
+    COORDINATION,
+    InboxQuery,
+    InboxStore,
+    RunQueueStore,
+    require,
+)
+from hitl_async.errors import InvalidConfigError, ResumeError, ThreadBusyError
 from hitl_async.store.sweeper import sweeper_for
 from hitl_async.types import CANCEL, Command
 
@@ -33,6 +40,12 @@ class Worker:
     claims requests, recovers threads whose lease expired mid-run, and resumes interrupts whose
     deadline passed with their `on_timeout` answer. `stop()` (or cancelling `run`) finishes the
     runs in progress for up to `grace` seconds, then gives unfinished requests back.
+
+    Poison requests never stop a worker: a request whose payload cannot be decoded, or that was
+    submitted for another graph, is marked failed with the reason (`RunHandle.status()` is
+    "failed", `result()` raises `RunFailedError` saying why) and the worker goes on. A request
+    claimed more than `max_attempts` times without finishing (each worker that took it died or
+    lost its claim: it crashes its process) is quarantined: marked failed, never run again.
     """
 
     def __init__(
@@ -45,18 +58,26 @@ class Worker:
         poll: float = 1.0,
         grace: float = 30.0,
         owner: str | None = None,
+        max_attempts: int = 5,
     ) -> None:
         saver = graph.checkpointer
-        if saver is None or not saver.supports_coordination:
-            raise ValueError(
+        if saver is None:
+            raise InvalidConfigError(
                 "a Worker needs a graph compiled with a checkpointer that supports leases and a "
                 "run queue: InMemorySaver() or hitl_async.connect('sqlite:///…' | "
                 "'postgresql://…' | 'redis://…')"
             )
+        require(saver, *COORDINATION, needed_for="Worker")
+        assert isinstance(saver, RunQueueStore) and isinstance(saver, InboxStore)
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.graph = graph
         self.saver: BaseSaver = saver
+        self.queue_store: RunQueueStore = saver
+        self.inbox_store: InboxStore = saver
+        self.max_attempts = max_attempts
         self.queue = queue or graph.name
         self.concurrency = concurrency
         self.claim_ttl = claim_ttl
@@ -86,7 +107,9 @@ class Worker:
                     await self.run_duties()
                 await self._slots.acquire()
                 try:
-                    request = await self.saver.claim_request(self.queue, self.owner, self.claim_ttl)
+                    request = await self.queue_store.claim_request(
+                        self.queue, self.owner, self.claim_ttl
+                    )
                 except BaseException:
                     self._slots.release()
                     raise
@@ -95,7 +118,7 @@ class Worker:
                     with anyio.move_on_after(self.poll):
                         async with anyio.create_task_group() as waiting:
                             waiting.start_soon(self._wake_on_stop, waiting.cancel_scope)
-                            await self.saver.wait_for_work(self.queue, self.poll)
+                            await self.queue_store.wait_for_work(self.queue, self.poll)
                             waiting.cancel_scope.cancel()
                     continue
                 runs.start_soon(self._serve, request)
@@ -116,10 +139,25 @@ class Worker:
 
     async def _serve(self, request: RunRequest) -> None:
         try:
+            if request.attempts > self.max_attempts:
+                await self._fail(
+                    request,
+                    f"quarantined after {request.attempts - 1} attempts: every worker that took "
+                    "this request died or lost its claim before finishing it (it may crash its "
+                    f"process); it is not run again (Worker(max_attempts={self.max_attempts}))",
+                )
+                return
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._keep_claim, request.id, tg.cancel_scope)
                 await self.execute(request)
                 tg.cancel_scope.cancel()
+        except Exception:
+            # Never let one request stop the worker (its claim lapses and it is retried).
+            log.exception(
+                "run %s on thread %s: the worker could not process it",
+                request.id,
+                request.thread_id,
+            )
         finally:
             self.processed += 1
             self._slots.release()
@@ -127,14 +165,17 @@ class Worker:
     async def _keep_claim(self, request_id: str, scope: anyio.CancelScope) -> None:
         while True:
             await anyio.sleep(self.claim_ttl / 3)
-            if not await self.saver.renew_claim(request_id, self.owner, self.claim_ttl):
+            if not await self.queue_store.renew_claim(request_id, self.owner, self.claim_ttl):
                 log.warning("lost the claim on run %s", request_id)
                 return
 
     async def execute(self, request: RunRequest) -> None:
         """Run one claimed request and record its outcome."""
         serde = self.graph.serde
-        body = serde.loads(request.payload)
+        body = self._decode(request)
+        if isinstance(body, str):
+            await self._fail(request, f"not run: {body}")
+            return
         config: dict[str, Any] = dict(body.get("config") or {})
         conf = {**(config.get("configurable") or {}), "thread_id": request.thread_id}
         config["configurable"] = conf
@@ -152,17 +193,36 @@ class Worker:
                 result = await self.graph.ainvoke(None, config)
         except ThreadBusyError:
             await anyio.sleep(min(self.poll, 0.2))
-            await self.saver.finish_request(request.id, self.owner, "queued")
+            await self.queue_store.finish_request(request.id, self.owner, "queued")
             return
         except Exception as exc:
             log.exception("run %s on thread %s failed", request.id, request.thread_id)
-            await self.saver.finish_request(
-                request.id, self.owner, "failed", error=f"{type(exc).__name__}: {exc}"
-            )
+            await self._fail(request, f"{type(exc).__name__}: {exc}")
             return
-        await self.saver.finish_request(
+        await self.queue_store.finish_request(
             request.id, self.owner, "done", result=serde.dumps(result, channel="run result")
         )
+
+    def _decode(self, request: RunRequest) -> dict[str, Any] | str:
+        """The request's payload, or why it cannot be run."""
+        try:
+            body = self.graph.serde.loads(request.payload)
+        except Exception as exc:
+            return f"its payload cannot be decoded ({type(exc).__name__}: {exc})"
+        if not isinstance(body, dict) or not isinstance(body.get("config") or {}, dict):
+            return f"its payload is not a run request (got {type(body).__name__})"
+        graph = body.get("graph")
+        if graph is not None and graph != self.graph.name:
+            return (
+                f"it was submitted for graph {graph!r}, but this worker serves "
+                f"{self.graph.name!r} (one graph per queue)"
+            )
+        return body
+
+    async def _fail(self, request: RunRequest, reason: str) -> None:
+        """Mark a claimed request failed with `reason` (if this worker still holds it)."""
+        log.error("run %s on thread %s failed: %s", request.id, request.thread_id, reason)
+        await self.queue_store.finish_request(request.id, self.owner, "failed", error=reason)
 
     async def _already_started(self, request: RunRequest, given: Any) -> bool:
         """Whether an earlier attempt already applied this request's input (its checkpoints
@@ -190,7 +250,16 @@ class Worker:
     async def fire_deadlines(self) -> list[str]:
         """Answer (or cancel) interrupts of this graph whose deadline passed."""
         fired = []
-        for entry in await self.saver.list_inbox(graph=self.graph.name, due_before=time.time()):
+        query = InboxQuery(graph=self.graph.name, due_before=time.time())
+        for entry in await self.inbox_store.list_inbox(query):
+            if entry.damaged is not None:
+                log.error(
+                    "thread %r: inbox entry %r is damaged: %s",
+                    entry.thread_id,
+                    entry.interrupt_id,
+                    entry.damaged,
+                )
+                continue
             action = self.graph.serde.loads(entry.on_timeout) if entry.on_timeout else None
             config = {"configurable": {"thread_id": entry.thread_id}}
             try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import anyio
 
 from hitl_async.checkpoint.base import InboxEntry, Lease, RunRequest
+from hitl_async.checkpoint.capabilities import InboxQuery, inbox_order
 from hitl_async.errors import LeaseLostError, ThreadBusyError
 
 __all__ = ["MemoryCoordination"]
@@ -42,12 +43,7 @@ class MemoryCoordination:
             return
         row = self._leases.get(thread_id)
         current = row.lease.token if row is not None else None
-        if (
-            row is None
-            or row.released
-            or current != lease.token
-            or row.lease.expires_at < time.time()
-        ):
+        if row is None or row.released or current != lease.token:  # expiry alone: still ours
             raise LeaseLostError(thread_id, lease.token, current)
 
     def _set_inbox(self, thread_id: str, inbox: Sequence[InboxEntry] | None) -> None:
@@ -117,31 +113,14 @@ class MemoryCoordination:
 
     # -- inbox -----------------------------------------------------------------------------------
 
-    async def list_inbox(
-        self,
-        *,
-        thread_id: str | None = None,
-        node: str | None = None,
-        graph: str | None = None,
-        due_before: float | None = None,
-        after: tuple[str, str, str] | None = None,
-        limit: int = 100,
-    ) -> list[InboxEntry]:
+    async def list_inbox(self, query: InboxQuery = InboxQuery()) -> list[InboxEntry]:  # noqa: B008
         with self._lock:
-            if thread_id is not None:
-                entries = list(self._inbox.get(thread_id, ()))
+            if query.thread_id is not None:
+                entries = list(self._inbox.get(query.thread_id, ()))
             else:
                 entries = [e for rows in self._inbox.values() for e in rows]
-        out = [
-            e
-            for e in entries
-            if (node is None or e.node == node)
-            and (graph is None or e.graph == graph)
-            and (due_before is None or (e.deadline is not None and e.deadline < due_before))
-            and (after is None or (e.created_at, e.thread_id, e.interrupt_id) > after)
-        ]
-        out.sort(key=lambda e: (e.created_at, e.thread_id, e.interrupt_id))
-        return out[:limit]
+        out = sorted((e for e in entries if query.matches(e)), key=inbox_order)
+        return out[: max(query.limit, 0)]
 
     # -- run queue -------------------------------------------------------------------------------
 
@@ -208,8 +187,12 @@ class MemoryCoordination:
             elif r.status != "running" or r.owner != owner:
                 return False
             if status == "queued":
-                self._requests[request_id] = replace(
-                    r, status="queued", owner=None, claim_expires=None
+                self._requests[request_id] = replace(  # given back: not an attempt
+                    r,
+                    status="queued",
+                    owner=None,
+                    claim_expires=None,
+                    attempts=max(r.attempts - 1, 0),
                 )
             else:
                 self._requests[request_id] = replace(

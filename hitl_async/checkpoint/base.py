@@ -21,7 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from hitl_async.checkpoint.capabilities import Capability
 
 __all__ = [
     "BaseSaver",
@@ -130,6 +133,9 @@ class InboxEntry:
     deadline: float | None = None
     on_timeout: bytes | None = None
     graph: str = ""
+    damaged: str | None = None
+    """Set by a driver that found this row damaged: what is wrong with it. The fields it could
+    not read are empty; the engine reports the entry instead of failing the whole inbox."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,17 +172,42 @@ def prune_cutoff(keep_last: int | None, newer_than: datetime | None) -> str | No
 
 
 class BaseSaver(ABC):
-    """Base class of checkpoint stores (drivers). Subclass it to add a store.
+    """The storage capability: the base class of every checkpoint store (driver).
+
+    Subclass it to add a store; that is all the engine needs to run graphs, pause on
+    `interrupt()` and resume. The other capabilities are ABCs in `hitl_async.checkpoint.
+    capabilities` (`LeaseStore`, `InboxStore`, `RunQueueStore`, `ChangeFeed`): a driver also
+    subclasses those it implements, and `supports()` / `capabilities` answer "can this store do
+    X" (the engine checks once, and a feature the store lacks is a `MissingCapabilityError`).
 
     Every method is a coroutine run in the caller's event loop; a driver connects lazily on first
     use, so constructing one never does I/O. A driver must be usable from several tasks at once.
+    A store without `LeaseStore` is never given a `lease`, one without `InboxStore` never an
+    `inbox` (both stay None), so it may ignore those arguments.
     """
 
     io_free: ClassVar[bool] = False
     """True when a commit completes without I/O, so the scheduler need not overlap it."""
 
-    supports_coordination: ClassVar[bool] = False
-    """True when the driver implements leases, the inbox index and the run queue (below)."""
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What this store implements (always `Capability.STORAGE`, plus the capability ABCs
+        its class subclasses)."""
+        from hitl_async.checkpoint.capabilities import capabilities_of
+
+        return capabilities_of(self)
+
+    def supports(self, capability: Capability) -> bool:
+        """Whether this store implements `capability`."""
+        return capability in self.capabilities
+
+    @property
+    def supports_coordination(self) -> bool:
+        """Compatibility alias: leases, the inbox and the run queue all supported. Prefer
+        `supports(Capability.LEASES)` etc."""
+        from hitl_async.checkpoint.capabilities import COORDINATION
+
+        return self.capabilities >= COORDINATION
 
     async def setup(self) -> None:  # noqa: B027 - optional hook
         """Create tables/keys if needed; idempotent. Called lazily by drivers that need it."""
@@ -233,19 +264,19 @@ class BaseSaver(ABC):
         raise it. With `release`, then release `lease` (the run ends). Drivers override it to
         write the chain (and the release) in one round trip."""
         for c in commits:
-            if self.supports_coordination:
-                await self.commit(
-                    c.record,
-                    c.blobs,
-                    expected_head=c.expected_head,
-                    writes=c.writes,
-                    lease=lease,
-                    inbox=c.inbox,
-                )
-            else:
-                await self.commit(c.record, c.blobs, expected_head=c.expected_head, writes=c.writes)
+            await self.commit(
+                c.record,
+                c.blobs,
+                expected_head=c.expected_head,
+                writes=c.writes,
+                lease=lease,
+                inbox=c.inbox,
+            )
         if release and lease is not None:
-            await self.release_lease(lease)
+            from hitl_async.checkpoint.capabilities import LeaseStore
+
+            if isinstance(self, LeaseStore):
+                await self.release_lease(lease)
 
     @abstractmethod
     async def put_writes(
@@ -309,109 +340,3 @@ class BaseSaver(ABC):
     @abstractmethod
     async def list_threads(self, *, limit: int | None = None) -> list[str]:
         """Ids of threads that have at least one checkpoint, in no guaranteed order."""
-
-    # -- coordination: leases, the inbox index and the run queue ---------------------------------
-    # Optional: a driver that implements them sets `supports_coordination = True`. Every method
-    # is atomic on its own; "now" is the store's clock.
-
-    def _unsupported(self, what: str) -> NotImplementedError:
-        return NotImplementedError(
-            f"{type(self).__name__} does not support {what}; use a driver with "
-            "supports_coordination (memory, sqlite, postgresql, redis)"
-        )
-
-    async def acquire_lease(
-        self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
-    ) -> Lease:
-        """Take the thread's lease for `ttl` seconds with the next fencing token.
-
-        Succeeds if nobody holds it, the holder released it, or it expired; otherwise raises
-        `hitl_async.ThreadBusyError` naming the holder and when its lease expires. `graph` names
-        the graph running the thread, so recovery knows which graph continues it.
-        """
-        raise self._unsupported("leases")
-
-    async def acquire_and_load(
-        self,
-        thread_id: str,
-        owner: str,
-        ttl: float,
-        *,
-        graph: str = "",
-        checkpoint_ns: str = "",
-        checkpoint_id: str | None = None,
-    ) -> tuple[Lease, LoadedCheckpoint | None]:
-        """`acquire_lease` then `load`, as one operation: how every run starts. Drivers
-        override it to do both in one round trip."""
-        lease = await self.acquire_lease(thread_id, owner, ttl, graph=graph)
-        return lease, await self.load(thread_id, checkpoint_ns, checkpoint_id)
-
-    async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
-        """Extend a held lease (same token) by `ttl` seconds from now; `LeaseLostError` if the
-        thread's token is no longer `lease.token` or the lease was released."""
-        raise self._unsupported("leases")
-
-    async def release_lease(self, lease: Lease) -> None:
-        """Give the lease up if it is still this one (same token); otherwise do nothing."""
-        raise self._unsupported("leases")
-
-    async def expired_leases(self, *, graph: str | None = None, limit: int = 100) -> list[Lease]:
-        """Leases not released whose expiry passed (runs whose process died), oldest expiry
-        first; only those of `graph` if given."""
-        raise self._unsupported("leases")
-
-    async def list_inbox(
-        self,
-        *,
-        thread_id: str | None = None,
-        node: str | None = None,
-        graph: str | None = None,
-        due_before: float | None = None,
-        after: tuple[str, str, str] | None = None,
-        limit: int = 100,
-    ) -> list[InboxEntry]:
-        """Pending interrupts across threads, read from the index (never from checkpoints).
-
-        Ordered by (created_at, thread_id, interrupt_id); `after` is the last entry's triple of
-        the previous page. `due_before`: only entries with a deadline before it.
-        """
-        raise self._unsupported("the inbox")
-
-    async def enqueue(self, request: RunRequest) -> None:
-        """Store a queued run request (and wake a waiting worker)."""
-        raise self._unsupported("the run queue")
-
-    async def claim_request(self, queue: str, owner: str, ttl: float) -> RunRequest | None:
-        """Claim the oldest runnable request of `queue` for `ttl` seconds: queued, or running
-        with an expired claim; never one whose thread has another running request. Marks it
-        running by `owner` (attempts + 1). None when there is none."""
-        raise self._unsupported("the run queue")
-
-    async def renew_claim(self, request_id: str, owner: str, ttl: float) -> bool:
-        """Extend a claim held by `owner`; False if it is no longer held."""
-        raise self._unsupported("the run queue")
-
-    async def finish_request(
-        self,
-        request_id: str,
-        owner: str | None,
-        status: str,
-        *,
-        result: bytes | None = None,
-        error: str | None = None,
-    ) -> bool:
-        """Set a final status (done, failed, cancelled; or queued to give it back). With an
-        `owner`, only if that owner holds it; `None` acts regardless (a cancel of a queued
-        request). Returns whether it changed."""
-        raise self._unsupported("the run queue")
-
-    async def get_request(self, request_id: str) -> RunRequest | None:
-        raise self._unsupported("the run queue")
-
-    async def wait_for_work(self, queue: str, timeout: float) -> None:
-        """Return when a request may be claimable in `queue`, or after `timeout` seconds."""
-        raise self._unsupported("the run queue")
-
-    async def wait_for_change(self, thread_id: str, timeout: float) -> None:
-        """Return when the thread may have changed (a commit or writes), or after `timeout`."""
-        raise self._unsupported("change notifications")

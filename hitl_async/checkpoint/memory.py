@@ -21,6 +21,7 @@ from hitl_async.checkpoint.base import (
     WriteRecord,
     prune_cutoff,
 )
+from hitl_async.checkpoint.capabilities import ChangeFeed, InboxStore, LeaseStore, RunQueueStore
 from hitl_async.errors import CheckpointConflictError, SerializationError
 
 __all__ = ["InMemorySaver", "MemorySaver"]
@@ -54,14 +55,15 @@ def _missing_blob(record: CheckpointRecord, channel: str, version: str) -> Seria
     )
 
 
-class InMemorySaver(MemoryCoordination, BaseSaver):
+class InMemorySaver(
+    MemoryCoordination, BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
+):
     """Checkpoints in a dict, serialized exactly as the durable drivers store them.
 
     For tests and single-process use: everything is lost when the process exits.
     """
 
     io_free = True
-    supports_coordination = True
 
     def __init__(self) -> None:
         self._threads: dict[str, dict[str, _Namespace]] = {}

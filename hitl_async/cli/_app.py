@@ -17,6 +17,7 @@ import typer
 
 from hitl_async._input import is_interrupt_id
 from hitl_async.checkpoint.base import RunRequest
+from hitl_async.checkpoint.capabilities import InboxStore
 from hitl_async.cli._errors import (
     EXIT_CODES,
     INTERRUPTED,
@@ -357,8 +358,8 @@ def inbox(
     async def body(st: Store) -> int:
         cursor = _cursor(after)
         async with open_store(st, must_exist=True) as saver:
-            indexed = saver.supports_coordination
-            if indexed:
+            indexed = isinstance(saver, InboxStore)
+            if isinstance(saver, InboxStore):
                 items = await list_pending(
                     saver,
                     thread_id=thread,
@@ -388,6 +389,7 @@ def inbox(
                         "created_at": p.created_at,
                         "deadline": p.deadline,
                         "checkpoint_ns": p.checkpoint_ns,
+                        "damaged": p.damaged,
                         "cursor": json.dumps(list(p.cursor)),
                     }
                     for p in items
@@ -598,7 +600,7 @@ class _ReportingWorker(Worker):
     async def execute(self, request: RunRequest) -> None:
         started = time.monotonic()
         await super().execute(request)
-        final = await self.saver.get_request(request.id)
+        final = await self.queue_store.get_request(request.id)
         self.report(request, final, time.monotonic() - started)
 
 

@@ -182,7 +182,7 @@ def inbox_table(items: Sequence[PendingInterrupt]) -> Table:
             p.thread_id,
             p.interrupt_id,
             p.node,
-            compact(p.value, 120),
+            compact(p.value, 120) if p.damaged is None else f"DAMAGED: {p.damaged}",
             when(p.created_at),
             deadline_text(p.deadline),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -16,6 +16,14 @@ from hitl_async._plan import Plan
 from hitl_async._run import Run
 from hitl_async._snapshot import snapshot
 from hitl_async._subgraph import calling_task, run_subgraph
+from hitl_async.checkpoint.capabilities import (
+    Capability,
+    ChangeFeed,
+    InboxStore,
+    LeaseStore,
+    RunQueueStore,
+    require,
+)
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, InvalidConfigError, ThreadBusyError
 from hitl_async.graph.drawing import DrawableGraph
@@ -24,6 +32,8 @@ from hitl_async.runs import RunHandle, new_request
 from hitl_async.serde import default_serializer, register_types_from_annotation
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
 from hitl_async.types import All, Durability, StateSnapshot, StreamMode
+
+_S = TypeVar("_S")
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
@@ -388,25 +398,25 @@ class CompiledStateGraph:
 
     # -- distributed: queue, inbox, waiting, cancelling, recovery --------------------------------
 
-    def _coordinated(self, what: str) -> BaseSaver:
+    def _capable(self, what: str, kind: type[_S], capability: Capability) -> _S:
+        """The checkpointer as the capability `what` needs, or `MissingCapabilityError`."""
         saver = self._require_saver(what)
-        if not saver.supports_coordination:
-            raise InvalidConfigError(
-                f"{what} needs a checkpointer with leases and a run queue; "
-                f"{type(saver).__name__} has none"
-            )
+        require(saver, capability, needed_for=what)
+        assert isinstance(saver, kind)
         return saver
 
     async def asubmit(
         self, input: Any, config: dict[str, Any], *, queue: str | None = None
     ) -> RunHandle:
         """Queue a run (input, or a `Command`) for a `Worker` of this graph; returns its handle."""
-        saver = self._coordinated("submit()")
+        saver = self._capable("submit()", RunQueueStore, Capability.RUN_QUEUE)
         config = self._config(config)
         thread_id = (config.get("configurable") or {}).get("thread_id")
         if not thread_id:
             raise InvalidConfigError("submit() needs config={'configurable': {'thread_id': ...}}")
-        request = new_request(self.serde, queue or self.name, thread_id, input, config)
+        request = new_request(
+            self.serde, queue or self.name, thread_id, input, config, graph=self.name
+        )
         await saver.enqueue(request)
         return RunHandle(request.id, thread_id, saver, self.serde)
 
@@ -416,7 +426,7 @@ class CompiledStateGraph:
 
     def handle(self, request_id: str, thread_id: str) -> RunHandle:
         """The handle of a run submitted earlier (e.g. by another process)."""
-        saver = self._coordinated("handle()")
+        saver = self._capable("handle()", RunQueueStore, Capability.RUN_QUEUE)
         return RunHandle(request_id, thread_id, saver, self.serde)
 
     async def ainbox(
@@ -430,7 +440,7 @@ class CompiledStateGraph:
         all_graphs: bool = False,
     ) -> list[PendingInterrupt]:
         """Interrupts of this graph's threads waiting for a human, oldest first, from the index."""
-        saver = self._coordinated("inbox()")
+        saver = self._capable("inbox()", InboxStore, Capability.INBOX)
         return await list_pending(
             saver,
             thread_id=thread_id,
@@ -457,7 +467,7 @@ class CompiledStateGraph:
         run), woken by the store's notifications; `TimeoutError` after `timeout` seconds."""
         if until not in ("paused", "done"):
             raise InvalidConfigError(f"until must be 'paused' or 'done', got {until!r}")
-        saver = self._coordinated("wait_for()")
+        saver = self._capable("wait_for()", ChangeFeed, Capability.CHANGE_NOTIFICATION)
         config = self._config(config)
         thread_id = (config.get("configurable") or {}).get("thread_id")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -500,7 +510,7 @@ class CompiledStateGraph:
     async def arecover(self, *, limit: int = 100) -> list[str]:
         """Continue this graph's runs whose process died (lease expired mid-run); returns the
         thread ids continued. Finished tasks of the interrupted step do not run again."""
-        saver = self._coordinated("recover()")
+        saver = self._capable("recover()", LeaseStore, Capability.LEASES)
         recovered = []
         for lease in await saver.expired_leases(graph=self.name, limit=limit):
             try:

@@ -33,12 +33,13 @@ from hitl_async import (
     WriteRecord,
 )
 from hitl_async.checkpoint.base import Commit, LoadedCheckpoint
+from hitl_async.checkpoint.capabilities import InboxQuery
 
 try:
     import asyncpg
     import hitl_async_postgres.saver as pg_saver
     from hitl_async_postgres import LATEST_VERSION, MIGRATIONS, PostgresSaver, from_url
-    from hitl_async_postgres._schema import migrate
+    from hitl_async_postgres._migrate import migrate
     from hitl_async_postgres._url import split_url
 except ImportError:  # pragma: no cover - depends on the environment
     if IN_CI:
@@ -607,14 +608,14 @@ async def test_inbox_query_plan_reads_only_the_inbox(pg: PostgresSaver) -> None:
         plan = "\n".join(r[0] for r in await pool.fetch(query, 10, *args))
         assert " on inbox " in plan and not others.search(plan), (used, plan)
 
-    page = await pg.list_inbox(after=after, limit=3)
+    page = await pg.list_inbox(InboxQuery(after=after, limit=3))
     assert [e.interrupt_id for e in page] == ["i2001", "i2002", "i2003"]
     seen, cursor = 0, None
-    while batch := await pg.list_inbox(after=cursor, limit=700):
+    while batch := await pg.list_inbox(InboxQuery(after=cursor, limit=700)):
         seen += len(batch)
         cursor = (batch[-1].created_at, batch[-1].thread_id, batch[-1].interrupt_id)
     assert seen == 3001
-    due = await pg.list_inbox(due_before=1000.5, graph="g")
+    due = await pg.list_inbox(InboxQuery(due_before=1000.5, graph="g"))
     assert [e.deadline for e in due] == [100.0 * k for k in range(1, 11)]
 
 
@@ -982,7 +983,7 @@ async def test_commit_many_is_one_round_trip_and_stores_what_single_commits_stor
             "checkpoints": 12, "blobs": 13, "writes": 24, "inbox": 1,
         }  # fmt: skip
         assert await stored_rows(saver, "many") == await stored_rows(saver, "single")
-        inbox = await saver.list_inbox(thread_id="many")
+        inbox = await saver.list_inbox(InboxQuery(thread_id="many"))
         assert [(e.interrupt_id, e.deadline) for e in inbox] == [("i11", 11.0)]  # the last one
 
         other = await saver.acquire_lease("many", "other", 30)  # released with the chain
@@ -1009,7 +1010,7 @@ async def test_a_refused_chain_writes_nothing(pg: PostgresSaver) -> None:
     lease = await pg.acquire_lease("t", "w", 30)
     await pg.commit_many(chain("t", 2), lease=lease)
     before = await stored_rows(pg, "t")
-    inbox_before = await pg.list_inbox(thread_id="t")
+    inbox_before = await pg.list_inbox(InboxQuery(thread_id="t"))
 
     bad_link = chain("t", 5, "002", first=3)
     bad_link[2] = dataclasses.replace(bad_link[2], expected_head="003")  # should be "004"
@@ -1033,7 +1034,7 @@ async def test_a_refused_chain_writes_nothing(pg: PostgresSaver) -> None:
         await pg.commit_many(repeated, lease=lease, release=True)
 
     assert await stored_rows(pg, "t") == before
-    assert await pg.list_inbox(thread_id="t") == inbox_before
+    assert await pg.list_inbox(InboxQuery(thread_id="t")) == inbox_before
     loaded = await pg.load("t")
     assert loaded is not None and loaded.record.checkpoint_id == "002"
     with pytest.raises(ThreadBusyError):  # not released
@@ -1191,7 +1192,10 @@ async def replace_function(schema: str, name: str, body: str) -> None:
 async def thread_state(saver: PostgresSaver, thread_id: str) -> tuple[Any, ...]:
     """Everything stored for a thread, comparable across threads and schemas."""
     history = [comparable(h) for h in await saver.history(thread_id)]
-    inbox = [(e.interrupt_id, e.deadline) for e in await saver.list_inbox(thread_id=thread_id)]
+    inbox = [
+        (e.interrupt_id, e.deadline)
+        for e in await saver.list_inbox(InboxQuery(thread_id=thread_id))
+    ]
     return history, inbox, await stored_rows(saver, thread_id)
 
 

@@ -36,6 +36,7 @@ from hitl_async import (
     connect,
 )
 from hitl_async.checkpoint.base import Commit
+from hitl_async.checkpoint.capabilities import InboxQuery
 
 require_package("hitl_async_redis", "drivers/redis")
 
@@ -652,13 +653,13 @@ async def test_list_inbox_reads_only_the_inbox_index(redis_saver: RedisSaver) ->
     results = {
         "all": await redis_saver.list_inbox(),
         "page": await redis_saver.list_inbox(
-            after=("2026-01-01T00:00:01.000000+00:00", "b b", "i1-1")
+            InboxQuery(after=("2026-01-01T00:00:01.000000+00:00", "b b", "i1-1"))
         ),
-        "thread": await redis_saver.list_inbox(thread_id="{a}"),
-        "node": await redis_saver.list_inbox(node="review"),
-        "graph": await redis_saver.list_inbox(graph="g", limit=2),
-        "due": await redis_saver.list_inbox(due_before=101.5),
-        "thread_due": await redis_saver.list_inbox(thread_id="c*", due_before=1000.0),
+        "thread": await redis_saver.list_inbox(InboxQuery(thread_id="{a}")),
+        "node": await redis_saver.list_inbox(InboxQuery(node="review")),
+        "graph": await redis_saver.list_inbox(InboxQuery(graph="g", limit=2)),
+        "due": await redis_saver.list_inbox(InboxQuery(due_before=101.5)),
+        "thread_due": await redis_saver.list_inbox(InboxQuery(thread_id="c*", due_before=1000.0)),
     }
     await client.echo(end)
     await asyncio.wait_for(watcher, 10)
@@ -750,13 +751,13 @@ async def test_coordination_with_hostile_ids(redis_saver: RedisSaver) -> None:
         assert [e.thread_id for e in await redis_saver.expired_leases(graph=thread_id)] == [
             thread_id
         ]
-        got = await redis_saver.list_inbox(thread_id=thread_id)
+        got = await redis_saver.list_inbox(InboxQuery(thread_id=thread_id))
         assert [(e.interrupt_id, e.node, e.graph) for e in got] == [(thread_id,) * 3]
-        assert await redis_saver.list_inbox(node=thread_id) == got
+        assert await redis_saver.list_inbox(InboxQuery(node=thread_id)) == got
         claimed = await redis_saver.claim_request(thread_id, "w", 30)
         assert claimed is not None and (claimed.id, claimed.thread_id) == (thread_id, thread_id)
         assert claimed.created_at == _request(thread_id, thread_id, i).created_at
-    listed = await redis_saver.list_inbox(limit=1000)
+    listed = await redis_saver.list_inbox(InboxQuery(limit=1000))
     assert [e.thread_id for e in listed] == HOSTILE  # created_at order (i)
 
 

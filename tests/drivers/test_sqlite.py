@@ -42,6 +42,7 @@ from hitl_async import (
     connect,
 )
 from hitl_async.checkpoint.base import Commit
+from hitl_async.checkpoint.capabilities import InboxQuery
 
 try:
     from hitl_async_sqlite import SqliteSaver, _coordination, _ops, from_url, parse_url
@@ -671,7 +672,7 @@ async def test_inbox_query_plan_uses_only_the_inbox_index(
     def plan(**kw: Any) -> str:
         args = {"thread_id": None, "node": None, "graph": None, "due_before": None,
                 "after": None, "limit": 100, **kw}  # fmt: skip
-        sql, params = _coordination.inbox_query(**args)
+        sql, params = _coordination.inbox_query(InboxQuery(**args))
         return " | ".join(r[-1] for r in rows(db_path, f"EXPLAIN QUERY PLAN {sql}", params))
 
     for shown in (plan(), plan(after=("2026", "w001", "x")), plan(node="ask", graph="g")):
@@ -683,7 +684,7 @@ async def test_inbox_query_plan_uses_only_the_inbox_index(
 
     seen: list[InboxEntry] = []
     after = None
-    while page := await store.list_inbox(limit=64, after=after):
+    while page := await store.list_inbox(InboxQuery(limit=64, after=after)):
         seen += page
         after = (page[-1].created_at, page[-1].thread_id, page[-1].interrupt_id)
     keys = [(e.created_at, e.thread_id, e.interrupt_id) for e in seen]

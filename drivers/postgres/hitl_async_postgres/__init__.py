@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from hitl_async_postgres._schema import LATEST_VERSION, MIGRATIONS
+from hitl_async_postgres._migrate import LATEST_VERSION, MIGRATIONS
 from hitl_async_postgres.saver import PostgresSaver, from_url
 
 __all__ = ["LATEST_VERSION", "MIGRATIONS", "PostgresSaver", "from_url"]

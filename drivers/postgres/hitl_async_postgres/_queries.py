@@ -186,6 +186,8 @@ class Queries:
             "                SET status = $3::text,"
             "                    owner = CASE WHEN $3::text = 'queued' THEN NULL ELSE r.owner END,"
             "                    claim_expires = NULL,"
+            "                    attempts = CASE WHEN $3::text = 'queued'"
+            "                               THEN greatest(r.attempts - 1, 0) ELSE r.attempts END,"
             "                    result = CASE WHEN $3::text = 'queued' THEN r.result"
             "                             ELSE $4::bytea END,"
             "                    error = CASE WHEN $3::text = 'queued' THEN r.error"

@@ -14,18 +14,20 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-import asyncpg
-
 from hitl_async_postgres._queries import WITH_BLOBS_AND_WRITES
 
 __all__ = [
-    "LATEST_VERSION",
-    "MIGRATIONS",
+    "BATCHES_SQL",
+    "CHAINS_SQL",
+    "COMMIT_NO_REUSE_SQL",
+    "COORDINATION_SQL",
+    "FUNCTIONS_SQL",
+    "MIGRATION_LOCK_KEY",
+    "PLACEHOLDER",
+    "TABLES_SQL",
     "Channels",
     "Migration",
     "channels",
-    "destroy",
-    "migrate",
     "quote_schema",
 ]
 
@@ -33,7 +35,7 @@ __all__ = [
 MIGRATION_LOCK_KEY = 0x6869_746C_5F6D_6967
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_PLACEHOLDER = "__SCHEMA__"
+PLACEHOLDER = "__SCHEMA__"
 _CHANGE_PLACEHOLDER = "__CHANGE_CHANNEL__"
 _QUEUE_PLACEHOLDER = "__QUEUE_CHANNEL__"
 # A NOTIFY channel is an identifier: at most NAMEDATALEN - 1 bytes.
@@ -79,13 +81,13 @@ class Migration:
     def render(self, quoted_schema: str) -> str:
         chan = channels(quoted_schema.strip('"'))
         return (
-            self.sql.replace(_PLACEHOLDER, quoted_schema)
+            self.sql.replace(PLACEHOLDER, quoted_schema)
             .replace(_CHANGE_PLACEHOLDER, f"'{chan.change}'")
             .replace(_QUEUE_PLACEHOLDER, f"'{chan.queue}'")
         )
 
 
-_TABLES = """
+TABLES_SQL = """
 CREATE TABLE __SCHEMA__.threads (
     thread_id     text COLLATE "C" NOT NULL,
     checkpoint_ns text COLLATE "C" NOT NULL,
@@ -132,7 +134,7 @@ CREATE TABLE __SCHEMA__.writes (
 
 # Stored functions: each is one round trip for the client, and runs its statements in READ
 # COMMITTED with a fresh snapshot per statement (they are VOLATILE), after taking row locks.
-_FUNCTIONS = """
+FUNCTIONS_SQL = """
 -- One superstep: check the head (row-locked), then write checkpoint, blobs, writes and the new
 -- head. Returns ok=false and the actual head, having written nothing, when the head moved.
 CREATE OR REPLACE FUNCTION __SCHEMA__.hitl_commit(
@@ -295,7 +297,7 @@ $fn$;
 # signature and result type are unchanged, so CREATE OR REPLACE swaps it in place. A duplicate id
 # is reported as ok=false with actual = the expected head (a head conflict always has actual
 # distinct from p_expected), which the client turns into a CheckpointConflictError of its own.
-_COMMIT_NO_REUSE = """
+COMMIT_NO_REUSE_SQL = """
 -- One superstep: check the head (row-locked), then write checkpoint, blobs, writes and the new
 -- head, all or nothing. Returns ok=false and the actual head, having written nothing, when the
 -- head moved; ok=false and actual = p_expected when checkpoint p_id is already stored.
@@ -375,7 +377,7 @@ $fn$;
 # (`threads`), then its inbox lock (a transaction advisory lock, class 1751740002 = "hinb"),
 # always last. Claims take a per-thread advisory lock of class 1751741813 = "hiru" and nothing
 # else but the claimed rows.
-_COORDINATION = """
+COORDINATION_SQL = """
 -- The store's clock in seconds since the epoch: leases, claims and deadlines all use it.
 CREATE OR REPLACE FUNCTION __SCHEMA__.hitl_now()
 RETURNS double precision
@@ -673,7 +675,7 @@ $fn$;
 # the earlier functions: the fence, the 17-argument `hitl_commit` per checkpoint, the inbox
 # replacement and the notification. The lease upsert and release move into functions of their own
 # (`hitl_acquire`, `hitl_release`), which `acquire_lease`/`release_lease` call too.
-_CHAINS = """
+CHAINS_SQL = """
 -- Take the thread's lease if it is free, released or expired: token + 1 (1 for a new row).
 -- Otherwise token is NULL and holder/holder_expires name the live holder (NULL if none is left
 -- after three attempts: a lease released or expired just after the upsert looked is retried).
@@ -870,12 +872,12 @@ $fn$;
 """.replace(
     "__LOAD__",
     WITH_BLOBS_AND_WRITES.format(
-        s=_PLACEHOLDER,
+        s=PLACEHOLDER,
         source=(
-            f"SELECT k.* FROM {_PLACEHOLDER}.checkpoints k"
+            f"SELECT k.* FROM {PLACEHOLDER}.checkpoints k"
             " WHERE k.thread_id = p_thread AND k.checkpoint_ns = p_ns"
             "   AND k.checkpoint_id = COALESCE(p_id, ("
-            f"      SELECT h.head_id FROM {_PLACEHOLDER}.threads h"
+            f"      SELECT h.head_id FROM {PLACEHOLDER}.threads h"
             "        WHERE h.thread_id = p_thread AND h.checkpoint_ns = p_ns))"
         ),
     ),
@@ -897,7 +899,7 @@ $fn$;
 # stays, for the single `commit`), checks the fence inline and notifies once; the notify
 # functions become plpgsql, whose plans are cached (a multi-statement SQL function is parsed and
 # planned again at every call).
-_BATCHES = """
+BATCHES_SQL = """
 CREATE OR REPLACE FUNCTION __SCHEMA__.hitl_notify_change(p_thread text)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE AS $fn$
@@ -1219,117 +1221,3 @@ BEGIN
 END
 $fn$;
 """
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "threads, checkpoints, blobs and writes tables", _TABLES),
-    Migration(
-        2, "functions hitl_commit, hitl_prune, hitl_delete_thread, hitl_json_norm", _FUNCTIONS
-    ),
-    Migration(3, "hitl_commit refuses a checkpoint id already stored", _COMMIT_NO_REUSE),
-    Migration(
-        4,
-        "coordination: leases, inbox, runs; fenced hitl_commit/hitl_put_writes; NOTIFY",
-        _COORDINATION,
-    ),
-    Migration(
-        5,
-        "hitl_commit_many, hitl_acquire_and_load: one call at each end of a run",
-        _CHAINS,
-    ),
-    Migration(
-        6,
-        "group commit: hitl_acquire_and_load_batch, hitl_commit_many_batch, "
-        "hitl_put_writes_batch, hitl_release_batch; a leaner hitl_commit_many; plpgsql notify "
-        "functions",
-        _BATCHES,
-    ),
-)
-LATEST_VERSION = max(m.version for m in MIGRATIONS)
-
-
-async def _applied(conn: asyncpg.Connection, quoted: str, schema: str) -> set[int]:
-    """Versions recorded in the schema, or an empty set when it has no migrations table yet."""
-    exists = await conn.fetchval(
-        "SELECT to_regclass(format('%I.hitl_migrations', $1::text)) IS NOT NULL", schema
-    )
-    if not exists:
-        return set()
-    rows = await conn.fetch(f"SELECT version FROM {quoted}.hitl_migrations")
-    return {int(r["version"]) for r in rows}
-
-
-async def migrate(conn: asyncpg.Connection, schema: str) -> list[int]:
-    """Bring `schema` up to `LATEST_VERSION`; return the versions applied by this call.
-
-    Idempotent; concurrent callers serialize on the advisory lock. An up-to-date schema is
-    detected without taking the lock.
-    """
-    quoted = quote_schema(schema)
-    if LATEST_VERSION in await _applied(conn, quoted, schema):
-        return []
-    applied: list[int] = []
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", MIGRATION_LOCK_KEY)
-        has_schema = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1::text)", schema
-        )
-        if not has_schema:
-            await conn.execute(f"CREATE SCHEMA {quoted}")
-        await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {quoted}.hitl_migrations ("
-            " version integer PRIMARY KEY,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = await _applied(conn, quoted, schema)
-        for migration in MIGRATIONS:
-            if migration.version in done:
-                continue
-            await conn.execute(migration.render(quoted))
-            await conn.execute(
-                f"INSERT INTO {quoted}.hitl_migrations (version, applied_at) VALUES ($1, now())",
-                migration.version,
-            )
-            applied.append(migration.version)
-    return applied
-
-
-_OBJECTS = (
-    # functions first: hitl_claim returns rows of the `runs` table type
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_commit_many_batch, "
-    "__SCHEMA__.hitl_acquire_and_load_batch, __SCHEMA__.hitl_put_writes_batch, "
-    "__SCHEMA__.hitl_release_batch; "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_commit_many, __SCHEMA__.hitl_acquire_and_load, "
-    "__SCHEMA__.hitl_acquire, __SCHEMA__.hitl_release; "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_claim(text, text, double precision); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_commit("
-    "text, text, text, text, text, text, jsonb, bytea, jsonb, text[], text[], bytea[], "
-    "text[], integer[], text[], bytea[], text[], bigint, "
-    "text[], text[], text[], bytea[], text[], double precision[], bytea[], text[]); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_put_writes("
-    "text, text, text, text[], integer[], text[], bytea[], text[], bigint, "
-    "text[], text[], text[], bytea[], text[], double precision[], bytea[], text[]); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_set_inbox("
-    "text, text[], text[], text[], bytea[], text[], double precision[], bytea[], text[]); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_fence(text, bigint); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_notify_change(text); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_notify_queue(text); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_now(); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_commit("
-    "text, text, text, text, text, text, jsonb, bytea, jsonb, text[], text[], bytea[], "
-    "text[], integer[], text[], bytea[], text[]); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_prune(text, integer, text); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_delete_thread(text); "
-    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_json_norm(jsonb); "
-    "DROP TABLE IF EXISTS __SCHEMA__.runs, __SCHEMA__.inbox, __SCHEMA__.leases, "
-    "__SCHEMA__.writes, __SCHEMA__.blobs, __SCHEMA__.checkpoints, "
-    "__SCHEMA__.threads, __SCHEMA__.hitl_migrations"
-)
-
-
-async def destroy(conn: asyncpg.Connection, schema: str) -> None:
-    """Drop everything the driver created: the whole schema, or only its objects in `public`."""
-    quoted = quote_schema(schema)
-    if schema == "public":
-        await conn.execute(_OBJECTS.replace(_PLACEHOLDER, quoted))
-    else:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")

@@ -78,6 +78,19 @@ from hitl_async.checkpoint.base import (
     prune_cutoff,
 )
 from hitl_async.checkpoint.batching import Batcher
+from hitl_async.checkpoint.capabilities import (
+    ChangeFeed,
+    InboxQuery,
+    InboxStore,
+    LeaseStore,
+    RunQueueStore,
+)
+from hitl_async.checkpoint.rows import (
+    checked_inbox_entry,
+    checked_metadata,
+    checked_request,
+    checked_versions,
+)
 from hitl_async.errors import (
     CheckpointConflictError,
     HitlError,
@@ -87,9 +100,10 @@ from hitl_async.errors import (
     ThreadBusyError,
 )
 from hitl_async_postgres._listen import Listener
+from hitl_async_postgres._migrate import destroy as _destroy_schema
+from hitl_async_postgres._migrate import migrate
 from hitl_async_postgres._queries import Queries
-from hitl_async_postgres._schema import channels, migrate, quote_schema
-from hitl_async_postgres._schema import destroy as _destroy_schema
+from hitl_async_postgres._schema import channels, quote_schema
 from hitl_async_postgres._url import split_url
 
 __all__ = ["PostgresSaver", "from_url"]
@@ -468,33 +482,11 @@ def _inbox_columns(thread_id: str, inbox: Sequence[InboxEntry] | None) -> list[l
 
 
 def _inbox_entry(row: asyncpg.Record) -> InboxEntry:
-    return InboxEntry(
-        thread_id=row["thread_id"],
-        interrupt_id=row["interrupt_id"],
-        checkpoint_ns=row["checkpoint_ns"],
-        node=row["node"],
-        value=row["value"],
-        created_at=row["created_at"],
-        deadline=row["deadline"],
-        on_timeout=row["on_timeout"],
-        graph=row["graph"],
-    )
+    return checked_inbox_entry(dict(row.items()))
 
 
 def _run_request(row: asyncpg.Record) -> RunRequest:
-    return RunRequest(
-        id=row["id"],
-        queue=row["queue"],
-        thread_id=row["thread_id"],
-        payload=row["payload"],
-        status=row["status"],
-        created_at=row["created_at"],
-        owner=row["owner"],
-        claim_expires=row["claim_expires"],
-        attempts=row["attempts"],
-        result=row["result"],
-        error=row["error"],
-    )
+    return checked_request(dict(row.items()))
 
 
 def _where(thread_id: str, checkpoint_ns: str) -> str:
@@ -509,9 +501,9 @@ def _loaded(thread_id: str, checkpoint_ns: str, row: asyncpg.Record) -> LoadedCh
         checkpoint_id=row["checkpoint_id"],
         parent_id=row["parent_id"],
         created_at=row["created_at"],
-        channel_versions=json.loads(row["channel_versions"]),
+        channel_versions=checked_versions(thread_id, row["checkpoint_id"], row["channel_versions"]),
         header=row["header"],
-        metadata=json.loads(row["metadata"]),
+        metadata=checked_metadata(thread_id, row["checkpoint_id"], row["metadata"]),
     )
     blobs = dict(zip(row["blob_channels"] or (), row["blob_data"] or (), strict=True))
     if len(blobs) != len(record.channel_versions):  # the query drops blobs that are not stored
@@ -545,7 +537,7 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
             pool.terminate()
 
 
-class PostgresSaver(BaseSaver):
+class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     """Checkpoints in PostgreSQL tables `threads`, `checkpoints`, `blobs` and `writes` of `schema`,
     coordination in `leases`, `inbox` and `runs`.
 
@@ -566,8 +558,6 @@ class PostgresSaver(BaseSaver):
     is how many connections a new pool opens and warms up at once (see `_warm_up`), so that a
     burst of calls does not pay a cold server backend per connection it needs.
     """
-
-    supports_coordination = True
 
     def __init__(
         self,
@@ -1176,18 +1166,11 @@ class PostgresSaver(BaseSaver):
 
     # -- coordination: the inbox -------------------------------------------------------------
 
-    async def list_inbox(
-        self,
-        *,
-        thread_id: str | None = None,
-        node: str | None = None,
-        graph: str | None = None,
-        due_before: float | None = None,
-        after: tuple[str, str, str] | None = None,
-        limit: int = 100,
-    ) -> list[InboxEntry]:
+    async def list_inbox(self, query: InboxQuery = InboxQuery()) -> list[InboxEntry]:  # noqa: B008
         """One index-ordered read of the `inbox` table (keyset pagination on `after`)."""
-        args: list[Any] = [max(limit, 0)]
+        thread_id, node, graph = query.thread_id, query.node, query.graph
+        due_before, after = query.due_before, query.after
+        args: list[Any] = [max(query.limit, 0)]
         args += [v for v in (thread_id, node, graph) if v is not None]
         if due_before is not None:
             args.append(due_before)

@@ -121,6 +121,13 @@ from hitl_async.checkpoint.base import (
     prune_cutoff,
 )
 from hitl_async.checkpoint.batching import Batcher
+from hitl_async.checkpoint.capabilities import (
+    ChangeFeed,
+    InboxQuery,
+    InboxStore,
+    LeaseStore,
+    RunQueueStore,
+)
 from hitl_async.errors import (
     CheckpointConflictError,
     LeaseLostError,
@@ -249,7 +256,7 @@ class _LoopState:
             await self.batcher.wait_idle()
 
 
-class RedisSaver(BaseSaver):
+class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     """Checkpoint store on Redis. Construction does no I/O; connections are made lazily.
 
     One `redis.asyncio` client with a bounded `BlockingConnectionPool` is created per event
@@ -263,8 +270,6 @@ class RedisSaver(BaseSaver):
     `batches_in_flight` the round trips of batched calls under way at once (so script calls
     hold at most `batches_in_flight` + 1 connections).
     """
-
-    supports_coordination = True
 
     def __init__(
         self,
@@ -899,17 +904,10 @@ class RedisSaver(BaseSaver):
 
     # -- coordination: the inbox index ---------------------------------------------------------
 
-    async def list_inbox(
-        self,
-        *,
-        thread_id: str | None = None,
-        node: str | None = None,
-        graph: str | None = None,
-        due_before: float | None = None,
-        after: tuple[str, str, str] | None = None,
-        limit: int = 100,
-    ) -> list[InboxEntry]:
+    async def list_inbox(self, query: InboxQuery = InboxQuery()) -> list[InboxEntry]:  # noqa: B008
         """Pending interrupts from the index keys only (never checkpoints); one EVALSHA."""
+        thread_id, node, graph = query.thread_id, query.node, query.graph
+        due_before, after, limit = query.due_before, query.after, query.limit
         if limit <= 0 or (due_before is not None and not due_before > -math.inf):
             return []  # (NaN or -inf: no deadline is before it)
         keys = self._inbox_keys(self._base(thread_id or ""))

@@ -155,11 +155,12 @@ local function bytes_lt(a, b)
   return bytes_gt(b, a)
 end
 
--- Fencing: nil when `token` ('' = no lease) is the thread's live lease, else {3, current token}.
+-- Fencing: nil when `token` ('' = no lease) is still the thread's lease (not released; expired
+-- alone does not count: nobody took the thread over), else {3, current token}.
 local function lease_lost(key, token)
   if token == '' then return nil end
-  local h = redis.call('HMGET', key, 'token', 'expires', 'released')
-  if h[1] == token and h[3] ~= '1' and tonumber(h[2]) >= now_ms() then return nil end
+  local h = redis.call('HMGET', key, 'token', 'released')
+  if h[1] == token and h[2] ~= '1' then return nil end
   return {3, h[1] or false}
 end
 
@@ -699,6 +700,10 @@ if status == 'queued' or h[1] == 'running' then queues[h[3]] = true end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'queued')
   redis.call('HDEL', KEYS[1], 'owner', 'claim')
+  -- given back: that claim was not an attempt
+  if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') > 0 then
+    redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+  end
   redis.call('ZADD', zkey, 0, h[5])
   redis.call('SADD', truns, rid)
 else

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from hitl_async.checkpoint.base import InboxEntry, Lease, LoadedCheckpoint, RunRequest
+from hitl_async.checkpoint.capabilities import InboxQuery
+from hitl_async.checkpoint.rows import checked_inbox_entry, checked_request
 from hitl_async.errors import LeaseLostError, ThreadBusyError
 from hitl_async_sqlite import _ops
 from hitl_async_sqlite._ops import Job
@@ -136,16 +138,11 @@ INBOX_COLUMNS = (
 )
 
 
-def inbox_query(
-    thread_id: str | None,
-    node: str | None,
-    graph: str | None,
-    due_before: float | None,
-    after: tuple[str, str, str] | None,
-    limit: int,
-) -> tuple[str, list[Any]]:
+def inbox_query(query: InboxQuery) -> tuple[str, list[Any]]:
     """The SQL and parameters of a `list_inbox` page: the `inbox` table only, keyset-paged in
     (created_at, thread_id, interrupt_id) order, the order of index `inbox_order`."""
+    thread_id, node, graph = query.thread_id, query.node, query.graph
+    due_before, after = query.due_before, query.after
     where: list[str] = []
     params: list[Any] = []
     if thread_id is not None:
@@ -167,38 +164,23 @@ def inbox_query(
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY created_at, thread_id, interrupt_id LIMIT ?"
-    params.append(limit)
+    params.append(query.limit)
     return sql, params
 
 
-def list_inbox(
-    conn: sqlite3.Connection,
-    thread_id: str | None,
-    node: str | None,
-    graph: str | None,
-    due_before: float | None,
-    after: tuple[str, str, str] | None,
-    limit: int,
-) -> list[InboxEntry]:
-    """One page of pending interrupts, from the inbox index only (never checkpoints)."""
-    if limit <= 0 or (due_before is not None and math.isnan(due_before)):
+_INBOX_NAMES = [name.strip() for name in INBOX_COLUMNS.split(",")]
+
+
+def list_inbox(conn: sqlite3.Connection, query: InboxQuery) -> list[InboxEntry]:
+    """One page of pending interrupts, from the inbox index only (never checkpoints). A row
+    with a column of the wrong type is an entry with `damaged` set, in its place."""
+    due_before = query.due_before
+    if query.limit <= 0 or (due_before is not None and math.isnan(due_before)):
         return []
-    sql, params = inbox_query(thread_id, node, graph, due_before, after, limit)
+    sql, params = inbox_query(query)
     return [
-        InboxEntry(
-            thread_id=t,
-            interrupt_id=iid,
-            checkpoint_ns=ns,
-            node=node_,
-            value=bytes(value),
-            created_at=created_at,
-            deadline=deadline,
-            on_timeout=None if on_timeout is None else bytes(on_timeout),
-            graph=graph_,
-        )
-        for t, iid, ns, node_, value, created_at, deadline, on_timeout, graph_ in conn.execute(
-            sql, params
-        )
+        checked_inbox_entry(dict(zip(_INBOX_NAMES, row, strict=True)))
+        for row in conn.execute(sql, params)
     ]
 
 
@@ -221,21 +203,12 @@ _RUNNABLE = (
 )
 
 
+_RUN_NAMES = [name.strip() for name in _RUN_COLUMNS.split(",")]
+
+
 def _request(row: Sequence[Any]) -> RunRequest:
-    rid, queue, thread_id, payload, status, created_at, owner, claim, attempts, result, error = row
-    return RunRequest(
-        id=rid,
-        queue=queue,
-        thread_id=thread_id,
-        payload=bytes(payload),
-        status=status,
-        created_at=created_at,
-        owner=owner,
-        claim_expires=claim,
-        attempts=attempts,
-        result=None if result is None else bytes(result),
-        error=error,
-    )
+    """The request of a `runs` row, checked (`CorruptRecordError` for a damaged row)."""
+    return checked_request(dict(zip(_RUN_NAMES, row, strict=True)))
 
 
 def get_request(conn: sqlite3.Connection, request_id: str) -> RunRequest | None:
@@ -325,9 +298,10 @@ def finish_job(
         elif current != "running" or holder != owner:
             return None
         if status == "queued":
+            # A request given back was not attempted: its claim does not count.
             conn.execute(
-                "UPDATE runs SET status = 'queued', owner = NULL, claim_expires = NULL "
-                "WHERE id = ?",
+                "UPDATE runs SET status = 'queued', owner = NULL, claim_expires = NULL, "
+                "attempts = max(attempts - 1, 0) WHERE id = ?",
                 (request_id,),
             )
         else:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -33,7 +32,13 @@ from hitl_async.checkpoint.base import (
     LoadedCheckpoint,
     WriteRecord,
 )
-from hitl_async.errors import CheckpointConflictError, LeaseLostError, SerializationError
+from hitl_async.checkpoint.rows import checked_metadata, checked_versions, metadata_matches
+from hitl_async.errors import (
+    CheckpointConflictError,
+    CheckpointCorruptError,
+    LeaseLostError,
+    SerializationError,
+)
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
@@ -362,7 +367,7 @@ def _fence(thread_id: str, lease: Lease | None) -> Job:
         row = conn.execute(
             "SELECT token, released, expires_at FROM leases WHERE thread_id = ?", (thread_id,)
         ).fetchone()
-        if row is None or row[0] != token or row[1] or row[2] < time.time():
+        if row is None or row[0] != token or row[1]:  # expired alone: nobody took it over
             raise LeaseLostError(thread_id, token, row[0] if row is not None else None)
 
     return fence
@@ -564,7 +569,11 @@ def _loaded(
     conn: sqlite3.Connection, thread_id: str, checkpoint_ns: str, row: Sequence[Any]
 ) -> LoadedCheckpoint:
     cid, parent_id, created_at, versions_json, header, metadata_json = row
-    versions: dict[str, str] = json.loads(versions_json)
+    versions = checked_versions(thread_id, cid, versions_json)
+    if not isinstance(header, bytes) or not isinstance(created_at, str):
+        raise CheckpointCorruptError(
+            thread_id, cid, "header", "the header or created_at column has the wrong type"
+        )
     record = CheckpointRecord(
         thread_id=thread_id,
         checkpoint_ns=checkpoint_ns,
@@ -573,7 +582,7 @@ def _loaded(
         created_at=created_at,
         channel_versions=versions,
         header=bytes(header),
-        metadata=json.loads(metadata_json),
+        metadata=checked_metadata(thread_id, cid, metadata_json),
     )
     blobs: dict[str, bytes] = {}
     for channel, version in versions.items():
@@ -613,10 +622,6 @@ def load(
     return None if row is None else _loaded(conn, thread_id, checkpoint_ns, row)
 
 
-def _matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
-    return all(k in metadata and metadata[k] == v for k, v in filter.items())
-
-
 def history(
     conn: sqlite3.Connection,
     thread_id: str,
@@ -646,7 +651,7 @@ def history(
     cursor = conn.execute(sql, params)
     try:
         for row in cursor:
-            if filter and not _matches(json.loads(row[5]), filter):
+            if filter and not metadata_matches(checked_metadata(thread_id, row[0], row[5]), filter):
                 continue
             picked.append(row)
             if limit is not None and len(picked) >= limit:

@@ -67,6 +67,13 @@ from hitl_async.checkpoint.base import (
     WriteRecord,
     prune_cutoff,
 )
+from hitl_async.checkpoint.capabilities import (
+    ChangeFeed,
+    InboxQuery,
+    InboxStore,
+    LeaseStore,
+    RunQueueStore,
+)
 from hitl_async.errors import StoreUnavailableError
 from hitl_async_sqlite import _coordination as _coord
 from hitl_async_sqlite import _ops
@@ -145,7 +152,7 @@ def _open(path: str, journal_mode: str, synchronous: str, busy_ms: int) -> sqlit
     return conn
 
 
-class SqliteSaver(BaseSaver):
+class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     """Checkpoints in a SQLite database file, safe for many tasks, loops and processes.
 
     Constructing one does no I/O: the worker thread starts, and the connection opens (and the
@@ -157,8 +164,6 @@ class SqliteSaver(BaseSaver):
     `journal_mode` (default "WAL"); `synchronous` ("NORMAL" by default under WAL, else "FULL");
     `max_batch`, the most write jobs grouped into one transaction (default 512).
     """
-
-    supports_coordination = True
 
     def __init__(
         self,
@@ -438,18 +443,9 @@ class SqliteSaver(BaseSaver):
 
     # ------------------------------------------------------------------ coordination: inbox
 
-    async def list_inbox(
-        self,
-        *,
-        thread_id: str | None = None,
-        node: str | None = None,
-        graph: str | None = None,
-        due_before: float | None = None,
-        after: tuple[str, str, str] | None = None,
-        limit: int = 100,
-    ) -> list[InboxEntry]:
+    async def list_inbox(self, query: InboxQuery = InboxQuery()) -> list[InboxEntry]:  # noqa: B008
         """A keyset page of pending interrupts, from the `inbox` table only."""
-        return await self._read(_coord.list_inbox, thread_id, node, graph, due_before, after, limit)
+        return await self._read(_coord.list_inbox, query)
 
     # ------------------------------------------------------------------ coordination: runs
 

@@ -1,0 +1,168 @@
+"""The PostgreSQL driver's schema versions (`MIGRATIONS`), applying them (`migrate`) and
+removing them (`destroy`). The SQL of versions 1-6 is in `_schema`, later ones here.
+
+Version 7: a lease that merely expired (same token, nobody took the thread) still fences in: the
+fence checks token and release only, so a run that ran late renews and writes; only a take-over
+refuses it (`hitl_fence` and `hitl_commit_many` redefined without the expiry condition).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from hitl_async_postgres._schema import (
+    BATCHES_SQL,
+    CHAINS_SQL,
+    COMMIT_NO_REUSE_SQL,
+    COORDINATION_SQL,
+    FUNCTIONS_SQL,
+    MIGRATION_LOCK_KEY,
+    PLACEHOLDER,
+    TABLES_SQL,
+    Migration,
+    quote_schema,
+)
+
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "destroy", "migrate"]
+
+
+def _function(sql: str, name: str) -> str:
+    """The `CREATE OR REPLACE FUNCTION` statement of `name` in `sql` (its last definition)."""
+    start = sql.rindex(f"CREATE OR REPLACE FUNCTION __SCHEMA__.{name}(")
+    end = sql.index("$fn$;", start) + len("$fn$;")
+    return sql[start:end]
+
+
+def _without(statement: str, condition: str) -> str:
+    if condition not in statement:
+        raise RuntimeError(f"migration 7: {condition!r} not found")  # the SQL above changed
+    return statement.replace(condition, "")
+
+
+LATE_LEASE_SQL = "\n\n".join(
+    (
+        _without(
+            _function(COORDINATION_SQL, "hitl_fence"),
+            "\n            AND v_expires >= __SCHEMA__.hitl_now()",
+        ),
+        _without(
+            _function(BATCHES_SQL, "hitl_commit_many"),
+            "\n                    AND v_expires >= __SCHEMA__.hitl_now()",
+        ),
+    )
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "threads, checkpoints, blobs and writes tables", TABLES_SQL),
+    Migration(
+        2, "functions hitl_commit, hitl_prune, hitl_delete_thread, hitl_json_norm", FUNCTIONS_SQL
+    ),
+    Migration(3, "hitl_commit refuses a checkpoint id already stored", COMMIT_NO_REUSE_SQL),
+    Migration(
+        4,
+        "coordination: leases, inbox, runs; fenced hitl_commit/hitl_put_writes; NOTIFY",
+        COORDINATION_SQL,
+    ),
+    Migration(
+        5,
+        "hitl_commit_many, hitl_acquire_and_load: one call at each end of a run",
+        CHAINS_SQL,
+    ),
+    Migration(
+        6,
+        "group commit: hitl_acquire_and_load_batch, hitl_commit_many_batch, "
+        "hitl_put_writes_batch, hitl_release_batch; a leaner hitl_commit_many; plpgsql notify "
+        "functions",
+        BATCHES_SQL,
+    ),
+    Migration(7, "a late lease not taken over still writes (fence on token only)", LATE_LEASE_SQL),
+)
+LATEST_VERSION = max(m.version for m in MIGRATIONS)
+
+
+async def _applied(conn: asyncpg.Connection, quoted: str, schema: str) -> set[int]:
+    """Versions recorded in the schema, or an empty set when it has no migrations table yet."""
+    exists = await conn.fetchval(
+        "SELECT to_regclass(format('%I.hitl_migrations', $1::text)) IS NOT NULL", schema
+    )
+    if not exists:
+        return set()
+    rows = await conn.fetch(f"SELECT version FROM {quoted}.hitl_migrations")
+    return {int(r["version"]) for r in rows}
+
+
+async def migrate(conn: asyncpg.Connection, schema: str) -> list[int]:
+    """Bring `schema` up to `LATEST_VERSION`; return the versions applied by this call.
+
+    Idempotent; concurrent callers serialize on the advisory lock. An up-to-date schema is
+    detected without taking the lock.
+    """
+    quoted = quote_schema(schema)
+    if LATEST_VERSION in await _applied(conn, quoted, schema):
+        return []
+    applied: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1::bigint)", MIGRATION_LOCK_KEY)
+        has_schema = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1::text)", schema
+        )
+        if not has_schema:
+            await conn.execute(f"CREATE SCHEMA {quoted}")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {quoted}.hitl_migrations ("
+            " version integer PRIMARY KEY,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = await _applied(conn, quoted, schema)
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            await conn.execute(migration.render(quoted))
+            await conn.execute(
+                f"INSERT INTO {quoted}.hitl_migrations (version, applied_at) VALUES ($1, now())",
+                migration.version,
+            )
+            applied.append(migration.version)
+    return applied
+
+
+_OBJECTS = (
+    # functions first: hitl_claim returns rows of the `runs` table type
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_commit_many_batch, "
+    "__SCHEMA__.hitl_acquire_and_load_batch, __SCHEMA__.hitl_put_writes_batch, "
+    "__SCHEMA__.hitl_release_batch; "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_commit_many, __SCHEMA__.hitl_acquire_and_load, "
+    "__SCHEMA__.hitl_acquire, __SCHEMA__.hitl_release; "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_claim(text, text, double precision); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_commit("
+    "text, text, text, text, text, text, jsonb, bytea, jsonb, text[], text[], bytea[], "
+    "text[], integer[], text[], bytea[], text[], bigint, "
+    "text[], text[], text[], bytea[], text[], double precision[], bytea[], text[]); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_put_writes("
+    "text, text, text, text[], integer[], text[], bytea[], text[], bigint, "
+    "text[], text[], text[], bytea[], text[], double precision[], bytea[], text[]); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_set_inbox("
+    "text, text[], text[], text[], bytea[], text[], double precision[], bytea[], text[]); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_fence(text, bigint); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_notify_change(text); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_notify_queue(text); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_now(); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_commit("
+    "text, text, text, text, text, text, jsonb, bytea, jsonb, text[], text[], bytea[], "
+    "text[], integer[], text[], bytea[], text[]); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_prune(text, integer, text); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_delete_thread(text); "
+    "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_json_norm(jsonb); "
+    "DROP TABLE IF EXISTS __SCHEMA__.runs, __SCHEMA__.inbox, __SCHEMA__.leases, "
+    "__SCHEMA__.writes, __SCHEMA__.blobs, __SCHEMA__.checkpoints, "
+    "__SCHEMA__.threads, __SCHEMA__.hitl_migrations"
+)
+
+
+async def destroy(conn: asyncpg.Connection, schema: str) -> None:
+    """Drop everything the driver created: the whole schema, or only its objects in `public`."""
+    quoted = quote_schema(schema)
+    if schema == "public":
+        await conn.execute(_OBJECTS.replace(PLACEHOLDER, quoted))
+    else:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")

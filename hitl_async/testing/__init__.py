@@ -1,0 +1,59 @@
+"""The driver conformance suite, for any checkpoint store (ours and third parties').
+
+A driver package runs it against itself without copying anything: subclass the classes of the
+capabilities the store declares in a pytest module of its own and provide a `saver` fixture
+that yields a fresh, set-up store (and cleans it up):
+
+    import pytest
+    from hitl_async.testing import LeaseConformance, StorageConformance
+
+    class TestMyStore(StorageConformance, LeaseConformance):
+        @pytest.fixture
+        async def saver(self):
+            store = MyStore("...")
+            await store.setup()
+            yield store
+            await store.destroy()
+            await store.aclose()
+
+`StorageConformance` is for every store; `LeaseConformance`, `InboxConformance`,
+`RunQueueConformance` and `ChangeFeedConformance` for the capabilities of
+`hitl_async.checkpoint.capabilities` the store implements (`FullConformance`: all of them). The
+tests are async and run on anyio's pytest plugin (installed with anyio). `records` has the
+record builders the tests use, for a driver's own tests.
+"""
+
+from __future__ import annotations
+
+from hitl_async.testing.coordination import (
+    ChangeFeedConformance,
+    InboxConformance,
+    LeaseConformance,
+    RunQueueConformance,
+)
+from hitl_async.testing.storage import (
+    CheckpointConformance,
+    StorageConformance,
+    StoreMaintenanceConformance,
+)
+
+__all__ = [
+    "ChangeFeedConformance",
+    "CheckpointConformance",
+    "FullConformance",
+    "InboxConformance",
+    "LeaseConformance",
+    "RunQueueConformance",
+    "StorageConformance",
+    "StoreMaintenanceConformance",
+]
+
+
+class FullConformance(
+    StorageConformance,
+    LeaseConformance,
+    InboxConformance,
+    RunQueueConformance,
+    ChangeFeedConformance,
+):
+    """Every capability: what the built-in drivers (memory, sqlite, postgresql, redis) pass."""

@@ -21,6 +21,7 @@ from hitl_async._outbox import Outbox
 from hitl_async._superstep import tick
 from hitl_async._task import Task, prepare_tasks
 from hitl_async.checkpoint.capabilities import InboxStore, LeaseStore
+from hitl_async.checkpoint.ids import validate_thread_id
 from hitl_async.errors import InvalidConfigError
 from hitl_async.runtime import Runtime
 
@@ -57,7 +58,8 @@ class Run:
         self.serde = graph.serde
         self.config = config
         conf = config.get("configurable") or {}
-        self.thread_id: str | None = conf.get("thread_id")
+        thread_id = conf.get("thread_id")
+        self.thread_id = None if thread_id is None else validate_thread_id(thread_id)
         self.ns: str = conf.get("checkpoint_ns", "")
         self.at: str | None = conf.get("checkpoint_id")
         self.durability = durability

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async.checkpoint.capabilities import (
-    COORDINATION,
+    Capability,
     InboxQuery,
     InboxStore,
     RunQueueStore,
@@ -67,7 +67,9 @@ class Worker:
                 "run queue: InMemorySaver() or hitl_async.connect('sqlite:///…' | "
                 "'postgresql://…' | 'redis://…')"
             )
-        require(saver, *COORDINATION, needed_for="Worker")
+        require(
+            saver, Capability.LEASES, Capability.INBOX, Capability.RUN_QUEUE, needed_for="Worker"
+        )
         assert isinstance(saver, RunQueueStore) and isinstance(saver, InboxStore)
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")

@@ -11,6 +11,7 @@ import anyio
 
 from hitl_async.checkpoint.base import InboxEntry, Lease, RunRequest
 from hitl_async.checkpoint.capabilities import InboxQuery, inbox_order
+from hitl_async.checkpoint.ids import check_id
 from hitl_async.errors import LeaseLostError, ThreadBusyError
 
 __all__ = ["MemoryCoordination"]
@@ -66,6 +67,7 @@ class MemoryCoordination:
     async def acquire_lease(
         self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
     ) -> Lease:
+        check_id("thread id", thread_id)
         with self._lock:
             return self._acquire_locked(thread_id, owner, ttl, graph)
 
@@ -125,6 +127,7 @@ class MemoryCoordination:
     # -- run queue -------------------------------------------------------------------------------
 
     async def enqueue(self, request: RunRequest) -> None:
+        check_id("thread id", request.thread_id)
         with self._lock:
             if request.id in self._requests:
                 raise ValueError(f"run request {request.id!r} already exists")

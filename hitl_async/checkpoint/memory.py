@@ -22,6 +22,7 @@ from hitl_async.checkpoint.base import (
     prune_cutoff,
 )
 from hitl_async.checkpoint.capabilities import ChangeFeed, InboxStore, LeaseStore, RunQueueStore
+from hitl_async.checkpoint.ids import check_id
 from hitl_async.errors import CheckpointConflictError, SerializationError
 
 __all__ = ["InMemorySaver", "MemorySaver"]
@@ -91,6 +92,7 @@ class InMemorySaver(
         lease: Lease | None = None,
         inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
+        check_id("thread id", record.thread_id)
         with self._lock:
             self._check_lease(record.thread_id, lease)
             self._commit_locked(record, blobs, expected_head, writes, inbox)
@@ -99,6 +101,8 @@ class InMemorySaver(
         self, commits: Sequence[Commit], *, lease: Lease | None = None, release: bool = False
     ) -> None:
         """The chain under one lock acquisition (one fencing check), then the release."""
+        for c in commits:
+            check_id("thread id", c.record.thread_id)
         if not commits:
             if release and lease is not None:
                 await self.release_lease(lease)
@@ -154,6 +158,7 @@ class InMemorySaver(
         lease: Lease | None = None,
         inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
+        check_id("thread id", thread_id)
         with self._lock:
             self._check_lease(thread_id, lease)
             ns = self._ns(thread_id, checkpoint_ns, create=True)
@@ -178,6 +183,7 @@ class InMemorySaver(
     async def load(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
     ) -> LoadedCheckpoint | None:
+        check_id("thread id", thread_id)
         with self._lock:
             ns = self._ns(thread_id, checkpoint_ns)
             if ns is None:
@@ -198,6 +204,7 @@ class InMemorySaver(
         checkpoint_id: str | None = None,
     ) -> tuple[Lease, LoadedCheckpoint | None]:
         """The lease and the checkpoint under one lock acquisition."""
+        check_id("thread id", thread_id)
         with self._lock:
             lease = self._acquire_locked(thread_id, owner, ttl, graph)
             ns = self._ns(thread_id, checkpoint_ns)
@@ -217,6 +224,7 @@ class InMemorySaver(
         limit: int | None = None,
         filter: Mapping[str, Any] | None = None,
     ) -> list[LoadedCheckpoint]:
+        check_id("thread id", thread_id)
         with self._lock:
             ns = self._ns(thread_id, checkpoint_ns)
             if ns is None:
@@ -235,6 +243,7 @@ class InMemorySaver(
             return out
 
     async def delete_thread(self, thread_id: str) -> None:
+        check_id("thread id", thread_id)
         with self._lock:
             self._threads.pop(thread_id, None)
             self._forget_thread(thread_id)
@@ -251,6 +260,7 @@ class InMemorySaver(
         keep_last: int | None = None,
         newer_than: datetime | None = None,
     ) -> int:
+        check_id("thread id", thread_id)
         if keep_last is None and newer_than is None:
             return 0
         cutoff = prune_cutoff(keep_last, newer_than)

@@ -24,7 +24,8 @@ import anyio
 import pytest
 
 from hitl_async.checkpoint.base import BaseSaver, WriteRecord
-from hitl_async.errors import CheckpointConflictError, SerializationError
+from hitl_async.checkpoint.ids import MAX_ID_BYTES
+from hitl_async.errors import CheckpointConflictError, InvalidThreadIdError, SerializationError
 from hitl_async.testing.records import (
     HOSTILE,
     OLD,
@@ -519,6 +520,32 @@ class StoreMaintenanceConformance:
         await saver.put_writes("w", "", cid(1), [WriteRecord("k", 0, "a", b"w")])
         assert sorted(await saver.list_threads()) == ["x", "y", "z"]
         assert await saver.load("w") is None
+
+    @pytest.mark.parametrize(
+        "bad", ["\ud800", "a\x00b", "x" * (MAX_ID_BYTES + 1), "é" * 513, ""], ids=repr
+    )
+    async def test_invalid_thread_ids_are_refused_up_front(
+        self, saver: BaseSaver, bad: str
+    ) -> None:
+        """A thread id no store can hold (lone surrogate, NUL, too long, empty) is an
+        `InvalidThreadIdError` naming it, before anything is written, on every driver."""
+        r = rec(bad, cid(1), {"a": "1"})
+        with pytest.raises(InvalidThreadIdError) as info:
+            await saver.commit(r, [blob("a", "1")], expected_head=None)
+        assert info.value.kind == "thread id" and info.value.value == bad
+        for call in (
+            lambda: saver.load(bad),
+            lambda: saver.history(bad),
+            lambda: saver.put_writes(bad, "", cid(1), [WriteRecord("t", 0, "a", b"w")]),
+            lambda: saver.delete_thread(bad),
+            lambda: saver.prune(bad, keep_last=1),
+        ):
+            with pytest.raises(InvalidThreadIdError):
+                await call()
+        assert await saver.list_threads() == []
+        fine = "é" * 512  # exactly MAX_ID_BYTES in UTF-8
+        await saver.commit(rec(fine, cid(1), {"a": "1"}), [blob("a", "1")], expected_head=None)
+        assert await saver.list_threads() == [fine]
 
 
 class StorageConformance(CheckpointConformance, StoreMaintenanceConformance):

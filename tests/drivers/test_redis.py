@@ -999,11 +999,13 @@ async def test_commit_many_with_a_lost_lease_writes_nothing(redis_saver: RedisSa
         await redis_saver.acquire_lease("t", "w3", 30)
     await redis_saver.renew_lease(new, 0.001)  # expires now
     await asyncio.sleep(0.05)
+    taker = await redis_saver.acquire_lease("t", "w3", 30)  # expired and taken over
     with pytest.raises(LeaseLostError):
         await redis_saver.commit_many(_chain("t", 2, start=2, head="c01"), lease=new)
     assert await _dump(redis_saver, skip=(":lease",)) == {
         k: v for k, v in before.items() if ":lease" not in k
     }
+    await redis_saver.release_lease(taker)
 
 
 @pytest.mark.anyio

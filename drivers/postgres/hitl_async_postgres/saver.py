@@ -85,6 +85,7 @@ from hitl_async.checkpoint.capabilities import (
     LeaseStore,
     RunQueueStore,
 )
+from hitl_async.checkpoint.ids import check_id
 from hitl_async.checkpoint.rows import (
     checked_inbox_entry,
     checked_metadata,
@@ -431,12 +432,12 @@ def _bools_as_ints(value: Any) -> Any:
 
 
 def _check_text(name: str, value: str) -> None:
-    """PostgreSQL `text` cannot hold NUL; fail clearly instead of with a server encoding error."""
-    if "\x00" in value:
-        raise ValueError(
-            f"{name} {value!r} contains a NUL character ('\\x00'), which PostgreSQL text "
-            "columns cannot store"
-        )
+    """An id PostgreSQL `text` can hold (no NUL, no lone surrogate; a thread id non-empty and
+    of bounded length): `InvalidThreadIdError` up front instead of a server encoding error."""
+    if name == "thread_id":
+        check_id("thread id", value)
+    else:
+        check_id(name, value, empty_ok=True)
 
 
 def _lease_token(thread_id: str, lease: Lease | None) -> int | None:

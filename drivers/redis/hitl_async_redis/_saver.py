@@ -128,6 +128,7 @@ from hitl_async.checkpoint.capabilities import (
     LeaseStore,
     RunQueueStore,
 )
+from hitl_async.checkpoint.ids import check_id
 from hitl_async.errors import (
     CheckpointConflictError,
     LeaseLostError,
@@ -600,6 +601,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
 
         With `lease` the script fences on it first; with `inbox` it replaces the thread's inbox.
         """
+        check_id("thread id", record.thread_id)
         await self._commit([Commit(record, blobs, expected_head, writes, inbox)], lease, False)
 
     async def commit_many(
@@ -608,6 +610,8 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         """Commit a chain of checkpoints of one thread and (with `release`) release `lease`, in
         one EVALSHA, all or nothing: the lease and the whole chain are checked before anything
         is written, so a `LeaseLostError` or `CheckpointConflictError` stores nothing."""
+        for c in commits:
+            check_id("thread id", c.record.thread_id)
         if not commits:
             if release and lease is not None:
                 await self.release_lease(lease)
@@ -704,6 +708,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     ) -> None:
         """Upsert pending writes by `(task_id, idx)`, fenced by `lease` and replacing the
         thread's inbox with `inbox` (if given), in one EVALSHA."""
+        check_id("thread id", thread_id)
         if not writes and lease is None and inbox is None:
             return
         t = self._thread(thread_id)
@@ -765,6 +770,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
     ) -> LoadedCheckpoint | None:
         """The head (or `checkpoint_id`) with its blobs and writes, in one EVALSHA."""
+        check_id("thread id", thread_id)
         keys, args = self._load_call(thread_id, checkpoint_ns, checkpoint_id)
         reply = await self._run(_scripts.LOAD, keys, args)
         if reply is None:
@@ -781,6 +787,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         filter: Mapping[str, Any] | None = None,
     ) -> list[LoadedCheckpoint]:
         """Newest first, with blobs and writes; filtered and limited server-side, one EVALSHA."""
+        check_id("thread id", thread_id)
         if limit is not None and limit <= 0:
             return []
         pairs: list[Any] = []
@@ -799,6 +806,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     async def delete_thread(self, thread_id: str) -> None:
         """Remove every key of the thread and its inbox entries, atomically (its lease hash
         stays, so fencing tokens keep growing)."""
+        check_id("thread id", thread_id)
         base = self._base(thread_id)
         keys = [f"{base}:head", f"{base}:ns", self._threads_key, *self._inbox_keys(base)]
         args = [base, text(thread_id), self._changes_channel]
@@ -812,6 +820,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         newer_than: datetime | None = None,
     ) -> int:
         """Delete old checkpoints (never a head), their writes and orphan blobs, atomically."""
+        check_id("thread id", thread_id)
         if keep_last is None and newer_than is None:
             return 0
         cutoff = prune_cutoff(keep_last, newer_than) or ""
@@ -845,6 +854,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
     ) -> Lease:
         """Take the lease with the next token, or `ThreadBusyError`; one EVALSHA."""
+        check_id("thread id", thread_id)
         keys, member = self._lease_keys(thread_id)
         args = [member, text(owner), _ms(ttl), text(graph)]
         reply = await self._run(_scripts.ACQUIRE_LEASE, keys, args)
@@ -862,6 +872,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     ) -> tuple[Lease, LoadedCheckpoint | None]:
         """Take the lease (or `ThreadBusyError`, nothing read) and load the head (or
         `checkpoint_id`) of `checkpoint_ns`, atomically in one EVALSHA."""
+        check_id("thread id", thread_id)
         lease_keys, member = self._lease_keys(thread_id)
         load_keys, load_args = self._load_call(thread_id, checkpoint_ns, checkpoint_id)
         args = [member, text(owner), _ms(ttl), text(graph), *load_args]
@@ -938,6 +949,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     async def enqueue(self, request: RunRequest) -> None:
         """Store the request and wake the queue's waiters, atomically; `ValueError` if the id
         exists."""
+        check_id("thread id", request.thread_id)
         zset, stream = self._queue_keys(request.queue)
         keys = [
             self._run_key(request.id),

@@ -74,6 +74,7 @@ from hitl_async.checkpoint.capabilities import (
     LeaseStore,
     RunQueueStore,
 )
+from hitl_async.checkpoint.ids import check_id
 from hitl_async.errors import StoreUnavailableError
 from hitl_async_sqlite import _coordination as _coord
 from hitl_async_sqlite import _ops
@@ -327,6 +328,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     ) -> None:
         """Store a checkpoint and move the head, iff the head is `expected_head` and `lease` (if
         given) is still live; replace the thread's inbox with `inbox` (see BaseSaver)."""
+        check_id("thread id", record.thread_id)
         job = _ops.commit_job(record, blobs, expected_head, writes, lease, inbox)
         await self._write(job, thread_key(record.thread_id))
 
@@ -336,6 +338,8 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         """Commit a chain in one hop and one transaction, all or nothing: on a lease or head
         failure nothing of the chain is stored and that failure is raised. With `release`, the
         lease is released in the same transaction (only if the chain was written)."""
+        for c in commits:
+            check_id("thread id", c.record.thread_id)
         threads = [c.record.thread_id for c in commits]
         if release and lease is not None:
             threads.append(lease.thread_id)
@@ -355,6 +359,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         inbox: Sequence[InboxEntry] | None = None,
     ) -> None:
         """Upsert pending writes by `(task_id, idx)`, fenced by `lease`, replacing the inbox."""
+        check_id("thread id", thread_id)
         if writes or lease is not None or inbox is not None:
             job = _ops.put_writes_job(thread_id, checkpoint_ns, checkpoint_id, writes, lease, inbox)
             await self._write(job, thread_key(thread_id))
@@ -363,6 +368,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
     ) -> LoadedCheckpoint | None:
         """The head (or `checkpoint_id`) with its blobs and writes, in one hop; else `None`."""
+        check_id("thread id", thread_id)
         return await self._read(_ops.load, thread_id, checkpoint_ns, checkpoint_id)
 
     async def history(
@@ -375,11 +381,13 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         filter: Mapping[str, Any] | None = None,
     ) -> list[LoadedCheckpoint]:
         """Checkpoints newest first; `< before`; metadata `filter`; at most `limit`."""
+        check_id("thread id", thread_id)
         return await self._read(_ops.history, thread_id, checkpoint_ns, before, limit, filter)
 
     async def delete_thread(self, thread_id: str) -> None:
         """Remove every checkpoint row and inbox entry of the thread (its lease row stays, so
         fencing tokens keep growing)."""
+        check_id("thread id", thread_id)
         await self._write(_ops.delete_thread_job(thread_id), thread_key(thread_id))
 
     async def prune(
@@ -390,6 +398,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         newer_than: datetime | None = None,
     ) -> int:
         """Delete old checkpoints (heads always kept), their writes and orphaned blobs."""
+        check_id("thread id", thread_id)
         if keep_last is None and newer_than is None:
             return 0
         cutoff = prune_cutoff(keep_last, newer_than)
@@ -406,6 +415,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self, thread_id: str, owner: str, ttl: float, *, graph: str = ""
     ) -> Lease:
         """Take the thread's lease with the next token, or `ThreadBusyError` (one transaction)."""
+        check_id("thread id", thread_id)
         lease: Lease = await self._write(_coord.acquire_lease_job(thread_id, owner, ttl, graph))
         return lease
 
@@ -420,6 +430,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         checkpoint_id: str | None = None,
     ) -> tuple[Lease, LoadedCheckpoint | None]:
         """`acquire_lease` then `load`, in one hop and one transaction."""
+        check_id("thread id", thread_id)
         job = _coord.acquire_and_load_job(
             thread_id, owner, ttl, graph, checkpoint_ns, checkpoint_id
         )
@@ -451,6 +462,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
 
     async def enqueue(self, request: RunRequest) -> None:
         """Store a queued request (`ValueError` if its id exists) and wake waiting workers."""
+        check_id("thread id", request.thread_id)
         job = _coord.enqueue_job(request)
         await self._write(job, queue_key(request.queue), thread_key(request.thread_id))
 

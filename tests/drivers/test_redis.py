@@ -60,6 +60,8 @@ HOSTILE = [
     "t6162",  # hex-looking
     "a:{b}:head",  # looks like a key
 ]
+THREAD_IDS = [h for h in HOSTILE if h and "\x00" not in h]
+"""The hostile ids that are valid thread ids (empty and NUL are refused up front: ids.py)."""
 
 
 def _prefix() -> str:
@@ -142,7 +144,7 @@ async def _dump(saver: RedisSaver, *, skip: tuple[str, ...] = ()) -> dict[str, A
     out: dict[str, Any] = {}
     for key in await _keys(saver, f"{saver.prefix}:*"):
         name = key.decode()[len(saver.prefix) :]
-        if any(s in name for s in skip):
+        if name == ":store" or any(s in name for s in skip):  # (its random id is its own)
             continue
         kind = (await client.type(key)).decode()
         if kind == "hash":
@@ -347,7 +349,7 @@ async def test_expired_threads_vanish_from_list_threads() -> None:
 
 @pytest.mark.anyio
 async def test_hostile_ids_do_not_collide(redis_saver: RedisSaver) -> None:
-    for i, thread_id in enumerate(HOSTILE):
+    for i, thread_id in enumerate(THREAD_IDS):
         for j, ns in enumerate(HOSTILE[:4]):
             ch = {thread_id or "empty": f"v{i}:{j}", "b\n": "1"}
             rec = _record(thread_id, f"c{i:02d}", ns=ns, channels=ch)
@@ -355,7 +357,7 @@ async def test_hostile_ids_do_not_collide(redis_saver: RedisSaver) -> None:
             await redis_saver.put_writes(
                 thread_id, ns, rec.checkpoint_id, [WriteRecord(thread_id, j, ns, ns.encode())]
             )
-    for i, thread_id in enumerate(HOSTILE):
+    for i, thread_id in enumerate(THREAD_IDS):
         for j, ns in enumerate(HOSTILE[:4]):
             loaded = await redis_saver.load(thread_id, ns)
             assert loaded is not None
@@ -368,11 +370,11 @@ async def test_hostile_ids_do_not_collide(redis_saver: RedisSaver) -> None:
             assert [(w.task_id, w.idx, w.data) for w in loaded.writes] == [
                 (thread_id, j, ns.encode())
             ]
-    assert sorted(await redis_saver.list_threads()) == sorted(HOSTILE)
+    assert sorted(await redis_saver.list_threads()) == sorted(THREAD_IDS)
     await redis_saver.delete_thread("{brace}")
     assert await redis_saver.load("{brace}") is None
     assert await redis_saver.load("}{") is not None
-    assert len(await redis_saver.list_threads()) == len(HOSTILE) - 1
+    assert len(await redis_saver.list_threads()) == len(THREAD_IDS) - 1
 
 
 @pytest.mark.anyio
@@ -385,7 +387,7 @@ async def test_destroy_only_touches_its_prefix_even_with_glob_characters() -> No
     ]
     try:
         for saver in [hostile, *bystanders]:
-            for thread_id in HOSTILE:
+            for thread_id in THREAD_IDS:
                 await saver.commit(
                     _record(thread_id, "c01"), _blobs({"a": "1", "b": "1"}), expected_head=None
                 )
@@ -393,11 +395,11 @@ async def test_destroy_only_touches_its_prefix_even_with_glob_characters() -> No
         assert await hostile.list_threads() == []
         assert await _keys(hostile, "*" + tag + "*") != []
         for saver in bystanders:
-            assert sorted(await saver.list_threads()) == sorted(HOSTILE)
+            assert sorted(await saver.list_threads()) == sorted(THREAD_IDS)
             assert await saver.load("{") is not None
         client = await hostile.get_client()
         remaining = [k async for k in client.scan_iter(match=f"g\\*\\[\\?\\]{tag}:*")]
-        assert remaining == []
+        assert remaining == [f"g*[?]{tag}:store".encode()]  # the id a fresh store got on reuse
     finally:
         for saver in [hostile, *bystanders]:
             await saver.destroy()
@@ -623,6 +625,7 @@ async def test_list_inbox_reads_only_the_inbox_index(redis_saver: RedisSaver) ->
     prefix = redis_saver.prefix
     base = redis_saver._base("{a}")
     allowed = {
+        f"{prefix}:store",  # the store identity every script checks first
         f"{prefix}:inbox",
         f"{prefix}:inbox:data",
         f"{prefix}:inbox:due",
@@ -682,7 +685,7 @@ async def test_list_inbox_reads_only_the_inbox_index(redis_saver: RedisSaver) ->
     ] * len(results)
     inner = [c["command"].split(" ") for c in seen if c["client_type"] == "lua"]
     assert inner and {words[1] for words in inner} <= allowed, inner
-    assert len(inner) < 60  # O(entries), not O(checkpoints)
+    assert len(inner) < 60 + len(results)  # O(entries), not O(checkpoints); a GET of the id each
     assert f"{base}:cp:" not in str(seen)
 
 
@@ -734,7 +737,7 @@ async def test_fenced_commit_and_put_writes_are_one_call_and_write_nothing(
 
 @pytest.mark.anyio
 async def test_coordination_with_hostile_ids(redis_saver: RedisSaver) -> None:
-    for i, thread_id in enumerate(HOSTILE):
+    for i, thread_id in enumerate(THREAD_IDS):
         lease = await redis_saver.acquire_lease(thread_id, thread_id, 30, graph=thread_id)
         await redis_saver.commit(
             _record(thread_id, "c01"), _blobs({"a": "1", "b": "1"}), expected_head=None,
@@ -745,9 +748,9 @@ async def test_coordination_with_hostile_ids(redis_saver: RedisSaver) -> None:
     await asyncio.sleep(0.05)
     expired = await redis_saver.expired_leases(limit=1000)
     assert sorted((e.thread_id, e.owner, e.graph) for e in expired) == sorted(
-        (t, t, t) for t in HOSTILE
+        (t, t, t) for t in THREAD_IDS
     )
-    for i, thread_id in enumerate(HOSTILE):
+    for i, thread_id in enumerate(THREAD_IDS):
         assert [e.thread_id for e in await redis_saver.expired_leases(graph=thread_id)] == [
             thread_id
         ]
@@ -758,7 +761,7 @@ async def test_coordination_with_hostile_ids(redis_saver: RedisSaver) -> None:
         assert claimed is not None and (claimed.id, claimed.thread_id) == (thread_id, thread_id)
         assert claimed.created_at == _request(thread_id, thread_id, i).created_at
     listed = await redis_saver.list_inbox(InboxQuery(limit=1000))
-    assert [e.thread_id for e in listed] == HOSTILE  # created_at order (i)
+    assert [e.thread_id for e in listed] == THREAD_IDS  # created_at order (i)
 
 
 @pytest.mark.anyio
@@ -1062,7 +1065,7 @@ async def test_acquire_and_load_is_one_round_trip(redis_saver: RedisSaver) -> No
         assert (loaded.record.checkpoint_id if loaded else None) == want
         await redis_saver.release_lease(lease)
     assert loaded is None
-    for thread_id in HOSTILE:
+    for thread_id in THREAD_IDS:
         lease, loaded = await redis_saver.acquire_and_load(thread_id, thread_id, 30)
         assert loaded is None
         await redis_saver.commit_many(_chain(thread_id, 2), lease=lease, release=True)
@@ -1119,7 +1122,7 @@ async def test_concurrent_calls_share_round_trips_and_store_what_one_by_one_does
     require_service("redis", REDIS_URL)
     batched = RedisSaver(REDIS_URL, prefix=_prefix(), max_batch=16, batches_in_flight=2)
     single = RedisSaver(REDIS_URL, prefix=_prefix(), group_commit=False)
-    threads = [f"thread-{i}" for i in range(60)] + HOSTILE
+    threads = [f"thread-{i}" for i in range(60)] + THREAD_IDS
     try:
         await batched.setup()
         await single.setup()
@@ -1129,12 +1132,12 @@ async def test_concurrent_calls_share_round_trips_and_store_what_one_by_one_does
         batcher = batched.batcher()
         assert batcher is not None and single.batcher() is None
         pipeline = await _pipeline_of(batched)
-        assert pipeline.calls == 7 * len(threads)
+        assert pipeline.calls == 7 * len(threads) + 1  # + learning the store's id at setup
         assert batcher.requests >= pipeline.calls - 10  # (lone calls go out without it)
         assert batcher.batches <= batcher.requests / 4
         assert pipeline.round_trips == batcher.batches + pipeline.calls - batcher.requests
         alone = await _pipeline_of(single)
-        assert alone.calls == alone.round_trips == 7 * len(threads)
+        assert alone.calls == alone.round_trips == 7 * len(threads) + 1
         skip = (":lease",)  # expiry times
         assert await _dump(batched, skip=skip) == await _dump(single, skip=skip)
     finally:
@@ -1302,6 +1305,7 @@ async def test_connection_dropped_in_the_middle_of_a_pipeline(retries: int) -> N
 async def test_a_call_with_a_bad_argument_fails_alone(redis_saver: RedisSaver) -> None:
     pipeline = await _pipeline_of(redis_saver)
     keys, args = redis_saver._load_call("t", "", None)
+    keys, args = [*keys, redis_saver._store_key], [*args, redis_saver._store_id]  # its identity
     bad = [True, *args[1:]]  # redis-py refuses bools; so does the pipeline, for that call only
     outcomes = await pipeline.execute(
         [(_scripts.LOAD, keys, args), (_scripts.LOAD, keys, bad), (_scripts.LOAD, keys, args)]
@@ -1324,7 +1328,7 @@ async def test_aclose_answers_the_batches_in_flight() -> None:
     assert batcher.requests < 49
     await saver.aclose()
     assert await asyncio.gather(*tasks) == [None] * 50
-    assert pipeline.calls == batcher.requests + 1 == 50  # (the first went out alone)
+    assert pipeline.calls == batcher.requests + 2 == 51  # (the first alone; the id at setup)
     assert len(await saver.list_threads()) == 50  # (a new client: closing is not final)
     await saver.destroy()
     await saver.aclose()
@@ -1347,7 +1351,7 @@ def test_event_loops_in_two_threads_batch_their_own_calls() -> None:
     try:
         with ThreadPoolExecutor(2) as pool:
             (a, id_a), (b, id_b) = pool.map(lambda tag: asyncio.run(work(tag)), ["a", "b"])
-        assert a == b == 7 * 30 and id_a != id_b
+        assert {a, b} <= {7 * 30, 7 * 30 + 1} and id_a != id_b  # (+ 1: learning the store id)
         assert saver._clients == {}  # each asyncio.run closed its loop's client
     finally:
 

@@ -92,6 +92,7 @@ import asyncio
 import functools
 import math
 import threading
+import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -133,6 +134,7 @@ from hitl_async.errors import (
     CheckpointConflictError,
     LeaseLostError,
     SerializationError,
+    StoreLostError,
     StoreUnavailableError,
     ThreadBusyError,
 )
@@ -238,7 +240,7 @@ class _LoopState:
     script pipeline over the client's pool, (with group commit) the batcher feeding it, and
     how many script calls are under way (`active`), so a lone call skips the batcher."""
 
-    __slots__ = ("active", "batcher", "client", "closer", "drained", "pipeline")
+    __slots__ = ("active", "batcher", "client", "closer", "drained", "identifying", "pipeline")
 
     def __init__(self, client: Redis) -> None:
         self.client = client
@@ -247,6 +249,7 @@ class _LoopState:
         self.closer: AsyncGenerator[None, None] | None = None
         self.active = 0
         self.drained: asyncio.Future[None] | None = None  # set when `active` drops to 0
+        self.identifying = asyncio.Lock()  # one `_identify` at a time in this loop
 
     async def wait_idle(self) -> None:
         """Until every call under way (alone or batched) is answered."""
@@ -310,6 +313,8 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self._notifiers: dict[asyncio.AbstractEventLoop, Notifier] = {}
         self._thread_keys: dict[str, _ThreadKeys] = {}
         self._lock = threading.Lock()
+        self._store_key = f"{prefix}:store"
+        self._store_id: bytes | None = None  # learned on first use (`_identify`)
 
     def __repr__(self) -> str:
         return f"RedisSaver(prefix={self.prefix!r}, max_connections={self.max_connections})"
@@ -422,7 +427,9 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         call made while none is goes out at once from the caller's task, so a lone call costs
         no task switch."""
         state = await self._state()
-        call = (script, keys, args)
+        if self._store_id is None:
+            await self._identify(state)
+        call = (script, [*keys, self._store_key], [*args, self._store_id])
         state.active += 1
         try:
             if state.active > 1 and state.batcher is not None:
@@ -436,6 +443,34 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
             raise outcome
         return outcome
 
+    async def _identify(self, state: _LoopState) -> None:
+        """Learn the store's id (giving a new store one): every later script checks it, so an
+        emptied or replaced Redis is a `StoreLostError`, never a silent fresh start."""
+        async with state.identifying:  # one at a time in this loop
+            if self._store_id is not None:
+                return  # (learned while this call waited)
+            call = (_scripts.IDENTIFY, [self._store_key], [uuid.uuid4().hex])
+            found = (await self._send(state.pipeline, [call]))[0]
+            if isinstance(found, BaseException):
+                raise found
+            self._store_id = bytes(found)
+
+    def _lost(self, found: bytes) -> StoreLostError:
+        parts = urlsplit(self.url)
+        host = f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path}"
+        where = f"Redis {host} (prefix {self.prefix!r})"
+        if not found:
+            cause = (
+                "it was emptied (a restart without persistence, a FLUSHDB/FLUSHALL, or its keys "
+                "deleted) while this saver was using it"
+            )
+        else:
+            cause = (
+                f"it now holds another store (id {found.decode(errors='replace')!r}, not "
+                f"{(self._store_id or b'').decode(errors='replace')!r})"
+            )
+        return StoreLostError(where, cause)
+
     async def _send(self, pipeline: ScriptPipeline, calls: list[Call]) -> list[Any]:
         """One round trip for `calls` (see `ScriptPipeline`): one outcome per call, failures of
         the store mapped to a `StoreUnavailableError` of each call's own."""
@@ -448,7 +483,13 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         return [self._mapped(o) if isinstance(o, Exception) else o for o in outcomes]
 
     def _mapped(self, exc: Exception) -> Exception:
-        """`exc`, or the `StoreUnavailableError` it stands for (caused by it)."""
+        """`exc`, or the `StoreUnavailableError` / `StoreLostError` it stands for (caused by
+        it)."""
+        if isinstance(exc, ResponseError) and str(exc).startswith(_scripts.STORE_LOST):
+            lost = self._lost(str(exc)[len(_scripts.STORE_LOST) + 1 :].encode())
+            lost.__cause__ = exc
+            lost.__suppress_context__ = True
+            return lost
         mapped = self._unavailable(exc)
         if mapped is None:
             return exc
@@ -482,12 +523,14 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         return StoreUnavailableError(where, f"{cause} ({detail})", transient=transient)
 
     async def setup(self) -> None:
-        """Load the Lua scripts into the server's script cache (one round trip)."""
+        """Load the Lua scripts into the server's script cache and learn the store's id."""
         client = await self.get_client()
         async with client.pipeline(transaction=False) as pipe:
             for script in _scripts.SCRIPTS:
                 pipe.script_load(script.source)
             await pipe.execute()
+        if self._store_id is None:
+            await self._identify(await self._state())
 
     async def aclose(self) -> None:
         """Close the connection pools of every loop (other running loops close theirs soon)."""
@@ -517,6 +560,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
                 batch.clear()
         if batch:
             await client.unlink(*batch)
+        self._store_id = None  # a new, empty store from now on
 
     # -- keys --------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ __all__ = [
     "EXPIRED_LEASES",
     "FINISH",
     "HISTORY",
+    "IDENTIFY",
     "LIST_INBOX",
     "LIST_THREADS",
     "LOAD",
@@ -43,6 +44,7 @@ __all__ = [
     "RENEW_CLAIM",
     "RENEW_LEASE",
     "SCRIPTS",
+    "STORE_LOST",
     "WORK_STATE",
     "Script",
 ]
@@ -727,8 +729,33 @@ return 1
 """
 
 
+# Store identity, first in every script: the caller appends the key `P:store` to KEYS and the id
+# it knows to ARGV (both removed here, so the body sees its own). A store that was emptied (a
+# restart without persistence, a flush) or replaced has no id, or another one: the script
+# changes nothing and fails with STORE_LOST, never acting on a store that is not the caller's.
+_IDENTITY = r"""
+local STORE_KEY = table.remove(KEYS)
+local STORE_ID = table.remove(ARGV)
+local STORE_FOUND = redis.call('GET', STORE_KEY)
+if STORE_FOUND ~= STORE_ID then
+  return redis.error_reply(STORE_LOST .. ' ' .. (STORE_FOUND or ''))
+end
+"""
+
+STORE_LOST = "HITL_STORE_LOST"
+"""The error a script raises when the store's id is not the caller's."""
+
+
 def _script(name: str, body: str) -> Script:
-    return Script(name, f"-- hitl_async_redis: {name}\n{_LIB}\n{body}")
+    identity = _IDENTITY.replace("STORE_LOST ..", f"'{STORE_LOST}' ..")
+    return Script(name, f"-- hitl_async_redis: {name}\n{identity}\n{_LIB}\n{body}")
+
+
+IDENTIFY = Script(
+    "identify",
+    "redis.call('SET', KEYS[1], ARGV[1], 'NX')\nreturn redis.call('GET', KEYS[1])",
+)
+"""Give the store an id if it has none; return its id (how a saver learns it)."""
 
 
 COMMIT = _script("commit", _LEASE_LIB + _COMMIT)

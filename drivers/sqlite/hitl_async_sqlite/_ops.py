@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -138,6 +139,20 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     ),
 )
 
+MIGRATIONS += (
+    (
+        3,
+        (
+            # The store's identity: a random id written once, when the file is set up. A saver
+            # that finds another id (or no file) knows its store was replaced or deleted.
+            """CREATE TABLE IF NOT EXISTS store_identity (
+                id TEXT NOT NULL PRIMARY KEY,
+                created_at TEXT NOT NULL
+            )""",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 TABLES = ("writes", "blobs", "checkpoints", "threads")
 """The tables holding a thread's checkpoint data (`delete_thread` empties them, and its inbox)."""
@@ -192,12 +207,23 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, _now())
             )
             applied.append(version)
+        if conn.execute("SELECT 1 FROM store_identity").fetchone() is None:
+            conn.execute(
+                "INSERT INTO store_identity (id, created_at) VALUES (?, ?)",
+                (uuid.uuid4().hex, _now()),
+            )
         conn.execute("COMMIT")
         return applied
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def store_id(conn: sqlite3.Connection) -> str:
+    """The random id the file was given when it was set up."""
+    row = conn.execute("SELECT id FROM store_identity ORDER BY created_at LIMIT 1").fetchone()
+    return str(row[0]) if row is not None else ""
 
 
 # --------------------------------------------------------------------------- batched writes

@@ -51,6 +51,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -75,7 +76,7 @@ from hitl_async.checkpoint.capabilities import (
     RunQueueStore,
 )
 from hitl_async.checkpoint.ids import check_id
-from hitl_async.errors import StoreUnavailableError
+from hitl_async.errors import StoreLostError, StoreUnavailableError
 from hitl_async_sqlite import _coordination as _coord
 from hitl_async_sqlite import _ops
 from hitl_async_sqlite._watch import Key, Watchers, queue_key, thread_key
@@ -141,12 +142,55 @@ def from_url(url: str, **options: Any) -> SqliteSaver:
     return SqliteSaver(path, **merged)
 
 
-def _open(path: str, journal_mode: str, synchronous: str, busy_ms: int) -> sqlite3.Connection:
-    """On the worker thread: open the connection, set its pragmas, apply migrations."""
+@dataclass(slots=True)
+class StoreIdentity:
+    """What this saver knows of its file: the random id written at setup and the file's
+    (device, inode) when the connection opened it. Shared by the saver and its opener."""
+
+    path: str
+    id: str | None = None
+    inode: tuple[int, int] | None = None
+
+    def lost(self) -> StoreLostError | None:
+        """The error to raise if the file at `path` is not the one the connection uses."""
+        if self.inode is None:
+            return None
+        where = f"SQLite file {self.path!r}"
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return StoreLostError(
+                where, "the database file was deleted while this saver was using it"
+            )
+        except OSError:
+            return None  # (not ours to judge: the next statement reports it)
+        if (st.st_dev, st.st_ino) != self.inode:
+            return StoreLostError(
+                where,
+                "the database file was replaced by another file while this saver was using it",
+            )
+        return None
+
+
+def _open(
+    path: str, journal_mode: str, synchronous: str, busy_ms: int, identity: StoreIdentity
+) -> sqlite3.Connection:
+    """On the worker thread: open the connection, set its pragmas, apply migrations, and check
+    the file is the store this saver was using (its id), if it used one before."""
     conn = sqlite3.connect(path, isolation_level=None, timeout=busy_ms / 1000)
     try:
         _ops.configure(conn, journal_mode, synchronous, busy_ms)
         _ops.migrate(conn)
+        if path != MEMORY:
+            found = _ops.store_id(conn)
+            if identity.id is not None and found != identity.id:
+                raise StoreLostError(
+                    f"SQLite file {path!r}",
+                    f"the file holds another store (id {found!r}, not {identity.id!r}): it was "
+                    "replaced or deleted and created anew",
+                )
+            st = os.stat(path)
+            identity.id, identity.inode = found, (st.st_dev, st.st_ino)
     except BaseException:
         conn.close()
         raise
@@ -194,6 +238,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self._worker: Worker | None = None
         self._closed = False
         self._watchers = Watchers()
+        self._identity = StoreIdentity(self.path)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SqliteSaver:
@@ -216,6 +261,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
                     self.journal_mode,
                     self.synchronous,
                     int(self.busy_timeout * 1000),
+                    self._identity,
                 )
                 self._worker = Worker(f"hitl-async-sqlite {self.path}", opener, self.max_batch)
                 weakref.finalize(self, self._worker.stop)
@@ -265,13 +311,20 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         except BaseException:
             worker.cancel(job)
             raise
+        # The file deleted or swapped before or during the job: what it did is lost.
+        lost = self._identity.lost() if job.kind != CLOSE else None
         try:
-            return job.outcome()
+            outcome = job.outcome()
         except (sqlite3.Error, _ops.BatchFailed) as exc:
+            if lost is not None:
+                raise lost from exc
             mapped = _unavailable(self.path, self.busy_timeout, exc)
             if mapped is None:
                 raise
             raise mapped from exc
+        if lost is not None:
+            raise lost
+        return outcome
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(raw_sqlite3_connection, *args)` on the connection's thread: one hop."""

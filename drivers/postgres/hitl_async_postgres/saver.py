@@ -97,6 +97,7 @@ from hitl_async.errors import (
     HitlError,
     LeaseLostError,
     SerializationError,
+    StoreLostError,
     StoreUnavailableError,
     ThreadBusyError,
 )
@@ -1309,11 +1310,32 @@ def _unavailable(dsn: str, exc: Exception) -> StoreUnavailableError | None:
     return StoreUnavailableError(where, f"{cause} ({detail})", transient=transient)
 
 
+# What the server says when the schema (or its tables, or functions) was dropped under us.
+_GONE = (
+    asyncpg.UndefinedTableError,
+    asyncpg.InvalidSchemaNameError,
+    asyncpg.UndefinedFunctionError,
+)
+
+
+def _where_dsn(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
 def _mapped(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def call(self: PostgresSaver, *args: Any, **kwargs: Any) -> Any:
         try:
             return await method(self, *args, **kwargs)
+        except _GONE as exc:
+            if not self._migrated:
+                raise
+            raise StoreLostError(
+                f"PostgreSQL schema {self.schema!r} ({_where_dsn(self.dsn)})",
+                "its tables or functions were dropped while this saver was using it "
+                f"({type(exc).__name__}: {exc})",
+            ) from exc
         except Exception as exc:
             mapped = _unavailable(self.dsn, exc)
             if mapped is None:

@@ -80,6 +80,7 @@ def checked_versions(
     return value
 
 
+_STATUSES = frozenset({"queued", "running", "done", "failed", "cancelled"})
 _INBOX_TEXT = ("thread_id", "interrupt_id", "checkpoint_ns", "node", "created_at", "graph")
 
 
@@ -169,6 +170,8 @@ def checked_request(fields: Mapping[str, Any]) -> RunRequest:
         result=blob("result", True),
         error=text("error", True),
     )
+    if request.status not in _STATUSES:
+        problems.append(f"status is {_shown(request.status)}, not one of {sorted(_STATUSES)}")
     if problems:
         raise CorruptRecordError(
             thread if isinstance(thread, str) else None,

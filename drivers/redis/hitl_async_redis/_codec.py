@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -17,6 +18,7 @@ from hitl_async.checkpoint.base import (
     RunRequest,
     WriteRecord,
 )
+from hitl_async.checkpoint.rows import checked_request
 from hitl_async.errors import SerializationError
 
 __all__ = [
@@ -202,8 +204,10 @@ def lex_member(*parts: str) -> str:
 
 
 def encode_entry(entry: InboxEntry) -> bytes:
-    """`lp(node) lp(graph)` (read by Lua filters) + msgpack of the rest (strings as UTF-8 bytes,
-    so every str round-trips)."""
+    """`h1:<16 hex>:` + body, the hex being the start of sha1(body) (Lua checks it with
+    `redis.sha1hex`, so a damaged entry is reported, never filtered out by a garbled node or
+    graph); body = `lp(node) lp(graph)` (read by Lua filters) + msgpack of the rest (strings as
+    UTF-8 bytes, so every str round-trips)."""
     rest = msgpack.packb(
         [
             text(entry.thread_id),
@@ -215,7 +219,8 @@ def encode_entry(entry: InboxEntry) -> bytes:
             None if entry.on_timeout is None else bytes(entry.on_timeout),
         ]
     )
-    return lp(text(entry.node)) + lp(text(entry.graph)) + rest
+    body = lp(text(entry.node)) + lp(text(entry.graph)) + rest
+    return b"h1:" + hashlib.sha1(body).hexdigest()[:16].encode() + b":" + body
 
 
 def _lp_read(value: bytes, pos: int) -> tuple[bytes, int]:
@@ -225,7 +230,11 @@ def _lp_read(value: bytes, pos: int) -> tuple[bytes, int]:
 
 
 def decode_entry(value: bytes) -> InboxEntry:
-    """The inverse of `encode_entry`."""
+    """The inverse of `encode_entry`; `ValueError` (or a msgpack error) for damaged data."""
+    if value[:3] == b"h1:":
+        value, digest = value[20:], value[3:19]
+        if hashlib.sha1(value).hexdigest()[:16].encode() != digest:
+            raise ValueError("its checksum does not match its bytes")
     node, pos = _lp_read(value, 0)
     graph, pos = _lp_read(value, pos)
     thread_id, iid, ns, data, created_at, deadline, on_timeout = msgpack.unpackb(value[pos:])
@@ -277,19 +286,33 @@ def request_fields(request: RunRequest) -> list[bytes]:
 
 
 def decode_request(flat: Sequence[bytes]) -> RunRequest:
-    """A `RunRequest` from the flat `HGETALL` reply of its hash."""
+    """A `RunRequest` from the flat `HGETALL` reply of its hash, each field checked
+    (`CorruptRecordError` naming the request and its thread for a damaged hash)."""
     h = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
-    owner, claim, error = h.get(b"owner"), h.get(b"claim"), h.get(b"error")
-    return RunRequest(
-        id=untext(h[b"id"]),
-        queue=untext(h[b"queue"]),
-        thread_id=untext(h[b"thread"]),
-        payload=h[b"payload"],
-        status=untext(h[b"status"]),
-        created_at=untext(h[b"created"]),
-        owner=None if owner is None else untext(owner),
-        claim_expires=int(claim) / 1000 if claim else None,
-        attempts=int(h.get(b"attempts", b"0")),
-        result=h.get(b"result"),
-        error=None if error is None else untext(error),
+
+    def opt_text(name: bytes) -> str | None:
+        value = h.get(name)
+        return None if value is None else untext(value)
+
+    def number(name: bytes, scale: float) -> Any:
+        value = h.get(name)
+        try:
+            return None if not value else int(value) / scale
+        except ValueError:
+            return value  # not a number: `checked_request` reports it
+
+    return checked_request(
+        {
+            "id": opt_text(b"id"),
+            "queue": opt_text(b"queue"),
+            "thread_id": opt_text(b"thread"),
+            "payload": h.get(b"payload"),
+            "status": opt_text(b"status"),
+            "created_at": opt_text(b"created"),
+            "owner": opt_text(b"owner"),
+            "claim_expires": number(b"claim", 1000),
+            "attempts": number(b"attempts", 1) or 0,
+            "result": h.get(b"result"),
+            "error": opt_text(b"error"),
+        }
     )

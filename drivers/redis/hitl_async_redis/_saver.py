@@ -132,6 +132,7 @@ from hitl_async.checkpoint.capabilities import (
 from hitl_async.checkpoint.ids import check_id
 from hitl_async.errors import (
     CheckpointConflictError,
+    CheckpointCorruptError,
     LeaseLostError,
     SerializationError,
     StoreLostError,
@@ -784,7 +785,12 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     def _loaded(self, thread_id: str, checkpoint_ns: str, reply: list[Any]) -> LoadedCheckpoint:
         cid_b, value, flat, raw_writes = reply
         cid = untext(cid_b)
-        record = decode_record(thread_id, checkpoint_ns, cid, value)
+        try:
+            record = decode_record(thread_id, checkpoint_ns, cid, value)
+        except Exception as exc:  # damaged bytes: msgpack, JSON, lengths, types
+            raise CheckpointCorruptError(
+                thread_id, cid, "its stored record", f"{type(exc).__name__}: {exc}"
+            ) from exc
         blobs: dict[str, bytes] = {}
         for i in range(0, len(flat), 2):
             channel, data = untext(flat[i]), flat[i + 1]
@@ -795,7 +801,12 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
                     "checkpoint store is corrupt"
                 )
             blobs[channel] = data
-        writes = [decode_write(w) for w in raw_writes if w is not None]
+        try:
+            writes = [decode_write(w) for w in raw_writes if w is not None]
+        except Exception as exc:
+            raise CheckpointCorruptError(
+                thread_id, cid, "a pending write", f"{type(exc).__name__}: {exc}"
+            ) from exc
         return LoadedCheckpoint(record, blobs, writes)
 
     def _read_keys(self, base: str, nshex: str) -> list[str]:
@@ -978,7 +989,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
             b"" if due_before is None else _score(due_before),
         ]
         reply = await self._run(_scripts.LIST_INBOX, keys, args)
-        return [decode_entry(value) for value in reply]
+        return [_inbox_entry(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
 
     # -- coordination: the run queue -----------------------------------------------------------
 
@@ -1080,6 +1091,29 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
             return
         notifier = await self._notifier()
         await notifier.wait_for_change(text(thread_id), timeout)
+
+
+def _inbox_entry(member: bytes, data: bytes) -> InboxEntry:
+    """The entry stored as `data`; a damaged one as an entry with `damaged` set and the ids its
+    index member names (hex of created_at, thread id, interrupt id)."""
+    try:
+        return decode_entry(data)
+    except Exception as exc:
+        try:
+            created, thread, interrupt = (
+                untext(bytes.fromhex(p)) for p in member.decode().split(".")
+            )
+        except ValueError:  # (not hex, not three parts)
+            created = thread = interrupt = ""
+        return InboxEntry(
+            thread_id=thread,
+            interrupt_id=interrupt,
+            checkpoint_ns="",
+            node="",
+            value=b"",
+            created_at=created,
+            damaged=f"its stored entry cannot be read ({type(exc).__name__}: {exc})",
+        )
 
 
 def _parse_url(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:

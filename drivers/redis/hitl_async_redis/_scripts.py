@@ -70,11 +70,26 @@ local function lp(s)
   return #s .. ':' .. s
 end
 
--- The Lua-readable part of a stored checkpoint: {channel_versions, filter_index, created_at}.
+-- The Lua-readable part of a stored checkpoint: {channel_versions, filter_index, created_at},
+-- or nil when the stored value is damaged (the caller reports it; never a Lua error).
 local function lua_part(value)
   local colon = string.find(value, ':', 1, true)
-  local n = tonumber(string.sub(value, 1, colon - 1))
-  return cmsgpack.unpack(string.sub(value, colon + 1, colon + n))
+  local n = colon and tonumber(string.sub(value, 1, colon - 1))
+  if not n or n < 0 or colon + n > #value then return nil end
+  local ok, part = pcall(cmsgpack.unpack, string.sub(value, colon + 1, colon + n))
+  if not ok or type(part) ~= 'table' or type(part[1]) ~= 'table' or type(part[2]) ~= 'table'
+     or type(part[3]) ~= 'string' then
+    return nil
+  end
+  for ch, ver in pairs(part[1]) do
+    if type(ch) ~= 'string' or type(ver) ~= 'string' then return nil end
+  end
+  return part
+end
+
+-- A damaged checkpoint as `gather` would return it: no blobs or writes (Python reports it).
+local function damaged(cid, value)
+  return {cid, value, {}, {}}
 end
 
 -- Run `cmd key items...` in chunks (Lua's unpack has a stack limit); append replies to `out`.
@@ -305,7 +320,9 @@ local function load_checkpoint(k, ns, cid)
   end
   local value = redis.call('HGET', KEYS[k + 1], cid)
   if not value then return false end
-  return gather(cid, value, lua_part(value), KEYS[k + 2], KEYS[k + 3], KEYS[k + 4])
+  local part = lua_part(value)
+  if not part then return damaged(cid, value) end
+  return gather(cid, value, part, KEYS[k + 2], KEYS[k + 3], KEYS[k + 4])
 end
 """
 
@@ -330,9 +347,14 @@ while true do
     local value = redis.call('HGET', KEYS[1], cid)
     if value then
       local part = lua_part(value)
-      local index = part[2]
+      local index = part and part[2] or {}
       local ok = true
-      for k, v in pairs(filter) do
+      if not part then
+        out[#out + 1] = damaged(cid, value)  -- reported, whatever the filter
+        ok = false
+        if limit > 0 and #out >= limit then return out end
+      end
+      for k, v in pairs(part and filter or {}) do
         if index[k] ~= v then
           ok = false
           break
@@ -364,11 +386,13 @@ for _, ns in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local n = #ids
   local live = {}
   local gone = {}
+  local unsure = false  -- a damaged checkpoint: which blobs it needs is unknown
   for i, cid in ipairs(ids) do
     local value = redis.call('HGET', cp, cid)
     local part = value and lua_part(value)
     local keep = cid == head or (keep_last > 0 and i > n - keep_last)
       or (cutoff ~= '' and part and bytes_gt(part[3], cutoff))
+    if value and not part then keep, unsure = true, true end  -- damaged: keep it and its blobs
     if keep then
       if part then
         for ch, ver in pairs(part[1]) do live[lp(ch) .. ver] = true end
@@ -384,8 +408,10 @@ for _, ns in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     removed = removed + #gone
   end
   local orphans = {}
-  for _, f in ipairs(redis.call('HKEYS', blobs)) do
-    if not live[f] then orphans[#orphans + 1] = f end
+  if not unsure then
+    for _, f in ipairs(redis.call('HKEYS', blobs)) do
+      if not live[f] then orphans[#orphans + 1] = f end
+    end
   end
   if #orphans > 0 then chunked('HDEL', blobs, orphans) end
 end
@@ -512,25 +538,54 @@ local due_before = ARGV[8]
 local out, stale = {}, {}
 
 local function tset_of(member)
-  return prefix .. ':{t' .. string.match(member, '^[^.]*%.([^.]*)') .. '}:inbox'
+  local t = string.match(member, '^[^.]*%.([^.]*)')
+  return t and prefix .. ':{t' .. t .. '}:inbox'
 end
 
--- Append the data of `member` if it matches; returns true once `limit` entries were found.
+-- One length-prefixed part `<n>:<bytes>` of `s` at `pos`: the part and the position after it,
+-- or nil when `s` is not well formed there.
+local function lp_part(s, pos)
+  local c = string.find(s, ':', pos, true)
+  local n = c and tonumber(string.sub(s, pos, c - 1))
+  if not n or n < 0 or c + n > #s then return nil end
+  return string.sub(s, c + 1, c + n), c + n + 1
+end
+
+-- The node and graph of an entry's data, or nil when it is damaged: `h1:<16 hex>:<body>` whose
+-- hex is the start of sha1(body) (entries written before the check have no `h1:`).
+local function entry_fields(data)
+  local body = data
+  if string.sub(data, 1, 3) == 'h1:' then
+    body = string.sub(data, 21)
+    if string.sub(data, 20, 20) ~= ':' or
+       string.sub(redis.sha1hex(body), 1, 16) ~= string.sub(data, 4, 19) then
+      return nil
+    end
+  end
+  local node_v, pos = lp_part(body, 1)
+  if not node_v then return nil end
+  local graph_v = lp_part(body, pos)
+  if not graph_v then return nil end
+  return node_v, graph_v
+end
+
+-- Append `member` and its data if it matches (a damaged entry always: it cannot be filtered,
+-- and it must not vanish from the inbox); returns true once `limit` entries were found.
 local function consider(member, check_set)
   local data = redis.call('HGET', KEYS[2], member)
-  if not data or (check_set and redis.call('SISMEMBER', tset_of(member), member) == 0) then
+  local tset = check_set and tset_of(member)
+  if not data or (tset and redis.call('SISMEMBER', tset, member) == 0) then
     stale[#stale + 1] = member
     return false
   end
-  local c1 = string.find(data, ':', 1, true)
-  local n1 = tonumber(string.sub(data, 1, c1 - 1))
-  local e1 = c1 + n1
-  local c2 = string.find(data, ':', e1 + 1, true)
-  local n2 = tonumber(string.sub(data, e1 + 1, c2 - 1))
-  if node_f and string.sub(data, c1 + 1, e1) ~= node then return false end
-  if graph_f and string.sub(data, c2 + 1, c2 + n2) ~= graph then return false end
+  local node_v, graph_v = entry_fields(data)
+  if node_v then
+    if node_f and node_v ~= node then return false end
+    if graph_f and graph_v ~= graph then return false end
+  end
+  out[#out + 1] = member
   out[#out + 1] = data
-  return #out >= limit
+  return #out >= 2 * limit
 end
 
 if KEYS[4] or due_before ~= '' then

@@ -23,6 +23,7 @@ from hitl_async.checkpoint.base import (
 )
 from hitl_async.checkpoint.capabilities import ChangeFeed, InboxStore, LeaseStore, RunQueueStore
 from hitl_async.checkpoint.ids import check_id
+from hitl_async.checkpoint.lifecycle import after_fork_in_child
 from hitl_async.errors import CheckpointConflictError, SerializationError
 
 __all__ = ["InMemorySaver", "MemorySaver"]
@@ -70,6 +71,7 @@ class InMemorySaver(
         self._threads: dict[str, dict[str, _Namespace]] = {}
         self._lock = threading.Lock()
         self._init_coordination()
+        after_fork_in_child(self, _fresh_lock)
 
     def _ns(self, thread_id: str, checkpoint_ns: str, create: bool = False) -> _Namespace | None:
         spaces = self._threads.get(thread_id)
@@ -294,6 +296,12 @@ class InMemorySaver(
         with self._lock:
             ids = [t for t, spaces in self._threads.items() if any(n.head for n in spaces.values())]
         return ids[:limit] if limit is not None else ids
+
+
+def _fresh_lock(saver: InMemorySaver) -> None:
+    """In a forked child: a new lock (another thread may have held the parent's at the fork);
+    the child keeps its copy of the data, as any forked memory."""
+    saver._lock = threading.Lock()
 
 
 MemorySaver = InMemorySaver

@@ -56,6 +56,7 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,6 +87,12 @@ from hitl_async.checkpoint.capabilities import (
     RunQueueStore,
 )
 from hitl_async.checkpoint.ids import check_id
+from hitl_async.checkpoint.lifecycle import (
+    after_fork_in_child,
+    creation_site,
+    forked_away,
+    warn_unclosed,
+)
 from hitl_async.checkpoint.rows import (
     checked_inbox_entry,
     checked_metadata,
@@ -530,6 +537,51 @@ def _loaded(thread_id: str, checkpoint_ns: str, row: asyncpg.Record) -> LoadedCh
     return LoadedCheckpoint(record, blobs, writes)
 
 
+async def _keep(
+    pools: dict[asyncio.AbstractEventLoop, _LoopPool],
+    loop: asyncio.AbstractEventLoop,
+    entry: _LoopPool,
+) -> None:
+    """Wait until cancelled (by `aclose()`, the saver's finalizer or the loop shutting down),
+    then close the pool and the LISTEN connection of `loop`."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await loop.create_future()
+    if pools.get(loop) is entry:
+        del pools[loop]
+    await entry.wait_idle(_CLOSE_TIMEOUT)  # batches already queued still get their answer
+    listener, entry.listener = entry.listener, None
+    if listener is not None:
+        await listener.close()
+    await _close_pool(entry.pool)
+
+
+def _release_pools(pools: dict[asyncio.AbstractEventLoop, _LoopPool], what: str, site: str) -> None:
+    """The finalizer of a saver collected without `aclose()`: warn, then have every pool closed
+    by its keeper in its own loop (or terminated, when that loop is gone)."""
+    if not pools:
+        return
+    warn_unclosed(what, site)
+    for loop, entry in list(pools.items()):
+        pools.pop(loop, None)
+        keeper = entry.keeper
+        if keeper is not None and not loop.is_closed() and not keeper.done():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(keeper.cancel)
+                continue
+        if entry.listener is not None:
+            entry.listener.terminate()
+        with contextlib.suppress(Exception):
+            entry.pool.terminate()
+
+
+def _forget_parent(saver: PostgresSaver) -> None:
+    """In a forked child: drop the parent's pools (their sockets are the parent's sessions:
+    never closed here) so the child connects afresh on first use."""
+    forked_away.append(dict(saver._pools))
+    saver._pools.clear()
+    saver._locks.clear()
+
+
 async def _close_pool(pool: asyncpg.Pool) -> None:
     """Close gracefully, or terminate when that fails or takes too long."""
     try:
@@ -634,6 +686,11 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
         self._migrated = False
         self._closed = False
+        self._finalizer = weakref.finalize(
+            self, _release_pools, self._pools, f"PostgresSaver(schema={schema!r})", creation_site()
+        )
+        self._finalizer.atexit = False
+        after_fork_in_child(self, _forget_parent)
 
     # -- connection management -------------------------------------------------------------
 
@@ -653,19 +710,6 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
                 entry.pool.terminate()  # usually fails: the loop is gone
         for loop in [lp for lp in self._locks if lp.is_closed()]:
             self._locks.pop(loop, None)
-
-    async def _keep(self, loop: asyncio.AbstractEventLoop, entry: _LoopPool) -> None:
-        """Wait until cancelled (by `aclose()` or the loop shutting down), then close the pool
-        and the LISTEN connection."""
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop.create_future()
-        if self._pools.get(loop) is entry:
-            del self._pools[loop]
-        await entry.wait_idle(_CLOSE_TIMEOUT)  # batches already queued still get their answer
-        listener, entry.listener = entry.listener, None
-        if listener is not None:
-            await listener.close()
-        await _close_pool(entry.pool)
 
     async def _pool(self) -> asyncpg.Pool:
         """The pool of the running event loop, created (and the schema migrated) on first use."""
@@ -702,8 +746,8 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
                     entry.releases = self._batcher(
                         pool, self._q.release_lease, self._q.release_batch, _release_columns
                     )
-                entry.keeper = loop.create_task(
-                    self._keep(loop, entry), name="hitl-async-postgres pool keeper"
+                entry.keeper = loop.create_task(  # (it holds no reference to the saver)
+                    _keep(self._pools, loop, entry), name="hitl-async-postgres pool keeper"
                 )
                 self._pools[loop] = entry
             if self.auto_setup and not self._migrated:
@@ -741,8 +785,13 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         """A batcher sending calls of one kind on `pool`: alone by the `single` statement, or
         several by the `batched` one with their `columns`."""
 
+        saver = weakref.ref(self)  # (a batcher must not keep a dropped saver alive)
+
         async def send(calls: list[Any]) -> list[asyncpg.Record | BaseException]:
-            return await self._send_batch(pool, single, batched, columns, calls)
+            live = saver()
+            if live is None:
+                raise RuntimeError("this PostgresSaver was garbage-collected")
+            return await live._send_batch(pool, single, batched, columns, calls)
 
         return Batcher(send, concurrency=self.batches_in_flight, max_batch=self.max_batch)
 

@@ -89,10 +89,12 @@ earliest live claim in the queue expires. `enqueue` and `finish_request` XADD wa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import threading
 import uuid
+import weakref
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -130,6 +132,12 @@ from hitl_async.checkpoint.capabilities import (
     RunQueueStore,
 )
 from hitl_async.checkpoint.ids import check_id
+from hitl_async.checkpoint.lifecycle import (
+    after_fork_in_child,
+    creation_site,
+    forked_away,
+    warn_unclosed,
+)
 from hitl_async.errors import (
     CheckpointConflictError,
     CheckpointCorruptError,
@@ -261,6 +269,69 @@ class _LoopState:
             await self.batcher.wait_idle()
 
 
+async def _closer(
+    lock: threading.Lock,
+    clients: dict[asyncio.AbstractEventLoop, _LoopState],
+    notifiers: dict[asyncio.AbstractEventLoop, Notifier],
+    state: _LoopState,
+    loop: asyncio.AbstractEventLoop,
+) -> AsyncGenerator[None, None]:
+    """Closes the loop's client when finalized: by `aclose()`, by the saver's finalizer, or by
+    the loop's `shutdown_asyncgens()` (which `asyncio.run()` calls), so a loop that ends never
+    leaves connections behind. Batches in flight are answered first. (It holds no reference to
+    the saver, so a saver dropped without `aclose()` can be collected.)"""
+    try:
+        yield
+    finally:
+        notifier = None
+        with lock:
+            entry = clients.get(loop)
+            if entry is state:
+                del clients[loop]
+            if entry is None or entry is state:  # (`aclose()` removed it already)
+                notifier = notifiers.pop(loop, None)
+        if not loop.is_closed():
+            await state.wait_idle()
+            if notifier is not None:
+                await notifier.aclose()
+            await state.client.aclose(close_connection_pool=True)
+
+
+def _dedicated_client(url: str, options: dict[str, Any]) -> Redis:
+    """A client of its own for one blocking reader (pub/sub, XREAD BLOCK): no socket timeout, so
+    an idle block is not an error, and it never takes a pool connection."""
+    return Redis.from_url(url, **{**options, "socket_timeout": None})
+
+
+def _release_clients(
+    clients: dict[asyncio.AbstractEventLoop, _LoopState], what: str, site: str
+) -> None:
+    """The finalizer of a saver collected without `aclose()`: warn, then close every loop's
+    client in its own loop (or synchronously, when that loop is gone)."""
+    if not clients:
+        return
+    warn_unclosed(what, site)
+    for loop, state in list(clients.items()):
+        closer = state.closer
+        if closer is None:
+            continue
+        if loop.is_closed() or not loop.is_running():
+            with contextlib.suppress(Exception):
+                RedisSaver._finish(closer)
+        else:
+            with contextlib.suppress(RuntimeError):
+                asyncio.run_coroutine_threadsafe(_aclose(closer), loop)
+
+
+def _forget_parent(saver: RedisSaver) -> None:
+    """In a forked child: drop the parent's clients (their sockets are the parent's: never
+    closed here) so the child connects afresh on first use."""
+    forked_away.append((dict(saver._clients), dict(saver._notifiers)))
+    saver._clients.clear()
+    saver._notifiers.clear()
+    saver._lock = threading.Lock()
+
+
 class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     """Checkpoint store on Redis. Construction does no I/O; connections are made lazily.
 
@@ -314,6 +385,11 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self._notifiers: dict[asyncio.AbstractEventLoop, Notifier] = {}
         self._thread_keys: dict[str, _ThreadKeys] = {}
         self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(
+            self, _release_clients, self._clients, f"RedisSaver(prefix={prefix!r})", creation_site()
+        )
+        self._finalizer.atexit = False
+        after_fork_in_child(self, _forget_parent)
         self._store_key = f"{prefix}:store"
         self._store_id: bytes | None = None  # learned on first use (`_identify`)
 
@@ -331,28 +407,6 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
             **options,
         )
         return Redis(connection_pool=pool)
-
-    async def _closer(
-        self, state: _LoopState, loop: asyncio.AbstractEventLoop
-    ) -> AsyncGenerator[None, None]:
-        """Closes the loop's client when finalized: by `aclose()`, or by the loop's
-        `shutdown_asyncgens()` (which `asyncio.run()` calls), so a loop that ends never leaves
-        connections behind. Batches in flight are answered first."""
-        try:
-            yield
-        finally:
-            notifier = None
-            with self._lock:
-                entry = self._clients.get(loop)
-                if entry is state:
-                    del self._clients[loop]
-                if entry is None or entry is state:  # (`aclose()` removed it already)
-                    notifier = self._notifiers.pop(loop, None)
-            if not loop.is_closed():
-                await state.wait_idle()
-                if notifier is not None:
-                    await notifier.aclose()
-                await state.client.aclose(close_connection_pool=True)
 
     @staticmethod
     def _finish(closer: AsyncGenerator[None, None]) -> None:
@@ -381,11 +435,11 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
             state = _LoopState(self._new_client())
             if self.group_commit:
                 state.batcher = Batcher(
-                    functools.partial(self._send, state.pipeline),
+                    functools.partial(_send_weakly, weakref.ref(self), state.pipeline),
                     concurrency=self.batches_in_flight,
                     max_batch=self.max_batch,
                 )
-            closer = state.closer = self._closer(state, loop)
+            closer = state.closer = _closer(self._lock, self._clients, self._notifiers, state, loop)
             self._clients[loop] = state
         for _, old in stale:
             if old.closer is not None:
@@ -404,10 +458,8 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         return None if state is None else state.batcher
 
     def _dedicated_client(self) -> Redis:
-        """A client of its own for one blocking reader (pub/sub, XREAD BLOCK): no socket
-        timeout, so an idle block is not an error, and it never takes a pool connection."""
-        options: dict[str, Any] = {**self.redis_options, "socket_timeout": None}
-        return Redis.from_url(self.url, **options)
+        """A client of its own for one blocking reader (see `_dedicated_client`)."""
+        return _dedicated_client(self.url, self.redis_options)
 
     async def _notifier(self) -> Notifier:
         """The wake-up sources of the running loop, closed with the loop's client."""
@@ -416,7 +468,8 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         with self._lock:
             notifier = self._notifiers.get(loop)
             if notifier is None:
-                notifier = Notifier(self._dedicated_client, self._changes_channel)
+                factory = functools.partial(_dedicated_client, self.url, self.redis_options)
+                notifier = Notifier(factory, self._changes_channel)
                 self._notifiers[loop] = notifier
         return notifier
 
@@ -1091,6 +1144,16 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
             return
         notifier = await self._notifier()
         await notifier.wait_for_change(text(thread_id), timeout)
+
+
+async def _send_weakly(
+    saver: weakref.ref[RedisSaver], pipeline: ScriptPipeline, calls: list[Call]
+) -> list[Any]:
+    """`RedisSaver._send` for a batcher, which must not keep a dropped saver alive."""
+    live = saver()
+    if live is None:
+        raise RuntimeError("this RedisSaver was garbage-collected")
+    return await live._send(pipeline, calls)
 
 
 def _inbox_entry(member: bytes, data: bytes) -> InboxEntry:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import sqlite3
 import threading
 import weakref
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from hitl_async.checkpoint.lifecycle import forked_away
 from hitl_async_sqlite import _ops
 
 __all__ = ["CLOSE", "READ", "WRITE", "Job", "Worker"]
@@ -218,6 +220,16 @@ def _wake(jobs: list[Job]) -> None:
 
 
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
+
+
+def _forget_in_child() -> None:
+    """In a forked child the workers' threads do not exist and their connections are the
+    parent's: never stop or close them here (see `hitl_async.checkpoint.lifecycle`)."""
+    forked_away.extend(_LIVE)
+    _LIVE.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @atexit.register

@@ -76,6 +76,12 @@ from hitl_async.checkpoint.capabilities import (
     RunQueueStore,
 )
 from hitl_async.checkpoint.ids import check_id
+from hitl_async.checkpoint.lifecycle import (
+    after_fork_in_child,
+    creation_site,
+    forked_away,
+    warn_unclosed,
+)
 from hitl_async.errors import StoreLostError, StoreUnavailableError
 from hitl_async_sqlite import _coordination as _coord
 from hitl_async_sqlite import _ops
@@ -239,6 +245,9 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self._closed = False
         self._watchers = Watchers()
         self._identity = StoreIdentity(self.path)
+        self._site = creation_site()
+        self._finalizer: weakref.finalize[Any, SqliteSaver] | None = None
+        after_fork_in_child(self, _forget_parent)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SqliteSaver:
@@ -264,7 +273,10 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
                     self._identity,
                 )
                 self._worker = Worker(f"hitl-async-sqlite {self.path}", opener, self.max_batch)
-                weakref.finalize(self, self._worker.stop)
+                self._finalizer = weakref.finalize(
+                    self, _release_worker, self._worker, repr(self), self._site
+                )
+                self._finalizer.atexit = False  # (at exit, `_worker` closes every connection)
             return self._worker
 
     async def _call(
@@ -643,6 +655,25 @@ def _unavailable(
         ):
             cause += " (it or its directory is read-only; WAL needs its -wal and -shm files)"
     return StoreUnavailableError(f"SQLite file {path!r}", f"{cause}: {detail}", transient=transient)
+
+
+def _release_worker(worker: Worker, what: str, site: str) -> None:
+    """The finalizer of a saver collected without `aclose()`: warn, and close its connection
+    once the jobs already queued are done."""
+    warn_unclosed(what, site)
+    worker.stop()
+
+
+def _forget_parent(saver: SqliteSaver) -> None:
+    """In a forked child: drop the parent's worker (its thread does not exist here and its
+    connection is the parent's: never closed here); the child opens its own on first use."""
+    if saver._finalizer is not None:
+        saver._finalizer.detach()
+        saver._finalizer = None
+    forked_away.append(saver._worker)
+    saver._worker = None
+    saver._lock = threading.Lock()
+    saver._watchers = Watchers()
 
 
 def _wake(future: asyncio.Future[None]) -> None:

@@ -9,7 +9,8 @@ import os
 import socket
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -20,7 +21,13 @@ from hitl_async.checkpoint.capabilities import (
     RunQueueStore,
     require,
 )
-from hitl_async.errors import InvalidConfigError, ResumeError, ThreadBusyError
+from hitl_async.checkpoint.retry import OutageLog, retry_while_unavailable
+from hitl_async.errors import (
+    InvalidConfigError,
+    ResumeError,
+    StoreUnavailableError,
+    ThreadBusyError,
+)
 from hitl_async.store.sweeper import sweeper_for
 from hitl_async.types import CANCEL, Command
 
@@ -31,6 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 log = logging.getLogger("hitl_async.worker")
+
+_T = TypeVar("_T")
+_MAX_BACKOFF = 5.0  # longest pause between two tries while the store is down (s)
 
 
 class Worker:
@@ -91,6 +101,14 @@ class Worker:
         self._slots = anyio.Semaphore(concurrency)
         self.store_sweeper = sweeper_for(getattr(graph, "store", None))
         """Deletes expired items of the graph's long-term store (`compile(store=...)`)."""
+        self._outage = OutageLog(log, f"worker {self.owner}")
+
+    async def _store(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """A store call that waits out an outage (backoff, one log line per outage) until the
+        store is back or the worker stops."""
+        return await retry_while_unavailable(
+            call, self._outage, max_wait=_MAX_BACKOFF, give_up=self._stopping.is_set
+        )
 
     def stop(self) -> None:
         """Ask `run()` to stop taking work and return once the runs in progress end."""
@@ -109,9 +127,14 @@ class Worker:
                     await self.run_duties()
                 await self._slots.acquire()
                 try:
-                    request = await self.queue_store.claim_request(
-                        self.queue, self.owner, self.claim_ttl
+                    request = await self._store(
+                        lambda: self.queue_store.claim_request(
+                            self.queue, self.owner, self.claim_ttl
+                        )
                     )
+                except StoreUnavailableError:
+                    self._slots.release()
+                    break  # (only once stopping: until then the outage is waited out)
                 except BaseException:
                     self._slots.release()
                     raise
@@ -120,7 +143,11 @@ class Worker:
                     with anyio.move_on_after(self.poll):
                         async with anyio.create_task_group() as waiting:
                             waiting.start_soon(self._wake_on_stop, waiting.cancel_scope)
-                            await self.queue_store.wait_for_work(self.queue, self.poll)
+                            try:
+                                await self.queue_store.wait_for_work(self.queue, self.poll)
+                            except StoreUnavailableError as exc:
+                                self._outage.failed(exc)
+                                await anyio.sleep(self.poll)
                             waiting.cancel_scope.cancel()
                     continue
                 runs.start_soon(self._serve, request)
@@ -167,7 +194,12 @@ class Worker:
     async def _keep_claim(self, request_id: str, scope: anyio.CancelScope) -> None:
         while True:
             await anyio.sleep(self.claim_ttl / 3)
-            if not await self.queue_store.renew_claim(request_id, self.owner, self.claim_ttl):
+            try:
+                held = await self.queue_store.renew_claim(request_id, self.owner, self.claim_ttl)
+            except StoreUnavailableError as exc:
+                self._outage.failed(exc)  # (the run goes on; the next renewal may succeed)
+                continue
+            if not held:
                 log.warning("lost the claim on run %s", request_id)
                 return
 
@@ -195,14 +227,17 @@ class Worker:
                 result = await self.graph.ainvoke(None, config)
         except ThreadBusyError:
             await anyio.sleep(min(self.poll, 0.2))
-            await self.queue_store.finish_request(request.id, self.owner, "queued")
+            await self._store(
+                lambda: self.queue_store.finish_request(request.id, self.owner, "queued")
+            )
             return
         except Exception as exc:
             log.exception("run %s on thread %s failed", request.id, request.thread_id)
             await self._fail(request, f"{type(exc).__name__}: {exc}")
             return
-        await self.queue_store.finish_request(
-            request.id, self.owner, "done", result=serde.dumps(result, channel="run result")
+        output = serde.dumps(result, channel="run result")
+        await self._store(
+            lambda: self.queue_store.finish_request(request.id, self.owner, "done", result=output)
         )
 
     def _decode(self, request: RunRequest) -> dict[str, Any] | str:
@@ -224,7 +259,9 @@ class Worker:
     async def _fail(self, request: RunRequest, reason: str) -> None:
         """Mark a claimed request failed with `reason` (if this worker still holds it)."""
         log.error("run %s on thread %s failed: %s", request.id, request.thread_id, reason)
-        await self.queue_store.finish_request(request.id, self.owner, "failed", error=reason)
+        await self._store(
+            lambda: self.queue_store.finish_request(request.id, self.owner, "failed", error=reason)
+        )
 
     async def _already_started(self, request: RunRequest, given: Any) -> bool:
         """Whether an earlier attempt already applied this request's input (its checkpoints
@@ -240,6 +277,9 @@ class Worker:
         try:
             await self.recover()
             await self.fire_deadlines()
+            self._outage.recovered()
+        except StoreUnavailableError as exc:
+            self._outage.failed(exc)  # one line per outage, not a traceback per round
         except Exception:
             log.exception("worker duties failed")
         if self.store_sweeper is not None:

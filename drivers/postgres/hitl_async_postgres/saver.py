@@ -119,6 +119,36 @@ __all__ = ["PostgresSaver", "from_url"]
 
 log = logging.getLogger(__name__)
 
+
+class _PoolFloorOnce(logging.Filter):
+    """asyncpg's pool logs a traceback each time it fails to reopen its `min_size` connections
+    (every 1-60 s while the server is down). Keep one line per outage (a repeat within
+    `window` seconds of the last is dropped) and no traceback: the driver's own
+    `StoreUnavailableError` says what is wrong when a call needs the server."""
+
+    window = 120.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = -self.window
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("Failed to restore the pool connection floor"):
+            return True
+        now = time.monotonic()
+        repeat, self.last = now - self.last < self.window, now
+        if repeat:
+            return False
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.msg} (server unreachable: {type(exc).__name__}: {exc})"
+            record.args = ()
+        record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_PoolFloorOnce())
+
 _CLOSE_TIMEOUT = 5.0
 _FINAL_STATUSES = frozenset({"done", "failed", "cancelled", "queued"})
 

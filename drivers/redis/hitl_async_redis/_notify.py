@@ -17,9 +17,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from hitl_async.checkpoint.retry import OutageLog
+
 __all__ = ["Notifier", "stream_id"]
 
 log = logging.getLogger(__name__)
+_OUTAGE = OutageLog(log, "hitl_async_redis notifications")
 
 _BLOCK_MS = 1000
 _StreamId = tuple[int, int]
@@ -65,8 +68,8 @@ class _Listener:
             await self._loop()
         except asyncio.CancelledError:
             pass
-        except Exception:  # a wake-up source failing must not fail the waiters: they re-check
-            log.warning("hitl_async_redis: notification listener failed", exc_info=True)
+        except Exception as exc:  # a wake-up source failing must not fail the waiters
+            _OUTAGE.failed(exc)  # (they re-check; one log line per outage, no traceback)
         finally:
             # synchronous up to here: no waiter can register with a listener that is exiting
             self.alive = False
@@ -96,6 +99,7 @@ class _Changes(_Listener):
         pubsub = self.client.pubsub()
         try:
             await pubsub.subscribe(self.channel)
+            _OUTAGE.recovered()
             since: float | None = None
             while True:
                 message: dict[str, Any] | None = await pubsub.get_message(timeout=_BLOCK_MS / 1000)

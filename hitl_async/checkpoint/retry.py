@@ -104,6 +104,7 @@ async def retry_while_unavailable(
         sleep=anyio.sleep,
         reraise=True,
     )
+
     async def attempt() -> _T:  # (a coroutine function: tenacity awaits only those)
         return await call()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import logging
 import random
 import re
 import uuid
@@ -34,6 +35,7 @@ from hitl_async import (
 )
 from hitl_async.checkpoint.base import Commit, LoadedCheckpoint
 from hitl_async.checkpoint.capabilities import InboxQuery
+from hitl_async.errors import InvalidThreadIdError
 
 try:
     import asyncpg
@@ -167,11 +169,11 @@ def test_unknown_option_is_a_type_error() -> None:
 @pytest.mark.anyio
 async def test_nul_in_thread_id_is_rejected_by_name() -> None:
     saver = PostgresSaver("postgresql://nobody@127.0.0.1:1/nowhere")  # never connects
-    with pytest.raises(ValueError, match=r"thread_id 'a\\x00b' contains a NUL"):
+    with pytest.raises(InvalidThreadIdError, match=r"thread id 'a\\x00b' is not valid.*NUL"):
         await saver.commit(rec("a\x00b", "1", "1"), blobs("1"), expected_head=None)
-    with pytest.raises(ValueError, match="thread_id"):
+    with pytest.raises(ValueError, match="thread id"):
         await saver.load("a\x00b")
-    with pytest.raises(ValueError, match="thread_id"):
+    with pytest.raises(ValueError, match="thread id"):
         await saver.history("\x00")
     with pytest.raises(ValueError, match="checkpoint_ns"):
         await saver.put_writes("t", "ns\x00", "1", [WriteRecord("t", 0, "c", b"")])
@@ -820,7 +822,7 @@ async def test_notify_wakes_waiters_across_connections_and_aclose_closes_the_lis
 
     try:
         await writer.setup()
-        long_id = "x" * 9000  # over the NOTIFY payload limit: wakes every change waiter
+        long_id = "x" * 1024  # the longest thread id (hitl_async.checkpoint.ids.MAX_ID_BYTES)
         for thread_id in ("t", long_id):
             commit = lambda t=thread_id: writer.commit(  # noqa: E731
                 rec(t, "001", "1"), blobs("1", with_b=True), expected_head=None
@@ -1681,3 +1683,45 @@ def test_a_call_made_as_the_last_batch_is_answered_still_goes_out() -> None:
             assert await batcher.submit(n) == n  # awaited directly: no extra hop
 
     asyncio.run(asyncio.wait_for(main(), 5))
+
+
+@pytest.mark.anyio
+async def test_callers_cancelled_mid_call_never_leave_a_connection_busy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Callers cancelled at random points (timeouts, cancel scopes) while the pool is created,
+    migrated, warmed up and used, and while the LISTEN connection opens: no other caller ever
+    gets asyncpg's `InternalClientError: another operation is in progress`, no connection goes
+    back to the pool mid-transaction, and no half-open connection is left to complain. (The
+    first use's migration and warm-up, and the LISTEN connection, now run shielded from the
+    caller's cancellation.)"""
+    import random
+
+    import anyio
+
+    require_service("postgres", POSTGRES_URL)
+    errors: list[BaseException] = []
+    for round_ in range(4):
+        saver = PostgresSaver(POSTGRES_URL, schema=new_schema(), max_size=4)
+
+        async def one(i: int, saver: PostgresSaver = saver) -> None:
+            try:
+                with anyio.move_on_after(random.random() * 0.02):
+                    await saver.load(f"t{i}")
+                with anyio.move_on_after(random.random() * 0.004):
+                    await saver.wait_for_change(f"t{i}", 1)
+                lease = await saver.acquire_lease(f"t{i}", "o", 30)
+                with anyio.move_on_after(random.random() * 0.002):
+                    await saver.release_lease(lease)
+                await saver.list_threads()
+            except Exception as exc:
+                errors.append(exc)
+
+        with caplog.at_level(logging.WARNING, logger="asyncpg"):
+            async with anyio.create_task_group() as tg:
+                for i in range(60):
+                    tg.start_soon(one, i + 100 * round_)
+        await saver.destroy()
+        await saver.aclose()
+    assert errors == []
+    assert not [r for r in caplog.records if "active transaction" in r.getMessage()]

@@ -12,12 +12,15 @@ from typing import Any
 
 import anyio
 import pytest
-from test_faults import Server, server  # noqa: F401 - the `server` fixture
+import test_faults
+from test_faults import Server
 from typing_extensions import TypedDict
 
 from hitl_async import END, START, StateGraph, Worker
 
 pytestmark = pytest.mark.anyio
+
+server = test_faults.server  # the fixture: a PostgreSQL or Redis server and a proxy to it
 
 
 class State(TypedDict):

@@ -57,10 +57,10 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -118,6 +118,7 @@ from hitl_async_postgres._url import split_url
 __all__ = ["PostgresSaver", "from_url"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class _PoolFloorOnce(logging.Filter):
@@ -435,6 +436,7 @@ class _LoopPool:
     pool: asyncpg.Pool
     keeper: asyncio.Task[None] | None = None
     listener: Listener | None = None
+    opening: asyncio.Task[Listener] | None = None  # the LISTEN connection being opened
     cold: bool = True  # its connections are still to be warmed up
     acquires: Batcher[_AcquireCall, asyncpg.Record] | None = None
     commits: Batcher[_ChainCall, asyncpg.Record] | None = None
@@ -604,6 +606,40 @@ def _release_pools(pools: dict[asyncio.AbstractEventLoop, _LoopPool], what: str,
             entry.pool.terminate()
 
 
+async def _open_listener(dsn: str, channels: Any, options: dict[str, Any]) -> Listener:
+    return await Listener.open(dsn, channels, **options)
+
+
+def _opened(
+    pools: dict[asyncio.AbstractEventLoop, _LoopPool],
+    loop: asyncio.AbstractEventLoop,
+    entry: _LoopPool,
+    task: asyncio.Task[Listener],
+) -> None:
+    """When the LISTEN connection is open: keep it (or close it, if its pool is gone)."""
+    entry.opening = None
+    if task.cancelled() or task.exception() is not None:
+        return  # (the waiters get the error; the next wait tries again)
+    listener = task.result()
+    if pools.get(loop) is entry and entry.listener is None:
+        entry.listener = listener
+    else:
+        listener.terminate()
+
+
+async def _shielded(work: Coroutine[Any, Any, _T]) -> _T:
+    """Run `work` in a task of its own that the caller's cancellation does not interrupt (the
+    caller stops waiting; the work finishes, and its error, if any, is not reported twice)."""
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(_retrieve)
+    return await asyncio.shield(task)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def _forget_parent(saver: PostgresSaver) -> None:
     """In a forked child: drop the parent's pools (their sockets are the parent's sessions:
     never closed here) so the child connects afresh on first use."""
@@ -760,31 +796,43 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
             entry = self._pools.get(loop)
             if entry is None:
                 self._drop_closed_loops()
-                pool = await asyncpg.create_pool(self.dsn, **self.pool_options)
-                entry = _LoopPool(pool)
-                if self.group_commit:
-                    entry.acquires = self._batcher(
-                        pool, self._q.acquire_and_load, self._q.acquire_and_load_batch,
-                        _acquire_columns,
-                    )  # fmt: skip
-                    entry.commits = self._batcher(
-                        pool, self._q.commit_many, self._q.commit_many_batch, _chain_columns
-                    )
-                    entry.puts = self._batcher(
-                        pool, self._q.put_writes, self._q.put_writes_batch, _put_writes_columns
-                    )
-                    entry.releases = self._batcher(
-                        pool, self._q.release_lease, self._q.release_batch, _release_columns
-                    )
-                entry.keeper = loop.create_task(  # (it holds no reference to the saver)
-                    _keep(self._pools, loop, entry), name="hitl-async-postgres pool keeper"
-                )
-                self._pools[loop] = entry
+                # Shielded too: a caller cancelled mid-connect leaves the pool to be kept (and
+                # closed by its keeper), never a half-open connection nobody owns.
+                entry = await _shielded(self._new_entry(loop))
+            # Shielded: a caller cancelled meanwhile must not interrupt a migration or a
+            # warm-up mid-statement (its connection would go back to the pool mid-transaction).
             if self.auto_setup and not self._migrated:
-                await self._migrate(entry.pool)
+                await _shielded(self._migrate(entry.pool))
             if entry.cold:
                 entry.cold = False
-                await self._warm(entry.pool)
+                await _shielded(self._warm(entry.pool))
+        return entry
+
+    async def _new_entry(self, loop: asyncio.AbstractEventLoop) -> _LoopPool:
+        """Create the pool of `loop` with its batchers and keeper, and register it."""
+        pool = await asyncpg.create_pool(self.dsn, **self.pool_options)
+        if self._closed:  # aclose() ran meanwhile
+            await _close_pool(pool)
+            raise RuntimeError("this PostgresSaver is closed")
+        entry = _LoopPool(pool)
+        if self.group_commit:
+            entry.acquires = self._batcher(
+                pool, self._q.acquire_and_load, self._q.acquire_and_load_batch,
+                _acquire_columns,
+            )  # fmt: skip
+            entry.commits = self._batcher(
+                pool, self._q.commit_many, self._q.commit_many_batch, _chain_columns
+            )
+            entry.puts = self._batcher(
+                pool, self._q.put_writes, self._q.put_writes_batch, _put_writes_columns
+            )
+            entry.releases = self._batcher(
+                pool, self._q.release_lease, self._q.release_batch, _release_columns
+            )
+        entry.keeper = loop.create_task(  # (it holds no reference to the saver)
+            _keep(self._pools, loop, entry), name="hitl-async-postgres pool keeper"
+        )
+        self._pools[loop] = entry
         return entry
 
     async def _warm(self, pool: asyncpg.Pool) -> None:
@@ -869,7 +917,12 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         return out
 
     async def _listener(self) -> Listener:
-        """The LISTEN connection of the running event loop, opened (again) when needed."""
+        """The LISTEN connection of the running event loop, opened (again) when needed.
+
+        The connection is opened by a task of its own that the callers await shielded: a
+        waiter cancelled mid-connect (a timeout, a cancel scope) never aborts the half-open
+        connection, which asyncpg would report as an unretrieved "unexpected
+        connection_lost()"; the next waiter gets it."""
         await self._pool()
         loop = asyncio.get_running_loop()
         entry = self._pools.get(loop)
@@ -879,18 +932,23 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
             entry = self._pools.get(loop)
             if self._closed or entry is None:
                 raise RuntimeError("this PostgresSaver is closed")
-            if entry.listener is None or not entry.listener.alive:
-                if entry.listener is not None:
-                    entry.listener.terminate()
-                    entry.listener = None
-                listener = await Listener.open(
-                    self.listen_dsn, self.channels, **self.listen_options
+            if entry.listener is not None and entry.listener.alive:
+                return entry.listener
+            if entry.listener is not None:
+                entry.listener.terminate()
+                entry.listener = None
+            if entry.opening is None:
+                opening = loop.create_task(
+                    _open_listener(self.listen_dsn, self.channels, self.listen_options),
+                    name="hitl-async-postgres LISTEN",
                 )
-                if self._closed or self._pools.get(loop) is not entry:  # closed meanwhile
-                    await listener.close()
-                    raise RuntimeError("this PostgresSaver is closed")
-                entry.listener = listener
-            return entry.listener
+                opening.add_done_callback(functools.partial(_opened, self._pools, loop, entry))
+                entry.opening = opening
+            opening = entry.opening
+        listener = await asyncio.shield(opening)
+        if self._closed or self._pools.get(loop) is not entry:  # closed meanwhile
+            raise RuntimeError("this PostgresSaver is closed")
+        return listener
 
     async def _migrate(self, pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:
@@ -903,7 +961,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         if not self._migrated:
             async with self._lock_for(asyncio.get_running_loop()):
                 if not self._migrated:
-                    await self._migrate(pool)
+                    await _shielded(self._migrate(pool))
 
     async def destroy(self) -> None:
         """Drop the schema with everything in it (in `public`: only the driver's objects)."""

@@ -128,7 +128,7 @@ def test_from_url_keyword_options_win_and_build_the_pool_options() -> None:
     assert saver.pool_options["min_size"] == 1
     assert saver.pool_options["statement_cache_size"] == 0
     default = from_url("postgresql://u@db/app", connect_timeout=2, command_timeout=4)
-    assert default.schema == "public" and default.auto_setup is True
+    assert default.schema == "hitl" and default.auto_setup is True  # (a schema of its own)
     assert default.pool_options["max_size"] == 10
     assert default.pool_options["timeout"] == 2 and default.pool_options["command_timeout"] == 4
     assert "statement_cache_size" not in default.pool_options  # asyncpg's own default

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from hitl_async.errors import InvalidConfigError
 from hitl_async_postgres._schema import (
     BATCHES_SQL,
     CHAINS_SQL,
@@ -23,7 +24,23 @@ from hitl_async_postgres._schema import (
     quote_schema,
 )
 
-__all__ = ["LATEST_VERSION", "MIGRATIONS", "destroy", "migrate"]
+__all__ = ["DEFAULT_SCHEMA", "LATEST_VERSION", "MIGRATIONS", "destroy", "migrate"]
+
+DEFAULT_SCHEMA = "hitl"
+"""Where the driver keeps its tables unless told otherwise: a schema of its own, so it shares a
+database with LangGraph's tables (`checkpoints`, ...) and other applications' without touching
+them. Versions before 0.2 used `public`: such a store is moved here on first use (below)."""
+
+_TABLES = (
+    "threads",
+    "checkpoints",
+    "blobs",
+    "writes",
+    "leases",
+    "inbox",
+    "runs",
+    "hitl_migrations",
+)
 
 
 def _function(sql: str, name: str) -> str:
@@ -80,6 +97,38 @@ MIGRATIONS: tuple[Migration, ...] = (
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 
+def _functions(sql: str) -> list[str]:
+    """Every `CREATE OR REPLACE FUNCTION` statement of a migration's SQL, in order."""
+    out: list[str] = []
+    start = sql.find("CREATE OR REPLACE FUNCTION")
+    while start >= 0:
+        end = sql.index("$fn$;", sql.index("$fn$", start) + 4) + len("$fn$;")
+        out.append(sql[start:end])
+        start = sql.find("CREATE OR REPLACE FUNCTION", end)
+    return out
+
+
+async def _adopt_legacy(conn: asyncpg.Connection, quoted: str) -> None:
+    """Move a store an earlier version kept in `public` (its `hitl_migrations` table says so)
+    into the (new, empty) default schema: its tables move as they are, its functions are
+    dropped from `public` and made again in the new schema (their bodies name the schema).
+    Runs inside `migrate`'s transaction and lock: all or nothing."""
+    legacy = await conn.fetchval("SELECT to_regclass('public.hitl_migrations') IS NOT NULL")
+    if not legacy:
+        return
+    rows = await conn.fetch("SELECT version FROM public.hitl_migrations")
+    versions = {int(r["version"]) for r in rows}
+    for table in _TABLES:
+        if await conn.fetchval("SELECT to_regclass($1::text) IS NOT NULL", f"public.{table}"):
+            await conn.execute(f"ALTER TABLE public.{table} SET SCHEMA {quoted}")
+    drops = [s for s in _OBJECTS.split("; ") if s.startswith("DROP FUNCTION")]
+    await conn.execute("; ".join(drops).replace(PLACEHOLDER, "public"))
+    for migration in MIGRATIONS:
+        if migration.version in versions:
+            for statement in _functions(migration.sql):
+                await conn.execute(Migration(0, "", statement).render(quoted))
+
+
 async def _applied(conn: asyncpg.Connection, quoted: str, schema: str) -> set[int]:
     """Versions recorded in the schema, or an empty set when it has no migrations table yet."""
     exists = await conn.fetchval(
@@ -108,6 +157,8 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> list[int]:
         )
         if not has_schema:
             await conn.execute(f"CREATE SCHEMA {quoted}")
+        if schema == DEFAULT_SCHEMA and not await _applied(conn, quoted, schema):
+            await _adopt_legacy(conn, quoted)
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {quoted}.hitl_migrations ("
             " version integer PRIMARY KEY,"
@@ -117,7 +168,16 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> list[int]:
         for migration in MIGRATIONS:
             if migration.version in done:
                 continue
-            await conn.execute(migration.render(quoted))
+            try:
+                await conn.execute(migration.render(quoted))
+            except asyncpg.DuplicateTableError as exc:
+                raise InvalidConfigError(
+                    f"PostgreSQL schema {schema!r} already holds a table hitl-async needs "
+                    f"({exc}), created by another application (LangGraph's savers use "
+                    "'checkpoints', 'checkpoint_blobs', 'checkpoint_writes'). hitl-async keeps "
+                    f"its tables in a schema of their own: use the default ({DEFAULT_SCHEMA!r}) "
+                    "or pass another schema=..."
+                ) from exc
             await conn.execute(
                 f"INSERT INTO {quoted}.hitl_migrations (version, applied_at) VALUES ($1, now())",
                 migration.version,

@@ -109,8 +109,8 @@ from hitl_async.errors import (
     ThreadBusyError,
 )
 from hitl_async_postgres._listen import Listener
+from hitl_async_postgres._migrate import DEFAULT_SCHEMA, migrate
 from hitl_async_postgres._migrate import destroy as _destroy_schema
-from hitl_async_postgres._migrate import migrate
 from hitl_async_postgres._queries import Queries
 from hitl_async_postgres._schema import channels, quote_schema
 from hitl_async_postgres._url import split_url
@@ -683,7 +683,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         self,
         dsn: str,
         *,
-        schema: str = "public",
+        schema: str = DEFAULT_SCHEMA,
         min_size: int = 1,
         max_size: int = 10,
         command_timeout: float | None = None,

@@ -16,7 +16,15 @@ import test_faults
 from test_faults import Server
 from typing_extensions import TypedDict
 
-from hitl_async import END, START, StateGraph, Worker
+from hitl_async import (
+    END,
+    START,
+    StateGraph,
+    StoreUnavailableError,
+    ThreadBusyError,
+    Worker,
+    connect,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -68,3 +76,40 @@ async def test_a_worker_logs_an_outage_once_and_serves_after_it(
     back = [r for r in records if "is back after" in r.getMessage()]
     assert 1 <= len(down) <= 2 and len(back) >= 1, [r.getMessage() for r in records]
     assert len(records) <= 6, [r.getMessage() for r in records]
+
+
+async def test_a_lost_release_does_not_block_the_callers_next_run(server: Server) -> None:
+    """The store was unreachable when a run released its lease: the lease stays held, but the
+    same saver releases it again (by token) before it next takes the thread, so the caller's
+    next call does not fail with ThreadBusyError for up to lease_ttl."""
+    proxy = await server.proxy()
+    saver = server.saver(proxy.url(server.url))
+    await saver.setup()
+    lease = await saver.acquire_lease("t", "run-1", 60)
+    await proxy.stop()
+    with pytest.raises(StoreUnavailableError):
+        await saver.release_lease(lease)
+    await proxy.start()
+    other = server.saver()  # another process: it still sees the lease held
+    with pytest.raises(ThreadBusyError):
+        await other.acquire_lease("t", "elsewhere", 60)
+    again = await saver.acquire_lease("t", "run-2", 60)  # the caller's own next run
+    assert again.token == lease.token + 1
+
+
+async def test_a_lost_release_on_sqlite_does_not_block_the_next_run(tmp_path: Any) -> None:
+    import sqlite3
+
+    saver = connect(f"sqlite:///{tmp_path / 'lost.db'}", busy_timeout=0.2)
+    try:
+        lease = await saver.acquire_lease("t", "run-1", 60)
+        locker = sqlite3.connect(tmp_path / "lost.db", isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        with pytest.raises(StoreUnavailableError):
+            await saver.release_lease(lease)
+        locker.execute("COMMIT")
+        locker.close()
+        again = await saver.acquire_lease("t", "run-2", 60)
+        assert again.token == lease.token + 1
+    finally:
+        await saver.aclose()

@@ -93,6 +93,7 @@ from hitl_async.checkpoint.lifecycle import (
     forked_away,
     warn_unclosed,
 )
+from hitl_async.checkpoint.releases import PendingReleases
 from hitl_async.checkpoint.rows import (
     checked_inbox_entry,
     checked_metadata,
@@ -752,6 +753,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
         self._migrated = False
         self._closed = False
+        self._pending_releases = PendingReleases()
         self._finalizer = weakref.finalize(
             self, _release_pools, self._pools, f"PostgresSaver(schema={schema!r})", creation_site()
         )
@@ -1242,6 +1244,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         find it taken), naming the holder when it is taken."""
         _check_text("thread_id", thread_id)
         _check_text("owner", owner)
+        await self._pending_releases.settle(thread_id, self._release_lease_once)
         pool = await self._pool()
         row = await pool.fetchrow(self._q.acquire_lease, thread_id, owner, ttl, graph)
         assert row is not None
@@ -1263,6 +1266,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         head or `checkpoint_id` as `load` returns it, read after the lease was taken."""
         _check_text("thread_id", thread_id)
         _check_text("owner", owner)
+        await self._pending_releases.settle(thread_id, self._release_lease_once)
         _check_text("checkpoint_ns", checkpoint_ns)
         if checkpoint_id:
             _check_text("checkpoint_id", checkpoint_id)
@@ -1289,6 +1293,15 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         return Lease(lease.thread_id, row["owner"], lease.token, row["expires_at"], row["graph"])
 
     async def release_lease(self, lease: Lease) -> None:
+        """Give the lease up if its token is still the thread's; if the server cannot be
+        reached, it is released again before this saver next acquires the thread."""
+        try:
+            await self._release_lease_once(lease)
+        except Exception:
+            self._pending_releases.failed(lease)
+            raise
+
+    async def _release_lease_once(self, lease: Lease) -> None:
         call = _ReleaseCall(lease.thread_id, lease.token)
         entry = await self._entry()
         if entry.releases is not None:

@@ -138,6 +138,7 @@ from hitl_async.checkpoint.lifecycle import (
     forked_away,
     warn_unclosed,
 )
+from hitl_async.checkpoint.releases import PendingReleases
 from hitl_async.errors import (
     CheckpointConflictError,
     CheckpointCorruptError,
@@ -391,6 +392,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self._finalizer.atexit = False
         after_fork_in_child(self, _forget_parent)
         self._store_key = f"{prefix}:store"
+        self._pending_releases = PendingReleases()
         self._store_id: bytes | None = None  # learned on first use (`_identify`)
 
     def __repr__(self) -> str:
@@ -963,6 +965,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     ) -> Lease:
         """Take the lease with the next token, or `ThreadBusyError`; one EVALSHA."""
         check_id("thread id", thread_id)
+        await self._pending_releases.settle(thread_id, self._release_lease_once)
         keys, member = self._lease_keys(thread_id)
         args = [member, text(owner), _ms(ttl), text(graph)]
         reply = await self._run(_scripts.ACQUIRE_LEASE, keys, args)
@@ -981,6 +984,7 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         """Take the lease (or `ThreadBusyError`, nothing read) and load the head (or
         `checkpoint_id`) of `checkpoint_ns`, atomically in one EVALSHA."""
         check_id("thread id", thread_id)
+        await self._pending_releases.settle(thread_id, self._release_lease_once)
         lease_keys, member = self._lease_keys(thread_id)
         load_keys, load_args = self._load_call(thread_id, checkpoint_ns, checkpoint_id)
         args = [member, text(owner), _ms(ttl), text(graph), *load_args]
@@ -999,6 +1003,15 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         return replace(lease, expires_at=int(reply[1]) / 1000)
 
     async def release_lease(self, lease: Lease) -> None:
+        """Give the lease up if its token is still the thread's; if the store cannot be reached,
+        it is released again before this saver next acquires the thread."""
+        try:
+            await self._release_lease_once(lease)
+        except Exception:
+            self._pending_releases.failed(lease)
+            raise
+
+    async def _release_lease_once(self, lease: Lease) -> None:
         """Mark the lease released if its token is still current (and notify waiters)."""
         keys, member = self._lease_keys(lease.thread_id)
         args = [member, str(int(lease.token)), self._changes_channel, text(lease.thread_id)]

@@ -82,6 +82,7 @@ from hitl_async.checkpoint.lifecycle import (
     forked_away,
     warn_unclosed,
 )
+from hitl_async.checkpoint.releases import PendingReleases
 from hitl_async.errors import StoreLostError, StoreUnavailableError
 from hitl_async_sqlite import _coordination as _coord
 from hitl_async_sqlite import _ops
@@ -245,6 +246,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self._closed = False
         self._watchers = Watchers()
         self._identity = StoreIdentity(self.path)
+        self._pending_releases = PendingReleases()
         self._site = creation_site()
         self._finalizer: weakref.finalize[Any, SqliteSaver] | None = None
         after_fork_in_child(self, _forget_parent)
@@ -481,6 +483,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     ) -> Lease:
         """Take the thread's lease with the next token, or `ThreadBusyError` (one transaction)."""
         check_id("thread id", thread_id)
+        await self._pending_releases.settle(thread_id, self._release_lease_once)
         lease: Lease = await self._write(_coord.acquire_lease_job(thread_id, owner, ttl, graph))
         return lease
 
@@ -496,6 +499,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     ) -> tuple[Lease, LoadedCheckpoint | None]:
         """`acquire_lease` then `load`, in one hop and one transaction."""
         check_id("thread id", thread_id)
+        await self._pending_releases.settle(thread_id, self._release_lease_once)
         job = _coord.acquire_and_load_job(
             thread_id, owner, ttl, graph, checkpoint_ns, checkpoint_id
         )
@@ -508,6 +512,15 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         return renewed
 
     async def release_lease(self, lease: Lease) -> None:
+        """Give the lease up if its token is still the thread's; if the store cannot be reached,
+        it is released again before this saver next acquires the thread."""
+        try:
+            await self._release_lease_once(lease)
+        except Exception:
+            self._pending_releases.failed(lease)
+            raise
+
+    async def _release_lease_once(self, lease: Lease) -> None:
         """Mark the lease released if its token is still the thread's; else do nothing."""
         await self._write(_coord.release_lease_job(lease), thread_key(lease.thread_id))
 

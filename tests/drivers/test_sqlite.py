@@ -881,3 +881,65 @@ async def test_processes_never_claim_the_same_request_or_lease(
     assert sorted(claimed) == [f"r{i:03d}" for i in range(120)]  # each exactly once
     held = await store.get_request("same-thread")  # its thread has a live running request
     assert held is not None and held.status == "queued"
+
+
+_SKEWED_CHILD = """
+import asyncio, sys, time
+real = time.time
+time.time = lambda: real() + 120.0  # this process's wall clock runs 120 s ahead
+from hitl_async import ThreadBusyError, connect
+
+async def main() -> None:
+    saver = connect(sys.argv[1])
+    stolen = 0
+    deadline = real() + float(sys.argv[2])
+    while real() < deadline:  # while the holder is alive and renewing
+        try:
+            await saver.acquire_lease("held", "skewed", 1.0)
+            stolen += 1
+        except ThreadBusyError:
+            pass
+        await asyncio.sleep(0.05)
+    print("stolen", stolen, flush=True)
+    for _ in range(200):  # the holder stopped renewing: taken over within about a ttl
+        try:
+            await saver.acquire_lease("held", "skewed", 1.0)
+            print("taken", flush=True)
+            break
+        except ThreadBusyError:
+            await asyncio.sleep(0.05)
+    await saver.aclose()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.anyio
+async def test_a_process_whose_clock_runs_ahead_never_steals_a_live_lease(tmp_path: Path) -> None:
+    """Processes sharing a SQLite file have no common clock: one whose wall clock runs 120 s
+    ahead sees every lease expired. It takes a lease over only once it watched it unrenewed for
+    its ttl on its own monotonic clock, so a live holder (renewing every ttl/3) keeps it, and a
+    holder that stopped renewing loses it about a ttl later."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'skew.db'}"
+    holder = SqliteSaver(tmp_path / "skew.db")
+    lease = await holder.acquire_lease("held", "live", 1.0)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SKEWED_CHILD, url, "3.0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        renew_until = time.monotonic() + 3.5
+        while time.monotonic() < renew_until:  # alive: renews every third of its ttl
+            lease = await holder.renew_lease(lease, 1.0)
+            await anyio.sleep(0.3)
+        out, _ = await anyio.to_thread.run_sync(child.communicate, None, 30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        await holder.aclose()
+    assert "stolen 0" in out, out
+    assert "taken" in out, out

@@ -25,6 +25,7 @@ from hitl_async_sqlite._ops import Job
 
 __all__ = [
     "INBOX_COLUMNS",
+    "LeaseClock",
     "acquire_and_load_job",
     "acquire_lease_job",
     "claim_job",
@@ -45,31 +46,81 @@ __all__ = [
 # --------------------------------------------------------------------------- leases
 
 
-def acquire_lease_job(thread_id: str, owner: str, ttl: float, graph: str) -> Job:
+class LeaseClock:
+    """When a lease another process wrote has really expired, judged on this process's clocks.
+
+    Processes sharing a SQLite file have no common clock: a process whose wall clock runs ahead
+    (by 120 s, say) would find every live lease expired and steal it. So a lease is taken over
+    only once it *looks* expired by the wall clock and has also not changed (same token and
+    expiry: its holder did not renew it) for its whole ttl as this saver watched it on its own
+    monotonic clock; a lease this saver wrote itself is judged by the monotonic time it wrote
+    it. A live holder renews every third of its ttl, so it is never taken over, whatever the
+    clocks say; a dead one is after at most one more ttl. Used only on the worker thread."""
+
+    def __init__(self) -> None:
+        self.own: dict[str, tuple[int, float, float]] = {}  # thread -> token, expires, mono end
+        self.seen: dict[str, tuple[int, float, float]] = {}  # thread -> token, expires, first
+
+    def wrote(self, thread_id: str, token: int, expires_at: float, ttl: float) -> None:
+        self.own[thread_id] = (token, expires_at, time.monotonic() + ttl)
+        self.seen.pop(thread_id, None)
+
+    def expired(self, thread_id: str, token: int, expires_at: float, ttl: float) -> bool:
+        """Whether a lease row (unreleased) may be taken over now."""
+        if expires_at >= time.time():
+            return False
+        mine = self.own.get(thread_id)
+        if mine is not None and mine[:2] == (token, expires_at):
+            return time.monotonic() >= mine[2]
+        if ttl <= 0:  # written before its ttl was recorded: the wall clock alone
+            return True
+        now = time.monotonic()
+        seen = self.seen.get(thread_id)
+        if seen is None or seen[:2] != (token, expires_at):
+            if len(self.seen) > 10_000:
+                self.seen.clear()
+            self.seen[thread_id] = (token, expires_at, now)
+            return False
+        return now - seen[2] >= ttl
+
+    def busy_until(self, thread_id: str, expires_at: float, ttl: float) -> float:
+        """When a lease that looked expired but is not confirmed yet may be taken (wall)."""
+        seen = self.seen.get(thread_id)
+        if seen is None:
+            return expires_at
+        return time.time() + max(0.0, ttl - (time.monotonic() - seen[2]))
+
+
+def acquire_lease_job(
+    thread_id: str, owner: str, ttl: float, graph: str, clock: LeaseClock | None = None
+) -> Job:
     """A job taking the thread's lease with the next token, or raising `ThreadBusyError`."""
+    clock = clock or LeaseClock()
 
     def job(conn: sqlite3.Connection) -> Lease:
         now = time.time()
         row = conn.execute(
-            "SELECT owner, token, expires_at, released FROM leases WHERE thread_id = ?",
+            "SELECT owner, token, expires_at, released, ttl FROM leases WHERE thread_id = ?",
             (thread_id,),
         ).fetchone()
-        if row is not None and not row[3] and row[2] >= now:
-            raise ThreadBusyError(thread_id, row[0], row[2])
+        if row is not None and not row[3] and not clock.expired(thread_id, *row[1:3], row[4]):
+            until = row[2] if row[2] >= now else clock.busy_until(thread_id, row[2], row[4])
+            raise ThreadBusyError(thread_id, row[0], until)
         lease = Lease(thread_id, owner, (row[1] if row is not None else 0) + 1, now + ttl, graph)
         conn.execute(
-            "INSERT INTO leases (thread_id, owner, token, expires_at, graph, released) "
-            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (thread_id) DO UPDATE SET "
+            "INSERT INTO leases (thread_id, owner, token, expires_at, graph, released, ttl) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (thread_id) DO UPDATE SET "
             "owner = excluded.owner, token = excluded.token, expires_at = excluded.expires_at, "
-            "graph = excluded.graph, released = 0",
-            (thread_id, owner, lease.token, lease.expires_at, graph),
+            "graph = excluded.graph, released = 0, ttl = excluded.ttl",
+            (thread_id, owner, lease.token, lease.expires_at, graph, float(ttl)),
         )
+        clock.wrote(thread_id, lease.token, lease.expires_at, ttl)
         return lease
 
     return job
 
 
-def renew_lease_job(lease: Lease, ttl: float) -> Job:
+def renew_lease_job(lease: Lease, ttl: float, clock: LeaseClock | None = None) -> Job:
     """A job extending a held lease from now, or raising `LeaseLostError`."""
 
     def job(conn: sqlite3.Connection) -> Lease:
@@ -81,8 +132,11 @@ def renew_lease_job(lease: Lease, ttl: float) -> Job:
             raise LeaseLostError(lease.thread_id, lease.token, row[1] if row else None)
         expires_at = time.time() + ttl
         conn.execute(
-            "UPDATE leases SET expires_at = ? WHERE thread_id = ?", (expires_at, lease.thread_id)
+            "UPDATE leases SET expires_at = ?, ttl = ? WHERE thread_id = ?",
+            (expires_at, float(ttl), lease.thread_id),
         )
+        if clock is not None:
+            clock.wrote(lease.thread_id, row[1], expires_at, ttl)
         return Lease(lease.thread_id, row[0], row[1], expires_at, row[2])
 
     return job
@@ -95,10 +149,11 @@ def acquire_and_load_job(
     graph: str,
     checkpoint_ns: str,
     checkpoint_id: str | None,
+    clock: LeaseClock | None = None,
 ) -> Job:
     """A job taking the lease, then loading the checkpoint the run starts from, in the same
     transaction (so nobody can commit between the two)."""
-    acquire = acquire_lease_job(thread_id, owner, ttl, graph)
+    acquire = acquire_lease_job(thread_id, owner, ttl, graph, clock)
 
     def job(conn: sqlite3.Connection) -> tuple[Lease, LoadedCheckpoint | None]:
         lease: Lease = acquire(conn)
@@ -116,10 +171,14 @@ def release_lease_job(lease: Lease) -> Job:
     return job
 
 
-def expired_leases(conn: sqlite3.Connection, graph: str | None, limit: int) -> list[Lease]:
-    """Unreleased leases whose expiry passed, oldest expiry first (index `leases_expiry`)."""
+def expired_leases(
+    conn: sqlite3.Connection, graph: str | None, limit: int, clock: LeaseClock | None = None
+) -> list[Lease]:
+    """Unreleased leases whose expiry passed, oldest expiry first (index `leases_expiry`), and
+    confirmed by `clock` (watched unrenewed for their ttl: see `LeaseClock`)."""
+    clock = clock or LeaseClock()
     sql = (
-        "SELECT thread_id, owner, token, expires_at, graph FROM leases "
+        "SELECT thread_id, owner, token, expires_at, graph, ttl FROM leases "
         "WHERE released = 0 AND expires_at < ?"
     )
     params: list[Any] = [time.time()]
@@ -128,7 +187,11 @@ def expired_leases(conn: sqlite3.Connection, graph: str | None, limit: int) -> l
         params.append(graph)
     sql += " ORDER BY expires_at, thread_id LIMIT ?"
     params.append(limit)
-    return [Lease(*row) for row in conn.execute(sql, params)]
+    return [
+        Lease(*row[:5])
+        for row in conn.execute(sql, params).fetchall()
+        if clock.expired(row[0], row[2], row[3], row[5])
+    ]
 
 
 # --------------------------------------------------------------------------- inbox

@@ -153,6 +153,17 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        4,
+        (
+            # The ttl a lease was taken or renewed for: with it, a process can judge a lease's
+            # expiry by watching it for that long on its own clock (see `_coordination`).
+            "ALTER TABLE leases ADD COLUMN ttl REAL NOT NULL DEFAULT 0",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 TABLES = ("writes", "blobs", "checkpoints", "threads")
 """The tables holding a thread's checkpoint data (`delete_thread` empties them, and its inbox)."""

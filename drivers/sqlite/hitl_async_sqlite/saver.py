@@ -247,6 +247,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         self._watchers = Watchers()
         self._identity = StoreIdentity(self.path)
         self._pending_releases = PendingReleases()
+        self._lease_clock = _coord.LeaseClock()  # (used on the worker thread only)
         self._site = creation_site()
         self._finalizer: weakref.finalize[Any, SqliteSaver] | None = None
         after_fork_in_child(self, _forget_parent)
@@ -484,7 +485,8 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         """Take the thread's lease with the next token, or `ThreadBusyError` (one transaction)."""
         check_id("thread id", thread_id)
         await self._pending_releases.settle(thread_id, self._release_lease_once)
-        lease: Lease = await self._write(_coord.acquire_lease_job(thread_id, owner, ttl, graph))
+        job = _coord.acquire_lease_job(thread_id, owner, ttl, graph, self._lease_clock)
+        lease: Lease = await self._write(job)
         return lease
 
     async def acquire_and_load(
@@ -501,14 +503,14 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         check_id("thread id", thread_id)
         await self._pending_releases.settle(thread_id, self._release_lease_once)
         job = _coord.acquire_and_load_job(
-            thread_id, owner, ttl, graph, checkpoint_ns, checkpoint_id
+            thread_id, owner, ttl, graph, checkpoint_ns, checkpoint_id, self._lease_clock
         )
         acquired: tuple[Lease, LoadedCheckpoint | None] = await self._write(job)
         return acquired
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
         """Extend the lease `ttl` seconds from now, or `LeaseLostError`."""
-        renewed: Lease = await self._write(_coord.renew_lease_job(lease, ttl))
+        renewed: Lease = await self._write(_coord.renew_lease_job(lease, ttl, self._lease_clock))
         return renewed
 
     async def release_lease(self, lease: Lease) -> None:
@@ -528,7 +530,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         """Unreleased leases past their expiry, oldest expiry first."""
         if limit <= 0:
             return []
-        return await self._read(_coord.expired_leases, graph, limit)
+        return await self._read(_coord.expired_leases, graph, limit, self._lease_clock)
 
     # ------------------------------------------------------------------ coordination: inbox
 

@@ -134,7 +134,7 @@ def test_url_relative_absolute_memory(tmp_path: Path, monkeypatch: pytest.Monkey
         assert parse_url(url) == (":memory:", {}), url
     assert parse_url("sqlite:///x.db?busy_timeout=5&synchronous=full") == (
         str(tmp_path / "x.db"),
-        {"busy_timeout": "5", "synchronous": "full"},
+        {"busy_timeout": 5.0, "synchronous": "full"},  # typed (SqliteUrlOptions),
     )
     for bad in ("sqlite://host/x.db", "sqlite:///x.db?bogus=1", "sqlite:///x.db#frag", "x:///a"):
         with pytest.raises(ValueError):

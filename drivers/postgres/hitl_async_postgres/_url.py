@@ -7,38 +7,34 @@ send unknown query parameters to the server as session settings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-__all__ = ["SCHEMES", "split_url"]
+from hitl_async.checkpoint.options import url_options
+
+__all__ = ["SCHEMES", "PostgresUrlOptions", "split_url"]
 
 SCHEMES = frozenset({"postgresql", "postgres"})
 
 
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"expected a boolean (true/false), got {text!r}")
+@dataclass(frozen=True)
+class PostgresUrlOptions:
+    """The `PostgresSaver` options a `postgresql://` URL's query may set (see `PostgresSaver`);
+    every other query parameter goes to asyncpg."""
 
-
-_OPTION_TYPES: Mapping[str, Callable[[str], Any]] = {
-    "schema": str,
-    "min_size": int,
-    "max_size": int,
-    "command_timeout": float,
-    "connect_timeout": float,
-    "statement_cache_size": int,
-    "pgbouncer": _bool,
-    "setup": _bool,
-    "group_commit": _bool,
-    "batches_in_flight": int,
-    "max_batch": int,
-    "warm_connections": int,
-}
+    schema: str = "hitl"
+    min_size: int = 1
+    max_size: int = 10
+    command_timeout: float | None = None
+    connect_timeout: float | None = None
+    statement_cache_size: int | None = None
+    pgbouncer: bool = False
+    setup: bool = True
+    group_commit: bool = True
+    batches_in_flight: int = 2
+    max_batch: int = 64
+    warm_connections: int | None = None
 
 
 def split_url(url: str) -> tuple[str, dict[str, Any]]:
@@ -49,16 +45,6 @@ def split_url(url: str) -> tuple[str, dict[str, Any]]:
             f"not a PostgreSQL URL (scheme {parts.scheme!r}); expected "
             "postgresql://user@host:port/database"
         )
-    options: dict[str, Any] = {}
-    kept: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        convert = _OPTION_TYPES.get(key)
-        if convert is None:
-            kept.append((key, value))
-            continue
-        try:
-            options[key] = convert(value)
-        except ValueError as exc:
-            raise ValueError(f"bad value for URL option {key!r}: {exc}") from None
+    options, kept = url_options(PostgresUrlOptions, parts.query)
     dsn = urlunsplit(parts._replace(query=urlencode(kept)))
     return dsn, options

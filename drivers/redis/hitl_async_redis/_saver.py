@@ -96,10 +96,10 @@ import threading
 import uuid
 import weakref
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import (
@@ -138,6 +138,7 @@ from hitl_async.checkpoint.lifecycle import (
     forked_away,
     warn_unclosed,
 )
+from hitl_async.checkpoint.options import url_options
 from hitl_async.checkpoint.releases import PendingReleases
 from hitl_async.errors import (
     CheckpointConflictError,
@@ -169,22 +170,10 @@ from hitl_async_redis._codec import (
 from hitl_async_redis._notify import Notifier
 from hitl_async_redis._pipeline import Call, ScriptPipeline
 
-__all__ = ["RedisSaver", "from_url"]
+__all__ = ["RedisSaver", "RedisUrlOptions", "from_url"]
 
 _SUFFIXES = ("cp", "idx", "blobs", "w", "wi")
 _GLOB_SPECIAL = frozenset("*?[]\\")
-_URL_OPTIONS = (
-    "prefix",
-    "ttl",
-    "max_connections",
-    "pool_timeout",
-    "socket_timeout",
-    "group_commit",
-    "max_batch",
-    "batches_in_flight",
-)
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _glob_escape(value: str) -> str:
@@ -1192,6 +1181,21 @@ def _inbox_entry(member: bytes, data: bytes) -> InboxEntry:
         )
 
 
+@dataclass(frozen=True)
+class RedisUrlOptions:
+    """The `RedisSaver` options a Redis URL's query may set; every other query parameter goes
+    to redis-py."""
+
+    prefix: str = "hitl"
+    ttl: float | None = None
+    max_connections: int = 50
+    pool_timeout: float | None = 60.0
+    socket_timeout: float | None = None
+    group_commit: bool = True
+    max_batch: int = 32
+    batches_in_flight: int = 4
+
+
 def _parse_url(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Split the driver's own query options (`prefix`, `ttl`, ...) off a Redis URL.
 
@@ -1200,22 +1204,7 @@ def _parse_url(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     parts = urlsplit(url)
     if parts.scheme not in {"redis", "rediss", "unix"}:
         raise ValueError(f"not a Redis URL (redis://, rediss://, unix://): {url!r}")
-    kept: list[tuple[str, str]] = []
-    found: dict[str, Any] = {}
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name not in _URL_OPTIONS:
-            kept.append((name, value))
-        elif name == "prefix":
-            found[name] = value
-        elif name in {"max_connections", "max_batch", "batches_in_flight"}:
-            found[name] = int(value)
-        elif name == "group_commit":
-            flag = value.strip().lower()
-            if flag not in _TRUE | _FALSE:
-                raise ValueError(f"group_commit must be true or false, got {value!r}")
-            found[name] = flag in _TRUE
-        else:  # ttl, pool_timeout, socket_timeout: seconds, or empty/"none" for unset
-            found[name] = None if value.lower() in {"", "none"} else float(value)
+    found, kept = url_options(RedisUrlOptions, parts.query)
     found.update(options)
     clean = urlunsplit(parts._replace(query=urlencode(kept)))
     return clean, found

@@ -51,7 +51,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -82,6 +82,7 @@ from hitl_async.checkpoint.lifecycle import (
     forked_away,
     warn_unclosed,
 )
+from hitl_async.checkpoint.options import url_options
 from hitl_async.checkpoint.releases import PendingReleases
 from hitl_async.errors import StoreLostError, StoreUnavailableError
 from hitl_async_sqlite import _coordination as _coord
@@ -89,14 +90,26 @@ from hitl_async_sqlite import _ops
 from hitl_async_sqlite._watch import Key, Watchers, queue_key, thread_key
 from hitl_async_sqlite._worker import CLOSE, READ, WRITE, Job, Worker
 
-__all__ = ["SqliteSaver", "from_url", "parse_url"]
+__all__ = ["SqliteSaver", "SqliteUrlOptions", "from_url", "parse_url"]
 
 T = TypeVar("T")
 
 MEMORY = ":memory:"
 JOURNAL_MODES = frozenset({"WAL", "DELETE", "TRUNCATE", "PERSIST", "MEMORY", "OFF"})
 SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
-URL_OPTIONS = frozenset({"busy_timeout", "synchronous", "journal_mode"})
+
+
+@dataclass(frozen=True)
+class SqliteUrlOptions:
+    """The `SqliteSaver` options a `sqlite:` URL's query may set (see `SqliteSaver`)."""
+
+    busy_timeout: float = 30.0
+    synchronous: str | None = None
+    journal_mode: str = "WAL"
+    max_batch: int = 512
+
+
+URL_OPTIONS = frozenset(f.name for f in fields(SqliteUrlOptions))
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[/\\]")
 POLL_MIN = 0.005
 """First pause of `wait_for_change` / `wait_for_work` between two looks at the store (s)."""
@@ -104,7 +117,7 @@ POLL_MAX = 0.1
 """Longest pause between two looks (the backoff doubles up to it)."""
 
 
-def parse_url(url: str) -> tuple[str, dict[str, str]]:
+def parse_url(url: str) -> tuple[str, dict[str, Any]]:
     """Split a `sqlite:` URL into a database path and its query options.
 
     `sqlite:///relative.db` is relative to the current directory (made absolute here),
@@ -117,12 +130,11 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
         raise ValueError(f"not a sqlite URL (scheme {parts.scheme!r}); expected sqlite:///file.db")
     if parts.fragment:
         raise ValueError("a sqlite URL has no #fragment; percent-encode '#' in file names")
-    options = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
-    unknown = set(options) - URL_OPTIONS
+    parse_qsl(parts.query, strict_parsing=bool(parts.query))  # (a malformed query: an error)
+    options, unknown = url_options(SqliteUrlOptions, parts.query)
     if unknown:
-        raise ValueError(
-            f"unknown sqlite URL option(s) {sorted(unknown)}; known: {sorted(URL_OPTIONS)}"
-        )
+        names = sorted(name for name, _ in unknown)
+        raise ValueError(f"unknown sqlite URL option(s) {names}; known: {sorted(URL_OPTIONS)}")
     path = unquote(parts.path)
     if parts.netloc:
         if parts.netloc == MEMORY and path in ("", "/"):

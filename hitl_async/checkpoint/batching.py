@@ -21,8 +21,6 @@ __all__ = ["Batcher"]
 Req = TypeVar("Req")
 Res = TypeVar("Res")
 
-Outcome = Res | BaseException
-
 
 class Batcher(Generic[Req, Res]):
     """Coalesce concurrent `submit()` calls into batches for `send` (one event loop).
@@ -35,7 +33,7 @@ class Batcher(Generic[Req, Res]):
 
     def __init__(
         self,
-        send: Callable[[list[Req]], Awaitable[Sequence[Outcome[Res]]]],
+        send: Callable[[list[Req]], Awaitable[Sequence[Res | BaseException]]],
         *,
         concurrency: int = 2,
         max_batch: int = 64,

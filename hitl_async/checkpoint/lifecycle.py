@@ -24,6 +24,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, TypeVar
 
 __all__ = ["after_fork_in_child", "creation_site", "forked_away", "warn_unclosed"]
@@ -74,12 +75,12 @@ _INTERNAL = (
 def creation_site() -> str:
     """`file:line` of the first caller outside hitl-async and its drivers (where user code
     created the object being constructed)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         name = frame.f_code.co_filename
         if not any(part in name for part in _INTERNAL):
             return f"{name}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     return "<unknown>"
 
 

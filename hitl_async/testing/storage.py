@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import pytest
 
-from hitl_async.checkpoint.base import BaseSaver, WriteRecord
+from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint, WriteRecord
 from hitl_async.checkpoint.ids import MAX_ID_BYTES
 from hitl_async.errors import CheckpointConflictError, InvalidThreadIdError, SerializationError
 from hitl_async.testing.records import (
@@ -214,7 +214,10 @@ class CheckpointConformance:
         assert [c.record for c in history] == records[::-1]
         for loaded, record in zip(history, records[::-1], strict=True):
             assert_loaded(loaded, record)
-        ids = lambda hs: [c.record.checkpoint_id for c in hs]  # noqa: E731
+
+        def ids(hs: list[LoadedCheckpoint]) -> list[str]:
+            return [c.record.checkpoint_id for c in hs]
+
         assert ids(await saver.history("t", before=cid(4))) == [cid(3), cid(2), cid(1)]
         assert ids(await saver.history("t", before=cid(1))) == []
         assert ids(await saver.history("t", limit=2)) == [cid(5), cid(4)]

@@ -35,7 +35,7 @@ from hitl_async import (
 )
 from hitl_async.checkpoint.base import Commit, LoadedCheckpoint
 from hitl_async.checkpoint.capabilities import InboxQuery
-from hitl_async.errors import InvalidThreadIdError
+from hitl_async.errors import CorruptRecordError, InvalidThreadIdError
 
 try:
     import asyncpg
@@ -1725,3 +1725,34 @@ async def test_callers_cancelled_mid_call_never_leave_a_connection_busy(
         await saver.aclose()
     assert errors == []
     assert not [r for r in caplog.records if "active transaction" in r.getMessage()]
+
+
+@pytest.mark.anyio
+async def test_a_statement_that_returns_no_row_is_a_library_error_naming_the_thread() -> None:
+    """mypy --strict found replies indexed unchecked (`Record | None`): a driver function that
+    returns no row (its schema's functions replaced by hand, or damaged) was a bare
+    `AssertionError` - or, under `python -O`, `TypeError: 'NoneType' object is not
+    subscriptable`. Now it is `CorruptRecordError` naming the thread, and nothing is written."""
+    require_service("postgres", POSTGRES_URL)
+    schema = new_schema()
+    saver = PostgresSaver(POSTGRES_URL, schema=schema, group_commit=False, warm_connections=0)
+    await saver.setup()
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        args = (
+            "text, text, text, text[], integer[], text[], bytea[], text[], bigint, "
+            "text[], text[], text[], bytea[], text[], double precision[], bytea[], text[]"
+        )
+        await conn.execute(f'DROP FUNCTION "{schema}".hitl_put_writes({args})')
+        await conn.execute(
+            f'CREATE FUNCTION "{schema}".hitl_put_writes({args}) '
+            "RETURNS TABLE (lease_ok boolean, lease_current bigint) "
+            "LANGUAGE sql AS 'SELECT true, 0::bigint WHERE false'"
+        )
+        with pytest.raises(CorruptRecordError) as info:
+            await saver.put_writes("t-broken", "", "c1", [WriteRecord("k", 0, "a", b"w")])
+        assert info.value.thread_id == "t-broken" and "no row" in str(info.value)
+    finally:
+        await conn.close()
+        await saver.destroy()
+        await saver.aclose()

@@ -8,6 +8,8 @@ refuses it (`hitl_fence` and `hitl_commit_many` redefined without the expiry con
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypeAlias
+
 import asyncpg
 
 from hitl_async.errors import InvalidConfigError
@@ -24,7 +26,19 @@ from hitl_async_postgres._schema import (
     quote_schema,
 )
 
-__all__ = ["DEFAULT_SCHEMA", "LATEST_VERSION", "MIGRATIONS", "destroy", "migrate"]
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "destroy",
+    "migrate",
+]
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    AnyConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy[Any]
+    """A connection of its own, or one lent by a pool."""
 
 DEFAULT_SCHEMA = "hitl"
 """Where the driver keeps its tables unless told otherwise: a schema of its own, so it shares a
@@ -108,7 +122,7 @@ def _functions(sql: str) -> list[str]:
     return out
 
 
-async def _adopt_legacy(conn: asyncpg.Connection, quoted: str) -> None:
+async def _adopt_legacy(conn: AnyConnection, quoted: str) -> None:
     """Move a store an earlier version kept in `public` (its `hitl_migrations` table says so)
     into the (new, empty) default schema: its tables move as they are, its functions are
     dropped from `public` and made again in the new schema (their bodies name the schema).
@@ -129,7 +143,7 @@ async def _adopt_legacy(conn: asyncpg.Connection, quoted: str) -> None:
                 await conn.execute(Migration(0, "", statement).render(quoted))
 
 
-async def _applied(conn: asyncpg.Connection, quoted: str, schema: str) -> set[int]:
+async def _applied(conn: AnyConnection, quoted: str, schema: str) -> set[int]:
     """Versions recorded in the schema, or an empty set when it has no migrations table yet."""
     exists = await conn.fetchval(
         "SELECT to_regclass(format('%I.hitl_migrations', $1::text)) IS NOT NULL", schema
@@ -140,7 +154,7 @@ async def _applied(conn: asyncpg.Connection, quoted: str, schema: str) -> set[in
     return {int(r["version"]) for r in rows}
 
 
-async def migrate(conn: asyncpg.Connection, schema: str) -> list[int]:
+async def migrate(conn: AnyConnection, schema: str) -> list[int]:
     """Bring `schema` up to `LATEST_VERSION`; return the versions applied by this call.
 
     Idempotent; concurrent callers serialize on the advisory lock. An up-to-date schema is
@@ -219,7 +233,7 @@ _OBJECTS = (
 )
 
 
-async def destroy(conn: asyncpg.Connection, schema: str) -> None:
+async def destroy(conn: AnyConnection, schema: str) -> None:
     """Drop everything the driver created: the whole schema, or only its objects in `public`."""
     quoted = quote_schema(schema)
     if schema == "public":

@@ -60,7 +60,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -102,6 +102,7 @@ from hitl_async.checkpoint.rows import (
 )
 from hitl_async.errors import (
     CheckpointConflictError,
+    CorruptRecordError,
     HitlError,
     LeaseLostError,
     SerializationError,
@@ -115,6 +116,9 @@ from hitl_async_postgres._migrate import destroy as _destroy_schema
 from hitl_async_postgres._queries import Queries
 from hitl_async_postgres._schema import channels, quote_schema
 from hitl_async_postgres._url import split_url
+
+if TYPE_CHECKING:
+    from hitl_async_postgres._migrate import AnyConnection
 
 __all__ = ["PostgresSaver", "from_url"]
 
@@ -155,7 +159,7 @@ _CLOSE_TIMEOUT = 5.0
 _FINAL_STATUSES = frozenset({"done", "failed", "cancelled", "queued"})
 
 
-class _Connection(asyncpg.Connection):  # type: ignore[misc]
+class _Connection(asyncpg.Connection):
     """A connection released to the pool without a reset query: the driver keeps no session
     state (no SET, LISTEN, cursors or session advisory locks), so resetting only costs a round
     trip. Open transactions are still rolled back by asyncpg on release."""
@@ -309,9 +313,8 @@ def _put_writes_columns(calls: Sequence[_PutWritesCall]) -> list[list[Any]]:
             for col, values in zip(cols[12:20], c.inbox, strict=True):
                 col.extend(values)
         i_end.append(inbox)
-        for col, values in zip(
-            cols[7:12], (c.tasks, c.idxs, c.channels, c.data, c.paths), strict=True
-        ):
+        columns: tuple[list[Any], ...] = (c.tasks, c.idxs, c.channels, c.data, c.paths)
+        for col, values in zip(cols[7:12], columns, strict=True):
             col.extend(values)
     return cols
 
@@ -333,7 +336,7 @@ def _warm_chain(thread_id: str, token: int | None) -> _ChainCall:
     )  # fmt: skip
 
 
-async def _warm_up(conn: asyncpg.Connection, q: Queries) -> None:
+async def _warm_up(conn: AnyConnection, q: Queries) -> None:
     """Run every statement that group commit sends (single and batched) once on `conn`, in a
     transaction rolled back at the end: a new server backend compiles the stored functions,
     plans their statements and loads the tables' metadata on first use (~20 ms of server CPU),
@@ -345,7 +348,7 @@ async def _warm_up(conn: asyncpg.Connection, q: Queries) -> None:
     await tx.start()
     try:
         for _ in range(2):  # a free thread, then one with a checkpoint to load
-            first = await conn.fetchrow(q.acquire_and_load, *acquires[0].args())
+            first = _one(await conn.fetchrow(q.acquire_and_load, *acquires[0].args()), "warm-up")
             rows = await conn.fetch(q.acquire_and_load_batch, *_acquire_columns(acquires[1:]))
             tokens = [first["token"], *(r["token"] for r in rows)]
             if first["checkpoint_id"] is None:
@@ -400,29 +403,26 @@ def _chain_columns(calls: Sequence[_ChainCall]) -> list[list[Any]]:
             for col, values in zip(cols[26:34], c.inbox, strict=True):
                 col.extend(values)
         i_end.append(ends[3])
-        for col, values in zip(
-            cols[9:26],
-            (
-                c.expected,
-                c.ids,
-                c.parents,
-                c.created,
-                c.versions,
-                c.headers,
-                c.metadata,
-                c.blob_ends,
-                c.write_ends,
-                c.blob_channels,
-                c.blob_versions,
-                c.blob_data,
-                c.write_tasks,
-                c.write_idxs,
-                c.write_channels,
-                c.write_data,
-                c.write_paths,
-            ),
-            strict=True,
-        ):
+        chained: tuple[list[Any], ...] = (
+            c.expected,
+            c.ids,
+            c.parents,
+            c.created,
+            c.versions,
+            c.headers,
+            c.metadata,
+            c.blob_ends,
+            c.write_ends,
+            c.blob_channels,
+            c.blob_versions,
+            c.blob_data,
+            c.write_tasks,
+            c.write_idxs,
+            c.write_channels,
+            c.write_data,
+            c.write_paths,
+        )
+        for col, values in zip(cols[9:26], chained, strict=True):
             col.extend(values)
     return cols
 
@@ -639,6 +639,21 @@ async def _shielded(work: Coroutine[Any, Any, _T]) -> _T:
 def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()
+
+
+def _one(row: asyncpg.Record | None, thread_id: str | None, what: str = "") -> asyncpg.Record:
+    """The row a driver statement always returns (its functions return one row per call). None
+    means the schema's functions are not the driver's (damaged or replaced by hand): a
+    `CorruptRecordError` naming the thread, never `TypeError: 'NoneType' is not subscriptable`
+    (or nothing at all: an `assert` vanishes under `python -O`)."""
+    if row is None:
+        raise CorruptRecordError(
+            thread_id,
+            what or "the reply of a driver statement",
+            "the statement returned no row: the schema's hitl_* functions are not the ones this "
+            "driver installs (damaged or replaced); run setup() on a fresh schema",
+        )
+    return row
 
 
 def _forget_parent(saver: PostgresSaver) -> None:
@@ -890,7 +905,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         outcome - unless its connection failed (then it may have committed, and every caller
         gets that error, as after a lost reply)."""
         if len(calls) == 1:
-            return [await pool.fetchrow(single, *calls[0].args())]
+            return [_one(await pool.fetchrow(single, *calls[0].args()), calls[0].thread_id)]
         order = sorted(range(len(calls)), key=lambda k: calls[k].key)
         try:
             rows = await pool.fetch(batched, *columns([calls[k] for k in order]))
@@ -913,7 +928,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         out: list[asyncpg.Record | BaseException] = []
         for call in calls:
             try:
-                out.append(await pool.fetchrow(single, *call.args()))
+                out.append(_one(await pool.fetchrow(single, *call.args()), call.thread_id))
             except Exception as exc:
                 out.append(exc)
         return out
@@ -1012,29 +1027,31 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         blob_map = {(b.channel, b.version): b.data for b in blobs}  # last one wins, like memory
         write_map = {(w.task_id, w.idx): w for w in writes}
         pool = await self._pool()
-        row = await pool.fetchrow(
-            self._q.commit,
+        row = _one(
+            await pool.fetchrow(
+                self._q.commit,
+                record.thread_id,
+                record.checkpoint_ns,
+                expected_head,
+                record.checkpoint_id,
+                record.parent_id,
+                record.created_at,
+                _dumps(dict(record.channel_versions)),
+                record.header,
+                _dumps(dict(record.metadata)),
+                [channel for channel, _ in blob_map],
+                [version for _, version in blob_map],
+                list(blob_map.values()),
+                [w.task_id for w in write_map.values()],
+                [w.idx for w in write_map.values()],
+                [w.channel for w in write_map.values()],
+                [w.data for w in write_map.values()],
+                [w.task_path for w in write_map.values()],
+                token,
+                *inbox_columns,
+            ),
             record.thread_id,
-            record.checkpoint_ns,
-            expected_head,
-            record.checkpoint_id,
-            record.parent_id,
-            record.created_at,
-            _dumps(dict(record.channel_versions)),
-            record.header,
-            _dumps(dict(record.metadata)),
-            [channel for channel, _ in blob_map],
-            [version for _, version in blob_map],
-            list(blob_map.values()),
-            [w.task_id for w in write_map.values()],
-            [w.idx for w in write_map.values()],
-            [w.channel for w in write_map.values()],
-            [w.data for w in write_map.values()],
-            [w.task_path for w in write_map.values()],
-            token,
-            *inbox_columns,
         )
-        assert row is not None
         if not row["lease_ok"]:
             assert lease is not None
             raise LeaseLostError(record.thread_id, lease.token, row["lease_current"])
@@ -1115,8 +1132,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         if entry.commits is not None:
             row = await entry.commits.submit(call)
         else:
-            row = await entry.pool.fetchrow(self._q.commit_many, *call.args())
-        assert row is not None
+            row = _one(await entry.pool.fetchrow(self._q.commit_many, *call.args()), thread_id)
         if not row["lease_ok"]:
             assert lease is not None
             raise LeaseLostError(thread_id, lease.token, row["lease_current"])
@@ -1164,8 +1180,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         if entry.puts is not None:
             row = await entry.puts.submit(call)
         else:
-            row = await entry.pool.fetchrow(self._q.put_writes, *call.args())
-        assert row is not None
+            row = _one(await entry.pool.fetchrow(self._q.put_writes, *call.args()), thread_id)
         if not row["lease_ok"]:
             assert lease is not None
             raise LeaseLostError(thread_id, lease.token, row["lease_current"])
@@ -1246,8 +1261,9 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         _check_text("owner", owner)
         await self._pending_releases.settle(thread_id, self._release_lease_once)
         pool = await self._pool()
-        row = await pool.fetchrow(self._q.acquire_lease, thread_id, owner, ttl, graph)
-        assert row is not None
+        row = _one(
+            await pool.fetchrow(self._q.acquire_lease, thread_id, owner, ttl, graph), thread_id
+        )
         if row["token"] is None:
             raise ThreadBusyError(thread_id, row["holder"], row["holder_expires"])
         return Lease(thread_id, owner, row["token"], row["expires_at"], graph)
@@ -1275,8 +1291,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         if entry.acquires is not None:
             row = await entry.acquires.submit(call)
         else:
-            row = await entry.pool.fetchrow(self._q.acquire_and_load, *call.args())
-        assert row is not None
+            row = _one(await entry.pool.fetchrow(self._q.acquire_and_load, *call.args()), thread_id)
         if row["token"] is None:
             raise ThreadBusyError(thread_id, row["holder"], row["holder_expires"])
         lease = Lease(thread_id, owner, row["token"], row["expires_at"], graph)
@@ -1286,8 +1301,10 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
 
     async def renew_lease(self, lease: Lease, ttl: float) -> Lease:
         pool = await self._pool()
-        row = await pool.fetchrow(self._q.renew_lease, lease.thread_id, lease.token, ttl)
-        assert row is not None
+        row = _one(
+            await pool.fetchrow(self._q.renew_lease, lease.thread_id, lease.token, ttl),
+            lease.thread_id,
+        )
         if row["expires_at"] is None:
             raise LeaseLostError(lease.thread_id, lease.token, row["current"])
         return Lease(lease.thread_id, row["owner"], lease.token, row["expires_at"], row["graph"])
@@ -1390,8 +1407,11 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
                 f"{sorted(_FINAL_STATUSES)}"
             )
         pool = await self._pool()
-        row = await pool.fetchrow(self._q.finish_request, request_id, owner, status, result, error)
-        assert row is not None
+        row = _one(
+            await pool.fetchrow(self._q.finish_request, request_id, owner, status, result, error),
+            None,
+            f"finishing run request {request_id!r}",
+        )
         return bool(row["changed"])
 
     async def get_request(self, request_id: str) -> RunRequest | None:

@@ -9,8 +9,6 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import msgpack
-
 from hitl_async.checkpoint.base import (
     BlobRecord,
     CheckpointRecord,
@@ -20,6 +18,7 @@ from hitl_async.checkpoint.base import (
 )
 from hitl_async.checkpoint.rows import checked_request
 from hitl_async.errors import SerializationError
+from hitl_async_redis._msgpack import packb, unpackb
 
 __all__ = [
     "blob_args",
@@ -137,10 +136,8 @@ def encode_record(record: CheckpointRecord) -> bytes:
         meta = _METADATA_JSON.encode(dict(record.metadata))
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"checkpoint metadata is not JSON-safe: {exc}") from exc
-    lua = msgpack.packb(
-        [dict(record.channel_versions), _filter_index(record.metadata), record.created_at]
-    )
-    py = msgpack.packb([record.parent_id, bytes(record.header), meta])
+    lua = packb([dict(record.channel_versions), _filter_index(record.metadata), record.created_at])
+    py = packb([record.parent_id, bytes(record.header), meta])
     return b"%d:%s%s" % (len(lua), lua, py)
 
 
@@ -150,8 +147,8 @@ def decode_record(
     """The `CheckpointRecord` stored as `value` by `encode_record`."""
     colon = value.index(b":")
     end = colon + 1 + int(value[:colon])
-    versions, _index, created_at = msgpack.unpackb(value[colon + 1 : end])
-    parent_id, header, meta = msgpack.unpackb(value[end:])
+    versions, _index, created_at = unpackb(value[colon + 1 : end])
+    parent_id, header, meta = unpackb(value[end:])
     return CheckpointRecord(
         thread_id=thread_id,
         checkpoint_ns=checkpoint_ns,
@@ -166,14 +163,12 @@ def decode_record(
 
 def encode_write(write: WriteRecord) -> bytes:
     """A pending write as msgpack `[task_id, idx, channel, data, task_path]`."""
-    return msgpack.packb(
-        [write.task_id, write.idx, write.channel, bytes(write.data), write.task_path]
-    )
+    return packb([write.task_id, write.idx, write.channel, bytes(write.data), write.task_path])
 
 
 def decode_write(value: bytes) -> WriteRecord:
     """The inverse of `encode_write`."""
-    task_id, idx, channel, data, task_path = msgpack.unpackb(value)
+    task_id, idx, channel, data, task_path = unpackb(value)
     return WriteRecord(task_id=task_id, idx=idx, channel=channel, data=data, task_path=task_path)
 
 
@@ -208,7 +203,7 @@ def encode_entry(entry: InboxEntry) -> bytes:
     `redis.sha1hex`, so a damaged entry is reported, never filtered out by a garbled node or
     graph); body = `lp(node) lp(graph)` (read by Lua filters) + msgpack of the rest (strings as
     UTF-8 bytes, so every str round-trips)."""
-    rest = msgpack.packb(
+    rest = packb(
         [
             text(entry.thread_id),
             text(entry.interrupt_id),
@@ -237,7 +232,7 @@ def decode_entry(value: bytes) -> InboxEntry:
             raise ValueError("its checksum does not match its bytes")
     node, pos = _lp_read(value, 0)
     graph, pos = _lp_read(value, pos)
-    thread_id, iid, ns, data, created_at, deadline, on_timeout = msgpack.unpackb(value[pos:])
+    thread_id, iid, ns, data, created_at, deadline, on_timeout = unpackb(value[pos:])
     return InboxEntry(
         thread_id=untext(thread_id),
         interrupt_id=untext(iid),

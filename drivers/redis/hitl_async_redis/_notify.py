@@ -146,7 +146,7 @@ class _Stream(_Listener):
     async def _loop(self) -> None:
         since: float | None = None
         while True:
-            reply = await self.client.xread({self.key: self.last}, count=100, block=_BLOCK_MS)
+            reply: Any = await self.client.xread({self.key: self.last}, count=100, block=_BLOCK_MS)
             groups = reply.values() if isinstance(reply, dict) else [g[1] for g in reply or ()]
             for entries in groups:
                 for entry in entries:

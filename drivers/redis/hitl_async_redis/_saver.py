@@ -95,10 +95,10 @@ import math
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -1116,7 +1116,8 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         """The request's hash (one HGETALL), or None."""
         client = await self.get_client()
         try:
-            flat = await client.execute_command("HGETALL", self._run_key(request_id))
+            execute = cast(Callable[..., Awaitable[Any]], client.execute_command)  # (untyped)
+            flat = await execute("HGETALL", self._run_key(request_id))
         except Exception as exc:
             mapped = self._unavailable(exc)
             if mapped is None:

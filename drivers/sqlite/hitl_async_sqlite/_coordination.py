@@ -103,7 +103,7 @@ def acquire_lease_job(
             "SELECT owner, token, expires_at, released, ttl FROM leases WHERE thread_id = ?",
             (thread_id,),
         ).fetchone()
-        if row is not None and not row[3] and not clock.expired(thread_id, *row[1:3], row[4]):
+        if row is not None and not row[3] and not clock.expired(thread_id, row[1], row[2], row[4]):
             until = row[2] if row[2] >= now else clock.busy_until(thread_id, row[2], row[4])
             raise ThreadBusyError(thread_id, row[0], until)
         lease = Lease(thread_id, owner, (row[1] if row is not None else 0) + 1, now + ttl, graph)

@@ -668,7 +668,9 @@ def _unavailable(
     while error is not None and not isinstance(error, sqlite3.Error):
         error = error.__cause__
     code = getattr(error, "sqlite_errorcode", None)
-    known = _STORE_ERRORS.get(code & 0xFF) if isinstance(code, int) else None
+    if not isinstance(code, int):
+        return None
+    known = _STORE_ERRORS.get(code & 0xFF)
     if known is None:
         return None
     cause, transient = known

@@ -42,8 +42,10 @@ class ThreadLease:
         self.keeper: int | None = None
 
     def _store(self) -> LeaseStore:
-        assert isinstance(self.saver, LeaseStore), "a lease needs a store with leases"
-        return self.saver
+        saver = self.saver
+        assert saver is not None, "a lease needs a store"
+        assert isinstance(saver, LeaseStore), "a lease needs a store with leases"
+        return saver
 
     @property
     def _io_free(self) -> bool:

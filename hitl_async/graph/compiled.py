@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -32,8 +32,6 @@ from hitl_async.runs import RunHandle, new_request
 from hitl_async.serde import default_serializer, register_types_from_annotation
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
 from hitl_async.types import All, Durability, StateSnapshot, StreamMode
-
-_S = TypeVar("_S")
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
@@ -398,18 +396,19 @@ class CompiledStateGraph:
 
     # -- distributed: queue, inbox, waiting, cancelling, recovery --------------------------------
 
-    def _capable(self, what: str, kind: type[_S], capability: Capability) -> _S:
-        """The checkpointer as the capability `what` needs, or `MissingCapabilityError`."""
+    def _capable(self, what: str, capability: Capability) -> BaseSaver:
+        """The checkpointer, if it has the capability `what` needs, else
+        `MissingCapabilityError` (before any I/O)."""
         saver = self._require_saver(what)
         require(saver, capability, needed_for=what)
-        assert isinstance(saver, kind)
         return saver
 
     async def asubmit(
         self, input: Any, config: dict[str, Any], *, queue: str | None = None
     ) -> RunHandle:
         """Queue a run (input, or a `Command`) for a `Worker` of this graph; returns its handle."""
-        saver = self._capable("submit()", RunQueueStore, Capability.RUN_QUEUE)
+        saver = self._capable("submit()", Capability.RUN_QUEUE)
+        assert isinstance(saver, RunQueueStore)
         config = self._config(config)
         thread_id = (config.get("configurable") or {}).get("thread_id")
         if not thread_id:
@@ -426,7 +425,8 @@ class CompiledStateGraph:
 
     def handle(self, request_id: str, thread_id: str) -> RunHandle:
         """The handle of a run submitted earlier (e.g. by another process)."""
-        saver = self._capable("handle()", RunQueueStore, Capability.RUN_QUEUE)
+        saver = self._capable("handle()", Capability.RUN_QUEUE)
+        assert isinstance(saver, RunQueueStore)
         return RunHandle(request_id, thread_id, saver, self.serde)
 
     async def ainbox(
@@ -440,7 +440,8 @@ class CompiledStateGraph:
         all_graphs: bool = False,
     ) -> list[PendingInterrupt]:
         """Interrupts of this graph's threads waiting for a human, oldest first, from the index."""
-        saver = self._capable("inbox()", InboxStore, Capability.INBOX)
+        saver = self._capable("inbox()", Capability.INBOX)
+        assert isinstance(saver, InboxStore)
         return await list_pending(
             saver,
             thread_id=thread_id,
@@ -467,7 +468,8 @@ class CompiledStateGraph:
         run), woken by the store's notifications; `TimeoutError` after `timeout` seconds."""
         if until not in ("paused", "done"):
             raise InvalidConfigError(f"until must be 'paused' or 'done', got {until!r}")
-        saver = self._capable("wait_for()", ChangeFeed, Capability.CHANGE_NOTIFICATION)
+        saver = self._capable("wait_for()", Capability.CHANGE_NOTIFICATION)
+        assert isinstance(saver, ChangeFeed)
         config = self._config(config)
         thread_id = (config.get("configurable") or {}).get("thread_id")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -510,7 +512,8 @@ class CompiledStateGraph:
     async def arecover(self, *, limit: int = 100) -> list[str]:
         """Continue this graph's runs whose process died (lease expired mid-run); returns the
         thread ids continued. Finished tasks of the interrupted step do not run again."""
-        saver = self._capable("recover()", LeaseStore, Capability.LEASES)
+        saver = self._capable("recover()", Capability.LEASES)
+        assert isinstance(saver, LeaseStore)
         recovered = []
         for lease in await saver.expired_leases(graph=self.name, limit=limit):
             try:

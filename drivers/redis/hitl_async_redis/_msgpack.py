@@ -1,17 +1,18 @@
-"""Typed access to `msgpack` (it ships no type information): the two calls the driver uses."""
+"""The two `msgpack` calls the driver uses, typed."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 __all__ = ["packb", "unpackb"]
 
 
 def packb(value: Any) -> bytes:
     """msgpack bytes of `value`."""
-    return cast(bytes, msgpack.packb(value))
+    packed: bytes = msgpack.packb(value)
+    return packed
 
 
 def unpackb(data: bytes) -> Any:

@@ -168,14 +168,6 @@ class Worker:
 
     async def _serve(self, request: RunRequest) -> None:
         try:
-            if request.attempts > self.max_attempts:
-                await self._fail(
-                    request,
-                    f"quarantined after {request.attempts - 1} attempts: every worker that took "
-                    "this request died or lost its claim before finishing it (it may crash its "
-                    f"process); it is not run again (Worker(max_attempts={self.max_attempts}))",
-                )
-                return
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._keep_claim, request.id, tg.cancel_scope)
                 await self.execute(request)
@@ -205,6 +197,14 @@ class Worker:
 
     async def execute(self, request: RunRequest) -> None:
         """Run one claimed request and record its outcome."""
+        if request.attempts > self.max_attempts:
+            await self._fail(
+                request,
+                f"quarantined after {request.attempts - 1} attempts: every worker that took "
+                "this request died or lost its claim before finishing it (it may crash its "
+                f"process); it is not run again (Worker(max_attempts={self.max_attempts}))",
+            )
+            return
         serde = self.graph.serde
         body = self._decode(request)
         if isinstance(body, str):

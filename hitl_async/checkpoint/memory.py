@@ -24,6 +24,7 @@ from hitl_async.checkpoint.base import (
 from hitl_async.checkpoint.capabilities import ChangeFeed, InboxStore, LeaseStore, RunQueueStore
 from hitl_async.checkpoint.ids import check_id
 from hitl_async.checkpoint.lifecycle import after_fork_in_child
+from hitl_async.checkpoint.rows import metadata_matches
 from hitl_async.errors import CheckpointConflictError, SerializationError
 
 __all__ = ["InMemorySaver", "MemorySaver"]
@@ -36,12 +37,6 @@ class _Namespace:
     order: list[str] = field(default_factory=list)  # ascending ids
     blobs: dict[tuple[str, str], bytes] = field(default_factory=dict)
     writes: dict[str, dict[tuple[str, int], WriteRecord]] = field(default_factory=dict)
-
-
-def _matches(metadata: Mapping[str, Any], filter: Mapping[str, Any] | None) -> bool:
-    if not filter:
-        return True
-    return all(k in metadata and metadata[k] == v for k, v in filter.items())
 
 
 def _where(record: CheckpointRecord) -> str:
@@ -237,7 +232,7 @@ class InMemorySaver(
             for cid in reversed(ns.order):
                 if before is not None and cid >= before:
                     continue
-                if not _matches(ns.checkpoints[cid].metadata, filter):
+                if not metadata_matches(ns.checkpoints[cid].metadata, filter):
                     continue
                 out.append(self._loaded(ns, cid))
                 if limit is not None and len(out) >= limit:

@@ -1,4 +1,4 @@
-"""A third-party driver in thirty lines: a dict-backed store with the storage capability only,
+"""A third-party driver in a page: a dict-backed store with the storage capability only,
 validated by `hitl_async.testing` exactly as a driver package would validate itself, and the
 clear error a graph gives when a feature needs a capability the store lacks."""
 

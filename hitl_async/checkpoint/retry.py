@@ -20,7 +20,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_never,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 from tenacity.stop import stop_base
 
@@ -98,7 +99,7 @@ async def retry_while_unavailable(
 
     retrying = AsyncRetrying(
         retry=retry_if_exception(_transient),
-        wait=wait_exponential_jitter(initial=0.1, max=max_wait),
+        wait=wait_exponential(multiplier=0.1, max=max_wait) + wait_random(0, 0.1),
         stop=stop,
         before_sleep=note,
         sleep=anyio.sleep,

@@ -35,6 +35,7 @@ from hitl_async.server.records import (
     ThreadQuery,
     ThreadRecord,
 )
+from hitl_async_postgres._migrate import DEFAULT_SCHEMA
 from hitl_async_postgres._schema import quote_schema
 from hitl_async_postgres._url import split_url
 
@@ -94,7 +95,7 @@ class PostgresRecordStore(RecordStore):
 
     poll_interval = 5.0
 
-    def __init__(self, dsn: str, *, schema: str = "public", max_size: int = 10) -> None:
+    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, max_size: int = 10) -> None:
         super().__init__()
         self.dsn = dsn
         self.schema = schema
@@ -419,4 +420,4 @@ def records_from_url(url: str, **options: Any) -> PostgresRecordStore:
     `schema` option) names, as the checkpoint driver uses it."""
     dsn, found = split_url(url)
     merged = {**found, **options}
-    return PostgresRecordStore(dsn, schema=str(merged.get("schema", "public")))
+    return PostgresRecordStore(dsn, schema=str(merged.get("schema", DEFAULT_SCHEMA)))

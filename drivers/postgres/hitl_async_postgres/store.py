@@ -22,6 +22,7 @@ from hitl_async.store.backend import PutRow, StoredRow
 from hitl_async.store.base import IndexConfig, TTLConfig
 from hitl_async.store.driver import BackendStore, grouping_options
 from hitl_async.store.filters import Condition
+from hitl_async_postgres._migrate import DEFAULT_SCHEMA
 from hitl_async_postgres._url import split_url
 
 __all__ = ["PostgresStore", "PostgresStoreBackend", "StoreConnection", "store_from_url"]
@@ -171,7 +172,7 @@ class PostgresStoreBackend:
     sync_capable = False
 
     def __init__(
-        self, dsn: str, *, schema: str = "public", min_size: int = 1, max_size: int = 10
+        self, dsn: str, *, schema: str = DEFAULT_SCHEMA, min_size: int = 1, max_size: int = 10
     ) -> None:
         self.dsn = dsn
         self.schema = schema
@@ -459,7 +460,7 @@ class PostgresStore(BackendStore):
         self,
         dsn: str,
         *,
-        schema: str = "public",
+        schema: str = DEFAULT_SCHEMA,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         group_commit: bool = True,

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hitl_async._checkpoint import now_iso
+from hitl_async.checkpoint.capabilities import RunQueueStore
 from hitl_async.errors import HitlError, ThreadBusyError
 from hitl_async.server.encoding import jsonable
 from hitl_async.server.errors import ApiError, not_found, unprocessable
@@ -66,6 +67,8 @@ class ServerCore:
             raise ValueError("a server needs at least one graph")
         self.graphs = dict(graphs)
         self.saver = saver
+        assert isinstance(saver, RunQueueStore)  # (`hitl serve` requires every capability)
+        self.run_queue: RunQueueStore = saver
         self.records = records
         self.queue = queue
         self._assistants: dict[str, AssistantRecord] = {}
@@ -219,7 +222,7 @@ class ServerCore:
         await self.thread(thread_id, filters)
         active = await self.records.active_runs(thread_id)
         for run in active:
-            if run.status == "pending" and await self.saver.finish_request(
+            if run.status == "pending" and await self.run_queue.finish_request(
                 run.run_id, None, "cancelled"
             ):
                 await self.records.delete_run(run.run_id)

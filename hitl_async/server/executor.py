@@ -75,11 +75,13 @@ class RunExecutor(Worker):
         try:
             run_id = json.loads(request.payload)["run_id"]
         except (ValueError, KeyError, TypeError):
-            await self.saver.finish_request(request.id, self.owner, "failed", error="bad payload")
+            await self.queue_store.finish_request(
+                request.id, self.owner, "failed", error="bad payload"
+            )
             return
         run = await self.records.get_run(run_id)
         if run is None or run.status not in ("pending", "running"):
-            await self.saver.finish_request(request.id, self.owner, "done")
+            await self.queue_store.finish_request(request.id, self.owner, "done")
             return
         if run.cancel:
             await self._finish(run, request, "interrupted")
@@ -123,7 +125,7 @@ class RunExecutor(Worker):
 
         await self.records.update_run(run.run_id, back)
         await anyio.sleep(min(self.poll, 0.2))
-        await self.saver.finish_request(request.id, self.owner, "queued")
+        await self.queue_store.finish_request(request.id, self.owner, "queued")
 
     async def _finish(
         self,
@@ -155,7 +157,7 @@ class RunExecutor(Worker):
                 return current
 
             await self.records.update_run(run.run_id, done)
-            await self.saver.finish_request(
+            await self.queue_store.finish_request(
                 request.id, self.owner, "failed" if status == "error" else "done"
             )
             await self.records.append_event(run.run_id, END_EVENT, status)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from hitl_async.checkpoint.capabilities import InboxStore
 from hitl_async.inbox import list_pending
 from hitl_async.server.deps import authorize, core_of
 from hitl_async.server.encoding import jsonable
@@ -42,8 +43,10 @@ async def inbox(
         raise unprocessable(f"unknown graph {graph!r}; graphs: {sorted(core.graphs)}")
     filters = await authorize(request, "threads", "search", {"metadata": {}})
     serde = next(iter(core.graphs.values())).serde
+    saver = core.saver
+    assert isinstance(saver, InboxStore)  # (`hitl serve` requires every capability)
     pending = await list_pending(
-        core.saver,
+        saver,
         graph=graph,
         node=node or None,
         due_before=None if due_within is None else time.time() + due_within,

@@ -241,7 +241,7 @@ class RunService:
         await self.records.append_event(
             run_id, "metadata", json.dumps({"run_id": run_id, "attempt": 1})
         )
-        await self.core.saver.enqueue(
+        await self.core.run_queue.enqueue(
             RunRequest(
                 id=run_id,
                 queue=self.core.queue,
@@ -318,7 +318,7 @@ class RunService:
             return current
 
         asked = await self.records.update_run(run.run_id, ask) or run
-        if asked.status == "pending" and await self.core.saver.finish_request(
+        if asked.status == "pending" and await self.core.run_queue.finish_request(
             run.run_id, None, "cancelled"
         ):
 

@@ -5,7 +5,6 @@ that lost it (paused, partitioned, expired and taken over) cannot write."""
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import socket
 import time
@@ -17,6 +16,7 @@ import anyio
 from hitl_async import _lease_keeper
 from hitl_async.checkpoint.capabilities import ChangeFeed, LeaseStore
 from hitl_async.errors import StoreUnavailableError, ThreadBusyError
+from hitl_async.telemetry import get_logger
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver, Lease, LoadedCheckpoint
@@ -26,7 +26,7 @@ __all__ = ["ThreadLease"]
 _OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}:"
 _RUNS = itertools.count(1)
 
-log = logging.getLogger("hitl_async.run")
+log = get_logger("hitl_async.run")
 
 
 class ThreadLease:

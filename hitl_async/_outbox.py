@@ -5,7 +5,6 @@ thread's inbox index. Transient store failures are retried."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from hitl_async.errors import (
     SerializationError,
     StoreUnavailableError,
 )
+from hitl_async.telemetry import get_logger, store_outage
 
 if TYPE_CHECKING:
     from hitl_async._run import Run
@@ -45,7 +45,7 @@ RETRY_DELAYS = (0.05, 0.2, 0.5)
 """Pauses before each retry of a store write that failed with a transient
 `StoreUnavailableError`; once they are spent, the error is raised."""
 
-log = logging.getLogger("hitl_async.run")
+log = get_logger("hitl_async.run")
 
 
 class Outbox:
@@ -131,6 +131,8 @@ class Outbox:
                             lease=lease,
                             inbox=c.inbox,
                         )
+                    if failures:
+                        store_outage(saver, log).recovered()
                     return
                 except (CheckpointConflictError, LeaseLostError) as exc:
                     if isinstance(exc, LeaseLostError) and not (failures and release):
@@ -160,7 +162,8 @@ class Outbox:
         if failures > len(RETRY_DELAYS):
             raise exc.retried(failures) from exc
         delay = RETRY_DELAYS[failures - 1]
-        log.warning(
+        store_outage(self._saver(), log).failed(exc)
+        log.info(  # one warning per outage (above); the retries themselves are details
             "thread %r: %s failed (%s); retry %d of %d in %.2f s",
             self.run.thread_id,
             what,
@@ -215,6 +218,8 @@ class Outbox:
                     lease=run.lease.current,
                     inbox=inbox,
                 )
+                if failures:
+                    store_outage(saver, log).recovered()
                 return
             except StoreUnavailableError as exc:
                 failures += 1
@@ -234,14 +239,17 @@ class Outbox:
         ]
         if run.saver is None:
             return
+        records = outcome_records(todo, run.serde)
+        if run.trace is not None:
+            records += run.trace.pause_rows(run, todo)
         if run.unsaved:
-            self.stage(outcome_records(todo, run.serde))
+            self.stage(records)
             if not defer:
                 await self.flush()
         elif todo and defer and self._queued_current():
-            self._add_to_queued(outcome_records(todo, run.serde))
+            self._add_to_queued(records)
         elif todo:
-            await self.put(outcome_records(todo, run.serde))
+            await self.put(records)
         for t in todo:
             t.persisted = True
 

@@ -7,7 +7,6 @@ events (`_events`, `_payloads`), `update_state`/`cancel` (`_edits`) and `get_sta
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,6 +23,7 @@ from hitl_async.checkpoint.capabilities import InboxStore, LeaseStore
 from hitl_async.checkpoint.ids import validate_thread_id
 from hitl_async.errors import InvalidConfigError
 from hitl_async.runtime import Runtime
+from hitl_async.telemetry import RunTrace, end_log_run, get_logger, inherited_trace, trace_run
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
@@ -35,7 +35,7 @@ __all__ = ["NOT_LOADED", "Run"]
 NOT_LOADED: Final[Any] = object()
 """What `Run.claim()` returns when it did not load the thread (no leases): `load()` reads it."""
 
-log = logging.getLogger("hitl_async.run")
+log = get_logger("hitl_async.run")
 
 
 class Run:
@@ -94,6 +94,8 @@ class Run:
         self.outbox = Outbox(self)
         self.indexed: set[str] | None = None
         """Ids of the interrupts the store's inbox index holds for the thread (None: unknown)."""
+        self.trace: RunTrace | None = inherited_trace()
+        """Spans and metrics of the run (`hitl_async.telemetry`); None while nothing records."""
 
     # -- the current checkpoint ------------------------------------------------------------------
 
@@ -228,19 +230,30 @@ class Run:
     async def start(self, input: Any, *, wait: float = 0.0) -> None:
         """Claim the thread, load it and apply the run's input. Strict resume errors are raised
         before anything is written."""
+        self.trace = trace_run(self)
+        work = self._start(input, wait)
+        await (work if self.trace is None else self.trace.start(work, input))
+
+    async def _start(self, input: Any, wait: float) -> None:
         await self.load(await self.claim(wait))
         await apply_input(self, input)
 
     async def tick(self) -> bool:
         """Run one superstep; False when the run ended (finished or paused)."""
-        return await tick(self)
+        work = tick(self)
+        return await (work if self.trace is None else self.trace.step(self, work))
 
     async def finish(self, *, release: bool = False) -> None:
         """Write what is still only in memory or queued (the run ended or paused); with
         `release`, give the thread back in the same round trip."""
+        work = self._finish(release)
+        await (work if self.trace is None or not release else self.trace.end(self, work))
+
+    async def _finish(self, release: bool) -> None:
         await self.outbox.finish(release=release)
         if release:
             await self.release()
+            end_log_run(self)
 
     async def release(self) -> None:
         """Give the thread back (the run ended, paused or failed)."""
@@ -250,6 +263,10 @@ class Run:
         """After an error or an abandoned stream: store what can be stored, always give the
         thread back. A write that fails here is logged; the run's own error is what the caller
         sees."""
+        work = self._abandon()
+        await (work if self.trace is None else self.trace.end(self, work, abandoned=True))
+
+    async def _abandon(self) -> None:
         with anyio.CancelScope(shield=True):
             try:
                 if self.outbox.pending and self.durability != "exit":
@@ -260,3 +277,4 @@ class Run:
                 )
             finally:
                 await self.release()
+                end_log_run(self)

@@ -138,7 +138,8 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], persist: bool) ->
     )
     t.error = None
     t.raised = None
-    await execute(run.graph, t, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
+    work = execute(run.graph, t, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
+    await (work if run.trace is None else run.trace.node(run, t, work))
     if persist and (t.done or t.raised is not None) and not t.persisted:
         await run.outbox.persist([t])
 

@@ -297,7 +297,10 @@ async def execute(
             if policy is None or attempt >= policy.max_attempts:
                 task.error = exc
                 return
-            await anyio.sleep(retry_delay(policy, attempt))
+            delay = retry_delay(policy, attempt)
+            if pad.run is not None and pad.run.trace is not None:
+                pad.run.trace.retry(task, exc, attempt, delay)
+            await anyio.sleep(delay)
         finally:
             reset_scratchpad(token)
     try:

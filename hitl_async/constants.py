@@ -20,6 +20,9 @@ NEXT: Final = "__next__"
 DONE: Final = "__done__"
 TASK_RESULT: Final = "__task_result__"
 """Pending-write channel holding a finished `@task` call's result: `(call_index, result)`."""
+TRACE: Final = "__trace__"
+"""Null-task pending-write channel of a paused run: its span's traceparent, for the resume to link
+to (written only while OpenTelemetry records; see `hitl_async.telemetry`)."""
 TASK_RESULT_IDX: Final = 1 << 20
 """Write index of call i's result is TASK_RESULT_IDX + i, apart from the node's own writes."""
 
@@ -27,4 +30,4 @@ RESERVED: Final = frozenset({START, END, INTERRUPT, RESUME, ERROR, NEXT, DONE, T
 
 # Fixed write indexes for special channels: a newer write with the same (task, idx) replaces the
 # older one, so a task's interrupt, answers and error are each a single row.
-SPECIAL_WRITE_IDX: Final = {INTERRUPT: -1, RESUME: -2, ERROR: -3}
+SPECIAL_WRITE_IDX: Final = {INTERRUPT: -1, RESUME: -2, ERROR: -3, TRACE: -4}

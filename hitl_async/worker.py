@@ -4,7 +4,6 @@ request runs once, and a thread never has two writers."""
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -29,6 +28,7 @@ from hitl_async.errors import (
     ThreadBusyError,
 )
 from hitl_async.store.sweeper import sweeper_for
+from hitl_async.telemetry import get_logger, instrument_store
 from hitl_async.types import CANCEL, Command
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Worker"]
 
-log = logging.getLogger("hitl_async.worker")
+log = get_logger("hitl_async.worker")
 
 _T = TypeVar("_T")
 _MAX_BACKOFF = 5.0  # longest pause between two tries while the store is down (s)
@@ -86,7 +86,7 @@ class Worker:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.graph = graph
-        self.saver: BaseSaver = saver
+        self.saver: BaseSaver = instrument_store(saver)
         self.queue_store: RunQueueStore = saver
         self.inbox_store: InboxStore = saver
         self.max_attempts = max_attempts

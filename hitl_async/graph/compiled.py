@@ -31,6 +31,7 @@ from hitl_async.inbox import PendingInterrupt, list_pending
 from hitl_async.runs import RunHandle, new_request
 from hitl_async.serde import default_serializer, register_types_from_annotation
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
+from hitl_async.telemetry import instrument_store, with_trace_context
 from hitl_async.types import All, Durability, StateSnapshot, StreamMode
 
 if TYPE_CHECKING:
@@ -413,10 +414,11 @@ class CompiledStateGraph:
         thread_id = (config.get("configurable") or {}).get("thread_id")
         if not thread_id:
             raise InvalidConfigError("submit() needs config={'configurable': {'thread_id': ...}}")
+        config = with_trace_context(config)  # the worker's run continues the caller's trace
         request = new_request(
             self.serde, queue or self.name, thread_id, input, config, graph=self.name
         )
-        await saver.enqueue(request)
+        await instrument_store(saver).enqueue(request)
         return RunHandle(request.id, thread_id, saver, self.serde)
 
     def submit(self, input: Any, config: dict[str, Any], *, queue: str | None = None) -> RunHandle:

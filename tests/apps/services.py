@@ -32,7 +32,7 @@ def unavailable(reason: str) -> None:
     provides everything, so there a skip would hide a test that never ran."""
     if IN_CI:
         pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)  # also before a test module's imports
 
 
 def require_service(name: str, url: str) -> None:

@@ -110,6 +110,7 @@ from hitl_async.errors import (
     StoreUnavailableError,
     ThreadBusyError,
 )
+from hitl_async.telemetry import get_logger
 from hitl_async_postgres._listen import Listener
 from hitl_async_postgres._migrate import DEFAULT_SCHEMA, migrate
 from hitl_async_postgres._migrate import destroy as _destroy_schema
@@ -122,7 +123,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresSaver", "from_url"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 _T = TypeVar("_T")
 
 

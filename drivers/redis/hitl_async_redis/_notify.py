@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis.asyncio import Redis
 
 from hitl_async.checkpoint.retry import OutageLog
+from hitl_async.telemetry import get_logger
 
 __all__ = ["Notifier", "stream_id"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 _OUTAGE = OutageLog(log, "hitl_async_redis notifications")
 
 _BLOCK_MS = 1000

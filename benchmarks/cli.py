@@ -149,7 +149,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="give LangGraph's Redis saver a client on a blocking pool of N connections "
         "(default: its own client, whose default pool fails under 200 concurrent runs)",
     )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="instead of the suite: the cost of OpenTelemetry (absent / API without a provider / "
+        "SDK with a no-op exporter) on chain10 and threads200; default drivers memory,sqlite, "
+        "7 repetitions (benchmarks/otel.py)",
+    )
     args = parser.parse_args(argv)
+    args.drivers_explicit = args.drivers != ",".join(DRIVERS)
+    args.reps_explicit = args.reps is not None
     args.drivers_list = _split(parser, args.drivers, DRIVERS, "driver")
     args.workloads_list = _split(parser, args.workloads, ALL_WORKLOADS, "workload")
     if args.reps is None:
@@ -284,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return server_main(given)
     args = _parse(argv)
+    if args.otel:
+        from benchmarks.otel import run as otel_overhead
+
+        return otel_overhead(args, argv)
     from rich.console import Console
     from rich.progress import (
         BarColumn,

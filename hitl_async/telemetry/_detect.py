@@ -3,8 +3,9 @@
 hitl-async never imports OpenTelemetry by itself: while no module of the API has been imported
 (and no provider is named by `OTEL_PYTHON_TRACER_PROVIDER`/`OTEL_PYTHON_METER_PROVIDER`), nobody
 can have configured a provider, and the answer is a dictionary lookup. Once the API is imported,
-the global providers are asked; a configured provider can never be replaced (the API sets it
-once), so the tracer and the instruments found are kept for good.
+a glance at its global (still None: nothing configured) answers the same in a few attribute
+reads; only when one is set are the providers asked, and a configured provider can never be
+replaced (the API sets it once), so the tracer and the instruments found are kept for good.
 """
 
 from __future__ import annotations
@@ -55,15 +56,24 @@ def _version() -> str:
         return "0"
 
 
-def _api_loaded() -> bool:
-    if "opentelemetry.trace" in sys.modules or "opentelemetry.metrics" in sys.modules:
-        return True
+def _named_by_env() -> bool:
     if _Found.named_by_env is None:
         _Found.named_by_env = any(name in os.environ for name in _PROVIDER_VARIABLES)
     return _Found.named_by_env
 
 
+def _maybe_set(module: Any, variable: str) -> bool:
+    """Whether the API module may have a provider: not imported (or its global provider still
+    None, the API's own "nothing configured" state) means no, unless the environment names one.
+    The global is private to the API: if it is ever renamed, every run asks the public API."""
+    if module is None:
+        return _named_by_env()
+    return getattr(module, variable, True) is not None or _named_by_env()
+
+
 def _find_tracer() -> Any:
+    if not _maybe_set(sys.modules.get("opentelemetry.trace"), "_TRACER_PROVIDER"):
+        return None
     try:
         from opentelemetry import trace
     except ImportError:
@@ -75,6 +85,9 @@ def _find_tracer() -> Any:
 
 
 def _find_instruments() -> Instruments | None:
+    internal = sys.modules.get("opentelemetry.metrics._internal")
+    if not _maybe_set(internal, "_METER_PROVIDER"):
+        return None
     try:
         from opentelemetry import metrics
     except ImportError:
@@ -91,8 +104,20 @@ def current() -> Otel | None:
     """The tracer and instruments to use now, or None when nothing would record them."""
     if _Found.complete is not None:
         return _Found.complete
-    if not _api_loaded():
-        return None
+    modules = sys.modules
+    traces = modules.get("opentelemetry.trace")
+    meters = modules.get("opentelemetry.metrics._internal")
+    if (
+        (traces is None or getattr(traces, "_TRACER_PROVIDER", True) is None)
+        and (meters is None or getattr(meters, "_METER_PROVIDER", True) is None)
+        and _Found.otel is None
+        and not _named_by_env()
+    ):
+        return None  # the common case, inlined: nothing is configured
+    return _found()
+
+
+def _found() -> Otel | None:
     if _Found.tracer is None:
         _Found.tracer = _find_tracer()
     if _Found.instruments is None:

@@ -138,16 +138,19 @@ async def _threads200(driver: str, threads: int) -> tuple[float, float]:
     )
 
     engine = hitl_engine()
+
+    async def round_on(graph: Any) -> tuple[float, float]:
+        await concurrently(lambda i: start_thread(graph, f"w{i}", i), 20)
+        await concurrently(lambda i: resume_thread(graph, engine, f"w{i}", i), 20)
+        clock = _Clock()
+        await concurrently(lambda i: start_thread(graph, f"t{i}", i), threads)
+        await concurrently(lambda i: resume_thread(graph, engine, f"t{i}", i), threads)
+        return clock.lap()
+
     walls, cpus = [], []
     for _ in range(3):
         async with open_store(HITL, driver, Servers()) as store:
-            graph = approval_graph(engine, store.saver)
-            await concurrently(lambda i: start_thread(graph, f"w{i}", i), 20)
-            await concurrently(lambda i: resume_thread(graph, engine, f"w{i}", i), 20)
-            clock = _Clock()
-            await concurrently(lambda i: start_thread(graph, f"t{i}", i), threads)
-            await concurrently(lambda i: resume_thread(graph, engine, f"t{i}", i), threads)
-            wall, cpu = clock.lap()
+            wall, cpu = await round_on(approval_graph(engine, store.saver))
         walls.append(2 * threads / wall)
         cpus.append(2 * threads / cpu)
     return statistics.median(walls), statistics.median(cpus)

@@ -157,7 +157,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "7 repetitions (benchmarks/otel.py)",
     )
     args = parser.parse_args(argv)
-    args.drivers_explicit = args.drivers != ",".join(DRIVERS)
     args.reps_explicit = args.reps is not None
     args.drivers_list = _split(parser, args.drivers, DRIVERS, "driver")
     args.workloads_list = _split(parser, args.workloads, ALL_WORKLOADS, "workload")

@@ -303,7 +303,9 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     from rich.table import Table
 
     console = Console(width=None if sys.stdout.isatty() else 170)
-    drivers = args.drivers_list if args.drivers_explicit else ["memory", "sqlite"]
+    given = argv if argv is not None else sys.argv[1:]
+    explicit = any(a == "--drivers" or a.startswith("--drivers=") for a in given)
+    drivers = args.drivers_list if explicit else ["memory", "sqlite"]
     reps = args.reps if args.reps_explicit else (2 if args.quick else 7)
     chain_runs, threads = (20, 40) if args.quick else (100, 200)
     started = datetime.now(UTC)

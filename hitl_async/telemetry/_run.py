@@ -244,10 +244,11 @@ class RunTrace:
         try:
             more = await work
         except BaseException as exc:
-            if span is not None:
-                self._record(span, exc)
-            if self._is_root(run):
-                self.error = exc
+            if not isinstance(exc, GraphBubbleUp):  # a subgraph's Command(graph=PARENT): no error
+                if span is not None:
+                    self._record(span, exc)
+                if self._is_root(run):
+                    self.error = exc
             raise
         else:
             if not more and run.interrupts:

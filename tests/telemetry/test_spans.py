@@ -229,3 +229,26 @@ async def test_a_trace_the_sampler_drops_builds_no_spans_but_counts(otel_install
     assert otel.finished() == []
     assert otel.total("hitl.run.finished") == 2
     assert otel.total("hitl.node.duration", **{"hitl.node": "act"}) == 1
+
+
+async def test_a_subgraph_handing_a_command_to_its_parent_is_no_error(otel: Otel) -> None:
+    from hitl_async import InMemorySaver
+
+    async def escalate(state: State) -> Command[str]:
+        return Command(graph=Command.PARENT, goto="after", update={"log": ["escalated"]})
+
+    inner = StateGraph(State)
+    inner.add_node("escalate", escalate)
+    inner.add_edge(START, "escalate")
+    outer = StateGraph(State)
+    outer.add_node("inner", inner.compile(name="inner"))
+    outer.add_node("after", act)
+    outer.add_edge(START, "inner")
+    graph = outer.compile(checkpointer=InMemorySaver(), name="outer")
+    out = await graph.ainvoke({"answer": "ok"}, {"configurable": {"thread_id": "p"}})
+    assert out["log"] == ["escalated", "act:ok"]
+    spans = otel.finished()
+    assert {s.name for s in spans} >= {"hitl.node inner", "hitl.node escalate", "hitl.node after"}
+    assert [s.name for s in spans if s.status.status_code is StatusCode.ERROR] == []
+    (run,) = [s for s in spans if s.name == "hitl.run"]
+    assert (run.attributes or {})["hitl.run.outcome"] == "completed"

@@ -179,7 +179,29 @@ def measure_main(argv: list[str]) -> None:
         wall, cpu = asyncio.run(_threads200(args.driver, args.threads))
     loaded = _otel_modules()
     by_runs = sorted(set(loaded) - set(before))
-    print(json.dumps({"wall": wall, "cpu": cpu, "otel_modules": loaded, "by_runs": by_runs}))
+    hooks = _hooks_ns() if args.mode != "sdk" else None
+    print(
+        json.dumps(
+            {"wall": wall, "cpu": cpu, "otel_modules": loaded, "by_runs": by_runs, "hooks": hooks}
+        )
+    )
+
+
+def _hooks_ns(rounds: int = 50_000) -> float:
+    """ns per run that hitl-async's own telemetry calls cost when nothing records: deciding
+    whether to trace (and naming the run for log records) at its start, and forgetting it at its
+    end. The same calls, timed alone, so the figure is not lost in the noise of whole runs."""
+    from benchmarks.workloads import _Chain, _chain, hitl_engine
+    from hitl_async._run import Run
+    from hitl_async.telemetry import end_log_run, trace_run
+
+    graph = _chain(hitl_engine(), _Chain, 10, None)
+    run = Run(graph, {"configurable": {"thread_id": "t"}})
+    started = time.perf_counter()
+    for _ in range(rounds):
+        assert trace_run(run) is None
+        end_log_run(run)
+    return (time.perf_counter() - started) / rounds * 1e9
 
 
 def _otel_modules() -> list[str]:
@@ -199,6 +221,12 @@ class Figures:
         default_factory=lambda: {m: {c: [] for c in CLOCKS} for m in MODES}
     )
     failures: dict[str, list[str]] = field(default_factory=lambda: {m: [] for m in MODES})
+    hook_ns: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in MODES})
+
+    def hooks(self, mode: str) -> float | None:
+        """Median ns per run of hitl-async's telemetry calls alone (absent and api modes)."""
+        values = self.hook_ns[mode]
+        return statistics.median(values) if values else None
 
     @property
     def unit(self) -> str:
@@ -257,6 +285,9 @@ def _cells(rows: list[Figures]) -> list[list[str]]:
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value:+.1f} %"
 
+    def ns(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0f}"
+
     out = []
     for r in rows:
         api = r.cost("api", "cpu")
@@ -273,6 +304,7 @@ def _cells(rows: list[Figures]) -> list[list[str]]:
                 pct(r.cost("sdk", "cpu")),
                 f"{pct(r.cost('api', 'cpu', 'median'))} / {pct(r.cost('sdk', 'cpu', 'median'))}",
                 f"{pct(r.cost('api', 'wall'))} / {pct(r.cost('sdk', 'wall'))}",
+                f"{ns(r.hooks('absent'))} / {ns(r.hooks('api'))}",
                 verdict,
             ]
         )
@@ -290,6 +322,7 @@ HEADERS = [
     "cost",
     "cost of medians api / sdk",
     "wall-clock cost api / sdk",
+    "hooks ns/run absent / api",
     f"target ≤ {TARGET:g} % (api)",
 ]
 
@@ -303,10 +336,12 @@ def markdown(payload: dict[str, Any], rows: list[Figures]) -> str:
         f"{payload['reps']} repetition(s) per mode, interleaved, each in a fresh interpreter. "
         "Figures: the best repetition in CPU time of the process (the cost of the medians and "
         "the wall-clock cost of the best beside it). cost = how much more time than with "
-        'OpenTelemetry "absent" (negative: less, i.e. noise).',
+        'OpenTelemetry "absent" (negative: less, i.e. noise). hooks = ns per run of '
+        "hitl-async's own telemetry calls when nothing records (decide whether to trace, name "
+        "the run for log records, forget it at its end), timed alone.",
         "",
         "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join(["---"] * 3 + ["---:"] * 7 + ["---"]) + "|",
+        "|" + "|".join(["---"] * 3 + ["---:"] * 8 + ["---"]) + "|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in _cells(rows)]
     failures = [
@@ -351,6 +386,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                     continue
                 for clock in CLOCKS:
                     figures.samples[mode][clock].append(float(out[clock]))
+                if out.get("hooks") is not None:
+                    figures.hook_ns[mode].append(float(out["hooks"]))
     command = "python -m benchmarks " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
@@ -369,6 +406,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                 "samples": r.samples,
                 "failures": r.failures,
                 "best": {m: {c: r.best(m, c) for c in CLOCKS} for m in MODES},
+                "hooks_ns_per_run": {m: r.hooks(m) for m in MODES},
                 "median": {m: {c: r.median(m, c) for c in CLOCKS} for m in MODES},
                 "cost_percent": {
                     m: {c: r.cost(m, c) for c in CLOCKS} for m in MODES if m != "absent"

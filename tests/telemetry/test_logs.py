@@ -1,4 +1,5 @@
-"""Structured logs: the run's ids on every record, and an outage logged once, not per retry."""
+"""Structured logs: the run's ids on every record, and runs retrying through a store outage
+logging it once between them, not once per retry."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 from apps.services import REDIS_URL, require_package, require_service
 from typing_extensions import TypedDict
 
-from hitl_async import END, START, InMemorySaver, StateGraph, Worker, connect
-from hitl_async.telemetry import LOG_FIELDS, OutageLog, RunContextFilter, get_logger
+from hitl_async import END, START, InMemorySaver, StateGraph, connect
+from hitl_async.telemetry import LOG_FIELDS, RunContextFilter, get_logger
 
 pytestmark = pytest.mark.anyio
 
@@ -69,23 +70,6 @@ def test_engine_and_driver_loggers_carry_the_filter() -> None:
         names.append(logger)
     for name in names:
         assert any(isinstance(f, RunContextFilter) for f in logging.getLogger(name).filters), name
-
-
-def test_an_outage_is_one_warning_and_one_when_it_is_over(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    outage = OutageLog(logging.getLogger("hitl_async.test"), "the store")
-    with caplog.at_level(logging.DEBUG, logger="hitl_async.test"):
-        for n in range(5):
-            outage.failure(ConnectionError(f"refused {n}"), retry_in=0.5)
-        outage.success()
-        outage.success()
-    levels = [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records]
-    assert levels[0] == ("WARNING", "the store is unavailable")
-    assert [lvl for lvl, _ in levels[1:5]] == ["DEBUG"] * 4
-    assert levels[5][0] == "WARNING" and "available again" in levels[5][1]
-    assert "(5 failed tries)" in caplog.records[5].getMessage()
-    assert len(levels) == 6
 
 
 class Proxy:
@@ -182,38 +166,12 @@ async def test_runs_retrying_through_an_outage_log_it_once(
     assert sorted(r["n"] for r in results) == [1, 2, 3, 4]
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 2, [r.getMessage() for r in warnings]
-    assert "is unavailable" in warnings[0].getMessage()
-    assert "available again" in warnings[1].getMessage()
+    assert "the checkpoint store is unavailable" in warnings[0].getMessage()
+    assert "the checkpoint store is back after" in warnings[1].getMessage()
     assert warnings[0].thread_id in {f"o{n}" for n in range(4)}
     retries = [
         r for r in caplog.records if r.levelno == logging.INFO and " retry " in r.getMessage()
     ]
     assert len(retries) >= 4  # each run's retries, as details
-    await saver.destroy()
-    await saver.aclose()
-
-
-async def test_worker_duties_log_an_outage_once_not_a_traceback_per_poll(
-    redis_proxy: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    proxy, url = redis_proxy
-    prefix = f"t{uuid.uuid4().hex[:12]}"
-    saver = connect(url, prefix=prefix)
-    await saver.setup()
-    b = StateGraph(State)
-    b.add_node("noop", lambda s: {})
-    b.add_edge(START, "noop")
-    worker = Worker(b.compile(checkpointer=saver, name="duties"), poll=0.02)
-    await proxy.stop()
-    with caplog.at_level(logging.DEBUG, logger="hitl_async.worker"):
-        for _ in range(5):
-            await worker.run_duties()
-        await proxy.start()
-        await worker.run_duties()
-    records = [r for r in caplog.records if r.name == "hitl_async.worker"]
-    assert all(r.exc_info is None for r in records)  # no traceback
-    warnings = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
-    assert len(warnings) == 2, warnings
-    assert "is unavailable" in warnings[0] and "available again" in warnings[1]
     await saver.destroy()
     await saver.aclose()

@@ -9,6 +9,7 @@ failed.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import threading
 import time
@@ -190,6 +191,16 @@ _id_lock = threading.Lock()
 _random = random.Random()  # ids need uniqueness, not secrecy
 _last: tuple[int, int] = (0, 0)
 _last_id = ""
+
+
+def _new_process() -> None:
+    """A forked child draws other random bits than its parent (and has no lock held)."""
+    global _id_lock
+    _id_lock = threading.Lock()
+    _random.seed()
+
+
+os.register_at_fork(after_in_child=_new_process)
 
 
 def _uuid7(ms: int, seq: int) -> str:

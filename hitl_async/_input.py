@@ -46,8 +46,8 @@ async def apply_input(run: Run, input: Any) -> None:
         if run.saver is not None and run.head != run.cp.checkpoint_id:
             _fork(run)
         run.skip_before = True
-        if run.events.wants("values"):
-            run.events.emit("values", run.output())
+        if "values" in run.modes:
+            run.emit("values", run.output())
     else:
         await _input(run, input)
 
@@ -137,5 +137,5 @@ async def _command(run: Run, cmd: Command[Any]) -> None:
         if run.unsaved:
             await run.outbox.save()
         await run.outbox.put(records)
-    if run.events.wants("values"):
-        run.events.emit("values", run.output())
+    if "values" in run.modes:
+        run.emit("values", run.output())

@@ -1,6 +1,7 @@
 """A run's hold on its thread: take the lease (one writer per thread), keep it renewed while the
-run runs, give it back when the run ends. Every write the run makes carries the lease, so a run
-that lost it (paused, partitioned, expired and taken over) cannot write."""
+run runs (by the lease keeper thread, `_lease_keeper`), give it back when the run ends. Every
+write the run makes carries the lease, so a run that lost it (paused, partitioned, expired and
+taken over) cannot write."""
 
 from __future__ import annotations
 
@@ -23,8 +24,22 @@ if TYPE_CHECKING:
 
 __all__ = ["ThreadLease"]
 
-_OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}:"
+
+def _owner_prefix() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}:"
+
+
+_OWNER = _owner_prefix()
 _RUNS = itertools.count(1)
+
+
+def _new_process() -> None:
+    """A forked child names its runs' leases as its own, not as its parent's."""
+    global _OWNER, _RUNS
+    _OWNER, _RUNS = _owner_prefix(), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_process)
 
 log = get_logger("hitl_async.run")
 
@@ -41,7 +56,8 @@ class ThreadLease:
         self.current: Lease | None = None
         self.keeper: int | None = None
 
-    def _store(self) -> LeaseStore:
+    def store(self) -> LeaseStore:
+        """The store, as one with leases (the keeper renews through it too)."""
         saver = self.saver
         assert saver is not None, "a lease needs a store"
         assert isinstance(saver, LeaseStore), "a lease needs a store with leases"
@@ -62,7 +78,7 @@ class ThreadLease:
     ) -> LoadedCheckpoint | None:
         """Take the thread's lease (waiting up to `wait` seconds for a busy thread) and load the
         checkpoint the run starts from in the same round trip."""
-        saver = self._store()
+        saver = self.store()
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -74,8 +90,7 @@ class ThreadLease:
                     checkpoint_ns=checkpoint_ns,
                     checkpoint_id=checkpoint_id,
                 )
-                if not self._io_free:
-                    self.keeper = _lease_keeper.keep(self._renew_now, self.ttl / 3)
+                self.keeper = _lease_keeper.keep(self)
                 return loaded
             except ThreadBusyError:
                 remaining = deadline - time.monotonic()
@@ -86,35 +101,13 @@ class ThreadLease:
                 else:
                     await anyio.sleep(min(remaining, 0.05))
 
-    @property
-    def renewed_between_steps(self) -> bool:
-        """Held, and renewed by the run between supersteps (in-process stores) rather than by
-        the keeper thread."""
-        return self.current is not None and self.keeper is None
-
-    async def renew(self) -> None:
-        """Extend the lease when less than half of it is left."""
-        lease = self.current
-        if lease is not None and lease.expires_at - time.time() < self.ttl / 2:
-            self.current = await self._store().renew_lease(lease, self.ttl)
-
-    async def _renew_now(self) -> float:
-        """Called by the lease keeper thread in this run's loop; returns when to call again."""
-        lease = self.current
-        if lease is not None:
-            self.current = await self._store().renew_lease(lease, self.ttl)
-        return self.ttl / 3
-
     def hand_over(self) -> Lease | None:
         """Stop renewing and forget the lease: the run's last commit releases it."""
-        self._stop_keeping()
+        if self.keeper is not None:
+            _lease_keeper.release(self.keeper)  # first: a renewal under way is then discarded
+            self.keeper = None
         lease, self.current = self.current, None
         return lease
-
-    def _stop_keeping(self) -> None:
-        if self.keeper is not None:
-            _lease_keeper.release(self.keeper)
-            self.keeper = None
 
     async def release(self, thread_id: str | None) -> None:
         """Give the thread back (the run ended, paused or failed). If the store cannot be
@@ -122,7 +115,7 @@ class ThreadLease:
         lease = self.hand_over()
         if lease is None:
             return
-        saver = self._store()
+        saver = self.store()
         if self._io_free:  # an in-process store: the call cannot be interrupted half-way
             await saver.release_lease(lease)
             return

@@ -14,8 +14,7 @@ __all__ = ["emit_checkpoint", "emit_task_result", "emit_task_start"]
 
 def emit_checkpoint(run: Run) -> None:
     """The run's current checkpoint, in `checkpoints` and `debug` mode."""
-    events = run.events
-    if not events.wants("checkpoints") and not events.wants("debug"):
+    if "checkpoints" not in run.modes and "debug" not in run.modes:
         return
     cp = run.cp
     payload = {
@@ -30,14 +29,14 @@ def emit_checkpoint(run: Run) -> None:
             if not t.done
         ],
     }
-    events.emit("checkpoints", payload)
+    run.emit("checkpoints", payload)
     _emit_debug(run, "checkpoint", cp.step, payload)
 
 
 def _emit_debug(run: Run, kind: str, step: int, payload: dict[str, Any]) -> None:
-    if not run.events.wants("debug"):
+    if "debug" not in run.modes:
         return
-    run.events.emit(
+    run.emit(
         "debug",
         {
             "step": step,
@@ -56,7 +55,7 @@ def emit_task_start(run: Run, t: Task, step: int) -> None:
         "input": t.spec.arg if t.spec.push else run.output(),
         "triggers": (f"branch:to:{t.name}",) if not t.spec.push else ("__pregel_push",),
     }
-    run.events.emit("tasks", payload)
+    run.emit("tasks", payload)
     _emit_debug(run, "task", step, payload)
 
 
@@ -69,5 +68,5 @@ def emit_task_result(run: Run, t: Task, step: int) -> None:
         "result": t.update if t.done else {},
         "interrupts": [{"value": i.value, "id": i.id} for i in t.pending],
     }
-    run.events.emit("tasks", payload)
+    run.emit("tasks", payload)
     _emit_debug(run, "task_result", step, payload)

@@ -7,13 +7,13 @@ events (`_events`, `_payloads`), `update_state`/`cancel` (`_edits`) and `get_sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
 from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, new_checkpoint_id, now_iso
-from hitl_async._events import RunEvents
+from hitl_async._events import Namespace, RunEvents
 from hitl_async._input import apply_input
 from hitl_async._lease import ThreadLease
 from hitl_async._outbox import Outbox
@@ -38,6 +38,10 @@ NOT_LOADED: Final[Any] = object()
 log = get_logger("hitl_async.run")
 
 
+def _drop(_: Any) -> None:
+    return None
+
+
 class Run:
     """One run on one thread: the current checkpoint, its tasks, and the run's parts."""
 
@@ -46,7 +50,8 @@ class Run:
         graph: CompiledStateGraph,
         config: dict[str, Any],
         *,
-        modes: Iterable[str] = ("updates",),
+        events: RunEvents | None = None,
+        ns_path: Namespace = (),
         durability: str = "async",
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
@@ -68,7 +73,14 @@ class Run:
             raise InvalidConfigError(f"recursion_limit must be at least 1, got {self.limit}")
         self.before = interrupt_before
         self.after = interrupt_after
-        self.events = RunEvents(modes)
+        self.events = events if events is not None else RunEvents(())
+        """The root run's events (a subgraph's run shares its parent's)."""
+        self.ns_path = ns_path
+        """This run's namespace in the root run's stream: () for the root."""
+        self.modes = self.events.modes_at(ns_path)
+        """The stream modes this run emits."""
+        self.writer = self._write_custom if "custom" in self.modes else _drop
+        """What a task's stream writer (`get_stream_writer()`) calls."""
         self.cp = EngineCheckpoint.empty()
         self.head: str | None = None
         """The id of the thread's newest stored (or queued) checkpoint."""
@@ -84,8 +96,6 @@ class Run:
         self.steps_run = 0
         self.user_metadata = dict(config.get("metadata") or {})
         self.parent: Run | None = None
-        self.subgraphs = False
-        self.ns_path: tuple[str, ...] = ()
         self.context: Any = None
         # What the store can do, checked once (hitl_async.checkpoint.capabilities).
         self.coordinated = isinstance(self.saver, LeaseStore)
@@ -96,6 +106,16 @@ class Run:
         """Ids of the interrupts the store's inbox index holds for the thread (None: unknown)."""
         self.trace: RunTrace | None = inherited_trace()
         """Spans and metrics of the run (`hitl_async.telemetry`); None while nothing records."""
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def emit(self, mode: str, chunk: Any) -> None:
+        """An event of this run (dropped unless the stream asked for `mode`)."""
+        if mode in self.modes:
+            self.events.put((self.ns_path, mode, chunk))
+
+    def _write_custom(self, chunk: Any) -> None:
+        self.events.put((self.ns_path, "custom", chunk))
 
     # -- the current checkpoint ------------------------------------------------------------------
 

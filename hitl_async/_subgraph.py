@@ -55,7 +55,8 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
     run = Run(
         graph,
         config,
-        modes=parent.events.modes,
+        events=parent.events,
+        ns_path=(*parent.ns_path, ns.rsplit("|", 1)[-1]),
         durability=parent.durability,
         interrupt_before=graph.interrupt_before_nodes,
         interrupt_after=graph.interrupt_after_nodes,
@@ -65,10 +66,7 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
     if graph.checkpointer is None:  # stored in the parent's store, so encoded like the parent's
         run.serde = parent.serde
     run.lease = parent.lease
-    run.subgraphs = parent.subgraphs
     run.context = parent.context
-    path = (*parent.ns_path, ns.rsplit("|", 1)[-1])
-    run.ns_path = path
     await run.load()
     if run.exists:
         answers = {i.id: pad.answers[i.id] for _, i in run.pending() if i.id in pad.answers}
@@ -80,21 +78,9 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
             return run.output()
     else:
         await apply_input(run, input)
-    forward = parent.subgraphs
-
-    def drain() -> None:
-        events = run.events.take()
-        if forward and events:
-            parent.events.buffer.extend((e[0], e[1], e[2] if len(e) > 2 else path) for e in events)
-
-    try:
-        while True:
-            drain()
-            if not await run.tick():
-                break
-        await run.finish()
-    finally:
-        drain()
+    while await run.tick():
+        pass
+    await run.finish()
     if run.tasks and any(not t.done for t in run.tasks):
         raise GraphInterrupt(run.interrupts)
     return run.output()

@@ -1,6 +1,10 @@
 """One superstep of a run: every task of the step runs concurrently; when all finished, their
 writes are applied together through the reducers in task order (never finish order), and the
-run moves to a new checkpoint. A step with a paused or failed task stores what finished."""
+run moves to a new checkpoint. A step with a paused or failed task stores what finished.
+
+Events are delivered as LangGraph does: a task's `updates`/`tasks`/`debug` events as it
+finishes, `values`/`checkpoints` after the step; what tasks write themselves (`custom`) goes to
+the stream as they write it."""
 
 from __future__ import annotations
 
@@ -23,10 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["tick"]
 
 
-def _drop(_: Any) -> None:
-    return None
-
-
 def _hit(names: Sequence[str] | str | None, tasks: Sequence[Task]) -> bool:
     if not names:
         return False
@@ -37,7 +37,7 @@ async def _pause_statically(run: Run) -> bool:
     """`interrupt_before`/`interrupt_after` hit: save and stop with no interrupt pending."""
     await run.outbox.save()
     run.interrupts = ()
-    run.events.emit("updates", {INTERRUPT: ()})
+    run.emit("updates", {INTERRUPT: ()})
     return False
 
 
@@ -46,6 +46,7 @@ async def tick(run: Run) -> bool:
     tasks = run.tasks
     if not tasks:
         return False
+    await run.events.wait_room()  # a live consumer that is behind holds the run here
     step = run.cp.step + 1
     counts = len(tasks) > 1 or tasks[0].name != START
     if counts and run.steps_run >= run.limit:
@@ -75,26 +76,19 @@ async def tick(run: Run) -> bool:
             await run.outbox.save_soon()
         else:
             await run.outbox.save()
-    events = run.events
-    task_events = events.wants("tasks") or events.wants("debug")
+    modes = run.modes
+    task_events = "tasks" in modes or "debug" in modes
     if task_events:
         for t in runnable:
             if t.name != START:  # the input task is not reported, as in LangGraph
                 emit_task_start(run, t, step)
-    if run.lease.renewed_between_steps:
-        await run.lease.renew()
     if len(runnable) == 1:
-        await _execute(run, runnable[0], view, False)
+        await _execute(run, runnable[0], view, step, False)
     elif runnable:
         persist_each = run.saver is not None and run.durability != "exit"
         async with anyio.create_task_group() as tg:
             for t in runnable:
-                tg.start_soon(_execute, run, t, view, persist_each)
-    for t in runnable:
-        if t.finished_now and t.name != START:
-            events.emit("updates", {t.name: t.update})
-        if task_events and t.name != START:
-            emit_task_result(run, t, step)
+                tg.start_soon(_execute, run, t, view, step, persist_each)
     failed: Task | None = None
     incomplete = False
     for t in tasks:
@@ -111,9 +105,9 @@ async def tick(run: Run) -> bool:
             assert failed.error is not None
             raise failed.error
         run.interrupts = tuple(i for _, i in run.pending())
-        events.emit("updates", {INTERRUPT: run.interrupts})
-        if events.wants("values"):
-            events.emit("values", {**run.output(), INTERRUPT: run.interrupts})
+        run.emit("updates", {INTERRUPT: run.interrupts})
+        if "values" in modes:
+            run.emit("values", {**run.output(), INTERRUPT: run.interrupts})
         return False
     await _complete(run, tasks, step)
     if run.after and _hit(run.after, tasks):
@@ -121,7 +115,8 @@ async def tick(run: Run) -> bool:
     return bool(run.tasks)
 
 
-async def _execute(run: Run, t: Task, view: Callable[[], Any], persist: bool) -> None:
+async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persist: bool) -> None:
+    """Run one task of the step; report it as soon as it finished, paused or failed."""
     pad = Scratchpad(
         task_id=t.id,
         node=t.name,
@@ -131,7 +126,7 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], persist: bool) ->
         run=run,
         in_subgraph=run.parent is not None,
         durable=run.saver is not None,
-        writer=run.events.custom if run.events.wants("custom") else _drop,
+        writer=run.writer,
         results=t.results,
         save_result=partial(run.outbox.save_result, t),
         raised_before={i.id: i for i in t.raised or ()},
@@ -140,6 +135,12 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], persist: bool) ->
     t.raised = None
     work = execute(run.graph, t, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
     await (work if run.trace is None else run.trace.node(run, t, work))
+    if t.name != START and run.modes:
+        if t.finished_now:
+            run.emit("updates", {t.name: t.update})
+        if "tasks" in run.modes or "debug" in run.modes:
+            emit_task_result(run, t, step)
+        await run.events.wait_room()
     if persist and (t.done or t.raised is not None) and not t.persisted:
         await run.outbox.persist([t])
 
@@ -161,6 +162,6 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     if run.durability == "sync":
         await run.outbox.save()
     run.prepare_tasks()
-    if run.events.wants("values"):
-        run.events.emit("values", run.output())
+    if "values" in run.modes:
+        run.emit("values", run.output())
     emit_checkpoint(run)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, task_id
+from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, reset_scratchpad, set_scratchpad
 from hitl_async.constants import DONE, END, ERROR, INTERRUPT, NEXT, RESUME, START, TASK_RESULT
 from hitl_async.errors import (
@@ -132,10 +133,8 @@ async def _call_with(node: NodeSpec, arg: Any, pad: Scratchpad, config: dict[str
         kwargs["writer"] = pad.writer
     if node.wants_runtime:
         kwargs["runtime"] = pad.run.runtime_for(pad.writer)
-    if node.is_async:
-        return await node.fn(arg, **kwargs)
-    result = await anyio.to_thread.run_sync(partial(node.fn, arg, **kwargs))
-    return await _maybe_await(result)
+    result = await call_body(node.fn, node.is_async, (arg,), kwargs, pad.run.events)
+    return result if node.is_async else await _maybe_await(result)
 
 
 def retry_delay(policy: RetryPolicy, attempt: int) -> float:

@@ -16,6 +16,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, active_scratchpad, reset_scratchpad, set_scratchpad
 from hitl_async._task import retry_delay
 from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
@@ -253,9 +254,8 @@ class TaskFunction(Generic[P, T]):
             if fresh_counter:
                 pad.counter = 0
             try:
-                if self.is_async:
-                    return await self.func(*args, **kwargs)
-                return await anyio.to_thread.run_sync(functools.partial(self.func, *args, **kwargs))
+                events = pad.run.events if pad.run is not None else None
+                return await call_body(self.func, self.is_async, args, kwargs, events)
             except (GraphBubbleUp, CheckpointerRequiredError):
                 raise
             except Exception as exc:

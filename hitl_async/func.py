@@ -13,10 +13,10 @@ answers of the interrupts that follow it.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -27,6 +27,7 @@ import anyio.to_thread
 from typing_extensions import TypedDict
 
 from hitl_async._events import parse_stream_mode
+from hitl_async._execution import call_body
 from hitl_async._runtime import current_scratchpad, reset_scratchpad, set_scratchpad
 from hitl_async._subgraph import calling_task, run_subgraph
 from hitl_async._task_calls import (
@@ -107,24 +108,24 @@ class EntrypointGraph(CompiledStateGraph):
 
     # -- running ---------------------------------------------------------------------------------
 
-    async def astream(
+    async def _stream_batches(
         self,
         input: Any,
-        config: dict[str, Any] | None = None,
+        config: dict[str, Any] | None,
         *,
         stream_mode: StreamMode | Sequence[StreamMode] | None = None,
         subgraphs: bool = False,
         **kwargs: Any,
-    ) -> AsyncIterator[Any]:
-        """Run the entrypoint, yielding events as LangGraph's functional API does."""
+    ) -> AsyncGenerator[list[Any], None]:
+        """The entrypoint's stream, in batches, as LangGraph's functional API streams it."""
         modes, single = parse_stream_mode(stream_mode)
         inner: list[Any] = [*modes, *(m for m in ("updates", "values", "custom") if m not in modes)]
         replay_first = input is None or (isinstance(input, Command) and input.resume is not None)
         first, fresh = True, False
-        stream = super().astream(
-            self._wrap_input(input), config, stream_mode=inner, subgraphs=subgraphs, **kwargs
-        )
-        async for event in stream:
+
+        def shape(event: Any) -> tuple[bool, Any]:
+            """Whether the caller sees `event`, and as what."""
+            nonlocal first, fresh
             ns, mode, chunk = event if subgraphs else ((), *event)
             out: Any = chunk
             keep = True
@@ -147,11 +148,19 @@ class EntrypointGraph(CompiledStateGraph):
                 fresh = False
             first = False
             if not keep or mode not in modes:
-                continue
+                return False, None
             if subgraphs:
-                yield (ns, out) if single else (ns, mode, out)
-            else:
-                yield out if single else (mode, out)
+                return True, ((ns, out) if single else (ns, mode, out))
+            return True, (out if single else (mode, out))
+
+        batches = super()._stream_batches(
+            self._wrap_input(input), config, stream_mode=inner, subgraphs=subgraphs, **kwargs
+        )
+        async with aclosing(batches):
+            async for batch in batches:
+                out = [item for keep, item in map(shape, batch) if keep]
+                if out:
+                    yield out
 
     async def ainvoke(
         self,
@@ -171,14 +180,22 @@ class EntrypointGraph(CompiledStateGraph):
         if pad is not None and stream_mode == "values":
             return (await run_subgraph(self, self._wrap_input(input), pad)).get("output")
         if stream_mode != "values":
-            return [c async for c in self.astream(input, config, stream_mode=stream_mode, **kwargs)]
+            return await self._collect(input, config, stream_mode=stream_mode, **kwargs)
         kwargs.pop("subgraphs", None)
         latest: Any = None
         interrupts: list[Any] = []
-        stream = super().astream(
-            self._wrap_input(input), config, stream_mode=["values", "updates"], **kwargs
+        events: list[Any] = []
+        raw = CompiledStateGraph._stream_batches(  # the graph's own events, not the entrypoint's
+            self,
+            self._wrap_input(input),
+            config,
+            stream_mode=["values", "updates"],
+            live=False,
+            **kwargs,
         )
-        async for mode, chunk in stream:
+        async for batch in raw:
+            events += batch
+        for mode, chunk in events:
             if mode == "values" and INTERRUPT not in chunk:
                 latest = chunk.get("output")
             elif mode == "updates" and INTERRUPT in chunk:
@@ -307,7 +324,7 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
             kwargs["runtime"] = dataclasses.replace(runtime, previous=state.get("previous"))
         if "store" in params:
             kwargs["store"] = pad.run.graph.store if pad.run is not None else None
-        call = functools.partial(func, state.get("input"), **kwargs)
+        events = pad.run.events if pad.run is not None else None
         error: Exception | None = None
         value: Any = None
         async with anyio.create_task_group() as tg:
@@ -315,7 +332,7 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
             token = set_scratchpad(body)
             caller = CALLER.set(Caller(attempt, body, nested=False))
             try:
-                value = await call() if is_async else await anyio.to_thread.run_sync(call)
+                value = await call_body(func, is_async, (state.get("input"),), kwargs, events)
             except Exception as exc:
                 # Task calls still running finish first (their results are kept), as LangGraph.
                 error = exc

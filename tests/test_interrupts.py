@@ -271,11 +271,12 @@ def test_command_resume_update_goto_combined() -> None:
     graph = b.compile(checkpointer=InMemorySaver())
     list(graph.stream({"log": []}, cfg()))
     events = list(graph.stream(Command(resume="R", update={"u": "U"}, goto="other"), cfg()))
-    assert events == [
+    # ask and other run together: each is reported as it finishes, in either order
+    assert sorted(events[:2], key=str) == [
         {"ask": {"d": "R", "log": ["ask"]}},
         {"other": {"log": ["other"]}},
-        {"after": {"log": ["after"]}},
     ]
+    assert events[2:] == [{"after": {"log": ["after"]}}]
     assert seen == {"ask": "U", "other": "U"}
     snap = graph.get_state(cfg())
     assert snap.values == {"d": "R", "u": "U", "log": ["ask", "other", "after"]}

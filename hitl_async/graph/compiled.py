@@ -4,14 +4,16 @@ thread's state — with async methods and a synchronous facade for plain scripts
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from hitl_async import _sync
 from hitl_async._edits import cancel_thread, update_state
-from hitl_async._events import parse_stream_mode
+from hitl_async._events import Event, RunEvents, parse_stream_mode
+from hitl_async._live import run_inline, stream_run
 from hitl_async._plan import Plan
 from hitl_async._run import Run
 from hitl_async._snapshot import snapshot
@@ -43,17 +45,15 @@ __all__ = ["CompiledStateGraph"]
 _DURABILITY = frozenset({"sync", "async", "exit"})
 
 
-def _shape(run: Run, single: bool, subgraphs: bool) -> list[Any]:
-    """Take the run's buffered events in the shape `stream()` yields them."""
-    out = []
-    for event in run.events.take():
-        mode, chunk = event[0], event[1]
-        if subgraphs:
-            ns = event[2] if len(event) > 2 else ()
-            out.append((ns, chunk) if single else (ns, mode, chunk))
-        else:
-            out.append(chunk if single else (mode, chunk))
-    return out
+def _shaper(single: bool, subgraphs: bool) -> Callable[[list[Event]], list[Any]]:
+    """Turns a batch of `(namespace, mode, chunk)` events into what `stream()` yields."""
+    if subgraphs:
+        if single:
+            return lambda batch: [(ns, chunk) for ns, _, chunk in batch]
+        return lambda batch: batch
+    if single:
+        return lambda batch: [chunk for _, _, chunk in batch]
+    return lambda batch: [(mode, chunk) for _, mode, chunk in batch]
 
 
 class CompiledStateGraph:
@@ -161,33 +161,56 @@ class CompiledStateGraph:
         subgraphs: bool = False,
         context: Any | None = None,
         wait: float = 0.0,
-        **_: Any,
+        **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        """Run the graph on a thread, yielding events; see the README for each stream mode.
+        """Run the graph on a thread, yielding events as they happen; see the README for each
+        stream mode. Leaving the loop early cancels the run (the thread stays resumable).
 
         The run holds the thread's lease while it runs (with a driver that supports it): a
         second run on a busy thread raises `ThreadBusyError`, or waits up to `wait` seconds.
         """
+        batches = self._stream_batches(
+            input,
+            config,
+            stream_mode=stream_mode,
+            interrupt_before=interrupt_before,
+            interrupt_after=interrupt_after,
+            durability=durability,
+            subgraphs=subgraphs,
+            context=context,
+            wait=wait,
+            **kwargs,
+        )
+        async with aclosing(batches):
+            async for batch in batches:
+                for item in batch:
+                    yield item
+
+    def _stream_batches(
+        self,
+        input: Any,
+        config: dict[str, Any] | None,
+        *,
+        stream_mode: StreamMode | Sequence[StreamMode] | None = None,
+        interrupt_before: Sequence[str] | All | None = None,
+        interrupt_after: Sequence[str] | All | None = None,
+        durability: Durability | None = None,
+        subgraphs: bool = False,
+        context: Any | None = None,
+        wait: float = 0.0,
+        live: bool = True,
+        **_: Any,
+    ) -> AsyncGenerator[list[Any], None]:
+        """The stream in batches, shaped as `stream()` yields it. `live`: events come as they
+        happen (a step that can emit before it ends runs in a task of its own); else every step
+        runs in the caller's task and its events come after it."""
         modes, single = parse_stream_mode(stream_mode)
         run = self._new_run(
             config, modes, durability, interrupt_before, interrupt_after, subgraphs, context
         )
-        completed = False
-        try:
-            await run.start(input, wait=wait)
-            while True:
-                if run.events.buffer:
-                    for out in _shape(run, single, subgraphs):
-                        yield out
-                if not await run.tick():
-                    break
-            await run.finish(release=True)
-            completed = True
-            for out in _shape(run, single, subgraphs):
-                yield out
-        finally:
-            if not completed:
-                await run.abandon()
+        shape = _shaper(single, subgraphs)
+        drive = stream_run if live else run_inline
+        return drive(run, input, wait, shape)
 
     def _new_run(
         self,
@@ -202,7 +225,7 @@ class CompiledStateGraph:
         run = Run(
             self,
             self._config(config),
-            modes=modes,
+            events=RunEvents(modes, subgraphs=subgraphs),
             durability=self._durability(durability),
             interrupt_before=(
                 interrupt_before if interrupt_before is not None else self.interrupt_before_nodes
@@ -211,12 +234,11 @@ class CompiledStateGraph:
                 interrupt_after if interrupt_after is not None else self.interrupt_after_nodes
             ),
         )
-        run.subgraphs = subgraphs
         run.context = self._context(context)
         if "messages" in modes:  # (message, metadata) events from the stream_messages handler
+            events = run.events  # thread-safe: model callbacks may run in worker threads
             emitter = MessagesEmitter(
-                lambda ns, item: run.events.buffer.append(("messages", item, ns)),
-                subgraphs=subgraphs,
+                lambda ns, item: events.put((ns, "messages", item)), subgraphs=subgraphs
             )
             run.config = with_messages_stream(run.config, emitter)
         return run
@@ -251,6 +273,13 @@ class CompiledStateGraph:
             return {**(latest or {}), INTERRUPT: list(run.interrupts)}
         return latest
 
+    async def _collect(self, input: Any, config: dict[str, Any] | None, **kwargs: Any) -> list[Any]:
+        """Everything `astream` would yield, run in the caller's task (no live delivery)."""
+        out: list[Any] = []
+        async for batch in self._stream_batches(input, config, live=False, **kwargs):
+            out += batch
+        return out
+
     def stream(
         self,
         input: Any,
@@ -258,7 +287,7 @@ class CompiledStateGraph:
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Synchronous `astream()`: usable from plain scripts with no event loop running."""
-        return _sync.iterate(self.astream(input, config, **kwargs))
+        yield from _sync.iterate_batches(self._stream_batches(input, config, **kwargs))
 
     async def ainvoke(
         self,
@@ -277,7 +306,7 @@ class CompiledStateGraph:
         if pad is not None and stream_mode == "values":
             return await run_subgraph(self, input, pad)
         if stream_mode != "values":
-            return [c async for c in self.astream(input, config, stream_mode=stream_mode, **kwargs)]
+            return await self._collect(input, config, stream_mode=stream_mode, **kwargs)
         return await self._invoke(input, config, **kwargs)
 
     def invoke(self, input: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Any:

@@ -26,8 +26,8 @@ from hitl_async.runtime import Runtime
 from hitl_async.telemetry import RunTrace, end_log_run, get_logger, inherited_trace, trace_run
 
 if TYPE_CHECKING:
+    from hitl_async._graph_base import GraphBase
     from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
-    from hitl_async.graph.compiled import CompiledStateGraph
     from hitl_async.types import Interrupt
 
 __all__ = ["NOT_LOADED", "Run"]
@@ -47,7 +47,7 @@ class Run:
 
     def __init__(
         self,
-        graph: CompiledStateGraph,
+        graph: GraphBase,
         config: dict[str, Any],
         *,
         events: RunEvents | None = None,

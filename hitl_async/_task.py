@@ -27,7 +27,7 @@ from hitl_async.runnables import call_in_scope, needs_scope
 from hitl_async.types import Command, Interrupt, RetryPolicy, Send
 
 if TYPE_CHECKING:
-    from hitl_async.graph.compiled import CompiledStateGraph
+    from hitl_async._graph_base import GraphBase
     from hitl_async.graph.state import BranchSpec, NodeSpec
 
 __all__ = ["Task", "execute", "prepare_tasks", "retry_delay", "route"]
@@ -146,7 +146,7 @@ def retry_delay(policy: RetryPolicy, attempt: int) -> float:
 
 
 def _targets(
-    graph: CompiledStateGraph, source: str, raw: Iterable[Any], path_map: Mapping[Any, str] | None
+    graph: GraphBase, source: str, raw: Iterable[Any], path_map: Mapping[Any, str] | None
 ) -> list[str | Send]:
     out: list[str | Send] = []
     for item in raw:
@@ -178,7 +178,7 @@ def _targets(
 
 
 async def _branch(
-    graph: CompiledStateGraph, branch: BranchSpec, fresh: Callable[[], Any], config: dict[str, Any]
+    graph: GraphBase, branch: BranchSpec, fresh: Callable[[], Any], config: dict[str, Any]
 ) -> list[str | Send]:
     state = fresh()
     kwargs = {"config": config} if branch.wants_config else {}
@@ -195,7 +195,7 @@ async def _branch(
 
 
 async def route(
-    graph: CompiledStateGraph,
+    graph: GraphBase,
     node: str,
     items: list[tuple[str, Any]],
     values: Mapping[str, Any],
@@ -234,7 +234,7 @@ async def route(
 
 
 async def _start(
-    graph: CompiledStateGraph,
+    graph: GraphBase,
     task: Task,
     values: Mapping[str, Any],
     pad: Scratchpad,
@@ -257,7 +257,7 @@ async def _start(
 
 
 async def execute(
-    graph: CompiledStateGraph,
+    graph: GraphBase,
     task: Task,
     values: Mapping[str, Any],
     view: Callable[[], Any],

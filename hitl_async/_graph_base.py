@@ -1,0 +1,122 @@
+"""What every part of a compiled graph shares: the builder, its store, serializer, name and
+lease ttl, and the checks of a call's config and options."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self
+
+from hitl_async._plan import Plan
+from hitl_async.checkpoint.capabilities import Capability, require
+from hitl_async.errors import InvalidConfigError
+from hitl_async.graph.drawing import DrawableGraph
+from hitl_async.serde import default_serializer, register_types_from_annotation
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hitl_async.checkpoint.base import BaseSaver
+    from hitl_async.graph.state import StateGraph
+    from hitl_async.types import All, Durability
+
+__all__ = ["GraphBase"]
+
+_DURABILITY = frozenset({"sync", "async", "exit"})
+
+
+class GraphBase:
+    """A validated graph with its store; `CompiledStateGraph` adds running, state and queue."""
+
+    def __init__(
+        self,
+        builder: StateGraph,
+        *,
+        checkpointer: BaseSaver | None,
+        interrupt_before: Sequence[str] | All | None,
+        interrupt_after: Sequence[str] | All | None,
+        name: str,
+        store: Any | None = None,
+        lease_ttl: float = 30.0,
+        serializer: Any | None = None,
+    ) -> None:
+        self.builder = builder
+        self.checkpointer = checkpointer
+        self.interrupt_before_nodes = interrupt_before
+        self.interrupt_after_nodes = interrupt_after
+        self.name = name
+        self.store = store
+        self.plan = Plan(builder)
+        self.lease_ttl = lease_ttl
+        register_types_from_annotation(builder.state_schema)
+        self.serde: Any = serializer if serializer is not None else default_serializer
+        if serializer is not None:
+            serializer.register_types_from_annotation(builder.state_schema)
+
+    @property
+    def nodes(self) -> dict[str, Any]:
+        return dict(self.builder.nodes)
+
+    def with_checkpointer(self, checkpointer: BaseSaver | None) -> Self:
+        """A new compiled graph of the same builder, interrupt_before/after, name, store and
+        lease_ttl, whose threads live in `checkpointer` (this graph is left unchanged)."""
+        new = type(self)(
+            self.builder,
+            checkpointer=checkpointer,
+            interrupt_before=self.interrupt_before_nodes,
+            interrupt_after=self.interrupt_after_nodes,
+            name=self.name,
+            store=self.store,
+            lease_ttl=self.lease_ttl,
+            serializer=self.serde,
+        )
+        for key, value in vars(self).items():  # what a subclass set after construction
+            if key not in vars(new):
+                setattr(new, key, value)
+        return new
+
+    def get_graph(self, *, xray: bool | int = True) -> DrawableGraph:
+        """A picture of the graph (`.draw_mermaid()`), subgraphs drawn inside their node."""
+        return DrawableGraph.of(self.builder, self.name)
+
+    def _config(self, config: dict[str, Any] | None) -> dict[str, Any]:
+        if config is None:
+            return {"configurable": {}}
+        if not isinstance(config, dict):
+            raise InvalidConfigError(
+                f"config must be a dict like {{'configurable': {{'thread_id': ...}}}}, got "
+                f"{type(config).__name__}"
+            )
+        return config
+
+    def _durability(self, durability: Durability | None) -> str:
+        value = durability or "async"
+        if value not in _DURABILITY:
+            raise InvalidConfigError(
+                f"durability must be one of {sorted(_DURABILITY)}, got {durability!r}"
+            )
+        return value
+
+    def _context(self, context: Any) -> Any:
+        """The run's context, built from a dict when `context_schema` is a class."""
+        schema = self.builder.context_schema
+        if context is None or schema is None or not isinstance(context, dict):
+            return context
+        if hasattr(schema, "model_validate"):
+            return schema.model_validate(context)
+        if isinstance(schema, type) and hasattr(schema, "__dataclass_fields__"):
+            return schema(**context)
+        return context
+
+    def _require_saver(self, what: str) -> BaseSaver:
+        if self.checkpointer is None:
+            raise InvalidConfigError(
+                f"{what} needs a checkpointer: compile the graph with one, e.g. "
+                "builder.compile(checkpointer=InMemorySaver())"
+            )
+        return self.checkpointer
+
+    def _capable(self, what: str, capability: Capability) -> BaseSaver:
+        """The checkpointer, if it has the capability `what` needs, else
+        `MissingCapabilityError` (before any I/O)."""
+        saver = self._require_saver(what)
+        require(saver, capability, needed_for=what)
+        return saver

@@ -1,0 +1,168 @@
+"""Reading and editing a thread's state through a compiled graph: `get_state` (with subgraph
+states), `get_state_history`, `update_state`, and waiting until a thread is paused or done."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from hitl_async import _sync
+from hitl_async._edits import update_state
+from hitl_async._graph_base import GraphBase
+from hitl_async._run import Run
+from hitl_async._snapshot import snapshot
+from hitl_async.checkpoint.capabilities import Capability, ChangeFeed
+from hitl_async.errors import InvalidConfigError
+
+if TYPE_CHECKING:
+    from hitl_async.types import StateSnapshot
+
+__all__ = ["StateAccess"]
+
+
+class StateAccess(GraphBase):
+    """The state methods of `CompiledStateGraph`."""
+
+    async def aget_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+        """The thread's state at its head, or at the checkpoint named in `config`."""
+        self._require_saver("get_state()")
+        run = Run(self, self._config(config))
+        await run.load()
+        state = snapshot(run, at_head=run.head in (None, run.cp.checkpoint_id))
+        if subgraphs:
+            state = await self._with_subgraph_states(run, state)
+        return state
+
+    async def _with_subgraph_states(self, run: Run, state: StateSnapshot) -> StateSnapshot:
+        """Attach each paused subgraph task's own snapshot as its `state`."""
+        tasks = []
+        for task in state.tasks:
+            spec = self.builder.nodes.get(task.name)
+            if spec is None or spec.subgraph is None or task.result is not None:
+                tasks.append(task)
+                continue
+            part = f"{task.name}:{task.id}"
+            ns = f"{run.ns}|{part}" if run.ns else part
+            conf = {**(run.config.get("configurable") or {}), "checkpoint_ns": ns}
+            conf.pop("checkpoint_id", None)
+            sub_state = await spec.subgraph._sub_state({**run.config, "configurable": conf}, run)
+            tasks.append(task._replace(state=sub_state))
+        return state._replace(tasks=tuple(tasks))
+
+    async def _sub_state(self, config: dict[str, Any], parent: Run) -> StateSnapshot | None:
+        run = Run(self, config, saver=self.checkpointer or parent.saver)
+        await run.load()
+        if not run.exists:
+            return None
+        return await self._with_subgraph_states(run, snapshot(run))
+
+    def get_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
+        """Synchronous `aget_state()`."""
+        return _sync.run(lambda: self.aget_state(config, subgraphs=subgraphs))
+
+    async def aget_state_history(
+        self,
+        config: dict[str, Any],
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StateSnapshot]:
+        """The thread's checkpoints, newest first; `before` is a config naming a checkpoint."""
+        saver = self._require_saver("get_state_history()")
+        config = self._config(config)
+        conf = config.get("configurable") or {}
+        thread_id = conf.get("thread_id")
+        if thread_id is None:
+            raise InvalidConfigError(
+                "get_state_history() needs config={'configurable': {'thread_id': ...}}"
+            )
+        ns = conf.get("checkpoint_ns", "")
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        current = await saver.load(thread_id, ns)
+        head = current.record.checkpoint_id if current is not None else None
+        for loaded in await saver.history(
+            thread_id, ns, before=before_id, limit=limit, filter=filter
+        ):
+            run = Run(self, config)
+            run.set_loaded(loaded)
+            # A checkpoint with a successor shows every task of its step, like LangGraph; only
+            # the head leaves out tasks of an unfinished step that already finished.
+            yield snapshot(run, at_head=head is None or loaded.record.checkpoint_id == head)
+
+    def get_state_history(
+        self,
+        config: dict[str, Any],
+        *,
+        filter: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StateSnapshot]:
+        """Synchronous `aget_state_history()`."""
+
+        async def collect() -> list[StateSnapshot]:
+            return [
+                s
+                async for s in self.aget_state_history(
+                    config, filter=filter, before=before, limit=limit
+                )
+            ]
+
+        return iter(_sync.run(collect))
+
+    async def aupdate_state(
+        self, config: dict[str, Any], values: Any, as_node: str | None = None
+    ) -> dict[str, Any]:
+        """Write `values` to the thread as if `as_node` had returned them (a new checkpoint with
+        metadata source "update"); returns the new checkpoint's config."""
+        self._require_saver("update_state()")
+        run = Run(self, self._config(config), durability="sync")
+        await run.claim()
+        try:
+            return await update_state(run, values, as_node)
+        finally:
+            await run.release()
+
+    def update_state(
+        self, config: dict[str, Any], values: Any, as_node: str | None = None
+    ) -> dict[str, Any]:
+        """Synchronous `aupdate_state()`."""
+        return _sync.run(lambda: self.aupdate_state(config, values, as_node))
+
+    async def await_for(
+        self,
+        config: dict[str, Any],
+        *,
+        until: str = "paused",
+        timeout: float | None = None,
+    ) -> StateSnapshot:
+        """Wait until the thread is paused (an interrupt is pending) or done (nothing left to
+        run), woken by the store's notifications; `TimeoutError` after `timeout` seconds."""
+        if until not in ("paused", "done"):
+            raise InvalidConfigError(f"until must be 'paused' or 'done', got {until!r}")
+        saver = self._capable("wait_for()", Capability.CHANGE_NOTIFICATION)
+        assert isinstance(saver, ChangeFeed)
+        config = self._config(config)
+        thread_id = (config.get("configurable") or {}).get("thread_id")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            snapshot = await self.aget_state(config)
+            exists = snapshot.metadata is not None
+            if until == "paused" and snapshot.interrupts:
+                return snapshot
+            if until == "done" and exists and not snapshot.next:
+                return snapshot
+            left = 5.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(
+                    f"thread {thread_id!r} is not {until} after {timeout} s "
+                    f"(next={snapshot.next}, interrupts={len(snapshot.interrupts)})"
+                )
+            await saver.wait_for_change(str(thread_id), min(left, 5.0))
+
+    def wait_for(
+        self, config: dict[str, Any], *, until: str = "paused", timeout: float | None = None
+    ) -> StateSnapshot:
+        """Synchronous `await_for()`."""
+        return _sync.run(lambda: self.await_for(config, until=until, timeout=timeout))

@@ -355,3 +355,75 @@ def test_task_emitter_streams_from_a_worker_thread_only_when_asked() -> None:
     assert events[0][0] == "custom" and events[0][1]["from"] != "MainThread"
     assert list(graph.stream({"x": 0}, cfg("emit2"))) == [{"writer": {"x": 1}}]
     assert found == [True, False]
+
+
+# -- chat model tokens -----------------------------------------------------------------------------
+
+
+def slow_model() -> Any:
+    """A langchain-core chat model streaming four words `GAP` apart."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessageChunk
+    from langchain_core.outputs import ChatGenerationChunk
+
+    class SlowModel(GenericFakeChatModel):
+        def _stream(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+        ) -> Iterator[ChatGenerationChunk]:
+            for word in ("one", "two", "three", "four"):
+                time.sleep(GAP)
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=word))
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(word, chunk=chunk)
+                yield chunk
+
+    return SlowModel(messages=iter([]))
+
+
+def chat_graph(kind: str) -> Any:
+    from hitl_async.graph import MessagesState
+
+    model = slow_model()
+
+    def sync_agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    async def async_agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    b = StateGraph(MessagesState)
+    b.add_node("agent", sync_agent if kind == "sync" else async_agent)
+    b.add_edge(START, "agent")
+    return b.compile(checkpointer=InMemorySaver())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kind", "anyio_backend"),
+    [("sync", "asyncio"), ("sync", "trio"), ("async", "asyncio")],  # LangChain's async: asyncio
+)
+async def test_chat_model_tokens_arrive_as_the_model_streams_them(kind: str) -> None:
+    graph = chat_graph(kind)
+    stream = graph.astream({"messages": "hi"}, cfg(f"chat-{kind}"), stream_mode="messages")
+    words: list[str] = []
+
+    def keep(event: Any) -> bool:
+        message, metadata = event
+        if message.content and metadata["langgraph_node"] == "agent":
+            words.append(message.content)
+            return len(words) <= WRITES  # the tokens, not the node's whole output after them
+        return False
+
+    assert_spread(await arrivals(stream, keep))
+    assert words[:WRITES] == ["one", "two", "three", "four"]
+
+
+def test_chat_model_tokens_arrive_live_through_the_sync_stream() -> None:
+    graph = chat_graph("sync")
+    start = time.monotonic()
+    got = [
+        time.monotonic() - start
+        for message, _ in graph.stream({"messages": "hi"}, cfg("chat"), stream_mode="messages")
+        if message.content in ("one", "two", "three", "four")
+    ]
+    assert_spread(got)

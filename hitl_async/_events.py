@@ -107,6 +107,7 @@ class RunEvents:
         "_loop_thread",
         "_room",
         "_room_waiters",
+        "_threads_waiting",
         "closed",
         "limit",
         "live",
@@ -123,9 +124,10 @@ class RunEvents:
         self.closed = False
         self._items: list[Event] = []
         self._lock = threading.Lock()
-        self._room = threading.Condition(self._lock)
+        self._room: threading.Condition | None = None  # made when a thread first waits
         self._consumer: anyio.Event | None = None
         self._room_waiters: list[anyio.Event] = []
+        self._threads_waiting = 0
         self._ended = False
         self._loop_thread = 0
         self._call_soon: Callable[[Callable[[], object]], object] | None = None
@@ -154,8 +156,23 @@ class RunEvents:
                 self._call_soon(consumer.set)
         if full and not on_loop:
             with self._lock:
+                if self._room is None:
+                    self._room = threading.Condition(self._lock)
+                self._threads_waiting += 1
                 while len(self._items) >= self.limit and not self.closed:
                     self._room.wait()
+                self._threads_waiting -= 1
+
+    def put_on_loop(self, event: Event) -> None:
+        """`put` for the run's own event loop thread (the loop's events): no lock needed, as
+        the consumer takes on the same thread, and never a wait."""
+        if self.closed:
+            return
+        self._items.append(event)
+        consumer = self._consumer
+        if consumer is not None:
+            self._consumer = None
+            consumer.set()
 
     def emit(self, mode: str, chunk: Any, ns: Namespace = ()) -> None:
         """An event of `mode` from namespace `ns` (dropped unless the consumer asked for it)."""
@@ -206,7 +223,8 @@ class RunEvents:
         with self._lock:
             items, self._items = self._items, []
             waiters, self._room_waiters = self._room_waiters, []
-            self._room.notify_all()
+            if self._threads_waiting and self._room is not None:
+                self._room.notify_all()
         for room in waiters:
             room.set()
         return items
@@ -230,7 +248,8 @@ class RunEvents:
             self.closed = True
             self._items = []
             waiters, self._room_waiters = self._room_waiters, []
-            self._room.notify_all()
+            if self._room is not None:
+                self._room.notify_all()
         for room in waiters:
             room.set()
 

@@ -37,7 +37,7 @@ def _liveness(run: Run) -> tuple[bool, bool]:
 
 def _live_step(run: Run, always: bool, with_several: bool) -> bool:
     """Whether the next step can emit events before it ends."""
-    if always or not with_several:
+    if always or not with_several or len(run.tasks) < 2:
         return always
     return sum(1 for t in run.tasks if not t.done) > 1
 

@@ -112,7 +112,7 @@ class Run:
     def emit(self, mode: str, chunk: Any) -> None:
         """An event of this run (dropped unless the stream asked for `mode`)."""
         if mode in self.modes:
-            self.events.put((self.ns_path, mode, chunk))
+            self.events.put_on_loop((self.ns_path, mode, chunk))
 
     def _write_custom(self, chunk: Any) -> None:
         self.events.put((self.ns_path, "custom", chunk))

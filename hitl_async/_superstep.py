@@ -46,7 +46,8 @@ async def tick(run: Run) -> bool:
     tasks = run.tasks
     if not tasks:
         return False
-    await run.events.wait_room()  # a live consumer that is behind holds the run here
+    if run.events.live:
+        await run.events.wait_room()  # a live consumer that is behind holds the run here
     step = run.cp.step + 1
     counts = len(tasks) > 1 or tasks[0].name != START
     if counts and run.steps_run >= run.limit:
@@ -140,7 +141,8 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persis
             run.emit("updates", {t.name: t.update})
         if "tasks" in run.modes or "debug" in run.modes:
             emit_task_result(run, t, step)
-        await run.events.wait_room()
+        if run.events.live:
+            await run.events.wait_room()
     if persist and (t.done or t.raised is not None) and not t.persisted:
         await run.outbox.persist([t])
 

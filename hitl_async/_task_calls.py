@@ -102,8 +102,9 @@ class TaskCalls:
     tg: TaskGroup
     loop_thread: int
     calls: int = 0
-    interrupted: list[GraphInterrupt] = field(default_factory=list)
-    """Interrupts raised by task calls, in the order they paused."""
+    interrupted: dict[int, GraphInterrupt] = field(default_factory=dict)
+    """Interrupts raised by task calls, by call index (calls run concurrently, so the order
+    they paused in is not the order to report)."""
 
     def _prepare(
         self, fn: TaskFunction[..., Any], args: Any, kwargs: Any, caller: Caller
@@ -173,7 +174,7 @@ class TaskCalls:
             fut._set(value)
         except GraphInterrupt as gi:
             if index is not None:
-                self.interrupted.append(gi)
+                self.interrupted[index] = gi
             fut._set(error=gi)
         except Exception as exc:
             fut._set(error=exc)

@@ -345,7 +345,7 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
         if isinstance(error, GraphInterrupt):
             # Pause on every interrupt raised meanwhile, so each can be answered by id.
             found = {i.id: i for i in error.interrupts}
-            for gi in attempt.interrupted:
+            for _, gi in sorted(attempt.interrupted.items()):
                 found.update((i.id, i) for i in gi.interrupts if i.id not in found)
             raise GraphInterrupt(list(found.values())) from None
         if error is not None:

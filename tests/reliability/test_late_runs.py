@@ -1,9 +1,10 @@
 """A run that merely ran late keeps its thread, on every driver.
 
-An async node blocks the event loop for 3 s with `lease_ttl=1`: the lease expires while nobody
-else exists to take the thread, the fencing token never changes, so the run renews and finishes
-(no `LeaseLostError`) and every step it committed stays committed. Only a take-over refuses its
-writes, and even then the steps committed before stay.
+An async node blocks the event loop for 3 s with `lease_ttl=1`: the lease keeper (a thread with
+its own event loop) renews it meanwhile, so the run finishes (no `LeaseLostError`) and every step
+it committed stays committed. Only a take-over refuses its writes (the keeper could not reach
+the store, the lease expired, another run took the thread), and even then the steps committed
+before stay.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _graph(saver: Any, block: float) -> Any:
         return {"steps": [*state["steps"], "first"]}
 
     async def slow(state: State) -> dict[str, list[str]]:
-        time.sleep(block)  # blocks the event loop: no renewal can run meanwhile
+        time.sleep(block)  # blocks the event loop; the keeper thread renews meanwhile
         return {"steps": [*state["steps"], "slow"]}
 
     builder = StateGraph(State)
@@ -50,10 +51,18 @@ async def test_a_run_that_blocked_past_its_lease_finishes(saver: Any, durability
     assert state.values == {"steps": ["first", "slow"]} and state.next == ()
 
 
-async def test_a_late_run_taken_over_keeps_what_it_committed(saver: Any) -> None:
-    """Someone did take the thread over while the run was late: its next write is refused
-    (LeaseLostError), but the steps it committed before are still there."""
+async def test_a_late_run_taken_over_keeps_what_it_committed(
+    saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keeper cannot reach the store, the lease expires while the run is late, and someone
+    takes the thread over: the run's next write is refused (LeaseLostError), but the steps it
+    committed before are still there."""
     taken: list[Any] = []
+
+    async def unreachable(lease: Any, ttl: float) -> Any:
+        raise ConnectionError("the store cannot be reached from the lease keeper")
+
+    monkeypatch.setattr(saver, "renew_lease", unreachable)
 
     async def first(state: State) -> dict[str, list[str]]:
         return {"steps": [*state["steps"], "first"]}

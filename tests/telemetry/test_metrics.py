@@ -100,7 +100,9 @@ async def test_queue_depth_claim_latency_and_store_calls_by_driver(
     await saver.aclose()
 
 
-async def test_a_lease_taken_over_is_a_fencing_refusal(otel: Otel) -> None:
+async def test_a_lease_taken_over_is_a_fencing_refusal(
+    otel: Otel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     slow = {"first": True}
 
     async def work(state: State) -> dict[str, Any]:
@@ -108,10 +110,15 @@ async def test_a_lease_taken_over_is_a_fencing_refusal(otel: Otel) -> None:
             await anyio.sleep(0.6)  # the lease (0.2 s) expires meanwhile
         return {"answer": "done"}
 
+    async def unreachable(lease: Any, ttl: float) -> Any:
+        raise ConnectionError("the lease keeper cannot reach the store")
+
+    store = InMemorySaver()
+    monkeypatch.setattr(store, "renew_lease", unreachable)  # so the lease can expire
     b = StateGraph(State)
     b.add_node("work", work)
     b.add_edge(START, "work")
-    graph = b.compile(checkpointer=InMemorySaver(), name="m-fence", lease_ttl=0.2)
+    graph = b.compile(checkpointer=store, name="m-fence", lease_ttl=0.2)
     cfg = {"configurable": {"thread_id": "fenced"}}
 
     async def take_over() -> None:

@@ -21,6 +21,7 @@ from hitl_async.checkpoint.capabilities import (
     InboxQuery,
     InboxStore,
     LeaseStore,
+    RunQuery,
     RunQueueStore,
 )
 from hitl_async.checkpoint.memory import InMemorySaver, MemorySaver
@@ -139,6 +140,7 @@ __all__ = [
     "RunCancelledError",
     "RunFailedError",
     "RunHandle",
+    "RunQuery",
     "RunQueueStore",
     "RunRequest",
     "SearchItem",

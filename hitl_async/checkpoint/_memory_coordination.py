@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import anyio
 
 from hitl_async.checkpoint.base import InboxEntry, Lease, RunRequest
-from hitl_async.checkpoint.capabilities import InboxQuery, inbox_order
+from hitl_async.checkpoint.capabilities import InboxQuery, RunQuery, inbox_order, run_order
 from hitl_async.checkpoint.ids import check_id
 from hitl_async.errors import LeaseLostError, ThreadBusyError
 
@@ -206,6 +206,11 @@ class MemoryCoordination:
     async def get_request(self, request_id: str) -> RunRequest | None:
         with self._lock:
             return self._requests.get(request_id)
+
+    async def list_requests(self, query: RunQuery = RunQuery()) -> list[RunRequest]:  # noqa: B008
+        with self._lock:
+            found = [r for r in self._requests.values() if query.matches(r)]
+        return sorted(found, key=run_order, reverse=True)[: max(query.limit, 0)]
 
     async def wait_for_work(self, queue: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -157,6 +157,9 @@ class RunRequest:
     attempts: int = 0
     result: bytes | None = None
     error: str | None = None
+    damaged: str | None = None
+    """Set by `RunQueueStore.list_requests` for a row found damaged in the store: what is wrong
+    with it (the fields it could not read are empty). Never set on a request a worker claims."""
 
 
 def prune_cutoff(keep_last: int | None, newer_than: datetime | None) -> str | None:

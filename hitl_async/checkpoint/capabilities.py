@@ -7,7 +7,7 @@ optional, one capability each, so a new driver can start with storage alone:
   expired_leases. One writer per thread (fencing), `stream(wait=)`, `recover()`.
 - `INBOX`, `InboxStore`: list_inbox (an `InboxQuery`). `inbox()`, interrupt deadlines.
 - `RUN_QUEUE`, `RunQueueStore`: enqueue, claim_request, renew_claim, finish_request,
-  get_request, wait_for_work. `submit()`, `Worker`.
+  get_request, list_requests (a `RunQuery`), wait_for_work. `submit()`, `Worker`, `hitl runs`.
 - `CHANGE_NOTIFICATION`, `ChangeFeed`: wait_for_change. `wait_for()`, prompt wake-ups.
 
 A driver declares a capability by subclassing its ABC (`class MySaver(BaseSaver, LeaseStore)`);
@@ -33,10 +33,12 @@ __all__ = [
     "InboxQuery",
     "InboxStore",
     "LeaseStore",
+    "RunQuery",
     "RunQueueStore",
     "capabilities_of",
     "inbox_order",
     "require",
+    "run_order",
 ]
 
 
@@ -152,6 +154,35 @@ class InboxStore(ABC):
         """
 
 
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Which run requests `RunQueueStore.list_requests` returns: every field set narrows the
+    page. Newest first, by `(created_at, id)` descending; `before` is that pair of the previous
+    page's last request (keyset pagination)."""
+
+    queue: str | None = None
+    thread_id: str | None = None
+    status: str | None = None
+    before: tuple[str, str] | None = None
+    limit: int = 100
+
+    def matches(self, request: RunRequest) -> bool:
+        """Whether `request` passes every filter (not `limit`): for drivers that filter in
+        Python."""
+        return (
+            (self.queue is None or request.queue == self.queue)
+            and (self.thread_id is None or request.thread_id == self.thread_id)
+            and (self.status is None or request.status == self.status)
+            and (self.before is None or run_order(request) < self.before)
+        )
+
+
+def run_order(request: RunRequest) -> tuple[str, str]:
+    """The listing's sort key (newest first: descending), and the cursor `RunQuery.before`
+    takes."""
+    return (request.created_at, request.id)
+
+
 class RunQueueStore(ABC):
     """The run queue: requests stored by `enqueue`, claimed by workers, finished once."""
 
@@ -187,6 +218,15 @@ class RunQueueStore(ABC):
     @abstractmethod
     async def get_request(self, request_id: str) -> RunRequest | None:
         """The request as stored, or None."""
+
+    @abstractmethod
+    async def list_requests(self, query: RunQuery = RunQuery()) -> list[RunRequest]:
+        """A page of requests as stored (any status), newest first: what operators look at
+        (`hitl runs`), never what workers claim from.
+
+        A damaged row never hides the others: it is returned with `damaged` set (naming what is
+        wrong) and whatever fields could be read, in its place in the order.
+        """
 
     @abstractmethod
     async def wait_for_work(self, queue: str, timeout: float) -> None:

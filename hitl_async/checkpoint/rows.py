@@ -5,7 +5,8 @@ serializes carries its own checks (the serializer's); what a driver stores in pl
 versions, metadata JSON, inbox and run-queue columns) is checked here, so a damaged row becomes
 a library error naming the thread (`CheckpointCorruptError`, `CorruptRecordError`), never a raw
 `JSONDecodeError`/`TypeError`/`AttributeError` and never a different value. A damaged inbox row
-becomes an `InboxEntry` with `damaged` set, so it never hides the healthy ones.
+becomes an `InboxEntry` with `damaged` set, so it never hides the healthy ones; so does a run
+request in a listing (`RunRequest.damaged`).
 
 Also here: the metadata filter of `history()` as the reference driver applies it, for drivers
 that filter in Python.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from hitl_async.checkpoint.base import InboxEntry, RunRequest
@@ -125,9 +127,11 @@ def checked_inbox_entry(fields: Mapping[str, Any]) -> InboxEntry:
     return InboxEntry(**clean)
 
 
-def checked_request(fields: Mapping[str, Any]) -> RunRequest:
+def checked_request(fields: Mapping[str, Any], *, lenient: bool = False) -> RunRequest:
     """A `RunRequest` from a row's columns, each checked; `CorruptRecordError` naming the
-    request and (when readable) its thread otherwise."""
+    request and (when readable) its thread otherwise. `lenient` (listing requests): a damaged
+    row gives a request with `damaged` naming the bad column(s) instead, so it never hides the
+    others."""
     thread = fields.get("thread_id")
     rid = fields.get("id")
     problems: list[str] = []
@@ -172,6 +176,8 @@ def checked_request(fields: Mapping[str, Any]) -> RunRequest:
     )
     if request.status not in _STATUSES:
         problems.append(f"status is {_shown(request.status)}, not one of {sorted(_STATUSES)}")
+    if problems and lenient:
+        return replace(request, damaged="; ".join(problems))
     if problems:
         raise CorruptRecordError(
             thread if isinstance(thread, str) else None,

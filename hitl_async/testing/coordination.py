@@ -17,7 +17,9 @@ from hitl_async.checkpoint.capabilities import (
     InboxQuery,
     InboxStore,
     LeaseStore,
+    RunQuery,
     RunQueueStore,
+    run_order,
 )
 from hitl_async.errors import LeaseLostError, ThreadBusyError
 from hitl_async.testing.records import entry, record, request, single_blob
@@ -284,6 +286,38 @@ class RunQueueConformance:
         assert back is not None and back.status == "queued" and back.owner is None
         cancelled = await saver.get_request("r2")
         assert cancelled is not None and cancelled.status == "cancelled"
+
+    async def test_list_requests_newest_first_filtered_and_paged(self, saver: Any) -> None:
+        """`list_requests` shows every request whatever its status, with its attempts, owner
+        and error (what an operator needs to see a failed or quarantined request)."""
+        await saver.enqueue(request("r1", "t1", "1"))
+        await saver.enqueue(request("r2", "t2", "2"))
+        await saver.enqueue(request("r3", "t1", "3", queue="other"))
+        await saver.enqueue(request("r4", "t3", "4"))
+        assert await saver.claim_request("q", "w1", 30) is not None  # r1
+        assert await saver.finish_request("r1", "w1", "failed", error="boom") is True
+        running = await saver.claim_request("q", "w2", 30)
+        assert running is not None and running.id == "r2"
+
+        listed = await saver.list_requests()
+        assert [r.id for r in listed] == ["r4", "r3", "r2", "r1"]
+        assert all(r.damaged is None for r in listed)
+        [failed] = await saver.list_requests(RunQuery(status="failed"))
+        assert (failed.id, failed.error, failed.attempts, failed.owner) == ("r1", "boom", 1, "w1")
+        [busy] = await saver.list_requests(RunQuery(status="running"))
+        assert (busy.id, busy.owner, busy.attempts) == ("r2", "w2", 1)
+        assert busy.claim_expires is not None and busy.claim_expires > time.time()
+        assert [r.id for r in await saver.list_requests(RunQuery(thread_id="t1"))] == ["r3", "r1"]
+        assert [r.id for r in await saver.list_requests(RunQuery(queue="other"))] == ["r3"]
+        both = RunQuery(thread_id="t1", status="queued")
+        assert [r.id for r in await saver.list_requests(both)] == ["r3"]
+        page = await saver.list_requests(RunQuery(limit=2))
+        assert [r.id for r in page] == ["r4", "r3"]
+        rest = await saver.list_requests(RunQuery(before=run_order(page[-1]), limit=2))
+        assert [r.id for r in rest] == ["r2", "r1"]
+        assert await saver.list_requests(RunQuery(before=run_order(rest[-1]))) == []
+        assert await saver.list_requests(RunQuery(limit=0)) == []
+        assert await saver.list_requests(RunQuery(thread_id="nobody")) == []
 
     async def test_wait_for_work_wakes_up(self, saver: Any) -> None:
         with anyio.fail_after(5):

@@ -226,6 +226,12 @@ class Queries:
         """
         return _inbox_sql(self.s, thread, node, graph, due, after)
 
+    def list_requests(self, *, queue: bool, thread: bool, status: bool, before: bool) -> str:
+        """Run requests newest first, by (created_at, id) descending; `$1` is the limit, then
+        the filters whose flag is set, in this order (`before`: two, the previous page's last
+        pair)."""
+        return _runs_sql(self.s, queue, thread, status, before)
+
     def history(self, *, before: bool, exact: bool, loose: bool) -> str:
         """Newest first via a backward scan of the primary key; `$3` is the limit (NULL: all).
 
@@ -275,6 +281,23 @@ def _inbox_sql(s: str, thread: bool, node: bool, graph: bool, due: bool, after: 
     return (
         f"SELECT {_INBOX_COLUMNS} FROM {s}.inbox i{where}"
         " ORDER BY i.created_at, i.thread_id, i.interrupt_id LIMIT $1::bigint"
+    )
+
+
+@cache
+def _runs_sql(s: str, queue: bool, thread: bool, status: bool, before: bool) -> str:
+    conditions: list[str] = []
+    n = 1
+    for flag, column in ((queue, "queue"), (thread, "thread_id"), (status, "status")):
+        if flag:
+            n += 1
+            conditions.append(f"r.{column} = ${n}::text")
+    if before:
+        conditions.append(f"(r.created_at, r.id) < (${n + 1}::text, ${n + 2}::text)")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return (
+        f"SELECT {_RUN_COLUMNS} FROM {s}.runs r{where}"
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT $1::bigint"
     )
 
 

@@ -84,6 +84,7 @@ from hitl_async.checkpoint.capabilities import (
     InboxQuery,
     InboxStore,
     LeaseStore,
+    RunQuery,
     RunQueueStore,
 )
 from hitl_async.checkpoint.ids import check_id
@@ -1420,6 +1421,24 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
         row = await pool.fetchrow(self._q.get_request, request_id)
         return None if row is None else _run_request(row)
 
+    async def list_requests(self, query: RunQuery = RunQuery()) -> list[RunRequest]:  # noqa: B008
+        """A page of requests, newest first; damaged rows listed with `damaged` set."""
+        if query.limit <= 0:
+            return []
+        args: list[Any] = [query.limit]
+        args += [v for v in (query.queue, query.thread_id, query.status) if v is not None]
+        if query.before is not None:
+            args += list(query.before)
+        sql = self._q.list_requests(
+            queue=query.queue is not None,
+            thread=query.thread_id is not None,
+            status=query.status is not None,
+            before=query.before is not None,
+        )
+        pool = await self._pool()
+        rows = await pool.fetch(sql, *args)
+        return [checked_request(dict(row.items()), lenient=True) for row in rows]
+
     # -- coordination: waiting ---------------------------------------------------------------
 
     async def wait_for_work(self, queue: str, timeout: float) -> None:
@@ -1473,12 +1492,30 @@ def _unavailable(dsn: str, exc: Exception) -> StoreUnavailableError | None:
         cause = "the server did not answer in time"
     elif isinstance(exc, OSError):
         cause = "the server cannot be reached"
+    elif isinstance(exc, asyncpg.InvalidCatalogNameError):  # 3D000, at connect
+        cause, transient = _no_database(dsn), False
+    elif isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):  # 28000, 28P01
+        cause = "the server refused the login: check the user and password in the URL"
+        transient = False
     else:
         return None
     parts = urlsplit(dsn)
     where = f"PostgreSQL {parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return StoreUnavailableError(where, f"{cause} ({detail})", transient=transient)
+
+
+def _no_database(dsn: str) -> str:
+    """What to say when the URL's database does not exist: its name and how to create it."""
+    parts = urlsplit(dsn)
+    user = parts.username or "postgres"
+    name = parts.path.lstrip("/") or user
+    host = parts.hostname or "localhost"
+    return (
+        f"database {name!r} does not exist on {host}:{parts.port or 5432}; create it "
+        f"(`createdb -h {host} -p {parts.port or 5432} -U {user} {name}`, or CREATE DATABASE in "
+        "psql) or fix the database name in the URL"
+    )
 
 
 # What the server says when the schema (or its tables, or functions) was dropped under us.
@@ -1540,6 +1577,7 @@ for _name in (
     "renew_claim",
     "finish_request",
     "get_request",
+    "list_requests",
     "wait_for_work",
     "wait_for_change",
 ):

@@ -280,9 +280,10 @@ def request_fields(request: RunRequest) -> list[bytes]:
     return fields
 
 
-def decode_request(flat: Sequence[bytes]) -> RunRequest:
+def decode_request(flat: Sequence[bytes], *, lenient: bool = False) -> RunRequest:
     """A `RunRequest` from the flat `HGETALL` reply of its hash, each field checked
-    (`CorruptRecordError` naming the request and its thread for a damaged hash)."""
+    (`CorruptRecordError` naming the request and its thread for a damaged hash; with `lenient`,
+    the request with `damaged` set instead)."""
     h = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
     def opt_text(name: bytes) -> str | None:
@@ -309,5 +310,6 @@ def decode_request(flat: Sequence[bytes]) -> RunRequest:
             "attempts": number(b"attempts", 1) or 0,
             "result": h.get(b"result"),
             "error": opt_text(b"error"),
-        }
+        },
+        lenient=lenient,
     )

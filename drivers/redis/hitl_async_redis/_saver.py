@@ -129,7 +129,9 @@ from hitl_async.checkpoint.capabilities import (
     InboxQuery,
     InboxStore,
     LeaseStore,
+    RunQuery,
     RunQueueStore,
+    run_order,
 )
 from hitl_async.checkpoint.ids import check_id
 from hitl_async.checkpoint.lifecycle import (
@@ -545,12 +547,21 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     def _unavailable(self, exc: Exception) -> StoreUnavailableError | None:
         """`StoreUnavailableError` for a failure of the server or the connection (dropped,
         killed, refused, timed out, loading its data set; out of memory, a read-only replica,
-        refusing writes after a failed save); None for any other error. A connection that
-        failed is dropped by the pool, so the next call (the engine's retry) gets a new one."""
+        refusing writes after a failed save; a refused login, a database number it lacks); None
+        for any other error. A connection that failed is dropped by the pool, so the next call
+        (the engine's retry) gets a new one."""
         transient = True
         if isinstance(exc, AuthenticationError | AuthorizationError):
-            return None
-        if isinstance(exc, RedisConnectionError):  # includes BusyLoadingError
+            cause = "the server refused the login: check the user and password in the URL"
+            transient = False
+        elif isinstance(exc, ResponseError) and "DB index is out of range" in str(exc):
+            db = urlsplit(self.url).path.lstrip("/")
+            cause = (
+                f"the server has no database {db or 'of that number'}: use a number below its `databases` setting "
+                "(16 by default) in the URL"
+            )
+            transient = False
+        elif isinstance(exc, RedisConnectionError):  # includes BusyLoadingError
             cause = "the connection to the server broke or cannot be made"
         elif isinstance(exc, RedisTimeoutError | TimeoutError):
             cause = "the server did not answer in time"
@@ -1126,6 +1137,49 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         if isinstance(flat, dict):
             flat = [x for pair in flat.items() for x in pair]
         return decode_request(flat) if flat else None
+
+    async def list_requests(self, query: RunQuery = RunQuery()) -> list[RunRequest]:  # noqa: B008
+        """A page of requests, newest first; damaged hashes listed with `damaged` set.
+
+        Redis keeps no index of finished requests, so this scans the prefix's request keys
+        (SCAN, never KEYS) and reads them in pipelined batches: an operator's view, whose cost
+        grows with the number of requests stored.
+        """
+        if query.limit <= 0:
+            return []
+        client = await self.get_client()
+        found: list[RunRequest] = []
+
+        async def read(keys: list[bytes]) -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hgetall(key)
+                replies = await pipe.execute()
+            for reply in replies:
+                flat = reply
+                if isinstance(reply, dict):
+                    flat = [x for pair in reply.items() for x in pair]
+                if flat:
+                    request = decode_request(flat, lenient=True)
+                    if query.matches(request):
+                        found.append(request)
+
+        try:
+            batch: list[bytes] = []
+            pattern = _glob_escape(self.prefix) + ":run:*"
+            async for key in client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 500:
+                    await read(batch)
+                    batch = []
+            if batch:
+                await read(batch)
+        except Exception as exc:
+            mapped = self._unavailable(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        return sorted(found, key=run_order, reverse=True)[: query.limit]
 
     async def wait_for_work(self, queue: str, timeout: float) -> None:
         """Return at once if a request is runnable; else block on the queue's stream (XREAD

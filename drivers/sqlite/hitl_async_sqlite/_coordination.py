@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hitl_async.checkpoint.base import InboxEntry, Lease, LoadedCheckpoint, RunRequest
-from hitl_async.checkpoint.capabilities import InboxQuery
+from hitl_async.checkpoint.capabilities import InboxQuery, RunQuery
 from hitl_async.checkpoint.rows import checked_inbox_entry, checked_request
 from hitl_async.errors import LeaseLostError, ThreadBusyError
 from hitl_async_sqlite import _ops
@@ -36,6 +36,7 @@ __all__ = [
     "get_request",
     "inbox_query",
     "list_inbox",
+    "list_requests",
     "poll_work",
     "release_lease_job",
     "renew_claim_job",
@@ -278,6 +279,35 @@ def get_request(conn: sqlite3.Connection, request_id: str) -> RunRequest | None:
     """The request with this id, or None."""
     row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (request_id,)).fetchone()
     return None if row is None else _request(row)
+
+
+def list_requests(conn: sqlite3.Connection, query: RunQuery) -> list[RunRequest]:
+    """A page of requests, newest first by (created_at, id); a damaged row is listed with
+    `damaged` set, in its place."""
+    if query.limit <= 0:
+        return []
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("queue", query.queue),
+        ("thread_id", query.thread_id),
+        ("status", query.status),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.before is not None:
+        where.append("(created_at, id) < (?, ?)")
+        params.extend(query.before)
+    sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+    params.append(query.limit)
+    return [
+        checked_request(dict(zip(_RUN_NAMES, row, strict=True)), lenient=True)
+        for row in conn.execute(sql, params)
+    ]
 
 
 def enqueue_job(request: RunRequest) -> Job:

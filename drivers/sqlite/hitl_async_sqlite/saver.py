@@ -73,6 +73,7 @@ from hitl_async.checkpoint.capabilities import (
     InboxQuery,
     InboxStore,
     LeaseStore,
+    RunQuery,
     RunQueueStore,
 )
 from hitl_async.checkpoint.ids import check_id
@@ -592,6 +593,10 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         """The request, or None."""
         return await self._read(_coord.get_request, request_id)
 
+    async def list_requests(self, query: RunQuery = RunQuery()) -> list[RunRequest]:  # noqa: B008
+        """A page of requests, newest first; damaged rows listed with `damaged` set."""
+        return await self._read(_coord.list_requests, query)
+
     # ------------------------------------------------------------------ coordination: waiting
 
     async def wait_for_work(self, queue: str, timeout: float) -> None:
@@ -679,7 +684,9 @@ def _unavailable(
         cause += f", still after waiting busy_timeout={busy_timeout:g} s"
     elif code & 0xFF == 14 and path != MEMORY:
         folder = os.path.dirname(path) or "."
-        if not os.access(folder, os.W_OK) or (
+        if not os.path.isdir(folder):
+            cause += f" (its directory {folder} does not exist: create it, or fix the path)"
+        elif not os.access(folder, os.W_OK) or (
             os.path.exists(path) and not os.access(path, os.W_OK)
         ):
             cause += " (it or its directory is read-only; WAL needs its -wal and -shm files)"

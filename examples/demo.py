@@ -16,12 +16,4 @@ import sys
 from hitl_async.demo import main
 
 if __name__ == "__main__":
-    sys.exit(
-        main(
-            prog="python examples/demo.py",
-            resume_hint=(
-                "python examples/demo.py --store {store} --thread {thread} --resume-only "
-                "--answer yes"
-            ),
-        )
-    )
+    sys.exit(main(prog="python examples/demo.py", script=__file__))

@@ -25,6 +25,7 @@ import anyio
 from typing_extensions import TypedDict
 
 from hitl_async import END, START, Command, CompiledStateGraph, StateGraph, connect, interrupt
+from hitl_async.cli._invocation import python_command, shown_path
 
 __all__ = ["Approval", "build", "main", "run_demo"]
 
@@ -171,9 +172,19 @@ def main(
     *,
     prog: str | None = None,
     default_store: str = "sqlite:///hitl-demo.db",
-    resume_hint: str = RESUME_HINT,
+    resume_hint: str | None = None,
+    script: str | None = None,
 ) -> int:
-    """Command-line entry of the demo (argparse), for `python examples/demo.py`."""
+    """Command-line entry of the demo (argparse), for `python examples/demo.py` (`script` is
+    that file) and `python -m hitl_async.demo`. The resume hint it prints names the running
+    interpreter (e.g. `.venv/bin/python`), so it works as typed."""
+    if resume_hint is None:
+        invocation = (
+            python_command(shown_path(script))
+            if script is not None
+            else python_command("-m", "hitl_async.demo")
+        )
+        resume_hint = invocation + " --store {store} --thread {thread} --resume-only --answer yes"
     parser = argparse.ArgumentParser(
         prog=prog, description="Approval workflow that pauses for a human."
     )
@@ -184,6 +195,8 @@ def main(
     parser.add_argument("--resume-only", action="store_true", help="only resume --thread")
     args = parser.parse_args(argv)
 
+    hint = resume_hint
+
     async def go() -> int:
         return await run_demo(
             args.store,
@@ -191,7 +204,7 @@ def main(
             answer=args.answer,
             stop_at_pause=args.stop_at_pause,
             resume_only=args.resume_only,
-            resume_hint=resume_hint,
+            resume_hint=hint,
         )
 
     try:

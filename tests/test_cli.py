@@ -139,7 +139,7 @@ def test_run_inbox_resume_show(store: Store, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert "paused: review asks" in human
-    assert f"hitl resume {APP}:graph --thread b" in human
+    assert f"-m hitl_async.cli resume {APP}:graph --thread b" in human
 
     inbox = ok_json("inbox", *s, cwd=tmp_path)
     assert [(p["thread_id"], p["node"]) for p in inbox] == [("a", "review"), ("b", "review")]
@@ -206,7 +206,7 @@ def test_demo_with_answer_on_the_default_store(tmp_path: Path) -> None:
 def test_demo_resumes_from_another_process(tmp_path: Path) -> None:
     env = {"HITL_STORE": f"sqlite:///{tmp_path / 'env.db'}"}
     first = ok("demo", "--thread", "d1", "--stop-at-pause", cwd=tmp_path, env=env)
-    assert "hitl demo --store sqlite:///" in first
+    assert "-m hitl_async.cli demo --store sqlite:///" in first
     assert "--thread d1 --resume-only --answer yes" in first
     second = ok("demo", "--resume-only", "--thread", "d1", "--answer", "yes", cwd=tmp_path, env=env)
     assert second.rstrip().endswith("Outcome: EXECUTED: vendor-contract")
@@ -371,20 +371,29 @@ def test_store_errors(tmp_path: Path) -> None:
     assert "takes no options" in fails(
         2, "threads", "--store", "memory://", "--store-option", "a=1", cwd=tmp_path
     )
-    assert "no SQLite store" in fails(3, "inbox", cwd=tmp_path)  # reading creates no file
+    assert "no SQLite store" in fails(5, "inbox", cwd=tmp_path)  # reading creates no file
     assert not (tmp_path / "hitl.db").exists()
 
 
 def test_debug_adds_the_traceback(tmp_path: Path) -> None:
     done = hitl("--debug", "show", "-t", "x", "--store", "sqlite:///none.db", cwd=tmp_path)
-    assert done.returncode == 3
+    assert done.returncode == 5
     assert "Traceback" in done.stderr
     assert done.stderr.rstrip().splitlines()[-1].startswith("error: no SQLite store")
 
 
 def test_help_documents_exit_codes(tmp_path: Path) -> None:
     out = ok("--help", cwd=tmp_path)
-    for text in ("Exit codes", "2   usage error", "3   not found", "4   conflict"):
+    for text in (
+        "Exit codes",
+        "2   usage error",
+        "3   not found",
+        "4   conflict",
+        "5   store unavailable",
+        "6   store lost",
+        "7   corrupt data",
+        "130 interrupted",
+    ):
         assert text in out
     for command in (
         "demo",
@@ -396,6 +405,7 @@ def test_help_documents_exit_codes(tmp_path: Path) -> None:
         "threads",
         "prune",
         "worker",
+        "runs",
     ):
         assert f"  {command} " in out
     assert ok(cwd=tmp_path) == out  # no arguments: the help

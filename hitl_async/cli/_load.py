@@ -16,7 +16,7 @@ from typing import Any
 
 from hitl_async import connect
 from hitl_async.checkpoint.base import BaseSaver
-from hitl_async.cli._errors import CliError, NotFoundError, UsageError
+from hitl_async.cli._errors import CliError, StoreMissingError, UsageError
 from hitl_async.graph.compiled import CompiledStateGraph
 from hitl_async.graph.state import StateGraph
 
@@ -25,6 +25,7 @@ __all__ = [
     "STORE_ENV",
     "Store",
     "load_graph",
+    "missing_sqlite_store",
     "open_store",
     "parse_duration",
     "parse_json",
@@ -112,12 +113,21 @@ def _sqlite_path(saver: BaseSaver) -> str | None:
     return None if path in ("", ":memory:") else path
 
 
+def missing_sqlite_store(path: str) -> StoreMissingError:
+    """The error of a reading command pointed at a SQLite file that does not exist (exit code
+    5, as for any store that cannot be opened)."""
+    return StoreMissingError(
+        f"no SQLite store at {path} (the file does not exist; a command that writes, such as "
+        f"`hitl run` or `hitl demo`, creates it): pass --store URL or set ${STORE_ENV}"
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_store(store: Store, *, must_exist: bool = False) -> AsyncIterator[BaseSaver]:
     """A saver for `store`, closed on exit. A URL or option the driver refuses is a usage error.
 
-    `must_exist`: a SQLite file that does not exist is a not-found error rather than created
-    (reading commands should not leave an empty database behind).
+    `must_exist`: a SQLite file that does not exist is an error (`StoreMissingError`) rather
+    than created (reading commands should not leave an empty database behind).
     """
     try:
         saver = connect(store.url, **store.options)
@@ -126,7 +136,7 @@ async def open_store(store: Store, *, must_exist: bool = False) -> AsyncIterator
     try:
         path = _sqlite_path(saver)
         if must_exist and path is not None and not os.path.exists(path):
-            raise NotFoundError(f"no SQLite store at {path}; pass --store URL or set ${STORE_ENV}")
+            raise missing_sqlite_store(path)
         yield saver
     finally:
         await saver.aclose()

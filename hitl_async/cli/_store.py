@@ -24,8 +24,8 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from hitl_async.cli._errors import NOT_FOUND, NotFoundError, UsageError, exit_code_for, one_line
-from hitl_async.cli._load import STORE_ENV, Store, parse_json
+from hitl_async.cli._errors import NOT_FOUND, UsageError, exit_code_for, one_line
+from hitl_async.cli._load import STORE_ENV, Store, missing_sqlite_store, parse_json
 from hitl_async.cli._render import console, emit_json, when
 from hitl_async.store import BaseStore, Item, connect_store
 from hitl_async.store.errors import InvalidStoreRequestError, StoreValueError
@@ -96,9 +96,7 @@ def _run(
         async def main() -> int | None:
             path = _sqlite_file(chosen.url)
             if reading and path is not None and not os.path.exists(path):
-                raise NotFoundError(
-                    f"no SQLite store at {path}; pass --store URL or set ${STORE_ENV}"
-                )
+                raise missing_sqlite_store(path)
             try:
                 opened = connect_store(chosen.url, **chosen.options)
             except (ValueError, TypeError) as exc:

@@ -51,6 +51,33 @@ def make_graph() -> Any:
     return make_builder().compile(name="expenses")
 
 
+class Pair(TypedDict, total=False):
+    legal: str
+    finance: str
+
+
+def _asks(key: str) -> Any:
+    def ask(state: Pair) -> dict[str, Any]:
+        return {key: interrupt({"question": f"{key} approves?"})}
+
+    return ask
+
+
+def make_two_reviews() -> StateGraph:
+    """Two reviews in parallel: two interrupts pending at once (a resume needs --id)."""
+    builder = StateGraph(Pair)
+    builder.add_node("legal", _asks("legal"))
+    builder.add_node("finance", _asks("finance"))
+    builder.add_edge(START, "legal")
+    builder.add_edge(START, "finance")
+    builder.add_edge("legal", END)
+    builder.add_edge("finance", END)
+    return builder
+
+
+two_reviews = make_two_reviews()
+"""Two interrupts pending at once."""
+
 answer = 42
 """Not a graph."""
 

@@ -86,4 +86,4 @@ def test_reading_a_missing_sqlite_file_creates_nothing(
     require_package("hitl_async_sqlite", "drivers/sqlite")
     path = tmp_path / "absent.db"
     code, _, err = _run(capsys, "--store", f"sqlite:///{path}", "store", "items", "")
-    assert code == 3 and "no SQLite store" in err and not path.exists()
+    assert code == 5 and "no SQLite store" in err and not path.exists()

@@ -1,7 +1,8 @@
 """Every code block of the README runs, so the README cannot rot.
 
 Python blocks run as scripts. Shell blocks run as one script each (`set -e`) in a scratch
-directory with the project's virtualenv first on PATH; a `make TARGET` line runs as
+directory laid out like the repository root after `make demo` (`.venv` there, and NOT on PATH:
+commands must work as typed, e.g. `.venv/bin/hitl ...`); a `make TARGET` line runs as
 `make -n TARGET` (a dry run: the target exists and its recipe expands — running `make test` from
 inside the tests would recurse). A line may end with `# slow`, `# server` or `# not-run: reason`
 to be checked for syntax only (`bash -n`): those need minutes, a server process that never
@@ -76,6 +77,16 @@ def runnable(code: str) -> str:
     return "\n".join(out)
 
 
+def as_after_make_demo(tmp_path: Path) -> dict[str, str]:
+    """`tmp_path` with the virtualenv at `.venv` (as `make` leaves it in the repository root);
+    the environment of a shell where it is not activated."""
+    venv = Path(sys.executable).parent
+    (tmp_path / ".venv").symlink_to(venv.parent, target_is_directory=True)
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != venv]
+    environ = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "HITL_STORE")}
+    return {**environ, "PATH": os.pathsep.join(path), "PYTHONPATH": str(ROOT)}
+
+
 @pytest.mark.parametrize(("line", "code"), shell_blocks(), ids=lambda v: str(v)[:12])
 def test_shell_block_runs(line: int, code: str, tmp_path: Path) -> None:
     syntax = subprocess.run(["bash", "-n", "-c", code], capture_output=True, text=True)
@@ -83,7 +94,7 @@ def test_shell_block_runs(line: int, code: str, tmp_path: Path) -> None:
     done = subprocess.run(
         ["bash", "-c", runnable(code)],
         cwd=tmp_path,
-        env=env(),
+        env=as_after_make_demo(tmp_path),
         capture_output=True,
         text=True,
         timeout=300,

@@ -2,23 +2,25 @@
 'hitl-async[cli]'`; also `python -m hitl_async.cli`).
 
     hitl demo [--answer yes|no] [--stop-at-pause | --resume-only --thread T]
-    hitl run MODULE:GRAPH [--thread T] [--input JSON]
+    hitl run MODULE:GRAPH [--thread T] [--input JSON [--restart]]
     hitl resume MODULE:GRAPH --thread T --value JSON [--id ID]
     hitl inbox [--thread T] [--node N] [--graph NAME] [--limit N] [--after CURSOR]
     hitl show [MODULE:GRAPH] --thread T
     hitl history [MODULE:GRAPH] --thread T [--limit N]
     hitl threads [--limit N]
     hitl prune (--thread T | --all-threads) [--keep-last N] [--older-than 7d]
-    hitl worker MODULE:GRAPH [--concurrency N] [--queue Q] [--max-requests N]
+    hitl worker MODULE:GRAPH [--concurrency N] [--queue Q] [--max-attempts N] [--max-requests N]
+    hitl runs [--status S] [--thread T] [--queue Q] [--limit N] [--before CURSOR]
+    hitl runs show ID
     hitl serve [--config langgraph.json] [--host H] [--port P] [--workers N] [--no-worker]
     hitl worker --config langgraph.json [--concurrency N]   # runs queued by `hitl serve`
 
 The store is `--store URL`, else `$HITL_STORE`, else `sqlite:///hitl.db` in the working
 directory; driver options come from `--store-option KEY=VALUE` (repeatable) or the URL's query
 string (`?schema=app`, `?prefix=app`). `--store`, `--store-option` and `--debug` are accepted
-before the command too. Reading commands (inbox, show, history, threads, prune) never create a
-SQLite file. `inbox`, `show`, `history`, `threads`, `run`, `resume` and `prune` take `--json`
-(`worker --json` prints one JSON line per processed run).
+before the command too. Reading commands (inbox, show, history, threads, runs, prune) never
+create a SQLite file. `inbox`, `show`, `history`, `threads`, `runs`, `run`, `resume` and `prune`
+take `--json` (`worker --json` prints one JSON line per processed run).
 
 `MODULE:GRAPH` is imported with the working directory on `sys.path`; `GRAPH` (dots allowed) is
 a `StateGraph` (compiled with the store), a `CompiledStateGraph` (rebound to the store with
@@ -26,11 +28,18 @@ a `StateGraph` (compiled with the store), a `CompiledStateGraph` (rebound to the
 from the store alone; given `MODULE:GRAPH` they read through the graph instead (see
 `hitl_async.cli._inspect` for what differs).
 
-Exit codes: 0 ok; 1 runtime error (the graph raised, the store failed); 2 usage error (bad
-arguments or JSON, unknown module or graph, unknown store scheme); 3 not found (thread,
-checkpoint, SQLite file); 4 conflict (thread busy, interrupt not pending or unknown, ambiguous
-resume); 130 interrupted. An error is one line on stderr, `error: <message>`; `--debug` adds
-the traceback.
+`hitl run` on a thread paused on an interrupt is refused (exit 4) naming the interrupt(s) and
+the `hitl resume` command that answers them; `--restart` (with `--input`) starts over and drops
+the pending question. Every command a message prints names the program as it can be typed where
+it ran (`hitl`, `.venv/bin/hitl`, or `python -m hitl_async.cli`).
+
+Exit codes, the same on every store: 0 ok; 1 runtime error (the graph raised); 2 usage error
+(bad arguments or JSON, unknown module or graph, unknown store scheme); 3 not found (thread,
+checkpoint, run request); 4 conflict (thread busy or paused on an interrupt, interrupt not
+pending or unknown, ambiguous resume); 5 store unavailable (unreachable, no such database, file
+or directory, read-only, full, locked); 6 store lost (deleted, emptied or replaced while in
+use); 7 corrupt data (a damaged row or checkpoint); 130 interrupted. An error is one line on
+stderr, `error: <message>` saying what to do in `hitl` terms; `--debug` adds the traceback.
 """
 
 from __future__ import annotations

@@ -115,6 +115,12 @@ class ThreadLease:
         lease = self.hand_over()
         if lease is None:
             return
+        await self.give_back(lease, thread_id)
+
+    async def give_back(self, lease: Lease, thread_id: str | None) -> None:
+        """Release `lease`, already handed over (its releasing commit failed, or `release`).
+        If the store cannot be reached, the driver releases it again before this saver next
+        takes the thread; elsewhere it lapses after its ttl."""
         saver = self.store()
         if self._io_free:  # an in-process store: the call cannot be interrupted half-way
             await saver.release_lease(lease)

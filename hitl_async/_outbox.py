@@ -5,6 +5,7 @@ thread's inbox index. Transient store failures are retried."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from hitl_async.telemetry import get_logger, store_outage
 if TYPE_CHECKING:
     from hitl_async._run import Run
     from hitl_async._task import Task
-    from hitl_async.checkpoint.base import BaseSaver
+    from hitl_async.checkpoint.base import BaseSaver, Lease
     from hitl_async.serde import Serializer
 
 __all__ = [
@@ -112,9 +113,22 @@ class Outbox:
             if release:
                 await run.release()
             return
-        saver = self._saver()
         items, self.queue = self.queue, []
         lease = run.lease.hand_over() if release else run.lease.current
+        try:
+            await self._write(items, lease, release)
+        except BaseException:
+            if release and lease is not None:
+                # The releasing commit failed for good: release on its own, so the thread is
+                # not held for lease_ttl (a store still down keeps it for the saver's next try).
+                with contextlib.suppress(Exception):  # the commit's own error stands
+                    await run.lease.give_back(lease, run.thread_id)
+            raise
+
+    async def _write(self, items: list[Commit], lease: Lease | None, release: bool) -> None:
+        """`flush`'s writing of `items`, retried and reconciled as described there."""
+        run = self.run
+        saver = self._saver()
         failures = 0
         while items:
             try:

@@ -557,8 +557,8 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
         elif isinstance(exc, ResponseError) and "DB index is out of range" in str(exc):
             db = urlsplit(self.url).path.lstrip("/")
             cause = (
-                f"the server has no database {db or 'of that number'}: use a number below its `databases` setting "
-                "(16 by default) in the URL"
+                f"the server has no database {db or 'of that number'}: use a number below its "
+                "`databases` setting (16 by default) in the URL"
             )
             transient = False
         elif isinstance(exc, RedisConnectionError):  # includes BusyLoadingError

@@ -178,7 +178,7 @@ async def test_resume_of_a_busy_thread_is_409(server: Proc) -> None:
         )
     await c.runs.cancel(slow["thread_id"], started["run_id"], wait=True)
     assert (await c.runs.get(slow["thread_id"], started["run_id"]))["status"] == "interrupted"
-    queued = await c.runs.create(tid, "agent", command={"resume": {interrupt_id: "yes"}})
+    queued = await c.runs.create(tid, "agent", command={"resume": {interrupt_id: "yes, slowly"}})
     with pytest.raises(ConflictError) as busy:
         await c.runs.create(tid, "agent", command={"resume": {interrupt_id: "yes"}})
     assert "already running" in busy.value.response.json()["detail"]

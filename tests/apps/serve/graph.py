@@ -4,6 +4,7 @@ pauses on `interrupt()`, a slow loop (that fails on request), and two parallel i
 from __future__ import annotations
 
 import operator
+import time
 from typing import Annotated
 
 import anyio
@@ -25,6 +26,9 @@ def prepare(state: State) -> dict[str, object]:
 
 def approve(state: State) -> dict[str, object]:
     answer = interrupt({"question": f"Approve {state['amount']}?"})
+    if answer == "yes, slowly":
+        time.sleep(1.0)  # keeps the resumed run busy for tests that need a busy thread
+        answer = "yes"
     return {"decision": "approved" if answer == "yes" else "rejected"}
 
 

@@ -822,6 +822,9 @@ async def test_notify_wakes_waiters_across_connections_and_aclose_closes_the_lis
 
     try:
         await writer.setup()
+        # open the waiter's LISTEN connection first: a wait that is still connecting when the
+        # write commits cannot hear it (callers re-read the store after each wait for that reason)
+        await waiter.wait_for_change("warm-up", 0)
         long_id = "x" * 1024  # the longest thread id (hitl_async.checkpoint.ids.MAX_ID_BYTES)
         for thread_id in ("t", long_id):
             commit = lambda t=thread_id: writer.commit(  # noqa: E731

@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from hitl_async._run import Run
     from hitl_async._task import Task
 
-__all__ = ["tick"]
+__all__ = ["tick", "write_order"]
+
+
+def write_order(tasks: Sequence[Task]) -> list[Task]:
+    """The order a step's writes are applied in, LangGraph's: tasks triggered by edges by node
+    name, then `Send`s in the order they were made (deterministic, never finish order)."""
+    return sorted(tasks, key=lambda t: (t.spec.push, t.index if t.spec.push else 0, t.name))
 
 
 def _hit(names: Sequence[str] | str | None, tasks: Sequence[Task]) -> bool:
@@ -150,7 +156,7 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persis
 async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     """Apply the step's writes in task order and move to the next checkpoint."""
     values = dict(run.cp.values)
-    writes = [(t.name, t.writes) for t in tasks]
+    writes = [(t.name, t.writes) for t in write_order(tasks)]
     run.last_tasks = tasks
     try:
         changed, next_tasks = run.plan.step(values, writes)

@@ -47,7 +47,7 @@ async def apply_input(run: Run, input: Any) -> None:
             _fork(run)
         run.skip_before = True
         if "values" in run.modes:
-            run.emit("values", run.output())
+            run.emit("values", run.stream_values())
     else:
         await _input(run, input)
 
@@ -138,4 +138,4 @@ async def _command(run: Run, cmd: Command[Any]) -> None:
             await run.outbox.save()
         await run.outbox.put(records)
     if "values" in run.modes:
-        run.emit("values", run.output())
+        run.emit("values", run.stream_values())

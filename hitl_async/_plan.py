@@ -55,6 +55,10 @@ class Plan:
             out.update({k: v for k, v in values.items() if not k.startswith(_BARRIER)})
         return out
 
+    def shows(self, changed: Iterable[str]) -> bool:
+        """Whether channels a step changed include a state key (a `values` event is due)."""
+        return any(not c.startswith(_BARRIER) for c in changed)
+
     def apply(
         self,
         values: dict[str, Any],

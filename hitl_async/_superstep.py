@@ -16,7 +16,7 @@ import anyio
 
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
-from hitl_async._task import execute
+from hitl_async._task import execute, listed_order
 from hitl_async.constants import INTERRUPT, START
 from hitl_async.errors import GraphRecursionError, InvalidUpdateError, ParentCommand
 
@@ -68,6 +68,7 @@ async def tick(run: Run) -> bool:
     if counts:
         run.steps_run += 1
     runnable = [t for t in tasks if not t.done and not t.waiting]
+    waiting = [t for t in tasks if not t.done and t.waiting]
     view_cache: list[Any] = []
     values = run.cp.values
 
@@ -84,6 +85,12 @@ async def tick(run: Run) -> bool:
         else:
             await run.outbox.save()
     modes = run.modes
+    if "updates" in modes:
+        # Tasks that finished before the step was interrupted (or failed) are not run again;
+        # their updates are shown again, marked cached, as LangGraph does.
+        for t in listed_order(tasks, run.graph.builder.nodes):
+            if t.done and not t.finished_now and t.name != START:
+                run.emit("updates", {t.name: t.update, "__metadata__": {"cached": True}})
     task_events = "tasks" in modes or "debug" in modes
     if task_events:
         for t in runnable:
@@ -112,9 +119,11 @@ async def tick(run: Run) -> bool:
             assert failed.error is not None
             raise failed.error
         run.interrupts = tuple(i for _, i in run.pending())
-        run.emit("updates", {INTERRUPT: run.interrupts})
-        if "values" in modes:
-            run.emit("values", {**run.output(), INTERRUPT: run.interrupts})
+        for t in tasks:
+            if t in waiting:  # not run again (partial resume): still asking, said once more
+                _emit_interrupts(run, t)
+        if "values" in modes and any(_state_writes(t) for t in tasks if t.done):
+            run.emit("values", run.stream_values(run.with_finished()))
         return False
     await _complete(run, tasks, step)
     if run.after and _hit(run.after, tasks):
@@ -145,12 +154,27 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persis
     if t.name != START and run.modes:
         if t.finished_now:
             run.emit("updates", {t.name: t.update})
+        elif t.pending:  # (paused on interrupt() in this run)
+            _emit_interrupts(run, t)
         if "tasks" in run.modes or "debug" in run.modes:
             emit_task_result(run, t, step)
         if run.events.live:
             await run.events.wait_room()
     if persist and (t.done or t.raised is not None) and not t.persisted:
         await run.outbox.persist([t])
+
+
+def _emit_interrupts(run: Run, t: Task) -> None:
+    """One task's pending interrupts, as LangGraph reports each interrupting task: an `updates`
+    event, and a `values` event of the state as the step began with them."""
+    pending = t.pending
+    run.emit("updates", {INTERRUPT: pending})
+    if "values" in run.modes:
+        run.emit("values", {**run.stream_values(), INTERRUPT: pending})
+
+
+def _state_writes(t: Task) -> bool:
+    return any(c[:2] != "__" for c, _ in t.writes)
 
 
 async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
@@ -170,6 +194,6 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     if run.durability == "sync":
         await run.outbox.save()
     run.prepare_tasks()
-    if "values" in run.modes:
-        run.emit("values", run.output())
+    if "values" in run.modes and run.plan.shows(changed):  # (a step that wrote no state: none)
+        run.emit("values", run.stream_values())
     emit_checkpoint(run)

@@ -81,12 +81,15 @@ def _answer(run: Run, thread: str, resume: Any) -> None:
     if run.saver is None or not run.exists:
         raise NoPendingInterruptError(thread, exists=False)
     pending = run.pending()
+    by_id_map = isinstance(resume, dict) and resume and all(is_interrupt_id(k) for k in resume)
     if not pending:
-        raise NoPendingInterruptError(
-            thread, exists=True, next_nodes=[t.name for t in run.tasks if not t.done]
-        )
+        if not any(not t.done for t in run.tasks):
+            raise NoPendingInterruptError(thread, exists=True)
+        if by_id_map:  # answers to interrupts that are not pending: strict, as ever
+            raise UnknownInterruptError(thread, list(resume), [])
+        return  # paused at an interrupt_before/after breakpoint: continue, as LangGraph does
     by_id = {intr.id: t for t, intr in pending}
-    if isinstance(resume, dict) and resume and all(is_interrupt_id(k) for k in resume):
+    if by_id_map:
         unknown = [k for k in resume if k not in by_id]
         if unknown:
             raise UnknownInterruptError(thread, unknown, [i for _, i in pending])

@@ -76,7 +76,8 @@ async def tick(run: Run) -> bool:
         if not view_cache:
             state = run.plan.state_values(values)  # a fresh dict of the state keys only
             schema = run.graph.builder.schema
-            view_cache.append(state if schema.kind == "typeddict" else schema.view(state))
+            plain = schema.kind == "typeddict" and not schema.extra
+            view_cache.append(state if plain else schema.view(state))
         return view_cache[0]
 
     if run.unsaved and run.durability != "exit":

@@ -391,8 +391,10 @@ async def test_interrupt_shows_in_the_values_stream_with_the_state(saver: Any) -
     assert out[:2] == [("updates", {"robot": {"robot_input": "beep"}}), ("values", out[1][1])]
     assert out[1][1] == {"robot_input": "beep"}
     assert out[2][0] == "updates" and values_of(out[2][1]["__interrupt__"]) == ["interrupt"]
-    assert out[3] == ("values", {"robot_input": "beep", "__interrupt__": out[2][1]["__interrupt__"]})
-    resumed = await collect(graph, Command(resume="human"), cfg(), stream_mode=["updates", "values"])
+    asked = out[2][1]["__interrupt__"]
+    assert out[3] == ("values", {"robot_input": "beep", "__interrupt__": asked})
+    modes = ["updates", "values"]
+    resumed = await collect(graph, Command(resume="human"), cfg(), stream_mode=modes)
     assert resumed == [
         ("values", {"robot_input": "beep"}),
         ("updates", {"human": {"human_input": "human"}}),
@@ -554,9 +556,7 @@ async def test_interrupt_in_a_send_task_resumes_with_its_argument(saver: Any) ->
     snap = await graph.aget_state(cfg())
     assert [t.path[0] for t in snap.tasks] == ["__pregel_push", "__pregel_push"]
     answers = {i.id: i.value.upper() for i in snap.interrupts}
-    assert await graph.ainvoke(Command(resume=answers), cfg()) == {
-        "log": ["start", "x=X", "y=Y"]
-    }
+    assert await graph.ainvoke(Command(resume=answers), cfg()) == {"log": ["start", "x=X", "y=Y"]}
 
 
 # test_pregel_async.py::test_node_not_cancelled_on_other_node_interrupted

@@ -7,6 +7,7 @@ append-only)."""
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections import Counter
 from typing import Annotated, Any
@@ -53,7 +54,7 @@ def chain(saver: Any, calls: Counter[str], *names: str, asks: tuple[str, ...] = 
     for n in names:
         b.add_node(n, node(n))
     b.add_edge(START, names[0])
-    for x, y in zip(names, names[1:], strict=False):
+    for x, y in itertools.pairwise(names):
         b.add_edge(x, y)
     return b.compile(checkpointer=saver)
 
@@ -240,9 +241,7 @@ async def test_update_state_with_none_forks_and_the_interrupt_fires_again(saver:
     assert (await graph.aget_state(cfg())).metadata["source"] == "update"
     paused = await graph.ainvoke(None, fork)
     assert paused["__interrupt__"][0].value == "ask?"
-    assert await graph.ainvoke(Command(resume="again"), cfg()) == {
-        "value": ["a", "ask:again", "b"]
-    }
+    assert await graph.ainvoke(Command(resume="again"), cfg()) == {"value": ["a", "ask:again", "b"]}
 
 
 # test_time_travel.py::test_replay_creates_branch_preserving_old_checkpoints
@@ -262,8 +261,9 @@ async def test_replay_appends_a_branch_and_keeps_the_old_checkpoints(saver: Any)
         ("fork", ("b",)),
     ]
     # the branch's first checkpoint hangs off the replayed one
-    assert new[-1].parent_config["configurable"]["checkpoint_id"] == (
-        before_b.config["configurable"]["checkpoint_id"]
+    assert (
+        new[-1].parent_config["configurable"]["checkpoint_id"]
+        == (before_b.config["configurable"]["checkpoint_id"])
     )
     assert new[0].values == {"value": ["a", "b", "c"]}
 
@@ -284,8 +284,9 @@ async def test_fork_appends_an_update_branch_and_keeps_the_old_checkpoints(saver
         ("loop", ("c",)),
         ("update", ("b",)),
     ]
-    assert new[-1].parent_config["configurable"]["checkpoint_id"] == (
-        before_b.config["configurable"]["checkpoint_id"]
+    assert (
+        new[-1].parent_config["configurable"]["checkpoint_id"]
+        == (before_b.config["configurable"]["checkpoint_id"])
     )
 
 

@@ -78,7 +78,7 @@ async def test_remove_message_deletes_by_id(saver: Any) -> None:
 
 # test_messages_state.py::test_remove_nonexistent_message
 async def test_removing_an_unknown_id_is_an_error(saver: Any) -> None:
-    with pytest.raises(ValueError, match="doesn.t exist"):
+    with pytest.raises(ValueError, match=r"doesn.t exist"):
         await through_graph(saver, [HumanMessage("Hello", id="1")], [RemoveMessage(id="2")])
 
 

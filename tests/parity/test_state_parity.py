@@ -3,6 +3,7 @@ LangGraph 1.2.22 shows for the same graphs), run on every driver."""
 
 from __future__ import annotations
 
+import itertools
 import operator
 import uuid
 from collections import Counter
@@ -35,7 +36,7 @@ def chain(saver: Any, *names: str, **compile_kw: Any) -> Any:
     for n in names:
         b.add_node(n, lambda s, n=n: {"log": [n]})
     b.add_edge(START, names[0])
-    for x, y in zip(names[:-1], names[1:], strict=True):
+    for x, y in itertools.pairwise(names):
         b.add_edge(x, y)
     return b.compile(checkpointer=saver, **compile_kw)
 

@@ -148,7 +148,7 @@ async def test_checkpoint_metadata_counts_steps_from_the_input(saver: Any) -> No
         ("loop", 0, ("a",)),
         ("input", -1, ("__start__",)),
     ]
-    for child, parent in zip(snaps, snaps[1:], strict=False):
+    for child, parent in itertools.pairwise(snaps):
         assert (
             child.parent_config["configurable"]["checkpoint_id"]
             == (parent.config["configurable"]["checkpoint_id"])

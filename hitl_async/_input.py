@@ -45,6 +45,8 @@ async def apply_input(run: Run, input: Any) -> None:
             )
         if run.saver is not None and run.head != run.cp.checkpoint_id:
             _fork(run)
+        else:
+            emit_checkpoint(run)  # the checkpoint the run continues from, as LangGraph
         run.skip_before = True
         if "values" in run.modes:
             run.emit("values", run.stream_values())
@@ -123,6 +125,7 @@ async def _command(run: Run, cmd: Command[Any]) -> None:
         # A finished or new thread: the command is this run's input.
         await _input(run, cmd)
         return
+    emit_checkpoint(run)  # the checkpoint the run continues from, as LangGraph
     null_writes = items + [(NEXT, t) for t in targets if t != END]
     records = []
     # The answers themselves are stored with the outcome of their task (done, paused again),

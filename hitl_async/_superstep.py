@@ -30,6 +30,8 @@ __all__ = ["tick", "write_order"]
 def write_order(tasks: Sequence[Task]) -> list[Task]:
     """The order a step's writes are applied in, LangGraph's: tasks triggered by edges by node
     name, then `Send`s in the order they were made (deterministic, never finish order)."""
+    if len(tasks) == 1:
+        return list(tasks)
     return sorted(tasks, key=lambda t: (t.spec.push, t.index if t.spec.push else 0, t.name))
 
 
@@ -67,8 +69,11 @@ async def tick(run: Run) -> bool:
     run.skip_before = False
     if counts:
         run.steps_run += 1
-    runnable = [t for t in tasks if not t.done and not t.waiting]
-    waiting = [t for t in tasks if not t.done and t.waiting]
+    runnable: list[Task] = []
+    waiting: list[Task] = []  # paused, none of their interrupts answered: not run again
+    for t in tasks:
+        if not t.done:
+            (waiting if t.waiting else runnable).append(t)
     view_cache: list[Any] = []
     values = run.cp.values
 
@@ -86,7 +91,7 @@ async def tick(run: Run) -> bool:
         else:
             await run.outbox.save()
     modes = run.modes
-    if "updates" in modes:
+    if "updates" in modes and any(t.done and not t.finished_now for t in tasks):
         # Tasks that finished before the step was interrupted (or failed) are not run again;
         # their updates are shown again, marked cached, as LangGraph does.
         for t in listed_order(tasks, run.graph.builder.nodes):

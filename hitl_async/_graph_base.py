@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from hitl_async._plan import Plan
 from hitl_async.checkpoint.capabilities import Capability, require
+from hitl_async.checkpoint.ids import validate_thread_id
 from hitl_async.errors import InvalidConfigError
 from hitl_async.graph.drawing import DrawableGraph
 from hitl_async.serde import default_serializer, register_types_from_annotation
@@ -85,6 +86,14 @@ class GraphBase:
                 f"config must be a dict like {{'configurable': {{'thread_id': ...}}}}, got "
                 f"{type(config).__name__}"
             )
+        conf = config.get("configurable")
+        if conf:
+            thread_id = conf.get("thread_id")
+            if thread_id is not None and type(thread_id) is not str:
+                # A UUID or an int (as LangGraph's docs use) is stored as its str form on every
+                # driver; anything else is refused by the same check every store relies on.
+                conf = {**conf, "thread_id": validate_thread_id(thread_id)}
+                return {**config, "configurable": conf}
         return config
 
     def _durability(self, durability: Durability | None) -> str:

@@ -27,9 +27,12 @@ class StateAccess(GraphBase):
     async def aget_state(self, config: dict[str, Any], *, subgraphs: bool = False) -> StateSnapshot:
         """The thread's state at its head, or at the checkpoint named in `config`."""
         self._require_saver("get_state()")
-        run = Run(self, self._config(config))
+        config = self._config(config)
+        run = Run(self, config)
         await run.load()
-        state = snapshot(run, at_head=run.head in (None, run.cp.checkpoint_id))
+        # As LangGraph: a config naming a checkpoint gets it as stored; the thread's head has
+        # the writes of tasks that finished in its unfinished step applied.
+        state = snapshot(run, at_head="checkpoint_id" not in (config.get("configurable") or {}))
         if subgraphs:
             state = await self._with_subgraph_states(run, state)
         return state
@@ -80,16 +83,14 @@ class StateAccess(GraphBase):
             )
         ns = conf.get("checkpoint_ns", "")
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
-        current = await saver.load(thread_id, ns)
-        head = current.record.checkpoint_id if current is not None else None
         for loaded in await saver.history(
             thread_id, ns, before=before_id, limit=limit, filter=filter
         ):
             run = Run(self, config)
             run.set_loaded(loaded)
-            # A checkpoint with a successor shows every task of its step, like LangGraph; only
-            # the head leaves out tasks of an unfinished step that already finished.
-            yield snapshot(run, at_head=head is None or loaded.record.checkpoint_id == head)
+            # Every checkpoint as stored, the head too, like LangGraph: its step's tasks all
+            # show in `next`, with the results of those that finished.
+            yield snapshot(run, at_head=False)
 
     def get_state_history(
         self,

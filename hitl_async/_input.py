@@ -45,9 +45,11 @@ async def apply_input(run: Run, input: Any) -> None:
             )
         if run.saver is not None and run.head != run.cp.checkpoint_id:
             _fork(run)
+        else:
+            emit_checkpoint(run)  # the checkpoint the run continues from, as LangGraph
         run.skip_before = True
         if "values" in run.modes:
-            run.emit("values", run.output())
+            run.emit("values", run.stream_values())
     else:
         await _input(run, input)
 
@@ -81,12 +83,15 @@ def _answer(run: Run, thread: str, resume: Any) -> None:
     if run.saver is None or not run.exists:
         raise NoPendingInterruptError(thread, exists=False)
     pending = run.pending()
+    by_id_map = isinstance(resume, dict) and resume and all(is_interrupt_id(k) for k in resume)
     if not pending:
-        raise NoPendingInterruptError(
-            thread, exists=True, next_nodes=[t.name for t in run.tasks if not t.done]
-        )
+        if not any(not t.done for t in run.tasks):
+            raise NoPendingInterruptError(thread, exists=True)
+        if by_id_map:  # answers to interrupts that are not pending: strict, as ever
+            raise UnknownInterruptError(thread, list(resume), [])
+        return  # paused at an interrupt_before/after breakpoint: continue, as LangGraph does
     by_id = {intr.id: t for t, intr in pending}
-    if isinstance(resume, dict) and resume and all(is_interrupt_id(k) for k in resume):
+    if by_id_map:
         unknown = [k for k in resume if k not in by_id]
         if unknown:
             raise UnknownInterruptError(thread, unknown, [i for _, i in pending])
@@ -120,6 +125,7 @@ async def _command(run: Run, cmd: Command[Any]) -> None:
         # A finished or new thread: the command is this run's input.
         await _input(run, cmd)
         return
+    emit_checkpoint(run)  # the checkpoint the run continues from, as LangGraph
     null_writes = items + [(NEXT, t) for t in targets if t != END]
     records = []
     # The answers themselves are stored with the outcome of their task (done, paused again),
@@ -138,4 +144,4 @@ async def _command(run: Run, cmd: Command[Any]) -> None:
             await run.outbox.save()
         await run.outbox.put(records)
     if "values" in run.modes:
-        run.emit("values", run.output())
+        run.emit("values", run.stream_values())

@@ -20,7 +20,7 @@ def emit_checkpoint(run: Run) -> None:
     payload = {
         "config": run.config_for(cp.checkpoint_id),
         "parent_config": run.config_for(cp.parent_id) if cp.parent_id else None,
-        "values": run.output(),
+        "values": run.stream_values(),
         "metadata": dict(cp.metadata),
         "next": [t.name for t in run.tasks if not t.done],
         "tasks": [

@@ -24,7 +24,6 @@ class Plan:
     def __init__(self, builder: StateGraph) -> None:
         self.fields = builder.schema.fields
         self.initials = {k: f.initial for k, f in self.fields.items() if f.has_initial}
-        self.node_order = {name: i for i, name in enumerate(builder.nodes)}
         self.static_next: dict[str, list[str]] = {}
         for start, end in builder.edge_order:
             if end != END:
@@ -55,6 +54,10 @@ class Plan:
         if not self.fields:
             out.update({k: v for k, v in values.items() if not k.startswith(_BARRIER)})
         return out
+
+    def shows(self, changed: Iterable[str]) -> bool:
+        """Whether channels a step changed include a state key (a `values` event is due)."""
+        return any(not c.startswith(_BARRIER) for c in changed)
 
     def apply(
         self,
@@ -98,8 +101,8 @@ class Plan:
     ) -> tuple[set[str], list[TaskSpec]]:
         """Apply the writes of a finished step (in task order) and plan the next step's tasks.
 
-        Returns the changed channels (state keys and barriers) and the next tasks: triggered
-        nodes in graph order, then `Send`s in the order they were made.
+        Returns the changed channels (state keys and barriers) and the next tasks as LangGraph
+        lists them: `Send`s in the order they were made, then triggered nodes by name.
         """
         state_items: list[tuple[str, Any]] = []
         writers: list[str] = []
@@ -140,9 +143,4 @@ class Plan:
                 values[channel] = sorted(seen)
         pulls.discard(START)
         pulls.discard(END)
-        if len(pulls) > 1:
-            order = self.node_order
-            ordered = sorted(pulls, key=lambda n: order.get(n, len(order)))
-        else:
-            ordered = list(pulls)
-        return changed, [TaskSpec(n) for n in ordered] + pushes
+        return changed, pushes + [TaskSpec(n) for n in sorted(pulls)]

@@ -7,7 +7,7 @@ events (`_events`, `_payloads`), `update_state`/`cancel` (`_edits`) and `get_sta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -123,13 +123,29 @@ class Run:
     def exists(self) -> bool:
         return self.cp.checkpoint_id is not None
 
-    def output(self) -> dict[str, Any]:
-        """The state keys the graph outputs."""
-        values = self.plan.state_values(self.cp.values)
+    def output(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The state keys the graph outputs (of `values`, default the checkpoint's)."""
+        values = self.plan.state_values(self.cp.values if values is None else values)
         schema = self.graph.builder.output_schema
         if schema is self.graph.builder.schema:
             return values
         return {k: v for k, v in values.items() if k in schema.fields}
+
+    def stream_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A `values` chunk: every state key, output-only keys too (as LangGraph streams it)."""
+        return self.plan.state_values(self.cp.values if values is None else values)
+
+    def with_finished(self) -> dict[str, Any]:
+        """The checkpoint's values with the writes of its step's finished tasks applied: the
+        state of a paused (or failed) step as `get_state()` and `invoke()` report it."""
+        values = dict(self.cp.values)
+        self.plan.apply(
+            values,
+            [(c, v) for t in self.tasks if t.done for c, v in t.writes if c[:2] != "__"],
+            source="pending writes",
+            strict=False,
+        )
+        return values
 
     def config_for(self, checkpoint_id: str | None) -> dict[str, Any]:
         return {

@@ -95,6 +95,9 @@ class StateSchema:
             )
         self.fields: dict[str, Field] = {}
         self.defaults: dict[str, Any] = {}
+        self.own: tuple[str, ...] = ()
+        """The schema's own keys: what a node of this state sees (`fields` may have more)."""
+        self.extra = False
         if self.kind == "dict":
             return
         hints = get_type_hints(schema, include_extras=True)
@@ -114,6 +117,18 @@ class StateSchema:
             initial = _initial_of(annotation) if reducer is not None else _MISSING
             self.fields[name] = Field(name, reducer, initial)
 
+        self.own = tuple(self.fields)
+
+    def include(self, other: StateSchema) -> None:
+        """Make the keys only `other` (an input or output schema) has state keys too, as
+        LangGraph does: nodes may write them and the graph returns them; nodes don't see them."""
+        if other is self or self.kind == "dict":
+            return
+        for name, f in other.fields.items():
+            if name not in self.fields:
+                self.fields[name] = f
+                self.extra = True
+
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(self.fields)
@@ -121,16 +136,14 @@ class StateSchema:
     def view(self, values: Mapping[str, Any]) -> Any:
         """The state as a node receives it."""
         if self.kind in ("typeddict", "dict"):
-            return (
-                {k: values[k] for k in self.fields if k in values} if self.fields else dict(values)
-            )
-        present = {k: values[k] for k in self.fields if k in values}
+            return {k: values[k] for k in self.own if k in values} if self.own else dict(values)
+        present = {k: values[k] for k in self.own if k in values}
         if self.kind == "pydantic":
             return self.schema.model_validate(present)
         try:
             return self.schema(**present)
         except TypeError as exc:
-            missing = [k for k in self.fields if k not in present and k not in self.defaults]
+            missing = [k for k in self.own if k not in present and k not in self.defaults]
             raise InvalidUpdateError(
                 f"cannot build state {self.schema.__name__}: {exc}. Keys without a value and "
                 f"without a default: {missing}; give them a value in the input or a default."

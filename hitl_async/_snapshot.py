@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hitl_async._task import listed_order
 from hitl_async.types import PregelTask, StateSnapshot
 
 if TYPE_CHECKING:
@@ -20,14 +21,8 @@ def snapshot(run: Run, *, at_head: bool = True) -> StateSnapshot:
     """
     if not run.exists:
         return StateSnapshot({}, (), run.config, None, None, None, (), ())
-    values = dict(run.cp.values)
-    if at_head:
-        run.plan.apply(
-            values,
-            [(c, v) for t in run.tasks if t.done for c, v in t.writes if c[:2] != "__"],
-            source="pending writes",
-            strict=False,
-        )
+    values = run.with_finished() if at_head else run.cp.values
+    shown = listed_order(run.tasks, run.graph.builder.nodes)
     tasks = tuple(
         PregelTask(
             id=t.id,
@@ -38,12 +33,12 @@ def snapshot(run: Run, *, at_head: bool = True) -> StateSnapshot:
             state=None,
             result=t.update if t.done else None,
         )
-        for t in run.tasks
+        for t in shown
     )
     cp = run.cp
     return StateSnapshot(
         values=run.plan.state_values(values),
-        next=tuple(t.name for t in run.tasks if not (t.done and at_head)),
+        next=tuple(t.name for t in shown if not (t.done and at_head)),
         config=run.config_for(cp.checkpoint_id),
         metadata=dict(cp.metadata),
         created_at=cp.created_at,

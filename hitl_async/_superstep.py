@@ -16,7 +16,7 @@ import anyio
 
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
-from hitl_async._task import execute
+from hitl_async._task import execute, listed_order
 from hitl_async.constants import INTERRUPT, START
 from hitl_async.errors import GraphRecursionError, InvalidUpdateError, ParentCommand
 
@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from hitl_async._run import Run
     from hitl_async._task import Task
 
-__all__ = ["tick"]
+__all__ = ["tick", "write_order"]
+
+
+def write_order(tasks: Sequence[Task]) -> list[Task]:
+    """The order a step's writes are applied in, LangGraph's: tasks triggered by edges by node
+    name, then `Send`s in the order they were made (deterministic, never finish order)."""
+    if len(tasks) == 1:
+        return list(tasks)
+    return sorted(tasks, key=lambda t: (t.spec.push, t.index if t.spec.push else 0, t.name))
 
 
 def _hit(names: Sequence[str] | str | None, tasks: Sequence[Task]) -> bool:
@@ -61,7 +69,11 @@ async def tick(run: Run) -> bool:
     run.skip_before = False
     if counts:
         run.steps_run += 1
-    runnable = [t for t in tasks if not t.done and not t.waiting]
+    runnable: list[Task] = []
+    waiting: list[Task] = []  # paused, none of their interrupts answered: not run again
+    for t in tasks:
+        if not t.done:
+            (waiting if t.waiting else runnable).append(t)
     view_cache: list[Any] = []
     values = run.cp.values
 
@@ -69,7 +81,8 @@ async def tick(run: Run) -> bool:
         if not view_cache:
             state = run.plan.state_values(values)  # a fresh dict of the state keys only
             schema = run.graph.builder.schema
-            view_cache.append(state if schema.kind == "typeddict" else schema.view(state))
+            plain = schema.kind == "typeddict" and not schema.extra
+            view_cache.append(state if plain else schema.view(state))
         return view_cache[0]
 
     if run.unsaved and run.durability != "exit":
@@ -78,6 +91,12 @@ async def tick(run: Run) -> bool:
         else:
             await run.outbox.save()
     modes = run.modes
+    if "updates" in modes and any(t.done and not t.finished_now for t in tasks):
+        # Tasks that finished before the step was interrupted (or failed) are not run again;
+        # their updates are shown again, marked cached, as LangGraph does.
+        for t in listed_order(tasks, run.graph.builder.nodes):
+            if t.done and not t.finished_now and t.name != START:
+                run.emit("updates", {t.name: t.update, "__metadata__": {"cached": True}})
     task_events = "tasks" in modes or "debug" in modes
     if task_events:
         for t in runnable:
@@ -106,9 +125,11 @@ async def tick(run: Run) -> bool:
             assert failed.error is not None
             raise failed.error
         run.interrupts = tuple(i for _, i in run.pending())
-        run.emit("updates", {INTERRUPT: run.interrupts})
-        if "values" in modes:
-            run.emit("values", {**run.output(), INTERRUPT: run.interrupts})
+        for t in tasks:
+            if t in waiting:  # not run again (partial resume): still asking, said once more
+                _emit_interrupts(run, t)
+        if "values" in modes and any(_state_writes(t) for t in tasks if t.done):
+            run.emit("values", run.stream_values(run.with_finished()))
         return False
     await _complete(run, tasks, step)
     if run.after and _hit(run.after, tasks):
@@ -139,6 +160,8 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persis
     if t.name != START and run.modes:
         if t.finished_now:
             run.emit("updates", {t.name: t.update})
+        elif t.pending:  # (paused on interrupt() in this run)
+            _emit_interrupts(run, t)
         if "tasks" in run.modes or "debug" in run.modes:
             emit_task_result(run, t, step)
         if run.events.live:
@@ -147,10 +170,23 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persis
         await run.outbox.persist([t])
 
 
+def _emit_interrupts(run: Run, t: Task) -> None:
+    """One task's pending interrupts, as LangGraph reports each interrupting task: an `updates`
+    event, and a `values` event of the state as the step began with them."""
+    pending = t.pending
+    run.emit("updates", {INTERRUPT: pending})
+    if "values" in run.modes:
+        run.emit("values", {**run.stream_values(), INTERRUPT: pending})
+
+
+def _state_writes(t: Task) -> bool:
+    return any(c[:2] != "__" for c, _ in t.writes)
+
+
 async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     """Apply the step's writes in task order and move to the next checkpoint."""
     values = dict(run.cp.values)
-    writes = [(t.name, t.writes) for t in tasks]
+    writes = [(t.name, t.writes) for t in write_order(tasks)]
     run.last_tasks = tasks
     try:
         changed, next_tasks = run.plan.step(values, writes)
@@ -164,6 +200,6 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     if run.durability == "sync":
         await run.outbox.save()
     run.prepare_tasks()
-    if "values" in run.modes:
-        run.emit("values", run.output())
+    if "values" in run.modes and run.plan.shows(changed):  # (a step that wrote no state: none)
+        run.emit("values", run.stream_values())
     emit_checkpoint(run)

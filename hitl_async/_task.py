@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from hitl_async._graph_base import GraphBase
     from hitl_async.graph.state import BranchSpec, NodeSpec
 
-__all__ = ["Task", "execute", "prepare_tasks", "retry_delay", "route"]
+__all__ = ["Task", "execute", "listed_order", "prepare_tasks", "retry_delay", "route"]
 
 
 @dataclass(slots=True)
@@ -78,6 +78,12 @@ class Task:
     @property
     def path(self) -> tuple[str, Any]:
         return ("__pregel_push", self.index) if self.spec.push else ("__pregel_pull", self.name)
+
+
+def listed_order(tasks: Iterable[Task], nodes: Iterable[str]) -> list[Task]:
+    """Tasks of a loaded checkpoint as LangGraph lists them: `Send`s, then nodes in graph order."""
+    order = {name: i for i, name in enumerate(nodes)}
+    return sorted(tasks, key=lambda t: (not t.spec.push, order.get(t.name, -1), t.index))
 
 
 def prepare_tasks(cp: EngineCheckpoint, checkpoint_ns: str) -> list[Task]:

@@ -212,7 +212,10 @@ class TaskFunction(Generic[P, T]):
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
     ) -> None:
         self.func = func
-        self.name: str = name or getattr(func, "__name__", None) or repr(func)
+        inner = func
+        while isinstance(inner, functools.partial):  # named after the function, as LangGraph
+            inner = inner.func
+        self.name: str = name or getattr(inner, "__name__", None) or repr(func)
         if retry_policy is None:
             self.retry_policy: tuple[RetryPolicy, ...] = ()
         elif isinstance(retry_policy, RetryPolicy):

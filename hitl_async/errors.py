@@ -21,6 +21,7 @@ __all__ = [
     "DecryptionError",
     "DriverNotFoundError",
     "EmptyInputError",
+    "GeneratorNotSupportedError",
     "GraphBubbleUp",
     "GraphInterrupt",
     "GraphRecursionError",
@@ -282,8 +283,9 @@ class NoPendingInterruptError(ResumeError):
         super().__init__(msg, thread_id, ())
 
 
-class AmbiguousResumeError(ResumeError):
-    """A scalar resume value was sent while more than one interrupt is pending."""
+class AmbiguousResumeError(ResumeError, RuntimeError):
+    """A scalar resume value was sent while more than one interrupt is pending (also a
+    `RuntimeError`, which LangGraph raises there, so code written for it catches it)."""
 
     def __init__(self, thread_id: str, pending: Sequence[Interrupt]):
         super().__init__(
@@ -292,6 +294,18 @@ class AmbiguousResumeError(ResumeError):
             f"interrupt ids: {_ids(pending)}.",
             thread_id,
             pending,
+        )
+
+
+class GeneratorNotSupportedError(HitlError, NotImplementedError):
+    """`@entrypoint` was given a generator function (LangGraph refuses it the same way)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"@entrypoint function {name!r} is a generator: generators are not supported in the "
+            "Functional API. Return the result instead, and send partial results with "
+            "get_stream_writer() (or a `writer` parameter)."
         )
 
 

@@ -39,7 +39,7 @@ from hitl_async._task_calls import (
     task,
 )
 from hitl_async.constants import END, INTERRUPT, START
-from hitl_async.errors import GraphInterrupt
+from hitl_async.errors import GeneratorNotSupportedError, GraphInterrupt
 from hitl_async.graph.compiled import CompiledStateGraph
 from hitl_async.graph.state import StateGraph, is_async_callable
 from hitl_async.types import Command, RetryPolicy, StateSnapshot
@@ -283,6 +283,8 @@ class entrypoint:
         name = getattr(func, "__name__", None)
         if not isinstance(name, str):
             raise TypeError(f"@entrypoint needs a named function, got {func!r}")
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            raise GeneratorNotSupportedError(name)
         node = _entry_node(func)
         builder = StateGraph(_EntrypointState, self.context_schema)
         builder.add_node(name, node, retry_policy=self.retry_policy)

@@ -384,15 +384,18 @@ def test_resume_on_finished_thread() -> None:
     assert runs == {"ask": 2, "after": 1}
 
 
-def test_resume_on_static_pause_has_no_pending_interrupt() -> None:
+def test_resume_on_static_pause_continues_but_answers_by_id_are_strict() -> None:
     graph, runs = _abc(interrupt_before=["b"])
     saver = graph.checkpointer
     list(graph.stream({"log": []}, cfg()))
     before = fingerprint(graph, saver, cfg())
-    with pytest.raises(NoPendingInterruptError, match="'b'"):
-        graph.invoke(Command(resume="r"), cfg())
+    with pytest.raises(UnknownInterruptError, match="0123456789abcdef0123456789abcdef"):
+        graph.invoke(Command(resume={"0123456789abcdef0123456789abcdef": "r"}), cfg())
     assert fingerprint(graph, saver, cfg()) == before
     assert runs == {"a": 1}
+    # A plain Command(resume=...) at a breakpoint continues the run, as LangGraph does.
+    graph.invoke(Command(resume="r"), cfg())
+    assert runs["b"] == 1 and graph.get_state(cfg()).next == ()
 
 
 def test_scalar_resume_with_several_pending_is_ambiguous() -> None:

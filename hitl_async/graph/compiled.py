@@ -159,11 +159,10 @@ class CompiledStateGraph(StateAccess, Coordination):
         except BaseException:
             await run.abandon()
             raise
-        # The state after the last finished step (a paused step changed nothing yet).
-        latest = run.output() if run.exists else None
         if run.interrupts:
-            return {**(latest or {}), INTERRUPT: list(run.interrupts)}
-        return latest
+            # As LangGraph: the state with the writes of the paused step's finished tasks.
+            return {**run.output(run.with_finished()), INTERRUPT: list(run.interrupts)}
+        return run.output() if run.exists else None
 
     async def _collect(self, input: Any, config: dict[str, Any] | None, **kwargs: Any) -> list[Any]:
         """Everything `astream` would yield, run in the caller's task (no live delivery)."""

@@ -94,6 +94,8 @@ class StateGraph:
         self.output_schema = (
             StateSchema(output_schema) if output_schema is not None else self.schema
         )
+        self.schema.include(self.input_schema)
+        self.schema.include(self.output_schema)
         self.nodes: dict[str, NodeSpec] = {}
         self.edges: set[tuple[str, str]] = set()
         self.edge_order: list[tuple[str, str]] = []

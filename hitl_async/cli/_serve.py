@@ -38,6 +38,7 @@ def build_core(config_path: str, store: Store) -> Any:
     from hitl_async.server.config import ServeConfig, load_graphs
     from hitl_async.server.core import ServerCore
     from hitl_async.server.records import open_records
+    from hitl_async.store.connect import connect_store
 
     try:
         config = ServeConfig.load(config_path)
@@ -45,17 +46,22 @@ def build_core(config_path: str, store: Store) -> Any:
         raise UsageError(str(exc)) from None
     config.apply_environment()
     try:
+        memory_options = config.store_options()
+    except InvalidConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         saver = connect(store.url, **store.options)
         records = open_records(store.url, **store.options)
+        memory = connect_store(store.url, **store.options, **memory_options)
     except (ValueError, TypeError, DriverNotFoundError) as exc:
         raise UsageError(f"--store {store.url}: {' '.join(str(exc).split())}") from None
     if not saver.supports_coordination:
         raise UsageError(f"--store {store.url}: the server needs a store with a run queue")
     try:
-        graphs = load_graphs(config, saver)
+        graphs = load_graphs(config, saver, memory)
     except InvalidConfigError as exc:
         raise UsageError(str(exc)) from None
-    core = ServerCore(graphs, saver, records)
+    core = ServerCore(graphs, saver, records, store=memory)
     core.config = config  # type: ignore[attr-defined]
     return core
 

@@ -27,6 +27,7 @@ from hitl_async.server.errors import ApiError
 from hitl_async.server.executor import RunExecutor
 from hitl_async.server.routes_misc import router as misc_router
 from hitl_async.server.routes_runs import router as runs_router
+from hitl_async.server.routes_store import router as store_router
 from hitl_async.server.routes_threads import router as threads_router
 from hitl_async.server.routes_ui import router as ui_router
 from hitl_async.server.runs import RunService
@@ -195,6 +196,7 @@ def create_app(
     app.include_router(misc_router)
     app.include_router(threads_router)
     app.include_router(runs_router)
+    app.include_router(store_router)
     app.include_router(ui_router)
     if cors is not None:
         app.add_middleware(

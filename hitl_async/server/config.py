@@ -1,10 +1,13 @@
-"""`langgraph.json`, as `hitl serve` reads it: graphs, env, dependencies, auth and http.cors.
+"""`langgraph.json`, as `hitl serve` reads it: graphs, env, dependencies, auth, http.cors and
+the long-term store's `ttl` and `index`.
 
     {"dependencies": ["."], "graphs": {"agent": "./agent.py:graph"}, "env": ".env",
-     "auth": {"path": "./auth.py:auth"}, "http": {"cors": {"allow_origins": ["*"]}}}
+     "auth": {"path": "./auth.py:auth"}, "http": {"cors": {"allow_origins": ["*"]}},
+     "store": {"ttl": {"default_ttl": 60}, "index": {"embed": "./embed.py:embed", "dims": 8}}}
 
 A graph spec is `./file.py:attr` (relative to the file) or `package.module:attr`; the attribute
-is a `StateGraph`, a `CompiledStateGraph` (rebound to the server's store) or a function of no
+is a `StateGraph`, a `CompiledStateGraph` (rebound to the server's checkpoint store and
+long-term store) or a function of no
 argument (or of one: the config) returning either. Only the files named here are imported:
 no request ever names code to run.
 """
@@ -63,6 +66,9 @@ class ServeConfig:
     dependencies: list[str] = field(default_factory=list)
     auth_path: str | None = None
     cors: dict[str, Any] | None = None
+    store: dict[str, Any] = field(default_factory=dict)
+    """The `store` section: `ttl` (LangGraph's TTLConfig keys) and `index` (`embed` names a
+    function or Embeddings object as `./file.py:attr`, `dims`, `fields`)."""
     source: Path | None = None
 
     @classmethod
@@ -118,6 +124,13 @@ class ServeConfig:
         cors = http.get("cors")
         if cors is not None and not isinstance(cors, dict):
             raise InvalidConfigError(f'{where}: "http.cors" must be an object')
+        store = raw.get("store") or {}
+        if not isinstance(store, dict) or not all(
+            isinstance(store.get(k), dict | None) for k in ("ttl", "index")
+        ):
+            raise InvalidConfigError(
+                f'{where}: "store" must be an object like {{"ttl": {{...}}, "index": {{...}}}}'
+            )
         return cls(
             graphs=dict(graphs),
             root=base,
@@ -125,8 +138,37 @@ class ServeConfig:
             dependencies=deps,
             auth_path=auth.get("path"),
             cors=cors,
+            store=store,
             source=source,
         )
+
+    def store_options(self) -> dict[str, Any]:
+        """`connect_store()` options from the `store` section (`ttl=`, `index=` with its `embed`
+        imported); `InvalidConfigError` naming the key when they are unusable."""
+        options: dict[str, Any] = {}
+        where = str(self.source) if self.source is not None else "the config"
+        ttl = self.store.get("ttl")
+        if ttl:
+            options["ttl"] = dict(ttl)
+        index = self.store.get("index")
+        if index:
+            index = dict(index)
+            embed = index.get("embed")
+            if not isinstance(embed, str) or ":" not in embed:
+                raise InvalidConfigError(
+                    f'{where}: "store.index.embed" must name an embeddings function or object '
+                    f'as "./file.py:attribute" or "package.module:attribute", got {embed!r}'
+                )
+            try:
+                index["embed"] = import_object(embed, self.root)
+            except (ImportError, InvalidConfigError) as exc:
+                raise InvalidConfigError(
+                    f'{where}: "store.index.embed" {embed!r} cannot be imported ({exc}); '
+                    "provider strings such as 'openai:text-embedding-3-small' are not "
+                    "supported: name a function of texts to vectors in your project"
+                ) from None
+            options["index"] = index
+        return options
 
     def apply_environment(self) -> None:
         """Set `env` (existing variables win) and put local dependencies on `sys.path`."""
@@ -197,11 +239,13 @@ def import_object(spec: str, root: Path) -> Any:
     return obj
 
 
-def _compiled(obj: Any, saver: BaseSaver, name: str, spec: str) -> CompiledStateGraph:
+def _compiled(obj: Any, saver: BaseSaver, store: Any, name: str, spec: str) -> CompiledStateGraph:
     if isinstance(obj, CompiledStateGraph):
         graph = obj.with_checkpointer(saver)
+        if store is not None:
+            graph.store = store  # the server's store replaces the one it was compiled with
     elif isinstance(obj, StateGraph):
-        graph = obj.compile(checkpointer=saver)
+        graph = obj.compile(checkpointer=saver, store=store)
     else:
         raise InvalidConfigError(
             f"graph {name!r} ({spec}) is a {type(obj).__name__}; expected a hitl_async "
@@ -212,8 +256,11 @@ def _compiled(obj: Any, saver: BaseSaver, name: str, spec: str) -> CompiledState
     return graph
 
 
-def load_graphs(config: ServeConfig, saver: BaseSaver) -> dict[str, CompiledStateGraph]:
-    """Import every graph of `config`, bound to `saver` and named by its key."""
+def load_graphs(
+    config: ServeConfig, saver: BaseSaver, store: Any = None
+) -> dict[str, CompiledStateGraph]:
+    """Import every graph of `config`, bound to `saver` and named by its key; with `store`,
+    their nodes see it (`runtime.store`, `get_store()`, `InjectedStore`), as the API does."""
     graphs: dict[str, CompiledStateGraph] = {}
     for name, spec in config.graphs.items():
         obj = import_object(spec, config.root)
@@ -228,5 +275,5 @@ def load_graphs(config: ServeConfig, saver: BaseSaver) -> dict[str, CompiledStat
                 raise InvalidConfigError(
                     f"graph {name!r} ({spec}) is an async factory; make it a plain function"
                 )
-        graphs[name] = _compiled(obj, saver, name, spec)
+        graphs[name] = _compiled(obj, saver, store, name, spec)
     return graphs

@@ -1,5 +1,6 @@
 """`ServerCore`: what the HTTP routes and the run executor share — the graphs, the checkpoint
-store, the record store — and the thread and assistant operations of the API."""
+store, the record store, the long-term store — and the thread and assistant operations of the
+API."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from hitl_async.server.state import interrupts_by_task, snapshot_json, status_of
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
     from hitl_async.graph.compiled import CompiledStateGraph
+    from hitl_async.store.base import BaseStore
     from hitl_async.types import StateSnapshot
 
 __all__ = ["ASSISTANT_NAMESPACE", "DEFAULT_QUEUE", "ServerCore", "assistant_id_for"]
@@ -53,7 +55,9 @@ def _thread_config(thread_id: str, checkpoint: Mapping[str, Any] | None = None) 
 
 
 class ServerCore:
-    """The graphs of a `langgraph.json`, bound to one checkpoint store, plus the record store."""
+    """The graphs of a `langgraph.json`, bound to one checkpoint store, plus the record store
+    and the long-term store (`store`: what the `/store` routes serve and the graphs' nodes see;
+    None: the routes answer 404)."""
 
     def __init__(
         self,
@@ -62,6 +66,7 @@ class ServerCore:
         records: RecordStore,
         *,
         queue: str = DEFAULT_QUEUE,
+        store: BaseStore | None = None,
     ) -> None:
         if not graphs:
             raise ValueError("a server needs at least one graph")
@@ -71,6 +76,7 @@ class ServerCore:
         self.run_queue: RunQueueStore = saver
         self.records = records
         self.queue = queue
+        self.store = store
         self._assistants: dict[str, AssistantRecord] = {}
         """The system assistants (never changed once registered), read once."""
 
@@ -78,6 +84,9 @@ class ServerCore:
         """Set the stores up and register one system assistant per graph."""
         await self.saver.setup()
         await self.records.setup()
+        setup = getattr(self.store, "setup", None)
+        if setup is not None:
+            await setup()
         for graph_id in self.graphs:
             now = now_iso()
             await self.records.put_assistant(
@@ -97,6 +106,9 @@ class ServerCore:
 
     async def aclose(self) -> None:
         await self.records.aclose()
+        close = getattr(self.store, "aclose", None)
+        if close is not None:
+            await close()
         await self.saver.aclose()
 
     # -- assistants ------------------------------------------------------------------------------

@@ -41,7 +41,14 @@ async def test_meta_and_assistants(server: Proc) -> None:
             "/threads/{thread_id}/runs/stream" in (await http.get("/openapi.json")).json()["paths"]
         )
     found = await c.assistants.search()
-    assert sorted(a["graph_id"] for a in found) == ["agent", "chat", "nested", "pair", "slow"]
+    assert sorted(a["graph_id"] for a in found) == [
+        "agent",
+        "chat",
+        "memory",
+        "nested",
+        "pair",
+        "slow",
+    ]
     agent = next(a for a in found if a["graph_id"] == "agent")
     assert agent["assistant_id"] == AGENT_ID
     assert agent["metadata"] == {"created_by": "system"}

@@ -62,6 +62,24 @@ async def test_users_see_only_their_threads(auth_server: Proc) -> None:
     assert [t["metadata"]["owner"] for t in await bob.threads.search(limit=100)] == ["bob"]
 
 
+async def test_store_handlers_scope_memories_per_user(auth_server: Proc) -> None:
+    """`@auth.on.store` rewrites every namespace to start with the caller's identity: users
+    read, search and list only their own memories."""
+    alice, bob = user(auth_server, "token-alice"), user(auth_server, "token-bob")
+    await alice.store.put_item(["prefs"], key="drink", value={"tea": True})
+    await bob.store.put_item(["prefs"], key="drink", value={"tea": False})
+    assert (await alice.store.get_item(["prefs"], key="drink"))["value"] == {"tea": True}
+    assert (await bob.store.get_item(["prefs"], key="drink"))["namespace"] == ["bob", "prefs"]
+    found = await alice.store.search_items(["prefs"])
+    assert [(i["namespace"], i["value"]) for i in found["items"]] == [
+        (["alice", "prefs"], {"tea": True})
+    ]
+    assert await bob.store.list_namespaces() == {"namespaces": [["bob", "prefs"]]}
+    await bob.store.delete_item(["prefs"], key="drink")
+    assert await bob.store.get_item(["prefs"], key="drink") is None
+    assert (await alice.store.get_item(["prefs"], key="drink"))["value"] == {"tea": True}
+
+
 async def test_unauthenticated_calls_are_refused(auth_server: Proc) -> None:
     assert auth_server.url is not None
     async with httpx.AsyncClient(base_url=auth_server.url) as http:

@@ -13,6 +13,7 @@ from apps.servers import CONFIG, ROOT
 
 from hitl_async import InMemorySaver, InvalidConfigError
 from hitl_async.server.config import ServeConfig, load_graphs
+from hitl_async.store import InMemoryStore
 
 
 def write(tmp: Path, doc: object, name: str = "langgraph.json") -> Path:
@@ -59,8 +60,12 @@ def test_bad_configs_name_the_problem(tmp_path: Path, doc: object, message: str)
 def test_loads_the_graphs_named_by_file(tmp_path: Path) -> None:
     config = ServeConfig.load(CONFIG)
     graphs = load_graphs(config, InMemorySaver())
-    assert sorted(graphs) == ["agent", "chat", "nested", "pair", "slow"]
+    assert sorted(graphs) == ["agent", "chat", "memory", "nested", "pair", "slow"]
     assert graphs["agent"].name == "agent" and graphs["agent"].checkpointer is not None
+    assert isinstance(graphs["memory"].store, InMemoryStore)  # no server store: its own
+    store = InMemoryStore()
+    with_store = load_graphs(config, InMemorySaver(), store)
+    assert all(g.store is store for g in with_store.values())
     (tmp_path / "g.py").write_text("graph = 42\n")
     bad = ServeConfig.load(write(tmp_path, {"graphs": {"x": "./g.py:graph"}}))
     with pytest.raises(InvalidConfigError, match="expected a hitl_async StateGraph"):
@@ -68,6 +73,29 @@ def test_loads_the_graphs_named_by_file(tmp_path: Path) -> None:
     missing = ServeConfig.load(write(tmp_path, {"graphs": {"x": "./nope.py:graph"}}))
     with pytest.raises(InvalidConfigError, match="does not exist"):
         load_graphs(missing, InMemorySaver())
+
+
+def test_store_section_gives_the_store_options(tmp_path: Path) -> None:
+    (tmp_path / "embed.py").write_text(
+        "def embed(texts):\n    return [[1.0, 0.0] for _ in texts]\n"
+    )
+    ttl = {"default_ttl": 60, "refresh_on_read": False, "sweep_interval_minutes": 1}
+    doc = {
+        "graphs": {"a": "./g.py:g"},
+        "store": {"ttl": ttl, "index": {"embed": "./embed.py:embed", "dims": 2}},
+    }
+    options = ServeConfig.load(write(tmp_path, doc)).store_options()
+    assert options["ttl"] == ttl
+    assert options["index"]["dims"] == 2 and options["index"]["embed"](["x"]) == [[1.0, 0.0]]
+    store = InMemoryStore(**options)
+    store.put(("a",), "k", {"text": "hello"})
+    assert store.search(("a",), query="hi")[0].score is not None
+    assert ServeConfig.load(write(tmp_path, {"graphs": {"a": "./g.py:g"}})).store_options() == {}
+    provider = {"graphs": {"a": "./g.py:g"}, "store": {"index": {"embed": "openai:small"}}}
+    with pytest.raises(InvalidConfigError, match="provider strings"):
+        ServeConfig.load(write(tmp_path, provider)).store_options()
+    with pytest.raises(InvalidConfigError, match='"store" must be an object'):
+        ServeConfig.load(write(tmp_path, {"graphs": {"a": "./g.py:g"}, "store": {"ttl": 5}}))
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:

@@ -28,3 +28,10 @@ async def owner_only(ctx: Auth.types.AuthContext, value: Any) -> dict[str, str]:
         if isinstance(metadata, dict):
             metadata["owner"] = ctx.user.identity
     return {"owner": ctx.user.identity}
+
+
+@auth.on.store
+async def own_memories(ctx: Auth.types.AuthContext, value: Any) -> None:
+    """Each user's memories live under their identity: the namespace gets it as first label."""
+    namespace = tuple(value.get("namespace") or ())
+    value["namespace"] = (ctx.user.identity, *namespace)

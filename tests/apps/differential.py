@@ -234,7 +234,49 @@ async def run_script(url: str) -> list[dict[str, Any]]:
     )
     await step("threads.delete", c.threads.delete(tid))
     await step("threads.get deleted", c.threads.get(tid), _thread)
+    await _store_steps(c, step)
     return steps
+
+
+async def _store_steps(c: Any, step: Any) -> None:
+    """The `/store` calls of `client.store` (search results sorted: LangGraph's in-memory store
+    lists in insertion order, the durable stores most recently updated first)."""
+    items = lambda found: sorted(  # noqa: E731
+        (found["items"]), key=lambda i: (i["namespace"], i["key"])
+    )
+    await step(
+        "store.put_item",
+        c.store.put_item(["users", "ada"], key="prefs", value={"tea": True, "n": 1}),
+    )
+    await step(
+        "store.put_item ttl",
+        c.store.put_item(["users", "bob", "x"], key="prefs", value={"n": 2}, ttl=60),
+    )
+    await step("store.get_item", c.store.get_item(["users", "ada"], key="prefs"))
+    await step("store.get_item missing", c.store.get_item(["users", "ada"], key="nope"))
+    await step("store.search_items", c.store.search_items(["users"]), items)
+    await step(
+        "store.search_items filter",
+        c.store.search_items(["users"], filter={"n": {"$gt": 1}}),
+        items,
+    )
+    await step("store.list_namespaces", c.store.list_namespaces(prefix=["users"]))
+    await step(
+        "store.list_namespaces max_depth",
+        c.store.list_namespaces(prefix=["users"], max_depth=2),
+    )
+    await step("store.list_namespaces suffix", c.store.list_namespaces(suffix=["x"]))
+    await step("store.put_item empty namespace", c.store.put_item([], key="k", value={}))
+    await step(
+        "store.put_item reserved namespace",
+        c.store.put_item(["langgraph"], key="k", value={}),
+    )
+    await step(
+        "store.search_items bad filter",
+        c.store.search_items(["users"], filter={"n": {"$bogus": 1}}),
+    )
+    await step("store.delete_item", c.store.delete_item(["users", "ada"], key="prefs"))
+    await step("store.get_item deleted", c.store.get_item(["users", "ada"], key="prefs"))
 
 
 def _chunk_values(values: Any) -> Any:

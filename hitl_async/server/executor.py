@@ -51,6 +51,32 @@ def _event_name(mode: str, namespace: tuple[str, ...]) -> str:
     return "|".join((name, *namespace)) if namespace else name
 
 
+def _ref(config: Any) -> dict[str, Any] | None:
+    conf = config.get("configurable") if isinstance(config, dict) else None
+    if not isinstance(conf, dict) or not conf.get("checkpoint_id"):
+        return None
+    return {
+        "checkpoint_id": conf["checkpoint_id"],
+        "thread_id": conf.get("thread_id"),
+        "checkpoint_ns": conf.get("checkpoint_ns", ""),
+    }
+
+
+def _with_checkpoint_refs(chunk: Any) -> Any:
+    """A debug checkpoint event as LangGraph's server sends it: its payload also names the
+    checkpoint and its parent as `{checkpoint_id, thread_id, checkpoint_ns}`."""
+    if not isinstance(chunk, dict) or chunk.get("type") != "checkpoint":
+        return chunk
+    payload = chunk.get("payload")
+    if not isinstance(payload, dict):
+        return chunk
+    refs = {
+        "checkpoint": _ref(payload.get("config")),
+        "parent_checkpoint": _ref(payload.get("parent_config")),
+    }
+    return {**chunk, "payload": {**payload, **refs}}
+
+
 class RunExecutor(Worker):
     """Serve the server's run queue: `await RunExecutor(core, concurrency=N).run()`."""
 
@@ -232,6 +258,8 @@ class RunExecutor(Worker):
                         for pair in messages.events(chunk, suffix):
                             await send.send(pair)
                         continue
+                    if mode == "debug":
+                        chunk = _with_checkpoint_refs(chunk)
                     await send.send((_event_name(mode, tuple(namespace)), dumps(chunk)))
 
     async def _write_events(

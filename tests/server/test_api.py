@@ -364,3 +364,39 @@ async def test_messages_stream_tokens(server: Proc) -> None:
     assert [m["content"] for m in partials] == sorted((m["content"] for m in partials), key=len)
     final = [p.data for p in parts if p.event == "values"][-1]
     assert [m["type"] for m in final["messages"]] == ["human", "ai", "human", "ai"]
+
+
+async def test_debug_tasks_and_checkpoints_modes(server: Proc) -> None:
+    """The shapes `langgraph dev` streams for the same run: debug events `{type, step,
+    timestamp, payload}` whose checkpoint payloads name the checkpoint and its parent, task
+    start/result events, and checkpoint events."""
+    c = client(server)
+    tid = (await c.threads.create())["thread_id"]
+    parts = [
+        p
+        async for p in c.runs.stream(
+            tid, "agent", input={"amount": 5}, stream_mode=["debug", "tasks", "checkpoints"]
+        )
+    ]
+    debug = [p.data for p in parts if p.event == "debug"]
+    assert all(set(d) == {"type", "step", "timestamp", "payload"} for d in debug)
+    checkpoints = [d["payload"] for d in debug if d["type"] == "checkpoint"]
+    assert [d["step"] for d in debug if d["type"] == "checkpoint"][:2] == [-1, 0]
+    for payload in checkpoints:
+        conf = payload["config"]["configurable"]
+        assert payload["checkpoint"] == {
+            "checkpoint_id": conf["checkpoint_id"],
+            "thread_id": tid,
+            "checkpoint_ns": "",
+        }
+    assert checkpoints[0]["parent_checkpoint"] is None
+    assert checkpoints[1]["parent_checkpoint"] == checkpoints[0]["checkpoint"]
+    assert {d["type"] for d in debug} == {"checkpoint", "task", "task_result"}
+    tasks = [p.data for p in parts if p.event == "tasks"]
+    assert [t["name"] for t in tasks if "triggers" in t] == ["prepare", "approve"]
+    assert {"id", "name", "result", "error", "interrupts"} <= set(tasks[1])
+    stored = [p.data for p in parts if p.event == "checkpoints"]
+    assert all(
+        {"config", "metadata", "next", "parent_config", "tasks", "values"} <= set(s) for s in stored
+    )
+    assert stored[-1]["next"] == ["approve"]

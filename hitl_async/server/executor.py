@@ -291,12 +291,17 @@ class RunExecutor(Worker):
 
     async def _watch_cancel(self, run_id: str, scope: anyio.CancelScope, out: list[str]) -> None:
         """Cancel `scope` once the run record says to stop (a `cancel:{run_id}` signal wakes
-        us; without one we look every `poll_interval` seconds)."""
+        us; without one we look every `poll_interval` seconds, when the store says another
+        process may have written)."""
+        seen: object = None
         with self.records.waiters.subscribe(cancel_key(run_id)) as asked:
             while True:  # execute() read the record just before: wait first
                 with anyio.move_on_after(max(self.records.poll_interval, 0.5)):
                     await asked.wait()
-                asked.take()
+                if not asked.take():
+                    changed, seen = await self.records.others_wrote(seen)
+                    if not changed:
+                        continue
                 run = await self.records.get_run(run_id)
                 if run is None or run.cancel:
                     out.append(run.cancel if run is not None and run.cancel else "interrupt")

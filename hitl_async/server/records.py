@@ -397,6 +397,14 @@ class RecordStore(ABC):
                 await woken.wait()
         return await self.read_events(run_id, after)
 
+    async def others_wrote(self, seen: object) -> tuple[bool, object]:
+        """Whether another process may have written since the token `seen` (None: never
+        asked), and the token to pass next time. A reader that waited `poll_interval` without
+        a notification asks it before reading again: a driver that can tell cheaply (SQLite:
+        one `PRAGMA data_version` probe shared by every waiter of the store) saves each waiter
+        its read per poll; the default answers yes."""
+        return True, None
+
     @contextlib.asynccontextmanager
     async def follow(self, run_id: str) -> AsyncIterator[EventFollower]:
         """Read a run's log as it grows: `await follower.next(after, timeout)`. The follower
@@ -426,9 +434,11 @@ class EventFollower:
         self.store = store
         self.run_id = run_id
         self.subscription = subscription
+        self._seen: object = None
 
     async def next(self, after: str | None, timeout: float) -> list[StreamEvent]:
-        """Events after `after`; waits up to `timeout` seconds when there is none yet."""
+        """Events after `after`; waits up to `timeout` seconds when there is none yet (an
+        empty list then: nothing was appended, or nothing another process could have)."""
         if self.subscription.take() or after is None or self.subscription.first:
             self.subscription.first = False
             found = await self.store.read_events(self.run_id, after)
@@ -436,7 +446,10 @@ class EventFollower:
                 return found
         with anyio.move_on_after(min(timeout, self.store.poll_interval)):
             await self.subscription.wait()
-        self.subscription.take()
+        if not self.subscription.take():
+            changed, self._seen = await self.store.others_wrote(self._seen)
+            if not changed:
+                return []
         return await self.store.read_events(self.run_id, after)
 
 

@@ -45,6 +45,9 @@ CANCEL_EVENT = "__cancel__"
 
 FINAL_RUN_STATUSES = frozenset({"success", "error", "interrupted", "timeout"})
 _STRATEGIES = frozenset({"reject", "enqueue", "interrupt", "rollback"})
+_IDLE_RECHECK = 5.0
+"""Seconds a waiter for a run's events or end goes without reading the run record, when
+nothing announced a change: it catches a run that ended without its end event."""
 _CLIENT_MODES = (
     "values",
     "updates",
@@ -340,8 +343,11 @@ class RunService:
         return asked
 
     async def wait_for_end(self, run_id: str, timeout: float | None = None) -> RunRecord:
-        """Wait until the run ends (the executor signals `end:{run_id}`), then return it."""
+        """Wait until the run ends (the executor signals `end:{run_id}`), then return it. Without
+        a signal it reads the run again every 5 s, or every `poll_interval` when the store
+        says another process wrote."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        seen: object = None
         with self.records.waiters.subscribe(end_key(run_id)) as ended:
             while True:
                 ended.take()
@@ -350,26 +356,39 @@ class RunService:
                     raise not_found("Run", run_id)
                 if run.status in FINAL_RUN_STATUSES:
                     return run
-                left = 5.0 if deadline is None else deadline - time.monotonic()
-                if left <= 0:
+                if deadline is not None and time.monotonic() >= deadline:
                     raise ApiError(408, f"run {run_id} is still running after {timeout} s")
-                with anyio.move_on_after(min(left, self.records.poll_interval)):
-                    await ended.wait()
+                recheck = time.monotonic() + _IDLE_RECHECK
+                if deadline is not None:
+                    recheck = min(recheck, deadline)
+                while (left := recheck - time.monotonic()) > 0:
+                    with anyio.move_on_after(min(left, self.records.poll_interval)):
+                        await ended.wait()
+                    if ended.dirty:
+                        break
+                    changed, seen = await self.records.others_wrote(seen)
+                    if changed:
+                        break
 
     async def events(self, run_id: str, after: str | None = None) -> AsyncIterator[StreamEvent]:
         """The run's events after `after`, live, until its end event (control events hidden)."""
         last = after
         idle_rounds = 0
+        checked = time.monotonic()
         async with self.records.follow(run_id) as follower:
             while True:
-                found = await follower.next(last, 5.0)
+                found = await follower.next(last, _IDLE_RECHECK)
                 if not found:
+                    if time.monotonic() - checked < _IDLE_RECHECK:
+                        continue  # (a poll that found nothing new: no need to look at the run)
+                    checked = time.monotonic()
                     idle_rounds += 1
                     run = await self.records.get_run(run_id)
                     if run is None or (run.status in FINAL_RUN_STATUSES and idle_rounds > 1):
                         return
                     continue
                 idle_rounds = 0
+                checked = time.monotonic()
                 for event in found:
                     last = event.id
                     if event.event == END_EVENT:

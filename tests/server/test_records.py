@@ -163,3 +163,42 @@ async def test_event_log_wakes_other_readers(stores: list[RecordStore]) -> None:
     events = await reader.read_events(run_id)
     assert [e.data for e in await reader.read_events(run_id, events[0].id)] == ["1", "2"]
     assert await reader.read_events(run_id, events[-1].id) == []
+
+
+async def test_followers_see_other_processes_appends_and_skip_idle_reads(
+    stores: list[RecordStore],
+) -> None:
+    """A follower of a run's log gets the events another store instance (another process)
+    appends; `others_wrote` says whether the reader must look again: yes after the other
+    instance wrote, and — where the driver can tell (SQLite) — no while nobody did."""
+    writer, reader = stores
+    run_id = uuid.uuid4().hex
+    changed, token = await reader.others_wrote(None)
+    assert changed
+    got: list[str] = []
+
+    async def follow() -> None:
+        after = None
+        async with reader.follow(run_id) as follower:
+            while len(got) < 3:
+                for event in await follower.next(after, 10.0):
+                    after = event.id
+                    got.append(event.data)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(follow)
+        await anyio.sleep(0.1)
+        with anyio.fail_after(5):
+            for n in range(3):
+                await writer.append_event(run_id, "values", str(n))
+                await anyio.sleep(0.05)
+            while len(got) < 3:
+                await anyio.sleep(0.01)
+    assert got == ["0", "1", "2"]
+    if writer is not reader:
+        await anyio.sleep(reader.poll_interval)  # past the shared probe's lifetime
+        assert (await reader.others_wrote(token))[0]  # the writer committed since `token`
+    if type(reader).__module__ == "hitl_async_sqlite.records":
+        _, token = await reader.others_wrote(None)
+        await anyio.sleep(reader.poll_interval)
+        assert (await reader.others_wrote(token)) == (False, token)  # nobody else wrote

@@ -5,14 +5,17 @@ file of its own, so record writes never wait for the checkpoint writer's lock, n
 One connection per store, on a thread of its own that commits the writes queued together in
 one `BEGIN IMMEDIATE` transaction (each in a savepoint), so read-modify-writes are atomic across
 processes sharing the file and concurrent writes share a commit. SQLite
-has no notifications: an append wakes readers of this process at once, other processes' readers
-poll every `poll_interval` seconds.
+has no notifications: an append wakes readers of this process at once; for other processes'
+writes, waiting readers poll every `poll_interval` seconds, each re-reading only when the
+connection's `PRAGMA data_version` (one probe shared by all of them) says another connection
+committed since their last look.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -65,6 +68,9 @@ class SqliteRecordStore(RecordStore):
         self.path = path
         self.busy_timeout = busy_timeout
         self._thread = ConnectionThread(self._connect)
+        self._version: tuple[float, int] | None = None
+        """The last `PRAGMA data_version` probe: (monotonic time, value)."""
+        self._probing = anyio.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -89,6 +95,18 @@ class SqliteRecordStore(RecordStore):
 
     async def setup(self) -> None:
         await self._call(lambda conn: None)
+
+    async def others_wrote(self, seen: object) -> tuple[bool, object]:
+        """Whether another connection committed to the file since the probe `seen` (probes
+        younger than half a poll interval are shared, so many waiters cost one query)."""
+        async with self._probing:
+            probe = self._version
+            if probe is None or time.monotonic() - probe[0] >= self.poll_interval / 2:
+                value = await self._call(
+                    lambda c: int(c.execute("PRAGMA data_version").fetchone()[0])
+                )
+                probe = self._version = (time.monotonic(), value)
+        return seen is None or seen != probe[1], probe[1]
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self._thread.close)

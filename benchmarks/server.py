@@ -9,7 +9,9 @@ Workloads, each on a fresh store and a fresh server process:
 - wait latency: `runs.wait` of a 3-node chain, one at a time (median and p90, ms);
 - first event: `runs.stream` of the chain until its first `values` event (median, ms);
 - 100 threads: N threads streamed to the approval's `interrupt()` at once, then all resumed
-  at once with `runs.wait` (2N runs / elapsed s), every final state checked.
+  at once with `runs.wait` (2N runs / elapsed s), every final state checked; with the server's
+  CPU time per run (its processes' user + system time over the workload / 2N, ms), a figure
+  that other jobs on a shared machine disturb far less than the rate.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _running(target: Target, port: int, log: Path) -> Iterator[str]:
+def _running(target: Target, port: int, log: Path) -> Iterator[tuple[str, int]]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HITL_STORE", None)
     with log.open("wb") as out:
@@ -84,7 +86,7 @@ def _running(target: Target, port: int, log: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{target.name} did not start: {log.read_text()[-2000:]}")
             time.sleep(0.2)
-        yield url
+        yield url, proc.pid
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -156,6 +158,22 @@ async def _threads(url: str, count: int) -> dict[str, float]:
     return {"runs_per_s": 2 * count / elapsed, "seconds": elapsed}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process `pid` and its descendants (langgraph dev runs
+    its server in a child)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def _targets(args: argparse.Namespace, tmp: Path) -> list[Target]:
     hitl = [
         sys.executable,
@@ -221,17 +239,18 @@ def _drop(store: str | None) -> None:
 def _table(targets: list[Target], threads: int) -> str:
     lines = [
         f"| server | runs.wait median (p90), ms | first event median, ms | {threads} threads "
-        "streamed + resumed, runs/s |",
-        "|---|---|---|---|",
+        "streamed + resumed, runs/s | server CPU per run, ms |",
+        "|---|---|---|---|---|",
     ]
     for t in targets:
         r = t.results
         if "error" in r:
-            lines.append(f"| {t.name} | failed: {r['error']} | | |")
+            lines.append(f"| {t.name} | failed: {r['error']} | | | |")
             continue
         lines.append(
             f"| {t.name} | {r['wait']['median_ms']:.1f} ({r['wait']['p90_ms']:.1f}) | "
-            f"{r['first']['median_ms']:.1f} | {r['threads']['runs_per_s']:.0f} |"
+            f"{r['first']['median_ms']:.1f} | {r['threads']['runs_per_s']:.0f} | "
+            f"{r['threads']['server_cpu_ms_per_run']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -257,15 +276,19 @@ def main(argv: list[str]) -> int:
         for target in targets:
             print(f"measuring {target.name} ...", flush=True)
             try:
-                with _running(target, _free_port(), Path(tmp) / "server.log") as url:
+                with _running(target, _free_port(), Path(tmp) / "server.log") as (url, pid):
                     target.results["wait"] = asyncio.run(_wait_latency(url, samples))
                     target.results["first"] = asyncio.run(_first_event(url, samples))
+                    before = _cpu_seconds(pid)
                     target.results["threads"] = asyncio.run(_threads(url, threads))
+                    used = _cpu_seconds(pid) - before
+                    target.results["threads"]["server_cpu_ms_per_run"] = used * 1000 / (2 * threads)
             except Exception as exc:
                 target.results["error"] = f"{type(exc).__name__}: {exc}"[:300]
             finally:
                 _drop(target.store)
     table = _table(targets, threads)
+    table += f"\n\n(load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "server.md").write_text(table + "\n")

@@ -5,7 +5,7 @@ reconnects with `Last-Event-ID` (to any API process) gets the events it missed."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -15,7 +15,7 @@ from sse_starlette import EventSourceResponse
 from hitl_async.server.deps import authorize, core_of, runs_of
 from hitl_async.server.errors import ApiError, unprocessable
 from hitl_async.server.records import ACTIVE_RUN_STATUSES, RunRecord
-from hitl_async.server.runs import RunOptions, RunService, run_json
+from hitl_async.server.runs import RunOptions, RunService, run_json, stream_modes
 from hitl_async.server.schemas import RunCreate
 
 __all__ = ["router"]
@@ -217,6 +217,26 @@ async def join_stream(
     """The run's events after `Last-Event-ID` (all of them without it), live until it ends."""
     run = await _visible_run(request, thread_id, run_id)
     return _stream(request, run, last_event_id or None, cancel_on_disconnect)
+
+
+@router.get("/threads/{thread_id}/stream")
+async def join_thread_stream(
+    request: Request,
+    thread_id: str,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+) -> EventSourceResponse:
+    """The events of the thread's runs, live: the active run and every later one, each ended by
+    `metadata {"status": "run_done"}`; after `Last-Event-ID`, from there on."""
+    filters = await authorize(request, "threads", "read", {"thread_id": thread_id})
+    await core_of(request).thread(thread_id, filters)
+    modes = None if not stream_mode or "run_modes" in stream_mode else stream_modes(stream_mode)
+
+    async def sse() -> AsyncIterator[dict[str, str]]:
+        async for event in runs_of(request).thread_events(thread_id, modes, last_event_id):
+            yield {"event": event.event, "data": event.data, "id": event.id}
+
+    return EventSourceResponse(sse(), ping=15)
 
 
 # -- stateless -----------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ CANCEL_EVENT = "__cancel__"
 
 FINAL_RUN_STATUSES = frozenset({"success", "error", "interrupted", "timeout"})
 _STRATEGIES = frozenset({"reject", "enqueue", "interrupt", "rollback"})
+_THREAD_POLL = 0.25
+"""Seconds between looks for new runs of a thread someone streams (`threads.join_stream`)."""
 _IDLE_RECHECK = 5.0
 """Seconds a waiter for a run's events or end goes without reading the run record, when
 nothing announced a change: it catches a run that ended without its end event."""
@@ -396,6 +398,48 @@ class RunService:
                     if event.event.startswith("__"):
                         continue
                     yield event
+
+    async def thread_events(
+        self, thread_id: str, modes: Sequence[str] | None = None, after: str | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """The events of the thread's runs, live (`threads.join_stream`): each run that is
+        active now or starts later, followed from its first event, then `metadata {"status":
+        "run_done", "run_id"}`. Ids are `run_id/event id`; after one (`Last-Event-ID`) the
+        stream goes on from there: the rest of that run, then the runs created after it.
+        `modes`: only those stream modes (metadata always); None: every mode the runs stream."""
+        known: set[str] = set()
+        resume_run, _, resume_event = (after or "").partition("/")
+        runs = await self.records.list_runs(thread_id, limit=1000)
+        if resume_run:
+            base = next((r for r in runs if r.run_id == resume_run), None)
+            if base is None:
+                raise not_found("Run", resume_run)
+            known = {
+                r.run_id for r in runs if (r.created_at, r.run_id) < (base.created_at, base.run_id)
+            }
+            if resume_event == "end":
+                known.add(resume_run)
+        else:
+            known = {r.run_id for r in runs if r.status not in ACTIVE_RUN_STATUSES}
+        wanted = (
+            None
+            if modes is None
+            else {"messages" if m.startswith("messages") else m for m in modes}
+        )
+        while True:
+            for run in reversed(runs):  # oldest first
+                if run.run_id in known:
+                    continue
+                known.add(run.run_id)
+                start = resume_event if run.run_id == resume_run and resume_event != "end" else None
+                async for event in self.events(run.run_id, start or None):
+                    name = event.event.split("|", 1)[0].split("/", 1)[0]
+                    if wanted is None or name == "metadata" or name in wanted:
+                        yield StreamEvent(f"{run.run_id}/{event.id}", event.event, event.data)
+                done = json.dumps({"status": "run_done", "run_id": run.run_id})
+                yield StreamEvent(f"{run.run_id}/end", "metadata", done)
+            await anyio.sleep(_THREAD_POLL)
+            runs = await self.records.list_runs(thread_id, limit=100)
 
 
 def _checkpoint(options: RunOptions) -> dict[str, Any] | None:

@@ -400,3 +400,52 @@ async def test_debug_tasks_and_checkpoints_modes(server: Proc) -> None:
         {"config", "metadata", "next", "parent_config", "tasks", "values"} <= set(s) for s in stored
     )
     assert stored[-1]["next"] == ["approve"]
+
+
+async def _runs_done(parts: list[Any], count: int) -> None:
+    with anyio.fail_after(10):
+        while sum(p.event == "metadata" and "status" in p.data for p in parts) < count:
+            await anyio.sleep(0.05)
+
+
+async def test_thread_join_stream_follows_every_run(server: Proc) -> None:
+    """`threads.join_stream`: the events of each run on the thread as they happen (a
+    `metadata` with the run id first, `metadata {"status": "run_done"}` last), run after run;
+    with `last_event_id` it goes on from there, across run boundaries. (`langgraph dev` streams
+    the same events up to the id checks: two of its ids repeat, and it replays nothing.)"""
+    c = client(server)
+    tid = (await c.threads.create())["thread_id"]
+    got: list[Any] = []
+
+    async def listen() -> None:
+        async for part in await c.threads.join_stream(tid):
+            got.append(part)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listen)
+        await anyio.sleep(0.5)
+        out = await c.runs.wait(tid, "agent", input={"amount": 5})
+        await _runs_done(got, 1)
+        first_run = next(p.data["run_id"] for p in got if p.event == "metadata")
+        interrupt_id = out["__interrupt__"][0]["id"]
+        await c.runs.wait(tid, "agent", command={"resume": {interrupt_id: "yes"}})
+        await _runs_done(got, 2)
+        tg.cancel_scope.cancel()
+    events = [p.event for p in got]
+    assert events.count("metadata") == 4 and set(events) == {"metadata", "values"}, events
+    done = [p.data for p in got if p.event == "metadata" and "status" in p.data]
+    assert done[0] == {"status": "run_done", "run_id": first_run}
+    assert got[-1].data["status"] == "run_done" and done[1]["run_id"] != first_run
+    assert "__interrupt__" in [p for p in got if p.event == "values"][2].data
+    assert got[-2].data["decision"] == "approved"
+    assert len({p.id for p in got}) == len(got)  # every event has an id of its own
+
+    # A client that saw up to the first run's last values event misses nothing.
+    cut = next(i for i, p in enumerate(got) if p.event == "metadata" and "status" in p.data)
+    rest: list[Any] = []
+    with anyio.move_on_after(3):
+        async for part in await c.threads.join_stream(tid, last_event_id=got[cut - 1].id):
+            rest.append(part)
+            if len(rest) == len(got) - cut:
+                break
+    assert [(p.event, p.data) for p in rest] == [(p.event, p.data) for p in got[cut:]]

@@ -6,7 +6,10 @@ the schema's channel (one connection each) and wakes its readers of that run, wh
 table from the last id they saw, so an event missed while disconnected is still read. Exclusive
 run inserts run one function that holds a transaction-scoped advisory lock on the thread while
 it checks and inserts; read-modify-writes are optimistic (read, then update only if the
-document is unchanged, else again): one round trip per statement, no explicit transactions.
+document is unchanged, else again): one round trip per statement, no explicit transactions. The
+store remembers the last document text it read or wrote per run and thread, and an update first
+tries its compare-and-set against that, so the usual update (of a record this process just
+read or wrote) is one round trip; when another process changed it meanwhile, it reads again.
 
 New threads and runs commit synchronously (durable once acknowledged); status updates and
 event appends commit asynchronously (`synchronous_commit = off`: no fsync wait). PostgreSQL
@@ -90,6 +93,9 @@ def _load(value: Any) -> dict[str, Any]:
     return dict(loaded)
 
 
+_KNOWN_MAX = 20_000
+
+
 class PostgresRecordStore(RecordStore):
     """Server records in `schema` of the database at `dsn`."""
 
@@ -106,6 +112,8 @@ class PostgresRecordStore(RecordStore):
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
         self._opening: asyncio.Lock | None = None
+        self._known: dict[str, str] = {}
+        """The last document text read or written per run ("r:id") and thread ("t:id")."""
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is not None:
@@ -132,6 +140,11 @@ class PostgresRecordStore(RecordStore):
                 self._pool = pool
         assert self._pool is not None
         return self._pool
+
+    def _remember(self, key: str, doc: str) -> None:
+        if len(self._known) >= _KNOWN_MAX:
+            self._known.clear()
+        self._known[key] = doc
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         self.waiters.notify(str(payload))
@@ -192,42 +205,55 @@ class PostgresRecordStore(RecordStore):
             record.status,
             record.created_at,
             record.updated_at,
-            _dump(record.to_json()),
+            text := _dump(record.to_json()),
         )
+        if done is not None:
+            self._remember(f"t:{record.thread_id}", text)
         return done is not None
 
     async def get_thread(self, thread_id: str) -> ThreadRecord | None:
         pool = await self._get_pool()
         doc = await pool.fetchval(
-            f"SELECT doc FROM {self.s}.srv_threads WHERE thread_id = $1", thread_id
+            f"SELECT doc::text FROM {self.s}.srv_threads WHERE thread_id = $1", thread_id
         )
-        return ThreadRecord.from_json(_load(doc)) if doc is not None else None
+        if doc is None:
+            return None
+        self._remember(f"t:{thread_id}", doc)
+        return ThreadRecord.from_json(_load(doc))
 
     async def update_thread(
         self, thread_id: str, change: Callable[[ThreadRecord], ThreadRecord]
     ) -> ThreadRecord | None:
         pool = await self._get_pool()
+        key = f"t:{thread_id}"
+        doc = self._known.get(key)
         while True:  # optimistic: write only if nobody changed the document meanwhile
-            doc = await pool.fetchval(
-                f"SELECT doc::text FROM {self.s}.srv_threads WHERE thread_id = $1", thread_id
-            )
             if doc is None:
-                return None
+                doc = await pool.fetchval(
+                    f"SELECT doc::text FROM {self.s}.srv_threads WHERE thread_id = $1", thread_id
+                )
+                if doc is None:
+                    self._known.pop(key, None)
+                    return None
             new = change(ThreadRecord.from_json(_load(doc)))
+            text = _dump(new.to_json())
             done = await pool.fetchval(
                 f"UPDATE {self.s}.srv_threads SET status = $2, updated_at = $3, doc = $4::jsonb "
                 "WHERE thread_id = $1 AND doc = $5::jsonb RETURNING 1",
                 thread_id,
                 new.status,
                 new.updated_at,
-                _dump(new.to_json()),
+                text,
                 doc,
             )
             if done is not None:
+                self._remember(key, text)
                 return new
+            doc = None  # changed by another process (or deleted): read it again
 
     async def delete_thread(self, thread_id: str, *, keep_runs: bool = False) -> bool:
         pool = await self._get_pool()
+        self._known.pop(f"t:{thread_id}", None)
         async with pool.acquire() as conn, conn.transaction():
             existed = await conn.fetchval(
                 f"DELETE FROM {self.s}.srv_threads WHERE thread_id = $1 RETURNING 1", thread_id
@@ -292,16 +318,23 @@ class PostgresRecordStore(RecordStore):
             record.thread_id,
             record.status,
             record.created_at,
-            _dump(record.to_json()),
+            text := _dump(record.to_json()),
             exclusive,
             f"{self.schema}:{record.thread_id}",
         )
+        if done:
+            self._remember(f"r:{record.run_id}", text)
         return bool(done)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         pool = await self._get_pool()
-        doc = await pool.fetchval(f"SELECT doc FROM {self.s}.srv_runs WHERE run_id = $1", run_id)
-        return RunRecord.from_json(_load(doc)) if doc is not None else None
+        doc = await pool.fetchval(
+            f"SELECT doc::text FROM {self.s}.srv_runs WHERE run_id = $1", run_id
+        )
+        if doc is None:
+            return None
+        self._remember(f"r:{run_id}", doc)
+        return RunRecord.from_json(_load(doc))
 
     async def list_runs(
         self, thread_id: str, *, limit: int = 10, offset: int = 0, status: str | None = None
@@ -332,26 +365,34 @@ class PostgresRecordStore(RecordStore):
         self, run_id: str, change: Callable[[RunRecord], RunRecord]
     ) -> RunRecord | None:
         pool = await self._get_pool()
+        key = f"r:{run_id}"
+        doc = self._known.get(key)
         while True:  # optimistic, as update_thread
-            doc = await pool.fetchval(
-                f"SELECT doc::text FROM {self.s}.srv_runs WHERE run_id = $1", run_id
-            )
             if doc is None:
-                return None
+                doc = await pool.fetchval(
+                    f"SELECT doc::text FROM {self.s}.srv_runs WHERE run_id = $1", run_id
+                )
+                if doc is None:
+                    self._known.pop(key, None)
+                    return None
             new = change(RunRecord.from_json(_load(doc)))
+            text = _dump(new.to_json())
             done = await pool.fetchval(
                 f"UPDATE {self.s}.srv_runs SET status = $2, doc = $3::jsonb "
                 "WHERE run_id = $1 AND doc = $4::jsonb RETURNING 1",
                 run_id,
                 new.status,
-                _dump(new.to_json()),
+                text,
                 doc,
             )
             if done is not None:
+                self._remember(key, text)
                 return new
+            doc = None
 
     async def delete_run(self, run_id: str) -> bool:
         pool = await self._get_pool()
+        self._known.pop(f"r:{run_id}", None)
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(f"DELETE FROM {self.s}.srv_events WHERE run_id = $1", run_id)
             done = await conn.fetchval(

@@ -182,7 +182,9 @@ class RunExecutor(Worker):
                 current.updated_at = now_iso()
                 return current
 
-            await self.records.update_run(run.run_id, done)
+            final = await self.records.update_run(run.run_id, done)
+            if final is not None:
+                self.records.remember_end(final)
             await self.queue_store.finish_request(
                 request.id, self.owner, "failed" if status == "error" else "done"
             )

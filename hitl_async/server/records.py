@@ -270,6 +270,18 @@ class RecordStore(ABC):
 
     def __init__(self) -> None:
         self.waiters = Waiters()
+        self._ends: dict[str, RunRecord] = {}
+
+    def remember_end(self, record: RunRecord) -> None:
+        """Keep the final record of a run that ended in this process, for the waiters its end
+        signal wakes here (`recent_end`): they need not read it back."""
+        if len(self._ends) >= 1024:
+            del self._ends[next(iter(self._ends))]
+        self._ends[record.run_id] = record
+
+    def recent_end(self, run_id: str) -> RunRecord | None:
+        """The final record `remember_end` kept for the run, if any (read it otherwise)."""
+        return self._ends.get(run_id)
 
     async def setup(self) -> None:  # noqa: B027 - optional hook
         """Create tables/keys if needed and start listening for notifications; idempotent."""

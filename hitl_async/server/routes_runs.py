@@ -151,6 +151,10 @@ async def list_runs(
 
 async def _visible_run(request: Request, thread_id: str, run_id: str) -> RunRecord:
     filters = await authorize(request, "threads", "read", {"thread_id": thread_id})
+    if not filters:  # a run of the thread means the thread exists (it goes with its runs)
+        run = await core_of(request).records.get_run(run_id)
+        if run is not None and run.thread_id == thread_id and not run.kwargs.get("temporary"):
+            return run
     await core_of(request).thread(thread_id, filters)
     return await runs_of(request).get(thread_id, run_id)
 

@@ -333,6 +333,8 @@ class RunService:
                 return current
 
             updated = await self.records.update_run(run.run_id, mark)
+            if updated is not None:
+                self.records.remember_end(updated)
             await self.records.append_event(run.run_id, END_EVENT, "interrupted")
             await self.records.signal(end_key(run.run_id))
             if action == "rollback":
@@ -352,8 +354,10 @@ class RunService:
         seen: object = None
         with self.records.waiters.subscribe(end_key(run_id)) as ended:
             while True:
-                ended.take()
-                run = await self.records.get_run(run_id)
+                signalled = ended.take()
+                run = self.records.recent_end(run_id) if signalled else None
+                if run is None:
+                    run = await self.records.get_run(run_id)
                 if run is None:
                     raise not_found("Run", run_id)
                 if run.status in FINAL_RUN_STATUSES:

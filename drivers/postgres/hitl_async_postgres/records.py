@@ -96,6 +96,17 @@ def _load(value: Any) -> dict[str, Any]:
 _KNOWN_MAX = 20_000
 
 
+class _NoResetConnection(asyncpg.Connection):
+    """A pool connection released without asyncpg's reset query (`RESET ALL`, `UNLISTEN *`,
+    ...): a round trip after every statement, for session state this store never leaves behind
+    (its settings are transaction-local, LISTEN runs on a connection of its own, the DDL's
+    session advisory lock is released in `finally`). Open transactions are still rolled back on
+    release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class PostgresRecordStore(RecordStore):
     """Server records in `schema` of the database at `dsn`."""
 
@@ -127,6 +138,7 @@ class PostgresRecordStore(RecordStore):
                     min_size=1,
                     max_size=self.max_size,
                     server_settings={"synchronous_commit": "off"},
+                    connection_class=_NoResetConnection,
                 )
                 async with pool.acquire() as conn:
                     await conn.execute("SELECT pg_advisory_lock(hashtext('hitl_srv_ddl'))")

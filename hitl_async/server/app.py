@@ -193,9 +193,11 @@ def create_app(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
 
-    app.include_router(misc_router)
-    app.include_router(threads_router)
+    # The runs routes first: every request is matched against the routes in order, and run
+    # creation and lookups are most of the traffic (no two routers' paths overlap).
     app.include_router(runs_router)
+    app.include_router(threads_router)
+    app.include_router(misc_router)
     app.include_router(store_router)
     app.include_router(ui_router)
     if cors is not None:

@@ -110,6 +110,27 @@ class _Plan:
         self.lists: list[tuple[int, ListNamespacesOp]] = []
         self.puts: dict[tuple[str, str], tuple[PutOp, bytes | None]] = {}
 
+    @classmethod
+    def merged(cls, plans: list[_Plan]) -> _Plan:
+        """One plan for the operations of `plans` run as one batch, in their order."""
+        out = cls(0)
+        for plan in plans:
+            at = len(out.results)
+            out.gets += [(at + i, ns, key, refresh) for i, ns, key, refresh in plan.gets]
+            out.searches += [(at + i, op, pre, cond) for i, op, pre, cond in plan.searches]
+            out.lists += [(at + i, op) for i, op in plan.lists]
+            for ref, put in plan.puts.items():
+                out.puts.pop(ref, None)
+                out.puts[ref] = put
+            out.results += plan.results
+        return out
+
+
+class _Planned(list[Op]):
+    """A call's operations with the plan made when the call was checked."""
+
+    plan: _Plan
+
 
 class BackendStore(BaseStore):
     """A `BaseStore` on a `StoreBackend`, with TTLs and optional semantic search.
@@ -172,10 +193,10 @@ class BackendStore(BaseStore):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run operations from async code; concurrent calls share round trips (group commit,
         see `hitl_async.store.grouping`) unless the store was made with `group_commit=False`."""
-        ops = list(ops)
+        ops = _Planned(ops)
+        ops.plan = self._plan(ops)  # an invalid call fails alone, before it joins a batch
         if not self.group_commit:
             return await self._run_async(ops)
-        self._plan(ops)  # an invalid call fails alone, before it joins a batch
         loop = asyncio.get_running_loop()
         grouper = self._groupers.get(loop)
         if grouper is None:
@@ -185,16 +206,21 @@ class BackendStore(BaseStore):
         return await grouper.submit(ops)
 
     async def _run_async(self, ops: list[Op]) -> list[Result]:
+        plan = _known_plan(ops)
         offload = getattr(self.backend, "offload", None)
+        if getattr(self.backend, "inline_writes", False):
+            return await self._run(ops, sync=False, plan=plan)  # this thread when it can
         if getattr(self.backend, "inline_reads", False) and all(
             isinstance(o, GetOp | ListNamespacesOp)
             or (isinstance(o, SearchOp) and not (o.query and self.embeddings is not None))
             for o in ops
         ):
-            return await self._run(ops, sync=False)  # reads on this thread (see the backend)
+            return await self._run(ops, sync=False, plan=plan)  # reads on this thread
         if offload is not None:  # a thread-bound backend: the whole batch in one hop
-            return cast(list[Result], await offload(lambda: drive(self._run(ops, sync=True))))
-        return await self._run(ops, sync=False)
+            return cast(
+                list[Result], await offload(lambda: drive(self._run(ops, sync=True, plan=plan)))
+            )
+        return await self._run(ops, sync=False, plan=plan)
 
     async def setup(self) -> None:
         """Create the driver's tables (done on first use anyway)."""
@@ -279,9 +305,14 @@ class BackendStore(BaseStore):
 
     # --- running ------------------------------------------------------------------------------
 
-    async def _run(self, ops: list[Op], *, sync: bool) -> list[Result]:
-        plan = self._plan(ops)
+    async def _run(self, ops: list[Op], *, sync: bool, plan: _Plan | None = None) -> list[Result]:
+        if plan is None:
+            plan = self._plan(ops)
         now = now_us()
+        if not (plan.gets or plan.searches or plan.lists):  # writes only
+            if plan.puts:
+                await self._write(plan, now, sync)
+            return plan.results
         live = self._live_after(now)
         touch: list[tuple[str, str]] = []
         refs = [(ns, key) for _, ns, key, _ in plan.gets]
@@ -505,6 +536,16 @@ class BackendStore(BaseStore):
     async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper task; True once it stopped (or was not running)."""
         return True if self._sweeper is None else await self._sweeper.stop(timeout)
+
+
+def _known_plan(ops: list[Op]) -> _Plan | None:
+    """The plan made when `ops` (one call's, or a batch of calls') were checked, if any."""
+    if isinstance(ops, _Planned):
+        return ops.plan
+    parts = getattr(ops, "parts", None)
+    if parts and all(isinstance(part, _Planned) for part in parts):
+        return _Plan.merged([part.plan for part in parts])
+    return None
 
 
 def _literal_prefix(op: ListNamespacesOp) -> str:

@@ -195,8 +195,17 @@ def check_key(key: Any) -> str:
 
 
 def split_namespace(text: str) -> tuple[str, ...]:
-    """The namespace of a stored text (inverse of `namespace_text`)."""
-    return tuple(text.split("."))
+    """The namespace of a stored text (inverse of `namespace_text`); remembered, as every item
+    read makes one and a store holds few namespaces."""
+    labels = _SPLIT.get(text)
+    if labels is None:
+        if len(_SPLIT) >= _VALID_MAX:
+            _SPLIT.clear()
+        labels = _SPLIT[text] = tuple(text.split("."))
+    return labels
+
+
+_SPLIT: dict[str, tuple[str, ...]] = {}
 
 
 def _where(path: list[str | int]) -> str:

@@ -20,6 +20,7 @@ DOCS: dict[str, dict[str, Any]] = {
     "none": {},
     "one": {"n": 1, "flag": 1.0},
     "onef": {"n": 1.0, "s": "é"},
+    "escaped": {"e": 'q"b\\/ \n\t\x01 \u2028 😀'},
 }
 
 
@@ -44,6 +45,9 @@ CASES: list[tuple[dict[str, Any], set[str]]] = [
     ({"n": None}, {"null"}),
     ({"s": "b"}, {"int"}),  # case-sensitive
     ({"s": "é"}, {"onef"}),
+    ({"e": 'q"b\\/ \n\t\x01 \u2028 😀'}, {"escaped"}),  # escapes compare as the characters
+    ({"e": 'q"b\\/ \n\t\x01 \u2028'}, set()),
+    ({"e": {"$ne": 'q"b\\/ \n\t\x01 \u2028 😀'}}, set(DOCS) - {"escaped"}),
     ({"n": {"$eq": "10"}}, {"str"}),
     ({"n": {"$ne": 10}}, set(DOCS) - {"int"}),  # $ne includes items without the field
     ({"s": {"$ne": None}}, set(DOCS) - {"null"}),

@@ -16,6 +16,7 @@ import asyncio
 from typing import Any
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from hitl_async.store.backend import PutRow, StoredRow
@@ -88,12 +89,12 @@ def _condition(sql: _Sql, cond: Condition) -> str:
             return f"({kind} = 'string' AND {text} {_OPS[cond.op]} {sql.p(operand)}::text)"
         number = f"{sql.p(str(operand))}::numeric"
         return f"({kind} = 'number' AND {text}::numeric {_OPS[cond.op]} {number})"
-    if isinstance(operand, bool):
-        eq = f"({kind} = 'boolean' AND {text} = {sql.p('true' if operand else 'false')}::text)"
-    elif operand is None:
-        eq = f"({kind} = 'null')"
-    elif isinstance(operand, str):
-        eq = f"({kind} = 'string' AND {text} = {sql.p(operand)}::text)"
+    if operand is None or isinstance(operand, bool | str):
+        # Every stored value is orjson's text, which a json column keeps verbatim, and `->`
+        # returns a field's text as stored: so a string, bool or null is equal exactly when
+        # its JSON text is the operand's (one parse of the row instead of two).
+        encoded = orjson.dumps(operand).decode()
+        eq = f"((i.value -> {field})::text = {sql.p(encoded)}::text)"
     else:
         eq = f"({kind} = 'number' AND {text}::numeric = {sql.p(str(operand))}::numeric)"
     return f"NOT COALESCE({eq}, FALSE)" if cond.op == "ne" else eq

@@ -290,12 +290,33 @@ class PostgresStoreBackend:
             "ttl_minutes = excluded.ttl_minutes"
         )
 
+    def _upsert_one(self) -> str:
+        return (
+            f"INSERT INTO {self.s}.store_items (prefix, key, value, created_us, updated_us, "
+            "expires_us, ttl_minutes) VALUES ($1, $2, $3::json, $4, $4, $5, $6) "
+            "ON CONFLICT (prefix, key) DO UPDATE SET value = excluded.value, "
+            "updated_us = excluded.updated_us, expires_us = excluded.expires_us, "
+            "ttl_minutes = excluded.ttl_minutes"
+        )
+
     async def write(self, puts: list[PutRow], deletes: list[tuple[str, str]], sync: bool) -> None:
         pool = await self._pool()
         columns = _columns(puts)
         indexed = [p for p in puts if p.vectors is not None]
         if not deletes and not indexed:
-            await pool.execute(self._upsert(), *columns)
+            if len(puts) == 1:  # scalars, not six one-element arrays to encode
+                one = puts[0]
+                await pool.execute(
+                    self._upsert_one(),
+                    one.namespace,
+                    one.key,
+                    one.value.decode(),
+                    one.now_us,
+                    one.expires_us,
+                    one.ttl_minutes,
+                )
+            else:
+                await pool.execute(self._upsert(), *columns)
             return
         async with pool.acquire() as conn, conn.transaction():
             if deletes:

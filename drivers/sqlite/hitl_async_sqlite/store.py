@@ -80,6 +80,11 @@ def _condition(cond: Condition) -> tuple[str, list[Any]]:
         eq, params = "json_type(value, ?) = ?", [path, "true" if operand else "false"]
     elif operand is None:
         eq, params = "json_type(value, ?) = 'null'", [path]
+    elif isinstance(operand, str) and operand[:1] not in ("[", "{"):
+        # json_extract gives a JSON string's text, a number as a number (never equal to
+        # text), true as 1 and an array or object as its JSON text (which starts with [ or {):
+        # one parse of the row is exact for this operand.
+        eq, params = "json_extract(value, ?) = ?", [path, operand]
     elif isinstance(operand, str):
         eq, params = (
             "(json_type(value, ?) = 'text' AND json_extract(value, ?) = ?)",

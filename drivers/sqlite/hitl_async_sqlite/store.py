@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS store_vectors (
 _COLUMNS = "prefix, key, value, created_us, updated_us, ttl_minutes"
 _INLINE_STEPS = 1000  # SQLite virtual-machine steps between budget checks of an inline read
 _INLINE_BUDGET = 12  # checks before it is interrupted (12k steps: about a millisecond here)
+_REFS_PER_STATEMENT = 400  # keys looked up by one statement (2 variables each; SQLite's
+# oldest limit is 999 variables)
 _CHECKPOINT_EVERY = 200  # inline commits between WAL checkpoints (about SQLite's 1000 pages)
 _NUMBER = "json_type(value, ?) IN ('integer', 'real')"
 _OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -221,12 +223,26 @@ class SqliteStoreBackend:
         sql = f"SELECT {_COLUMNS} FROM store_items WHERE prefix = ? AND key = ?{live}"
 
         def run(conn: sqlite3.Connection) -> list[StoredRow | None]:
-            out: list[StoredRow | None] = []
-            for ns, key in refs:
+            if len(refs) == 1:
+                ns, key = refs[0]
                 params: tuple[Any, ...] = (ns, key) if live_after is None else (ns, key, live_after)
                 r = conn.execute(sql, params).fetchone()
-                out.append(None if r is None else _row(r))
-            return out
+                return [None if r is None else _row(r)]
+            found: dict[tuple[str, str], StoredRow] = {}
+            for start in range(0, len(refs), _REFS_PER_STATEMENT):  # one statement per chunk
+                chunk = refs[start : start + _REFS_PER_STATEMENT]
+                pairs = ", ".join(["(?, ?)"] * len(chunk))
+                many = (  # CROSS JOIN: the keys drive, each a primary-key lookup
+                    f"SELECT {_COLUMNS} FROM (VALUES {pairs}) AS r CROSS JOIN store_items "
+                    "ON prefix = r.column1 AND key = r.column2"
+                    + ("" if live_after is None else " AND (expires_us IS NULL OR expires_us > ?)")
+                )
+                flat: list[Any] = [part for ref in chunk for part in ref]
+                if live_after is not None:
+                    flat.append(live_after)
+                for r in conn.execute(many, flat):
+                    found[(r[0], r[1])] = _row(r)
+            return [found.get(ref) for ref in refs]
 
         if not sync:
             found = self._read_inline(run)

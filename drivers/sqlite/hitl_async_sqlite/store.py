@@ -2,7 +2,9 @@
 
 Items live in the `store_items` table of the same database file as the checkpoints (vectors in
 `store_vectors`), written through a connection of their own in WAL mode. Synchronous calls run
-on the caller's thread and async calls on one worker thread, one at a time under a lock.
+on the caller's thread; async calls too while their reads and writes are short and nothing else
+holds the write lock (connections that never wait, see `_read_inline` and `_write_inline`),
+otherwise on one worker thread, one at a time under a lock.
 Filters on scalar values are evaluated by SQLite (`json_type`/`json_extract`), others in
 Python; semantic search scores every candidate in Python (exact cosine).
 """

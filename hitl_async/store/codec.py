@@ -35,6 +35,8 @@ __all__ = [
     "check_key",
     "check_namespace",
     "check_prefix",
+    "checked_prefix_text",
+    "checked_text",
     "decode_value",
     "encode_checked",
     "encode_value",
@@ -60,12 +62,16 @@ def now_us() -> int:
     """Microseconds since the epoch, strictly increasing within this process (so an update is
     always later than the write it replaces, even within one microsecond)."""
     global _last_us
-    now = time.time_ns() // 1000
-    with _clock_lock:
-        if now <= _last_us:
-            now = _last_us + 1
-        _last_us = now
+    now = _time_ns() // 1000
+    _clock_lock.acquire()  # nothing below can raise: no `with` (a third of the call's time)
+    if now <= _last_us:
+        now = _last_us + 1
+    _last_us = now
+    _clock_lock.release()
     return now
+
+
+_time_ns = time.time_ns
 
 
 _FLOAT_EXACT_US = 2**32 * 1_000_000  # until 2106 a double holds seconds to within 0.5 us
@@ -131,6 +137,28 @@ def check_namespace(namespace: Any, *, put: bool = False) -> tuple[str, ...]:
     return ns
 
 
+def checked_text(namespace: Any, *, put: bool = False) -> str:
+    """`namespace_text(check_namespace(namespace, put=put))` in one dict lookup for a namespace
+    seen before (the hot path of every get and put)."""
+    try:
+        text = _VALID.get(namespace) if type(namespace) is tuple else None
+    except TypeError:  # an unhashable label: check_namespace names it
+        text = None
+    if text is None or (put and namespace[0] == RESERVED_ROOT):
+        return namespace_text(check_namespace(namespace, put=put))
+    return text
+
+
+def checked_prefix_text(prefix: Any) -> str:
+    """`namespace_text(check_prefix(prefix))`, in one dict lookup for a prefix that is a
+    namespace seen before."""
+    try:
+        text = _VALID.get(prefix) if type(prefix) is tuple else None
+    except TypeError:
+        text = None
+    return namespace_text(check_prefix(prefix)) if text is None else text
+
+
 def namespace_text(namespace: tuple[str, ...]) -> str:
     """The stored form of a namespace: its labels joined by '.'."""
     text = _VALID.get(namespace)
@@ -167,8 +195,17 @@ def check_key(key: Any) -> str:
 
 
 def split_namespace(text: str) -> tuple[str, ...]:
-    """The namespace of a stored text (inverse of `namespace_text`)."""
-    return tuple(text.split("."))
+    """The namespace of a stored text (inverse of `namespace_text`); remembered, as every item
+    read makes one and a store holds few namespaces."""
+    labels = _SPLIT.get(text)
+    if labels is None:
+        if len(_SPLIT) >= _VALID_MAX:
+            _SPLIT.clear()
+        labels = _SPLIT[text] = tuple(text.split("."))
+    return labels
+
+
+_SPLIT: dict[str, tuple[str, ...]] = {}
 
 
 def _where(path: list[str | int]) -> str:

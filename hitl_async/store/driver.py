@@ -33,6 +33,8 @@ from hitl_async.store.codec import (
     check_key,
     check_namespace,
     check_prefix,
+    checked_prefix_text,
+    checked_text,
     decode_value,
     encode_value,
     from_us,
@@ -50,7 +52,7 @@ from hitl_async.store.embed import (
     unpack_vector,
 )
 from hitl_async.store.errors import InvalidStoreRequestError
-from hitl_async.store.filters import Condition, compile_filter, matches
+from hitl_async.store.filters import Condition, compiled, matches
 from hitl_async.store.grouping import Grouper
 from hitl_async.store.namespaces import list_matching
 from hitl_async.store.sweeper import StoreSweeper
@@ -109,6 +111,27 @@ class _Plan:
         self.searches: list[tuple[int, SearchOp, str, tuple[Condition, ...]]] = []
         self.lists: list[tuple[int, ListNamespacesOp]] = []
         self.puts: dict[tuple[str, str], tuple[PutOp, bytes | None]] = {}
+
+    @classmethod
+    def merged(cls, plans: list[_Plan]) -> _Plan:
+        """One plan for the operations of `plans` run as one batch, in their order."""
+        out = cls(0)
+        for plan in plans:
+            at = len(out.results)
+            out.gets += [(at + i, ns, key, refresh) for i, ns, key, refresh in plan.gets]
+            out.searches += [(at + i, op, pre, cond) for i, op, pre, cond in plan.searches]
+            out.lists += [(at + i, op) for i, op in plan.lists]
+            for ref, put in plan.puts.items():
+                out.puts.pop(ref, None)
+                out.puts[ref] = put
+            out.results += plan.results
+        return out
+
+
+class _Planned(list[Op]):
+    """A call's operations with the plan made when the call was checked."""
+
+    plan: _Plan
 
 
 class BackendStore(BaseStore):
@@ -172,10 +195,10 @@ class BackendStore(BaseStore):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run operations from async code; concurrent calls share round trips (group commit,
         see `hitl_async.store.grouping`) unless the store was made with `group_commit=False`."""
-        ops = list(ops)
+        ops = _Planned(ops)
+        ops.plan = self._plan(ops)  # an invalid call fails alone, before it joins a batch
         if not self.group_commit:
             return await self._run_async(ops)
-        self._plan(ops)  # an invalid call fails alone, before it joins a batch
         loop = asyncio.get_running_loop()
         grouper = self._groupers.get(loop)
         if grouper is None:
@@ -185,16 +208,21 @@ class BackendStore(BaseStore):
         return await grouper.submit(ops)
 
     async def _run_async(self, ops: list[Op]) -> list[Result]:
+        plan = _known_plan(ops)
         offload = getattr(self.backend, "offload", None)
+        if getattr(self.backend, "inline_writes", False):
+            return await self._run(ops, sync=False, plan=plan)  # this thread when it can
         if getattr(self.backend, "inline_reads", False) and all(
             isinstance(o, GetOp | ListNamespacesOp)
             or (isinstance(o, SearchOp) and not (o.query and self.embeddings is not None))
             for o in ops
         ):
-            return await self._run(ops, sync=False)  # reads on this thread (see the backend)
+            return await self._run(ops, sync=False, plan=plan)  # reads on this thread
         if offload is not None:  # a thread-bound backend: the whole batch in one hop
-            return cast(list[Result], await offload(lambda: drive(self._run(ops, sync=True))))
-        return await self._run(ops, sync=False)
+            return cast(
+                list[Result], await offload(lambda: drive(self._run(ops, sync=True, plan=plan)))
+            )
+        return await self._run(ops, sync=False, plan=plan)
 
     async def setup(self) -> None:
         """Create the driver's tables (done on first use anyway)."""
@@ -218,8 +246,10 @@ class BackendStore(BaseStore):
         plan = _Plan(len(ops))
         for i, op in enumerate(ops):
             if isinstance(op, GetOp):
-                ns = check_namespace(op.namespace)
-                plan.gets.append((i, namespace_text(ns), check_key(op.key), bool(op.refresh_ttl)))
+                key = op.key
+                if type(key) is not str or "\x00" in key:
+                    key = check_key(key)
+                plan.gets.append((i, checked_text(op.namespace), key, bool(op.refresh_ttl)))
             elif isinstance(op, PutOp):
                 ns = check_namespace(op.namespace)
                 key = check_key(op.key)
@@ -244,13 +274,15 @@ class BackendStore(BaseStore):
                 plan.puts.pop(ref, None)  # the last put of an item wins, in its own position
                 plan.puts[ref] = (op, data)
             elif isinstance(op, SearchOp):
-                prefix = check_prefix(op.namespace_prefix)
-                _count("search limit", op.limit, 0)
-                _count("search offset", op.offset, 0)
+                prefix = checked_prefix_text(op.namespace_prefix)
+                if type(op.limit) is not int or op.limit < 0:
+                    _count("search limit", op.limit, 0)
+                if type(op.offset) is not int or op.offset < 0:
+                    _count("search offset", op.offset, 0)
                 if op.query is not None and not isinstance(op.query, str):
                     raise InvalidStoreRequestError(f"search query is a str, got {op.query!r}")
-                conditions = compile_filter(op.filter)
-                plan.searches.append((i, op, namespace_text(prefix), conditions))
+                conditions = compiled(op.filter)[0]
+                plan.searches.append((i, op, prefix, conditions))
             elif isinstance(op, ListNamespacesOp):
                 for cond in op.match_conditions or ():
                     if not isinstance(cond, MatchCondition | tuple) or cond[0] not in (
@@ -279,13 +311,18 @@ class BackendStore(BaseStore):
 
     # --- running ------------------------------------------------------------------------------
 
-    async def _run(self, ops: list[Op], *, sync: bool) -> list[Result]:
-        plan = self._plan(ops)
+    async def _run(self, ops: list[Op], *, sync: bool, plan: _Plan | None = None) -> list[Result]:
+        if plan is None:
+            plan = self._plan(ops)
         now = now_us()
+        if not (plan.gets or plan.searches or plan.lists):  # writes only
+            if plan.puts:
+                await self._write(plan, now, sync)
+            return plan.results
         live = self._live_after(now)
         touch: list[tuple[str, str]] = []
         refs = [(ns, key) for _, ns, key, _ in plan.gets]
-        rows, searched = await self._reads(plan, refs, live, sync)
+        rows, searched, wrote = await self._reads(plan, refs, live, sync, now)
         for (i, _, _, refresh), row in zip(plan.gets, rows, strict=True):
             if row is not None:
                 plan.results[i] = self._item(row)
@@ -300,18 +337,23 @@ class BackendStore(BaseStore):
         for i, lop in plan.lists:
             names = await self.backend.namespaces(_literal_prefix(lop), live, sync)
             plan.results[i] = list_matching(names, lop)
+        if touch and wrote:  # items just written have their new expiry already
+            touch = [ref for ref in touch if ref not in plan.puts]
         if touch:
             await self.backend.touch(touch, now, sync)
-        if plan.puts:
+        if plan.puts and not wrote:
             await self._write(plan, now, sync)
         return plan.results
 
     async def _reads(
-        self, plan: _Plan, refs: list[tuple[str, str]], live: int | None, sync: bool
-    ) -> tuple[list[StoredRow | None], list[list[tuple[SearchItem, StoredRow]]]]:
+        self, plan: _Plan, refs: list[tuple[str, str]], live: int | None, sync: bool, now: int
+    ) -> tuple[list[StoredRow | None], list[list[tuple[SearchItem, StoredRow]]], bool]:
         """The rows of the batch's gets and the results of its searches, in as few round trips
         as the backend allows: one (`read_many`) for the gets and every search it can answer
-        alone, the other searches concurrently."""
+        alone, the other searches concurrently. When that one statement answers every read of
+        the batch and the backend can (`writes_with_reads`), it also carries the batch's puts
+        (reading the state before them): one round trip and one commit for the whole batch.
+        The last value says whether the puts were written."""
         read_many = None if sync else getattr(self.backend, "read_many", None)
         searched: list[list[tuple[SearchItem, StoredRow]] | None] = [None] * len(plan.searches)
         first: dict[str, int] = {}  # identical searches of a batch run once
@@ -330,12 +372,25 @@ class BackendStore(BaseStore):
             and self.backend.pushdown(plan.searches[n][3])
         ]
         rows: list[StoredRow | None] = []
-        if read_many is not None and len(simple) + bool(refs) > 1:
+        merge = (
+            read_many is not None
+            and plan.puts
+            and not plan.lists
+            and len(simple) == len(first)
+            and self.embeddings is None
+            and getattr(self.backend, "writes_with_reads", False)
+            and all(data is not None for _, data in plan.puts.values())
+        )
+        if read_many is not None and (merge or len(simple) + bool(refs) > 1):
             requests = []
             for n in simple:
                 _, op, prefix, conditions = plan.searches[n]
                 requests.append((prefix, conditions, op.limit, op.offset))
-            rows, pages = await read_many(refs, requests, live)
+            if merge:
+                puts = self._put_rows(plan, now)
+                rows, pages = await read_many(refs, requests, live, puts)
+            else:
+                rows, pages = await read_many(refs, requests, live)
             for n, page in zip(simple, pages, strict=True):
                 searched[n] = [
                     (self._search_item(r, decode_value(r.value, r.namespace, r.key), None), r)
@@ -357,7 +412,18 @@ class BackendStore(BaseStore):
                 (self._search_item(r, decode_value(r.value, r.namespace, r.key), item.score), r)
                 for item, r in searched[original] or []
             ]
-        return rows, [found or [] for found in searched]
+        return rows, [found or [] for found in searched], bool(merge)
+
+    @staticmethod
+    def _put_rows(plan: _Plan, now: int) -> list[PutRow]:
+        """The rows of a batch's puts when none is a delete and nothing is embedded."""
+        rows: list[PutRow] = []
+        for (ns, key), (op, data) in plan.puts.items():
+            assert data is not None
+            at = now_us() if rows else now  # every write of a batch has a time of its own
+            expires = None if op.ttl is None else at + int(op.ttl * _US_PER_MINUTE)
+            rows.append(PutRow(ns, key, data, at, expires, op.ttl, None))
+        return rows
 
     @staticmethod
     def _search_args(plan: _Plan, n: int) -> tuple[SearchOp, str, tuple[Condition, ...]]:
@@ -365,23 +431,24 @@ class BackendStore(BaseStore):
         return op, prefix, conditions
 
     def _item(self, row: StoredRow) -> Item:
-        return Item(
-            value=decode_value(row.value, row.namespace, row.key),
-            key=row.key,
-            namespace=split_namespace(row.namespace),
-            created_at=from_us(row.created_us),
-            updated_at=from_us(row.updated_us),
-        )
+        # Built field by field: every field is already checked, and reads make many items.
+        item = Item.__new__(Item)
+        item.value = decode_value(row.value, row.namespace, row.key)
+        item.key = row.key
+        item.namespace = split_namespace(row.namespace)
+        item.created_at = created = from_us(row.created_us)
+        item.updated_at = created if row.updated_us == row.created_us else from_us(row.updated_us)
+        return item
 
     def _search_item(self, row: StoredRow, value: Any, score: float | None) -> SearchItem:
-        return SearchItem(
-            split_namespace(row.namespace),
-            row.key,
-            value,
-            from_us(row.created_us),
-            from_us(row.updated_us),
-            score,
-        )
+        item = SearchItem.__new__(SearchItem)
+        item.value = value
+        item.key = row.key
+        item.namespace = split_namespace(row.namespace)
+        item.created_at = created = from_us(row.created_us)
+        item.updated_at = created if row.updated_us == row.created_us else from_us(row.updated_us)
+        item.score = score
+        return item
 
     async def _search(
         self,
@@ -505,6 +572,16 @@ class BackendStore(BaseStore):
     async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper task; True once it stopped (or was not running)."""
         return True if self._sweeper is None else await self._sweeper.stop(timeout)
+
+
+def _known_plan(ops: list[Op]) -> _Plan | None:
+    """The plan made when `ops` (one call's, or a batch of calls') were checked, if any."""
+    if isinstance(ops, _Planned):
+        return ops.plan
+    parts = getattr(ops, "parts", None)
+    if parts and all(isinstance(part, _Planned) for part in parts):
+        return _Plan.merged([part.plan for part in parts])
+    return None
 
 
 def _literal_prefix(op: ListNamespacesOp) -> str:

@@ -22,7 +22,15 @@ from typing import Any
 
 from hitl_async.store.errors import InvalidFilterError
 
-__all__ = ["OPERATORS", "Condition", "compile_filter", "json_equal", "matches", "predicate"]
+__all__ = [
+    "OPERATORS",
+    "Condition",
+    "compile_filter",
+    "compiled",
+    "json_equal",
+    "matches",
+    "predicate",
+]
 
 OPERATORS = {"$eq": "eq", "$ne": "ne", "$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 _MISSING = object()
@@ -179,3 +187,37 @@ def predicate(conditions: tuple[Condition, ...]) -> Callable[[Mapping[str, Any]]
     if len(tests) == 1:
         return tests[0]
     return lambda value: all(test(value) for test in tests)
+
+
+_Test = Callable[[Mapping[str, Any]], bool]
+_COMPILED: dict[tuple[Any, ...], tuple[tuple[Condition, ...], _Test]] = {}
+_COMPILED_MAX = 4096
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def compiled(filter: Any) -> tuple[tuple[Condition, ...], _Test]:
+    """`compile_filter(filter)` and its `predicate`, remembered for filters of plain scalar
+    equalities (the common `{"kind": "fact"}`), so a repeated search skips both steps. The key
+    holds each operand's type: 1, 1.0 and True are equal in Python but not in a filter."""
+    if not filter:
+        return (), _always
+    key: tuple[Any, ...] | None = None
+    if type(filter) is dict and len(filter) <= 8:
+        parts: list[Any] = []
+        for field, spec in filter.items():
+            kind = type(spec)
+            if type(field) is not str or kind not in _SCALARS:
+                break
+            parts += (field, kind, spec)
+        else:
+            key = tuple(parts)
+            hit = _COMPILED.get(key)
+            if hit is not None:
+                return hit
+    conditions = compile_filter(filter)
+    result = (conditions, predicate(conditions))
+    if key is not None:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[key] = result
+    return result

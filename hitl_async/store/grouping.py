@@ -15,9 +15,16 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["Grouper"]
+__all__ = ["Batch", "Grouper"]
 
 Run = Callable[[list[Any]], Awaitable[list[Any]]]
+
+
+class Batch(list[Any]):
+    """A merged batch: the operations of several calls, with each call's own list in `parts`
+    (lets the runner reuse what it worked out for each call when it checked it)."""
+
+    parts: list[list[Any]]
 
 
 class Grouper:
@@ -72,7 +79,8 @@ class Grouper:
             asyncio.get_running_loop().create_task(self._batch(taken))
 
     async def _batch(self, taken: list[tuple[list[Any], asyncio.Future[list[Any]]]]) -> None:
-        merged = [op for ops, _ in taken for op in ops]
+        merged = Batch(op for ops, _ in taken for op in ops)
+        merged.parts = [ops for ops, _ in taken]
         try:
             results = await self.run(merged)
         except BaseException as exc:

@@ -33,17 +33,16 @@ from hitl_async.store.base import (
 )
 from hitl_async.store.codec import (
     check_key,
-    check_namespace,
-    check_prefix,
+    checked_prefix_text,
+    checked_text,
     encode_checked,
     from_us,
-    namespace_text,
     now_us,
     split_namespace,
 )
 from hitl_async.store.driver import BackendStore
 from hitl_async.store.errors import InvalidStoreRequestError, StoreCorruptError
-from hitl_async.store.filters import Condition, compile_filter, predicate
+from hitl_async.store.filters import Condition, compiled, predicate
 
 __all__ = ["InMemoryStore", "MemoryBackend"]
 
@@ -59,6 +58,7 @@ class _Rec:
         "expires_us",
         "key",
         "ns",
+        "nst",
         "parsed",
         "ttl_minutes",
         "updated",
@@ -70,6 +70,7 @@ class _Rec:
     def __init__(
         self,
         ns: str,
+        nst: tuple[str, ...],
         key: str,
         value: bytes,
         parsed: dict[str, Any],
@@ -80,6 +81,7 @@ class _Rec:
         vectors: list[bytes],
     ) -> None:
         self.ns = ns
+        self.nst = nst
         self.key = key
         self.value = value
         self.parsed = parsed
@@ -94,9 +96,11 @@ class _Rec:
     def times(self) -> tuple[datetime, datetime]:
         """The created/updated datetimes (made once, then shared: datetimes are immutable)."""
         created, updated = self.created, self.updated
-        if created is None or updated is None:
-            created = self.created = from_us(self.created_us)
+        if updated is None:
             updated = self.updated = from_us(self.updated_us)
+        if created is None:
+            same = self.created_us == self.updated_us
+            created = self.created = updated if same else from_us(self.created_us)
         return created, updated
 
 
@@ -116,13 +120,40 @@ def _value(rec: _Rec, ns: str, key: str) -> dict[str, Any]:
 
 
 class MemoryBackend:
-    """Dicts behind a lock: namespace text -> key -> record, each namespace in update order."""
+    """Dicts behind a lock: namespace text -> key -> record, each namespace in update order.
+
+    `below` counts, for every proper prefix of a stored namespace, the namespaces under it, so a
+    search of a namespace without children reads that one dict and nothing else."""
 
     sync_capable = True
 
     def __init__(self) -> None:
         self.data: dict[str, dict[str, _Rec]] = {}
+        self.labels: dict[str, tuple[str, ...]] = {}
+        self.below: dict[str, int] = {}
         self.lock = threading.Lock()
+
+    def _bucket(self, ns: str) -> dict[str, _Rec]:
+        """A new namespace's dict (call with the lock held)."""
+        bucket: dict[str, _Rec] = {}
+        self.data[ns] = bucket
+        labels = self.labels[ns] = split_namespace(ns)
+        for depth in range(1, len(labels)):
+            above = ".".join(labels[:depth])
+            self.below[above] = self.below.get(above, 0) + 1
+        return bucket
+
+    def _drop(self, ns: str) -> None:
+        """Forget an emptied namespace (call with the lock held)."""
+        del self.data[ns]
+        labels = self.labels.pop(ns)
+        for depth in range(1, len(labels)):
+            above = ".".join(labels[:depth])
+            left = self.below[above] - 1
+            if left:
+                self.below[above] = left
+            else:
+                del self.below[above]
 
     def pushdown(self, conditions: tuple[Condition, ...]) -> bool:
         return True
@@ -159,18 +190,24 @@ class MemoryBackend:
         ttl: float | None,
         vectors: list[bytes] | None,
     ) -> None:
-        """Insert or replace one item (call with the lock held); it moves to the newest end."""
+        """Insert or replace one item (call with the lock held); it moves to the newest end.
+        Its datetimes are made when it is first read."""
         bucket = self.data.get(ns)
         if bucket is None:
-            bucket = self.data[ns] = {}
+            bucket = self._bucket(ns)
         old = bucket.pop(key, None)
         expires = None if ttl is None else now + int(ttl * _US_PER_MINUTE)
+        if old is None:
+            bucket[key] = _Rec(
+                ns, self.labels[ns], key, value, parsed, now, now, ttl, expires, vectors or []
+            )
+            return
         if vectors is None:
-            vectors = old.vectors if old is not None else []
-        created = now if old is None else old.created_us
-        rec = bucket[key] = _Rec(ns, key, value, parsed, created, now, ttl, expires, vectors)
-        rec.updated = from_us(now)
-        rec.created = rec.updated if old is None else old.times()[0]
+            vectors = old.vectors
+        rec = bucket[key] = _Rec(
+            ns, old.nst, key, value, parsed, old.created_us, now, ttl, expires, vectors
+        )
+        rec.created = old.created
 
     async def write(self, puts: list[PutRow], deletes: list[tuple[str, str]], sync: bool) -> None:
         parsed = [orjson.loads(p.value) for p in puts]
@@ -180,7 +217,7 @@ class MemoryBackend:
                 if bucket is not None:
                     bucket.pop(key, None)
                     if not bucket:
-                        del self.data[ns]
+                        self._drop(ns)
             for p, copy in zip(puts, parsed, strict=True):
                 vectors = None if p.vectors is None else [blob for _, blob in p.vectors]
                 self.store(p.namespace, p.key, p.value, copy, p.now_us, p.ttl_minutes, vectors)
@@ -207,9 +244,15 @@ class MemoryBackend:
         end = None if limit is None else offset + limit
         out: list[_Rec] = []
         with self.lock:
-            streams = [
-                reversed(bucket.values()) for ns, bucket in self.data.items() if _under(ns, prefix)
-            ]
+            if prefix and prefix not in self.below:  # one namespace, nothing under it
+                bucket = self.data.get(prefix)
+                streams = [] if bucket is None else [reversed(bucket.values())]
+            else:
+                streams = [
+                    reversed(bucket.values())
+                    for ns, bucket in self.data.items()
+                    if _under(ns, prefix)
+                ]
             ordered: Iterator[_Rec]
             if len(streams) == 1:
                 ordered = streams[0]
@@ -270,7 +313,7 @@ class MemoryBackend:
                     del bucket[key]
                 swept += len(dead)
                 if not bucket:
-                    del self.data[ns]
+                    self._drop(ns)
         return swept
 
 
@@ -284,16 +327,16 @@ class InMemoryStore(BackendStore):
     def __init__(self, *, index: IndexConfig | None = None, ttl: TTLConfig | None = None) -> None:
         self._memory = MemoryBackend()
         super().__init__(self._memory, index=index, ttl=ttl, group_commit=False)
+        self._default_ttl = ensure_ttl(ttl, NOT_PROVIDED)
 
     # The direct paths below give the same results as the batch path (`BackendStore._run`).
 
     def _direct_get(self, namespace: tuple[str, ...], key: str, refresh: bool) -> Item | None:
-        ns = namespace_text(check_namespace(namespace))
-        key = check_key(key)
-        memory = self._memory
-        with memory.lock:
-            bucket = memory.data.get(ns)
-            rec = bucket.get(key) if bucket is not None else None
+        ns = checked_text(namespace)
+        if type(key) is not str or "\x00" in key:
+            key = check_key(key)
+        bucket = self._memory.data.get(ns)  # a dict lookup is atomic: no lock needed
+        rec = bucket.get(key) if bucket is not None else None
         if rec is None:
             return None
         if rec.ttl_minutes is not None:  # expiry and refresh: the batch path
@@ -302,7 +345,7 @@ class InMemoryStore(BackendStore):
         item = Item.__new__(Item)
         item.value = _value(rec, ns, key)
         item.key = key
-        item.namespace = split_namespace(ns)
+        item.namespace = rec.nst
         item.created_at = created
         item.updated_at = updated
         return item
@@ -330,9 +373,10 @@ class InMemoryStore(BackendStore):
         """Store directly when no embedding is needed; False to take the batch path."""
         if self.embeddings is not None and index is not False:
             return False
-        ns = check_namespace(namespace, put=True)
-        key = check_key(key)
-        minutes = ensure_ttl(self.ttl_config, ttl)
+        text = checked_text(namespace, put=True)
+        if type(key) is not str or "\x00" in key:
+            key = check_key(key)
+        minutes = self._default_ttl if ttl is NOT_PROVIDED else ensure_ttl(self.ttl_config, ttl)
         if (
             index is not None
             and index is not False
@@ -341,12 +385,12 @@ class InMemoryStore(BackendStore):
             raise InvalidStoreRequestError(
                 f"put index= is False, None or a list of field paths, got {index!r}"
             )
-        data, copy = encode_checked(ns, key, value)
-        text = namespace_text(ns)
+        data, copy = encode_checked(namespace, key, value)
         vectors: list[bytes] | None = [] if self.embeddings is not None else None
         memory = self._memory
+        now = now_us()
         with memory.lock:
-            memory.store(text, key, data, copy, now_us(), minutes, vectors)
+            memory.store(text, key, data, copy, now, minutes, vectors)
         return True
 
     def put(
@@ -389,11 +433,14 @@ class InMemoryStore(BackendStore):
             return None
         if query is not None and not isinstance(query, str):
             raise InvalidStoreRequestError(f"search query is a str, got {query!r}")
-        for name, count in (("limit", limit), ("offset", offset)):
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise InvalidStoreRequestError(f"search {name} must be an int >= 0, got {count!r}")
-        prefix = namespace_text(check_prefix(namespace_prefix))
-        test = predicate(compile_filter(filter))
+        if type(limit) is not int or type(offset) is not int or limit < 0 or offset < 0:
+            for name, count in (("limit", limit), ("offset", offset)):
+                if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                    raise InvalidStoreRequestError(
+                        f"search {name} must be an int >= 0, got {count!r}"
+                    )
+        prefix = checked_prefix_text(namespace_prefix)
+        test = compiled(filter)[1]
         live = now_us() if self._omit_expired else None
         found: list[SearchItem] = []
         touched: list[tuple[str, str]] = []
@@ -403,7 +450,7 @@ class InMemoryStore(BackendStore):
             item = SearchItem.__new__(SearchItem)
             item.value = _value(rec, ns, key)
             item.key = key
-            item.namespace = split_namespace(ns)
+            item.namespace = rec.nst
             item.created_at = created
             item.updated_at = updated
             item.score = None

@@ -63,6 +63,22 @@ async def test_reads_in_a_batch_see_the_state_before_its_writes(store: BackendSt
     assert (await store.aget(("n",), "k")).value == {"v": 2}  # type: ignore[union-attr]
 
 
+async def test_searches_in_a_batch_see_the_state_before_its_writes(store: BackendStore) -> None:
+    await store.aput(("n", "a"), "old", {"kind": "x"})
+    found, _, got, _ = await store.abatch(
+        [
+            SearchOp(("n",), filter={"kind": "x"}),
+            PutOp(("n", "a"), "new", {"kind": "x"}),
+            GetOp(("n", "a"), "new"),
+            PutOp(("n", "a"), "old", {"kind": "y"}),
+        ]
+    )
+    assert [i.key for i in found] == ["old"] and found[0].value == {"kind": "x"}  # type: ignore[union-attr]
+    assert got is None
+    after = await store.asearch(("n",), filter={"kind": "x"})
+    assert [i.key for i in after] == ["new"]
+
+
 async def test_batch_puts_and_deletes(store: BackendStore) -> None:
     results = await store.abatch(
         [

@@ -20,6 +20,8 @@ DOCS: dict[str, dict[str, Any]] = {
     "none": {},
     "one": {"n": 1, "flag": 1.0},
     "onef": {"n": 1.0, "s": "é"},
+    "escaped": {"e": 'q"b\\/ \n\t\x01 \u2028 😀'},
+    "shaped": {"e": ["x"], "o": {"a": 1}},
 }
 
 
@@ -44,6 +46,12 @@ CASES: list[tuple[dict[str, Any], set[str]]] = [
     ({"n": None}, {"null"}),
     ({"s": "b"}, {"int"}),  # case-sensitive
     ({"s": "é"}, {"onef"}),
+    ({"e": 'q"b\\/ \n\t\x01 \u2028 😀'}, {"escaped"}),  # escapes compare as the characters
+    ({"e": 'q"b\\/ \n\t\x01 \u2028'}, set()),
+    ({"e": '["x"]'}, set()),  # a string is not the list it spells
+    ({"o": '{"a":1}'}, set()),
+    ({"e": ["x"]}, {"shaped"}),
+    ({"e": {"$ne": 'q"b\\/ \n\t\x01 \u2028 😀'}}, set(DOCS) - {"escaped"}),
     ({"n": {"$eq": "10"}}, {"str"}),
     ({"n": {"$ne": 10}}, set(DOCS) - {"int"}),  # $ne includes items without the field
     ({"s": {"$ne": None}}, set(DOCS) - {"null"}),
@@ -70,6 +78,7 @@ CASES: list[tuple[dict[str, Any], set[str]]] = [
     ({"n": 10, "s": "b"}, {"int"}),
     ({"n": 10, "s": "a"}, set()),
     ({"missing": {"$ne": 1}}, set(DOCS)),
+    ({"n": {"$ne": "10"}}, set(DOCS) - {"str"}),
     ({"missing": 1}, set()),
     ({}, set(DOCS)),
 ]

@@ -120,3 +120,45 @@ async def test_sqlite_long_reads_leave_the_event_loop(tmp_path: object) -> None:
     assert [i.key for i in await store.asearch(("big",), limit=2)] == ["k4999", "k4998"]
     assert calls == []  # short reads stayed on the loop's thread
     await store.aclose()
+
+
+async def test_sqlite_writes_run_inline_unless_the_database_is_locked(tmp_path: object) -> None:
+    """A SQLite put commits on the event loop's thread when nothing else writes; while another
+    connection holds the write lock, it waits on the store's thread instead (the loop stays
+    free) and lands once the lock is released."""
+    import sqlite3
+
+    from apps.services import require_package
+
+    require_package("hitl_async_sqlite", "drivers/sqlite")
+    from hitl_async.store import connect_store
+
+    path = f"{tmp_path}/locked.db"
+    store = connect_store(f"sqlite:///{path}")
+    await store.setup()
+    calls: list[str] = []
+    backend = store.backend  # type: ignore[attr-defined]
+    original = backend._call
+
+    async def spy(fn: object, sync: bool) -> object:
+        calls.append("thread")
+        return await original(fn, sync)
+
+    backend._call = spy
+    await store.aput(("w",), "inline", {"n": 1})
+    assert calls == []
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    put = asyncio.ensure_future(store.aput(("w",), "waited", {"n": 2}))
+    ticks = 0
+    while not calls and ticks < 1000:  # the loop keeps running while the put waits
+        await asyncio.sleep(0.001)
+        ticks += 1
+    assert calls == ["thread"] and not put.done()
+    other.execute("COMMIT")
+    await put
+    other.close()
+    got = await store.aget(("w",), "waited")
+    assert got is not None and got.value == {"n": 2}
+    assert [i.key for i in await store.asearch(("w",))] == ["waited", "inline"]
+    await store.aclose()

@@ -137,6 +137,20 @@ async def test_search_scope_stops_at_label_boundaries(store: BackendStore) -> No
     assert len(await _scope(store, ())) == 6  # the empty prefix is everything
 
 
+async def test_search_scope_follows_namespaces_emptied_and_refilled(store: BackendStore) -> None:
+    await _fill(store, [("p",), ("p", "c", "d"), ("p", "c")])
+    await store.adelete(("p", "c", "d"), "id_1")
+    assert await _scope(store, ("p",)) == {("p",), ("p", "c")}
+    await store.adelete(("p", "c"), "id_2")
+    assert await _scope(store, ("p",)) == {("p",)}
+    assert await _scope(store, ("p", "c")) == set()
+    await store.aput(("p", "c", "d"), "again", {"x": 1})
+    assert await _scope(store, ("p",)) == {("p",), ("p", "c", "d")}
+    assert await _scope(store, ("p", "c")) == {("p", "c", "d")}
+    await store.adelete(("p",), "id_0")
+    assert await _scope(store, ("p",)) == {("p", "c", "d")}
+
+
 @pytest.mark.parametrize(
     "labels",
     [

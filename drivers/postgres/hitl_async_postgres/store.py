@@ -16,6 +16,7 @@ import asyncio
 from typing import Any
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from hitl_async.store.backend import PutRow, StoredRow
@@ -88,12 +89,12 @@ def _condition(sql: _Sql, cond: Condition) -> str:
             return f"({kind} = 'string' AND {text} {_OPS[cond.op]} {sql.p(operand)}::text)"
         number = f"{sql.p(str(operand))}::numeric"
         return f"({kind} = 'number' AND {text}::numeric {_OPS[cond.op]} {number})"
-    if isinstance(operand, bool):
-        eq = f"({kind} = 'boolean' AND {text} = {sql.p('true' if operand else 'false')}::text)"
-    elif operand is None:
-        eq = f"({kind} = 'null')"
-    elif isinstance(operand, str):
-        eq = f"({kind} = 'string' AND {text} = {sql.p(operand)}::text)"
+    if operand is None or isinstance(operand, bool | str):
+        # Every stored value is orjson's text, which a json column keeps verbatim, and `->`
+        # returns a field's text as stored: so a string, bool or null is equal exactly when
+        # its JSON text is the operand's (one parse of the row instead of two).
+        encoded = orjson.dumps(operand).decode()
+        eq = f"((i.value -> {field})::text = {sql.p(encoded)}::text)"
     else:
         eq = f"({kind} = 'number' AND {text}::numeric = {sql.p(str(operand))}::numeric)"
     return f"NOT COALESCE({eq}, FALSE)" if cond.op == "ne" else eq
@@ -166,10 +167,24 @@ def _row(r: asyncpg.Record) -> StoredRow:
     return StoredRow(r[0], r[1], r[2], r[3], r[4], r[5])
 
 
+def _columns(puts: list[PutRow]) -> tuple[list[Any], ...]:
+    """The upsert's parameters: one array per column."""
+    return (
+        [p.namespace for p in puts],
+        [p.key for p in puts],
+        [p.value.decode() for p in puts],
+        [p.now_us for p in puts],
+        [p.expires_us for p in puts],
+        [p.ttl_minutes for p in puts],
+    )
+
+
 class PostgresStoreBackend:
     """`StoreBackend` on an asyncpg pool per event loop."""
 
     sync_capable = False
+    writes_with_reads = True
+    """A batch's puts can ride on its reads' statement (`read_many(..., puts)`)."""
 
     def __init__(
         self, dsn: str, *, schema: str = DEFAULT_SCHEMA, min_size: int = 1, max_size: int = 10
@@ -263,12 +278,22 @@ class PostgresStoreBackend:
         }
         return [found.get(ref) for ref in refs]
 
-    def _upsert(self) -> str:
+    def _upsert(self, params: tuple[str, ...] = ("$1", "$2", "$3", "$4", "$5", "$6")) -> str:
+        p, k, v, n, e, t = params
         return (
             f"INSERT INTO {self.s}.store_items (prefix, key, value, created_us, updated_us, "
-            "expires_us, ttl_minutes) SELECT p, k, v::json, n, n, e, t FROM unnest($1::text[], "
-            "$2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::float8[]) "
+            f"expires_us, ttl_minutes) SELECT p, k, v::json, n, n, e, t FROM unnest({p}::text[], "
+            f"{k}::text[], {v}::text[], {n}::bigint[], {e}::bigint[], {t}::float8[]) "
             "AS x(p, k, v, n, e, t) "
+            "ON CONFLICT (prefix, key) DO UPDATE SET value = excluded.value, "
+            "updated_us = excluded.updated_us, expires_us = excluded.expires_us, "
+            "ttl_minutes = excluded.ttl_minutes"
+        )
+
+    def _upsert_one(self) -> str:
+        return (
+            f"INSERT INTO {self.s}.store_items (prefix, key, value, created_us, updated_us, "
+            "expires_us, ttl_minutes) VALUES ($1, $2, $3::json, $4, $4, $5, $6) "
             "ON CONFLICT (prefix, key) DO UPDATE SET value = excluded.value, "
             "updated_us = excluded.updated_us, expires_us = excluded.expires_us, "
             "ttl_minutes = excluded.ttl_minutes"
@@ -276,17 +301,22 @@ class PostgresStoreBackend:
 
     async def write(self, puts: list[PutRow], deletes: list[tuple[str, str]], sync: bool) -> None:
         pool = await self._pool()
-        columns = (
-            [p.namespace for p in puts],
-            [p.key for p in puts],
-            [p.value.decode() for p in puts],
-            [p.now_us for p in puts],
-            [p.expires_us for p in puts],
-            [p.ttl_minutes for p in puts],
-        )
+        columns = _columns(puts)
         indexed = [p for p in puts if p.vectors is not None]
         if not deletes and not indexed:
-            await pool.execute(self._upsert(), *columns)
+            if len(puts) == 1:  # scalars, not six one-element arrays to encode
+                one = puts[0]
+                await pool.execute(
+                    self._upsert_one(),
+                    one.namespace,
+                    one.key,
+                    one.value.decode(),
+                    one.now_us,
+                    one.expires_us,
+                    one.ttl_minutes,
+                )
+            else:
+                await pool.execute(self._upsert(), *columns)
             return
         async with pool.acquire() as conn, conn.transaction():
             if deletes:
@@ -404,12 +434,18 @@ class PostgresStoreBackend:
         refs: list[tuple[str, str]],
         requests: list[tuple[str, tuple[Condition, ...], int, int]],
         live_after: int | None,
+        puts: list[PutRow] | None = None,
     ) -> tuple[list[StoredRow | None], list[list[StoredRow]]]:
         """The rows at `refs` and the pages of several searches (prefix, conditions, limit,
-        offset), in one statement and one round trip."""
+        offset), in one statement and one round trip; with `puts`, that statement also writes
+        them (a data-modifying WITH: the reads see the state before it, as a batch's must)."""
         pool = await self._pool()
         sql = _Sql()
         parts = []
+        head = ""
+        if puts:
+            placeholders = tuple(sql.p(column) for column in _columns(puts))
+            head = f"WITH w AS ({self._upsert(placeholders)}) "
         if refs:
             names, keys = sql.p([n for n, _ in refs]), sql.p([k for _, k in refs])
             live = _scope(sql, "", live_after)
@@ -421,7 +457,7 @@ class PostgresStoreBackend:
         for n, (prefix, conditions, limit, offset) in enumerate(requests):
             page = self._page(sql, prefix, conditions, limit, offset, live_after)
             parts.append(f"SELECT {n} AS q, * FROM ({page}) p{n}")
-        text = " UNION ALL ".join(parts) + " ORDER BY 1, 6 DESC, 2, 3"
+        text = head + " UNION ALL ".join(parts) + " ORDER BY 1, 6 DESC, 2, 3"
         found: dict[tuple[str, str], StoredRow] = {}
         pages: list[list[StoredRow]] = [[] for _ in requests]
         for r in await pool.fetch(text, *sql.params):

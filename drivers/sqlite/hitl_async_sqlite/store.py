@@ -2,7 +2,9 @@
 
 Items live in the `store_items` table of the same database file as the checkpoints (vectors in
 `store_vectors`), written through a connection of their own in WAL mode. Synchronous calls run
-on the caller's thread and async calls on one worker thread, one at a time under a lock.
+on the caller's thread; async calls too while their reads and writes are short and nothing else
+holds the write lock (connections that never wait, see `_read_inline` and `_write_inline`),
+otherwise on one worker thread, one at a time under a lock.
 Filters on scalar values are evaluated by SQLite (`json_type`/`json_extract`), others in
 Python; semantic search scores every candidate in Python (exact cosine).
 """
@@ -53,6 +55,9 @@ CREATE TABLE IF NOT EXISTS store_vectors (
 _COLUMNS = "prefix, key, value, created_us, updated_us, ttl_minutes"
 _INLINE_STEPS = 1000  # SQLite virtual-machine steps between budget checks of an inline read
 _INLINE_BUDGET = 12  # checks before it is interrupted (12k steps: about a millisecond here)
+_REFS_PER_STATEMENT = 400  # keys looked up by one statement (2 variables each; SQLite's
+# oldest limit is 999 variables)
+_CHECKPOINT_EVERY = 200  # inline commits between WAL checkpoints (about SQLite's 1000 pages)
 _NUMBER = "json_type(value, ?) IN ('integer', 'real')"
 _OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -79,6 +84,11 @@ def _condition(cond: Condition) -> tuple[str, list[Any]]:
         eq, params = "json_type(value, ?) = ?", [path, "true" if operand else "false"]
     elif operand is None:
         eq, params = "json_type(value, ?) = 'null'", [path]
+    elif isinstance(operand, str) and operand[:1] not in ("[", "{"):
+        # json_extract gives a JSON string's text, a number as a number (never equal to
+        # text), true as 1 and an array or object as its JSON text (which starts with [ or {):
+        # one parse of the row is exact for this operand.
+        eq, params = "json_extract(value, ?) = ?", [path, operand]
     elif isinstance(operand, str):
         eq, params = (
             "(json_type(value, ?) = 'text' AND json_extract(value, ?) = ?)",
@@ -129,6 +139,10 @@ class SqliteStoreBackend:
         self._reader_lock = threading.Lock()
         self.inline_reads = True
         """Reads of async calls run on the caller's thread when they can (see `_read_inline`)."""
+        self.inline_writes = True
+        """So do writes (see `_write_inline`)."""
+        self._writer: sqlite3.Connection | None = None
+        self._inline_commits = 0
         self._executor: ThreadPoolExecutor | None = None
 
     def pushdown(self, conditions: tuple[Condition, ...]) -> bool:
@@ -182,6 +196,10 @@ class SqliteStoreBackend:
 
         if self._conn is not None:
             await self._call(close, False)
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()
@@ -207,12 +225,26 @@ class SqliteStoreBackend:
         sql = f"SELECT {_COLUMNS} FROM store_items WHERE prefix = ? AND key = ?{live}"
 
         def run(conn: sqlite3.Connection) -> list[StoredRow | None]:
-            out: list[StoredRow | None] = []
-            for ns, key in refs:
+            if len(refs) == 1:
+                ns, key = refs[0]
                 params: tuple[Any, ...] = (ns, key) if live_after is None else (ns, key, live_after)
                 r = conn.execute(sql, params).fetchone()
-                out.append(None if r is None else _row(r))
-            return out
+                return [None if r is None else _row(r)]
+            found: dict[tuple[str, str], StoredRow] = {}
+            for start in range(0, len(refs), _REFS_PER_STATEMENT):  # one statement per chunk
+                chunk = refs[start : start + _REFS_PER_STATEMENT]
+                pairs = ", ".join(["(?, ?)"] * len(chunk))
+                many = (  # CROSS JOIN: the keys drive, each a primary-key lookup
+                    f"SELECT {_COLUMNS} FROM (VALUES {pairs}) AS r CROSS JOIN store_items "
+                    "ON prefix = r.column1 AND key = r.column2"
+                    + ("" if live_after is None else " AND (expires_us IS NULL OR expires_us > ?)")
+                )
+                flat: list[Any] = [part for ref in chunk for part in ref]
+                if live_after is not None:
+                    flat.append(live_after)
+                for r in conn.execute(many, flat):
+                    found[(r[0], r[1])] = _row(r)
+            return [found.get(ref) for ref in refs]
 
         if not sync:
             found = self._read_inline(run)
@@ -253,6 +285,71 @@ class SqliteStoreBackend:
         finally:
             self._reader_lock.release()
 
+    def _write_inline(self, fn: Callable[[sqlite3.Connection], None]) -> bool:
+        """Run a write transaction on the calling thread, through a connection that never
+        waits, and say whether it committed. Like `_read_inline`: when the store's thread is
+        busy, another connection holds the write lock, or the write runs past the step budget,
+        nothing is changed (rolled back) and the caller takes the store's thread. A committed
+        WAL write does not wait for the disk (`synchronous=NORMAL`, as on the thread); the
+        WAL checkpoints that do are left to the thread."""
+        if self._conn is None or self.path in ("", ":memory:"):
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            writer = self._writer
+            if writer is None:
+                writer = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=0, check_same_thread=False
+                )
+                writer.execute("PRAGMA synchronous = NORMAL")
+                writer.execute("PRAGMA wal_autocheckpoint = 0")
+                self._writer = writer
+            budget = [_INLINE_BUDGET]
+
+            def spend() -> int:
+                budget[0] -= 1
+                return 1 if budget[0] < 0 else 0
+
+            try:
+                writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # another connection writes
+                return False
+            writer.set_progress_handler(spend, _INLINE_STEPS)
+            try:
+                fn(writer)
+                writer.execute("COMMIT")
+            except BaseException as exc:
+                writer.set_progress_handler(None, 0)
+                if writer.in_transaction:
+                    writer.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):  # over budget or busy: undone
+                    return False
+                raise
+            writer.set_progress_handler(None, 0)
+        finally:
+            self._lock.release()
+        self._inline_commits += 1
+        if self._inline_commits % _CHECKPOINT_EVERY == 0:
+            self._checkpoint_soon()
+        return True
+
+    def _checkpoint_soon(self) -> None:
+        """Have the store's thread copy the WAL back into the database (what SQLite's automatic
+        checkpoint does on commit), without waiting for it."""
+
+        def checkpoint() -> None:
+            try:
+                with self._lock:
+                    if self._conn is not None:  # else closed meanwhile
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # the next one will do it
+
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="hitl-sqlite-store")
+        self._executor.submit(checkpoint)
+
     async def write(self, puts: list[PutRow], deletes: list[tuple[str, str]], sync: bool) -> None:
         def apply(conn: sqlite3.Connection) -> None:
             if deletes:
@@ -289,6 +386,8 @@ class SqliteStoreBackend:
                         [(p.namespace, p.key, field, blob) for field, blob in p.vectors],
                     )
 
+        if not sync and self._write_inline(apply):
+            return
         await self._call(lambda conn: self._transaction(conn, lambda: apply(conn)), sync)
 
     async def touch(self, refs: list[tuple[str, str]], now_us: int, sync: bool) -> None:

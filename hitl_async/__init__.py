@@ -80,6 +80,7 @@ from hitl_async.types import (
     RetryPolicy,
     Send,
     StateSnapshot,
+    StateUpdate,
     interrupt,
 )
 from hitl_async.worker import Worker
@@ -151,6 +152,7 @@ __all__ = [
     "Serializer",
     "StateGraph",
     "StateSnapshot",
+    "StateUpdate",
     "StoreCorruptError",
     "StoreLostError",
     "StoreUnavailableError",

@@ -62,6 +62,10 @@ class EngineCheckpoint:
     versions: dict[str, str]
     tasks: list[TaskSpec]
     writes: dict[str, list[tuple[int, str, Any]]] = field(default_factory=dict)
+    made_by: list[tuple[int, list[tuple[str, Any]]]] = field(default_factory=list)
+    """State writes of the tasks of the parent's step that made this checkpoint (by task index),
+    for those not stored as the parent's pending writes: what history shows as their
+    `PregelTask.result` (LangGraph keeps every task's writes)."""
 
     @classmethod
     def empty(cls) -> EngineCheckpoint:
@@ -71,10 +75,14 @@ class EngineCheckpoint:
 
     def record(self, thread_id: str, checkpoint_ns: str, serde: Serializer) -> CheckpointRecord:
         assert self.checkpoint_id is not None and self.created_at is not None
-        header = serde.dumps(
-            [_HEADER_VERSION, self.step, [[t.node, t.push, t.arg] for t in self.tasks]],
-            channel="__tasks__",
-        )
+        parts: list[Any] = [
+            _HEADER_VERSION,
+            self.step,
+            [[t.node, t.push, t.arg] for t in self.tasks],
+        ]
+        if self.made_by:  # (an optional 4th part: headers without it still load)
+            parts.append([[i, [list(w) for w in ws]] for i, ws in self.made_by])
+        header = serde.dumps(parts, channel="__tasks__")
         return CheckpointRecord(
             thread_id=thread_id,
             checkpoint_ns=checkpoint_ns,
@@ -109,7 +117,7 @@ class EngineCheckpoint:
             return CheckpointCorruptError(rec.thread_id, rec.checkpoint_id, where, detail)
 
         try:
-            version, step, tasks = serde.loads(rec.header)
+            version, step, tasks, *rest = serde.loads(rec.header)
             if version != _HEADER_VERSION:
                 raise CheckpointCorruptError(
                     rec.thread_id,
@@ -121,6 +129,7 @@ class EngineCheckpoint:
             if type(step) is not int or type(tasks) is not list:
                 raise TypeError("expected [version, step, tasks]")
             specs = [TaskSpec(node, push, arg) for node, push, arg in tasks]
+            made_by = [(i, [(c, v) for c, v in ws]) for i, ws in rest[0]] if rest else []
         except CheckpointCorruptError:
             raise
         except Exception as exc:
@@ -150,6 +159,7 @@ class EngineCheckpoint:
             versions=dict(rec.channel_versions),
             tasks=specs,
             writes=writes,
+            made_by=made_by,
         )
 
 

@@ -4,18 +4,20 @@ states), `get_state_history`, `update_state`, and waiting until a thread is paus
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hitl_async import _sync
-from hitl_async._edits import update_state
+from hitl_async._edits import bulk_update_state
 from hitl_async._graph_base import GraphBase
 from hitl_async._run import Run
 from hitl_async._snapshot import snapshot
 from hitl_async.checkpoint.capabilities import Capability, ChangeFeed
 from hitl_async.errors import InvalidConfigError
+from hitl_async.types import StateUpdate
 
 if TYPE_CHECKING:
+    from hitl_async.checkpoint.base import LoadedCheckpoint
     from hitl_async.types import StateSnapshot
 
 __all__ = ["StateAccess"]
@@ -30,9 +32,12 @@ class StateAccess(GraphBase):
         config = self._config(config)
         run = Run(self, config)
         await run.load()
-        # As LangGraph: a config naming a checkpoint gets it as stored; the thread's head has
-        # the writes of tasks that finished in its unfinished step applied.
-        state = snapshot(run, at_head="checkpoint_id" not in (config.get("configurable") or {}))
+        at_head = "checkpoint_id" not in (config.get("configurable") or {})
+        # As LangGraph: a config naming a checkpoint gets it as stored (the results of its
+        # step's tasks read from its child's header); the thread's head has the writes of
+        # tasks that finished in its unfinished step applied.
+        made = None if at_head else await self._made_by_child(run)
+        state = snapshot(run, at_head=at_head, made=made)
         if subgraphs:
             state = await self._with_subgraph_states(run, state)
         return state
@@ -83,14 +88,50 @@ class StateAccess(GraphBase):
             )
         ns = conf.get("checkpoint_ns", "")
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        runs = []
         for loaded in await saver.history(
             thread_id, ns, before=before_id, limit=limit, filter=filter
         ):
             run = Run(self, config)
             run.set_loaded(loaded)
+            runs.append(run)
+        # A step's task writes are kept in the header of the checkpoint it made (its child):
+        # newest first, so the child of each is listed before it, except at a page's start.
+        made: dict[str, dict[int, list[tuple[str, Any]]]] = {}
+        if before_id is not None and runs:
+            child = await saver.load(thread_id, ns, before_id)
+            if child is not None:
+                self._note_made_by(made, Run(self, config), child)
+        for run in runs:
+            cp = run.cp
+            if cp.parent_id is not None and cp.made_by and cp.parent_id not in made:
+                made[cp.parent_id] = dict(cp.made_by)
+        for run in runs:
             # Every checkpoint as stored, the head too, like LangGraph: its step's tasks all
             # show in `next`, with the results of those that finished.
-            yield snapshot(run, at_head=False)
+            yield snapshot(run, at_head=False, made=made.get(str(run.cp.checkpoint_id)))
+
+    async def _made_by_child(self, run: Run) -> dict[int, list[tuple[str, Any]]] | None:
+        """The task writes of a past checkpoint's step, kept in its (newest) child's header."""
+        assert run.saver is not None and run.thread_id is not None
+        cid = run.cp.checkpoint_id
+        for loaded in await run.saver.history(run.thread_id, run.ns):
+            if loaded.record.parent_id == cid:
+                child = Run(self, run.config)
+                child.set_loaded(loaded)
+                if child.cp.made_by:  # (a fork's copy has none)
+                    return dict(child.cp.made_by)
+            if loaded.record.checkpoint_id == cid:
+                break
+        return None
+
+    @staticmethod
+    def _note_made_by(
+        made: dict[str, dict[int, list[tuple[str, Any]]]], run: Run, loaded: LoadedCheckpoint
+    ) -> None:
+        run.set_loaded(loaded)
+        if run.cp.parent_id is not None and run.cp.made_by:
+            made[run.cp.parent_id] = dict(run.cp.made_by)
 
     def get_state_history(
         self,
@@ -113,23 +154,50 @@ class StateAccess(GraphBase):
         return iter(_sync.run(collect))
 
     async def aupdate_state(
-        self, config: dict[str, Any], values: Any, as_node: str | None = None
+        self,
+        config: dict[str, Any],
+        values: Any,
+        as_node: str | None = None,
+        task_id: str | None = None,
     ) -> dict[str, Any]:
         """Write `values` to the thread as if `as_node` had returned them (a new checkpoint with
-        metadata source "update"); returns the new checkpoint's config."""
-        self._require_saver("update_state()")
+        metadata source "update"); returns the new checkpoint's config.
+
+        `as_node="__copy__"`: a copy of the checkpoint (same parent, values and next tasks;
+        source "fork"), then `values`, a list of `(values, as_node)`, applied to it. `as_node=END`
+        with `values=None`: end the thread (nothing runs next). `as_node="__input__"`: `values`
+        as new input."""
+        return await self.abulk_update_state(config, [[StateUpdate(values, as_node, task_id)]])
+
+    def update_state(
+        self,
+        config: dict[str, Any],
+        values: Any,
+        as_node: str | None = None,
+        task_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Synchronous `aupdate_state()`."""
+        return _sync.run(lambda: self.aupdate_state(config, values, as_node, task_id))
+
+    async def abulk_update_state(
+        self, config: dict[str, Any], supersteps: Sequence[Sequence[StateUpdate]]
+    ) -> dict[str, Any]:
+        """Apply supersteps of updates: each a list of `StateUpdate(values, as_node)` applied
+        together as one new checkpoint (as if those nodes ran in one step); returns the last
+        checkpoint's config."""
+        self._require_saver("bulk_update_state()")
         run = Run(self, self._config(config), durability="sync")
         await run.claim()
         try:
-            return await update_state(run, values, as_node)
+            return await bulk_update_state(run, supersteps)
         finally:
             await run.release()
 
-    def update_state(
-        self, config: dict[str, Any], values: Any, as_node: str | None = None
+    def bulk_update_state(
+        self, config: dict[str, Any], supersteps: Sequence[Sequence[StateUpdate]]
     ) -> dict[str, Any]:
-        """Synchronous `aupdate_state()`."""
-        return _sync.run(lambda: self.aupdate_state(config, values, as_node))
+        """Synchronous `abulk_update_state()`."""
+        return _sync.run(lambda: self.abulk_update_state(config, supersteps))
 
     async def await_for(
         self,

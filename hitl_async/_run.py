@@ -123,17 +123,20 @@ class Run:
     def exists(self) -> bool:
         return self.cp.checkpoint_id is not None
 
-    def output(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The state keys the graph outputs (of `values`, default the checkpoint's)."""
+    def output(self, values: Mapping[str, Any] | None = None) -> Any:
+        """The state keys the graph outputs (of `values`, default the checkpoint's); a
+        root-schema graph: its one value."""
         values = self.plan.state_values(self.cp.values if values is None else values)
         schema = self.graph.builder.output_schema
         if schema is self.graph.builder.schema:
-            return values
+            return schema.present(values)
         return {k: v for k, v in values.items() if k in schema.fields}
 
     def stream_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """A `values` chunk: every state key, output-only keys too (as LangGraph streams it)."""
-        return self.plan.state_values(self.cp.values if values is None else values)
+        """A `values` chunk: every state key, output-only keys too (as LangGraph streams it); a
+        root-schema graph: its one value."""
+        state = self.plan.state_values(self.cp.values if values is None else values)
+        return self.graph.builder.schema.present(state)
 
     def with_finished(self) -> dict[str, Any]:
         """The checkpoint's values with the writes of its step's finished tasks applied: the
@@ -156,8 +159,17 @@ class Run:
             }
         }
 
-    def new_checkpoint(self, source: str, step: int, tasks: list[TaskSpec]) -> None:
-        """Move to a new checkpoint whose values are the current ones (changed since in place)."""
+    def new_checkpoint(
+        self,
+        source: str,
+        step: int,
+        tasks: list[TaskSpec],
+        made_by: list[tuple[int, list[tuple[str, Any]]]] | None = None,
+    ) -> None:
+        """Move to a new checkpoint whose values are the current ones (changed since in place).
+
+        `made_by`: the state writes of the current checkpoint's tasks that made it and are not
+        stored as its pending writes (kept in the new checkpoint's header, for history)."""
         new_id = new_checkpoint_id(self.cp.checkpoint_id)
         # Under durability="exit" an unsaved checkpoint is skipped: the chain links saved ones.
         skip = self.unsaved and self.durability == "exit"
@@ -171,6 +183,7 @@ class Run:
             values=self.cp.values,
             versions=self.cp.versions,
             tasks=tasks,
+            made_by=made_by or [],
         )
         for ch in self.dirty:
             if ch in self.cp.values:

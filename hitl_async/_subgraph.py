@@ -40,7 +40,7 @@ def _namespace(parent: Run, pad: Scratchpad) -> str:
     return f"{parent.ns}|{part}" if parent.ns else part
 
 
-async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -> dict[str, Any]:
+async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -> Any:
     """Run `graph` as part of the task `pad` belongs to; return its output values.
 
     Raises `GraphInterrupt` with the subgraph's pending interrupts when it pauses (the parent

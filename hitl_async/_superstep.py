@@ -196,7 +196,12 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     run.cp.values = values
     run.cp.versions = dict(run.cp.versions)
     run.dirty |= changed
-    run.new_checkpoint("loop", step, next_tasks)
+    made_by = [
+        (t.index, [w for w in t.writes if w[0][:2] != "__"])
+        for t in tasks
+        if not t.persisted and run.saver is not None
+    ]
+    run.new_checkpoint("loop", step, next_tasks, made_by)
     if run.durability == "sync":
         await run.outbox.save()
     run.prepare_tasks()

@@ -233,10 +233,15 @@ class EntrypointGraph(CompiledStateGraph):
             yield self._snapshot(snap)
 
     async def aupdate_state(
-        self, config: dict[str, Any], values: Any, as_node: str | None = None
+        self,
+        config: dict[str, Any],
+        values: Any,
+        as_node: str | None = None,
+        task_id: str | None = None,
     ) -> dict[str, Any]:
         """Set the thread's value: what `get_state()` shows and the next run's `previous`."""
-        return await super().aupdate_state(config, {"output": values, "previous": values}, as_node)
+        wrapped = {"output": values, "previous": values}
+        return await super().aupdate_state(config, wrapped, as_node, task_id)
 
 
 class entrypoint:

@@ -160,8 +160,10 @@ class CompiledStateGraph(StateAccess, Coordination):
             await run.abandon()
             raise
         if run.interrupts:
-            # As LangGraph: the state with the writes of the paused step's finished tasks.
-            return {**run.output(run.with_finished()), INTERRUPT: list(run.interrupts)}
+            # As LangGraph: the state with the writes of the paused step's finished tasks (a
+            # root-schema state, not a dict, is left out).
+            out = run.output(run.with_finished())
+            return {**(out if isinstance(out, dict) else {}), INTERRUPT: list(run.interrupts)}
         return run.output() if run.exists else None
 
     async def _collect(self, input: Any, config: dict[str, Any] | None, **kwargs: Any) -> list[Any]:

@@ -59,6 +59,8 @@ class NodeSpec:
     input_schema: StateSchema | None
     metadata: dict[str, Any] = field(default_factory=dict)
     subgraph: CompiledStateGraph | None = None
+    defer: bool = False
+    """Run only when no other task is left to run (LangGraph's `defer=True`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +144,6 @@ class StateGraph:
             action = RunnableNode(action)
         if not callable(action):
             raise GraphValidationError(f"node {node!r}: action {action!r} is not callable")
-        if defer:
-            raise GraphValidationError(f"node {node!r}: defer=True is not supported yet")
         retry: tuple[RetryPolicy, ...]
         if retry_policy is None:
             retry = ()
@@ -170,6 +170,7 @@ class StateGraph:
             input_schema=StateSchema(input_schema) if input_schema is not None else None,
             metadata=dict(metadata or {}),
             subgraph=subgraph,
+            defer=defer,
         )
         return self
 

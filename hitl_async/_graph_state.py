@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["StateAccess"]
 
+_MAX_CALLS = 16
+"""How many subgraph calls of one task `get_state(subgraphs=True)` looks at."""
+
 
 class StateAccess(GraphBase):
     """The state methods of `CompiledStateGraph`."""
@@ -30,7 +33,7 @@ class StateAccess(GraphBase):
         """The thread's state at its head, or at the checkpoint named in `config`."""
         self._require_saver("get_state()")
         config = self._config(config)
-        run = Run(self, config)
+        run = self._run_for(config)
         await run.load()
         at_head = "checkpoint_id" not in (config.get("configurable") or {})
         # As LangGraph: a config naming a checkpoint gets it as stored (the results of its
@@ -39,24 +42,61 @@ class StateAccess(GraphBase):
         made = None if at_head else await self._made_by_child(run)
         state = snapshot(run, at_head=at_head, made=made)
         if subgraphs:
-            state = await self._with_subgraph_states(run, state)
+            graph = run.graph
+            assert isinstance(graph, StateAccess)
+            state = await graph._with_subgraph_states(run, state)
         return state
+
+    def _run_for(self, config: dict[str, Any]) -> Run:
+        """A run to read the thread at `config`'s namespace with: a subgraph's namespace is
+        read with that subgraph (its schema), from this graph's store."""
+        ns = (config.get("configurable") or {}).get("checkpoint_ns") or ""
+        graph: StateAccess = self
+        for part in ns.split("|") if ns else ():
+            found = graph.subgraphs_of(part.split(":", 1)[0])
+            if not found:
+                graph = self
+                break
+            graph = found[0]
+        run = Run(graph, config, saver=self.checkpointer)
+        if graph is not self and graph.checkpointer is None:
+            run.serde = self.serde  # stored by the parent's runs, encoded as the parent's
+        return run
 
     async def _with_subgraph_states(self, run: Run, state: StateSnapshot) -> StateSnapshot:
         """Attach each paused subgraph task's own snapshot as its `state`."""
         tasks = []
         for task in state.tasks:
-            spec = self.builder.nodes.get(task.name)
-            if spec is None or spec.subgraph is None or task.result is not None:
-                tasks.append(task)
-                continue
-            part = f"{task.name}:{task.id}"
-            ns = f"{run.ns}|{part}" if run.ns else part
-            conf = {**(run.config.get("configurable") or {}), "checkpoint_ns": ns}
-            conf.pop("checkpoint_id", None)
-            sub_state = await spec.subgraph._sub_state({**run.config, "configurable": conf}, run)
-            tasks.append(task._replace(state=sub_state))
+            graphs = [] if task.result is not None else self.subgraphs_of(task.name)
+            sub_state = None
+            for graph in graphs:  # a subgraph node, or the graphs a node's function calls
+                sub_state = await self._sub_state_of(graph, run, task.name, task.id)
+                if sub_state is not None:
+                    break
+            tasks.append(task._replace(state=sub_state) if sub_state is not None else task)
         return state._replace(tasks=tuple(tasks))
+
+    async def _sub_state_of(
+        self, graph: StateAccess, run: Run, node: str, task_id: str
+    ) -> StateSnapshot | None:
+        """The state of `graph` called by task `task_id`: of its paused call if one is (a
+        node's function may call several subgraphs, each in a namespace of its own)."""
+        base = node if graph.keeps_state else f"{node}:{task_id}"
+        found = None
+        for n in range(_MAX_CALLS):
+            part = base if n == 0 else f"{base}:{n}"
+            conf = {
+                **(run.config.get("configurable") or {}),
+                "checkpoint_ns": f"{run.ns}|{part}" if run.ns else part,
+            }
+            conf.pop("checkpoint_id", None)
+            sub = await graph._sub_state({**run.config, "configurable": conf}, run)
+            if sub is None:
+                break
+            found = sub
+            if sub.next:
+                break
+        return found
 
     async def _sub_state(self, config: dict[str, Any], parent: Run) -> StateSnapshot | None:
         run = Run(self, config, saver=self.checkpointer or parent.saver)
@@ -92,7 +132,7 @@ class StateAccess(GraphBase):
         for loaded in await saver.history(
             thread_id, ns, before=before_id, limit=limit, filter=filter
         ):
-            run = Run(self, config)
+            run = self._run_for(config)
             run.set_loaded(loaded)
             runs.append(run)
         # A step's task writes are kept in the header of the checkpoint it made (its child):
@@ -101,7 +141,7 @@ class StateAccess(GraphBase):
         if before_id is not None and runs:
             child = await saver.load(thread_id, ns, before_id)
             if child is not None:
-                self._note_made_by(made, Run(self, config), child)
+                self._note_made_by(made, self._run_for(config), child)
         for run in runs:
             cp = run.cp
             if cp.parent_id is not None and cp.made_by and cp.parent_id not in made:
@@ -117,7 +157,7 @@ class StateAccess(GraphBase):
         cid = run.cp.checkpoint_id
         for loaded in await run.saver.history(run.thread_id, run.ns):
             if loaded.record.parent_id == cid:
-                child = Run(self, run.config)
+                child = self._run_for(run.config)
                 child.set_loaded(loaded)
                 if child.cp.made_by:  # (a fork's copy has none)
                     return dict(child.cp.made_by)
@@ -186,7 +226,8 @@ class StateAccess(GraphBase):
         together as one new checkpoint (as if those nodes ran in one step); returns the last
         checkpoint's config."""
         self._require_saver("bulk_update_state()")
-        run = Run(self, self._config(config), durability="sync")
+        run = self._run_for(self._config(config))
+        run.durability = "sync"
         await run.claim()
         try:
             return await bulk_update_state(run, supersteps)

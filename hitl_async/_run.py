@@ -96,6 +96,8 @@ class Run:
         self.steps_run = 0
         self.user_metadata = dict(config.get("metadata") or {})
         self.parent: Run | None = None
+        self.parents: dict[str, str] = {}
+        """A subgraph run's parent checkpoints, by namespace (checkpoint metadata "parents")."""
         self.context: Any = None
         # What the store can do, checked once (hitl_async.checkpoint.capabilities).
         self.coordinated = isinstance(self.saver, LeaseStore)
@@ -179,7 +181,12 @@ class Run:
             parent_id=parent,
             created_at=now_iso(),
             step=step,
-            metadata={**self.user_metadata, "source": source, "step": step, "parents": {}},
+            metadata={
+                **self.user_metadata,
+                "source": source,
+                "step": step,
+                "parents": self.parents,
+            },
             values=self.cp.values,
             versions=self.cp.versions,
             tasks=tasks,

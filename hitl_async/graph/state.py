@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from hitl_async._schema import StateSchema
 from hitl_async.constants import END, RESERVED, START
@@ -310,7 +310,7 @@ class StateGraph:
 
     def compile(
         self,
-        checkpointer: BaseSaver | Literal[False] | None = None,
+        checkpointer: BaseSaver | bool | None = None,
         *,
         interrupt_before: Sequence[str] | All | None = None,
         interrupt_after: Sequence[str] | All | None = None,
@@ -338,7 +338,7 @@ class StateGraph:
             )
         self.validate(interrupt_before, interrupt_after)
         self.compiled = True
-        return CompiledStateGraph(
+        compiled = CompiledStateGraph(
             self,
             checkpointer=checkpointer if isinstance(checkpointer, BaseSaver) else None,
             interrupt_before=interrupt_before,
@@ -348,3 +348,6 @@ class StateGraph:
             lease_ttl=lease_ttl,
             serializer=serializer,
         )
+        # checkpointer=True (a subgraph): keep its state between calls in the parent's thread.
+        compiled.keeps_state = checkpointer is True
+        return compiled

@@ -64,6 +64,8 @@ class GraphBase:
         self.plan = Plan(builder)
         self.lease_ttl = lease_ttl
         self.keeps_state = False
+        self.cache: Any = None
+        """`compile(cache=...)`: where nodes with a `CachePolicy` keep their results."""
         self.called_subgraphs: dict[str, list[Any]] = {}
         """Compiled graphs each node has called as subgraphs from its function (for
         `get_state(subgraphs=True)`), in the order first called."""

@@ -96,6 +96,8 @@ class Run:
         self.steps_run = 0
         self.user_metadata = dict(config.get("metadata") or {})
         self.parent: Run | None = None
+        self.cache: Any = graph.cache
+        """The cache of nodes with a `CachePolicy` (a subgraph without one uses its parent's)."""
         self.parents: dict[str, str] = {}
         """A subgraph run's parent checkpoints, by namespace (checkpoint metadata "parents")."""
         self.context: Any = None

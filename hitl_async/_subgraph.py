@@ -71,6 +71,8 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
         run.serde = parent.serde
     run.lease = parent.lease
     run.context = parent.context
+    if run.cache is None:
+        run.cache = parent.cache
     run.parents = {**parent.parents, parent.ns: str(parent.cp.checkpoint_id)}
     await run.load()
     # A namespace of the calling task holds only this call; a shared one (checkpointer=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from hitl_async._cache import store_cached, use_cached
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import execute, listed_order
@@ -102,6 +103,9 @@ async def tick(run: Run) -> bool:
         for t in runnable:
             if t.name != START:  # the input task is not reported, as in LangGraph
                 emit_task_start(run, t, step)
+    if run.cache is not None:  # tasks whose writes are cached finish without running
+        await use_cached(run, runnable, view)
+        runnable = [t for t in runnable if not t.cached]
     if len(runnable) == 1:
         await _execute(run, runnable[0], view, step, False)
     elif runnable:
@@ -157,6 +161,8 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persis
     t.raised = None
     work = execute(run.graph, t, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
     await (work if run.trace is None else run.trace.node(run, t, work))
+    if t.cache_key is not None:
+        await store_cached(run, t)
     if t.name != START and run.modes:
         if t.finished_now:
             run.emit("updates", {t.name: t.update})

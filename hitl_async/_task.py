@@ -62,6 +62,10 @@ class Task:
     update: Any = None
     finished_now: bool = False
     persisted: bool = False
+    cache_key: Any = None
+    """(namespace, key) of the task's input when its node has a `CachePolicy` and a cache."""
+    cached: bool = False
+    """Its writes came from the cache: the node did not run."""
 
     name: str = ""
 

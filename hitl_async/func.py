@@ -131,6 +131,8 @@ class EntrypointGraph(CompiledStateGraph):
             keep = True
             if mode == "custom" and isinstance(chunk, TaskUpdate):
                 mode, out = "updates", {chunk.name: chunk.value}
+                if chunk.cached:
+                    out["__metadata__"] = {"cached": True}
             elif ns:
                 pass  # events of a graph run inside this one: as that graph streamed them
             elif mode == "updates" and self.entry_name in chunk:
@@ -250,7 +252,8 @@ class entrypoint:
     The function takes one input (any value) and may take `previous` (the value this thread's
     last run returned or saved), `config`, `writer`, `runtime` and `store` as keyword
     parameters. It returns a compiled `EntrypointGraph`, named after the function in its stream
-    events. `cache` is accepted and ignored; `cache_policy` and `timeout` are not supported.
+    events. `cache` holds the results of `@task(cache_policy=...)` calls; `cache_policy` and
+    `timeout` are not supported.
     """
 
     @dataclass(frozen=True, slots=True)
@@ -306,6 +309,7 @@ class entrypoint:
             store=self.store,
         )
         graph.entry_name = name
+        graph.cache = self.cache  # (what its @task(cache_policy=...) calls are cached in)
         return graph
 
 

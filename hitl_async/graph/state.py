@@ -11,7 +11,7 @@ from hitl_async._schema import StateSchema
 from hitl_async.constants import END, RESERVED, START
 from hitl_async.errors import GraphValidationError
 from hitl_async.runnables import RunnableNode, SupportsInvoke, is_runnable
-from hitl_async.types import All, RetryPolicy
+from hitl_async.types import All, CachePolicy, RetryPolicy
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
@@ -61,6 +61,8 @@ class NodeSpec:
     subgraph: CompiledStateGraph | None = None
     defer: bool = False
     """Run only when no other task is left to run (LangGraph's `defer=True`)."""
+    cache_policy: CachePolicy | None = None
+    """Reuse the node's writes for the same input (with `compile(cache=...)`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,7 @@ class StateGraph:
         input_schema: Any | None = None,
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
         destinations: dict[str, str] | tuple[str, ...] | None = None,
+        cache_policy: CachePolicy | None = None,
         **_: Any,
     ) -> StateGraph:
         """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function)."""
@@ -171,6 +174,7 @@ class StateGraph:
             metadata=dict(metadata or {}),
             subgraph=subgraph,
             defer=defer,
+            cache_policy=cache_policy,
         )
         return self
 
@@ -350,4 +354,5 @@ class StateGraph:
         )
         # checkpointer=True (a subgraph): keep its state between calls in the parent's thread.
         compiled.keeps_state = checkpointer is True
+        compiled.cache = cache
         return compiled

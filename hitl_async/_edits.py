@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hitl_async._checkpoint import TaskSpec, write_records
+from hitl_async._checkpoint import TaskSpec, flat_writes, write_records
 from hitl_async._task import route
 from hitl_async.checkpoint.base import WriteRecord
 from hitl_async.constants import (
@@ -186,7 +186,7 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
                 made_by.append((task.index, items))
         # As in LangGraph, the update completes the paused step: only the routes run next.
         changed, next_specs = run.plan.step(new_values, writes)
-    _next(run, new_values, changed, "update", next_specs, made_by)
+    _next(run, new_values, changed, "update", next_specs, flat_writes(made_by))
     records: list[WriteRecord] = []
     if as_node is None and at_head:
         records = _carried_over(run, old_tasks)
@@ -199,7 +199,7 @@ def _next(
     changed: set[str],
     source: str,
     specs: list[TaskSpec],
-    made_by: list[tuple[int, list[tuple[str, Any]]]] | None = None,
+    made_by: list[Any] | None = None,
 ) -> None:
     """Move the run to a new checkpoint with `values` and the next tasks `specs`."""
     run.cp.values = values

@@ -145,7 +145,7 @@ class StateAccess(GraphBase):
         for run in runs:
             cp = run.cp
             if cp.parent_id is not None and cp.made_by and cp.parent_id not in made:
-                made[cp.parent_id] = dict(cp.made_by)
+                made[cp.parent_id] = cp.made_by_tasks()
         for run in runs:
             # Every checkpoint as stored, the head too, like LangGraph: its step's tasks all
             # show in `next`, with the results of those that finished.
@@ -160,7 +160,7 @@ class StateAccess(GraphBase):
                 child = self._run_for(run.config)
                 child.set_loaded(loaded)
                 if child.cp.made_by:  # (a fork's copy has none)
-                    return dict(child.cp.made_by)
+                    return child.cp.made_by_tasks()
             if loaded.record.checkpoint_id == cid:
                 break
         return None
@@ -171,7 +171,7 @@ class StateAccess(GraphBase):
     ) -> None:
         run.set_loaded(loaded)
         if run.cp.parent_id is not None and run.cp.made_by:
-            made[run.cp.parent_id] = dict(run.cp.made_by)
+            made[run.cp.parent_id] = run.cp.made_by_tasks()
 
     def get_state_history(
         self,

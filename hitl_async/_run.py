@@ -168,7 +168,7 @@ class Run:
         source: str,
         step: int,
         tasks: list[TaskSpec],
-        made_by: list[tuple[int, list[tuple[str, Any]]]] | None = None,
+        made_by: list[Any] | None = None,
     ) -> None:
         """Move to a new checkpoint whose values are the current ones (changed since in place).
 
@@ -192,7 +192,7 @@ class Run:
             values=self.cp.values,
             versions=self.cp.versions,
             tasks=tasks,
-            made_by=made_by or [],
+            made_by=made_by if made_by and not skip else [],  # (skipped: not its parent's)
         )
         for ch in self.dirty:
             if ch in self.cp.values:

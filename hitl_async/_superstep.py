@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async._cache import store_cached, use_cached
+from hitl_async._checkpoint import flat_writes
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import execute, listed_order
@@ -202,11 +203,12 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     run.cp.values = values
     run.cp.versions = dict(run.cp.versions)
     run.dirty |= changed
-    made_by = [
-        (t.index, [w for w in t.writes if w[0][:2] != "__"])
-        for t in tasks
-        if not t.persisted and run.saver is not None
-    ]
+    # Writes of tasks not stored as pending writes, kept for history in the next header.
+    made_by = (
+        flat_writes([(t.index, t.state_writes()) for t in tasks if not t.persisted])
+        if run.saver is not None and (len(tasks) > 1 or not tasks[0].persisted)
+        else None
+    )
     run.new_checkpoint("loop", step, next_tasks, made_by)
     if run.durability == "sync":
         await run.outbox.save()

@@ -62,6 +62,8 @@ class Task:
     update: Any = None
     finished_now: bool = False
     persisted: bool = False
+    items: list[tuple[str, Any]] | None = None
+    """The state writes among `writes` (None: not split out; `state_writes()` filters)."""
     cache_key: Any = None
     """(namespace, key) of the task's input when its node has a `CachePolicy` and a cache."""
     cached: bool = False
@@ -71,6 +73,12 @@ class Task:
 
     def __post_init__(self) -> None:
         self.name = self.spec.node
+
+    def state_writes(self) -> list[tuple[str, Any]]:
+        """The task's writes to state keys (not its routing)."""
+        if self.items is not None:
+            return self.items
+        return [w for w in self.writes if w[0][:2] != "__"]
 
     @property
     def resume(self) -> list[Any]:
@@ -318,6 +326,7 @@ async def _start(
         items = graph.builder.input_schema.items(arg, source="input")
         goto, edges = (), True
     task.writes = items + await route(graph, START, items, values, goto, pad.config, edges=edges)
+    task.items = items
     task.done = task.finished_now = True
 
 
@@ -368,9 +377,13 @@ async def execute(
         finally:
             reset_scratchpad(token)
     try:
-        parts = result if _is_command_list(result) else (result,)
-        items = []
         goto: tuple[Any, ...] = ()
+        if not isinstance(result, (Command, list, tuple)):  # the common case: a dict or None
+            items = graph.builder.schema.items(result, source=f"node {task.name!r}")
+            parts: Any = ()
+        else:
+            parts = result if _is_command_list(result) else (result,)
+            items = []
         for part in parts:
             if isinstance(part, Command):
                 if part.graph == Command.PARENT:
@@ -387,6 +400,7 @@ async def execute(
                 items += graph.builder.schema.items(part, source=f"node {task.name!r}")
         task.update = update_chunk(items)  # no state key written: None, as in LangGraph
         task.writes = items + await route(graph, task.name, items, values, goto, pad.config)
+        task.items = items
     except Exception as exc:
         task.error = exc
         return

@@ -38,6 +38,7 @@ from hitl_async._task_calls import (
     TaskUpdate,
     task,
 )
+from hitl_async.cache.store import as_cache
 from hitl_async.constants import END, INTERRUPT, START
 from hitl_async.errors import GeneratorNotSupportedError, GraphInterrupt
 from hitl_async.graph.compiled import CompiledStateGraph
@@ -309,7 +310,7 @@ class entrypoint:
             store=self.store,
         )
         graph.entry_name = name
-        graph.cache = self.cache  # (what its @task(cache_policy=...) calls are cached in)
+        graph.cache = as_cache(self.cache, graph.serde)  # (for @task(cache_policy=...) calls)
         return graph
 
 

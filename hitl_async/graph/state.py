@@ -332,6 +332,7 @@ class StateGraph:
         `serializer`: how checkpoints are encoded (default `hitl_async.serde.default_serializer`;
         e.g. `hitl_async.crypto.EncryptedSerializer` for authenticated encryption at rest).
         """
+        from hitl_async.cache.store import as_cache
         from hitl_async.checkpoint.base import BaseSaver
         from hitl_async.graph.compiled import CompiledStateGraph
 
@@ -354,5 +355,5 @@ class StateGraph:
         )
         # checkpointer=True (a subgraph): keep its state between calls in the parent's thread.
         compiled.keeps_state = checkpointer is True
-        compiled.cache = cache
+        compiled.cache = as_cache(cache, compiled.serde)  # (a store: cached in it, shared)
         return compiled

@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 
 from hitl_async import START, CachePolicy, Command, Send, StateGraph, interrupt
 from hitl_async.cache.memory import InMemoryCache
+from hitl_async.checkpoint.capabilities import Capability
 from hitl_async.func import entrypoint, task
 
 pytestmark = pytest.mark.anyio
@@ -308,3 +309,84 @@ async def test_subgraph_nodes_use_the_parents_cache(saver: Any) -> None:
     first = await app.ainvoke({"x": 1, "log": []}, cfg())
     second = await app.ainvoke({"x": 1, "log": []}, cfg())
     assert first == second and calls == ["inner"]
+
+
+def counted_chain(calls: list[str]) -> StateGraph:
+    def a(state: Log) -> Log:
+        calls.append("a")
+        return {"log": [f"a{state['x']}"]}
+
+    def b(state: Log) -> Log:
+        calls.append("b")
+        return {"log": ["b"]}
+
+    g = StateGraph(Log)
+    g.add_node("a", a, cache_policy=CachePolicy(ttl=60))
+    g.add_node("b", b, cache_policy=CachePolicy())
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    return g
+
+
+# test_pregel.py::test_in_one_fan_out_state_graph_waiting_edge_multiple (with the cache fixture
+# of each store: LangGraph's tests run it on InMemoryCache, SqliteCache and RedisCache)
+async def test_cache_in_the_store_is_shared_by_graph_objects(saver: Any) -> None:
+    assert saver.supports(Capability.CACHE)
+    calls: list[str] = []
+    one = counted_chain(calls).compile(checkpointer=saver, cache=saver)
+    other = counted_chain(calls).compile(checkpointer=saver, cache=saver)  # another process's
+    assert await one.ainvoke({"x": 1}, cfg()) == {"x": 1, "log": ["a1", "b"]}
+    chunks = [c async for c in other.astream({"x": 1}, cfg())]
+    assert chunks == [
+        {"a": {"log": ["a1"]}, "__metadata__": {"cached": True}},
+        {"b": {"log": ["b"]}, "__metadata__": {"cached": True}},
+    ]
+    assert calls == ["a", "b"]
+    await other.aclear_cache(["a"])
+    await one.ainvoke({"x": 1}, cfg())
+    assert calls == ["a", "b", "a"]
+    await one.aclear_cache()
+    await other.ainvoke({"x": 1}, cfg())
+    assert calls == ["a", "b", "a", "a", "b"]
+
+
+# test_pregel.py (a store-kept result expires after its ttl)
+async def test_store_cache_entries_expire(saver: Any) -> None:
+    calls: list[int] = []
+
+    def a(state: Log) -> Log:
+        calls.append(state["x"])
+        return {"log": ["a"]}
+
+    g = StateGraph(Log)
+    g.add_node("a", a, cache_policy=CachePolicy(ttl=0.3))
+    g.add_edge(START, "a")
+    app = g.compile(checkpointer=saver, cache=saver)
+    await app.ainvoke({"x": 1}, cfg())
+    await app.ainvoke({"x": 1}, cfg())
+    assert calls == [1]
+    await anyio.sleep(0.5)  # the ttl passes
+    await app.ainvoke({"x": 1}, cfg())
+    assert calls == [1, 1]
+
+
+# test_pregel_async.py::test_multiple_interrupts_functional_cache (the cache in the store)
+async def test_task_cache_in_the_store(saver: Any) -> None:
+    counter = 0
+
+    @task(cache_policy=CachePolicy())
+    def double(x: int) -> int:
+        nonlocal counter
+        counter += 1
+        return 2 * x
+
+    @entrypoint(checkpointer=saver, cache=saver)
+    def graph(n: int) -> int:
+        return double(n).result() + double(n + 1).result()
+
+    assert await graph.ainvoke(1, cfg()) == 6
+    assert await graph.ainvoke(1, cfg()) == 6
+    assert counter == 2
+    await double.aclear_cache(graph.cache)
+    assert await graph.ainvoke(1, cfg()) == 6
+    assert counter == 4

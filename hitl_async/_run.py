@@ -136,7 +136,7 @@ class Run:
             return schema.present(values)
         return {k: v for k, v in values.items() if k in schema.fields}
 
-    def stream_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def stream_values(self, values: Mapping[str, Any] | None = None) -> Any:
         """A `values` chunk: every state key, output-only keys too (as LangGraph streams it); a
         root-schema graph: its one value."""
         state = self.plan.state_values(self.cp.values if values is None else values)

@@ -183,7 +183,8 @@ def _emit_interrupts(run: Run, t: Task) -> None:
     pending = t.pending
     run.emit("updates", {INTERRUPT: pending})
     if "values" in run.modes:
-        run.emit("values", {**run.stream_values(), INTERRUPT: pending})
+        state = run.stream_values()
+        run.emit("values", {**(state if isinstance(state, dict) else {}), INTERRUPT: pending})
 
 
 def _state_writes(t: Task) -> bool:

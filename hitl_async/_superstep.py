@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async._cache import store_cached, use_cached
-from hitl_async._checkpoint import flat_writes
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import execute, listed_order
@@ -204,12 +203,17 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     run.cp.values = values
     run.cp.versions = dict(run.cp.versions)
     run.dirty |= changed
-    # Writes of tasks not stored as pending writes, kept for history in the next header.
-    made_by = (
-        flat_writes([(t.index, t.state_writes()) for t in tasks if not t.persisted])
-        if run.saver is not None and (len(tasks) > 1 or not tasks[0].persisted)
-        else None
-    )
+    # Writes of tasks not stored as pending writes, kept for history in the next header (in
+    # `EngineCheckpoint.made_by`'s flat form, built inline: this runs every step).
+    made_by: list[Any] | None = None
+    if run.saver is not None:
+        made_by = []
+        for t in tasks:
+            if not t.persisted:
+                items = t.items if t.items is not None else t.state_writes()
+                made_by += (t.index, len(items))
+                for write in items:
+                    made_by += write
     run.new_checkpoint("loop", step, next_tasks, made_by)
     if run.durability == "sync":
         await run.outbox.save()

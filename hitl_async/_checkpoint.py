@@ -67,7 +67,9 @@ class EngineCheckpoint:
     """State writes of the tasks of the parent's step that made this checkpoint, for those not
     stored as the parent's pending writes: what history shows as their `PregelTask.result`
     (LangGraph keeps every task's writes). Flat, as stored (cheap to build and pack): task
-    index, number of writes, then key and value of each; `made_by_tasks()` reads it."""
+    index, number of writes, then key and value of each; `made_by_tasks()` reads it. Empty for
+    a loop step of one task that wrote keys without reducer, once each: the channels this
+    checkpoint changed hold what it wrote. `[-1]`: no results (the parent was skipped)."""
 
     def made_by_tasks(self) -> dict[int, list[tuple[str, Any]]]:
         """`made_by` as the writes of each task, by task index."""

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hitl_async import _sync
+from hitl_async._checkpoint import NULL_TASK
 from hitl_async._edits import bulk_update_state
 from hitl_async._graph_base import GraphBase
 from hitl_async._run import Run
@@ -17,10 +18,12 @@ from hitl_async.errors import InvalidConfigError
 from hitl_async.types import StateUpdate
 
 if TYPE_CHECKING:
-    from hitl_async.checkpoint.base import LoadedCheckpoint
     from hitl_async.types import StateSnapshot
 
 __all__ = ["StateAccess"]
+
+_DERIVED = -1
+"""Key of results read from a child's changed channels (valid for a one-task step only)."""
 
 _MAX_CALLS = 16
 """How many subgraph calls of one task `get_state(subgraphs=True)` looks at."""
@@ -138,18 +141,23 @@ class StateAccess(GraphBase):
         # A step's task writes are kept in the header of the checkpoint it made (its child):
         # newest first, so the child of each is listed before it, except at a page's start.
         made: dict[str, dict[int, list[tuple[str, Any]]]] = {}
+        children = list(runs)
         if before_id is not None and runs:
-            child = await saver.load(thread_id, ns, before_id)
-            if child is not None:
-                self._note_made_by(made, self._run_for(config), child)
-        for run in runs:
-            cp = run.cp
-            if cp.parent_id is not None and cp.made_by and cp.parent_id not in made:
-                made[cp.parent_id] = cp.made_by_tasks()
+            loaded_child = await saver.load(thread_id, ns, before_id)
+            if loaded_child is not None:
+                child = self._run_for(config)
+                child.set_loaded(loaded_child)
+                children.insert(0, child)
+        for child in children:
+            parent_id = child.cp.parent_id
+            if parent_id is not None and parent_id not in made:
+                found = _made_of(child)
+                if found is not None:
+                    made[parent_id] = found
         for run in runs:
             # Every checkpoint as stored, the head too, like LangGraph: its step's tasks all
             # show in `next`, with the results of those that finished.
-            yield snapshot(run, at_head=False, made=made.get(str(run.cp.checkpoint_id)))
+            yield snapshot(run, at_head=False, made=_for(run, made))
 
     async def _made_by_child(self, run: Run) -> dict[int, list[tuple[str, Any]]] | None:
         """The task writes of a past checkpoint's step, kept in its (newest) child's header."""
@@ -159,19 +167,12 @@ class StateAccess(GraphBase):
             if loaded.record.parent_id == cid:
                 child = self._run_for(run.config)
                 child.set_loaded(loaded)
-                if child.cp.made_by:  # (a fork's copy has none)
-                    return child.cp.made_by_tasks()
+                found = _made_of(child)
+                if found is not None:  # (a fork's copy tells nothing)
+                    return _for(run, {str(cid): found})
             if loaded.record.checkpoint_id == cid:
                 break
         return None
-
-    @staticmethod
-    def _note_made_by(
-        made: dict[str, dict[int, list[tuple[str, Any]]]], run: Run, loaded: LoadedCheckpoint
-    ) -> None:
-        run.set_loaded(loaded)
-        if run.cp.parent_id is not None and run.cp.made_by:
-            made[run.cp.parent_id] = run.cp.made_by_tasks()
 
     def get_state_history(
         self,
@@ -276,3 +277,34 @@ class StateAccess(GraphBase):
     ) -> StateSnapshot:
         """Synchronous `await_for()`."""
         return _sync.run(lambda: self.await_for(config, until=until, timeout=timeout))
+
+
+def _made_of(child: Run) -> dict[int, list[tuple[str, Any]]] | None:
+    """The writes of the tasks of the step that made `child`, by task index of its parent:
+    kept in its header, or (a loop step of one task writing keys without reducer, once each)
+    the values of the channels `child` changed, as task 0's. None: it tells nothing."""
+    cp = child.cp
+    if cp.made_by:
+        return cp.made_by_tasks()
+    if cp.metadata.get("source") != "loop" or NULL_TASK in cp.writes:
+        return None
+    fields = child.plan.fields
+    changed = [
+        (k, cp.values[k])
+        for k, version in cp.versions.items()
+        if version == cp.checkpoint_id and k in fields and k in cp.values
+    ]
+    return {_DERIVED: changed}
+
+
+def _for(
+    parent: Run, made: dict[str, dict[int, list[tuple[str, Any]]]]
+) -> dict[int, list[tuple[str, Any]]] | None:
+    """The results `made` holds for `parent`'s tasks: a derived one only for a one-task step
+    run with no `Command(update=...)` folded in (its keys changed the channels too)."""
+    found = made.get(str(parent.cp.checkpoint_id))
+    if found is None or _DERIVED not in found:
+        return found
+    if len(parent.tasks) != 1 or NULL_TASK in parent.cp.writes:
+        return None
+    return {0: found[_DERIVED]}

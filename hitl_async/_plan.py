@@ -29,6 +29,7 @@ class Plan:
         self.fields = builder.schema.fields
         self.initials = {k: f.initial for k, f in self.fields.items() if f.has_initial}
         self.deferred = frozenset(name for name, spec in builder.nodes.items() if spec.defer)
+        self.reducer_keys = frozenset(k for k, f in self.fields.items() if f.reducer is not None)
         self.static_next: dict[str, list[str]] = {}
         for start, end in builder.edge_order:
             if end != END:
@@ -98,6 +99,15 @@ class Plan:
                 current = f.reducer(current, value)
             values[key] = current
         return set(grouped)
+
+    def derivable(self, items: list[tuple[str, Any]]) -> bool:
+        """Whether the checkpoint a one-task step makes tells the task's writes by itself: it
+        wrote each key once and none has a reducer, so the values of the channels the step
+        changed are what it wrote (history reads them there; nothing is kept for it)."""
+        if len(items) == 1:
+            return items[0][0] not in self.reducer_keys
+        keys = {k for k, _ in items}
+        return len(keys) == len(items) and self.reducer_keys.isdisjoint(keys)
 
     def _hold_deferred(
         self, values: dict[str, Any], pulls: set[str], pushes: bool, changed: set[str]

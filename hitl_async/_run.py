@@ -38,6 +38,10 @@ NOT_LOADED: Final[Any] = object()
 log = get_logger("hitl_async.run")
 
 
+_SKIPPED: Final[list[Any]] = [-1]
+"""`made_by` of a checkpoint whose parent is not the checkpoint its step ran from: no results."""
+
+
 def _drop(_: Any) -> None:
     return None
 
@@ -192,7 +196,8 @@ class Run:
             values=self.cp.values,
             versions=self.cp.versions,
             tasks=tasks,
-            made_by=made_by if made_by and not skip else [],  # (skipped: not its parent's)
+            # A skipped parent (durability="exit"): this step's writes are not its parent's.
+            made_by=_SKIPPED if skip else made_by or [],
         )
         for ch in self.dirty:
             if ch in self.cp.values:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async._cache import store_cached, use_cached
+from hitl_async._checkpoint import NULL_TASK
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import execute, listed_order
@@ -204,9 +205,13 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     run.cp.versions = dict(run.cp.versions)
     run.dirty |= changed
     # Writes of tasks not stored as pending writes, kept for history in the next header (in
-    # `EngineCheckpoint.made_by`'s flat form, built inline: this runs every step).
+    # `EngineCheckpoint.made_by`'s flat form, built inline: this runs every step), unless the
+    # next checkpoint's changed channels tell them (one task, no reducer: the common case).
     made_by: list[Any] | None = None
-    if run.saver is not None:
+    one = tasks[0] if len(tasks) == 1 and NULL_TASK not in run.cp.writes else None
+    if run.saver is not None and not (
+        one is not None and one.items is not None and run.plan.derivable(one.items)
+    ):
         made_by = []
         for t in tasks:
             if not t.persisted:

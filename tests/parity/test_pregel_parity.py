@@ -309,3 +309,56 @@ async def test_task_result_of_a_node_returning_none_and_of_a_paused_one(saver: A
         ("loud", "{'foo': 'x'}"),
         ("quiet", "{}"),
     ]
+
+
+class Plain(TypedDict, total=False):
+    x: str
+    log: str
+
+
+# test_pregel.py::test_multiple_writes_same_channel_from_same_node (keys without reducers)
+async def test_history_results_of_plain_keys(saver: Any) -> None:
+    g = StateGraph(Plain)
+    g.add_node("a", lambda s: {"log": "a"})
+    g.add_node("b", lambda s: {"x": s["x"] + "!", "log": "b"})
+    g.add_node("c", lambda s: None)
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", "c")
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    await graph.ainvoke({"x": "hi"}, config)
+    hist = await history(graph, config)
+    assert [[(t.name, t.result) for t in s.tasks] for s in hist] == [
+        [],
+        [("c", {})],
+        [("b", {"x": "hi!", "log": "b"})],
+        [("a", {"log": "a"})],
+        [("__start__", {"x": "hi"})],
+    ]
+
+
+# test_time_travel.py (a resume's Command(update=...) is not the resumed task's result)
+async def test_history_result_leaves_out_a_resume_update(saver: Any) -> None:
+    g = StateGraph(Plain)
+    g.add_node("ask", lambda s: {"log": interrupt("ok?")})
+    g.add_edge(START, "ask")
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    await graph.ainvoke({"x": "hi"}, config)
+    out = await graph.ainvoke(Command(resume="yes", update={"x": "patched"}), config)
+    assert out == {"x": "patched", "log": "yes"}
+    hist = await history(graph, config)
+    asked = next(s for s in hist if s.next == ("ask",))
+    assert [t.result for t in asked.tasks] == [{"log": "yes"}]
+
+
+# test_pregel.py (durability="exit": no result is shown for a task that did not run there)
+async def test_history_results_with_durability_exit(saver: Any) -> None:
+    graph = abc(saver, interrupt_before=["c"])
+    config = cfg()
+    await graph.ainvoke({"value": ["i"]}, config, durability="exit")
+    await graph.ainvoke(None, config, durability="exit")
+    for snap in await history(graph, config):
+        for t in snap.tasks:
+            assert t.result in (None, {"value": [t.name]})

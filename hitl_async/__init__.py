@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hitl_async._connect import connect
+from hitl_async.cache import BaseCache, InMemoryCache
 from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
@@ -74,12 +75,14 @@ from hitl_async.store import (
 )
 from hitl_async.types import (
     CANCEL,
+    CachePolicy,
     Command,
     Interrupt,
     PregelTask,
     RetryPolicy,
     Send,
     StateSnapshot,
+    StateUpdate,
     interrupt,
 )
 from hitl_async.worker import Worker
@@ -92,9 +95,11 @@ __all__ = [
     "END",
     "START",
     "AmbiguousResumeError",
+    "BaseCache",
     "BaseSaver",
     "BaseStore",
     "BlobRecord",
+    "CachePolicy",
     "Capability",
     "ChangeFeed",
     "CheckpointConflictError",
@@ -113,6 +118,7 @@ __all__ = [
     "GraphRecursionError",
     "GraphValidationError",
     "HitlError",
+    "InMemoryCache",
     "InMemorySaver",
     "InMemoryStore",
     "InboxEntry",
@@ -151,6 +157,7 @@ __all__ = [
     "Serializer",
     "StateGraph",
     "StateSnapshot",
+    "StateUpdate",
     "StoreCorruptError",
     "StoreLostError",
     "StoreUnavailableError",

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "NULL_TASK",
     "EngineCheckpoint",
     "TaskSpec",
+    "flat_writes",
     "new_checkpoint_id",
     "now_iso",
     "task_id",
@@ -62,6 +63,23 @@ class EngineCheckpoint:
     versions: dict[str, str]
     tasks: list[TaskSpec]
     writes: dict[str, list[tuple[int, str, Any]]] = field(default_factory=dict)
+    made_by: list[Any] = field(default_factory=list)
+    """State writes of the tasks of the parent's step that made this checkpoint, for those not
+    stored as the parent's pending writes: what history shows as their `PregelTask.result`
+    (LangGraph keeps every task's writes). Flat, as stored (cheap to build and pack): task
+    index, number of writes, then key and value of each; `made_by_tasks()` reads it. Empty for
+    a loop step of one task that wrote keys without reducer, once each: the channels this
+    checkpoint changed hold what it wrote. `[-1]`: no results (the parent was skipped)."""
+
+    def made_by_tasks(self) -> dict[int, list[tuple[str, Any]]]:
+        """`made_by` as the writes of each task, by task index."""
+        out: dict[int, list[tuple[str, Any]]] = {}
+        flat, i = self.made_by, 0
+        while i + 1 < len(flat):
+            index, n = flat[i], flat[i + 1]
+            out[index] = [(flat[j], flat[j + 1]) for j in range(i + 2, i + 2 + 2 * n, 2)]
+            i += 2 + 2 * n
+        return out
 
     @classmethod
     def empty(cls) -> EngineCheckpoint:
@@ -71,10 +89,14 @@ class EngineCheckpoint:
 
     def record(self, thread_id: str, checkpoint_ns: str, serde: Serializer) -> CheckpointRecord:
         assert self.checkpoint_id is not None and self.created_at is not None
-        header = serde.dumps(
-            [_HEADER_VERSION, self.step, [[t.node, t.push, t.arg] for t in self.tasks]],
-            channel="__tasks__",
-        )
+        parts: list[Any] = [
+            _HEADER_VERSION,
+            self.step,
+            [[t.node, t.push, t.arg] for t in self.tasks],
+        ]
+        if self.made_by:  # (an optional 4th part: headers without it still load)
+            parts.append(self.made_by)
+        header = serde.dumps(parts, channel="__tasks__")
         return CheckpointRecord(
             thread_id=thread_id,
             checkpoint_ns=checkpoint_ns,
@@ -109,7 +131,7 @@ class EngineCheckpoint:
             return CheckpointCorruptError(rec.thread_id, rec.checkpoint_id, where, detail)
 
         try:
-            version, step, tasks = serde.loads(rec.header)
+            version, step, tasks, *rest = serde.loads(rec.header)
             if version != _HEADER_VERSION:
                 raise CheckpointCorruptError(
                     rec.thread_id,
@@ -121,6 +143,9 @@ class EngineCheckpoint:
             if type(step) is not int or type(tasks) is not list:
                 raise TypeError("expected [version, step, tasks]")
             specs = [TaskSpec(node, push, arg) for node, push, arg in tasks]
+            made_by = rest[0] if rest else []
+            if type(made_by) is not list:
+                raise TypeError("expected a list of task writes")
         except CheckpointCorruptError:
             raise
         except Exception as exc:
@@ -150,7 +175,18 @@ class EngineCheckpoint:
             versions=dict(rec.channel_versions),
             tasks=specs,
             writes=writes,
+            made_by=made_by,
         )
+
+
+def flat_writes(entries: Iterable[tuple[int, Sequence[tuple[str, Any]]]]) -> list[Any]:
+    """Tasks' writes in `EngineCheckpoint.made_by`'s flat form."""
+    flat: list[Any] = []
+    for index, writes in entries:
+        flat += (index, len(writes))
+        for write in writes:
+            flat += write
+    return flat
 
 
 def write_records(

@@ -1,60 +1,214 @@
-"""Editing a thread without running it: `update_state` (write values as if a node returned them)
-and `cancel` (end the thread where it is). Each is one new checkpoint."""
+"""Editing a thread without running it: `update_state` / `bulk_update_state` (write values as if
+nodes returned them; copy a checkpoint; end the thread; new input) and `cancel` (end the thread
+where it is). Each superstep of edits is one new checkpoint."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hitl_async._checkpoint import write_records
+from hitl_async._checkpoint import TaskSpec, flat_writes, write_records
 from hitl_async._task import route
 from hitl_async.checkpoint.base import WriteRecord
-from hitl_async.constants import DONE, INTERRUPT, RESUME, START, TASK_RESULT, TASK_RESULT_IDX
+from hitl_async.constants import (
+    DONE,
+    END,
+    INTERRUPT,
+    RESUME,
+    START,
+    TASK_RESULT,
+    TASK_RESULT_IDX,
+)
 from hitl_async.errors import InvalidConfigError, InvalidUpdateError
+from hitl_async.types import StateUpdate
 
 if TYPE_CHECKING:
     from hitl_async._run import Run
     from hitl_async._task import Task
 
-__all__ = ["cancel_thread", "update_state"]
+__all__ = ["COPY", "INPUT", "bulk_update_state", "cancel_thread", "update_state"]
+
+
+COPY = "__copy__"
+"""`update_state(config, values, as_node="__copy__")`: a copy of the checkpoint (a sibling: same
+parent, values and next tasks, metadata source "fork"), then `values` as a list of
+`(values, as_node)` updates applied to the copy, if any."""
+
+INPUT = "__input__"
+"""`as_node="__input__"`: `values` becomes new input, as a run's input would (source "input")."""
 
 
 async def update_state(run: Run, values: Any, as_node: str | None) -> dict[str, Any]:
     """Write `values` as if node `as_node` returned them, as a new checkpoint; returns its
     config."""
-    await run.load()
-    builder = run.graph.builder
-    if as_node is not None and as_node not in builder.nodes and as_node != START:
+    return await bulk_update_state(run, [[StateUpdate(values, as_node)]])
+
+
+async def bulk_update_state(run: Run, supersteps: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """Apply `supersteps`, each a list of `StateUpdate`s (or `(values, as_node[, task_id])`
+    tuples) applied together, as one new checkpoint per superstep; returns the last's config.
+    Every superstep is checked before it is applied; a bad one raises `InvalidUpdateError`
+    (the supersteps before it stay applied, as in LangGraph)."""
+    if not supersteps:
         raise InvalidUpdateError(
-            f"thread {run.thread_id!r}: update_state(as_node={as_node!r}) names an unknown "
-            f"node; nodes are {sorted(builder.nodes)}"
+            f"thread {run.thread_id!r}: bulk_update_state() got no supersteps; pass a list of "
+            "lists of StateUpdate(values, as_node)"
         )
+    for i, updates in enumerate(supersteps):
+        if not updates:
+            raise InvalidUpdateError(
+                f"thread {run.thread_id!r}: bulk_update_state() superstep {i} has no updates; "
+                "each superstep is a non-empty list of StateUpdate(values, as_node)"
+            )
+    await run.load()
+    for updates in supersteps:
+        await _apply_superstep(run, [StateUpdate(*u) for u in updates])
+    return run.config_for(run.cp.checkpoint_id)
+
+
+def _only(run: Run, updates: list[StateUpdate], what: str) -> None:
+    if len(updates) > 1:
+        raise InvalidUpdateError(
+            f"thread {run.thread_id!r}: {what} must be the only update of its superstep, got "
+            f"{len(updates)} updates"
+        )
+
+
+async def _apply_superstep(run: Run, updates: list[StateUpdate]) -> None:
+    values, as_node = updates[0].values, updates[0].as_node
+    if as_node == END and values is None:
+        _only(run, updates, "update_state(None, as_node=END), which ends the thread,")
+        await _end(run)
+    elif as_node == INPUT:
+        _only(run, updates, 'update_state(values, as_node="__input__")')
+        await _new_input(run, values)
+    elif as_node == COPY:
+        _only(run, updates, 'update_state(..., as_node="__copy__")')
+        await _copy(run, values)
+    else:
+        await _update(run, updates)
+
+
+async def _end(run: Run) -> None:
+    """Finish the thread where it is: the writes of tasks that already finished in its step
+    are applied, every other task is dropped (with its interrupts)."""
+    finished = [(t.name, t.writes) for t in run.tasks if t.done]
+    new_values = dict(run.cp.values)
+    changed, _ = run.plan.step(new_values, finished)
+    _next(run, new_values, changed, "update", [])
+    await run.outbox.save()
+
+
+async def _new_input(run: Run, values: Any) -> None:
+    if values is None:
+        raise InvalidUpdateError(
+            f'thread {run.thread_id!r}: update_state(None, as_node="__input__") has no input; '
+            "pass the input values"
+        )
+    step = run.cp.step + 1 if run.exists else -1
+    run.cp.writes = {}
+    run.new_checkpoint("input", step, [TaskSpec(START, True, values)])
+    run.prepare_tasks()
+    await run.outbox.save()
+
+
+async def _copy(run: Run, values: Any) -> None:
+    if not run.exists:
+        raise InvalidUpdateError(
+            f"thread {run.thread_id!r} has no checkpoint to copy (as_node={COPY!r}); start it "
+            "with an input first"
+        )
+    parent = run.cp.parent_id
+    specs = [t.spec for t in run.tasks]
+    run.cp.writes = {}
+    run.new_checkpoint("fork", run.cp.step + 1, specs)
+    run.cp.parent_id = parent  # a sibling of the copied checkpoint, as LangGraph's copy
+    run.prepare_tasks()
+    await run.outbox.save()
+    if isinstance(values, (list, tuple)) and values:
+        items = []
+        for item in values:
+            if not isinstance(item, (list, tuple)) or len(item) < 2:
+                raise InvalidUpdateError(
+                    f"thread {run.thread_id!r}: update_state(values, as_node={COPY!r}) takes "
+                    f"a list of (values, as_node) updates to apply to the copy, got {item!r}"
+                )
+            items.append(StateUpdate(item[0], item[1]))
+        await _update(run, items)
+
+
+async def _update(run: Run, updates: list[StateUpdate]) -> None:
+    builder = run.graph.builder
+    for u in updates:
+        if u.as_node is None and len(updates) > 1:
+            raise InvalidUpdateError(
+                f"thread {run.thread_id!r}: each of several updates of one superstep needs "
+                f"as_node; nodes are {sorted(builder.nodes)}"
+            )
+        if u.as_node is not None and u.as_node not in builder.nodes and u.as_node != START:
+            raise InvalidUpdateError(
+                f"thread {run.thread_id!r}: update_state(as_node={u.as_node!r}) names an "
+                f"unknown node; nodes are {sorted(builder.nodes)}"
+            )
+    as_node = updates[0].as_node
     if as_node is None and not run.exists:
         as_node = START
     at_head = run.head == run.cp.checkpoint_id  # False: forking a past checkpoint
-    items = builder.schema.items(values, source="update_state")
     old_tasks = run.tasks
     new_values = dict(run.cp.values)
+    made_by: list[tuple[int, list[tuple[str, Any]]]] = []
     if as_node is None:
+        items = builder.schema.items(updates[0].values, source="update_state")
         changed = run.plan.apply(new_values, items, source="update_state")
         next_specs = [t.spec for t in old_tasks]
     else:
-        targets = await route(run.graph, as_node, items, new_values, (), run.config)
-        finished = [(t.name, t.writes) for t in old_tasks if t.done]
-        changed, routed = run.plan.step(new_values, [*finished, (as_node, items + targets)])
-        # As in LangGraph, the update completes the paused step: only as_node's routes run next.
-        next_specs = routed
-    run.cp.values = new_values
-    run.cp.versions = dict(run.cp.versions)
-    run.cp.writes = {}
-    run.dirty |= changed
-    step = run.cp.step + 1 if run.exists else 0
-    run.new_checkpoint("update", step, next_specs)
-    run.prepare_tasks()
+        writes = [(t.name, t.writes) for t in old_tasks if t.done]
+        used: set[int] = set()
+        for u in updates:
+            node = u.as_node or START
+            items = builder.schema.items(u.values, source="update_state")
+            targets = await route(run.graph, node, items, new_values, (), run.config)
+            writes.append((node, items + targets))
+            # The update stands for the step's pending task of that node: history shows it as
+            # that task's result, as LangGraph's does.
+            task = next(
+                (
+                    t
+                    for t in old_tasks
+                    if (t.id == u.task_id if u.task_id else t.name == node)
+                    and not t.done
+                    and t.index not in used
+                ),
+                None,
+            )
+            if task is not None and items:
+                used.add(task.index)
+                made_by.append((task.index, items))
+        # As in LangGraph, the update completes the paused step: only the routes run next.
+        changed, next_specs = run.plan.step(new_values, writes)
+    _next(run, new_values, changed, "update", next_specs, flat_writes(made_by))
     records: list[WriteRecord] = []
     if as_node is None and at_head:
         records = _carried_over(run, old_tasks)
     await run.outbox.save(records)
-    return run.config_for(run.cp.checkpoint_id)
+
+
+def _next(
+    run: Run,
+    values: dict[str, Any],
+    changed: set[str],
+    source: str,
+    specs: list[TaskSpec],
+    made_by: list[Any] | None = None,
+) -> None:
+    """Move the run to a new checkpoint with `values` and the next tasks `specs`."""
+    run.cp.values = values
+    run.cp.versions = dict(run.cp.versions)
+    run.cp.writes = {}
+    run.dirty |= changed
+    step = run.cp.step + 1 if run.exists else 0
+    run.new_checkpoint(source, step, specs, made_by)
+    run.prepare_tasks()
 
 
 def _carried_over(run: Run, old_tasks: list[Task]) -> list[WriteRecord]:

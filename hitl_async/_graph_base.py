@@ -3,6 +3,7 @@ lease ttl, and the checks of a call's config and options."""
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, Self
 
 from hitl_async._plan import Plan
@@ -20,6 +21,21 @@ if TYPE_CHECKING:
     from hitl_async.types import All, Durability
 
 __all__ = ["GraphBase"]
+
+
+def _referenced_graphs(fn: Any) -> list[Any]:
+    """Compiled graphs a node function refers to by name (its closure and globals)."""
+    target = getattr(fn, "__func__", fn)
+    try:
+        refs = inspect.getclosurevars(target)
+    except (TypeError, ValueError):
+        return []
+    found: list[Any] = []
+    for value in (*refs.nonlocals.values(), *refs.globals.values()):
+        if isinstance(value, GraphBase) and not any(v is value for v in found):
+            found.append(value)
+    return found
+
 
 _DURABILITY = frozenset({"sync", "async", "exit"})
 
@@ -47,6 +63,14 @@ class GraphBase:
         self.store = store
         self.plan = Plan(builder)
         self.lease_ttl = lease_ttl
+        self.keeps_state = False
+        self.cache: Any = None
+        """`compile(cache=...)`: where nodes with a `CachePolicy` keep their results."""
+        self.called_subgraphs: dict[str, list[Any]] = {}
+        """Compiled graphs each node has called as subgraphs from its function (for
+        `get_state(subgraphs=True)`), in the order first called."""
+        """`compile(checkpointer=True)`: as a subgraph, its state lives on between the calls of
+        one parent thread (a namespace without the calling task's id), as in LangGraph."""
         register_types_from_annotation(builder.state_schema)
         self.serde: Any = serializer if serializer is not None else default_serializer
         if serializer is not None:
@@ -73,6 +97,25 @@ class GraphBase:
             if key not in vars(new):
                 setattr(new, key, value)
         return new
+
+    def note_subgraph(self, node: str, graph: Any) -> None:
+        """Remember that `node` called `graph` as a subgraph."""
+        known = self.called_subgraphs.setdefault(node, [])
+        if not any(g is graph for g in known):
+            known.append(graph)
+
+    def subgraphs_of(self, node: str) -> list[Any]:
+        """The compiled graphs `node` runs as subgraphs: the node itself if it is one, else the
+        ones it called, else the compiled graphs its function refers to (closure and globals,
+        as LangGraph finds them)."""
+        spec = self.builder.nodes.get(node)
+        if spec is None:
+            return []
+        if spec.subgraph is not None:
+            return [spec.subgraph]
+        if node in self.called_subgraphs:
+            return list(self.called_subgraphs[node])
+        return _referenced_graphs(spec.fn)
 
     def get_graph(self, *, xray: bool | int = True) -> DrawableGraph:
         """A picture of the graph (`.draw_mermaid()`), subgraphs drawn inside their node."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from hitl_async._task import task_result
+
 if TYPE_CHECKING:
     from hitl_async._run import Run
     from hitl_async._task import Task
@@ -65,7 +67,7 @@ def emit_task_result(run: Run, t: Task, step: int) -> None:
         "id": t.id,
         "name": t.name,
         "error": repr(t.error) if t.error is not None else None,
-        "result": t.update if t.done else {},
+        "result": task_result(t.writes, root=run.graph.builder.schema.is_root) if t.done else {},
         "interrupts": [{"value": i.value, "id": i.id} for i in t.pending],
     }
     run.emit("tasks", payload)

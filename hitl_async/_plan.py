@@ -17,6 +17,10 @@ __all__ = ["Plan"]
 
 _BARRIER = "__join__:"
 
+_DEFERRED = "__join__:deferred"
+"""Channel of deferred nodes (`add_node(..., defer=True)`) triggered while other tasks were
+still to run: they run in the first step that would otherwise have no task."""
+
 
 class Plan:
     """Edges resolved per node, join barriers, and reducers of the state keys."""
@@ -24,6 +28,8 @@ class Plan:
     def __init__(self, builder: StateGraph) -> None:
         self.fields = builder.schema.fields
         self.initials = {k: f.initial for k, f in self.fields.items() if f.has_initial}
+        self.deferred = frozenset(name for name, spec in builder.nodes.items() if spec.defer)
+        self.reducer_keys = frozenset(k for k, f in self.fields.items() if f.reducer is not None)
         self.static_next: dict[str, list[str]] = {}
         for start, end in builder.edge_order:
             if end != END:
@@ -94,6 +100,35 @@ class Plan:
             values[key] = current
         return set(grouped)
 
+    def derivable(self, items: list[tuple[str, Any]]) -> bool:
+        """Whether the checkpoint a one-task step makes tells the task's writes by itself: it
+        wrote each key once and none has a reducer, so the values of the channels the step
+        changed are what it wrote (history reads them there; nothing is kept for it)."""
+        if len(items) == 1:
+            return items[0][0] not in self.reducer_keys
+        keys = {k for k, _ in items}
+        return len(keys) == len(items) and self.reducer_keys.isdisjoint(keys)
+
+    def _hold_deferred(
+        self, values: dict[str, Any], pulls: set[str], pushes: bool, changed: set[str]
+    ) -> None:
+        """Keep triggered deferred nodes waiting while other tasks are to run; release every
+        waiting one (into `pulls`) in the first step that would otherwise have none."""
+        waiting = set(values.get(_DEFERRED, ()))
+        held = (pulls & self.deferred) | waiting
+        if not held:
+            return
+        pulls -= self.deferred
+        if pulls or pushes:
+            if held != waiting:
+                values[_DEFERRED] = sorted(held)
+                changed.add(_DEFERRED)
+            return
+        pulls |= held
+        if waiting:
+            values.pop(_DEFERRED, None)
+            changed.add(_DEFERRED)
+
     def step(
         self,
         values: dict[str, Any],
@@ -143,4 +178,6 @@ class Plan:
                 values[channel] = sorted(seen)
         pulls.discard(START)
         pulls.discard(END)
+        if self.deferred:
+            self._hold_deferred(values, pulls, bool(pushes), changed)
         return changed, pushes + [TaskSpec(n) for n in sorted(pulls)]

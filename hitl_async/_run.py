@@ -38,6 +38,10 @@ NOT_LOADED: Final[Any] = object()
 log = get_logger("hitl_async.run")
 
 
+_SKIPPED: Final[list[Any]] = [-1]
+"""`made_by` of a checkpoint whose parent is not the checkpoint its step ran from: no results."""
+
+
 def _drop(_: Any) -> None:
     return None
 
@@ -96,6 +100,10 @@ class Run:
         self.steps_run = 0
         self.user_metadata = dict(config.get("metadata") or {})
         self.parent: Run | None = None
+        self.cache: Any = graph.cache
+        """The cache of nodes with a `CachePolicy` (a subgraph without one uses its parent's)."""
+        self.parents: dict[str, str] = {}
+        """A subgraph run's parent checkpoints, by namespace (checkpoint metadata "parents")."""
         self.context: Any = None
         # What the store can do, checked once (hitl_async.checkpoint.capabilities).
         self.coordinated = isinstance(self.saver, LeaseStore)
@@ -123,17 +131,20 @@ class Run:
     def exists(self) -> bool:
         return self.cp.checkpoint_id is not None
 
-    def output(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The state keys the graph outputs (of `values`, default the checkpoint's)."""
+    def output(self, values: Mapping[str, Any] | None = None) -> Any:
+        """The state keys the graph outputs (of `values`, default the checkpoint's); a
+        root-schema graph: its one value."""
         values = self.plan.state_values(self.cp.values if values is None else values)
         schema = self.graph.builder.output_schema
         if schema is self.graph.builder.schema:
-            return values
+            return schema.present(values)
         return {k: v for k, v in values.items() if k in schema.fields}
 
-    def stream_values(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """A `values` chunk: every state key, output-only keys too (as LangGraph streams it)."""
-        return self.plan.state_values(self.cp.values if values is None else values)
+    def stream_values(self, values: Mapping[str, Any] | None = None) -> Any:
+        """A `values` chunk: every state key, output-only keys too (as LangGraph streams it); a
+        root-schema graph: its one value."""
+        state = self.plan.state_values(self.cp.values if values is None else values)
+        return self.graph.builder.schema.present(state)
 
     def with_finished(self) -> dict[str, Any]:
         """The checkpoint's values with the writes of its step's finished tasks applied: the
@@ -156,8 +167,17 @@ class Run:
             }
         }
 
-    def new_checkpoint(self, source: str, step: int, tasks: list[TaskSpec]) -> None:
-        """Move to a new checkpoint whose values are the current ones (changed since in place)."""
+    def new_checkpoint(
+        self,
+        source: str,
+        step: int,
+        tasks: list[TaskSpec],
+        made_by: list[Any] | None = None,
+    ) -> None:
+        """Move to a new checkpoint whose values are the current ones (changed since in place).
+
+        `made_by`: the state writes of the current checkpoint's tasks that made it and are not
+        stored as its pending writes (kept in the new checkpoint's header, for history)."""
         new_id = new_checkpoint_id(self.cp.checkpoint_id)
         # Under durability="exit" an unsaved checkpoint is skipped: the chain links saved ones.
         skip = self.unsaved and self.durability == "exit"
@@ -167,10 +187,17 @@ class Run:
             parent_id=parent,
             created_at=now_iso(),
             step=step,
-            metadata={**self.user_metadata, "source": source, "step": step, "parents": {}},
+            metadata={
+                **self.user_metadata,
+                "source": source,
+                "step": step,
+                "parents": self.parents,
+            },
             values=self.cp.values,
             versions=self.cp.versions,
             tasks=tasks,
+            # A skipped parent (durability="exit"): this step's writes are not its parent's.
+            made_by=_SKIPPED if skip else made_by or [],
         )
         for ch in self.dirty:
             if ch in self.cp.values:

@@ -16,9 +16,13 @@ from typing_extensions import is_typeddict
 
 from hitl_async.errors import GraphValidationError, InvalidUpdateError
 
-__all__ = ["Field", "StateSchema", "UnknownStateKeyWarning", "update_as_items"]
+__all__ = ["ROOT", "Field", "StateSchema", "UnknownStateKeyWarning", "update_as_items"]
 
 _MISSING: Any = object()
+
+ROOT = "$root"
+"""The one channel of a root state schema (`StateGraph(Annotated[list, operator.add])`,
+`StateGraph(int)`): the state is a single value, not a dict of keys."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,22 @@ def _initial_of(annotation: Any) -> Any:
     return _MISSING
 
 
+def _is_root(schema: Any) -> bool:
+    """A schema that is one value: `Annotated[type, reducer]` or a type without keys (`int`,
+    `list`, `str`...), as opposed to a TypedDict, dataclass, pydantic model or dict."""
+    annotated = typing.get_origin(schema) is typing.Annotated
+    base = typing.get_args(schema)[0] if annotated else schema
+    base = typing.get_origin(base) or base
+    if base is dict or is_typeddict(base) or _is_pydantic(base):
+        return False
+    if isinstance(base, type) and dataclasses.is_dataclass(base):
+        return False
+    return annotated or base in _ROOT_TYPES or base is Any
+
+
+_ROOT_TYPES = (int, float, str, bytes, bool, list, tuple, set, frozenset)
+
+
 def _is_pydantic(schema: Any) -> bool:
     return (
         isinstance(schema, type)
@@ -80,6 +100,20 @@ class StateSchema:
 
     def __init__(self, schema: Any) -> None:
         self.schema = schema
+        self.fields: dict[str, Field] = {}
+        self.defaults: dict[str, Any] = {}
+        self.own: tuple[str, ...] = ()
+        """The schema's own keys: what a node of this state sees (`fields` may have more)."""
+        self.extra = False
+        if _is_root(schema):
+            # A single-value state, as LangGraph's `__root__` channel: a node gets the value and
+            # returns the new one (merged by the reducer of `Annotated[type, reducer]`, if any).
+            self.kind = "root"
+            reducer = _reducer_of(schema)
+            initial = _initial_of(schema) if reducer is not None else _MISSING
+            self.fields[ROOT] = Field(ROOT, reducer, initial)
+            self.own = (ROOT,)
+            return
         if is_typeddict(schema):
             self.kind = "typeddict"
         elif dataclasses.is_dataclass(schema) and isinstance(schema, type):
@@ -91,13 +125,9 @@ class StateSchema:
         else:
             raise GraphValidationError(
                 f"state schema {schema!r} is not supported: use a TypedDict, a dataclass or a "
-                "pydantic v2 model (with Annotated[type, reducer] for keys that merge writes)"
+                "pydantic v2 model (with Annotated[type, reducer] for keys that merge writes), "
+                "or a single type such as int or Annotated[list, operator.add]"
             )
-        self.fields: dict[str, Field] = {}
-        self.defaults: dict[str, Any] = {}
-        self.own: tuple[str, ...] = ()
-        """The schema's own keys: what a node of this state sees (`fields` may have more)."""
-        self.extra = False
         if self.kind == "dict":
             return
         hints = get_type_hints(schema, include_extras=True)
@@ -133,8 +163,20 @@ class StateSchema:
     def keys(self) -> tuple[str, ...]:
         return tuple(self.fields)
 
+    @property
+    def is_root(self) -> bool:
+        """The state is one value (a root schema), not a dict of keys."""
+        return self.kind == "root"
+
+    def present(self, values: dict[str, Any]) -> Any:
+        """The state values (a dict of the state keys) as users see them: the value itself for
+        a root schema."""
+        return values.get(ROOT) if self.kind == "root" else values
+
     def view(self, values: Mapping[str, Any]) -> Any:
         """The state as a node receives it."""
+        if self.kind == "root":
+            return values.get(ROOT)
         if self.kind in ("typeddict", "dict"):
             return {k: values[k] for k in self.own if k in values} if self.own else dict(values)
         present = {k: values[k] for k in self.own if k in values}
@@ -151,6 +193,8 @@ class StateSchema:
 
     def items(self, value: Any, *, source: str) -> list[tuple[str, Any]]:
         """(key, value) writes from a node's return value, input, or `Command.update`."""
+        if self.kind == "root":
+            return [] if value is None else [(ROOT, value)]
         items = update_as_items(value, source=source)
         if self.fields and any(k not in self.fields for k, _ in items):
             unknown = [k for k, _ in items if k not in self.fields]

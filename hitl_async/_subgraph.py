@@ -32,22 +32,26 @@ def calling_task(config: dict[str, Any] | None) -> Scratchpad | None:
     return pad
 
 
-def _namespace(parent: Run, pad: Scratchpad) -> str:
-    part = f"{pad.node}:{pad.task_id}"
+def _namespace(parent: Run, pad: Scratchpad, keeps_state: bool) -> str:
+    """The subgraph call's namespace: the calling task's (one per call), or, for a subgraph
+    compiled with `checkpointer=True`, the calling node's (shared by its calls, so the state
+    lives on)."""
+    part = pad.node if keeps_state else f"{pad.node}:{pad.task_id}"
     if pad.subgraph_calls:
         part += f":{pad.subgraph_calls}"
     pad.subgraph_calls += 1
     return f"{parent.ns}|{part}" if parent.ns else part
 
 
-async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -> dict[str, Any]:
+async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -> Any:
     """Run `graph` as part of the task `pad` belongs to; return its output values.
 
     Raises `GraphInterrupt` with the subgraph's pending interrupts when it pauses (the parent
     task pauses with them), and lets `ParentCommand` through to the parent task.
     """
     parent: Run = pad.run
-    ns = _namespace(parent, pad)
+    ns = _namespace(parent, pad, graph.keeps_state)
+    parent.graph.note_subgraph(pad.node, graph)
     conf = dict(parent.config.get("configurable") or {})
     conf.pop("checkpoint_id", None)
     conf.update(thread_id=parent.thread_id, checkpoint_ns=ns)
@@ -67,8 +71,14 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
         run.serde = parent.serde
     run.lease = parent.lease
     run.context = parent.context
+    if run.cache is None:
+        run.cache = parent.cache
+    run.parents = {**parent.parents, parent.ns: str(parent.cp.checkpoint_id)}
     await run.load()
-    if run.exists:
+    # A namespace of the calling task holds only this call; a shared one (checkpointer=True)
+    # continues this call if its last checkpoint was made in the parent's current step (the
+    # task is rerun after a pause), else takes the input as a new run on the kept state.
+    if run.exists and (not graph.keeps_state or run.cp.metadata.get("parents") == run.parents):
         answers = {i.id: pad.answers[i.id] for _, i in run.pending() if i.id in pad.answers}
         if answers:
             await apply_input(run, Command(resume=answers))

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from hitl_async._cache import store_cached, use_cached
+from hitl_async._checkpoint import NULL_TASK
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import execute, listed_order
@@ -102,6 +104,9 @@ async def tick(run: Run) -> bool:
         for t in runnable:
             if t.name != START:  # the input task is not reported, as in LangGraph
                 emit_task_start(run, t, step)
+    if run.cache is not None:  # tasks whose writes are cached finish without running
+        await use_cached(run, runnable, view)
+        runnable = [t for t in runnable if not t.cached]
     if len(runnable) == 1:
         await _execute(run, runnable[0], view, step, False)
     elif runnable:
@@ -157,6 +162,8 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persis
     t.raised = None
     work = execute(run.graph, t, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
     await (work if run.trace is None else run.trace.node(run, t, work))
+    if t.cache_key is not None:
+        await store_cached(run, t)
     if t.name != START and run.modes:
         if t.finished_now:
             run.emit("updates", {t.name: t.update})
@@ -176,7 +183,8 @@ def _emit_interrupts(run: Run, t: Task) -> None:
     pending = t.pending
     run.emit("updates", {INTERRUPT: pending})
     if "values" in run.modes:
-        run.emit("values", {**run.stream_values(), INTERRUPT: pending})
+        state = run.stream_values()
+        run.emit("values", {**(state if isinstance(state, dict) else {}), INTERRUPT: pending})
 
 
 def _state_writes(t: Task) -> bool:
@@ -196,7 +204,22 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     run.cp.values = values
     run.cp.versions = dict(run.cp.versions)
     run.dirty |= changed
-    run.new_checkpoint("loop", step, next_tasks)
+    # Writes of tasks not stored as pending writes, kept for history in the next header (in
+    # `EngineCheckpoint.made_by`'s flat form, built inline: this runs every step), unless the
+    # next checkpoint's changed channels tell them (one task, no reducer: the common case).
+    made_by: list[Any] | None = None
+    one = tasks[0] if len(tasks) == 1 and NULL_TASK not in run.cp.writes else None
+    if run.saver is not None and not (
+        one is not None and one.items is not None and run.plan.derivable(one.items)
+    ):
+        made_by = []
+        for t in tasks:
+            if not t.persisted:
+                items = t.items if t.items is not None else t.state_writes()
+                made_by += (t.index, len(items))
+                for write in items:
+                    made_by += write
+    run.new_checkpoint("loop", step, next_tasks, made_by)
     if run.durability == "sync":
         await run.outbox.save()
     run.prepare_tasks()

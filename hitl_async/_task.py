@@ -15,6 +15,7 @@ import anyio
 from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, task_id
 from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, reset_scratchpad, set_scratchpad
+from hitl_async._schema import ROOT
 from hitl_async.constants import DONE, END, ERROR, INTERRUPT, NEXT, RESUME, START, TASK_RESULT
 from hitl_async.errors import (
     CheckpointerRequiredError,
@@ -30,7 +31,16 @@ if TYPE_CHECKING:
     from hitl_async._graph_base import GraphBase
     from hitl_async.graph.state import BranchSpec, NodeSpec
 
-__all__ = ["Task", "execute", "listed_order", "prepare_tasks", "retry_delay", "route"]
+__all__ = [
+    "Task",
+    "execute",
+    "listed_order",
+    "prepare_tasks",
+    "retry_delay",
+    "route",
+    "task_result",
+    "update_chunk",
+]
 
 
 @dataclass(slots=True)
@@ -52,11 +62,23 @@ class Task:
     update: Any = None
     finished_now: bool = False
     persisted: bool = False
+    items: list[tuple[str, Any]] | None = None
+    """The state writes among `writes` (None: not split out; `state_writes()` filters)."""
+    cache_key: Any = None
+    """(namespace, key) of the task's input when its node has a `CachePolicy` and a cache."""
+    cached: bool = False
+    """Its writes came from the cache: the node did not run."""
 
     name: str = ""
 
     def __post_init__(self) -> None:
         self.name = self.spec.node
+
+    def state_writes(self) -> list[tuple[str, Any]]:
+        """The task's writes to state keys (not its routing)."""
+        if self.items is not None:
+            return self.items
+        return [w for w in self.writes if w[0][:2] != "__"]
 
     @property
     def resume(self) -> list[Any]:
@@ -114,9 +136,54 @@ def prepare_tasks(cp: EngineCheckpoint, checkpoint_ns: str) -> list[Task]:
             else:
                 t.writes.append((channel, value))
         if t.done and t.name != START:
-            t.update = {c: v for c, v in t.writes if not c.startswith("__")} or None
+            t.update = update_chunk([(c, v) for c, v in t.writes if c[:2] != "__"])
         tasks.append(t)
     return tasks
+
+
+def _is_command_list(result: Any) -> bool:
+    """A node's list of updates and `Command`s (LangGraph: a list with at least one Command;
+    each item applies in order, every Command's `goto` is followed)."""
+    return (
+        isinstance(result, (list, tuple))
+        and bool(result)
+        and any(isinstance(r, Command) for r in result)
+    )
+
+
+def update_chunk(items: list[tuple[str, Any]]) -> Any:
+    """A task's writes as its `updates` stream event shows them: a dict of the keys written, or,
+    when a key was written more than once (a list of updates), one dict per write, in order;
+    None when nothing was written. A root-schema state shows the written value(s)."""
+    if not items:
+        return None
+    if items[0][0] == ROOT:
+        return items[0][1] if len(items) == 1 else [v for _, v in items]
+    chunk = dict(items)
+    if len(chunk) < len(items):
+        return [{k: v} for k, v in items]
+    return chunk
+
+
+def task_result(writes: Iterable[tuple[str, Any]], *, root: bool = False) -> Any:
+    """A finished task's writes as `PregelTask.result` shows them (LangGraph's rule): each key
+    written once maps to its value, a key written several times to `{"$writes": [...]}`
+    (`{}`: nothing written); a root-schema state shows the value (None: nothing written)."""
+    result: dict[str, Any] = {}
+    for key, value in writes:
+        if key[:2] == "__":
+            continue
+        if key in result:
+            old = result[key]
+            if isinstance(old, dict) and isinstance(old.get("$writes"), list) and len(old) == 1:
+                old["$writes"].append(value)
+            else:
+                result[key] = {"$writes": [old, value]}
+        else:
+            result[key] = value
+    if root:
+        return result.get(ROOT)
+    return result
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -259,6 +326,7 @@ async def _start(
         items = graph.builder.input_schema.items(arg, source="input")
         goto, edges = (), True
     task.writes = items + await route(graph, START, items, values, goto, pad.config, edges=edges)
+    task.items = items
     task.done = task.finished_now = True
 
 
@@ -310,22 +378,29 @@ async def execute(
             reset_scratchpad(token)
     try:
         goto: tuple[Any, ...] = ()
-        if isinstance(result, Command):
-            if result.graph == Command.PARENT:
-                if not pad.in_subgraph:
-                    raise InvalidUpdateError(
-                        f"node {task.name!r} returned Command(graph=Command.PARENT) but this "
-                        "graph has no parent graph"
-                    )
-                task.error = ParentCommand(Command(update=result.update, goto=result.goto))
-                return
-            items = graph.builder.schema.items(result.update, source=f"node {task.name!r}")
-            goto = result.goto_targets()
-            task.update = dict(items) or None
-        else:
+        if not isinstance(result, (Command, list, tuple)):  # the common case: a dict or None
             items = graph.builder.schema.items(result, source=f"node {task.name!r}")
-            task.update = dict(items) or None  # no state key written: None, as in LangGraph
+            parts: Any = ()
+        else:
+            parts = result if _is_command_list(result) else (result,)
+            items = []
+        for part in parts:
+            if isinstance(part, Command):
+                if part.graph == Command.PARENT:
+                    if not pad.in_subgraph:
+                        raise InvalidUpdateError(
+                            f"node {task.name!r} returned Command(graph=Command.PARENT) but "
+                            "this graph has no parent graph"
+                        )
+                    task.error = ParentCommand(Command(update=part.update, goto=part.goto))
+                    return
+                items += graph.builder.schema.items(part.update, source=f"node {task.name!r}")
+                goto += part.goto_targets()
+            else:
+                items += graph.builder.schema.items(part, source=f"node {task.name!r}")
+        task.update = update_chunk(items)  # no state key written: None, as in LangGraph
         task.writes = items + await route(graph, task.name, items, values, goto, pad.config)
+        task.items = items
     except Exception as exc:
         task.error = exc
         return

@@ -16,15 +16,18 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from hitl_async._cache import cache_key, cache_namespace
 from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, active_scratchpad, reset_scratchpad, set_scratchpad
 from hitl_async._task import retry_delay
 from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
 from hitl_async.graph.state import is_async_callable
-from hitl_async.types import RetryPolicy
+from hitl_async.types import CachePolicy, RetryPolicy
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
+
+    from hitl_async.cache.base import BaseCache
 
 __all__ = ["CALLER", "Caller", "TaskCalls", "TaskFunction", "TaskFuture", "TaskUpdate", "task"]
 
@@ -38,6 +41,8 @@ class TaskUpdate:
 
     name: str
     value: Any
+    cached: bool = False
+    """The result came from the cache (`@task(cache_policy=...)`): the body did not run."""
 
 
 # -- futures --------------------------------------------------------------------------------------
@@ -167,10 +172,23 @@ class TaskCalls:
         caller = CALLER.set(Caller(self, pad, nested=True))
         try:
             task_status.started()
-            value = await fn._execute(pad, args, kwargs, fresh_counter=index is not None)
+            cache = pad.run.cache if pad.run is not None and index is not None else None
+            policy = fn.cache_policy if cache is not None else None
+            cached = False
+            if cache is not None and policy is not None:
+                key = cache_key(fn.cache_namespace, policy, *args, **kwargs)
+                hit = await cache.aget([key])
+                cached = key in hit
+                if cached:
+                    value = hit[key]
+                else:
+                    value = await fn._execute(pad, args, kwargs, fresh_counter=True)
+                    await cache.aset({key: (value, policy.ttl)})
+            else:
+                value = await fn._execute(pad, args, kwargs, fresh_counter=index is not None)
             if index is not None and self.pad.save_result is not None:
                 await self.pad.save_result(index, value)
-            self.pad.writer(TaskUpdate(fn.name, value))
+            self.pad.writer(TaskUpdate(fn.name, value, cached))
             fut._set(value)
         except GraphInterrupt as gi:
             if index is not None:
@@ -210,12 +228,15 @@ class TaskFunction(Generic[P, T]):
         *,
         name: str | None = None,
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        cache_policy: CachePolicy | None = None,
     ) -> None:
         self.func = func
         inner = func
         while isinstance(inner, functools.partial):  # named after the function, as LangGraph
             inner = inner.func
         self.name: str = name or getattr(inner, "__name__", None) or repr(func)
+        self.cache_policy = cache_policy
+        self.cache_namespace = cache_namespace(inner, self.name)
         if retry_policy is None:
             self.retry_policy: tuple[RetryPolicy, ...] = ()
         elif isinstance(retry_policy, RetryPolicy):
@@ -268,6 +289,14 @@ class TaskFunction(Generic[P, T]):
                     raise
                 await anyio.sleep(retry_delay(policy, attempt))
 
+    async def aclear_cache(self, cache: BaseCache[Any]) -> None:
+        """Forget this task's cached results in `cache`."""
+        await cache.aclear([self.cache_namespace])
+
+    def clear_cache(self, cache: BaseCache[Any]) -> None:
+        """Forget this task's cached results in `cache`."""
+        cache.clear([self.cache_namespace])
+
     def __repr__(self) -> str:
         return f"<task {self.name}>"
 
@@ -290,6 +319,7 @@ def task(
     *,
     name: str | None = None,
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+    cache_policy: CachePolicy | None = None,
 ) -> Callable[[Callable[P, Any]], TaskFunction[P, Any]]: ...
 
 
@@ -298,6 +328,7 @@ def task(
     *,
     name: str | None = None,
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+    cache_policy: CachePolicy | None = None,
 ) -> Any:
     """Make a function a durable step of an `@entrypoint` (use as `@task` or `@task(...)`).
 
@@ -307,7 +338,7 @@ def task(
     """
 
     def wrap(func: Callable[..., Any]) -> TaskFunction[..., Any]:
-        return TaskFunction(func, name=name, retry_policy=retry_policy)
+        return TaskFunction(func, name=name, retry_policy=retry_policy, cache_policy=cache_policy)
 
     if __func_or_none__ is not None:
         return wrap(__func_or_none__)

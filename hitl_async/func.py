@@ -38,6 +38,7 @@ from hitl_async._task_calls import (
     TaskUpdate,
     task,
 )
+from hitl_async.cache.store import as_cache
 from hitl_async.constants import END, INTERRUPT, START
 from hitl_async.errors import GeneratorNotSupportedError, GraphInterrupt
 from hitl_async.graph.compiled import CompiledStateGraph
@@ -131,6 +132,8 @@ class EntrypointGraph(CompiledStateGraph):
             keep = True
             if mode == "custom" and isinstance(chunk, TaskUpdate):
                 mode, out = "updates", {chunk.name: chunk.value}
+                if chunk.cached:
+                    out["__metadata__"] = {"cached": True}
             elif ns:
                 pass  # events of a graph run inside this one: as that graph streamed them
             elif mode == "updates" and self.entry_name in chunk:
@@ -233,10 +236,15 @@ class EntrypointGraph(CompiledStateGraph):
             yield self._snapshot(snap)
 
     async def aupdate_state(
-        self, config: dict[str, Any], values: Any, as_node: str | None = None
+        self,
+        config: dict[str, Any],
+        values: Any,
+        as_node: str | None = None,
+        task_id: str | None = None,
     ) -> dict[str, Any]:
         """Set the thread's value: what `get_state()` shows and the next run's `previous`."""
-        return await super().aupdate_state(config, {"output": values, "previous": values}, as_node)
+        wrapped = {"output": values, "previous": values}
+        return await super().aupdate_state(config, wrapped, as_node, task_id)
 
 
 class entrypoint:
@@ -245,7 +253,8 @@ class entrypoint:
     The function takes one input (any value) and may take `previous` (the value this thread's
     last run returned or saved), `config`, `writer`, `runtime` and `store` as keyword
     parameters. It returns a compiled `EntrypointGraph`, named after the function in its stream
-    events. `cache` is accepted and ignored; `cache_policy` and `timeout` are not supported.
+    events. `cache` holds the results of `@task(cache_policy=...)` calls; `cache_policy` and
+    `timeout` are not supported.
     """
 
     @dataclass(frozen=True, slots=True)
@@ -301,6 +310,7 @@ class entrypoint:
             store=self.store,
         )
         graph.entry_name = name
+        graph.cache = as_cache(self.cache, graph.serde)  # (for @task(cache_policy=...) calls)
         return graph
 
 

@@ -12,6 +12,7 @@ from hitl_async.errors import GraphInterrupt
 __all__ = [
     "CANCEL",
     "All",
+    "CachePolicy",
     "Command",
     "Durability",
     "GraphInterrupt",
@@ -20,8 +21,10 @@ __all__ = [
     "RetryPolicy",
     "Send",
     "StateSnapshot",
+    "StateUpdate",
     "StreamMode",
     "TimeoutAction",
+    "default_cache_key",
     "default_retry_on",
     "interrupt",
 ]
@@ -160,6 +163,37 @@ class RetryPolicy:
         return bool(rule(exc))
 
 
+def _freeze(obj: Any, depth: int = 10) -> Any:
+    """A hashable, order-independent form of `obj` (dicts sorted by key, sequences as tuples)."""
+    if depth <= 0:
+        return obj
+    if isinstance(obj, dict):
+        return tuple(sorted(((k, _freeze(v, depth - 1)) for k, v in obj.items()), key=repr))
+    if isinstance(obj, (list, tuple)):
+        return tuple(_freeze(v, depth - 1) for v in obj)
+    if isinstance(obj, (set, frozenset)):
+        return tuple(sorted((_freeze(v, depth - 1) for v in obj), key=repr))
+    return obj
+
+
+def default_cache_key(*args: Any, **kwargs: Any) -> bytes:
+    """The default `CachePolicy.key_func`: a pickle of the call's arguments, dicts ordered by
+    key, so equal inputs give equal keys (LangGraph's rule)."""
+    import pickle
+
+    return pickle.dumps((_freeze(args), _freeze(kwargs)), protocol=5)
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """Cache a node's (or `@task`'s) result: a call with the same input (`key_func` of it) within
+    `ttl` seconds (None: until cleared) reuses the result instead of running again. Needs a
+    cache: `compile(cache=InMemoryCache())` (or `@entrypoint(cache=...)`)."""
+
+    key_func: Callable[..., str | bytes] = default_cache_key
+    ttl: int | float | None = None
+
+
 class PregelTask(NamedTuple):
     """A task of the step a snapshot is paused on (or that failed)."""
 
@@ -172,6 +206,15 @@ class PregelTask(NamedTuple):
     interrupts: tuple[Interrupt, ...] = ()
     state: Any = None
     result: Any | None = None
+
+
+class StateUpdate(NamedTuple):
+    """One update of `bulk_update_state`: `values` written as if node `as_node` returned them
+    (`as_node` may also be `"__copy__"`, `"__input__"` or END; see `update_state`)."""
+
+    values: dict[str, Any] | Any | None
+    as_node: str | None = None
+    task_id: str | None = None
 
 
 class StateSnapshot(NamedTuple):

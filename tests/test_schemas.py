@@ -208,5 +208,8 @@ def test_non_dict_return_is_invalid(bad: Any) -> None:
 def test_unsupported_schema_is_rejected() -> None:
     from hitl_async import GraphValidationError
 
+    class Opaque:  # neither keyed (TypedDict, dataclass, pydantic) nor a single value type
+        pass
+
     with pytest.raises(GraphValidationError, match="not supported"):
-        StateGraph(int)
+        StateGraph(Opaque)

@@ -1,4 +1,5 @@
-"""Leases, the inbox index and the run queue of `InMemorySaver` (one process, one lock)."""
+"""Leases, the inbox index, the run queue and the node cache of `InMemorySaver` (one process,
+one lock)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class MemoryCoordination:
         self._inbox: dict[str, list[InboxEntry]] = {}
         self._requests: dict[str, RunRequest] = {}
         self._changes: dict[str, int] = {}
+        self._cached: dict[str, dict[str, tuple[bytes, float | None]]] = {}
 
     # -- called under the lock by commit/put_writes ----------------------------------------------
 
@@ -229,3 +231,34 @@ class MemoryCoordination:
             with self._lock:
                 if self._changes.get(thread_id, 0) != seen:
                     return
+
+    # -- node cache (CacheStore) ------------------------------------------------------------------
+
+    async def cache_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """The entries still cached for `keys`."""
+        now = time.time()
+        found: dict[tuple[str, str], bytes] = {}
+        with self._lock:
+            for ns, key in keys:
+                entry = self._cached.get(ns, {}).get(key)
+                if entry is not None and (entry[1] is None or now < entry[1]):
+                    found[(ns, key)] = entry[0]
+        return found
+
+    async def cache_set(self, entries: Sequence[tuple[str, str, bytes, float | None]]) -> None:
+        """Store entries, each kept `ttl` seconds (None: until cleared)."""
+        now = time.time()
+        with self._lock:
+            for ns, key, value, ttl in entries:
+                self._cached.setdefault(ns, {})[key] = (
+                    bytes(value),
+                    None if ttl is None else now + ttl,
+                )
+
+    async def cache_clear(self, namespaces: Sequence[str] | None = None) -> None:
+        """Delete the entries of `namespaces` (None: all)."""
+        with self._lock:
+            if namespaces is None:
+                self._cached.clear()
+            for ns in namespaces or ():
+                self._cached.pop(ns, None)

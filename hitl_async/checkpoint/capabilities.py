@@ -9,6 +9,8 @@ optional, one capability each, so a new driver can start with storage alone:
 - `RUN_QUEUE`, `RunQueueStore`: enqueue, claim_request, renew_claim, finish_request,
   get_request, list_requests (a `RunQuery`), wait_for_work. `submit()`, `Worker`, `hitl runs`.
 - `CHANGE_NOTIFICATION`, `ChangeFeed`: wait_for_change. `wait_for()`, prompt wake-ups.
+- `CACHE`, `CacheStore`: cache_get, cache_set, cache_clear. `compile(cache=saver)`: node and
+  `@task` results cached in the store, shared by every process using it.
 
 A driver declares a capability by subclassing its ABC (`class MySaver(BaseSaver, LeaseStore)`);
 `capabilities_of(saver)` and `saver.supports(Capability.LEASES)` answer "can this store do X",
@@ -20,6 +22,7 @@ the engine never passes it a lease, and never an inbox without `INBOX`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -28,6 +31,7 @@ from hitl_async.errors import MissingCapabilityError
 
 __all__ = [
     "COORDINATION",
+    "CacheStore",
     "Capability",
     "ChangeFeed",
     "InboxQuery",
@@ -50,6 +54,7 @@ class Capability(StrEnum):
     INBOX = "inbox"
     RUN_QUEUE = "run queue"
     CHANGE_NOTIFICATION = "change notification"
+    CACHE = "cache"
 
 
 class LeaseStore(ABC):
@@ -242,12 +247,31 @@ class ChangeFeed(ABC):
         after `timeout` seconds."""
 
 
+class CacheStore(ABC):
+    """A cache of node results kept in the store (`compile(cache=saver)`): bytes under
+    `(namespace, key)`, each kept `ttl` seconds after it was set (None: until cleared). Every
+    method is atomic on its own; an expired entry is never returned."""
+
+    @abstractmethod
+    async def cache_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """The entries still cached for `keys` (missing or expired ones are left out)."""
+
+    @abstractmethod
+    async def cache_set(self, entries: Sequence[tuple[str, str, bytes, float | None]]) -> None:
+        """Store `(namespace, key, value, ttl)` entries, replacing any under the same key."""
+
+    @abstractmethod
+    async def cache_clear(self, namespaces: Sequence[str] | None = None) -> None:
+        """Delete the entries of `namespaces` (None: every entry)."""
+
+
 _ABCS: tuple[tuple[Capability, type], ...] = (
     (Capability.STORAGE, BaseSaver),
     (Capability.LEASES, LeaseStore),
     (Capability.INBOX, InboxStore),
     (Capability.RUN_QUEUE, RunQueueStore),
     (Capability.CHANGE_NOTIFICATION, ChangeFeed),
+    (Capability.CACHE, CacheStore),
 )
 
 COORDINATION = frozenset({Capability.LEASES, Capability.INBOX, Capability.RUN_QUEUE})
@@ -259,6 +283,7 @@ _HINT = {
     Capability.INBOX: "hitl_async.checkpoint.capabilities.InboxStore",
     Capability.RUN_QUEUE: "hitl_async.checkpoint.capabilities.RunQueueStore",
     Capability.CHANGE_NOTIFICATION: "hitl_async.checkpoint.capabilities.ChangeFeed",
+    Capability.CACHE: "hitl_async.checkpoint.capabilities.CacheStore",
 }
 
 

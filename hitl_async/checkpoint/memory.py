@@ -21,7 +21,13 @@ from hitl_async.checkpoint.base import (
     WriteRecord,
     prune_cutoff,
 )
-from hitl_async.checkpoint.capabilities import ChangeFeed, InboxStore, LeaseStore, RunQueueStore
+from hitl_async.checkpoint.capabilities import (
+    CacheStore,
+    ChangeFeed,
+    InboxStore,
+    LeaseStore,
+    RunQueueStore,
+)
 from hitl_async.checkpoint.ids import check_id
 from hitl_async.checkpoint.lifecycle import after_fork_in_child
 from hitl_async.checkpoint.rows import metadata_matches
@@ -53,7 +59,7 @@ def _missing_blob(record: CheckpointRecord, channel: str, version: str) -> Seria
 
 
 class InMemorySaver(
-    MemoryCoordination, BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
+    MemoryCoordination, BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, CacheStore
 ):
     """Checkpoints in a dict, serialized exactly as the durable drivers store them.
 

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 
 from hitl_async import _sync
+from hitl_async._cache import cache_namespace
 from hitl_async._events import Event, RunEvents, parse_stream_mode
 from hitl_async._graph_queue import Coordination
 from hitl_async._graph_state import StateAccess
@@ -160,8 +161,10 @@ class CompiledStateGraph(StateAccess, Coordination):
             await run.abandon()
             raise
         if run.interrupts:
-            # As LangGraph: the state with the writes of the paused step's finished tasks.
-            return {**run.output(run.with_finished()), INTERRUPT: list(run.interrupts)}
+            # As LangGraph: the state with the writes of the paused step's finished tasks (a
+            # root-schema state, not a dict, is left out).
+            out = run.output(run.with_finished())
+            return {**(out if isinstance(out, dict) else {}), INTERRUPT: list(run.interrupts)}
         return run.output() if run.exists else None
 
     async def _collect(self, input: Any, config: dict[str, Any] | None, **kwargs: Any) -> list[Any]:
@@ -206,6 +209,24 @@ class CompiledStateGraph(StateAccess, Coordination):
         if pad is not None:
             return anyio.from_thread.run(run_subgraph, self, input, pad)
         return _sync.run(lambda: self.ainvoke(input, config, **kwargs))
+
+    # -- node cache ------------------------------------------------------------------------------
+
+    async def aclear_cache(self, nodes: Sequence[str] | None = None) -> None:
+        """Forget the cached results of `nodes` (default: every node with a `CachePolicy`)."""
+        if self.cache is None:
+            return
+        names = list(nodes) if nodes is not None else list(self.builder.nodes)
+        namespaces = [
+            cache_namespace(spec.fn, name)
+            for name in names
+            if (spec := self.builder.nodes.get(name)) is not None and spec.cache_policy
+        ]
+        await self.cache.aclear(namespaces)
+
+    def clear_cache(self, nodes: Sequence[str] | None = None) -> None:
+        """Synchronous `aclear_cache()`."""
+        _sync.run(lambda: self.aclear_cache(nodes))
 
     # -- recovery ----------------------------------------------------------------------------------
 

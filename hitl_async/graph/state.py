@@ -5,13 +5,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from hitl_async._schema import StateSchema
 from hitl_async.constants import END, RESERVED, START
 from hitl_async.errors import GraphValidationError
 from hitl_async.runnables import RunnableNode, SupportsInvoke, is_runnable
-from hitl_async.types import All, RetryPolicy
+from hitl_async.types import All, CachePolicy, RetryPolicy
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
@@ -59,6 +59,10 @@ class NodeSpec:
     input_schema: StateSchema | None
     metadata: dict[str, Any] = field(default_factory=dict)
     subgraph: CompiledStateGraph | None = None
+    defer: bool = False
+    """Run only when no other task is left to run (LangGraph's `defer=True`)."""
+    cache_policy: CachePolicy | None = None
+    """Reuse the node's writes for the same input (with `compile(cache=...)`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class StateGraph:
         input_schema: Any | None = None,
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
         destinations: dict[str, str] | tuple[str, ...] | None = None,
+        cache_policy: CachePolicy | None = None,
         **_: Any,
     ) -> StateGraph:
         """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function)."""
@@ -142,8 +147,6 @@ class StateGraph:
             action = RunnableNode(action)
         if not callable(action):
             raise GraphValidationError(f"node {node!r}: action {action!r} is not callable")
-        if defer:
-            raise GraphValidationError(f"node {node!r}: defer=True is not supported yet")
         retry: tuple[RetryPolicy, ...]
         if retry_policy is None:
             retry = ()
@@ -170,6 +173,8 @@ class StateGraph:
             input_schema=StateSchema(input_schema) if input_schema is not None else None,
             metadata=dict(metadata or {}),
             subgraph=subgraph,
+            defer=defer,
+            cache_policy=cache_policy,
         )
         return self
 
@@ -309,7 +314,7 @@ class StateGraph:
 
     def compile(
         self,
-        checkpointer: BaseSaver | Literal[False] | None = None,
+        checkpointer: BaseSaver | bool | None = None,
         *,
         interrupt_before: Sequence[str] | All | None = None,
         interrupt_after: Sequence[str] | All | None = None,
@@ -327,6 +332,7 @@ class StateGraph:
         `serializer`: how checkpoints are encoded (default `hitl_async.serde.default_serializer`;
         e.g. `hitl_async.crypto.EncryptedSerializer` for authenticated encryption at rest).
         """
+        from hitl_async.cache.store import as_cache
         from hitl_async.checkpoint.base import BaseSaver
         from hitl_async.graph.compiled import CompiledStateGraph
 
@@ -337,7 +343,7 @@ class StateGraph:
             )
         self.validate(interrupt_before, interrupt_after)
         self.compiled = True
-        return CompiledStateGraph(
+        compiled = CompiledStateGraph(
             self,
             checkpointer=checkpointer if isinstance(checkpointer, BaseSaver) else None,
             interrupt_before=interrupt_before,
@@ -347,3 +353,7 @@ class StateGraph:
             lease_ttl=lease_ttl,
             serializer=serializer,
         )
+        # checkpointer=True (a subgraph): keep its state between calls in the parent's thread.
+        compiled.keeps_state = checkpointer is True
+        compiled.cache = as_cache(cache, compiled.serde)  # (a store: cached in it, shared)
+        return compiled

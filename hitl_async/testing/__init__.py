@@ -17,7 +17,7 @@ that yields a fresh, set-up store (and cleans it up):
             await store.aclose()
 
 `StorageConformance` is for every store; `LeaseConformance`, `InboxConformance`,
-`RunQueueConformance` and `ChangeFeedConformance` for the capabilities of
+`RunQueueConformance`, `ChangeFeedConformance` and `CacheConformance` for the capabilities of
 `hitl_async.checkpoint.capabilities` the store implements (`FullConformance`: all of them). The
 tests are async and run on anyio's pytest plugin (installed with anyio). `records` has the
 record builders the tests use, for a driver's own tests.
@@ -25,6 +25,7 @@ record builders the tests use, for a driver's own tests.
 
 from __future__ import annotations
 
+from hitl_async.testing.cache import CacheConformance
 from hitl_async.testing.coordination import (
     ChangeFeedConformance,
     InboxConformance,
@@ -38,6 +39,7 @@ from hitl_async.testing.storage import (
 )
 
 __all__ = [
+    "CacheConformance",
     "ChangeFeedConformance",
     "CheckpointConformance",
     "FullConformance",
@@ -55,5 +57,6 @@ class FullConformance(
     InboxConformance,
     RunQueueConformance,
     ChangeFeedConformance,
+    CacheConformance,
 ):
     """Every capability: what the built-in drivers (memory, sqlite, postgresql, redis) pass."""

@@ -7,4 +7,5 @@ from hitl_async.testing import FullConformance
 
 
 class TestConformance(FullConformance):
-    """Storage, leases, the inbox, the run queue and change notification, on every driver."""
+    """Storage, leases, the inbox, the run queue, change notification and the node cache, on
+    every driver."""

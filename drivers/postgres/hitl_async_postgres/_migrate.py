@@ -4,6 +4,8 @@ removing them (`destroy`). The SQL of versions 1-6 is in `_schema`, later ones h
 Version 7: a lease that merely expired (same token, nobody took the thread) still fences in: the
 fence checks token and release only, so a run that ran late renews and writes; only a take-over
 refuses it (`hitl_fence` and `hitl_commit_many` redefined without the expiry condition).
+
+Version 8: table `node_cache`, the node results of `compile(cache=saver)` (`_cache`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 
 from hitl_async.errors import InvalidConfigError
+from hitl_async_postgres._cache import CACHE_SQL
 from hitl_async_postgres._schema import (
     BATCHES_SQL,
     CHAINS_SQL,
@@ -107,6 +110,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         BATCHES_SQL,
     ),
     Migration(7, "a late lease not taken over still writes (fence on token only)", LATE_LEASE_SQL),
+    Migration(8, "node_cache: node results cached for compile(cache=saver)", CACHE_SQL),
 )
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
@@ -227,6 +231,7 @@ _OBJECTS = (
     "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_prune(text, integer, text); "
     "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_delete_thread(text); "
     "DROP FUNCTION IF EXISTS __SCHEMA__.hitl_json_norm(jsonb); "
+    "DROP TABLE IF EXISTS __SCHEMA__.node_cache; "
     "DROP TABLE IF EXISTS __SCHEMA__.runs, __SCHEMA__.inbox, __SCHEMA__.leases, "
     "__SCHEMA__.writes, __SCHEMA__.blobs, __SCHEMA__.checkpoints, "
     "__SCHEMA__.threads, __SCHEMA__.hitl_migrations"

@@ -112,6 +112,7 @@ from hitl_async.errors import (
     ThreadBusyError,
 )
 from hitl_async.telemetry import get_logger
+from hitl_async_postgres._cache import PostgresCache
 from hitl_async_postgres._listen import Listener
 from hitl_async_postgres._migrate import DEFAULT_SCHEMA, migrate
 from hitl_async_postgres._migrate import destroy as _destroy_schema
@@ -675,7 +676,7 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
             pool.terminate()
 
 
-class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
+class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, PostgresCache):
     """Checkpoints in PostgreSQL tables `threads`, `checkpoints`, `blobs` and `writes` of `schema`,
     coordination in `leases`, `inbox` and `runs`.
 

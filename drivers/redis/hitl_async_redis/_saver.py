@@ -152,6 +152,7 @@ from hitl_async.errors import (
     ThreadBusyError,
 )
 from hitl_async_redis import _scripts
+from hitl_async_redis._cache import RedisCache
 from hitl_async_redis._codec import (
     blob_args,
     canonical,
@@ -324,7 +325,7 @@ def _forget_parent(saver: RedisSaver) -> None:
     saver._lock = threading.Lock()
 
 
-class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
+class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, RedisCache):
     """Checkpoint store on Redis. Construction does no I/O; connections are made lazily.
 
     One `redis.asyncio` client with a bounded `BlockingConnectionPool` is created per event

@@ -162,12 +162,26 @@ MIGRATIONS += (
             "ALTER TABLE leases ADD COLUMN ttl REAL NOT NULL DEFAULT 0",
         ),
     ),
+    (
+        5,
+        (
+            # Node results cached for `compile(cache=saver)` (the CacheStore capability);
+            # expires_at is seconds since the epoch, NULL: until cleared.
+            """CREATE TABLE IF NOT EXISTS node_cache (
+                ns TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value BLOB NOT NULL,
+                expires_at REAL,
+                PRIMARY KEY (ns, key)
+            )""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 TABLES = ("writes", "blobs", "checkpoints", "threads")
 """The tables holding a thread's checkpoint data (`delete_thread` empties them, and its inbox)."""
-ALL_TABLES = (*TABLES, "inbox", "leases", "runs")
+ALL_TABLES = (*TABLES, "inbox", "leases", "runs", "node_cache")
 
 _SELECT_CHECKPOINT = (
     "SELECT checkpoint_id, parent_id, created_at, channel_versions, header, metadata "

@@ -69,6 +69,7 @@ from hitl_async.checkpoint.base import (
     prune_cutoff,
 )
 from hitl_async.checkpoint.capabilities import (
+    CacheStore,
     ChangeFeed,
     InboxQuery,
     InboxStore,
@@ -86,8 +87,8 @@ from hitl_async.checkpoint.lifecycle import (
 from hitl_async.checkpoint.options import url_options
 from hitl_async.checkpoint.releases import PendingReleases
 from hitl_async.errors import StoreLostError, StoreUnavailableError
+from hitl_async_sqlite import _cache, _ops
 from hitl_async_sqlite import _coordination as _coord
-from hitl_async_sqlite import _ops
 from hitl_async_sqlite._watch import Key, Watchers, queue_key, thread_key
 from hitl_async_sqlite._worker import CLOSE, READ, WRITE, Job, Worker
 
@@ -217,7 +218,7 @@ def _open(
     return conn
 
 
-class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
+class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, CacheStore):
     """Checkpoints in a SQLite database file, safe for many tasks, loops and processes.
 
     Constructing one does no I/O: the worker thread starts, and the connection opens (and the
@@ -489,6 +490,21 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed):
     async def list_threads(self, *, limit: int | None = None) -> list[str]:
         """Ids of threads with at least one checkpoint."""
         return await self._read(_ops.list_threads, limit)
+
+    # ------------------------------------------------------------------ node cache
+
+    async def cache_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """Cached node results of `keys` that have not expired (table `node_cache`)."""
+        return await self._read(_cache.cache_get, list(keys)) if keys else {}
+
+    async def cache_set(self, entries: Sequence[tuple[str, str, bytes, float | None]]) -> None:
+        """Cache node results, each for its ttl (seconds; None: until cleared)."""
+        if entries:
+            await self._write(_cache.cache_set_job(entries))
+
+    async def cache_clear(self, namespaces: Sequence[str] | None = None) -> None:
+        """Delete the cached results of `namespaces` (None: all)."""
+        await self._write(_cache.cache_clear_job(namespaces))
 
     # ------------------------------------------------------------------ coordination: leases
 

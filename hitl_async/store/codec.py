@@ -105,12 +105,19 @@ _VALID: dict[tuple[str, ...], str] = {}
 _VALID_MAX = 65536
 
 
+def _seen(namespace: tuple[Any, ...]) -> bool:
+    try:
+        return namespace in _VALID
+    except TypeError:  # an unhashable label: not seen, and the checks below name it
+        return False
+
+
 def check_namespace(namespace: Any, *, put: bool = False) -> tuple[str, ...]:
     """The namespace as a tuple, or `InvalidNamespaceError` saying what is wrong with it.
 
     `put=True` also refuses the reserved root label, as LangGraph's `put()` does.
     """
-    if type(namespace) is tuple and namespace in _VALID:
+    if type(namespace) is tuple and _seen(namespace):
         if put and namespace[0] == RESERVED_ROOT:
             raise InvalidNamespaceError(
                 f'Root label for namespace cannot be "{RESERVED_ROOT}" (reserved). Got: {namespace}'

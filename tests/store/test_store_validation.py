@@ -36,6 +36,7 @@ pytestmark = pytest.mark.anyio
         (("the", "thing.about"), "cannot contain periods"),
         (("some", "fun", ""), "cannot be empty strings"),
         (("a", 1), "must be strings"),
+        (("a", ["b"]), "must be strings"),  # an unhashable label, not a TypeError
         (("a\x00b",), "NUL"),
         ("users", "tuple of strings"),
         (("langgraph", "foo"), "reserved"),
@@ -46,6 +47,9 @@ async def test_bad_namespaces(store: BackendStore, namespace: Any, message: str)
         await store.aput(namespace, "k", {"v": 1})
     with pytest.raises(InvalidNamespaceError, match=message):
         store.put(namespace, "k", {"v": 1})
+    if message != "reserved":  # reads accept the reserved root
+        with pytest.raises(InvalidNamespaceError, match=message):
+            await store.aget(namespace, "k")
     assert await store.alist_namespaces() == []
 
 

@@ -1,6 +1,6 @@
 """TTLs on every driver: expiry, refresh on read, defaults, sweeping (and the sweeper task).
 
-TTLs are in minutes, as in LangGraph; 0.005 minutes is 0.3 s. Margins are generous: an item is
+TTLs are in minutes, as in LangGraph; 0.01 minutes is 0.6 s. Margins are generous: an item is
 checked well before and well after its expiry."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hitl_async.store import BackendStore, GetOp, InvalidStoreRequestError, PutO
 
 pytestmark = pytest.mark.anyio
 
-TTL = 0.005  # minutes: 0.3 s
+TTL = 0.01  # minutes: 0.6 s
 LIFE = TTL * 60
 MakeStore = Callable[..., BackendStore]
 
@@ -36,8 +36,8 @@ async def test_reads_refresh_the_ttl(store: BackendStore) -> None:
     await store.aput(("t",), "get", {"v": 1}, ttl=TTL)
     await store.aput(("t",), "search", {"v": 2}, ttl=TTL)
     await store.aput(("t",), "cold", {"v": 3}, ttl=TTL)
-    for _ in range(3):  # 3 x 0.6 of the TTL: alive only because each read refreshed it
-        await anyio.sleep(LIFE * 0.6)
+    for _ in range(3):  # 3 x 0.4 of the TTL: alive only because each read refreshed it
+        await anyio.sleep(LIFE * 0.4)
         assert await store.aget(("t",), "get") is not None
         assert [i.key for i in await store.asearch(("t",), filter={"v": 2})] == ["search"]
     assert await store.aget(("t",), "cold", refresh_ttl=False) is None

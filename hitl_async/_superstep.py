@@ -18,7 +18,7 @@ from hitl_async._cache import store_cached, use_cached
 from hitl_async._checkpoint import NULL_TASK
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
-from hitl_async._task import execute, listed_order
+from hitl_async._task import execute
 from hitl_async.constants import INTERRUPT, START
 from hitl_async.errors import GraphRecursionError, InvalidUpdateError, ParentCommand
 
@@ -96,12 +96,12 @@ async def tick(run: Run) -> bool:
     if "updates" in modes and any(t.done and not t.finished_now for t in tasks):
         # Tasks that finished before the step was interrupted (or failed) are not run again;
         # their updates are shown again, marked cached, as LangGraph does.
-        for t in listed_order(tasks, run.graph.builder.nodes):
+        for t in tasks:
             if t.done and not t.finished_now and t.name != START:
                 run.emit("updates", {t.name: t.update, "__metadata__": {"cached": True}})
     task_events = "tasks" in modes or "debug" in modes
     if task_events:
-        for t in runnable:
+        for t in tasks:  # every task of the step, finished ones too, as LangGraph reports them
             if t.name != START:  # the input task is not reported, as in LangGraph
                 emit_task_start(run, t, step)
     if run.cache is not None:  # tasks whose writes are cached finish without running
@@ -130,9 +130,10 @@ async def tick(run: Run) -> bool:
             assert failed.error is not None
             raise failed.error
         run.interrupts = tuple(i for _, i in run.pending())
-        for t in tasks:
-            if t in waiting:  # not run again (partial resume): still asking, said once more
-                _emit_interrupts(run, t)
+        for t in waiting:  # not run again (partial resume): still asking, said once more
+            _emit_interrupts(run, t)
+            if task_events:
+                emit_task_result(run, t, step)
         if "values" in modes and any(_state_writes(t) for t in tasks if t.done):
             run.emit("values", run.stream_values(run.with_finished()))
         return False

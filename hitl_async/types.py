@@ -113,6 +113,13 @@ class Command(Generic[N]):
         return update_as_items(self.update)
 
 
+def _is_requests_http_error(exc: BaseException) -> bool:
+    """Whether `exc` is a `requests.HTTPError` (checked without importing requests)."""
+    return any(
+        c.__name__ == "HTTPError" and c.__module__.startswith("requests") for c in type(exc).__mro__
+    )
+
+
 def default_retry_on(exc: BaseException) -> bool:
     """Retry transient failures; do not retry programming errors (LangGraph's default rule)."""
     if isinstance(exc, ConnectionError):
@@ -121,6 +128,8 @@ def default_retry_on(exc: BaseException) -> bool:
     status = getattr(response, "status_code", None)
     if isinstance(status, int):
         return 500 <= status < 600
+    if response is None and _is_requests_http_error(exc):
+        return True  # no response at all: a transport failure, retried as in LangGraph
     return not isinstance(
         exc,
         (

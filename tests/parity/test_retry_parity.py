@@ -265,3 +265,25 @@ async def test_rerunning_a_step_streams_checkpoints_that_match_history(saver: An
         "entered one node",
         "entered two node",
     ]
+
+
+# test_retry.py::test_should_retry_default_retry_on (requests.HTTPError; 4xx: README difference)
+@pytest.mark.parametrize(("status", "retried"), [(None, True), (502, True), (400, False)])
+async def test_the_default_policy_on_requests_http_errors(
+    saver: Any, status: int | None, retried: bool
+) -> None:
+    requests = pytest.importorskip("requests")
+    exc = requests.HTTPError("http")
+    if status is None:
+        exc.response = None
+    else:
+        exc.response = requests.Response()
+        exc.response.status_code = status
+    calls: Counter[str] = Counter()
+    graph = one_node(saver, flaky(calls, 1, exc), RetryPolicy(**FAST))
+    if retried:
+        assert await graph.ainvoke({"foo": ""}, cfg()) == {"foo": "success"}
+    else:
+        with pytest.raises(requests.HTTPError):
+            await graph.ainvoke({"foo": ""}, cfg())
+    assert calls["n"] == (2 if retried else 1)

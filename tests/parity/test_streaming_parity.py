@@ -306,3 +306,44 @@ async def test_checkpoints_stream_starts_with_the_checkpoint_a_run_continues_fro
     assert await shown(None, cfg()) == [("update", 3, [])]
     third = [s async for s in graph.aget_state_history(cfg())][2]
     assert await shown(None, third.config) == [("fork", 2, ["two"])]
+
+
+# issue #14 (LangGraph's tick reports every task of a resumed step, finished ones included)
+async def test_tasks_stream_on_resume_starts_every_task_and_reports_the_still_paused(
+    saver: Any,
+) -> None:
+    b = StateGraph(Log)
+    b.add_node("o", logger("o"))
+    b.add_node("a1", lambda s: {"log": [interrupt("q1")]})
+    b.add_node("a2", lambda s: {"log": [interrupt("q2")]})
+    for n in ("o", "a1", "a2"):
+        b.add_edge(START, n)
+    graph = b.compile(checkpointer=saver)
+    await graph.ainvoke({"log": []}, cfg())
+    ids = {i.value: i.id for i in (await graph.aget_state(cfg())).interrupts}
+    chunks = await collect(graph, Command(resume={ids["q1"]: "A"}), cfg(), stream_mode="tasks")
+    starts = [c["name"] for c in chunks if "input" in c]
+    results = {c["name"]: c for c in chunks if "result" in c}
+    assert starts == ["a1", "a2", "o"]  # by name, as LangGraph's running loop orders them
+    assert results["a1"]["result"] == {"log": ["A"]} and results["a1"]["interrupts"] == []
+    assert results["a2"]["result"] == {}
+    assert [i["value"] for i in results["a2"]["interrupts"]] == ["q2"]
+    assert "o" not in results
+
+
+# issue #14: cached re-emission follows the step's task order (by name), not graph order
+async def test_cached_updates_on_resume_come_in_name_order(saver: Any) -> None:
+    b = StateGraph(Log)
+    b.add_node("z", logger("z"))
+    b.add_node("b", lambda s: {"log": [interrupt("q")]})
+    b.add_node("a", logger("a"))
+    for n in ("z", "b", "a"):
+        b.add_edge(START, n)
+    graph = b.compile(checkpointer=saver)
+    await graph.ainvoke({"log": []}, cfg())
+    assert [t.name for t in (await graph.aget_state(cfg())).tasks] == ["z", "b", "a"]
+    assert await collect(graph, Command(resume="B"), cfg()) == [
+        {"a": {"log": ["a"]}, "__metadata__": {"cached": True}},
+        {"z": {"log": ["z"]}, "__metadata__": {"cached": True}},
+        {"b": {"log": ["B"]}},
+    ]

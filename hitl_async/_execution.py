@@ -1,6 +1,8 @@
 """How the body of a node, an `@entrypoint` or a `@task` runs: an async body is awaited in the
-run's loop, a sync body in a worker thread so it never blocks the loop. This is the one place
-that decides (e.g. to run a lone sync task inline instead).
+run's loop; a sync body in a worker thread so it never blocks the loop, except a lone node of a
+step run through the sync API (`invoke`/`stream`): that one runs in the calling thread, whose
+loop has nothing else to do meanwhile (`_sync.Driver.call`: no thread round trip). This is the
+one place that decides.
 
 While a live stream's buffer is full, an async body is paused at its next `await` until the
 consumer catches up, so a fast producer cannot outgrow the buffer; a worker thread waits in the
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from hitl_async._sync import inline_driver
+
 if TYPE_CHECKING:
     from hitl_async._events import RunEvents
 
@@ -30,13 +34,20 @@ async def call_body(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     events: RunEvents | None,
+    alone: bool = False,
 ) -> Any:
-    """Call `fn(*args, **kwargs)` the way its kind runs; `events`: the run's, to pace by."""
+    """Call `fn(*args, **kwargs)` the way its kind runs; `events`: the run's, to pace by;
+    `alone`: the only task of its step (a sync body may then run in the loop's thread)."""
     if is_async:
         coro = fn(*args, **kwargs)
         if events is not None and events.live:
             return await _paced(coro, events)
         return await coro
+    if alone and (events is None or not events.live):
+        # Not while a live stream delivers: the consumer shares this thread.
+        driver = inline_driver()
+        if driver is not None:
+            return await driver.call(partial(fn, *args, **kwargs))
     return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
 

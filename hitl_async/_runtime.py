@@ -60,6 +60,8 @@ class Scratchpad:
     save_result: Callable[[int, Any], Awaitable[None]] | None = None
     """Persist a `@task` call's result at once, so a later pause or crash does not redo it."""
     extras: dict[str, Any] = field(default_factory=dict)
+    alone: bool = False
+    """The only task running in its step (a sync node may then run in the loop's thread)."""
 
     def interrupt(self, value: Any, timeout: float | None = None, on_timeout: Any = None) -> Any:
         index = self.counter

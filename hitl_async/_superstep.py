@@ -108,7 +108,7 @@ async def tick(run: Run) -> bool:
         await use_cached(run, runnable, view)
         runnable = [t for t in runnable if not t.cached]
     if len(runnable) == 1:
-        await _execute(run, runnable[0], view, step, False)
+        await _execute(run, runnable[0], view, step, False, alone=True)
     elif runnable:
         persist_each = run.saver is not None and run.durability != "exit"
         async with anyio.create_task_group() as tg:
@@ -143,7 +143,9 @@ async def tick(run: Run) -> bool:
     return bool(run.tasks)
 
 
-async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persist: bool) -> None:
+async def _execute(
+    run: Run, t: Task, view: Callable[[], Any], step: int, persist: bool, alone: bool = False
+) -> None:
     """Run one task of the step; report it as soon as it finished, paused or failed."""
     pad = Scratchpad(
         task_id=t.id,
@@ -158,6 +160,7 @@ async def _execute(run: Run, t: Task, view: Callable[[], Any], step: int, persis
         results=t.results,
         save_result=partial(run.outbox.save_result, t),
         raised_before={i.id: i for i in t.raised or ()},
+        alone=alone,
     )
     t.error = None
     t.raised = None

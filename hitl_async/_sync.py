@@ -1,22 +1,35 @@
-"""The sync facade's event loop: one background thread running an anyio portal, shared by all
-synchronous calls, so savers that connected in it stay usable across calls.
+"""The sync facade's event loops. A plain thread (no loop running in it) runs the engine in an
+event loop of its own, kept between calls so that the drivers' pools opened in it stay usable:
+while it runs, the loop is stopped for the length of a lone sync node, which then runs in the
+calling thread itself (`Driver.call`) instead of paying a round trip to a worker thread. A body
+run that way that needs the loop again (a subgraph's `invoke`) runs it, nested (`from_body`).
 
-A forked child (gunicorn, Celery, multiprocessing) does not inherit the thread: it starts a
-portal of its own on its first synchronous call; the parent's is unaffected."""
+Threads that cannot have a loop of their own use one shared background portal, as before: a
+thread whose own loop is running (sync code called from async code), and an anyio worker thread
+(a sync node run in a thread calling the sync API).
+
+A forked child (gunicorn, Celery, multiprocessing) does not inherit threads or a usable loop: it
+starts afresh on its first synchronous call; the parent's are never finalized in the child."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
+import contextvars
 import os
+import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
+import anyio.from_thread
+from anyio._core._eventloop import threadlocals as _anyio_threadlocals
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-__all__ = ["iterate", "iterate_batches", "run"]
+__all__ = ["Driver", "from_body", "inline_driver", "iterate", "iterate_batches", "run"]
 
 T = TypeVar("T")
 
@@ -26,6 +39,153 @@ _portal_cm: AbstractContextManager[BlockingPortal] | None = None
 _owner_pid = 0
 """The process that started the portal (`atexit` in a forked child must not stop it)."""
 
+_local = threading.local()
+"""`driver`: the calling thread's `Driver`, made on its first synchronous call."""
+
+_inherited: list[object] = []
+"""A forked child's copies of its parent's portal and drivers, kept so that they are never
+finalized: closing them would wait for threads (or use a loop) that do not exist in the child."""
+
+
+class Driver:
+    """One thread's event loop for the sync API. `run` drives a coroutine to its end in the
+    calling thread; while it runs, a lone sync body asks (`call`) to run in this thread: the
+    loop stops at the end of its current iteration, the body runs with no loop running (so it
+    may drive the loop again, nested, through `run`), and the loop goes on with its result."""
+
+    __slots__ = ("__weakref__", "_requests", "depth", "loop", "pid", "serving", "thread")
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.pid = os.getpid()
+        self.thread = threading.get_ident()
+        self.depth = 0
+        """How many `run` calls are under way in this thread (nested ones included)."""
+        self.serving = 0
+        """How many bodies are running in this thread, called from the loop (nested included)."""
+        self._requests: deque[tuple[asyncio.Future[Any], contextvars.Context, Callable[[], Any]]]
+        self._requests = deque()
+
+    def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """Run `fn(*args)` in this thread's loop, in a copy of the caller's context."""
+        loop = self.loop
+        task = loop.create_task(fn(*args), context=contextvars.copy_context())
+        task.add_done_callback(self._stop)
+        self.depth += 1
+        try:
+            self._drive(task)
+        except BaseException:
+            if not task.done():  # e.g. KeyboardInterrupt: cancel the run and let it clean up
+                task.cancel()
+                self._drive(task)
+            raise
+        finally:
+            self.depth -= 1
+        return task.result()
+
+    def _drive(self, task: asyncio.Future[Any]) -> None:
+        while not task.done():
+            self.loop.run_forever()
+            self._serve()
+
+    def _stop(self, _: object) -> None:
+        self.loop.stop()
+
+    def _serve(self) -> None:
+        """Run the bodies that asked for this thread while the loop ran."""
+        requests = self._requests
+        while requests:
+            fut, context, call = requests.popleft()
+            if fut.done():  # its task was cancelled before the body started
+                continue
+            self.serving += 1
+            try:
+                value = context.run(call)
+            except Exception as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+            except BaseException:
+                fut.cancel()
+                raise
+            else:
+                if not fut.done():
+                    fut.set_result(value)
+            finally:
+                self.serving -= 1
+
+    async def call(self, call: Callable[[], T]) -> T:
+        """From a task of this loop: run the sync `call` in this thread, the loop paused."""
+        fut: asyncio.Future[T] = self.loop.create_future()
+        self._requests.append((fut, contextvars.copy_context(), call))
+        self.loop.stop()
+        return await fut
+
+    def close(self) -> None:
+        """Cancel what is left in the loop (pools' keepers close their connections), finish
+        async generators, close the loop. Only in the thread and process that own it."""
+        loop = self.loop
+        if loop.is_closed() or loop.is_running() or self.pid != os.getpid():
+            return
+        with contextlib.suppress(Exception):
+            tasks = asyncio.all_tasks(loop)
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        with contextlib.suppress(Exception):
+            loop.close()
+
+    def __del__(self) -> None:  # the thread ended: its loop goes with it
+        with contextlib.suppress(Exception):
+            if self.thread == threading.get_ident():
+                self.close()
+
+
+def _driver() -> Driver:
+    driver: Driver | None = getattr(_local, "driver", None)
+    if driver is None or driver.pid != os.getpid():
+        if driver is not None:
+            _inherited.append(driver)
+        driver = _local.driver = Driver()
+    return driver
+
+
+def inline_driver() -> Driver | None:
+    """The calling thread's `Driver` when it is the one running the current event loop (the
+    sync API called from this thread): a lone sync body can then run in this thread."""
+    driver: Driver | None = getattr(_local, "driver", None)
+    if driver is not None and driver.depth and asyncio._get_running_loop() is driver.loop:
+        return driver
+    return None
+
+
+def _serving() -> Driver | None:
+    driver: Driver | None = getattr(_local, "driver", None)
+    if driver is not None and driver.serving and not driver.loop.is_running():
+        return driver
+    return None
+
+
+def from_body(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """From a sync body of a running graph (a node, an entrypoint, a task): run `fn(*args)` in
+    the run's event loop and wait for it (the body runs in a worker thread of that loop, or in
+    the loop's own thread while the loop is paused for it)."""
+    driver = _serving()
+    if driver is not None:
+        return driver.run(_as_coroutine(fn), *args)
+    return anyio.from_thread.run(_as_coroutine(fn), *args)
+
+
+def _as_coroutine(fn: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
+    async def call(*args: Any) -> T:
+        return await fn(*args)
+
+    return call
+
+
+# -- the shared portal (threads that cannot run a loop of their own) ------------------------------
+
 
 def _stop() -> None:
     global _portal, _portal_cm
@@ -33,22 +193,22 @@ def _stop() -> None:
         with contextlib.suppress(Exception):  # best effort at interpreter exit
             _portal_cm.__exit__(None, None, None)
     _portal = _portal_cm = None
-
-
-_inherited: list[object] = []
-"""A forked child's copy of its parent's portal, kept so that it is never finalized: closing it
-would wait for a thread that does not exist in the child."""
+    driver: Driver | None = getattr(_local, "driver", None)
+    if driver is not None:
+        driver.close()
 
 
 def _forget_in_child() -> None:
-    """After `fork()`: the portal's thread did not come along; start afresh when needed."""
-    global _lock, _portal, _portal_cm
-    _inherited.append((_portal, _portal_cm))
+    """After `fork()`: the portal's thread and the drivers' loops did not come along."""
+    global _lock, _portal, _portal_cm, _local
+    _inherited.append((_portal, _portal_cm, _local))
     _lock = threading.Lock()
     _portal = _portal_cm = None
+    _local = threading.local()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
+atexit.register(_stop)
 
 
 def _get() -> BlockingPortal:
@@ -57,21 +217,70 @@ def _get() -> BlockingPortal:
         if _portal is None:
             _portal_cm = start_blocking_portal(backend="asyncio")
             _portal = _portal_cm.__enter__()
-            if _owner_pid == 0:
-                atexit.register(_stop)
             _owner_pid = os.getpid()
         return _portal
 
 
+def _own_loop_possible() -> bool:
+    """Whether this thread may run the engine in a loop of its own: no loop running in it, and
+    not an anyio worker thread (whose sync calls keep sharing the portal, not one loop each)."""
+    if asyncio._get_running_loop() is not None:
+        return False
+    if any(hasattr(_anyio_threadlocals, a) for a in ("current_token", "current_async_backend")):
+        return False
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return True
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return True
+    return False
+
+
+class _Caller:
+    """How one synchronous call reaches an event loop: this thread's `Driver`, or the portal."""
+
+    __slots__ = ("driver", "portal")
+
+    def __init__(self) -> None:
+        serving = _serving()
+        if serving is not None:  # a sync body run in this thread calls the sync API again
+            self.driver: Driver | None = serving
+        elif _own_loop_possible():
+            self.driver = _driver()
+        else:
+            self.driver = None
+        self.portal = _get() if self.driver is None else None
+
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        if self.driver is not None:
+            return self.driver.run(_as_coroutine(fn), *args)
+        assert self.portal is not None
+        return self.portal.call(fn, *args)
+
+    def close_later(self, agen: AsyncIterator[Any]) -> None:
+        """Close `agen` when its iterator is dropped from another thread than its own."""
+        aclose = getattr(agen, "aclose", None)
+        if aclose is None:
+            return
+        driver = self.driver
+        if driver is None or driver.thread == threading.get_ident():
+            self.call(aclose)
+        elif not driver.loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                driver.loop.call_soon_threadsafe(lambda: driver.loop.create_task(aclose()))
+
+
 def run(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run a coroutine function to completion from synchronous code."""
-    return _get().call(fn, *args)
+    return _Caller().call(fn, *args)
 
 
 def iterate_batches(agen: AsyncIterator[list[T]]) -> Iterator[T]:
-    """Iterate an async iterator of batches from synchronous code, one thread hop per batch;
+    """Iterate an async iterator of batches from synchronous code, one loop run per batch;
     closing the returned iterator early (or dropping it) closes the async one too."""
-    portal = _get()
+    caller = _Caller()
 
     async def step() -> list[T] | None:
         try:
@@ -81,19 +290,17 @@ def iterate_batches(agen: AsyncIterator[list[T]]) -> Iterator[T]:
 
     finished = False
     try:
-        while (batch := portal.call(step)) is not None:
+        while (batch := caller.call(step)) is not None:
             yield from batch
         finished = True
     finally:
         if not finished:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                portal.call(aclose)
+            caller.close_later(agen)
 
 
 def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
-    """Iterate an async iterator from synchronous code, one item per hop."""
-    portal = _get()
+    """Iterate an async iterator from synchronous code, one item per loop run."""
+    caller = _Caller()
 
     async def step() -> tuple[bool, Any]:
         try:
@@ -104,13 +311,11 @@ def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
     finished = False
     try:
         while True:
-            more, item = portal.call(step)
+            more, item = caller.call(step)
             if not more:
                 finished = True
                 return
             yield item
     finally:
         if not finished:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                portal.call(aclose)
+            caller.close_later(agen)

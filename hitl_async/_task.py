@@ -206,7 +206,7 @@ async def _call_with(node: NodeSpec, arg: Any, pad: Scratchpad, config: dict[str
         kwargs["writer"] = pad.writer
     if node.wants_runtime:
         kwargs["runtime"] = pad.run.runtime_for(pad.writer)
-    result = await call_body(node.fn, node.is_async, (arg,), kwargs, pad.run.events)
+    result = await call_body(node.fn, node.is_async, (arg,), kwargs, pad.run.events, pad.alone)
     return result if node.is_async else await _maybe_await(result)
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 
+from hitl_async import _sync
 from hitl_async._cache import cache_key, cache_namespace
 from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, active_scratchpad, reset_scratchpad, set_scratchpad
@@ -86,7 +86,7 @@ class TaskFuture(Generic[T]):
                 "TaskFuture.result() would block the event loop: in an async entrypoint or "
                 "task, use `await fut` instead"
             )
-        return anyio.from_thread.run(self._wait)
+        return _sync.from_body(self._wait)
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._wait().__await__()
@@ -255,7 +255,7 @@ class TaskFunction(Generic[P, T]):
         attempt = caller.attempt
         if threading.get_ident() == attempt.loop_thread:
             return attempt.start(self, args, kwargs, caller)
-        return anyio.from_thread.run(attempt.start_from_thread, self, args, kwargs, caller)
+        return _sync.from_body(attempt.start_from_thread, self, args, kwargs, caller)
 
     def _outside_message(self, *, in_node: bool) -> str:
         where = (

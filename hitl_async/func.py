@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
-import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 from typing_extensions import TypedDict
 
+from hitl_async import _sync
 from hitl_async._events import parse_stream_mode
 from hitl_async._execution import call_body
 from hitl_async._runtime import current_scratchpad, reset_scratchpad, set_scratchpad
@@ -211,7 +211,7 @@ class EntrypointGraph(CompiledStateGraph):
         """Synchronous `ainvoke()`; inside a sync node or entrypoint it runs as a subgraph."""
         pad = calling_task(config)
         if pad is not None:
-            out = anyio.from_thread.run(run_subgraph, self, self._wrap_input(input), pad)
+            out = _sync.from_body(run_subgraph, self, self._wrap_input(input), pad)
             return out.get("output")
         return super().invoke(input, config, **kwargs)
 

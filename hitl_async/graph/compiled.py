@@ -7,8 +7,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, S
 from contextlib import aclosing
 from typing import Any
 
-import anyio
-
 from hitl_async import _sync
 from hitl_async._cache import cache_namespace
 from hitl_async._events import Event, RunEvents, parse_stream_mode
@@ -207,7 +205,7 @@ class CompiledStateGraph(StateAccess, Coordination):
         """Synchronous `ainvoke()`; inside a sync node it runs as a subgraph of that node."""
         pad = calling_task(config)
         if pad is not None:
-            return anyio.from_thread.run(run_subgraph, self, input, pad)
+            return _sync.from_body(run_subgraph, self, input, pad)
         return _sync.run(lambda: self.ainvoke(input, config, **kwargs))
 
     # -- node cache ------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import anyio.to_thread
 
 from hitl_async._sync import inline_driver
+from hitl_async._workers import run_sync
 
 if TYPE_CHECKING:
     from hitl_async._events import RunEvents
@@ -48,7 +48,7 @@ async def call_body(
         driver = inline_driver()
         if driver is not None:
             return await driver.call(partial(fn, *args, **kwargs))
-    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+    return await run_sync(partial(fn, *args, **kwargs))
 
 
 @types.coroutine

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio
+import anyio.from_thread
+import anyio.to_thread
 import pytest
 from typing_extensions import TypedDict
 
@@ -190,6 +192,42 @@ def test_an_inline_node_can_call_a_subgraph_and_another_graph() -> None:
     caller = threading.get_ident()
     graph = chain(outer)
     assert graph.invoke({"log": []}, cfg())["log"] == ["inner in True", "inner in True"]
+
+
+@pytest.mark.anyio
+async def test_a_sync_node_under_ainvoke_can_reach_the_loop() -> None:
+    loop_thread = threading.get_ident()
+
+    def inner(state: S) -> dict[str, Any]:
+        return {"log": ["inner"]}
+
+    sub = chain(inner)
+
+    def outer(state: S, config: dict[str, Any]) -> dict[str, Any]:
+        on_loop = anyio.from_thread.run_sync(threading.get_ident) == loop_thread
+        return {"log": [*sub.invoke({"log": []}, config)["log"], f"on loop {on_loop}"]}
+
+    assert (await chain(outer).ainvoke({"log": []}, cfg()))["log"] == ["inner", "on loop True"]
+
+
+@pytest.mark.anyio
+async def test_cancelling_ainvoke_waits_for_the_running_sync_node() -> None:
+    started, release = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def node(state: S) -> dict[str, Any]:
+        started.set()
+        release.wait(WAIT)
+        finished.append("node")
+        return {"n": 1}
+
+    graph = chain(node)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(graph.ainvoke, {"n": 0}, cfg())
+        await anyio.to_thread.run_sync(started.wait, WAIT)
+        tg.cancel_scope.cancel()
+        release.set()
+    assert finished == ["node"]  # the run ended only after its node did
 
 
 def test_an_inline_node_pauses_resumes_and_fails_as_before() -> None:

@@ -38,6 +38,7 @@ from benchmarks.report import (
 )
 from benchmarks.rss import run_subprocess
 from benchmarks.stores import DRIVERS, DURABLE, Servers, floor, open_store, server_versions
+from benchmarks.user_workloads import SYNC_API
 from benchmarks.workloads import (
     ALL_WORKLOADS,
     HITL,
@@ -189,7 +190,7 @@ async def _run_one(
         run = drain if workload == "drain" else WORKLOADS[workload]
         gc.collect()  # no collection of the previous run's garbage inside this one's timing
         async with asyncio.timeout(timeout):
-            async with open_store(engine.name, driver, servers) as store:
+            async with open_store(engine.name, driver, servers, workload in SYNC_API) as store:
                 return await run(engine, store, sizes)
     except TimeoutError:
         return f"timed out after {timeout:.0f} s"
@@ -226,7 +227,7 @@ async def _suite(args: argparse.Namespace, progress: Any, task: Any) -> list[Row
             if workload in SHARED_STORE_ONLY and driver not in DURABLE:
                 cells[HITL] = Cell(not_applicable=MEMORY_NOT_SHARED)
             runnable = [e for e in engines if cells[e.name].not_applicable is None]
-            with_floor = workload == "chain10" and driver in floors
+            with_floor = workload.startswith("chain10") and driver in floors
             for rep in range(args.reps):
                 order = runnable if rep % 2 == 0 else runnable[::-1]
                 for engine in order:

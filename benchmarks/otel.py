@@ -109,17 +109,17 @@ class _Clock:
 async def _chain10(driver: str, runs: int) -> tuple[float, float]:
     """µs per superstep of chain10 (wall, CPU): medians over `runs` runs."""
     from benchmarks.stores import Servers, open_store
-    from benchmarks.workloads import HITL, _cfg, _Chain, _chain, hitl_engine
+    from benchmarks.workloads import HITL, _Chain, _chain, hitl_engine, run_config
 
     engine = hitl_engine()
     async with open_store(HITL, driver, Servers()) as store:
         graph = _chain(engine, _Chain, 10, store.saver)
         for i in range(10):
-            assert await graph.ainvoke({"x": 0}, _cfg(f"warm-{i}")) == {"x": 10}
+            assert await graph.ainvoke({"x": 0}, run_config(f"warm-{i}")) == {"x": 10}
         walls, cpus = [], []
         for i in range(runs):
             clock = _Clock()
-            out = await graph.ainvoke({"x": 0}, _cfg(f"chain-{i}"))
+            out = await graph.ainvoke({"x": 0}, run_config(f"chain-{i}"))
             wall, cpu = clock.lap()
             assert out == {"x": 10}, out
             walls.append(wall)
@@ -241,7 +241,7 @@ class Figures:
     def unit(self) -> str:
         return "µs/step ↓" if self.workload == "chain10" else "runs/s ↑"
 
-    def median(self, mode: str, clock: str) -> float | None:
+    def median_of(self, mode: str, clock: str) -> float | None:
         values = self.samples[mode][clock]
         return statistics.median(values) if values else None
 
@@ -421,7 +421,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                 "failures": r.failures,
                 "best": {m: {c: r.best(m, c) for c in CLOCKS} for m in MODES},
                 "hooks_ns_per_run": {m: r.hooks(m) for m in MODES},
-                "median": {m: {c: r.median(m, c) for c in CLOCKS} for m in MODES},
+                "median": {m: {c: r.median_of(m, c) for c in CLOCKS} for m in MODES},
                 "cost_percent": {
                     m: {c: r.cost(m, c) for c in CLOCKS} for m in MODES if m != "absent"
                 },

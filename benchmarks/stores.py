@@ -190,9 +190,16 @@ async def is_checkpoint_count(
 
 
 @contextlib.asynccontextmanager
-async def open_store(engine: str, driver: str, servers: Servers) -> AsyncIterator[Store]:
-    """A fresh store for `engine` ("hitl-async" or "langgraph") on `driver`; removed on exit."""
-    opener = _hitl_store if engine == "hitl-async" else _langgraph_store
+async def open_store(
+    engine: str, driver: str, servers: Servers, sync: bool = False
+) -> AsyncIterator[Store]:
+    """A fresh store for `engine` ("hitl-async" or "langgraph") on `driver`; removed on exit.
+    `sync`: for the sync API (`invoke`/`stream`): LangGraph's sync savers (`SqliteSaver`,
+    `PostgresSaver`, plainredis `RedisSaver`); hitl-async's savers serve both APIs."""
+    if engine == "hitl-async":
+        opener = _hitl_store
+    else:
+        opener = _langgraph_sync_store if sync else _langgraph_store
     async with opener(driver, servers) as store:
         yield store
 
@@ -344,6 +351,82 @@ async def _langgraph_store(driver: str, servers: Servers) -> AsyncIterator[Store
                 await saver.aclose()
                 if pool is not None:
                     await pool.disconnect()
+        return
+    raise ValueError(f"unknown driver {driver!r}")
+
+
+@contextlib.asynccontextmanager
+async def _langgraph_sync_store(driver: str, servers: Servers) -> AsyncIterator[Store]:
+    """LangGraph's sync savers, set up as `_langgraph_store` sets up the async ones."""
+    if driver == "memory":
+        async with _langgraph_store(driver, servers) as store:
+            yield store
+        return
+    if driver == "sqlite":
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        with tempfile.TemporaryDirectory(prefix="lg-bench-") as tmp:
+            path = os.path.join(tmp, "langgraph.db")
+            conn = sqlite3.connect(path, check_same_thread=False)
+            try:
+                saver = SqliteSaver(conn)
+                saver.setup()  # sets journal_mode=WAL
+                conn.execute("PRAGMA synchronous=NORMAL")
+
+                async def lite() -> Footprint:
+                    return _sqlite_footprint(path, LG_TABLES["sqlite"])
+
+                yield Store(saver, lite)
+            finally:
+                conn.close()
+        return
+    if driver == "postgres":
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg import AsyncConnection, Connection
+        from psycopg.rows import dict_row
+
+        schema = f"lgbench_{_token()}"
+        async with await AsyncConnection.connect(servers.postgres, autocommit=True) as admin:
+            await admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            with Connection.connect(
+                servers.postgres,
+                autocommit=True,
+                prepare_threshold=0,
+                row_factory=dict_row,
+                options=f"-c search_path={schema}",
+            ) as conn:
+                saver = PostgresSaver(conn)
+                saver.setup()
+
+                async def pg() -> Footprint:
+                    return await _postgres_footprint(
+                        servers.postgres, schema, LG_TABLES["postgres"]
+                    )
+
+                yield Store(saver, pg)
+        finally:
+            async with await AsyncConnection.connect(servers.postgres, autocommit=True) as admin:
+                await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        return
+    if driver == "redis":
+        from langgraph_checkpoint_plainredis import RedisSaver
+
+        prefix = f"lgbench-{_token()}"
+        saver = RedisSaver(url=servers.redis, prefix=prefix)
+        try:
+
+            async def rd() -> Footprint:
+                return await _redis_footprint(
+                    servers.redis, prefix, lambda k: k.startswith(f"{prefix}:cp:".encode())
+                )
+
+            yield Store(saver, rd)
+        finally:
+            try:
+                await _delete_prefix(servers.redis, prefix)
+            finally:
+                saver.close()
         return
     raise ValueError(f"unknown driver {driver!r}")
 

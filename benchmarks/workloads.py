@@ -147,15 +147,15 @@ def describe_error(exc: BaseException, limit: int = 160) -> str:
     return text
 
 
-def _cfg(thread: str) -> dict[str, Any]:
+def run_config(thread: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": thread}, "recursion_limit": 1000}
 
 
-def _median(samples: list[float]) -> float:
+def median_of(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-async def _per_step_bytes(store: Store, run: Callable[[], Awaitable[None]]) -> tuple[float, int]:
+async def per_step_bytes(store: Store, run: Callable[[], Awaitable[None]]) -> tuple[float, int]:
     """Bytes the store grew by per new checkpoint while `run()` ran, and that checkpoint count."""
     before = await store.footprint()
     await run()
@@ -190,20 +190,20 @@ def _chain(engine: Engine, state: Any, nodes: int, saver: Any) -> Any:
 async def chain10(engine: Engine, store: Store, sizes: Sizes) -> Result:
     """Per-superstep time of a chain of 10 trivial async nodes (a checkpoint after each step)."""
     graph = _chain(engine, _Chain, 10, store.saver)
-    out = await graph.ainvoke({"x": 0}, _cfg("warmup"))
+    out = await graph.ainvoke({"x": 0}, run_config("warmup"))
     assert out == {"x": 10}, out
     samples = []
     for i in range(sizes.chain_runs):
         t0 = time.perf_counter()
-        out = await graph.ainvoke({"x": 0}, _cfg(f"chain-{i}"))
+        out = await graph.ainvoke({"x": 0}, run_config(f"chain-{i}"))
         samples.append(time.perf_counter() - t0)
         assert out == {"x": 10}, out
 
     async def one_more() -> None:
-        assert await graph.ainvoke({"x": 0}, _cfg("sized")) == {"x": 10}
+        assert await graph.ainvoke({"x": 0}, run_config("sized")) == {"x": 10}
 
-    per_step, _ = await _per_step_bytes(store, one_more)
-    per_run = _median(samples)
+    per_step, _ = await per_step_bytes(store, one_more)
+    per_run = median_of(samples)
     return Result(
         per_run / 10 * 1e6, "µs/step", {"per_run_ms": per_run * 1e3, "bytes/step": per_step}
     )
@@ -233,14 +233,14 @@ def approval_graph(engine: Engine, saver: Any) -> Any:
 
 async def start_thread(graph: Any, thread: str, n: int) -> None:
     """Start `thread` with `n` and assert it paused on the interrupt for `n`."""
-    out = await graph.ainvoke({"n": n, "decision": ""}, _cfg(thread))
+    out = await graph.ainvoke({"n": n, "decision": ""}, run_config(thread))
     interrupts = out.get("__interrupt__") if isinstance(out, dict) else None
     assert interrupts and interrupts[0].value == {"n": n}, out
 
 
 async def resume_thread(graph: Any, engine: Engine, thread: str, n: int) -> None:
     """Resume `thread` with "ok" and assert its final state."""
-    out = await graph.ainvoke(engine.Command(resume="ok"), _cfg(thread))
+    out = await graph.ainvoke(engine.Command(resume="ok"), run_config(thread))
     assert out == {"n": n, "decision": f"ok-{n}"}, out
 
 
@@ -283,7 +283,7 @@ async def latency(engine: Engine, store: Store, sizes: Sizes) -> Result:
         t0 = time.perf_counter()
         await start_thread(graph, thread, i)
         t1 = time.perf_counter()
-        snap = await graph.aget_state(_cfg(thread))
+        snap = await graph.aget_state(run_config(thread))
         t2 = time.perf_counter()
         assert snap.next == ("ask",) and snap.values == {"n": i, "decision": ""}, snap
         assert snap.tasks[0].interrupts[0].value == {"n": i}, snap.tasks
@@ -292,14 +292,14 @@ async def latency(engine: Engine, store: Store, sizes: Sizes) -> Result:
         starts.append(t1 - t0)
         gets.append(t2 - t1)
         resumes.append(t3 - t2)
-    total = _median([a + b + c for a, b, c in zip(starts, gets, resumes, strict=True)])
+    total = median_of([a + b + c for a, b, c in zip(starts, gets, resumes, strict=True)])
     return Result(
         total * 1e3,
         "ms/cycle",
         {
-            "start_ms": _median(starts) * 1e3,
-            "get_state_ms": _median(gets) * 1e3,
-            "resume_ms": _median(resumes) * 1e3,
+            "start_ms": median_of(starts) * 1e3,
+            "get_state_ms": median_of(gets) * 1e3,
+            "resume_ms": median_of(resumes) * 1e3,
         },
     )
 
@@ -331,11 +331,11 @@ async def fanout200(engine: Engine, store: Store, sizes: Sizes) -> Result:
     samples = []
     for i in range(sizes.fanout_runs + 1):  # the first run is a warm-up
         t0 = time.perf_counter()
-        out = await graph.ainvoke({"items": list(range(width)), "results": []}, _cfg(f"f{i}"))
+        out = await graph.ainvoke({"items": list(range(width)), "results": []}, run_config(f"f{i}"))
         if i:
             samples.append(time.perf_counter() - t0)
         assert sorted(out["results"]) == expected, len(out["results"])
-    median = _median(samples)
+    median = median_of(samples)
     return Result(median * 1e3, "ms/run", {"per_task_us": median / width * 1e6})
 
 
@@ -363,7 +363,7 @@ async def turns300(engine: Engine, store: Store, sizes: Sizes) -> Result:
     builder.add_edge(engine.START, "ask")
     builder.add_conditional_edges("ask", again, ["ask", engine.END])
     graph = builder.compile(checkpointer=store.saver)
-    cfg = _cfg("turns")
+    cfg = run_config("turns")
     out = await graph.ainvoke({"turn": 0, "last": ""}, cfg)
     assert out["__interrupt__"][0].value == 0, out
     samples = []
@@ -376,9 +376,9 @@ async def turns300(engine: Engine, store: Store, sizes: Sizes) -> Result:
             assert out["__interrupt__"][0].value == i + 1, out
         else:
             assert "__interrupt__" not in out, out
-    first, last = _median(samples[:20]), _median(samples[-20:])
+    first, last = median_of(samples[:20]), median_of(samples[-20:])
     return Result(
-        _median(samples) * 1e3,
+        median_of(samples) * 1e3,
         "ms/turn",
         {"first20_ms": first * 1e3, "last20_ms": last * 1e3, "drift": last / first},
     )
@@ -403,7 +403,7 @@ async def state1mb(engine: Engine, store: Store, sizes: Sizes) -> Result:
     digest = hashlib.sha256(payload).digest()
     nodes = sizes.big_nodes
     graph = _chain(engine, _Big, nodes, store.saver)
-    cfg = _cfg("big")
+    cfg = run_config("big")
     out = await graph.ainvoke({"blob": payload, "x": 0}, cfg)
     assert out["x"] == nodes and hashlib.sha256(out["blob"]).digest() == digest
     timing: list[float] = []
@@ -414,7 +414,7 @@ async def state1mb(engine: Engine, store: Store, sizes: Sizes) -> Result:
         timing.append(time.perf_counter() - t0)
         assert again["x"] == nodes and hashlib.sha256(again["blob"]).digest() == digest
 
-    per_step, steps = await _per_step_bytes(store, second)
+    per_step, steps = await per_step_bytes(store, second)
     return Result(
         per_step,
         "B/step",
@@ -448,6 +448,21 @@ from benchmarks.store_workloads import (  # noqa: E402
 
 WORKLOADS.update(STORE_WORKLOADS)
 
+# Plain `def` nodes and the sync API (issue #16), each placed before its async-node workload.
+from benchmarks.user_workloads import USER_UNITS, USER_WORKLOADS  # noqa: E402
+
+WORKLOADS = {
+    **{k: v for k, v in USER_WORKLOADS.items() if k.startswith("example1")},
+    **{
+        name: fn
+        for base_name, base_fn in WORKLOADS.items()
+        for name, fn in [
+            *((k, v) for k, v in USER_WORKLOADS.items() if k.split("-")[0] == base_name),
+            (base_name, base_fn),
+        ]
+    },
+}
+
 ALL_WORKLOADS = [*WORKLOADS, "rss1000", "drain"]
 
 HITL_ONLY: dict[str, str] = {"drain": "LangGraph has no run queue"}
@@ -471,5 +486,6 @@ UNITS: dict[str, tuple[str, bool]] = {
     "rss1000": ("MB", True),
     "drain": ("resumes/s", False),
     **STORE_UNITS,
+    **USER_UNITS,
 }
 """Headline unit of each workload and whether lower is better."""

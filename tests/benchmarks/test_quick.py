@@ -16,9 +16,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = [
+    "example1-sync",
+    "chain10-sync",
+    "chain10-def",
     "chain10",
+    "threads200-sync",
+    "threads200-def",
     "threads200",
     "latency",
+    "fanout200-sync",
+    "fanout200-def",
     "fanout200",
     "turns300",
     "state1mb",
@@ -61,7 +68,8 @@ def test_quick_suite_completes_and_writes_reports(tmp_path: Path) -> None:
             continue
         # LangGraph may fail (reported, not raised) or be absent, but never silently empty.
         assert lg["samples"] or lg["failures"] or lg["skipped"], (workload, driver)
-    assert rows[("chain10", "sqlite")]["floor_us_per_write"]["median"] is not None
+    for chain in ("chain10", "chain10-def", "chain10-sync"):
+        assert rows[(chain, "sqlite")]["floor_us_per_write"]["median"] is not None
 
     report = (out / "results.md").read_text()
     for workload in WORKLOADS:

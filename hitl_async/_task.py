@@ -186,12 +186,6 @@ def task_result(writes: Iterable[tuple[str, Any]], *, root: bool = False) -> Any
     return result
 
 
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
 async def _call(node: NodeSpec, arg: Any, pad: Scratchpad) -> Any:
     if needs_scope(pad.config):  # LangChain callbacks: the node runs as a chain run
         return await call_in_scope(pad.config, pad, arg, partial(_call_with, node, arg, pad))
@@ -206,8 +200,13 @@ async def _call_with(node: NodeSpec, arg: Any, pad: Scratchpad, config: dict[str
         kwargs["writer"] = pad.writer
     if node.wants_runtime:
         kwargs["runtime"] = pad.run.runtime_for(pad.writer)
-    result = await call_body(node.fn, node.is_async, (arg,), kwargs, pad.run.events, pad.alone)
-    return result if node.is_async else await _maybe_await(result)
+    events = pad.run.events
+    if node.is_async and not events.live:  # the common case, without call_body's frame
+        return await node.fn(arg, **kwargs)
+    result = await call_body(node.fn, node.is_async, (arg,), kwargs, events, pad.alone)
+    if node.is_async or not inspect.isawaitable(result):
+        return result
+    return await result
 
 
 def retry_delay(policy: RetryPolicy, attempt: int) -> float:
@@ -399,7 +398,11 @@ async def execute(
             else:
                 items += graph.builder.schema.items(part, source=f"node {task.name!r}")
         task.update = update_chunk(items)  # no state key written: None, as in LangGraph
-        task.writes = items + await route(graph, task.name, items, values, goto, pad.config)
+        fixed = None if goto else graph.plan.fixed_routes.get(task.name)
+        if fixed is not None:  # plain edges only: no coroutine for the common case
+            task.writes = items + list(fixed)
+        else:
+            task.writes = items + await route(graph, task.name, items, values, goto, pad.config)
         task.items = items
     except Exception as exc:
         task.error = exc

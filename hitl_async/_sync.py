@@ -20,6 +20,7 @@ import contextvars
 import os
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager
@@ -53,7 +54,7 @@ class Driver:
     loop stops at the end of its current iteration, the body runs with no loop running (so it
     may drive the loop again, nested, through `run`), and the loop goes on with its result."""
 
-    __slots__ = ("__weakref__", "_requests", "depth", "loop", "pid", "serving", "thread")
+    __slots__ = ("_requests", "depth", "loop", "pid", "serving", "thread")
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -120,26 +121,28 @@ class Driver:
         self.loop.stop()
         return await fut
 
-    def close(self) -> None:
-        """Cancel what is left in the loop (pools' keepers close their connections), finish
-        async generators, close the loop. Only in the thread and process that own it."""
-        loop = self.loop
-        if loop.is_closed() or loop.is_running() or self.pid != os.getpid():
-            return
-        with contextlib.suppress(Exception):
-            tasks = asyncio.all_tasks(loop)
-            for t in tasks:
-                t.cancel()
-            if tasks:
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        with contextlib.suppress(Exception):
-            loop.close()
 
-    def __del__(self) -> None:  # the thread ended: its loop goes with it
-        with contextlib.suppress(Exception):
-            if self.thread == threading.get_ident():
-                self.close()
+def _close_loop(loop: asyncio.AbstractEventLoop, pid: int) -> None:
+    """When a thread that had a `Driver` is gone (its `Thread` object collected) or at exit:
+    let what is pending in its loop run, cancel what is left (pools' keepers close their
+    connections), finish async generators, close the loop. From a thread whose own loop is
+    running, a helper thread does it (a loop cannot run inside another)."""
+    if pid != os.getpid() or loop.is_closed() or loop.is_running():
+        return
+    if asyncio._get_running_loop() is not None:
+        with contextlib.suppress(RuntimeError):  # at interpreter exit: nothing to do
+            threading.Thread(target=_close_loop, args=(loop, pid), daemon=True).start()
+        return
+    with contextlib.suppress(Exception):
+        loop.run_until_complete(asyncio.sleep(0))  # callbacks handed in from other threads
+        tasks = asyncio.all_tasks(loop)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    with contextlib.suppress(Exception):
+        loop.close()
 
 
 def _driver() -> Driver:
@@ -148,6 +151,9 @@ def _driver() -> Driver:
         if driver is not None:
             _inherited.append(driver)
         driver = _local.driver = Driver()
+        # The loop outlives no thread: closed once the thread's `Thread` object is collected
+        # (or at interpreter exit for those that live that long, the main thread's included).
+        weakref.finalize(threading.current_thread(), _close_loop, driver.loop, driver.pid)
     return driver
 
 
@@ -193,9 +199,6 @@ def _stop() -> None:
         with contextlib.suppress(Exception):  # best effort at interpreter exit
             _portal_cm.__exit__(None, None, None)
     _portal = _portal_cm = None
-    driver: Driver | None = getattr(_local, "driver", None)
-    if driver is not None:
-        driver.close()
 
 
 def _forget_in_child() -> None:

@@ -65,8 +65,17 @@ METHOD = [
     "",
     "- Every repetition of every workload uses a fresh store: a temp SQLite file, a new "
     "PostgreSQL schema (dropped after), a new Redis key prefix (its keys deleted after, never "
-    "FLUSHALL), or a new in-memory saver. Both engines use their async API and async nodes, "
-    "with their default durability (`async`).",
+    "FLUSHALL), or a new in-memory saver. Both engines run the same node functions with their "
+    "default durability (`async`): async nodes through the async API in the base workloads, "
+    "plain `def` nodes through `ainvoke` in the `-def` ones, and `def` nodes through the sync "
+    "API (`invoke`/`stream`/`get_state`, called from a plain thread with no event loop) in the "
+    "`-sync` ones and example1-sync (the chapter's Example 1: stream the start to its "
+    "interrupt, `get_state`, stream the resume; ms per cycle).",
+    "- For the sync API LangGraph runs with its sync savers (`SqliteSaver`, `PostgresSaver`, "
+    "plainredis `RedisSaver`, set up like the async ones); hitl-async's savers serve both APIs. "
+    "chain10 and fanout200 variants report a floor of the same node functions called directly "
+    "in a loop, and what each engine adds above it (plus one raw write per step on a durable "
+    "driver).",
     "- LangGraph runs with its matching saver: `InMemorySaver`, `AsyncSqliteSaver` "
     "(langgraph-checkpoint-sqlite; WAL and `synchronous=NORMAL` set on its connection, the same "
     "durability as hitl-async's driver), `AsyncPostgresSaver` (langgraph-checkpoint-postgres, "

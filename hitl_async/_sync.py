@@ -58,6 +58,7 @@ class Driver:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.loop.set_task_factory(_kept_tasks())
         self.pid = os.getpid()
         self.thread = threading.get_ident()
         self.depth = 0
@@ -120,6 +121,24 @@ class Driver:
         self._requests.append((fut, contextvars.copy_context(), call))
         self.loop.stop()
         return await fut
+
+
+def _kept_tasks() -> Callable[..., asyncio.Task[Any]]:
+    """A task factory that holds every pending task of the loop strongly. A loop that is not
+    running keeps no reference to a task waiting on a future (e.g. a driver's pool keeper): had
+    the driver forgotten it, it would be collected pending ("Task was destroyed but it is
+    pending"); kept, it is cancelled properly when the loop is closed."""
+    pending: set[asyncio.Task[Any]] = set()
+
+    def factory(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, **kwargs)
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        return task
+
+    return factory
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop, pid: int) -> None:

@@ -68,11 +68,9 @@ class Driver:
         self._requests: deque[tuple[asyncio.Future[Any], contextvars.Context, Callable[[], Any]]]
         self._requests = deque()
 
-    def run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run `fn(*args)` in this thread's loop, in a copy of the caller's context."""
-        loop = self.loop
-        task = loop.create_task(fn(*args), context=contextvars.copy_context())
-        task.add_done_callback(self._stop)
+        task = self.loop.create_task(self._main(fn(*args)), context=contextvars.copy_context())
         self.depth += 1
         try:
             self._drive(task)
@@ -90,8 +88,11 @@ class Driver:
             self.loop.run_forever()
             self._serve()
 
-    def _stop(self, _: object) -> None:
-        self.loop.stop()
+    async def _main(self, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        finally:
+            self.loop.stop()  # ends this loop iteration's run_forever: no extra iteration
 
     def _serve(self) -> None:
         """Run the bodies that asked for this thread while the loop ran."""
@@ -198,7 +199,7 @@ def from_body(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     the loop's own thread while the loop is paused for it)."""
     driver = _serving()
     if driver is not None:
-        return driver.run(_as_coroutine(fn), *args)
+        return driver.run(fn, *args)
     return anyio.from_thread.run(_as_coroutine(fn), *args)
 
 
@@ -266,18 +267,24 @@ class _Caller:
     __slots__ = ("driver", "portal")
 
     def __init__(self) -> None:
-        serving = _serving()
-        if serving is not None:  # a sync body run in this thread calls the sync API again
-            self.driver: Driver | None = serving
-        elif _own_loop_possible():
-            self.driver = _driver()
-        else:
-            self.driver = None
+        driver: Driver | None = getattr(_local, "driver", None)
+        # The thread has its loop (a sync body run in it may call the sync API again): unless
+        # a loop now runs in it, keep using it.
+        if (
+            driver is not None
+            and driver.pid == os.getpid()
+            and not driver.loop.is_running()
+            and (driver.serving or asyncio._get_running_loop() is None)
+        ):
+            self.driver: Driver | None = driver
+            self.portal: BlockingPortal | None = None
+            return
+        self.driver = _driver() if _own_loop_possible() else None
         self.portal = _get() if self.driver is None else None
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         if self.driver is not None:
-            return self.driver.run(_as_coroutine(fn), *args)
+            return self.driver.run(fn, *args)
         assert self.portal is not None
         return self.portal.call(fn, *args)
 

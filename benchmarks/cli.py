@@ -291,7 +291,8 @@ def _units(args: argparse.Namespace) -> int:
                 continue
             missing = workload in HITL_ONLY or (workload, driver) in LANGGRAPH_MISSING
             per_rep += 1 + (0 if missing else lg)
-    return args.reps * (per_rep + durable)
+    chains = sum(w.startswith("chain10") for w in args.workloads_list)
+    return args.reps * (per_rep + durable * max(chains, 1))  # a floor per chain10 variant
 
 
 def main(argv: list[str] | None = None) -> int:

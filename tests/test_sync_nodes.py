@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import itertools
 import operator
 import os
@@ -243,6 +244,38 @@ def test_an_inline_node_pauses_resumes_and_fails_as_before() -> None:
     assert graph.invoke(Command(resume="Ada"), cfg()) == {"log": ["Ada"]}
     with pytest.raises(ValueError, match="boom in node"):
         chain(boom).invoke({"log": []}, cfg())
+
+
+def test_an_inline_node_runs_with_no_event_loop_running_in_its_thread() -> None:
+    async def fetch(n: int) -> int:
+        await asyncio.sleep(0)
+        return n * 2
+
+    def node(state: S) -> dict[str, Any]:
+        return {"n": asyncio.run(fetch(state["n"]))}  # as sync code calling an async client does
+
+    graph = chain(node)
+    assert graph.invoke({"n": 21}, cfg())["n"] == 42
+    assert anyio.run(graph.ainvoke, {"n": 5}, cfg("async"))["n"] == 10
+
+
+def test_a_threads_loop_is_closed_when_the_thread_is_gone() -> None:
+    from hitl_async import _sync
+
+    def node(state: S) -> dict[str, Any]:
+        return {"n": 1}
+
+    graph = chain(node)
+
+    def use() -> asyncio.AbstractEventLoop:
+        assert graph.invoke({"n": 0}, cfg())["n"] == 1
+        loop: asyncio.AbstractEventLoop = _sync._local.driver.loop
+        assert not loop.is_closed()  # kept between calls
+        return loop
+
+    loop = in_thread(use)
+    gc.collect()
+    assert loop.is_closed()
 
 
 def test_the_sync_api_from_a_running_loop_still_works() -> None:

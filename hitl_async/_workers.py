@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import os
 import queue
 import threading
@@ -33,9 +34,13 @@ LIMIT = 40
 IDLE = 10.0
 """Seconds an idle worker waits for work before it ends."""
 
-try:
+try:  # anyio's own hooks for its worker threads (private: checked here, else anyio's threads)
     from anyio._core._eventloop import claim_worker_thread, get_async_backend
-except ImportError:  # pragma: no cover - an anyio without them: always use anyio's threads
+
+    if len(inspect.signature(claim_worker_thread).parameters) != 2:  # (backend, token)
+        raise ImportError("an anyio whose worker-thread hook differs")
+    get_async_backend("asyncio")
+except Exception:  # pragma: no cover - an anyio without them: always use anyio's threads
     claim_worker_thread = None  # type: ignore[assignment]
 
 

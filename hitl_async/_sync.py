@@ -3,6 +3,8 @@ event loop of its own, kept between calls so that the drivers' pools opened in i
 while it runs, the loop is stopped for the length of a lone sync node, which then runs in the
 calling thread itself (`Driver.call`) instead of paying a round trip to a worker thread. A body
 run that way that needs the loop again (a subgraph's `invoke`) runs it, nested (`from_body`).
+A thread's loop is closed (its pending tasks cancelled, so pools close) once the thread's
+`Thread` object is collected, or at exit.
 
 Threads that cannot have a loop of their own use one shared background portal, as before: a
 thread whose own loop is running (sync code called from async code), and an anyio worker thread

@@ -32,6 +32,8 @@ import anyio.from_thread
 from anyio._core._eventloop import threadlocals as _anyio_threadlocals
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from hitl_async.checkpoint.lifecycle import mark_caller_loop
+
 __all__ = ["Driver", "from_body", "inline_driver", "iterate", "iterate_batches", "run"]
 
 T = TypeVar("T")
@@ -61,6 +63,7 @@ class Driver:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.loop.set_task_factory(_kept_tasks())
+        mark_caller_loop(self.loop)
         self.pid = os.getpid()
         self.thread = threading.get_ident()
         self.depth = 0

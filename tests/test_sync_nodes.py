@@ -19,6 +19,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import pytest
+from apps.services import POSTGRES_URL, require_package, require_service
 from typing_extensions import TypedDict
 
 from hitl_async import (
@@ -339,3 +340,55 @@ def test_sync_nodes_under_trio() -> None:
     graph = chain(node, node)
     assert anyio.run(graph.ainvoke, {"n": 0}, cfg(), backend="trio")["n"] == 2
     assert seen == [False, False]  # a worker thread: trio's loop is never blocked by a node
+
+
+def test_sync_api_threads_hold_about_one_postgres_connection_each() -> None:
+    """Each thread calling the sync API has a loop and a pool of its own; such a pool opens one
+    connection (no warm-up for bursts a one-run loop cannot have), so 8 threads hold ~8, not 8
+    warmed-up pools (5 each by default)."""
+    require_package("hitl_async_postgres", "drivers/postgres")
+    require_service("postgres", POSTGRES_URL)
+    import asyncpg
+
+    from hitl_async import connect
+
+    app = f"hitl-sync-{os.getpid()}-{threading.get_ident()}"
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    saver: Any = connect(f"{POSTGRES_URL}{sep}application_name={app}")
+    graph = chain(lambda s: {"log": ["a"]}, lambda s: {"log": ["b"]}, saver=saver)
+    threads = 8
+    ready = threading.Semaphore(0)
+    go = threading.Event()
+
+    def call(i: int) -> None:
+        try:
+            graph.invoke({"log": []}, cfg(f"conn-{i}"))
+        finally:
+            ready.release()
+            go.wait(WAIT)  # this thread's loop and pool stay alive while connections are counted
+
+    async def count() -> int:
+        conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app
+                )
+            )
+        finally:
+            await conn.close()
+
+    workers = [threading.Thread(target=call, args=(i,)) for i in range(threads)]
+    try:
+        for w in workers:
+            w.start()
+        for _ in workers:
+            assert ready.acquire(timeout=WAIT)
+        seen = anyio.run(count)
+    finally:
+        go.set()
+        for w in workers:
+            w.join(WAIT)
+        saver.close() if hasattr(saver, "close") else anyio.run(saver.aclose)
+    # one per caller thread, plus the lease keeper's own (warmed-up) pool
+    assert threads <= seen <= threads + 6, seen

@@ -14,10 +14,17 @@ Unclosed savers. `creation_site()` says where user code created a saver, so the
 `ResourceWarning` a driver emits when a saver is garbage-collected with its pools still open
 (`warn_unclosed`) points at the line that forgot `aclose()`; the driver's finalizer then
 releases the pools itself.
+
+Caller loops. The sync API runs the engine in an event loop owned by the calling thread (one
+per thread), which serves one run at a time. `mark_caller_loop` records such a loop and
+`serves_one_caller` asks about one, so a driver can keep that loop's pool small (no warm-up for
+bursts that cannot happen there): a server with many synchronous worker threads then holds about
+one connection per thread, not a full pool each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
@@ -27,7 +34,27 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TypeVar
 
-__all__ = ["after_fork_in_child", "creation_site", "forked_away", "warn_unclosed"]
+__all__ = [
+    "after_fork_in_child",
+    "creation_site",
+    "forked_away",
+    "mark_caller_loop",
+    "serves_one_caller",
+    "warn_unclosed",
+]
+
+_caller_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def mark_caller_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Record `loop` as a loop that one synchronous caller's thread owns (see the module doc)."""
+    _caller_loops.add(loop)
+
+
+def serves_one_caller(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether `loop` is a sync-API caller's own loop, serving one run at a time."""
+    return loop in _caller_loops
+
 
 _T = TypeVar("_T")
 

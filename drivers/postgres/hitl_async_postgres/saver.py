@@ -92,6 +92,7 @@ from hitl_async.checkpoint.lifecycle import (
     after_fork_in_child,
     creation_site,
     forked_away,
+    serves_one_caller,
     warn_unclosed,
 )
 from hitl_async.checkpoint.releases import PendingReleases
@@ -722,6 +723,7 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
                 "group commit needs batches_in_flight >= 1 and max_batch >= 1, got "
                 f"batches_in_flight={batches_in_flight}, max_batch={max_batch}"
             )
+        self._warm_by_default = warm_connections is None
         if warm_connections is None:
             warm_connections = 2 * batches_in_flight if group_commit else 0
         if warm_connections < 0:
@@ -825,7 +827,9 @@ class PostgresSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed
                 await _shielded(self._migrate(entry.pool))
             if entry.cold:
                 entry.cold = False
-                await _shielded(self._warm(entry.pool))
+                # a sync-API thread's own loop runs one run at a time: no burst to warm up for
+                if not (self._warm_by_default and serves_one_caller(loop)):
+                    await _shielded(self._warm(entry.pool))
         return entry
 
     async def _new_entry(self, loop: asyncio.AbstractEventLoop) -> _LoopPool:

@@ -185,11 +185,15 @@ class RunExecutor(Worker):
             final = await self.records.update_run(run.run_id, done)
             if final is not None:
                 self.records.remember_end(final)
-            await self.queue_store.finish_request(
-                request.id, self.owner, "failed" if status == "error" else "done"
-            )
-            await self.records.append_event(run.run_id, END_EVENT, status)
-            await self.records.signal(end_key(run.run_id))
+            async with anyio.create_task_group() as ending:  # the queue and the log at once
+                ending.start_soon(
+                    self.queue_store.finish_request,
+                    request.id,
+                    self.owner,
+                    "failed" if status == "error" else "done",
+                )
+                await self.records.append_event(run.run_id, END_EVENT, status)
+                await self.records.signal(end_key(run.run_id))
             if run.kwargs.get("temporary"):
                 await self.saver.delete_thread(run.thread_id)
                 await self.records.delete_thread(run.thread_id, keep_runs=True)
@@ -208,14 +212,21 @@ class RunExecutor(Worker):
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._watch_cancel, run.run_id, tg.cancel_scope, cancel)
             await self._wait_until_due(run)
-            started = await self.records.update_run(run.run_id, start)
+            busy: list[ThreadRecord | None] = []
+
+            async def mark_busy() -> None:
+                busy.append(await self.core.set_thread_status(run.thread_id, "busy"))
+
+            async with anyio.create_task_group() as marking:  # both writes in one wait
+                marking.start_soon(mark_busy)
+                started = await self.records.update_run(run.run_id, start)
             if started is not None:
                 run = started
             if run.cancel:  # asked to stop before the watcher listened
                 cancel.append(run.cancel)
                 tg.cancel_scope.cancel()
                 await anyio.sleep(0)
-            thread = await self.core.set_thread_status(run.thread_id, "busy")
+            thread = busy[0] if busy else None
             config = await self._config(run, graph, thread)
             command = kwargs.get("command")
             run_input = to_command(command) if command is not None else kwargs.get("input")

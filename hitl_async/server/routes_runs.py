@@ -98,7 +98,7 @@ def _stream(
 
 async def _wait(request: Request, run: RunRecord) -> JSONResponse:
     service = runs_of(request)
-    ended = await service.wait_for_end(run.run_id)
+    ended = await service.wait_for_end(run.run_id, created=run)  # (no await since create)
     if ended.status == "error":
         content: Any = {"__error__": ended.error}
     else:

@@ -346,16 +346,21 @@ class RunService:
         await self.records.signal(cancel_key(run.run_id))
         return asked
 
-    async def wait_for_end(self, run_id: str, timeout: float | None = None) -> RunRecord:
+    async def wait_for_end(
+        self, run_id: str, timeout: float | None = None, *, created: RunRecord | None = None
+    ) -> RunRecord:
         """Wait until the run ends (the executor signals `end:{run_id}`), then return it. Without
         a signal it reads the run again every 5 s, or every `poll_interval` when the store
-        says another process wrote."""
+        says another process wrote. `created`: the record `create()` just returned, when no
+        await came between (its end cannot have been signalled yet), instead of a first read."""
         deadline = None if timeout is None else time.monotonic() + timeout
         seen: object = None
+        fresh = created
         with self.records.waiters.subscribe(end_key(run_id)) as ended:
             while True:
                 signalled = ended.take()
-                run = self.records.recent_end(run_id) if signalled else None
+                run = self.records.recent_end(run_id) if signalled else fresh
+                fresh = None
                 if run is None:
                     run = await self.records.get_run(run_id)
                 if run is None:

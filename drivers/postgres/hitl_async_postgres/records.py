@@ -11,10 +11,11 @@ store remembers the last document text it read or wrote per run and thread, and 
 tries its compare-and-set against that, so the usual update (of a record this process just
 read or wrote) is one round trip; when another process changed it meanwhile, it reads again.
 
-New threads and runs commit synchronously (durable once acknowledged); status updates and
-event appends commit asynchronously (`synchronous_commit = off`: no fsync wait). PostgreSQL
-writes its WAL in order, so the executor's next synchronous commit (the queue's, when a run
-ends) makes them durable too; a server crash can lose only the last fraction of a second of
+New threads commit synchronously (durable once acknowledged); runs, status updates and event
+appends commit asynchronously (`synchronous_commit = off`: no fsync wait). PostgreSQL writes
+its WAL in order, so the next synchronous commit makes them durable too: a new run's, that of
+its queue entry, which the server enqueues before it answers; the others', the queue's when a
+run ends; a server crash can lose only the last fraction of a second of
 them, which the run's queue entry and checkpoints (always synchronous) let a reader recover:
 a run whose end event was lost is read as ended from its record.
 """
@@ -69,7 +70,6 @@ CREATE OR REPLACE FUNCTION {s}.srv_insert_run(
     p_lock text)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM set_config('synchronous_commit', 'on', true);
     PERFORM pg_advisory_xact_lock(hashtext(p_lock));
     IF p_exclusive AND EXISTS (
         SELECT 1 FROM {s}.srv_runs

@@ -185,15 +185,15 @@ class RunExecutor(Worker):
             final = await self.records.update_run(run.run_id, done)
             if final is not None:
                 self.records.remember_end(final)
-            async with anyio.create_task_group() as ending:  # the queue and the log at once
+            async with anyio.create_task_group() as ending:  # the record is final: all at once
                 ending.start_soon(
                     self.queue_store.finish_request,
                     request.id,
                     self.owner,
                     "failed" if status == "error" else "done",
                 )
+                ending.start_soon(self.records.signal, end_key(run.run_id))
                 await self.records.append_event(run.run_id, END_EVENT, status)
-                await self.records.signal(end_key(run.run_id))
             if run.kwargs.get("temporary"):
                 await self.saver.delete_thread(run.thread_id)
                 await self.records.delete_thread(run.thread_id, keep_runs=True)

@@ -446,9 +446,9 @@ class PostgresRecordStore(RecordStore):
         return [str(r[0]) for r in rows]
 
     async def signal(self, key: str) -> None:
+        self.waiters.notify(key)  # this process's waiters at once, then the others'
         pool = await self._get_pool()
         await pool.execute("SELECT pg_notify($1, $2)", self.channel, key)
-        self.waiters.notify(key)
 
     async def read_events(
         self, run_id: str, after: str | None = None, limit: int = 1000

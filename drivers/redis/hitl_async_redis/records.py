@@ -301,8 +301,8 @@ class RedisRecordStore(RecordStore):
         return [str(i) for i in replies[: len(events)]]
 
     async def signal(self, key: str) -> None:
+        self.waiters.notify(key)  # this process's waiters at once, then the others'
         await self.client.publish(self.channel, key)
-        self.waiters.notify(key)
 
     async def read_events(
         self, run_id: str, after: str | None = None, limit: int = 1000

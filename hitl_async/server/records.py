@@ -19,7 +19,7 @@ import contextlib
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import TracebackType
 from typing import Any, Self
@@ -51,6 +51,12 @@ ACTIVE_RUN_STATUSES = frozenset({"pending", "running"})
 """Statuses of a run that holds its thread (a second exclusive run is refused meanwhile)."""
 
 
+def _fields_of(record: Any) -> dict[str, Any]:
+    """A record's fields as a dict for JSON encoding: shallow (the nested values are shared, not
+    copied as `dataclasses.asdict` would, which cost more than the encoding)."""
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
 @dataclass
 class ThreadRecord:
     """A thread as the API shows it: metadata, status and the values of its last state."""
@@ -67,7 +73,7 @@ class ThreadRecord:
     state_updated_at: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return _fields_of(self)
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ThreadRecord:
@@ -94,7 +100,7 @@ class RunRecord:
     """Set when someone asked to stop the run: the action, interrupt or rollback."""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return _fields_of(self)
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> RunRecord:
@@ -117,7 +123,7 @@ class AssistantRecord:
     description: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return _fields_of(self)
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> AssistantRecord:

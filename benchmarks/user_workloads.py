@@ -95,24 +95,7 @@ def _chain_floor() -> float:
 async def chain10_def(engine: Engine, store: Store, sizes: Sizes) -> Result:
     """chain10 with `def` nodes through `ainvoke`."""
     graph = _def_chain(engine, 10, store.saver)
-    assert await graph.ainvoke({"x": 0}, run_config("warmup")) == {"x": 10}
-    samples = []
-    for i in range(sizes.chain_runs):
-        t0 = time.perf_counter()
-        out = await graph.ainvoke({"x": 0}, run_config(f"chain-{i}"))
-        samples.append(time.perf_counter() - t0)
-        assert out == {"x": 10}, out
-
-    async def one_more() -> None:
-        assert await graph.ainvoke({"x": 0}, run_config("sized")) == {"x": 10}
-
-    per_step, _ = await per_step_bytes(store, one_more)
-    per_run = median_of(samples)
-    return Result(
-        per_run / 10 * 1e6,
-        "µs/step",
-        {"per_run_ms": per_run * 1e3, "bytes/step": per_step, "floor": _chain_floor()},
-    )
+    return await time_chain10(graph, store, sizes, {"floor": _chain_floor()})
 
 
 async def chain10_sync(engine: Engine, store: Store, sizes: Sizes) -> Result:
@@ -401,4 +384,10 @@ USER_UNITS: dict[str, tuple[str, bool]] = {
 
 # At the end: `benchmarks.workloads` imports this module's tables at its own end (either module
 # may be imported first).
-from benchmarks.workloads import Result, median_of, per_step_bytes, run_config  # noqa: E402
+from benchmarks.workloads import (  # noqa: E402
+    Result,
+    median_of,
+    per_step_bytes,
+    run_config,
+    time_chain10,
+)

@@ -265,6 +265,8 @@ def run_batch(conn: sqlite3.Connection, jobs: Sequence[Job]) -> list[tuple[bool,
     savepoint and reported; the rest still commit. If the transaction as a whole fails, every job
     failed: the error propagates and nothing of the batch is stored.
     """
+    if len(jobs) == 1:
+        return [_run_one(conn, jobs[0])]
     out: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -287,6 +289,30 @@ def run_batch(conn: sqlite3.Connection, jobs: Sequence[Job]) -> list[tuple[bool,
             conn.execute("ROLLBACK")
         raise
     return out
+
+
+def _run_one(conn: sqlite3.Connection, job: Job) -> tuple[bool, Any]:
+    """A batch of one job, without the savepoint a batch puts around each job (two statements
+    fewer): the job failing rolls the whole transaction back, the same outcome for a lone job."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = job(conn)
+    except Exception as exc:
+        if not conn.in_transaction:  # SQLite rolled the transaction back: as in a batch
+            raise BatchFailed(f"transaction aborted: {exc}") from exc
+        conn.execute("ROLLBACK")
+        return False, exc
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return True, result
 
 
 def _commit_body(

@@ -464,6 +464,66 @@ def test_graph_invoke_then_ainvoke_in_new_loops(db_path: Path) -> None:
     asyncio.run(saver.aclose())
 
 
+def test_sync_api_runs_statements_in_the_calling_thread(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the sync API the caller's thread, which waits for the store anyway, runs the
+    saver's transactions itself while the worker idles; the async API keeps the worker thread."""
+    builder = StateGraph(LogState)
+    builder.add_node("step", lambda state: {"log": ["x"]})
+    builder.set_entry_point("step")
+    builder.set_finish_point("step")
+    saver = from_url(f"sqlite:///{db_path}")
+    graph = builder.compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"log": ["warm"]}, config)  # the connection is opened by the worker
+    ran_in: list[str] = []
+    real = _ops.run_batch
+
+    def spy(conn: sqlite3.Connection, jobs: Sequence[_ops.Job]) -> Any:
+        ran_in.append(threading.current_thread().name)
+        return real(conn, jobs)
+
+    monkeypatch.setattr(_ops, "run_batch", spy)
+    assert graph.invoke({"log": ["in"]}, config)["log"][-2:] == ["in", "x"]
+    me = threading.current_thread().name
+    assert ran_in and set(ran_in) == {me}
+    ran_in.clear()
+    asyncio.run(graph.ainvoke({"log": ["async"]}, config))
+    assert ran_in and me not in ran_in
+    assert graph.get_state(config).values["log"][-2:] == ["async", "x"]
+    asyncio.run(saver.aclose())
+
+
+def test_sync_api_waits_for_another_connections_lock_on_the_worker(db_path: Path) -> None:
+    """Another connection holding the write lock does not fail a sync caller's commit, nor is
+    the commit made twice: the caller hands it to the worker, which waits busy_timeout."""
+    builder = StateGraph(LogState)
+    builder.add_node("step", lambda state: {"log": ["x"]})
+    builder.set_entry_point("step")
+    builder.set_finish_point("step")
+    saver = from_url(f"sqlite:///{db_path}")
+    graph = builder.compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"log": ["warm"]}, config)
+    other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    out: list[Any] = []
+    caller = threading.Thread(target=lambda: out.append(graph.invoke({"log": ["in"]}, config)))
+    caller.start()
+    caller.join(0.3)
+    assert caller.is_alive() and not out  # waiting for the lock, not failed
+    other.execute("COMMIT")
+    other.close()
+    caller.join(10)
+    assert out and out[0]["log"] == ["warm", "x", "in", "x"]
+    assert graph.invoke({"log": ["again"]}, config)["log"][-2:] == ["again", "x"]
+    assert len(list(graph.get_state_history(config))) == len(
+        rows(db_path, "SELECT checkpoint_id FROM checkpoints WHERE thread_id = 't'")
+    )
+    asyncio.run(saver.aclose())
+
+
 def test_caller_loop_gone_mid_job(db_path: Path) -> None:
     """A loop that ends while its job runs (asyncio.run cancels it, then closes the loop) must not
     hurt the worker; a job of that loop still waiting in line is dropped."""

@@ -82,6 +82,7 @@ from hitl_async.checkpoint.lifecycle import (
     after_fork_in_child,
     creation_site,
     forked_away,
+    serves_one_caller,
     warn_unclosed,
 )
 from hitl_async.checkpoint.options import url_options
@@ -198,7 +199,9 @@ def _open(
 ) -> sqlite3.Connection:
     """On the worker thread: open the connection, set its pragmas, apply migrations, and check
     the file is the store this saver was using (its id), if it used one before."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=busy_ms / 1000)
+    conn = sqlite3.connect(  # used by the worker thread, or by a caller while the worker idles
+        path, isolation_level=None, timeout=busy_ms / 1000, check_same_thread=False
+    )
     try:
         _ops.configure(conn, journal_mode, synchronous, busy_ms)
         _ops.migrate(conn)
@@ -289,7 +292,12 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, 
                     int(self.busy_timeout * 1000),
                     self._identity,
                 )
-                self._worker = Worker(f"hitl-async-sqlite {self.path}", opener, self.max_batch)
+                self._worker = Worker(
+                    f"hitl-async-sqlite {self.path}",
+                    opener,
+                    self.max_batch,
+                    int(self.busy_timeout * 1000),
+                )
                 self._finalizer = weakref.finalize(
                     self, _release_worker, self._worker, repr(self), self._site
                 )
@@ -302,9 +310,19 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, 
         fn: Callable[[sqlite3.Connection], T],
         committed: Callable[[Any], object] | None = None,
     ) -> T:
-        """Run `fn(conn)` on the worker thread and wait for it in the running loop: one hop."""
+        """Run `fn(conn)` on the worker thread and wait for it in the running loop: one hop.
+
+        A sync-API caller's own loop (it serves that one caller, which waits for this anyway)
+        runs it itself when the worker is idle and no other connection holds a lock: no hop."""
         job = Job(kind, fn, committed)
-        return await self._await(self._get_worker(), job)  # type: ignore[no-any-return]
+        worker = self._get_worker()
+        try:
+            here = serves_one_caller(asyncio.get_running_loop())
+        except RuntimeError:  # trio
+            here = False
+        if here and worker.run_here(job):
+            return self._outcome(job)  # type: ignore[no-any-return]
+        return await self._await(worker, job)  # type: ignore[no-any-return]
 
     async def _await(self, worker: Worker, job: Job) -> Any:
         """Queue `job` with a wake-up in the running loop (asyncio or trio); wait; its outcome.
@@ -340,6 +358,10 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, 
         except BaseException:
             worker.cancel(job)
             raise
+        return self._outcome(job)
+
+    def _outcome(self, job: Job) -> Any:
+        """The settled `job`'s result, or its error mapped to the store's errors."""
         # The file deleted or swapped before or during the job: what it did is lost.
         lost = self._identity.lost() if job.kind != CLOSE else None
         try:

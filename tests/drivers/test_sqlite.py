@@ -799,6 +799,43 @@ async def test_commit_many_is_one_hop_and_all_or_nothing(
     assert (await store.acquire_lease("t", "next", 30)).token == lease.token + 1
 
 
+async def test_commit_many_refuses_a_reused_id_and_keeps_the_head_exact(
+    store: SqliteSaver, db_path: Path
+) -> None:
+    """A chain's commits that follow one another check the head and move it once: a reused id
+    (stored before, or twice in the chain) is still the duplicate error at that commit with
+    nothing stored, and a stored chain leaves the head at its last checkpoint."""
+    await store.commit_many(chain("t", 2))
+    taken = [
+        Commit(rec("t", "00000003", "00000002"), blobs("00000003"), "00000002"),
+        Commit(rec("t", "00000001", "00000003"), blobs("00000001"), "00000003"),
+    ]
+    with pytest.raises(CheckpointConflictError, match="already exists") as info:
+        await store.commit_many(taken)
+    assert info.value.expected == info.value.actual == "00000003"
+    repeated = [
+        Commit(rec("t", "00000003", "00000002"), blobs("00000003"), "00000002"),
+        Commit(rec("t", "00000003", "00000003"), blobs("00000003"), "00000003"),
+    ]
+    with pytest.raises(CheckpointConflictError, match="already exists"):
+        await store.commit_many(repeated)
+    assert rows(db_path, "SELECT count(*) FROM checkpoints") == [(2,)]
+    assert rows(db_path, "SELECT head_id FROM threads WHERE thread_id = 't'") == [("00000002",)]
+    other = [  # two threads interleaved: each commit checks its own thread's head
+        Commit(rec("t", "00000003", "00000002"), blobs("00000003"), "00000002"),
+        Commit(rec("u", "00000001"), blobs("00000001"), None),
+        Commit(rec("t", "00000004", "00000003"), blobs("00000004"), "00000003"),
+        Commit(rec("u", "00000002", "00000001"), blobs("00000002"), "00000001"),
+    ]
+    await store.commit_many(other)
+    assert rows(db_path, "SELECT thread_id, head_id FROM threads ORDER BY thread_id") == [
+        ("t", "00000004"),
+        ("u", "00000002"),
+    ]
+    head = await store.load("t")
+    assert head is not None and head.record.checkpoint_id == "00000004"
+
+
 async def test_acquire_and_load_is_one_transaction(store: SqliteSaver) -> None:
     await store.commit(rec("t", "1"), blobs("1"), expected_head=None)
     lease, loaded = await store.acquire_and_load("t", "w", 30, graph="g")

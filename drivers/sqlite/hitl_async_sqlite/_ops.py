@@ -321,8 +321,13 @@ def _commit_body(
     expected_head: str | None,
     writes: Sequence[WriteRecord],
     inbox: Sequence[InboxEntry] | None,
+    *,
+    check_head: bool = True,
+    move_head: bool = True,
 ) -> Job:
-    """The statements of one commit (head check first); no lease check."""
+    """The statements of one commit (head check first); no lease check. In a chain, a commit
+    that follows the one before it on the same thread skips the head check (`check_head`: that
+    one just set the head to its parent), and that one skips moving the head (`move_head`)."""
     t, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
     blob_rows = [(t, ns, b.channel, b.version, bytes(b.data)) for b in blobs]
     checkpoint_row = (
@@ -339,17 +344,22 @@ def _commit_body(
     inbox_rows = _inbox_rows(t, inbox)
 
     def body(conn: sqlite3.Connection) -> None:
-        row = conn.execute(
-            "SELECT head_id FROM threads WHERE thread_id = ? AND checkpoint_ns = ?", (t, ns)
-        ).fetchone()
-        head = row[0] if row is not None else None
-        if head != expected_head:
-            raise CheckpointConflictError(t, ns, expected_head, head)
-        if conn.execute(
-            "SELECT 1 FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
-            "AND checkpoint_id = ?",
-            (t, ns, cid),
-        ).fetchone():
+        if check_head:
+            row = conn.execute(
+                "SELECT head_id FROM threads WHERE thread_id = ? AND checkpoint_ns = ?", (t, ns)
+            ).fetchone()
+            head = row[0] if row is not None else None
+            if head != expected_head:
+                raise CheckpointConflictError(t, ns, expected_head, head)
+        else:
+            head = expected_head
+        inserted = conn.execute(  # a stored id is never reused: nothing inserted, refused
+            "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_id, "
+            "created_at, channel_versions, header, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING",
+            checkpoint_row,
+        ).rowcount
+        if not inserted:
             raise duplicate_checkpoint(t, ns, cid, expected_head, head)
         if blob_rows:
             conn.executemany(
@@ -358,17 +368,13 @@ def _commit_body(
                 "DO UPDATE SET data = excluded.data",
                 blob_rows,
             )
-        conn.execute(
-            "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_id, "
-            "created_at, channel_versions, header, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            checkpoint_row,
-        )
-        conn.execute(
-            "INSERT INTO threads (thread_id, checkpoint_ns, head_id, updated_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id, checkpoint_ns) DO UPDATE SET "
-            "head_id = excluded.head_id, updated_at = excluded.updated_at",
-            (t, ns, cid, _now()),
-        )
+        if move_head:
+            conn.execute(
+                "INSERT INTO threads (thread_id, checkpoint_ns, head_id, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id, checkpoint_ns) DO UPDATE SET "
+                "head_id = excluded.head_id, updated_at = excluded.updated_at",
+                (t, ns, cid, _now()),
+            )
         if write_rows:
             conn.execute(
                 "DELETE FROM writes WHERE thread_id = ? AND checkpoint_ns = ? "
@@ -408,7 +414,17 @@ def commit_many_job(commits: Sequence[Commit], lease: Lease | None, release: boo
     (and a lease), the lease is released in the same transaction once the chain is written."""
     threads = dict.fromkeys(c.record.thread_id for c in commits)
     fences = [_fence(t, lease) for t in threads]
-    bodies = [_commit_body(c.record, c.blobs, c.expected_head, c.writes, c.inbox) for c in commits]
+    bodies = []
+    for i, c in enumerate(commits):
+        r = c.record
+        after = i > 0 and _continues(commits[i - 1].record, c)
+        before = i + 1 < len(commits) and _continues(r, commits[i + 1])
+        bodies.append(
+            _commit_body(
+                r, c.blobs, c.expected_head, c.writes, c.inbox,
+                check_head=not after, move_head=not before,
+            )
+        )  # fmt: skip
 
     def job(conn: sqlite3.Connection) -> None:
         for fence in fences:
@@ -419,6 +435,16 @@ def commit_many_job(commits: Sequence[Commit], lease: Lease | None, release: boo
             release_lease(conn, lease)
 
     return job
+
+
+def _continues(previous: CheckpointRecord, commit: Commit) -> bool:
+    """Whether `commit` expects as head the checkpoint `previous` stores, on the same thread."""
+    r = commit.record
+    return (
+        r.thread_id == previous.thread_id
+        and r.checkpoint_ns == previous.checkpoint_ns
+        and commit.expected_head == previous.checkpoint_id
+    )
 
 
 def release_lease(conn: sqlite3.Connection, lease: Lease) -> bool:

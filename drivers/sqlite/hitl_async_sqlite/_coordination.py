@@ -56,7 +56,8 @@ class LeaseClock:
     expiry: its holder did not renew it) for its whole ttl as this saver watched it on its own
     monotonic clock; a lease this saver wrote itself is judged by the monotonic time it wrote
     it. A live holder renews every third of its ttl, so it is never taken over, whatever the
-    clocks say; a dead one is after at most one more ttl. Used only on the worker thread."""
+    clocks say; a dead one is after at most one more ttl. Used only by whoever holds the saver's
+    connection (its worker thread, or a sync caller running a job itself), one at a time."""
 
     def __init__(self) -> None:
         self.own: dict[str, tuple[int, float, float]] = {}  # thread -> token, expires, mono end

@@ -79,7 +79,8 @@ class Watch:
 
 
 class Watchers:
-    """The waiters of one saver, by key; `notify` is called from the worker thread."""
+    """The waiters of one saver, by key; `notify` is called from the thread that committed
+    (the worker, or a sync caller running a job itself)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -264,7 +264,7 @@ class SqliteSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, 
         self._watchers = Watchers()
         self._identity = StoreIdentity(self.path)
         self._pending_releases = PendingReleases()
-        self._lease_clock = _coord.LeaseClock()  # (used on the worker thread only)
+        self._lease_clock = _coord.LeaseClock()  # (used only with the connection held)
         self._site = creation_site()
         self._finalizer: weakref.finalize[Any, SqliteSaver] | None = None
         after_fork_in_child(self, _forget_parent)

@@ -38,6 +38,7 @@ from benchmarks.report import (
 )
 from benchmarks.rss import run_subprocess
 from benchmarks.stores import DRIVERS, DURABLE, Servers, floor, open_store, server_versions
+from benchmarks.token_workloads import TOKEN_SYNC_API
 from benchmarks.user_workloads import SYNC_API
 from benchmarks.workloads import (
     ALL_WORKLOADS,
@@ -199,7 +200,9 @@ async def _run_one(
         run = drain if workload == "drain" else WORKLOADS[workload]
         gc.collect()  # no collection of the previous run's garbage inside this one's timing
         async with asyncio.timeout(timeout):
-            async with open_store(engine.name, driver, servers, workload in SYNC_API) as store:
+            async with open_store(
+                engine.name, driver, servers, workload in SYNC_API | TOKEN_SYNC_API
+            ) as store:
                 return await run(engine, store, sizes)
     except TimeoutError:
         return f"timed out after {timeout:.0f} s"

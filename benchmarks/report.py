@@ -192,6 +192,18 @@ def _store(row: Row) -> Verdict:
     return "≥ 3x LG", got, met
 
 
+def _tokens(row: Row) -> Verdict:
+    """Per-token overhead of `stream_mode="messages"` at most 1/5 of LangGraph's (issue #13);
+    compared directly, as an overhead near zero makes a ratio meaningless."""
+    text = "≤ 1/5 of LG µs/token"
+    if row.langgraph.skipped:
+        return text, "LangGraph not run", None
+    h, lg = row.hitl.median, row.langgraph.median
+    if h is None or lg is None or row.langgraph.failed:
+        return text, "LangGraph failed" if row.langgraph.failed else "no figure", None
+    return text, f"{fmt(h)} vs {fmt(lg / 5)}", h <= lg / 5
+
+
 NO_TARGET = "no numeric target"
 """A row the issues asked to measure without a target: the result column shows the figure."""
 
@@ -228,8 +240,10 @@ TARGETS: dict[tuple[str, str], Callable[[Row], Verdict]] = {
     ("storeget", "*"): _store,
     ("storesearch", "*"): _store,
     ("storemix", "*"): _store,
+    ("tokens200", "*"): _tokens,
+    ("tokens200-sync", "*"): _tokens,
 }
-"""Targets of issues #2, #4 and #16, by (workload, driver or "durable" or "*"); the run-queue
+"""Targets of issues #2, #4, #13 and #16, by (workload, driver or "durable" or "*"); the run-queue
 issue's drain workload has none (its figure is shown as is)."""
 
 
@@ -283,6 +297,15 @@ def notes(row: Row) -> str:
     if row.workload == "chain10":
         return (
             f"B/step stored: hitl {fmt(h.detail('bytes/step'))}, LG {fmt(lg.detail('bytes/step'))}"
+        )
+    if row.workload.startswith("tokens200"):
+        return (
+            f"1st token ms: hitl {fmt(h.detail('ttft_ms'))}, LG {fmt(lg.detail('ttft_ms'))}; "
+            f"µs per extra token: hitl {fmt(h.detail('marginal_us'))}, "
+            f"LG {fmt(lg.detail('marginal_us'))}, langchain-core with a no-op handler "
+            f"{fmt(h.detail('handler_floor_us'))}; run with 1 token ms: hitl "
+            f"{fmt(h.detail('fixed_ms'))}, LG {fmt(lg.detail('fixed_ms'))}; model alone "
+            f"{fmt(h.detail('model_us'))} µs/token"
         )
     if h.detail("floor") is not None:
         return _above_floor(row)

@@ -471,6 +471,11 @@ WORKLOADS = {
     },
 }
 
+# Token streaming through `stream_mode="messages"` (issue #13), after the store workloads.
+from benchmarks.token_workloads import TOKEN_UNITS, TOKEN_WORKLOADS  # noqa: E402
+
+WORKLOADS.update(TOKEN_WORKLOADS)
+
 ALL_WORKLOADS = [*WORKLOADS, "rss1000", "drain"]
 
 HITL_ONLY: dict[str, str] = {"drain": "LangGraph has no run queue"}
@@ -495,5 +500,6 @@ UNITS: dict[str, tuple[str, bool]] = {
     "drain": ("resumes/s", False),
     **STORE_UNITS,
     **USER_UNITS,
+    **TOKEN_UNITS,
 }
 """Headline unit of each workload and whether lower is better."""

@@ -33,6 +33,8 @@ WORKLOADS = [
     "storeget",
     "storesearch",
     "storemix",
+    "tokens200-sync",
+    "tokens200",
     "rss1000",
     "drain",
 ]

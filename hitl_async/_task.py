@@ -151,6 +151,16 @@ def _is_command_list(result: Any) -> bool:
     )
 
 
+def _refuse_plain_list(graph: GraphBase, node: str, result: Any) -> None:
+    """A node's list or tuple with no `Command` in it (`[]` included) is not an update, as in
+    LangGraph (`InvalidUpdateError`), unless the state is a root schema (the list is the value)."""
+    if graph.builder.schema.kind != "root":
+        raise InvalidUpdateError(
+            f"node {node!r} returned {type(result).__name__} {result!r}; expected a dict of "
+            "state updates, None, a Command, or a list holding at least one Command"
+        )
+
+
 def update_chunk(items: list[tuple[str, Any]]) -> Any:
     """A task's writes as its `updates` stream event shows them: a dict of the keys written, or,
     when a key was written more than once (a list of updates), one dict per write, in order;
@@ -382,6 +392,8 @@ async def execute(
             parts: Any = ()
         else:
             parts = result if _is_command_list(result) else (result,)
+            if parts is not result and not isinstance(result, Command):
+                _refuse_plain_list(graph, task.name, result)
             items = []
         for part in parts:
             if isinstance(part, Command):

@@ -46,11 +46,12 @@ async def use_cached(run: Run, tasks: Sequence[Task], view: Callable[[], Any]) -
     keyed: dict[FullKey, Task] = {}
     for t in tasks:
         spec = nodes.get(t.name)
-        if spec is None or spec.cache_policy is None or t.done or t.answers:
+        if spec is None or spec.cache_policy is None or t.done:
             continue
         arg = t.spec.arg if t.spec.push else view()
         t.cache_key = cache_key(cache_namespace(spec.fn, t.name), spec.cache_policy, arg)
-        keyed[t.cache_key] = t
+        if not t.answers:  # an answered task runs to take its answers; its result is cached
+            keyed[t.cache_key] = t
     if not keyed:
         return
     for key, writes in (await cache.aget(list(keyed))).items():

@@ -43,7 +43,7 @@ from hitl_async.constants import END, INTERRUPT, START
 from hitl_async.errors import GeneratorNotSupportedError, GraphInterrupt
 from hitl_async.graph.compiled import CompiledStateGraph
 from hitl_async.graph.state import StateGraph, is_async_callable
-from hitl_async.types import Command, RetryPolicy, StateSnapshot
+from hitl_async.types import CachePolicy, Command, RetryPolicy, StateSnapshot
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
@@ -140,6 +140,8 @@ class EntrypointGraph(CompiledStateGraph):
                 fresh = True
                 update = chunk[self.entry_name]
                 out = {self.entry_name: update.get("output") if update else None}
+                if "__metadata__" in chunk:  # (the workflow's result came from its cache)
+                    out["__metadata__"] = chunk["__metadata__"]
             elif mode == "values":
                 if INTERRUPT in chunk:
                     out = self._paused(chunk.get("output"), chunk[INTERRUPT])
@@ -253,8 +255,9 @@ class entrypoint:
     The function takes one input (any value) and may take `previous` (the value this thread's
     last run returned or saved), `config`, `writer`, `runtime` and `store` as keyword
     parameters. It returns a compiled `EntrypointGraph`, named after the function in its stream
-    events. `cache` holds the results of `@task(cache_policy=...)` calls; `cache_policy` and
-    `timeout` are not supported.
+    events. `cache` holds the results of `@task(cache_policy=...)` calls and, with
+    `cache_policy`, of the workflow itself (keyed on its input, shared by threads); `timeout`
+    is not supported.
     """
 
     @dataclass(frozen=True, slots=True)
@@ -270,7 +273,7 @@ class entrypoint:
         store: Any | None = None,
         cache: Any | None = None,
         context_schema: Any | None = None,
-        cache_policy: Any | None = None,
+        cache_policy: CachePolicy | None = None,
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
         timeout: Any | None = None,
     ) -> None:
@@ -280,13 +283,14 @@ class entrypoint:
                 "entrypoint is used with arguments: write @entrypoint() or "
                 "@entrypoint(checkpointer=InMemorySaver()), not @entrypoint"
             )
-        if cache_policy is not None or timeout is not None:
-            raise NotImplementedError("entrypoint(cache_policy=..., timeout=...) is not supported")
+        if timeout is not None:
+            raise NotImplementedError("entrypoint(timeout=...) is not supported")
         self.checkpointer = checkpointer
         self.store = store
         self.cache = cache
         self.context_schema = context_schema
         self.retry_policy = retry_policy
+        self.cache_policy = cache_policy
 
     def __call__(self, func: Callable[..., Any]) -> EntrypointGraph:
         name = getattr(func, "__name__", None)
@@ -296,7 +300,9 @@ class entrypoint:
             raise GeneratorNotSupportedError(name)
         node = _entry_node(func)
         builder = StateGraph(_EntrypointState, self.context_schema)
-        builder.add_node(name, node, retry_policy=self.retry_policy)
+        builder.add_node(
+            name, node, retry_policy=self.retry_policy, cache_policy=_on_input(self.cache_policy)
+        )
         builder.add_edge(START, name)
         builder.add_edge(name, END)
         builder.validate()
@@ -312,6 +318,15 @@ class entrypoint:
         graph.entry_name = name
         graph.cache = as_cache(self.cache, graph.serde)  # (for @task(cache_policy=...) calls)
         return graph
+
+
+def _on_input(policy: CachePolicy | None) -> CachePolicy | None:
+    """The entrypoint node's cache policy: keyed on the workflow's input alone, as LangGraph
+    keys it (not on `previous`, so a cached result serves every thread)."""
+    if policy is None:
+        return None
+    key_func = policy.key_func
+    return CachePolicy(key_func=lambda state: key_func(state.get("input")), ttl=policy.ttl)
 
 
 def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str, Any]]]:
@@ -367,4 +382,7 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
         return {"output": value, "previous": value}
 
     node.__name__ = getattr(func, "__name__", "entrypoint")
+    # Its identity is the function's: the cache namespace of its results names it.
+    node.__qualname__ = getattr(func, "__qualname__", node.__name__)
+    node.__module__ = getattr(func, "__module__", None) or node.__module__
     return node

@@ -229,7 +229,8 @@ def _stop() -> None:
 def _forget_in_child() -> None:
     """After `fork()`: the portal's thread and the drivers' loops did not come along."""
     global _lock, _portal, _portal_cm, _local
-    _inherited.append((_portal, _portal_cm, _local))
+    _inherited.append((_portal, _portal_cm, _local, dict(_open_streams)))
+    _open_streams.clear()
     _lock = threading.Lock()
     _portal = _portal_cm = None
     _local = threading.local()
@@ -294,16 +295,54 @@ class _Caller:
         return self.portal.call(fn, *args)
 
     def close_later(self, agen: AsyncIterator[Any]) -> None:
-        """Close `agen` when its iterator is dropped from another thread than its own."""
+        """Close `agen` (its run is cancelled: what finished is stored, the lease released) when
+        its sync iterator is closed or dropped: at once from its own thread, else on its loop.
+        Once that loop (or the portal) is closed, at interpreter exit, there is nothing left to
+        do: closing the loop closed its async generators (`shutdown_asyncgens`) already."""
         aclose = getattr(agen, "aclose", None)
         if aclose is None:
             return
         driver = self.driver
-        if driver is None or driver.thread == threading.get_ident():
-            self.call(aclose)
-        elif not driver.loop.is_closed():
+        if driver is None:
+            with contextlib.suppress(RuntimeError):  # "This portal is not running": at exit
+                self.call(aclose)
+            return
+        loop = driver.loop
+        if loop.is_closed() or driver.pid != os.getpid():
+            return
+        if driver.thread != threading.get_ident():
             with contextlib.suppress(RuntimeError):
-                driver.loop.call_soon_threadsafe(lambda: driver.loop.create_task(aclose()))
+                loop.call_soon_threadsafe(lambda: loop.create_task(aclose()))
+        elif loop.is_running():  # collected by the GC while this thread's loop runs a callback
+            loop.create_task(aclose())
+        else:
+            self.call(aclose)
+
+
+_open_streams: dict[int, tuple[_Caller, AsyncIterator[Any], int]] = {}
+"""This process's sync iterators not finished yet, by id of their async one: (caller, it,
+thread). A forked child starts with none (`_forget_in_child`)."""
+_exit_hook: list[bool] = []
+
+
+def _track(caller: _Caller, agen: AsyncIterator[Any]) -> None:
+    _open_streams[id(agen)] = (caller, agen, threading.get_ident())
+    if not _exit_hook:
+        _exit_hook.append(True)
+        with contextlib.suppress(RuntimeError, AttributeError):  # (already shutting down)
+            threading._register_atexit(_close_main_thread_streams)  # type: ignore[attr-defined]
+
+
+def _close_main_thread_streams() -> None:
+    """When the main thread's code is done (before `atexit`, so before the drivers close their
+    connections): close the streams it left open, so their runs are cancelled the documented
+    way, what finished stored and the lease released, instead of failing later on a closed
+    store or loop."""
+    main = threading.main_thread().ident
+    for key, (caller, agen, thread) in list(_open_streams.items()):
+        if thread == main and _open_streams.pop(key, None) is not None:
+            with contextlib.suppress(Exception):
+                caller.close_later(agen)
 
 
 def run(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -323,12 +362,13 @@ def iterate_batches(agen: AsyncIterator[list[T]]) -> Iterator[T]:
             return None
 
     finished = False
+    _track(caller, agen)
     try:
         while (batch := caller.call(step)) is not None:
             yield from batch
         finished = True
     finally:
-        if not finished:
+        if _open_streams.pop(id(agen), None) is not None and not finished:
             caller.close_later(agen)
 
 
@@ -343,6 +383,7 @@ def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
             return False, None
 
     finished = False
+    _track(caller, agen)
     try:
         while True:
             more, item = caller.call(step)
@@ -351,5 +392,5 @@ def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
                 return
             yield item
     finally:
-        if not finished:
+        if _open_streams.pop(id(agen), None) is not None and not finished:
             caller.close_later(agen)

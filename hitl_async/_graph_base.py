@@ -64,6 +64,9 @@ class GraphBase:
         self.plan = Plan(builder)
         self.lease_ttl = lease_ttl
         self.keeps_state = False
+        self.stateless = False
+        """`compile(checkpointer=False)`: as a subgraph, a call that runs to its end stores
+        nothing (a call that pauses keeps its pause, so the answer resumes it)."""
         self.cache: Any = None
         """`compile(cache=...)`: where nodes with a `CachePolicy` keep their results."""
         self.called_subgraphs: dict[str, list[Any]] = {}

@@ -1,7 +1,7 @@
 """Running a compiled graph inside a node of another: as a node of its own (`add_node(name,
 compiled)`) or called from a node's function. The subgraph keeps its checkpoints in the parent's
 thread under a namespace of the parent task, so on resume it continues where it paused and its
-finished nodes do not run again."""
+finished nodes do not run again; one compiled with `checkpointer=False` stores only a pause."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
         config,
         events=parent.events,
         ns_path=(*parent.ns_path, ns.rsplit("|", 1)[-1]),
-        durability=parent.durability,
+        durability="exit" if graph.stateless else parent.durability,
         interrupt_before=graph.interrupt_before_nodes,
         interrupt_after=graph.interrupt_after_nodes,
         saver=graph.checkpointer or parent.saver,
@@ -75,6 +75,7 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
         run.cache = parent.cache
     run.parents = {**parent.parents, parent.ns: str(parent.cp.checkpoint_id)}
     await run.load()
+    stored = run.exists
     # A namespace of the calling task holds only this call; a shared one (checkpointer=True)
     # continues this call if its last checkpoint was made in the parent's current step (the
     # task is rerun after a pause), else takes the input as a new run on the kept state.
@@ -90,8 +91,13 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
         await apply_input(run, input)
     while await run.tick():
         pass
-    await run.finish()
-    if run.tasks and any(not t.done for t in run.tasks):
+    paused = bool(run.tasks) and any(not t.done for t in run.tasks)
+    # checkpointer=False: a fresh call that ran to its end leaves nothing in the store, as in
+    # LangGraph ("exit" durability kept it in memory); a pause is stored, so that its answer
+    # resumes it where it paused, and so is the end of a resumed call (its pause is cleared).
+    if paused or stored or not graph.stateless:
+        await run.finish()
+    if paused:
         raise GraphInterrupt(run.interrupts)
     return run.output()
 

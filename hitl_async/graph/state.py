@@ -355,5 +355,6 @@ class StateGraph:
         )
         # checkpointer=True (a subgraph): keep its state between calls in the parent's thread.
         compiled.keeps_state = checkpointer is True
+        compiled.stateless = checkpointer is False
         compiled.cache = as_cache(cache, compiled.serde)  # (a store: cached in it, shared)
         return compiled

@@ -236,3 +236,24 @@ def update_as_items(value: Any, *, source: str = "update") -> list[tuple[str, An
         f"{source} returned {type(value).__name__} {value!r:.80}; expected a dict of state "
         "updates, None, or a Command"
     )
+
+
+def inferred_input_schema(fn: Any, state_schema: Any) -> Any | None:
+    """The input schema LangGraph infers for a node: the class its first parameter is annotated
+    with (a TypedDict, dataclass or pydantic model other than the state schema); None when the
+    annotation is absent, unresolvable or not such a class. The node then sees only its keys."""
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        return None
+    try:
+        first = next(iter(inspect.signature(fn).parameters.values()), None)
+        hint = get_type_hints(fn).get(first.name) if first is not None else None
+    except Exception:  # (an annotation naming what is not importable here: no inference)
+        return None
+    if not isinstance(hint, type) or hint is state_schema:
+        return None
+    keyed = (
+        is_typeddict(hint)
+        or dataclasses.is_dataclass(hint)
+        or (hasattr(hint, "model_fields") and hasattr(hint, "model_validate"))
+    )
+    return hint if keyed else None

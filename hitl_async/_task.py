@@ -302,7 +302,9 @@ async def route(
 
         def fresh() -> Any:
             if not cache:
-                merged = dict(values)
+                # Keys with a reducer start from their empty value, as the nodes see them
+                # (LangGraph: a conditional entry point sees `steps == []` before any write).
+                merged = graph.plan.state_values(values)
                 graph.plan.apply(merged, items, source=f"node {node!r}", strict=False)
                 cache.append(graph.builder.schema.view(merged))
             return cache[0]
@@ -356,7 +358,12 @@ async def execute(
             task.error = exc
         return
     node = graph.builder.nodes[task.name]
-    arg = task.spec.arg if task.spec.push else view()
+    if task.spec.push:
+        arg = task.spec.arg
+    elif node.input_schema is not None:  # the node sees its own schema's keys only
+        arg = node.input_schema.view(graph.plan.state_values(values))
+    else:
+        arg = view()
     attempt = 0
     while True:
         attempt += 1

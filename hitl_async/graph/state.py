@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hitl_async._schema import StateSchema
+from hitl_async._schema import StateSchema, inferred_input_schema
 from hitl_async.constants import END, RESERVED, START
 from hitl_async.errors import GraphValidationError
 from hitl_async.runnables import RunnableNode, SupportsInvoke, is_runnable
@@ -94,10 +94,11 @@ class StateGraph:
         self.state_schema = state_schema
         self.schema = StateSchema(state_schema)
         self.context_schema = context_schema
-        self.input_schema = StateSchema(input_schema) if input_schema is not None else self.schema
-        self.output_schema = (
-            StateSchema(output_schema) if output_schema is not None else self.schema
-        )
+        # Without their own schema, input and output are the state schema's keys (separate
+        # objects: keys nodes' input schemas add to the state are neither, as in LangGraph).
+        own = self.schema if self.schema.is_root else StateSchema(state_schema)
+        self.input_schema = own if input_schema is None else StateSchema(input_schema)
+        self.output_schema = own if output_schema is None else StateSchema(output_schema)
         self.schema.include(self.input_schema)
         self.schema.include(self.output_schema)
         self.nodes: dict[str, NodeSpec] = {}
@@ -161,6 +162,11 @@ class StateGraph:
         else:
             dests = tuple(destinations)
         params = _params(action)
+        if input_schema is None:
+            input_schema = inferred_input_schema(action, self.state_schema)
+        node_schema = StateSchema(input_schema) if input_schema is not None else None
+        if node_schema is not None:  # its keys are state keys too, as in LangGraph
+            self.schema.include(node_schema)
         self.nodes[node] = NodeSpec(
             name=node,
             fn=action,
@@ -170,7 +176,7 @@ class StateGraph:
             wants_runtime="runtime" in params,
             retry=retry,
             destinations=dests,
-            input_schema=StateSchema(input_schema) if input_schema is not None else None,
+            input_schema=node_schema,
             metadata=dict(metadata or {}),
             subgraph=subgraph,
             defer=defer,

@@ -20,7 +20,7 @@ from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_st
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import execute
 from hitl_async.constants import INTERRUPT, START
-from hitl_async.errors import GraphRecursionError, InvalidUpdateError, ParentCommand
+from hitl_async.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError, ParentCommand
 
 if TYPE_CHECKING:
     from hitl_async._run import Run
@@ -112,8 +112,9 @@ async def tick(run: Run) -> bool:
     elif runnable:
         persist_each = run.saver is not None and run.durability != "exit"
         async with anyio.create_task_group() as tg:
+            scopes: list[anyio.CancelScope] = []
             for t in runnable:
-                tg.start_soon(_execute, run, t, view, step, persist_each)
+                tg.start_soon(_execute, run, t, view, step, persist_each, False, scopes)
     failed: Task | None = None
     incomplete = False
     for t in tasks:
@@ -144,9 +145,18 @@ async def tick(run: Run) -> bool:
 
 
 async def _execute(
-    run: Run, t: Task, view: Callable[[], Any], step: int, persist: bool, alone: bool = False
+    run: Run,
+    t: Task,
+    view: Callable[[], Any],
+    step: int,
+    persist: bool,
+    alone: bool = False,
+    siblings: list[anyio.CancelScope] | None = None,
 ) -> None:
-    """Run one task of the step; report it as soon as it finished, paused or failed."""
+    """Run one task of the step; report it as soon as it finished, paused or failed. A task
+    that failed (not one that paused) cancels its async `siblings` still running, as LangGraph
+    does: the step fails with its error at once, and the cancelled tasks run again on a retry
+    (a sync node in its thread cannot be stopped: it finishes, and its writes are kept)."""
     pad = Scratchpad(
         task_id=t.id,
         node=t.name,
@@ -165,7 +175,13 @@ async def _execute(
     t.error = None
     t.raised = None
     work = execute(run.graph, t, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
-    await (work if run.trace is None else run.trace.node(run, t, work))
+    with anyio.CancelScope() as scope:
+        spec = run.graph.builder.nodes.get(t.name)
+        if siblings is not None and spec is not None and spec.is_async:
+            siblings.append(scope)
+        await (work if run.trace is None else run.trace.node(run, t, work))
+    if scope.cancelled_caught:  # a sibling failed: this task is still to run
+        return
     if t.cache_key is not None:
         await store_cached(run, t)
     if t.name != START and run.modes:
@@ -179,6 +195,14 @@ async def _execute(
             await run.events.wait_room()
     if persist and (t.done or t.raised is not None) and not t.persisted:
         await run.outbox.persist([t])
+    if siblings is not None and _failed(t):
+        for sibling in siblings:
+            sibling.cancel()
+
+
+def _failed(t: Task) -> bool:
+    """The task failed (it did not pause or bubble a `Command` up to a parent graph)."""
+    return t.error is not None and not isinstance(t.error, GraphBubbleUp)
 
 
 def _emit_interrupts(run: Run, t: Task) -> None:

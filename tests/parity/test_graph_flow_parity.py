@@ -1,6 +1,7 @@
 """Parity with LangGraph: control flow and node input schemas — a conditional entry point,
 a waiting edge reached through a conditional edge, nodes typed with their own input schema
-(which add their keys to the graph) — restated from LangGraph's `test_pregel_async.py`, on
+(which add their keys to the graph), and a failing node cancelling its running siblings —
+restated from LangGraph's `test_pregel_async.py`, on
 every driver."""
 
 from __future__ import annotations
@@ -190,3 +191,38 @@ async def test_node_input_schemas_and_custom_output(saver: Any) -> None:
         {"b": {"hello": "again", "now": 123}},
         {"c": None},
     ]
+
+
+class Hello(TypedDict):
+    hello: str
+
+
+# test_pregel_async.py::test_node_cancellation_on_other_node_exception (and _two): a node that
+# fails cancels its siblings still running in the step; the caller sees the node's error, and
+# the cancelled sibling is still to run (the step is retried whole).
+async def test_a_failing_node_cancels_its_running_siblings(saver: Any) -> None:
+    cancelled: list[bool] = []
+    started = anyio.Event()
+
+    async def forever(s: Hello) -> None:
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled.append(True)
+            raise
+
+    async def bad(s: Hello) -> None:
+        await started.wait()
+        raise ValueError("I am bad")
+
+    g = StateGraph(Hello)
+    g.add_node("agent", forever)
+    g.add_node("bad", bad)
+    g.set_conditional_entry_point(lambda _: ["agent", "bad"])
+    app = g.compile(checkpointer=saver)
+    config = cfg()
+    with pytest.raises(ValueError, match="I am bad"):
+        await app.ainvoke({"hello": "world"}, config)
+    assert cancelled == [True]
+    assert set((await app.aget_state(config)).next) == {"agent", "bad"}

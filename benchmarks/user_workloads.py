@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import operator
 import threading
 import time
@@ -70,15 +69,7 @@ def bump(s: dict[str, Any]) -> dict[str, int]:
 
 
 def _def_chain(engine: Engine, nodes: int, saver: Any) -> Any:
-    builder = engine.StateGraph(_Chain)
-    names = [f"n{i}" for i in range(nodes)]
-    for name in names:
-        builder.add_node(name, bump)
-    builder.add_edge(engine.START, names[0])
-    for a, b in itertools.pairwise(names):
-        builder.add_edge(a, b)
-    builder.add_edge(names[-1], engine.END)
-    return builder.compile(checkpointer=saver)
+    return chain_graph(engine, _Chain, nodes, saver, bump)
 
 
 def _chain_floor() -> float:
@@ -386,6 +377,7 @@ USER_UNITS: dict[str, tuple[str, bool]] = {
 # may be imported first).
 from benchmarks.workloads import (  # noqa: E402
     Result,
+    chain_graph,
     median_of,
     per_step_bytes,
     run_config,

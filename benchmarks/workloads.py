@@ -172,14 +172,18 @@ class _Chain(TypedDict):
     x: int
 
 
-def _chain(engine: Engine, state: Any, nodes: int, saver: Any) -> Any:
-    async def bump(s: dict[str, Any]) -> dict[str, int]:
-        return {"x": s["x"] + 1}
+async def _abump(s: dict[str, Any]) -> dict[str, int]:
+    return {"x": s["x"] + 1}
 
+
+def chain_graph(
+    engine: Engine, state: Any, nodes: int, saver: Any, node: Callable[..., Any] = _abump
+) -> Any:
+    """A chain of `nodes` copies of `node` (by default an async node adding 1 to `x`)."""
     builder = engine.StateGraph(state)
     names = [f"n{i}" for i in range(nodes)]
     for name in names:
-        builder.add_node(name, bump)
+        builder.add_node(name, node)
     builder.add_edge(engine.START, names[0])
     for a, b in itertools.pairwise(names):
         builder.add_edge(a, b)
@@ -214,7 +218,7 @@ async def time_chain10(
 
 async def chain10(engine: Engine, store: Store, sizes: Sizes) -> Result:
     """Per-superstep time of a chain of 10 trivial async nodes (a checkpoint after each step)."""
-    return await time_chain10(_chain(engine, _Chain, 10, store.saver), store, sizes)
+    return await time_chain10(chain_graph(engine, _Chain, 10, store.saver), store, sizes)
 
 
 # -- threads200 ----------------------------------------------------------------------------------
@@ -410,7 +414,7 @@ async def state1mb(engine: Engine, store: Store, sizes: Sizes) -> Result:
     payload = os.urandom(MIB)  # incompressible: no store can shrink it away
     digest = hashlib.sha256(payload).digest()
     nodes = sizes.big_nodes
-    graph = _chain(engine, _Big, nodes, store.saver)
+    graph = chain_graph(engine, _Big, nodes, store.saver)
     cfg = run_config("big")
     out = await graph.ainvoke({"blob": payload, "x": 0}, cfg)
     assert out["x"] == nodes and hashlib.sha256(out["blob"]).digest() == digest

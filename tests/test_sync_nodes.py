@@ -19,7 +19,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import pytest
-from apps.services import POSTGRES_URL, require_package, require_service
+from apps.services import POSTGRES_URL, require_package, require_service, unavailable
 from typing_extensions import TypedDict
 
 from hitl_async import (
@@ -309,8 +309,10 @@ async def test_inline_sync_nodes_with_every_driver(saver: Any) -> None:
     assert (await graph.aget_state(cfg("b"))).values["n"] == 13
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_sync_api_in_a_forked_child_after_the_parent_used_it() -> None:
+    if not hasattr(os, "fork"):
+        unavailable("os.fork is not available on this platform")
+
     def node(state: S) -> dict[str, Any]:
         return {"n": state.get("n", 0) + 1}
 
@@ -329,7 +331,6 @@ def test_sync_api_in_a_forked_child_after_the_parent_used_it() -> None:
 
 
 def test_sync_nodes_under_trio() -> None:
-    pytest.importorskip("trio")
     main_thread = threading.get_ident()
     seen: list[bool] = []
 

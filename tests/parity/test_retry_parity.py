@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Annotated, Any
 
 import pytest
+from apps.services import require_package
 from typing_extensions import TypedDict
 
 from hitl_async import Command, RetryPolicy, interrupt
@@ -272,7 +273,9 @@ async def test_rerunning_a_step_streams_checkpoints_that_match_history(saver: An
 async def test_the_default_policy_on_requests_http_errors(
     saver: Any, status: int | None, retried: bool
 ) -> None:
-    requests = pytest.importorskip("requests")
+    require_package("requests", "requests (langchain-core brings it)")
+    import requests
+
     exc = requests.HTTPError("http")
     if status is None:
         exc.response = None

@@ -4,6 +4,7 @@ loop and turns its errors into one line and a documented exit code."""
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from hitl_async.cli._errors import exit_code_for, one_line
+from hitl_async.cli._errors import UsageError, exit_code_for, one_line
 from hitl_async.cli._invocation import program
 from hitl_async.cli._load import DEFAULT_STORE, STORE_ENV, Store
 
@@ -28,6 +29,7 @@ __all__ = [
     "ThreadOpt",
     "command_line",
     "execute",
+    "parse_cursor",
     "report",
     "thread_config",
 ]
@@ -130,3 +132,27 @@ def command_line(*words: str) -> str:
     """A `hitl` command as the user can type it here (`hitl`, or `.venv/bin/hitl` when PATH
     does not find it); `words` are already shell-quoted."""
     return " ".join([program(), *(w for w in words if w)])
+
+
+def parse_cursor(
+    text: str | None, option: str, what: str, fields: tuple[str, ...]
+) -> list[str] | None:
+    """The page cursor given to `option` (a JSON array of the strings `fields`, as the "cursor"
+    field of --json output), or None; a UsageError naming the expected shape otherwise."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not (
+        isinstance(value, list)
+        and len(value) == len(fields)
+        and all(isinstance(v, str) for v in value)
+    ):
+        shape = ", ".join(f'"{f}"' for f in fields)
+        raise UsageError(
+            f"{option} expects the cursor of the last {what} of the previous page: a JSON array "
+            f'[{shape}] (the "cursor" field of --json output)'
+        )
+    return value

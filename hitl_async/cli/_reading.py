@@ -17,6 +17,7 @@ from hitl_async.cli._common import (
     StoreOptionOpt,
     ThreadOpt,
     execute,
+    parse_cursor,
     thread_config,
 )
 from hitl_async.cli._errors import NotFoundError, UsageError
@@ -37,18 +38,8 @@ __all__ = ["register"]
 
 
 def _cursor(text: str | None) -> tuple[str, str, str] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value)):
-        raise UsageError(
-            "--after expects the cursor of the last item of the previous page: a JSON array "
-            '["created_at", "thread_id", "interrupt_id"] (the "cursor" field of --json output)'
-        )
-    return (value[0], value[1], value[2])
+    value = parse_cursor(text, "--after", "item", ("created_at", "thread_id", "interrupt_id"))
+    return None if value is None else (value[0], value[1], value[2])
 
 
 def inbox(

@@ -19,7 +19,14 @@ from rich.text import Text
 
 from hitl_async.checkpoint.base import RunRequest
 from hitl_async.checkpoint.capabilities import RunQuery, RunQueueStore, run_order
-from hitl_async.cli._common import DebugOpt, JsonOpt, StoreOpt, StoreOptionOpt, execute
+from hitl_async.cli._common import (
+    DebugOpt,
+    JsonOpt,
+    StoreOpt,
+    StoreOptionOpt,
+    execute,
+    parse_cursor,
+)
 from hitl_async.cli._errors import NotFoundError, UsageError
 from hitl_async.cli._inspect import LENIENT
 from hitl_async.cli._load import Store, open_store
@@ -114,18 +121,8 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _cursor(text: str | None) -> tuple[str, str] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-        raise UsageError(
-            "--before expects the cursor of the last request of the previous page: a JSON array "
-            '["created_at", "id"] (the "cursor" field of --json output)'
-        )
-    return (value[0], value[1])
+    value = parse_cursor(text, "--before", "request", ("created_at", "id"))
+    return None if value is None else (value[0], value[1])
 
 
 @runs_app.callback()

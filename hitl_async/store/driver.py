@@ -10,7 +10,6 @@ arithmetic happen here, identically for every driver.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar, cast
 
@@ -19,48 +18,41 @@ from hitl_async.store.base import (
     BaseStore,
     GetOp,
     IndexConfig,
-    Item,
     ListNamespacesOp,
-    MatchCondition,
     Op,
-    PutOp,
     Result,
     SearchItem,
     SearchOp,
     TTLConfig,
 )
 from hitl_async.store.codec import (
-    check_key,
-    check_namespace,
-    check_prefix,
-    checked_prefix_text,
-    checked_text,
     decode_value,
-    encode_value,
-    from_us,
-    namespace_text,
     now_us,
-    split_namespace,
 )
 from hitl_async.store.embed import (
     Embedder,
-    cosine,
     ensure_embeddings,
     get_text_at_path,
     pack_vector,
     tokenize_path,
-    unpack_vector,
 )
 from hitl_async.store.errors import InvalidStoreRequestError
-from hitl_async.store.filters import Condition, compiled, matches
+from hitl_async.store.filters import Condition
 from hitl_async.store.grouping import Grouper
 from hitl_async.store.namespaces import list_matching
+from hitl_async.store.planning import BatchPlan, PlannedOps, known_plan, literal_prefix, plan_batch
+from hitl_async.store.rows import (
+    US_PER_MINUTE,
+    put_rows,
+    row_item,
+    row_search_item,
+    search_rows,
+)
 from hitl_async.store.sweeper import StoreSweeper
 
 __all__ = ["BackendStore", "drive", "grouping_options"]
 
 T = TypeVar("T")
-_US_PER_MINUTE = 60_000_000
 
 
 def drive(coro: Coroutine[Any, Any, T]) -> T:
@@ -92,46 +84,6 @@ def grouping_options(options: dict[str, Any]) -> dict[str, Any]:
                 f"batches_in_flight is a positive int, got {count!r}"
             ) from None
     return out
-
-
-def _count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidStoreRequestError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-class _Plan:
-    """A checked batch: what each operation needs, by position."""
-
-    __slots__ = ("gets", "lists", "puts", "results", "searches")
-
-    def __init__(self, size: int) -> None:
-        self.results: list[Result] = [None] * size
-        self.gets: list[tuple[int, str, str, bool]] = []
-        self.searches: list[tuple[int, SearchOp, str, tuple[Condition, ...]]] = []
-        self.lists: list[tuple[int, ListNamespacesOp]] = []
-        self.puts: dict[tuple[str, str], tuple[PutOp, bytes | None]] = {}
-
-    @classmethod
-    def merged(cls, plans: list[_Plan]) -> _Plan:
-        """One plan for the operations of `plans` run as one batch, in their order."""
-        out = cls(0)
-        for plan in plans:
-            at = len(out.results)
-            out.gets += [(at + i, ns, key, refresh) for i, ns, key, refresh in plan.gets]
-            out.searches += [(at + i, op, pre, cond) for i, op, pre, cond in plan.searches]
-            out.lists += [(at + i, op) for i, op in plan.lists]
-            for ref, put in plan.puts.items():
-                out.puts.pop(ref, None)
-                out.puts[ref] = put
-            out.results += plan.results
-        return out
-
-
-class _Planned(list[Op]):
-    """A call's operations with the plan made when the call was checked."""
-
-    plan: _Plan
 
 
 class BackendStore(BaseStore):
@@ -195,8 +147,8 @@ class BackendStore(BaseStore):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run operations from async code; concurrent calls share round trips (group commit,
         see `hitl_async.store.grouping`) unless the store was made with `group_commit=False`."""
-        ops = _Planned(ops)
-        ops.plan = self._plan(ops)  # an invalid call fails alone, before it joins a batch
+        ops = PlannedOps(ops)
+        ops.plan = plan_batch(ops)  # an invalid call fails alone, before it joins a batch
         if not self.group_commit:
             return await self._run_async(ops)
         loop = asyncio.get_running_loop()
@@ -208,7 +160,7 @@ class BackendStore(BaseStore):
         return await grouper.submit(ops)
 
     async def _run_async(self, ops: list[Op]) -> list[Result]:
-        plan = _known_plan(ops)
+        plan = known_plan(ops)
         offload = getattr(self.backend, "offload", None)
         if getattr(self.backend, "inline_writes", False):
             return await self._run(ops, sync=False, plan=plan)  # this thread when it can
@@ -240,80 +192,16 @@ class BackendStore(BaseStore):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # --- planning -----------------------------------------------------------------------------
-
-    def _plan(self, ops: list[Op]) -> _Plan:
-        plan = _Plan(len(ops))
-        for i, op in enumerate(ops):
-            if isinstance(op, GetOp):
-                key = op.key
-                if type(key) is not str or "\x00" in key:
-                    key = check_key(key)
-                plan.gets.append((i, checked_text(op.namespace), key, bool(op.refresh_ttl)))
-            elif isinstance(op, PutOp):
-                ns = check_namespace(op.namespace)
-                key = check_key(op.key)
-                data = None if op.value is None else encode_value(ns, key, op.value)
-                if (
-                    op.index is not False
-                    and op.index is not None
-                    and not (
-                        isinstance(op.index, list) and all(isinstance(p, str) for p in op.index)
-                    )
-                ):
-                    raise InvalidStoreRequestError(
-                        f"put index= is False, None or a list of field paths, got {op.index!r}"
-                    )
-                if op.ttl is not None and (
-                    isinstance(op.ttl, bool) or not isinstance(op.ttl, int | float) or op.ttl <= 0
-                ):
-                    raise InvalidStoreRequestError(
-                        f"ttl is a positive number of minutes or None, got {op.ttl!r}"
-                    )
-                ref = (namespace_text(ns), key)
-                plan.puts.pop(ref, None)  # the last put of an item wins, in its own position
-                plan.puts[ref] = (op, data)
-            elif isinstance(op, SearchOp):
-                prefix = checked_prefix_text(op.namespace_prefix)
-                if type(op.limit) is not int or op.limit < 0:
-                    _count("search limit", op.limit, 0)
-                if type(op.offset) is not int or op.offset < 0:
-                    _count("search offset", op.offset, 0)
-                if op.query is not None and not isinstance(op.query, str):
-                    raise InvalidStoreRequestError(f"search query is a str, got {op.query!r}")
-                conditions = compiled(op.filter)[0]
-                plan.searches.append((i, op, prefix, conditions))
-            elif isinstance(op, ListNamespacesOp):
-                for cond in op.match_conditions or ():
-                    if not isinstance(cond, MatchCondition | tuple) or cond[0] not in (
-                        "prefix",
-                        "suffix",
-                    ):
-                        raise InvalidStoreRequestError(
-                            f"match condition {cond!r} is not "
-                            "MatchCondition('prefix'|'suffix', path)"
-                        )
-                    check_prefix(cond[1], wildcards=True, what=cond[0])
-                if op.max_depth is not None:
-                    _count("list_namespaces max_depth", op.max_depth, 1)
-                _count("list_namespaces limit", op.limit, 0)
-                _count("list_namespaces offset", op.offset, 0)
-                plan.lists.append((i, op))
-            else:
-                raise InvalidStoreRequestError(
-                    f"unknown store operation {op!r}; "
-                    "use GetOp, PutOp, SearchOp or ListNamespacesOp"
-                )
-        return plan
-
     def _live_after(self, now: int) -> int | None:
         return now if self._omit_expired else None
 
     # --- running ------------------------------------------------------------------------------
 
-    async def _run(self, ops: list[Op], *, sync: bool, plan: _Plan | None = None) -> list[Result]:
+    async def _run(
+        self, ops: list[Op], *, sync: bool, plan: BatchPlan | None = None
+    ) -> list[Result]:
         if plan is None:
-            plan = self._plan(ops)
+            plan = plan_batch(ops)
         now = now_us()
         if not (plan.gets or plan.searches or plan.lists):  # writes only
             if plan.puts:
@@ -325,7 +213,7 @@ class BackendStore(BaseStore):
         rows, searched, wrote = await self._reads(plan, refs, live, sync, now)
         for (i, _, _, refresh), row in zip(plan.gets, rows, strict=True):
             if row is not None:
-                plan.results[i] = self._item(row)
+                plan.results[i] = row_item(row)
                 if refresh and row.ttl_minutes is not None:
                     touch.append((row.namespace, row.key))
         for (i, op, _, _), found in zip(plan.searches, searched, strict=True):
@@ -335,7 +223,7 @@ class BackendStore(BaseStore):
                     (row.namespace, row.key) for _, row in found if row.ttl_minutes is not None
                 )
         for i, lop in plan.lists:
-            names = await self.backend.namespaces(_literal_prefix(lop), live, sync)
+            names = await self.backend.namespaces(literal_prefix(lop), live, sync)
             plan.results[i] = list_matching(names, lop)
         if touch and wrote:  # items just written have their new expiry already
             touch = [ref for ref in touch if ref not in plan.puts]
@@ -346,7 +234,7 @@ class BackendStore(BaseStore):
         return plan.results
 
     async def _reads(
-        self, plan: _Plan, refs: list[tuple[str, str]], live: int | None, sync: bool, now: int
+        self, plan: BatchPlan, refs: list[tuple[str, str]], live: int | None, sync: bool, now: int
     ) -> tuple[list[StoredRow | None], list[list[tuple[SearchItem, StoredRow]]], bool]:
         """The rows of the batch's gets and the results of its searches, in as few round trips
         as the backend allows: one (`read_many`) for the gets and every search it can answer
@@ -387,13 +275,13 @@ class BackendStore(BaseStore):
                 _, op, prefix, conditions = plan.searches[n]
                 requests.append((prefix, conditions, op.limit, op.offset))
             if merge:
-                puts = self._put_rows(plan, now)
+                puts = put_rows(plan, now)
                 rows, pages = await read_many(refs, requests, live, puts)
             else:
                 rows, pages = await read_many(refs, requests, live)
             for n, page in zip(simple, pages, strict=True):
                 searched[n] = [
-                    (self._search_item(r, decode_value(r.value, r.namespace, r.key), None), r)
+                    (row_search_item(r, decode_value(r.value, r.namespace, r.key), None), r)
                     for r in page
                 ]
         elif refs:
@@ -401,113 +289,35 @@ class BackendStore(BaseStore):
         rest = [n for n, found in enumerate(searched) if found is None]
         if rest and not sync and len(rest) > 1:
             done = await asyncio.gather(
-                *(self._search(*self._search_args(plan, n), live, sync) for n in rest)
+                *(
+                    search_rows(
+                        self.backend, self.embeddings, *self._search_args(plan, n), live, sync
+                    )
+                    for n in rest
+                )
             )
         else:
-            done = [await self._search(*self._search_args(plan, n), live, sync) for n in rest]
+            done = [
+                await search_rows(
+                    self.backend, self.embeddings, *self._search_args(plan, n), live, sync
+                )
+                for n in rest
+            ]
         for n, found in zip(rest, done, strict=True):
             searched[n] = found
         for n, original in copies:  # the same rows, as items of their own
             searched[n] = [
-                (self._search_item(r, decode_value(r.value, r.namespace, r.key), item.score), r)
+                (row_search_item(r, decode_value(r.value, r.namespace, r.key), item.score), r)
                 for item, r in searched[original] or []
             ]
         return rows, [found or [] for found in searched], bool(merge)
 
     @staticmethod
-    def _put_rows(plan: _Plan, now: int) -> list[PutRow]:
-        """The rows of a batch's puts when none is a delete and nothing is embedded."""
-        rows: list[PutRow] = []
-        for (ns, key), (op, data) in plan.puts.items():
-            assert data is not None
-            at = now_us() if rows else now  # every write of a batch has a time of its own
-            expires = None if op.ttl is None else at + int(op.ttl * _US_PER_MINUTE)
-            rows.append(PutRow(ns, key, data, at, expires, op.ttl, None))
-        return rows
-
-    @staticmethod
-    def _search_args(plan: _Plan, n: int) -> tuple[SearchOp, str, tuple[Condition, ...]]:
+    def _search_args(plan: BatchPlan, n: int) -> tuple[SearchOp, str, tuple[Condition, ...]]:
         _, op, prefix, conditions = plan.searches[n]
         return op, prefix, conditions
 
-    def _item(self, row: StoredRow) -> Item:
-        # Built field by field: every field is already checked, and reads make many items.
-        item = Item.__new__(Item)
-        item.value = decode_value(row.value, row.namespace, row.key)
-        item.key = row.key
-        item.namespace = split_namespace(row.namespace)
-        item.created_at = created = from_us(row.created_us)
-        item.updated_at = created if row.updated_us == row.created_us else from_us(row.updated_us)
-        return item
-
-    def _search_item(self, row: StoredRow, value: Any, score: float | None) -> SearchItem:
-        item = SearchItem.__new__(SearchItem)
-        item.value = value
-        item.key = row.key
-        item.namespace = split_namespace(row.namespace)
-        item.created_at = created = from_us(row.created_us)
-        item.updated_at = created if row.updated_us == row.created_us else from_us(row.updated_us)
-        item.score = score
-        return item
-
-    async def _search(
-        self,
-        op: SearchOp,
-        prefix: str,
-        conditions: tuple[Condition, ...],
-        live: int | None,
-        sync: bool,
-    ) -> list[tuple[SearchItem, StoredRow]]:
-        pushed = self.backend.pushdown(conditions)
-        if op.query and self.embeddings is not None:
-            return await self._semantic(op, prefix, conditions, pushed, live, sync)
-        if pushed:
-            rows = await self.backend.query(prefix, conditions, op.limit, op.offset, live, sync)
-            return [
-                (self._search_item(r, decode_value(r.value, r.namespace, r.key), None), r)
-                for r in rows
-            ]
-        rows = await self.backend.query(prefix, (), None, 0, live, sync)
-        found = []
-        for row in rows:
-            value = decode_value(row.value, row.namespace, row.key)
-            if matches(value, conditions):
-                found.append((self._search_item(row, value, None), row))
-        return found[op.offset : op.offset + op.limit]
-
-    async def _semantic(
-        self,
-        op: SearchOp,
-        prefix: str,
-        conditions: tuple[Condition, ...],
-        pushed: bool,
-        live: int | None,
-        sync: bool,
-    ) -> list[tuple[SearchItem, StoredRow]]:
-        assert self.embeddings is not None and op.query is not None
-        if sync:
-            query = self.embeddings.query(op.query)
-        else:
-            query = await self.embeddings.aquery(op.query)
-        qnorm = math.sqrt(sum(x * x for x in query))
-        pool = await self.backend.candidates(prefix, conditions if pushed else (), live, sync)
-        scored: list[tuple[float, int, SearchItem, StoredRow]] = []
-        unscored: list[tuple[SearchItem, StoredRow]] = []
-        pool.sort(key=lambda rv: (-rv[0].updated_us, rv[0].namespace, rv[0].key))
-        for rank, (row, blobs) in enumerate(pool):
-            value = decode_value(row.value, row.namespace, row.key)
-            if not pushed and not matches(value, conditions):
-                continue
-            if blobs:
-                score = max(cosine(query, qnorm, unpack_vector(b)) for b in blobs)
-                scored.append((score, rank, self._search_item(row, value, score), row))
-            else:
-                unscored.append((self._search_item(row, value, None), row))
-        scored.sort(key=lambda s: (-s[0], s[1]))
-        ranked = [(item, row) for _, _, item, row in scored] + unscored
-        return ranked[op.offset : op.offset + op.limit]
-
-    async def _write(self, plan: _Plan, now: int, sync: bool) -> None:
+    async def _write(self, plan: BatchPlan, now: int, sync: bool) -> None:
         rows: list[PutRow] = []
         deletes: list[tuple[str, str]] = []
         texts: list[str] = []
@@ -531,7 +341,7 @@ class BackendStore(BaseStore):
                             texts.append(text)
                             owners.append((len(rows), f"{path}.{j}" if len(found) > 1 else path))
             at = now_us() if rows else now  # every write of a batch has a time of its own
-            expires = None if op.ttl is None else at + int(op.ttl * _US_PER_MINUTE)
+            expires = None if op.ttl is None else at + int(op.ttl * US_PER_MINUTE)
             rows.append(PutRow(ns, key, data, at, expires, op.ttl, vectors))
         if texts:
             assert self.embeddings is not None
@@ -572,27 +382,3 @@ class BackendStore(BaseStore):
     async def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the sweeper task; True once it stopped (or was not running)."""
         return True if self._sweeper is None else await self._sweeper.stop(timeout)
-
-
-def _known_plan(ops: list[Op]) -> _Plan | None:
-    """The plan made when `ops` (one call's, or a batch of calls') were checked, if any."""
-    if isinstance(ops, _Planned):
-        return ops.plan
-    parts = getattr(ops, "parts", None)
-    if parts and all(isinstance(part, _Planned) for part in parts):
-        return _Plan.merged([part.plan for part in parts])
-    return None
-
-
-def _literal_prefix(op: ListNamespacesOp) -> str:
-    """The namespace text every listed namespace must start with: the labels of the prefix
-    condition before its first wildcard (lets a backend narrow its scan)."""
-    for cond in op.match_conditions or ():
-        if cond[0] == "prefix":
-            labels: list[str] = []
-            for label in cond[1]:
-                if label == "*":
-                    break
-                labels.append(label)
-            return namespace_text(tuple(labels))
-    return ""

@@ -58,6 +58,7 @@ from hitl_async.errors import (
 from hitl_async.func import EntrypointGraph, TaskFuture, entrypoint, task
 from hitl_async.graph import CompiledStateGraph, StateGraph
 from hitl_async.inbox import PendingInterrupt, list_pending
+from hitl_async.managed import IsLastStep, ManagedValue, RemainingSteps
 from hitl_async.runs import RunCancelledError, RunFailedError, RunHandle
 from hitl_async.serde import Serializer, register_type, register_types_from_annotation
 from hitl_async.store import (
@@ -132,17 +133,20 @@ __all__ = [
     "InvalidStoreRequestError",
     "InvalidThreadIdError",
     "InvalidUpdateError",
+    "IsLastStep",
     "Item",
     "Lease",
     "LeaseLostError",
     "LeaseStore",
     "LoadedCheckpoint",
+    "ManagedValue",
     "MemorySaver",
     "MessagesState",
     "MissingCapabilityError",
     "NoPendingInterruptError",
     "PendingInterrupt",
     "PregelTask",
+    "RemainingSteps",
     "ResumeError",
     "RetryPolicy",
     "RunCancelledError",

@@ -20,6 +20,7 @@ from hitl_async.constants import (
     TASK_RESULT_IDX,
 )
 from hitl_async.errors import InvalidConfigError, InvalidUpdateError
+from hitl_async.managed.base import StepWindow
 from hitl_async.types import StateUpdate
 
 if TYPE_CHECKING:
@@ -167,7 +168,15 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
         for u in updates:
             node = u.as_node or START
             items = builder.schema.items(u.values, source="update_state")
-            targets = await route(run.graph, node, items, new_values, (), run.config)
+            targets = await route(
+                run.graph,
+                node,
+                items,
+                new_values,
+                (),
+                run.config,
+                window=StepWindow(run.steps_run, run.limit),
+            )
             writes.append((node, items + targets))
             # The update stands for the step's pending task of that node: history shows it as
             # that task's result, as LangGraph's does.

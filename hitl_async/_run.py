@@ -21,6 +21,7 @@ from hitl_async._superstep import tick
 from hitl_async._task import Task, prepare_tasks
 from hitl_async.checkpoint.capabilities import InboxStore, LeaseStore
 from hitl_async.checkpoint.ids import validate_thread_id
+from hitl_async.constants import DEFAULT_RECURSION_LIMIT
 from hitl_async.errors import InvalidConfigError
 from hitl_async.runtime import Runtime
 from hitl_async.telemetry import RunTrace, end_log_run, get_logger, inherited_trace, trace_run
@@ -72,7 +73,7 @@ class Run:
         self.ns: str = conf.get("checkpoint_ns", "")
         self.at: str | None = conf.get("checkpoint_id")
         self.durability = durability
-        self.limit = int(config.get("recursion_limit", 25))
+        self.limit = int(config.get("recursion_limit", DEFAULT_RECURSION_LIMIT))
         if self.limit < 1:
             raise InvalidConfigError(f"recursion_limit must be at least 1, got {self.limit}")
         self.before = interrupt_before

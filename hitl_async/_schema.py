@@ -15,6 +15,7 @@ from typing import Any, get_type_hints
 from typing_extensions import is_typeddict
 
 from hitl_async.errors import GraphValidationError, InvalidUpdateError
+from hitl_async.managed.base import ManagedValueMapping, managed_value_of
 
 __all__ = ["ROOT", "Field", "StateSchema", "UnknownStateKeyWarning", "update_as_items"]
 
@@ -105,6 +106,8 @@ class StateSchema:
         self.own: tuple[str, ...] = ()
         """The schema's own keys: what a node of this state sees (`fields` may have more)."""
         self.extra = False
+        self.managed: ManagedValueMapping = {}
+        """Keys the engine computes for each step (`RemainingSteps`...): seen, never stored."""
         if _is_root(schema):
             # A single-value state, as LangGraph's `__root__` channel: a node gets the value and
             # returns the new one (merged by the reducer of `Annotated[type, reducer]`, if any).
@@ -143,11 +146,15 @@ class StateSchema:
             names = list(hints)
         for name in names:
             annotation = hints.get(name, Any)
+            spec = managed_value_of(annotation)
+            if spec is not None:
+                self.managed[name] = spec
+                continue
             reducer = _reducer_of(annotation)
             initial = _initial_of(annotation) if reducer is not None else _MISSING
             self.fields[name] = Field(name, reducer, initial)
 
-        self.own = tuple(self.fields)
+        self.own = tuple(self.fields) + tuple(self.managed)
 
     def include(self, other: StateSchema) -> None:
         """Make the keys only `other` (an input or output schema) has state keys too, as
@@ -196,6 +203,8 @@ class StateSchema:
         if self.kind == "root":
             return [] if value is None else [(ROOT, value)]
         items = update_as_items(value, source=source)
+        if self.managed:  # computed by the engine: a value given for one is ignored
+            items = [(k, v) for k, v in items if k not in self.managed]
         if self.fields and any(k not in self.fields for k, _ in items):
             unknown = [k for k, _ in items if k not in self.fields]
             _warn_unknown(source, tuple(unknown), tuple(self.fields))

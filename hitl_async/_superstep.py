@@ -21,6 +21,7 @@ from hitl_async._runtime import Scratchpad
 from hitl_async._task import execute
 from hitl_async.constants import INTERRUPT, START
 from hitl_async.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError, ParentCommand
+from hitl_async.managed.base import StepWindow, managed_values
 
 if TYPE_CHECKING:
     from hitl_async._run import Run
@@ -83,6 +84,8 @@ async def tick(run: Run) -> bool:
         if not view_cache:
             state = run.plan.state_values(values)  # a fresh dict of the state keys only
             schema = run.graph.builder.schema
+            if schema.managed:
+                state.update(managed_values(schema.managed, StepWindow(run.steps_run, run.limit)))
             plain = schema.kind == "typeddict" and not schema.extra
             view_cache.append(state if plain else schema.view(state))
         return view_cache[0]

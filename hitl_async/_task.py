@@ -24,6 +24,7 @@ from hitl_async.errors import (
     InvalidUpdateError,
     ParentCommand,
 )
+from hitl_async.managed.base import StepWindow, managed_values
 from hitl_async.runnables import call_in_scope, needs_scope
 from hitl_async.types import Command, Interrupt, RetryPolicy, Send
 
@@ -285,8 +286,10 @@ async def route(
     config: dict[str, Any],
     *,
     edges: bool = True,
+    window: StepWindow | None = None,
 ) -> list[tuple[str, Any]]:
-    """The `NEXT` writes of a finished node: its edges, conditional edges and `goto`."""
+    """The `NEXT` writes of a finished node: its edges, conditional edges and `goto`; a path
+    function sees the managed keys (`RemainingSteps`...) of the step `window` describes."""
     if edges and not goto:
         fixed = graph.plan.fixed_routes.get(node)
         if fixed is not None:  # plain edges only: the same writes every time
@@ -306,6 +309,9 @@ async def route(
                 # (LangGraph: a conditional entry point sees `steps == []` before any write).
                 merged = graph.plan.state_values(values)
                 graph.plan.apply(merged, items, source=f"node {node!r}", strict=False)
+                managed = graph.builder.schema.managed
+                if managed and window is not None:
+                    merged.update(managed_values(managed, window))
                 cache.append(graph.builder.schema.view(merged))
             return cache[0]
 
@@ -336,7 +342,9 @@ async def _start(
     else:
         items = graph.builder.input_schema.items(arg, source="input")
         goto, edges = (), True
-    task.writes = items + await route(graph, START, items, values, goto, pad.config, edges=edges)
+    task.writes = items + await route(
+        graph, START, items, values, goto, pad.config, edges=edges, window=_window(pad)
+    )
     task.items = items
     task.done = task.finished_now = True
 
@@ -361,7 +369,11 @@ async def execute(
     if task.spec.push:
         arg = task.spec.arg
     elif node.input_schema is not None:  # the node sees its own schema's keys only
-        arg = node.input_schema.view(graph.plan.state_values(values))
+        state = graph.plan.state_values(values)
+        window = _window(pad) if node.input_schema.managed else None
+        if window is not None:
+            state.update(managed_values(node.input_schema.managed, window))
+        arg = node.input_schema.view(state)
     else:
         arg = view()
     attempt = 0
@@ -421,9 +433,17 @@ async def execute(
         if fixed is not None:  # plain edges only: no coroutine for the common case
             task.writes = items + list(fixed)
         else:
-            task.writes = items + await route(graph, task.name, items, values, goto, pad.config)
+            task.writes = items + await route(
+                graph, task.name, items, values, goto, pad.config, window=_window(pad)
+            )
         task.items = items
     except Exception as exc:
         task.error = exc
         return
     task.done = task.finished_now = True
+
+
+def _window(pad: Scratchpad) -> StepWindow | None:
+    """Where the task's run is in its recursion budget (None outside a run)."""
+    run = pad.run
+    return None if run is None else StepWindow(run.steps_run, run.limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Final
 
 START: Final = "__start__"
@@ -31,3 +32,7 @@ RESERVED: Final = frozenset({START, END, INTERRUPT, RESUME, ERROR, NEXT, DONE, T
 # Fixed write indexes for special channels: a newer write with the same (task, idx) replaces the
 # older one, so a task's interrupt, answers and error are each a single row.
 SPECIAL_WRITE_IDX: Final = {INTERRUPT: -1, RESUME: -2, ERROR: -3, TRACE: -4}
+
+DEFAULT_RECURSION_LIMIT: Final = int(os.environ.get("LANGGRAPH_DEFAULT_RECURSION_LIMIT", "10007"))
+"""The supersteps a run may take when its config gives no `recursion_limit`: LangGraph's default
+(10007), or the environment's `LANGGRAPH_DEFAULT_RECURSION_LIMIT`, as LangGraph reads it."""

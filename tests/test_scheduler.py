@@ -20,6 +20,7 @@ from hitl_async import (
     RetryPolicy,
     interrupt,
 )
+from hitl_async.constants import DEFAULT_RECURSION_LIMIT
 from hitl_async.graph import END, START, StateGraph
 
 
@@ -141,24 +142,26 @@ def _chain(length: int) -> Any:
     return builder.compile(checkpointer=InMemorySaver())
 
 
-def test_default_recursion_limit_is_25() -> None:
+def test_default_recursion_limit_is_langgraphs() -> None:
+    """No `recursion_limit` in the config: LangGraph 1.2.22's default, 10007 supersteps."""
+    assert DEFAULT_RECURSION_LIMIT == 10007
     runs: list[int] = []
     graph = _self_loop(runs)
     with pytest.raises(GraphRecursionError) as err:
         graph.invoke({"n": 0}, cfg("looping-thread"))
-    assert len(runs) == 25
+    assert len(runs) == DEFAULT_RECURSION_LIMIT
     assert isinstance(err.value, RecursionError)
     assert "looping-thread" in str(err.value)
-    assert "25" in str(err.value)
+    assert "10007" in str(err.value)
     snap = graph.get_state(cfg("looping-thread"))
-    assert snap.values == {"n": 25, "log": []}
+    assert snap.values == {"n": DEFAULT_RECURSION_LIMIT, "log": []}
     assert snap.next == ("loop",)
 
 
-def test_chain_of_25_nodes_completes_and_26_fails() -> None:
-    assert _chain(25).invoke({"n": 0}, cfg())["n"] == 25
+def test_chain_of_exactly_the_limit_completes_and_one_more_fails() -> None:
+    assert _chain(25).invoke({"n": 0}, cfg(recursion_limit=25))["n"] == 25
     with pytest.raises(GraphRecursionError):
-        _chain(26).invoke({"n": 0}, cfg())
+        _chain(26).invoke({"n": 0}, cfg(recursion_limit=25))
 
 
 def test_custom_recursion_limit_from_config() -> None:

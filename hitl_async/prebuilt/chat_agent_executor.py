@@ -23,6 +23,7 @@ from typing_extensions import TypedDict
 from hitl_async.constants import END
 from hitl_async.graph.message import add_messages
 from hitl_async.graph.state import StateGraph
+from hitl_async.managed import RemainingSteps
 from hitl_async.prebuilt.tool_node import ToolNode
 from hitl_async.types import Send
 
@@ -43,14 +44,14 @@ class AgentState(TypedDict):
     """The state of the agent: its messages (and, computed per step, `remaining_steps`)."""
 
     messages: Annotated[Sequence[BaseMessage], add_messages]
-    remaining_steps: NotRequired[int]
+    remaining_steps: NotRequired[RemainingSteps]
 
 
 class AgentStatePydantic(BaseModel):
     """`AgentState` as a pydantic model."""
 
     messages: Annotated[Sequence[BaseMessage], add_messages]
-    remaining_steps: int = 25
+    remaining_steps: RemainingSteps = 25
 
 
 class AgentStateWithStructuredResponse(AgentState):
@@ -150,20 +151,21 @@ def _check_history(messages: Sequence[BaseMessage]) -> None:
 
 
 def _remaining_steps(state: Any) -> int | None:
-    """The state's `remaining_steps`, or the run's supersteps left (recursion_limit)."""
+    """The state's `remaining_steps` (a managed key the engine fills in for each step), or,
+    for a state without it, the supersteps the run may still take after this one."""
     given = _get(state, "remaining_steps")
-    if given is not None and not isinstance(state, BaseModel):
+    if given is not None:
         return int(given)
     from hitl_async._runtime import current_scratchpad
 
     try:
         run = current_scratchpad("create_react_agent").run
     except RuntimeError:
-        return int(given) if given is not None else None
+        return None
     limit, used = getattr(run, "limit", None), getattr(run, "steps_run", None)
     if limit is None or used is None:
-        return int(given) if given is not None else None
-    return int(limit) - int(used) + 1
+        return None
+    return int(limit) - int(used)
 
 
 def create_react_agent(

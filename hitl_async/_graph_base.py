@@ -11,6 +11,7 @@ from hitl_async.checkpoint.capabilities import Capability, require
 from hitl_async.checkpoint.ids import validate_thread_id
 from hitl_async.errors import InvalidConfigError
 from hitl_async.graph.drawing import DrawableGraph
+from hitl_async.runnables import merge_configs
 from hitl_async.serde import default_serializer, register_types_from_annotation
 
 if TYPE_CHECKING:
@@ -125,6 +126,14 @@ class GraphBase:
         return DrawableGraph.of(self.builder, self.name)
 
     def _config(self, config: dict[str, Any] | None) -> dict[str, Any]:
+        defaults = getattr(self, "config", None)  # `with_config`'s, under the call's own
+        if defaults:
+            if config is not None and not isinstance(config, dict):
+                raise InvalidConfigError(
+                    f"config must be a dict like {{'configurable': {{'thread_id': ...}}}}, got "
+                    f"{type(config).__name__}"
+                )
+            config = merge_configs(defaults, config)
         if config is None:
             return {"configurable": {}}
         if not isinstance(config, dict):

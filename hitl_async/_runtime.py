@@ -111,5 +111,8 @@ def get_stream_writer() -> StreamWriter:
 
 
 def get_config() -> dict[str, Any]:
-    """The config of the run the current task belongs to."""
-    return current_scratchpad("get_config").config
+    """The config the current task sees: its run's config with LangGraph's per-task
+    `metadata` (`langgraph_node`, `langgraph_step`...) and `tags`."""
+    from hitl_async.runnables import node_config
+
+    return node_config(current_scratchpad("get_config"))

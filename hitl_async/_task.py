@@ -25,7 +25,7 @@ from hitl_async.errors import (
     ParentCommand,
 )
 from hitl_async.managed.base import StepWindow, managed_values
-from hitl_async.runnables import call_in_scope, needs_scope
+from hitl_async.runnables import call_in_scope, needs_scope, node_config
 from hitl_async.types import Command, Interrupt, RetryPolicy, Send
 
 if TYPE_CHECKING:
@@ -200,13 +200,16 @@ def task_result(writes: Iterable[tuple[str, Any]], *, root: bool = False) -> Any
 async def _call(node: NodeSpec, arg: Any, pad: Scratchpad) -> Any:
     if needs_scope(pad.config):  # LangChain callbacks: the node runs as a chain run
         return await call_in_scope(pad.config, pad, arg, partial(_call_with, node, arg, pad))
-    return await _call_with(node, arg, pad, pad.config)
+    return await _call_with(node, arg, pad, None)
 
 
-async def _call_with(node: NodeSpec, arg: Any, pad: Scratchpad, config: dict[str, Any]) -> Any:
+async def _call_with(
+    node: NodeSpec, arg: Any, pad: Scratchpad, config: dict[str, Any] | None
+) -> Any:
+    """Call the node; `config` is its chain run's config, None outside a `task_scope`."""
     kwargs: dict[str, Any] = {}
     if node.wants_config:
-        kwargs["config"] = config
+        kwargs["config"] = config if config is not None else node_config(pad)
     if node.wants_writer:
         kwargs["writer"] = pad.writer
     if node.wants_runtime:

@@ -30,7 +30,9 @@ __all__ = [
     "call_in_scope",
     "is_runnable",
     "langchain_config",
+    "merge_configs",
     "needs_scope",
+    "node_config",
     "task_info",
     "task_scope",
 ]
@@ -133,10 +135,11 @@ def task_scope(config: Mapping[str, Any], info: TaskInfo, inputs: Any) -> Iterat
     manager = CallbackManager.configure(
         inheritable_callbacks=base["callbacks"],
         inheritable_tags=base["tags"],
+        local_tags=[f"graph:step:{info.step}"],
         inheritable_metadata=base["metadata"],
     )
     run = manager.on_chain_start(None, inputs, name=info.node)
-    child = {**base, "callbacks": run.get_child(f"graph:step:{info.step}")}
+    child = {**base, "callbacks": run.get_child("seq:step:1")}
     handle = ScopeHandle(child, run, info.task_id)
     token = var_child_runnable_config.set(child)  # type: ignore[arg-type]
     scope_token = _SCOPE.set(handle)
@@ -152,6 +155,16 @@ def task_scope(config: Mapping[str, Any], info: TaskInfo, inputs: Any) -> Iterat
         var_child_runnable_config.reset(token)
     if not handle.ended:
         handle.end(None)
+
+
+def node_config(pad: Any) -> dict[str, Any]:
+    """The config the task of scratchpad `pad` sees (a node's `config` parameter,
+    `get_config()`): the run's config with LangGraph's per-task `metadata` and `tags`, the
+    chain run's child config when the task runs in a `task_scope`."""
+    handle = _SCOPE.get()
+    if handle is not None and handle.task_id == pad.task_id:
+        return handle.config
+    return langchain_config(pad.config, task_info(pad))
 
 
 def needs_scope(config: Mapping[str, Any]) -> bool:
@@ -190,6 +203,11 @@ class ScopeHandle:
     def end(self, output: Any) -> None:
         """Report the node's output (`on_chain_end`), once."""
         if self._run is not None and not self.ended:
+            for handler in self._run.handlers:  # event streams show the output as a chunk
+                tap = getattr(handler, "tap_output_iter", None)
+                if tap is not None:
+                    for _ in tap(self._run.run_id, iter([output])):
+                        pass
             self._run.on_chain_end(output)
         self.ended = True
         self.output = output
@@ -238,3 +256,36 @@ class RunnableNode:
 
     def __repr__(self) -> str:
         return f"RunnableNode({self.runnable!r})"
+
+
+def merge_configs(*configs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Configs merged left to right as LangGraph merges a graph's `with_config` config with a
+    call's: `configurable` and `metadata` key by key, `tags` and `callbacks` (lists) joined,
+    anything else taken from the later config."""
+    out: dict[str, Any] = {}
+    for config in configs:
+        for key, value in (config or {}).items():
+            if value is None:
+                continue
+            if key in ("configurable", "metadata") and isinstance(value, Mapping):
+                out[key] = {**out.get(key, {}), **value}
+            elif key == "tags":
+                out[key] = list(dict.fromkeys([*out.get(key, ()), *value]))
+            elif key == "callbacks" and out.get(key) is not None:
+                out[key] = _joined_callbacks(out[key], value)
+            else:
+                out[key] = value
+    return out
+
+
+def _joined_callbacks(first: Any, second: Any) -> Any:
+    """Two `callbacks` values (a list of handlers or a LangChain callback manager) as one."""
+    if isinstance(first, list) and isinstance(second, list):
+        return [*first, *second]
+    manager, handlers = (first, second) if isinstance(second, list) else (second, first)
+    if not isinstance(handlers, list):  # two managers: the later one's handlers join
+        manager, handlers = first, list(second.handlers)
+    joined = manager.copy()
+    for handler in handlers:
+        joined.add_handler(handler, inherit=True)
+    return joined

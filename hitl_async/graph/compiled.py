@@ -18,6 +18,7 @@ from hitl_async._subgraph import calling_task, run_subgraph
 from hitl_async.checkpoint.capabilities import Capability, LeaseStore
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, ThreadBusyError
+from hitl_async.graph._runnable_api import RunnableApi
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
 from hitl_async.types import All, Durability, StreamMode
 
@@ -35,7 +36,7 @@ def _shaper(single: bool, subgraphs: bool) -> Callable[[list[Event]], list[Any]]
     return lambda batch: [(mode, chunk) for _, mode, chunk in batch]
 
 
-class CompiledStateGraph(StateAccess, Coordination):
+class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
     """A validated graph, ready to run. Every public method has an async twin (`a`-prefixed)."""
 
     # -- running ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hitl_async._checkpoint import TaskSpec
 from hitl_async.constants import END, NEXT, START
 from hitl_async.errors import InvalidUpdateError
+from hitl_async.types import Overwrite, overwritten
 
 if TYPE_CHECKING:
     from hitl_async.graph.state import StateGraph
@@ -80,6 +81,9 @@ class Plan:
         for key, written in grouped.items():
             f = self.fields.get(key)
             if f is None or f.reducer is None:
+                written = [
+                    v.value if isinstance(v, Overwrite) else v for v in written
+                ]  # nothing to bypass: the value itself
                 if len(written) > 1 and strict:
                     raise InvalidUpdateError(
                         f"{source}: state key {key!r} received {len(written)} values in one step "
@@ -89,14 +93,28 @@ class Plan:
                     )
                 values[key] = written[-1]
                 continue
+            replaced = False
             if key in values:
                 current = values[key]
             elif f.has_initial:
                 current = copy.copy(f.initial)
             else:
                 current, written = written[0], written[1:]
+                replaced, new_value = overwritten(current)
+                current = new_value if replaced else current
             for value in written:
-                current = f.reducer(current, value)
+                is_overwrite, new_value = overwritten(value)
+                if is_overwrite:
+                    if replaced:
+                        raise InvalidUpdateError(
+                            f"{source}: state key {key!r} received more than one Overwrite in "
+                            "one step; only one write may replace a value per step",
+                            key,
+                            Overwrite,
+                        )
+                    current, replaced = new_value, True
+                elif not replaced:
+                    current = f.reducer(current, value)
             values[key] = current
         return set(grouped)
 
@@ -162,6 +180,11 @@ class Plan:
         except InvalidUpdateError as exc:
             key = exc.args[1] if len(exc.args) > 1 else None
             nodes = [w for (k, _), w in zip(state_items, writers, strict=True) if k == key]
+            if len(exc.args) > 2 and exc.args[2] is Overwrite:
+                raise InvalidUpdateError(
+                    f"nodes {nodes} wrote state key {key!r} in the same step, more than one "
+                    "of them with Overwrite; only one write may replace its value per step"
+                ) from None
             raise InvalidUpdateError(
                 f"nodes {nodes} all wrote state key {key!r} in the same step, but it keeps only "
                 "one value; annotate it with a reducer, e.g. Annotated[list, operator.add], or "

@@ -11,7 +11,7 @@ from typing import Any
 
 from hitl_async._checkpoint import now_iso
 from hitl_async.errors import CheckpointerRequiredError, GraphInterrupt
-from hitl_async.types import Interrupt
+from hitl_async.types import Interrupt, StreamWriter
 
 __all__ = [
     "Scratchpad",
@@ -22,7 +22,6 @@ __all__ = [
     "interrupt_id",
 ]
 
-StreamWriter = Callable[[Any], None]
 
 _SCRATCHPAD: ContextVar[Scratchpad | None] = ContextVar("hitl_async_scratchpad", default=None)
 

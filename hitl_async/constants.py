@@ -36,3 +36,10 @@ SPECIAL_WRITE_IDX: Final = {INTERRUPT: -1, RESUME: -2, ERROR: -3, TRACE: -4}
 DEFAULT_RECURSION_LIMIT: Final = int(os.environ.get("LANGGRAPH_DEFAULT_RECURSION_LIMIT", "10007"))
 """The supersteps a run may take when its config gives no `recursion_limit`: LangGraph's default
 (10007), or the environment's `LANGGRAPH_DEFAULT_RECURSION_LIMIT`, as LangGraph reads it."""
+
+TAG_NOSTREAM: Final = "nostream"
+"""A chat model tagged with it (`model.with_config(tags=[TAG_NOSTREAM])`) is left out of
+`stream_mode="messages"`, as in LangGraph."""
+
+TAG_HIDDEN: Final = "langsmith:hidden"
+"""A run tagged with it is hidden from tracing and from the `messages` stream, as in LangGraph."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from hitl_async._runtime import StreamWriter, current_scratchpad
+from hitl_async._runtime import current_scratchpad
+from hitl_async.types import StreamWriter
 
 __all__ = ["Runtime", "get_runtime"]
 

@@ -17,16 +17,19 @@ __all__ = [
     "Durability",
     "GraphInterrupt",
     "Interrupt",
+    "Overwrite",
     "PregelTask",
     "RetryPolicy",
     "Send",
     "StateSnapshot",
     "StateUpdate",
     "StreamMode",
+    "StreamWriter",
     "TimeoutAction",
     "default_cache_key",
     "default_retry_on",
     "interrupt",
+    "overwritten",
 ]
 
 N = TypeVar("N", bound=Hashable)
@@ -63,6 +66,38 @@ class Interrupt:
     created_at: str | None = field(default=None, repr=False, compare=False)
     deadline: float | None = field(default=None, repr=False, compare=False)
     on_timeout: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Overwrite:
+    """A write that replaces a key's value instead of going through its reducer:
+    `return {"messages": Overwrite(["only this"])}`. Two `Overwrite`s of one key in one step
+    are an `InvalidUpdateError`; writes after it in the same step are dropped, as in LangGraph."""
+
+    value: Any
+    type: Literal["__overwrite__"] = "__overwrite__"
+
+
+OVERWRITE = "__overwrite__"
+
+
+def overwritten(value: Any) -> tuple[bool, Any]:
+    """Whether `value` is an overwrite, and what it writes: an `Overwrite`, or its JSON forms
+    `{"__overwrite__": v}` and `{"type": "__overwrite__", "value": v}` (what an HTTP client
+    sends)."""
+    if isinstance(value, Overwrite):
+        return True, value.value
+    if isinstance(value, dict):
+        if len(value) == 1 and OVERWRITE in value:
+            return True, value[OVERWRITE]
+        if value.get("type") == OVERWRITE and "value" in value:
+            return True, value["value"]
+    return False, None
+
+
+StreamWriter = Callable[[Any], None]
+"""What `get_stream_writer()` returns and a node's `writer` parameter is: call it with a chunk
+for `stream_mode="custom"`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import typing_extensions
 
-from hitl_async.types import Command, Interrupt, Send
+from hitl_async.types import Command, Interrupt, Overwrite, Send
 
 __all__ = [
     "DEFAULT_BY_NAME",
@@ -207,6 +207,7 @@ _BUILTIN_TYPES: tuple[tuple[type, str], ...] = (
     (Interrupt, "hitl_async.Interrupt"),
     (Send, "hitl_async.Send"),
     (Command, "hitl_async.Command"),
+    (Overwrite, "hitl_async.Overwrite"),
 )
 for _cls, _name in _BUILTIN_TYPES:
     _entry = make_entry(_cls, _name)

@@ -5,21 +5,16 @@ read and deleted when their key is written again or the cache is cleared."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from hitl_async.checkpoint.capabilities import CacheStore
+from hitl_async_postgres._connections import PostgresConnections
 from hitl_async_postgres._schema import quote_schema
 
 __all__ = ["PostgresCache"]
 
 
-class PostgresCache(CacheStore):
-    """Mixin for `PostgresSaver` (it provides `schema` and `_pool()`)."""
-
-    schema: str
-
-    async def _pool(self) -> Any:  # pragma: no cover - provided by PostgresSaver
-        raise NotImplementedError
+class PostgresCache(PostgresConnections, CacheStore):
+    """The node cache of `PostgresSaver`."""
 
     def _cache_table(self) -> str:
         return f"{quote_schema(self.schema)}.node_cache"

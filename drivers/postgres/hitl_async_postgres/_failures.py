@@ -80,5 +80,6 @@ GONE = (
 
 
 def where_dsn(dsn: str) -> str:
+    """Host, port and database of `dsn`, for messages."""
     parts = urlsplit(dsn)
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"

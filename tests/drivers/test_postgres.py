@@ -39,7 +39,7 @@ from hitl_async.errors import CorruptRecordError, InvalidThreadIdError
 
 try:
     import asyncpg
-    import hitl_async_postgres.saver as pg_saver
+    import hitl_async_postgres._pool as pg_pool
     from hitl_async_postgres import LATEST_VERSION, MIGRATIONS, PostgresSaver, from_url
     from hitl_async_postgres._migrate import migrate
     from hitl_async_postgres._url import split_url
@@ -1643,7 +1643,7 @@ async def test_aclose_does_not_wait_forever_for_a_stuck_batch(
     its caller then fails with StoreUnavailableError (the pool is closed under it), not with a
     CancelledError it would take for its own cancellation."""
     require_service("postgres", POSTGRES_URL)
-    monkeypatch.setattr(pg_saver, "_CLOSE_TIMEOUT", 0.5)
+    monkeypatch.setattr(pg_pool, "CLOSE_TIMEOUT", 0.5)
     schema = new_schema()
     saver = PostgresSaver(POSTGRES_URL, schema=schema, warm_connections=0)
     blocker = await asyncpg.connect(POSTGRES_URL)

@@ -1,35 +1,20 @@
 """The PostgreSQL driver's node cache (`CacheStore`): table `node_cache` of the driver's schema
-(migration 8), expiry judged by the server's clock; expired rows are skipped on read and deleted
-when their key is written again or the cache is cleared."""
+(migration 8, `_sql.v8_cache`), expiry judged by the server's clock; expired rows are skipped on
+read and deleted when their key is written again or the cache is cleared."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from hitl_async.checkpoint.capabilities import CacheStore
+from hitl_async_postgres._connections import PostgresConnections
 from hitl_async_postgres._schema import quote_schema
 
-__all__ = ["CACHE_SQL", "PostgresCache"]
-
-CACHE_SQL = """
-CREATE TABLE IF NOT EXISTS __SCHEMA__.node_cache (
-    ns text NOT NULL,
-    key text NOT NULL,
-    value bytea NOT NULL,
-    expires_at timestamptz,
-    PRIMARY KEY (ns, key)
-);
-"""
+__all__ = ["PostgresCache"]
 
 
-class PostgresCache(CacheStore):
-    """Mixin for `PostgresSaver` (it provides `schema` and `_pool()`)."""
-
-    schema: str
-
-    async def _pool(self) -> Any:  # pragma: no cover - provided by PostgresSaver
-        raise NotImplementedError
+class PostgresCache(PostgresConnections, CacheStore):
+    """The node cache of `PostgresSaver`."""
 
     def _cache_table(self) -> str:
         return f"{quote_schema(self.schema)}.node_cache"

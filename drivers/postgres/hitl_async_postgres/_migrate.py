@@ -1,11 +1,5 @@
 """The PostgreSQL driver's schema versions (`MIGRATIONS`), applying them (`migrate`) and
-removing them (`destroy`). The SQL of versions 1-6 is in `_schema`, later ones here.
-
-Version 7: a lease that merely expired (same token, nobody took the thread) still fences in: the
-fence checks token and release only, so a run that ran late renews and writes; only a take-over
-refuses it (`hitl_fence` and `hitl_commit_many` redefined without the expiry condition).
-
-Version 8: table `node_cache`, the node results of `compile(cache=saver)` (`_cache`).
+removing them (`destroy`). The SQL of each version is in the `_sql` package, one module per era.
 """
 
 from __future__ import annotations
@@ -15,19 +9,17 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 
 from hitl_async.errors import InvalidConfigError
-from hitl_async_postgres._cache import CACHE_SQL
-from hitl_async_postgres._schema import (
-    BATCHES_SQL,
-    CHAINS_SQL,
+from hitl_async_postgres._schema import MIGRATION_LOCK_KEY, PLACEHOLDER, Migration, quote_schema
+from hitl_async_postgres._sql.v1_checkpoints import (
     COMMIT_NO_REUSE_SQL,
-    COORDINATION_SQL,
     FUNCTIONS_SQL,
-    MIGRATION_LOCK_KEY,
-    PLACEHOLDER,
     TABLES_SQL,
-    Migration,
-    quote_schema,
 )
+from hitl_async_postgres._sql.v4_coordination import COORDINATION_SQL
+from hitl_async_postgres._sql.v5_chains import CHAINS_SQL
+from hitl_async_postgres._sql.v6_batches import BATCHES_SQL
+from hitl_async_postgres._sql.v7_late_lease import LATE_LEASE_SQL
+from hitl_async_postgres._sql.v8_cache import CACHE_SQL
 
 __all__ = [
     "DEFAULT_SCHEMA",
@@ -59,32 +51,6 @@ _TABLES = (
     "hitl_migrations",
 )
 
-
-def _function(sql: str, name: str) -> str:
-    """The `CREATE OR REPLACE FUNCTION` statement of `name` in `sql` (its last definition)."""
-    start = sql.rindex(f"CREATE OR REPLACE FUNCTION __SCHEMA__.{name}(")
-    end = sql.index("$fn$;", start) + len("$fn$;")
-    return sql[start:end]
-
-
-def _without(statement: str, condition: str) -> str:
-    if condition not in statement:
-        raise RuntimeError(f"migration 7: {condition!r} not found")  # the SQL above changed
-    return statement.replace(condition, "")
-
-
-LATE_LEASE_SQL = "\n\n".join(
-    (
-        _without(
-            _function(COORDINATION_SQL, "hitl_fence"),
-            "\n            AND v_expires >= __SCHEMA__.hitl_now()",
-        ),
-        _without(
-            _function(BATCHES_SQL, "hitl_commit_many"),
-            "\n                    AND v_expires >= __SCHEMA__.hitl_now()",
-        ),
-    )
-)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "threads, checkpoints, blobs and writes tables", TABLES_SQL),

@@ -16,7 +16,6 @@ import asyncio
 from typing import Any
 
 import asyncpg
-import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from hitl_async.store.backend import PutRow, StoredRow
@@ -24,91 +23,25 @@ from hitl_async.store.base import IndexConfig, TTLConfig
 from hitl_async.store.driver import BackendStore, grouping_options
 from hitl_async.store.filters import Condition
 from hitl_async_postgres._migrate import DEFAULT_SCHEMA
+from hitl_async_postgres._store_sql import (
+    COLUMNS,
+    Sql,
+    page_sql,
+    schema_sql,
+    scope,
+    upsert_one_sql,
+    upsert_sql,
+    where_sql,
+)
 from hitl_async_postgres._url import split_url
 
 __all__ = ["PostgresStore", "PostgresStoreBackend", "StoreConnection", "store_from_url"]
-
-_COLUMNS = "i.prefix, i.key, i.value, i.created_us, i.updated_us, i.ttl_minutes"
-_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def _quote(name: str) -> str:
     if not name or "\x00" in name:
         raise ValueError(f"invalid schema name {name!r}")
     return '"' + name.replace('"', '""') + '"'
-
-
-def _schema_sql(s: str) -> str:
-    return f"""
-CREATE SCHEMA IF NOT EXISTS {s};
-CREATE TABLE IF NOT EXISTS {s}.store_items (
-    prefix text COLLATE "C" NOT NULL,
-    key text COLLATE "C" NOT NULL,
-    value json NOT NULL,
-    created_us bigint NOT NULL,
-    updated_us bigint NOT NULL,
-    expires_us bigint,
-    ttl_minutes double precision,
-    PRIMARY KEY (prefix, key)
-);
-CREATE INDEX IF NOT EXISTS store_items_updated ON {s}.store_items (updated_us);
-CREATE INDEX IF NOT EXISTS store_items_recent ON {s}.store_items (prefix, updated_us);
-CREATE INDEX IF NOT EXISTS store_items_expires ON {s}.store_items (expires_us)
-    WHERE expires_us IS NOT NULL;
-CREATE TABLE IF NOT EXISTS {s}.store_vectors (
-    prefix text COLLATE "C" NOT NULL,
-    key text COLLATE "C" NOT NULL,
-    field text NOT NULL,
-    vector bytea NOT NULL,
-    PRIMARY KEY (prefix, key, field)
-);
-"""
-
-
-class _Sql:
-    """Builds a statement's `$n` parameters."""
-
-    def __init__(self) -> None:
-        self.params: list[Any] = []
-
-    def p(self, value: Any) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}"
-
-
-def _condition(sql: _Sql, cond: Condition) -> str:
-    """SQL for one scalar condition (see `hitl_async.store.filters` for the rules)."""
-    if cond.nan:  # NaN equals and orders with nothing
-        return "TRUE" if cond.op == "ne" else "FALSE"
-    field = sql.p(cond.field) + "::text"
-    kind = f"json_typeof(i.value -> {field})"
-    text = f"(i.value ->> {field})"
-    operand = cond.operand
-    if cond.op in _OPS:
-        if isinstance(operand, str):
-            return f"({kind} = 'string' AND {text} {_OPS[cond.op]} {sql.p(operand)}::text)"
-        number = f"{sql.p(str(operand))}::numeric"
-        return f"({kind} = 'number' AND {text}::numeric {_OPS[cond.op]} {number})"
-    if operand is None or isinstance(operand, bool | str):
-        # Every stored value is orjson's text, which a json column keeps verbatim, and `->`
-        # returns a field's text as stored: so a string, bool or null is equal exactly when
-        # its JSON text is the operand's (one parse of the row instead of two).
-        encoded = orjson.dumps(operand).decode()
-        eq = f"((i.value -> {field})::text = {sql.p(encoded)}::text)"
-    else:
-        eq = f"({kind} = 'number' AND {text}::numeric = {sql.p(str(operand))}::numeric)"
-    return f"NOT COALESCE({eq}, FALSE)" if cond.op == "ne" else eq
-
-
-def _scope(sql: _Sql, prefix: str, live_after: int | None) -> str:
-    clauses = []
-    if prefix:
-        # '/' follows '.', so [P., P/) is every namespace below P (a range scan in "C" order).
-        a, b, c = sql.p(prefix), sql.p(prefix + "."), sql.p(prefix + "/")
-        clauses.append(f"(i.prefix = {a} OR (i.prefix >= {b} AND i.prefix < {c}))")
-    if live_after is not None:
-        clauses.append(f"(i.expires_us IS NULL OR i.expires_us > {sql.p(live_after)})")
-    return " AND ".join(clauses) or "TRUE"
 
 
 class StoreConnection(asyncpg.Connection):
@@ -224,7 +157,7 @@ class PostgresStoreBackend:
                     await conn.execute(
                         "SELECT pg_advisory_xact_lock(hashtext($1))", f"hitl-store:{self.schema}"
                     )
-                    await conn.execute(_schema_sql(self.s))
+                    await conn.execute(schema_sql(self.s))
                 # One connection is kept for single statements, if the pool can spare one.
                 own = await created.acquire() if self.max_size >= 2 else None
                 pool = _Pool(created, own)
@@ -263,13 +196,13 @@ class PostgresStoreBackend:
         args: list[Any] = [live_after] if live_after is not None else []
         if len(refs) == 1:
             sql = (
-                f"SELECT {_COLUMNS} FROM {self.s}.store_items i "
+                f"SELECT {COLUMNS} FROM {self.s}.store_items i "
                 f"WHERE i.prefix = $1 AND i.key = $2{live}"
             )
             r = await pool.fetchrow(sql, refs[0][0], refs[0][1], *args)
             return [None if r is None else _row(r)]
         sql = (
-            f"SELECT {_COLUMNS} FROM {self.s}.store_items i JOIN unnest($1::text[], $2::text[]) "
+            f"SELECT {COLUMNS} FROM {self.s}.store_items i JOIN unnest($1::text[], $2::text[]) "
             f"AS r(prefix, key) ON i.prefix = r.prefix AND i.key = r.key{live}"
         )
         found = {
@@ -277,27 +210,6 @@ class PostgresStoreBackend:
             for r in await pool.fetch(sql, [n for n, _ in refs], [k for _, k in refs], *args)
         }
         return [found.get(ref) for ref in refs]
-
-    def _upsert(self, params: tuple[str, ...] = ("$1", "$2", "$3", "$4", "$5", "$6")) -> str:
-        p, k, v, n, e, t = params
-        return (
-            f"INSERT INTO {self.s}.store_items (prefix, key, value, created_us, updated_us, "
-            f"expires_us, ttl_minutes) SELECT p, k, v::json, n, n, e, t FROM unnest({p}::text[], "
-            f"{k}::text[], {v}::text[], {n}::bigint[], {e}::bigint[], {t}::float8[]) "
-            "AS x(p, k, v, n, e, t) "
-            "ON CONFLICT (prefix, key) DO UPDATE SET value = excluded.value, "
-            "updated_us = excluded.updated_us, expires_us = excluded.expires_us, "
-            "ttl_minutes = excluded.ttl_minutes"
-        )
-
-    def _upsert_one(self) -> str:
-        return (
-            f"INSERT INTO {self.s}.store_items (prefix, key, value, created_us, updated_us, "
-            "expires_us, ttl_minutes) VALUES ($1, $2, $3::json, $4, $4, $5, $6) "
-            "ON CONFLICT (prefix, key) DO UPDATE SET value = excluded.value, "
-            "updated_us = excluded.updated_us, expires_us = excluded.expires_us, "
-            "ttl_minutes = excluded.ttl_minutes"
-        )
 
     async def write(self, puts: list[PutRow], deletes: list[tuple[str, str]], sync: bool) -> None:
         pool = await self._pool()
@@ -307,7 +219,7 @@ class PostgresStoreBackend:
             if len(puts) == 1:  # scalars, not six one-element arrays to encode
                 one = puts[0]
                 await pool.execute(
-                    self._upsert_one(),
+                    upsert_one_sql(self.s),
                     one.namespace,
                     one.key,
                     one.value.decode(),
@@ -316,7 +228,7 @@ class PostgresStoreBackend:
                     one.ttl_minutes,
                 )
             else:
-                await pool.execute(self._upsert(), *columns)
+                await pool.execute(upsert_sql(self.s), *columns)
             return
         async with pool.acquire() as conn, conn.transaction():
             if deletes:
@@ -328,7 +240,7 @@ class PostgresStoreBackend:
                         *gone,
                     )
             if puts:
-                await conn.execute(self._upsert(), *columns)
+                await conn.execute(upsert_sql(self.s), *columns)
             if indexed:
                 await conn.execute(
                     f"DELETE FROM {self.s}.store_vectors t USING unnest($1::text[], $2::text[]) "
@@ -356,47 +268,6 @@ class PostgresStoreBackend:
             now_us,
         )
 
-    def _where(
-        self, sql: _Sql, prefix: str, conditions: tuple[Condition, ...], live_after: int | None
-    ) -> str:
-        where = _scope(sql, prefix, live_after)
-        for cond in conditions:
-            where += " AND " + _condition(sql, cond)
-        return where
-
-    def _page(
-        self,
-        sql: _Sql,
-        prefix: str,
-        conditions: tuple[Condition, ...],
-        limit: int | None,
-        offset: int,
-        live_after: int | None,
-    ) -> str:
-        """A page of a search. Under a prefix it is two parts merged: the namespace itself,
-        read newest first along the (prefix, updated_us) index and stopped at the page's end,
-        and the namespaces below it, sorted."""
-        order = "ORDER BY updated_us DESC, prefix, key"
-        cols = _COLUMNS
-        if not prefix:
-            where = self._where(sql, "", conditions, live_after)
-            page = f" LIMIT {sql.p(limit)}" if limit is not None else ""
-            page += f" OFFSET {sql.p(offset)}"
-            return f"SELECT {cols} FROM {self.s}.store_items i WHERE {where} {order}{page}"
-        upto = "" if limit is None else f" LIMIT {sql.p(offset + limit)}"
-        here = self._where(sql, "", conditions, live_after)
-        own = f"i.prefix = {sql.p(prefix)}"
-        below_where = self._where(sql, "", conditions, live_after)
-        lo, hi = sql.p(prefix + "."), sql.p(prefix + "/")
-        tail = f" LIMIT {sql.p(limit)}" if limit is not None else ""
-        return (
-            f"(SELECT {cols} FROM {self.s}.store_items i WHERE {own} AND {here} "
-            f"ORDER BY i.updated_us DESC, i.key{upto}) UNION ALL "
-            f"(SELECT {cols} FROM {self.s}.store_items i "
-            f"WHERE i.prefix >= {lo} AND i.prefix < {hi} AND {below_where} {order}{upto}) "
-            f"{order}{tail} OFFSET {sql.p(offset)}"
-        )
-
     async def query(
         self,
         prefix: str,
@@ -407,8 +278,8 @@ class PostgresStoreBackend:
         sync: bool,
     ) -> list[StoredRow]:
         pool = await self._pool()
-        sql = _Sql()
-        text = self._page(sql, prefix, conditions, limit, offset, live_after)
+        sql = Sql()
+        text = page_sql(self.s, sql, prefix, conditions, limit, offset, live_after)
         return [_row(r) for r in await pool.fetch(text, *sql.params)]
 
     async def candidates(
@@ -419,10 +290,10 @@ class PostgresStoreBackend:
         sync: bool,
     ) -> list[tuple[StoredRow, list[bytes]]]:
         pool = await self._pool()
-        sql = _Sql()
-        where = self._where(sql, prefix, conditions, live_after)
+        sql = Sql()
+        where = where_sql(self.s, sql, prefix, conditions, live_after)
         text = (
-            f"SELECT {_COLUMNS}, array_remove(array_agg(v.vector), NULL) FROM "
+            f"SELECT {COLUMNS}, array_remove(array_agg(v.vector), NULL) FROM "
             f"{self.s}.store_items i LEFT JOIN {self.s}.store_vectors v "
             f"ON v.prefix = i.prefix AND v.key = i.key WHERE {where} "
             "GROUP BY i.prefix, i.key"
@@ -440,22 +311,22 @@ class PostgresStoreBackend:
         offset), in one statement and one round trip; with `puts`, that statement also writes
         them (a data-modifying WITH: the reads see the state before it, as a batch's must)."""
         pool = await self._pool()
-        sql = _Sql()
+        sql = Sql()
         parts = []
         head = ""
         if puts:
             placeholders = tuple(sql.p(column) for column in _columns(puts))
-            head = f"WITH w AS ({self._upsert(placeholders)}) "
+            head = f"WITH w AS ({upsert_sql(self.s, placeholders)}) "
         if refs:
             names, keys = sql.p([n for n, _ in refs]), sql.p([k for _, k in refs])
-            live = _scope(sql, "", live_after)
+            live = scope(sql, "", live_after)
             parts.append(
-                f"SELECT -1 AS q, {_COLUMNS} FROM {self.s}.store_items i JOIN "
+                f"SELECT -1 AS q, {COLUMNS} FROM {self.s}.store_items i JOIN "
                 f"unnest({names}::text[], {keys}::text[]) AS r(prefix, key) "
                 f"ON i.prefix = r.prefix AND i.key = r.key WHERE {live}"
             )
         for n, (prefix, conditions, limit, offset) in enumerate(requests):
-            page = self._page(sql, prefix, conditions, limit, offset, live_after)
+            page = page_sql(self.s, sql, prefix, conditions, limit, offset, live_after)
             parts.append(f"SELECT {n} AS q, * FROM ({page}) p{n}")
         text = head + " UNION ALL ".join(parts) + " ORDER BY 1, 6 DESC, 2, 3"
         found: dict[tuple[str, str], StoredRow] = {}
@@ -470,8 +341,8 @@ class PostgresStoreBackend:
 
     async def namespaces(self, prefix: str, live_after: int | None, sync: bool) -> list[str]:
         pool = await self._pool()
-        sql = _Sql()
-        where = _scope(sql, prefix, live_after)
+        sql = Sql()
+        where = scope(sql, prefix, live_after)
         text = f"SELECT DISTINCT i.prefix FROM {self.s}.store_items i WHERE {where}"
         return [r[0] for r in await pool.fetch(text, *sql.params)]
 

@@ -7,7 +7,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hitl_async._task import update_chunk
+from hitl_async._task import own_input, update_chunk
+from hitl_async.managed.base import StepWindow
 
 if TYPE_CHECKING:
     from hitl_async._run import Run
@@ -48,7 +49,12 @@ async def use_cached(run: Run, tasks: Sequence[Task], view: Callable[[], Any]) -
         spec = nodes.get(t.name)
         if spec is None or spec.cache_policy is None or t.done:
             continue
-        arg = t.spec.arg if t.spec.push else view()
+        if t.spec.push:
+            arg = t.spec.arg
+        elif spec.input_schema is not None:  # keyed on what the node sees, as LangGraph
+            arg = own_input(run.graph, spec, run.cp.values, StepWindow(run.steps_run, run.limit))
+        else:
+            arg = view()
         t.cache_key = cache_key(cache_namespace(spec.fn, t.name), spec.cache_policy, arg)
         if not t.answers:  # an answered task runs to take its answers; its result is cached
             keyed[t.cache_key] = t

@@ -36,6 +36,7 @@ __all__ = [
     "Task",
     "execute",
     "listed_order",
+    "own_input",
     "prepare_tasks",
     "retry_delay",
     "route",
@@ -372,11 +373,7 @@ async def execute(
     if task.spec.push:
         arg = task.spec.arg
     elif node.input_schema is not None:  # the node sees its own schema's keys only
-        state = graph.plan.state_values(values)
-        window = _window(pad) if node.input_schema.managed else None
-        if window is not None:
-            state.update(managed_values(node.input_schema.managed, window))
-        arg = node.input_schema.view(state)
+        arg = own_input(graph, node, values, _window(pad))
     else:
         arg = view()
     attempt = 0
@@ -450,3 +447,16 @@ def _window(pad: Scratchpad) -> StepWindow | None:
     """Where the task's run is in its recursion budget (None outside a run)."""
     run = pad.run
     return None if run is None else StepWindow(run.steps_run, run.limit)
+
+
+def own_input(
+    graph: GraphBase, node: NodeSpec, values: Mapping[str, Any], window: StepWindow | None
+) -> Any:
+    """What a node with its own input schema receives: that schema's keys of the state (and
+    its managed keys for the step `window` describes)."""
+    schema = node.input_schema
+    assert schema is not None
+    state = graph.plan.state_values(values)
+    if schema.managed and window is not None:
+        state.update(managed_values(schema.managed, window))
+    return schema.view(state)

@@ -178,13 +178,16 @@ async def _execute(
     t.error = None
     t.raised = None
     work = execute(run.graph, t, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
-    with anyio.CancelScope() as scope:
-        spec = run.graph.builder.nodes.get(t.name)
-        if siblings is not None and spec is not None and spec.is_async:
-            siblings.append(scope)
+    if siblings is None:  # alone in its step: nothing to cancel it
         await (work if run.trace is None else run.trace.node(run, t, work))
-    if scope.cancelled_caught:  # a sibling failed: this task is still to run
-        return
+    else:
+        with anyio.CancelScope() as scope:
+            spec = run.graph.builder.nodes.get(t.name)
+            if spec is not None and spec.is_async:
+                siblings.append(scope)
+            await (work if run.trace is None else run.trace.node(run, t, work))
+        if scope.cancelled_caught:  # a sibling failed: this task is still to run
+            return
     if t.cache_key is not None:
         await store_cached(run, t)
     if t.name != START and run.modes:

@@ -95,7 +95,7 @@ import math
 import threading
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -192,10 +192,6 @@ def _ttl_ms(ttl: float | timedelta | None) -> int:
     return max(1, round(seconds * 1000))
 
 
-async def _aclose(generator: AsyncGenerator[None, None]) -> None:
-    await generator.aclose()
-
-
 def _head_arg(head: str | None) -> bytes:
     return b"" if head is None else b"=" + text(head)
 
@@ -242,13 +238,23 @@ class _LoopState:
     script pipeline over the client's pool, (with group commit) the batcher feeding it, and
     how many script calls are under way (`active`), so a lone call skips the batcher."""
 
-    __slots__ = ("active", "batcher", "client", "closer", "drained", "identifying", "pipeline")
+    __slots__ = (
+        "active",
+        "batcher",
+        "client",
+        "closer",
+        "closing",
+        "drained",
+        "identifying",
+        "pipeline",
+    )
 
     def __init__(self, client: Redis) -> None:
         self.client = client
         self.pipeline = ScriptPipeline(client)
         self.batcher: Batcher[Call, Any] | None = None
         self.closer: AsyncGenerator[None, None] | None = None
+        self.closing: asyncio.Future[None] | None = None  # set once `_shut` began
         self.active = 0
         self.drained: asyncio.Future[None] | None = None  # set when `active` drops to 0
         self.identifying = asyncio.Lock()  # one `_identify` at a time in this loop
@@ -269,13 +275,33 @@ async def _closer(
     state: _LoopState,
     loop: asyncio.AbstractEventLoop,
 ) -> AsyncGenerator[None, None]:
-    """Closes the loop's client when finalized: by `aclose()`, by the saver's finalizer, or by
-    the loop's `shutdown_asyncgens()` (which `asyncio.run()` calls), so a loop that ends never
-    leaves connections behind. Batches in flight are answered first. (It holds no reference to
-    the saver, so a saver dropped without `aclose()` can be collected.)"""
+    """Closes the loop's client when finalized: by `aclose()`, or by the loop's
+    `shutdown_asyncgens()` (which `asyncio.run()` calls), so a loop that ends never leaves
+    connections behind. (It holds no reference to the saver, so a saver dropped without
+    `aclose()` can be collected.)"""
     try:
         yield
     finally:
+        await _shut(lock, clients, notifiers, state, loop)
+
+
+async def _shut(
+    lock: threading.Lock,
+    clients: dict[asyncio.AbstractEventLoop, _LoopState],
+    notifiers: dict[asyncio.AbstractEventLoop, Notifier],
+    state: _LoopState,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Forget the loop's client and close it, with its notifier, once batches in flight are
+    answered. Once only: the closer's finalization and a task of `_close_soon` may both come
+    here, and the second waits for the first. In a closed loop it only forgets (nothing can
+    be awaited there)."""
+    if state.closing is not None:
+        if not loop.is_closed():
+            await state.closing
+        return
+    state.closing = done = loop.create_future()
+    try:
         notifier = None
         with lock:
             entry = clients.get(loop)
@@ -288,6 +314,28 @@ async def _closer(
             if notifier is not None:
                 await notifier.aclose()
             await state.client.aclose(close_connection_pool=True)
+    finally:
+        if not done.done():
+            done.set_result(None)
+
+
+_closing: set[asyncio.Task[None]] = set()  # the tasks of `_close_soon` (asyncio keeps weak refs)
+
+
+def _close_soon(
+    loop: asyncio.AbstractEventLoop, shut: Callable[[], Coroutine[Any, Any, None]]
+) -> None:
+    """Run `shut()` in `loop` (open, running or not) from any thread. The coroutine is made in
+    the loop when it runs, so a loop that is closed without running again leaves no coroutine
+    that was never awaited (its connections are then released by the garbage collector)."""
+
+    def start() -> None:
+        task = loop.create_task(shut())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    with contextlib.suppress(RuntimeError):  # closed meanwhile
+        loop.call_soon_threadsafe(start)
 
 
 def _dedicated_client(url: str, options: dict[str, Any]) -> Redis:
@@ -297,10 +345,14 @@ def _dedicated_client(url: str, options: dict[str, Any]) -> Redis:
 
 
 def _release_clients(
-    clients: dict[asyncio.AbstractEventLoop, _LoopState], what: str, site: str
+    lock: threading.Lock,
+    clients: dict[asyncio.AbstractEventLoop, _LoopState],
+    notifiers: dict[asyncio.AbstractEventLoop, Notifier],
+    what: str,
+    site: str,
 ) -> None:
     """The finalizer of a saver collected without `aclose()`: warn, then close every loop's
-    client in its own loop (or synchronously, when that loop is gone)."""
+    client in its own loop when that loop next runs (or forget it, when that loop is gone)."""
     if not clients:
         return
     warn_unclosed(what, site)
@@ -308,12 +360,11 @@ def _release_clients(
         closer = state.closer
         if closer is None:
             continue
-        if loop.is_closed() or not loop.is_running():
+        if loop.is_closed():
             with contextlib.suppress(Exception):
                 RedisSaver._finish(closer)
         else:
-            with contextlib.suppress(RuntimeError):
-                asyncio.run_coroutine_threadsafe(_aclose(closer), loop)
+            _close_soon(loop, functools.partial(_shut, lock, clients, notifiers, state, loop))
 
 
 def _forget_parent(saver: RedisSaver) -> None:
@@ -379,7 +430,13 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, R
         self._thread_keys: dict[str, _ThreadKeys] = {}
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(
-            self, _release_clients, self._clients, f"RedisSaver(prefix={prefix!r})", creation_site()
+            self,
+            _release_clients,
+            self._lock,
+            self._clients,
+            self._notifiers,
+            f"RedisSaver(prefix={prefix!r})",
+            creation_site(),
         )
         self._finalizer.atexit = False
         after_fork_in_child(self, _forget_parent)
@@ -604,7 +661,10 @@ class RedisSaver(BaseSaver, LeaseStore, InboxStore, RunQueueStore, ChangeFeed, R
             elif loop.is_closed():
                 self._finish(closer)
             else:
-                asyncio.run_coroutine_threadsafe(_aclose(closer), loop)
+                shut = functools.partial(
+                    _shut, self._lock, self._clients, self._notifiers, state, loop
+                )
+                _close_soon(loop, shut)
 
     async def destroy(self) -> None:
         """Delete every key under the prefix (SCAN + UNLINK, never KEYS). For tests and teardown."""

@@ -11,7 +11,7 @@ read once at import with `importlib.resources`; this module only puts them toget
 
 Every script runs atomically on the server. Keys of one thread share a hash tag, so each script
 touches one cluster slot, except the global `{prefix}:threads` index and the coordination keys
-(`leases`, `inbox*`, `run*`, `q:*`; see the `_saver` docstring). Scripts that follow an index to
+(`leases`, `inbox*`, `run*`, `q:*`; see the `_keys` docstring). Scripts that follow an index to
 other keys (expired leases, inbox members, queued requests) build those key names from the
 prefix passed in ARGV and the hex ids inside the index members, so Lua never hex-encodes.
 

@@ -72,11 +72,13 @@ class LoopState:
         "closing",
         "drained",
         "identifying",
+        "lock",
         "pipeline",
     )
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, lock: threading.Lock) -> None:
         self.client = client
+        self.lock = lock  # the saver's lock when this was made (a forked child makes a new one)
         self.pipeline = ScriptPipeline(client)
         self.batcher: Batcher[Call, Any] | None = None
         self.closer: AsyncGenerator[None, None] | None = None
@@ -95,7 +97,6 @@ class LoopState:
 
 
 async def _closer(
-    lock: threading.Lock,
     clients: dict[asyncio.AbstractEventLoop, LoopState],
     notifiers: dict[asyncio.AbstractEventLoop, Notifier],
     state: LoopState,
@@ -108,11 +109,10 @@ async def _closer(
     try:
         yield
     finally:
-        await _shut(lock, clients, notifiers, state, loop)
+        await _shut(clients, notifiers, state, loop)
 
 
 async def _shut(
-    lock: threading.Lock,
     clients: dict[asyncio.AbstractEventLoop, LoopState],
     notifiers: dict[asyncio.AbstractEventLoop, Notifier],
     state: LoopState,
@@ -129,7 +129,7 @@ async def _shut(
     state.closing = done = loop.create_future()
     try:
         notifier = None
-        with lock:
+        with state.lock:
             entry = clients.get(loop)
             if entry is state:
                 del clients[loop]
@@ -182,7 +182,6 @@ def _finish(closer: AsyncGenerator[None, None]) -> None:
 
 
 def _release_clients(
-    lock: threading.Lock,
     clients: dict[asyncio.AbstractEventLoop, LoopState],
     notifiers: dict[asyncio.AbstractEventLoop, Notifier],
     what: str,
@@ -201,7 +200,7 @@ def _release_clients(
             with contextlib.suppress(Exception):
                 _finish(closer)
         else:
-            _close_soon(loop, functools.partial(_shut, lock, clients, notifiers, state, loop))
+            _close_soon(loop, functools.partial(_shut, clients, notifiers, state, loop))
 
 
 def _forget_parent(saver: RedisConnection) -> None:
@@ -271,7 +270,6 @@ class RedisConnection(KeyLayout):
         self._finalizer = weakref.finalize(
             self,
             _release_clients,
-            self._lock,
             self._clients,
             self._notifiers,
             f"RedisSaver(prefix={prefix!r})",
@@ -309,14 +307,14 @@ class RedisConnection(KeyLayout):
             stale = [(lp, e) for lp, e in self._clients.items() if lp.is_closed()]
             for lp, _ in stale:
                 del self._clients[lp]
-            state = LoopState(self._new_client())
+            state = LoopState(self._new_client(), self._lock)
             if self.group_commit:
                 state.batcher = Batcher(
                     functools.partial(_send_weakly, weakref.ref(self), state.pipeline),
                     concurrency=self.batches_in_flight,
                     max_batch=self.max_batch,
                 )
-            closer = state.closer = _closer(self._lock, self._clients, self._notifiers, state, loop)
+            closer = state.closer = _closer(self._clients, self._notifiers, state, loop)
             self._clients[loop] = state
         for _, old in stale:
             if old.closer is not None:
@@ -432,9 +430,7 @@ class RedisConnection(KeyLayout):
             elif loop.is_closed():
                 _finish(closer)
             else:
-                shut = functools.partial(
-                    _shut, self._lock, self._clients, self._notifiers, state, loop
-                )
+                shut = functools.partial(_shut, self._clients, self._notifiers, state, loop)
                 _close_soon(loop, shut)
 
     async def destroy(self) -> None:

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import sys
+import threading
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -480,6 +484,65 @@ async def test_scripts_reload_after_script_flush(redis_saver: RedisSaver) -> Non
     assert await redis_saver.prune("t", keep_last=1) == 1
     await client.script_flush()
     assert len(await redis_saver.history("t")) == 1
+
+
+def _drop_while_idle(*, run_again: bool) -> tuple[list[str], list[str]]:
+    """Use a saver in a loop of a thread of its own (that loop its current one), drop it
+    unclosed while the loop is open but not running, then run the loop to its end or close it
+    at once; warnings are errors meanwhile (but ResourceWarnings, recorded). Returns the
+    warnings recorded and the errors raised where nobody could catch them (finalizers)."""
+    recorded: list[str] = []
+    unraisable: list[str] = []
+
+    def scenario() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            saver = RedisSaver(REDIS_URL, prefix=_prefix())
+            assert loop.run_until_complete(saver.list_threads()) == []
+            del saver
+            gc.collect()  # the finalizer runs here, the loop idle
+            if run_again:
+                loop.run_until_complete(asyncio.sleep(0))  # what the finalizer scheduled
+                loop.run_until_complete(asyncio.gather(*asyncio.all_tasks(loop)))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+        gc.collect()
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: unraisable.append(f"{u.exc_type.__name__}: {u.exc_value}")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("error")
+            warnings.simplefilter("always", ResourceWarning)
+            thread = threading.Thread(target=scenario)
+            thread.start()
+            thread.join()
+            gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    recorded = [f"{w.category.__name__}: {w.message}" for w in caught]
+    return recorded, unraisable
+
+
+def test_a_saver_dropped_while_its_loop_idles_closes_its_pool_when_the_loop_runs() -> None:
+    require_service("redis", REDIS_URL)
+    recorded, unraisable = _drop_while_idle(run_again=True)
+    assert unraisable == []
+    assert len(recorded) == 1, recorded  # nothing left unclosed but what the warning names
+    assert "garbage-collected without aclose()" in recorded[0]
+
+
+def test_a_saver_dropped_while_its_loop_idles_leaves_no_coroutine_if_the_loop_closes() -> None:
+    """The finalizer used to drive the pool's close outside the loop, which left a disconnect
+    coroutine never awaited (a RuntimeWarning) once the loop closed without running again."""
+    require_service("redis", REDIS_URL)
+    recorded, unraisable = _drop_while_idle(run_again=False)
+    assert unraisable == []
+    assert not [w for w in recorded if not w.startswith("ResourceWarning")], recorded
+    assert any("garbage-collected without aclose()" in w for w in recorded)
 
 
 def test_one_saver_from_two_event_loops() -> None:

@@ -45,7 +45,7 @@ from hitl_async.checkpoint.base import Commit
 from hitl_async.checkpoint.capabilities import InboxQuery
 
 try:
-    from hitl_async_sqlite import SqliteSaver, _coordination, _ops, from_url, parse_url
+    from hitl_async_sqlite import SqliteSaver, _coordination, _ops, _schema, from_url, parse_url
 except ImportError:  # skip locally, fail under CI
     if IN_CI:
         raise
@@ -218,7 +218,7 @@ async def test_setup_idempotent_and_schema(store: SqliteSaver, db_path: Path) ->
     await other.setup()
     await other.aclose()
     assert [v for (v,) in rows(db_path, "SELECT version FROM schema_version")] == [
-        v for v, _ in _ops.MIGRATIONS
+        v for v, _ in _schema.MIGRATIONS
     ]
     tables = {n for (n,) in rows(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"schema_version", "threads", "checkpoints", "blobs", "writes"} <= tables
@@ -699,7 +699,7 @@ def chain(thread_id: str, n: int, inbox: list[InboxEntry] | None = None) -> list
 async def test_migrates_a_version_1_database(db_path: Path) -> None:
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
-    version, statements = _ops.MIGRATIONS[0]
+    version, statements = _schema.MIGRATIONS[0]
     for statement in statements:
         conn.execute(statement)
     conn.execute("INSERT INTO schema_version VALUES (?, 'then')", (version,))
@@ -711,7 +711,7 @@ async def test_migrates_a_version_1_database(db_path: Path) -> None:
     try:
         assert await saver.list_threads() == ["old"]
         assert [v for (v,) in rows(db_path, "SELECT version FROM schema_version")] == [
-            v for v, _ in _ops.MIGRATIONS
+            v for v, _ in _schema.MIGRATIONS
         ]
         lease = await saver.acquire_lease("old", "w", 30)
         assert lease.token == 1

@@ -5,26 +5,17 @@ namespace's keys (SCAN + UNLINK, never KEYS)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from hitl_async.checkpoint.capabilities import CacheStore
+from hitl_async_redis._connection import RedisConnection
+from hitl_async_redis._keys import glob_escape
 
 __all__ = ["RedisCache"]
 
-_GLOB_SPECIAL = frozenset("*?[]\\")
 
-
-def _glob(value: str) -> str:
-    return "".join("\\" + c if c in _GLOB_SPECIAL else c for c in value)
-
-
-class RedisCache(CacheStore):
-    """Mixin for `RedisSaver` (it provides `prefix` and `get_client()`)."""
-
-    prefix: str
-
-    async def get_client(self) -> Any:  # pragma: no cover - provided by RedisSaver
-        raise NotImplementedError
+class RedisCache(RedisConnection, CacheStore):
+    """Node results cached in plain keys of the saver's prefix (no scripts: each call is one
+    pipeline of independent commands)."""
 
     def _cache_key(self, ns: str, key: str) -> str:
         return f"{self.prefix}:cache:{ns}:{key}"
@@ -55,9 +46,9 @@ class RedisCache(CacheStore):
         """Delete the cached results of `namespaces` (None: all)."""
         client = await self.get_client()
         patterns = (
-            [_glob(f"{self.prefix}:cache:") + "*"]
+            [glob_escape(f"{self.prefix}:cache:") + "*"]
             if namespaces is None
-            else [_glob(f"{self.prefix}:cache:{ns}:") + "*" for ns in namespaces]
+            else [glob_escape(f"{self.prefix}:cache:{ns}:") + "*" for ns in namespaces]
         )
         for pattern in patterns:
             batch: list[bytes] = []

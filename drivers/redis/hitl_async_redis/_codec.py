@@ -34,7 +34,9 @@ __all__ = [
     "hexid",
     "lex_member",
     "lp",
+    "ms",
     "request_fields",
+    "score",
     "text",
     "untext",
     "write_field",
@@ -313,3 +315,17 @@ def decode_request(flat: Sequence[bytes], *, lenient: bool = False) -> RunReques
         },
         lenient=lenient,
     )
+
+
+def ms(seconds: float) -> int:
+    """A duration in whole milliseconds (Redis TIME and the stored expiries are in ms)."""
+    if not math.isfinite(seconds):
+        raise ValueError(f"ttl must be a finite number of seconds, got {seconds!r}")
+    return round(seconds * 1000)
+
+
+def score(value: float) -> bytes:
+    """A float as a Redis score argument (`repr` round-trips; inf as Redis spells it)."""
+    if math.isinf(value):
+        return b"+inf" if value > 0 else b"-inf"
+    return repr(float(value)).encode()

@@ -7,12 +7,14 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
+from hitl_async.checkpoint.capabilities import CacheStore
+from hitl_async_sqlite._connection import SqliteConnection
 from hitl_async_sqlite._ops import Job
 
-__all__ = ["cache_clear_job", "cache_get", "cache_set_job"]
+__all__ = ["SqliteCache", "cache_clear_job", "cache_set_job", "get_cached"]
 
 
-def cache_get(
+def get_cached(
     conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], bytes]:
     """The entries of `keys` that have not expired."""
@@ -60,3 +62,20 @@ def cache_clear_job(namespaces: Sequence[str] | None) -> Job:
         conn.execute("DELETE FROM node_cache WHERE expires_at <= ?", (time.time(),))
 
     return job
+
+
+class SqliteCache(SqliteConnection, CacheStore):
+    """Node results cached in the saver's file (`compile(cache=saver)`)."""
+
+    async def cache_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """Cached node results of `keys` that have not expired (table `node_cache`)."""
+        return await self._read(get_cached, list(keys)) if keys else {}
+
+    async def cache_set(self, entries: Sequence[tuple[str, str, bytes, float | None]]) -> None:
+        """Cache node results, each for its ttl (seconds; None: until cleared)."""
+        if entries:
+            await self._write(cache_set_job(entries))
+
+    async def cache_clear(self, namespaces: Sequence[str] | None = None) -> None:
+        """Delete the cached results of `namespaces` (None: all)."""
+        await self._write(cache_clear_job(namespaces))

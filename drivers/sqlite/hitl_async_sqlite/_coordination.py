@@ -5,7 +5,7 @@ Like `_ops`, everything here runs whole on the connection's worker thread. Write
 the lease free? which request is the oldest runnable one?) is made under SQLite's write lock:
 processes sharing the file serialize on it, and two of them never both win. "Now" is
 `time.time()` read inside the job, once the lock is held; every process on one machine shares
-that clock. Fencing of `commit`/`put_writes` lives in `_ops` (it guards their transaction).
+that clock. Fencing of `commit`/`put_writes` lives in `_writes` (it guards their transaction).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hitl_async.checkpoint.base import InboxEntry, Lease, LoadedCheckpoint, RunR
 from hitl_async.checkpoint.capabilities import InboxQuery, RunQuery
 from hitl_async.checkpoint.rows import checked_inbox_entry, checked_request
 from hitl_async.errors import LeaseLostError, ThreadBusyError
-from hitl_async_sqlite import _ops
+from hitl_async_sqlite import _ops, _writes
 from hitl_async_sqlite._ops import Job
 
 __all__ = [
@@ -168,7 +168,7 @@ def release_lease_job(lease: Lease) -> Job:
     """A job marking the lease released if its token is still current; True if it was."""
 
     def job(conn: sqlite3.Connection) -> bool:
-        return _ops.release_lease(conn, lease)
+        return _writes.release_lease(conn, lease)
 
     return job
 

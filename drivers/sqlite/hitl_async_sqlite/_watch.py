@@ -16,9 +16,21 @@ from collections.abc import Callable, Iterable, Iterator
 
 import anyio
 
-__all__ = ["Watch", "Watchers", "current_schedule", "queue_key", "thread_key"]
+__all__ = [
+    "POLL_MAX",
+    "POLL_MIN",
+    "Watch",
+    "Watchers",
+    "current_schedule",
+    "queue_key",
+    "thread_key",
+]
 
 Key = tuple[str, str]
+POLL_MIN = 0.005
+"""First pause of `wait_for_change` / `wait_for_work` between two looks at the store (s)."""
+POLL_MAX = 0.1
+"""Longest pause between two looks (the backoff doubles up to it)."""
 Schedule = Callable[..., object]
 
 

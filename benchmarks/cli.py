@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.drain import drain
+from benchmarks.machine import machine_info, machine_lines
 from benchmarks.report import (
     Cell,
     Row,
-    machine_info,
-    machine_lines,
     markdown,
     rich_table,
     write_chart,

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import machine_lines
 from benchmarks.stores import DURABLE
 from benchmarks.workloads import HITL_ONLY, MIB, UNITS, Result
 
@@ -402,75 +399,6 @@ def row_cells(row: Row, markup: bool = False) -> list[str]:
         floor_text(row),
         row.target()[0],
         verdict_text(row, markup),
-    ]
-
-
-# -- machine info --------------------------------------------------------------------------------
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(servers: dict[str, str]) -> dict[str, Any]:
-    """CPU, memory, OS, Python, package and server versions."""
-    try:
-        import psutil
-
-        memory_gb: float | None = round(psutil.virtual_memory().total / 2**30, 1)
-    except ImportError:
-        memory_gb = None
-    packages = [
-        "hitl-async",
-        "hitl-async-sqlite",
-        "hitl-async-postgres",
-        "hitl-async-redis",
-        "langgraph",
-        "langgraph-checkpoint",
-        "langgraph-checkpoint-sqlite",
-        "langgraph-checkpoint-postgres",
-        "langgraph-checkpoint-plainredis",
-        "aiosqlite",
-        "asyncpg",
-        "psycopg",
-        "redis",
-    ]
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "memory_gb": memory_gb,
-        "platform": platform.platform(),
-        "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "servers": servers,
-        "packages": {p: _version(p) for p in packages},
-    }
-
-
-def machine_lines(machine: dict[str, Any]) -> list[str]:
-    """Machine info as short lines."""
-    pk = {k: v for k, v in machine["packages"].items() if v}
-    return [
-        f"CPU: {machine['cpu_count']} x {machine['cpu_model']}; memory {machine['memory_gb']} GB",
-        f"OS: {machine['platform']}; Python {machine['python']}; load average at start "
-        + "/".join(str(x) for x in machine.get("load_average_at_start", [])),
-        "Servers: "
-        + (", ".join(f"{k} {v}" for k, v in machine["servers"].items()) or "none (memory only)"),
-        "Packages: " + ", ".join(f"{k} {v}" for k, v in pk.items()),
     ]
 
 

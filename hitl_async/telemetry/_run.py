@@ -92,6 +92,51 @@ def _failure_kind(exc: BaseException) -> str:
     return "cancelled" if isinstance(exc, cancelled) else "failed"
 
 
+def _attach(ctx: Any) -> object | None:
+    return None if ctx is None else _api()[1].attach(ctx)
+
+
+def _detach(token: object | None) -> None:
+    if token is not None:
+        _api()[1].detach(token)
+
+
+def _record(span: Any, exc: BaseException) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("error.type", error_type(exc))
+    if isinstance(exc, Exception):
+        span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+# -- the run's phases ------------------------------------------------------------------------
+
+
+def _start_span(tracer: Any, graph: str, run: Run) -> tuple[Any, Any]:
+    """The run's span and the context holding it (None, None when it is not recorded)."""
+    trace, _ = _api()
+    parent = context_from_config(run.config)
+    attributes: dict[str, Any] = {
+        "hitl.graph": graph,
+        "hitl.checkpoint_ns": run.ns,
+        "hitl.durability": run.durability,
+    }
+    thread_id, run_id, _ = run_fields(run)
+    if thread_id is not None:
+        attributes["hitl.thread_id"] = str(thread_id)
+    if run_id is not None:
+        attributes["hitl.run_id"] = run_id
+    if run.at is not None:
+        attributes["hitl.checkpoint_id"] = run.at
+    if run.saver is not None:
+        attributes["db.system"] = db_system(run.saver)
+    span = tracer.start_span("hitl.run", context=parent, attributes=attributes)
+    if not span.is_recording():
+        return None, None
+    return span, trace.set_span_in_context(span, parent)
+
+
 class RunTrace:
     """What is recorded about one run (and the subgraph runs its nodes start)."""
 
@@ -125,32 +170,10 @@ class RunTrace:
         self.context: Any = None
         """The OpenTelemetry context holding the run's span."""
         if self.tracer is not None:
-            self.span, self.context = self._start_span(run)
+            self.span, self.context = _start_span(self.tracer, self.graph, run)
         if self.span is not None and run.coordinated:
             self.owner = run.lease.owner
             lease_holders[self.owner] = self
-
-    def _start_span(self, run: Run) -> tuple[Any, Any]:
-        trace, _ = _api()
-        parent = context_from_config(run.config)
-        attributes: dict[str, Any] = {
-            "hitl.graph": self.graph,
-            "hitl.checkpoint_ns": run.ns,
-            "hitl.durability": run.durability,
-        }
-        thread_id, run_id, _ = run_fields(run)
-        if thread_id is not None:
-            attributes["hitl.thread_id"] = str(thread_id)
-        if run_id is not None:
-            attributes["hitl.run_id"] = run_id
-        if run.at is not None:
-            attributes["hitl.checkpoint_id"] = run.at
-        if run.saver is not None:
-            attributes["db.system"] = db_system(run.saver)
-        span = self.tracer.start_span("hitl.run", context=parent, attributes=attributes)
-        if not span.is_recording():
-            return None, None
-        return span, trace.set_span_in_context(span, parent)
 
     def _is_root(self, run: Run) -> bool:
         return self.root() is run
@@ -160,36 +183,16 @@ class RunTrace:
         if self.span is not None and not self.ended:
             self.span.add_event(name, attributes)
 
-    @staticmethod
-    def _attach(ctx: Any) -> object | None:
-        return None if ctx is None else _api()[1].attach(ctx)
-
-    @staticmethod
-    def _detach(token: object | None) -> None:
-        if token is not None:
-            _api()[1].detach(token)
-
-    @staticmethod
-    def _record(span: Any, exc: BaseException) -> None:
-        from opentelemetry.trace import Status, StatusCode
-
-        span.set_attribute("error.type", error_type(exc))
-        if isinstance(exc, Exception):
-            span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-
-    # -- the run's phases ------------------------------------------------------------------------
-
     async def start(self, work: Awaitable[None], input: Any) -> None:
         """Claim, load and apply the input inside the run's span; then note the resume."""
-        token = self._attach(self.context)
+        token = _attach(self.context)
         try:
             await work
         except BaseException as exc:
             self.error = exc
             raise
         finally:
-            self._detach(token)
+            _detach(token)
         run = self.root()
         if run is None:
             return
@@ -240,13 +243,13 @@ class RunTrace:
             if run.thread_id is not None:
                 attributes["hitl.thread_id"] = str(run.thread_id)
             span = self.tracer.start_span("hitl.step", context=parent, attributes=attributes)
-            token = self._attach(trace.set_span_in_context(span, parent))
+            token = _attach(trace.set_span_in_context(span, parent))
         try:
             more = await work
         except BaseException as exc:
             if not isinstance(exc, GraphBubbleUp):  # a subgraph's Command(graph=PARENT): no error
                 if span is not None:
-                    self._record(span, exc)
+                    _record(span, exc)
                 if self._is_root(run):
                     self.error = exc
             raise
@@ -254,7 +257,7 @@ class RunTrace:
             if not more and run.interrupts:
                 self._paused(run, span)
         finally:
-            self._detach(token)
+            _detach(token)
             if span is not None:
                 span.end()
             if self.instruments is not None:
@@ -289,7 +292,7 @@ class RunTrace:
             if run.thread_id is not None:
                 attributes["hitl.thread_id"] = str(run.thread_id)
             span = self.tracer.start_span(f"hitl.node {task.name}", attributes=attributes)
-            token = self._attach(trace.set_span_in_context(span))
+            token = _attach(trace.set_span_in_context(span))
         started = time.perf_counter()
         outcome = "failed"
         try:
@@ -297,11 +300,11 @@ class RunTrace:
             outcome = self._node_outcome(task, span)
         except BaseException as exc:
             if span is not None:
-                self._record(span, exc)
+                _record(span, exc)
             raise
         finally:
             elapsed = time.perf_counter() - started
-            self._detach(token)
+            _detach(token)
             _TRACE.reset(inherit)
             if span is not None:
                 span.set_attribute("hitl.node.outcome", outcome)
@@ -326,7 +329,7 @@ class RunTrace:
         if error is None or isinstance(error, GraphBubbleUp):
             return "done"
         if span is not None:
-            self._record(span, error)
+            _record(span, error)
         return "failed"
 
     def retry(self, task: Task, exc: BaseException, attempt: int, delay: float) -> None:
@@ -356,7 +359,7 @@ class RunTrace:
         """The run's last writes (and its lease's release) inside its span; then end it."""
         if not self._is_root(run):
             return await work
-        token = self._attach(self.context)
+        token = _attach(self.context)
         failure: BaseException | None = None
         try:
             await work
@@ -364,7 +367,7 @@ class RunTrace:
             failure = exc
             raise
         finally:
-            self._detach(token)
+            _detach(token)
             if failure is None and abandoned:
                 failure = sys.exc_info()[1]  # what made the caller abandon the run, if anything
             self._close(run, self.error or failure, abandoned)
@@ -387,7 +390,7 @@ class RunTrace:
             span.set_attribute("hitl.checkpoint_id", run.cp.checkpoint_id or "")
             span.set_attribute("hitl.steps", run.steps_run)
             if outcome == "failed" and failure is not None:
-                self._record(span, failure)
+                _record(span, failure)
             span.end()
         instruments = self.instruments
         if instruments is not None:

@@ -73,9 +73,12 @@ class Run:
         self.ns: str = conf.get("checkpoint_ns", "")
         self.at: str | None = conf.get("checkpoint_id")
         self.durability = durability
-        self.limit = int(config.get("recursion_limit", DEFAULT_RECURSION_LIMIT))
-        if self.limit < 1:
-            raise InvalidConfigError(f"recursion_limit must be at least 1, got {self.limit}")
+        limit = config.get("recursion_limit")
+        if limit is None:  # as LangChain's configs: a key set to None takes the default
+            limit = DEFAULT_RECURSION_LIMIT
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidConfigError(f"recursion_limit must be an int >= 1, got {limit!r}")
+        self.limit = limit
         self.before = interrupt_before
         self.after = interrupt_after
         self.events = events if events is not None else RunEvents(())

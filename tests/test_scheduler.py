@@ -16,6 +16,7 @@ from hitl_async import (
     Command,
     GraphRecursionError,
     InMemorySaver,
+    InvalidConfigError,
     InvalidUpdateError,
     RetryPolicy,
     interrupt,
@@ -176,6 +177,14 @@ def test_custom_recursion_limit_from_config() -> None:
 def test_recursion_limit_below_one_is_rejected() -> None:
     with pytest.raises(ValueError, match="recursion_limit"):
         _chain(1).invoke({"n": 0}, cfg(recursion_limit=0))
+
+
+@pytest.mark.parametrize("bad", ["25", 2.5, True])
+def test_a_recursion_limit_that_is_not_an_int_is_a_config_error(bad: Any) -> None:
+    graph = _chain(1)
+    with pytest.raises(InvalidConfigError, match=r"recursion_limit must be an int >= 1, got"):
+        graph.invoke({"n": 0}, cfg("bad-limit", recursion_limit=bad))
+    assert graph.get_state(cfg("bad-limit")).values == {}
 
 
 # -- retries ---------------------------------------------------------------------------------------

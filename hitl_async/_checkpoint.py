@@ -96,7 +96,13 @@ class EngineCheckpoint:
         ]
         if self.made_by:  # (an optional 4th part: headers without it still load)
             parts.append(self.made_by)
-        header = serde.dumps(parts, channel="__tasks__")
+        try:
+            header = serde.dumps(parts, channel="__tasks__")
+        except SerializationError:
+            for t in self.tasks:  # name the task whose input cannot be stored
+                label = "the graph's input" if t.node == "__start__" else f"{t.node!r}'s input"
+                serde.dumps(t.arg, channel=label)
+            raise
         return CheckpointRecord(
             thread_id=thread_id,
             checkpoint_ns=checkpoint_ns,

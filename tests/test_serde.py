@@ -820,3 +820,22 @@ def test_unstorable_node_output_names_type_channel_and_an_exported_fix() -> None
     graph = builder.compile(checkpointer=InMemorySaver())
     out = graph.invoke({}, {"configurable": {"thread_id": "stored"}})
     assert out == {"payload": NotInSchema(1)}
+
+
+def test_an_input_that_cannot_be_stored_is_named_as_the_graphs_input() -> None:
+    from typing_extensions import TypedDict
+
+    from hitl_async import InMemorySaver
+    from hitl_async.graph import START, StateGraph
+
+    class State(TypedDict):
+        x: Any
+
+    g = StateGraph(State)
+    g.add_node("n", lambda s: {})
+    g.add_edge(START, "n")
+    app = g.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "bad-input"}}
+    with pytest.raises(SerializationError, match="in channel \"the graph's input\""):
+        app.invoke({"x": Unregistered(1)}, config)
+    assert app.get_state(config).values == {}

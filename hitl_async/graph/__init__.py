@@ -14,11 +14,19 @@ from hitl_async.graph.compiled import CompiledStateGraph
 from hitl_async.graph.state import StateGraph
 
 if TYPE_CHECKING:
-    from hitl_async.graph.message import MessagesState, add_messages
+    from hitl_async.graph.message import MessageGraph, MessagesState, add_messages
 
-__all__ = ["END", "START", "CompiledStateGraph", "MessagesState", "StateGraph", "add_messages"]
+__all__ = [
+    "END",
+    "START",
+    "CompiledStateGraph",
+    "MessageGraph",
+    "MessagesState",
+    "StateGraph",
+    "add_messages",
+]
 
-_MESSAGE_NAMES = frozenset({"MessagesState", "add_messages"})
+_MESSAGE_NAMES = frozenset({"MessageGraph", "MessagesState", "add_messages"})
 
 
 def __getattr__(name: str) -> Any:

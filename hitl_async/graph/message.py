@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, cast
 
 from typing_extensions import TypedDict
 
+from hitl_async.graph.state import StateGraph
+
 try:
     from langchain_core.messages import (
         AnyMessage,
@@ -31,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "with: pip install 'hitl-async[langchain]'"
     ) from exc
 
-__all__ = ["REMOVE_ALL_MESSAGES", "Messages", "MessagesState", "add_messages"]
+__all__ = ["REMOVE_ALL_MESSAGES", "MessageGraph", "Messages", "MessagesState", "add_messages"]
 
 Messages = list[MessageLikeRepresentation] | MessageLikeRepresentation
 """What `add_messages` takes on either side: one message-like value or a list of them."""
@@ -140,3 +142,17 @@ class MessagesState(TypedDict):
     """A state of one key, `messages`, merged with `add_messages`."""
 
     messages: Annotated[list[AnyMessage], add_messages]
+
+
+class MessageGraph(StateGraph):
+    """LangGraph's deprecated `MessageGraph`: a graph whose whole state is one list of
+    messages merged with `add_messages` (nodes get the list and return messages to add).
+    Prefer `StateGraph(MessagesState)`."""
+
+    def __init__(self) -> None:
+        warnings.warn(
+            "MessageGraph is deprecated (as in LangGraph 1.x): use StateGraph(MessagesState)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(Annotated[list[AnyMessage], add_messages])

@@ -260,3 +260,26 @@ def test_without_langchain_core_the_graph_package_imports_and_the_names_say_what
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert "pip install 'hitl-async[langchain]'" in done.stdout
+
+
+def test_message_graph_keeps_one_list_of_messages_as_langgraph_does() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from hitl_async.graph import END, START, MessageGraph
+
+    with pytest.warns(DeprecationWarning, match="StateGraph\\(MessagesState\\)"):
+        g = MessageGraph()
+    g.add_node("a", lambda msgs: AIMessage("hi", id="a1"))
+    g.add_node("b", lambda msgs: [AIMessage(f"n={len(msgs)}", id="b1")])
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", END)
+    app = g.compile()
+    out = app.invoke([HumanMessage("yo", id="h1")])
+    assert [(type(m).__name__, m.content, m.id) for m in out] == [
+        ("HumanMessage", "yo", "h1"),
+        ("AIMessage", "hi", "a1"),
+        ("AIMessage", "n=2", "b1"),
+    ]
+    first = next(iter(app.stream(("user", "hey"), stream_mode="updates")))
+    assert first["a"].content == "hi"

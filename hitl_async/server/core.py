@@ -5,6 +5,7 @@ API."""
 from __future__ import annotations
 
 import dataclasses
+import time
 import typing
 import uuid
 from collections.abc import Mapping, Sequence
@@ -30,13 +31,20 @@ if TYPE_CHECKING:
     from hitl_async.store.base import BaseStore
     from hitl_async.types import StateSnapshot
 
-__all__ = ["ASSISTANT_NAMESPACE", "DEFAULT_QUEUE", "ServerCore", "assistant_id_for"]
+__all__ = [
+    "ASSISTANT_CACHE_SECONDS",
+    "ASSISTANT_NAMESPACE",
+    "DEFAULT_QUEUE",
+    "ServerCore",
+    "assistant_id_for",
+]
 
 ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 """The namespace of system assistant ids, as LangGraph's server derives them (`uuid5` of the
 graph name), so a client that stored an assistant id finds the same one here."""
 
 DEFAULT_QUEUE = "hitl-serve"
+ASSISTANT_CACHE_SECONDS = 1.0
 
 
 def assistant_id_for(graph_id: str) -> str:
@@ -77,8 +85,9 @@ class ServerCore:
         self.records = records
         self.queue = queue
         self.store = store
-        self._assistants: dict[str, AssistantRecord] = {}
-        """The system assistants (never changed once registered), read once."""
+        self._assistants: dict[str, tuple[float, AssistantRecord]] = {}
+        """Assistants read lately, with when: run creation reads its assistant twice, and a
+        change made through another process is seen after `ASSISTANT_CACHE_SECONDS`."""
 
     async def start(self) -> None:
         """Set the stores up and register one system assistant per graph."""
@@ -100,9 +109,6 @@ class ServerCore:
                 ),
                 if_absent=True,
             )
-            stored = await self.records.get_assistant(assistant_id_for(graph_id))
-            if stored is not None:
-                self._assistants[stored.assistant_id] = stored
 
     async def aclose(self) -> None:
         await self.records.aclose()
@@ -117,12 +123,20 @@ class ServerCore:
         """An assistant by id, or by the name of its graph; 404 otherwise."""
         if assistant_id in self.graphs:
             assistant_id = assistant_id_for(assistant_id)
-        found = self._assistants.get(assistant_id)
-        if found is None:
+        cached = self._assistants.get(assistant_id)
+        if cached is not None and time.monotonic() - cached[0] < ASSISTANT_CACHE_SECONDS:
+            found: AssistantRecord | None = cached[1]
+        else:
             found = await self.records.get_assistant(assistant_id)
-        if found is None or found.graph_id not in self.graphs:
+            if found is not None:
+                self.remember_assistant(found)
+        if found is None or found.deleted or found.graph_id not in self.graphs:
             raise not_found("Assistant", assistant_id)
         return found
+
+    def remember_assistant(self, record: AssistantRecord) -> None:
+        """Cache `record` as just read or written by this process."""
+        self._assistants[record.assistant_id] = (time.monotonic(), record)
 
     async def search_assistants(
         self,
@@ -132,16 +146,23 @@ class ServerCore:
         name: str | None = None,
         limit: int = 10,
         offset: int = 0,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
     ) -> list[AssistantRecord]:
         found = [
             a
             for a in await self.records.list_assistants()
             if a.graph_id in self.graphs
+            and not a.deleted
             and (graph_id is None or a.graph_id == graph_id)
             and (not metadata or matches_filter(a.metadata, metadata))
             and (name is None or name.lower() in a.name.lower())
         ]
-        found.sort(key=lambda a: (a.created_at, a.assistant_id), reverse=True)
+        key = sort_by or "created_at"
+        found.sort(
+            key=lambda a: (str(getattr(a, key, "")), a.assistant_id),
+            reverse=(sort_order or "desc") == "desc",
+        )
         return found[offset : offset + limit]
 
     def graph(self, graph_id: str) -> CompiledStateGraph:

@@ -261,7 +261,7 @@ class RunExecutor(Worker):
                     interrupt_before=kwargs.get("interrupt_before"),
                     interrupt_after=kwargs.get("interrupt_after"),
                     durability=kwargs.get("durability"),
-                    context=kwargs.get("context") or None,
+                    context=await self._context(run),
                 ):
                     namespace, mode, chunk = item
                     if not modes or (namespace and not kwargs.get("subgraphs")):
@@ -351,6 +351,11 @@ class RunExecutor(Worker):
             "run_attempt": run.attempt,
         }
         return config
+
+    async def _context(self, run: RunRecord) -> dict[str, Any] | None:
+        """The run's context over its assistant's."""
+        assistant = await self.core.assistant(run.assistant_id)
+        return {**assistant.context, **(run.kwargs.get("context") or {})} or None
 
     async def _rollback(self, run: RunRecord, graph: Any) -> None:
         """Undo what a run rolled back by a newer one wrote: its checkpoints are forked away

@@ -16,7 +16,7 @@ from hitl_async.server.deps import authorize, core_of, runs_of
 from hitl_async.server.errors import ApiError, unprocessable
 from hitl_async.server.records import ACTIVE_RUN_STATUSES, RunRecord
 from hitl_async.server.runs import RunOptions, RunService, run_json, stream_modes
-from hitl_async.server.schemas import RunCreate
+from hitl_async.server.schemas import BulkCancel, RunCreate
 
 __all__ = ["router"]
 
@@ -264,3 +264,32 @@ async def stream_stateless(request: Request, body: RunCreate) -> EventSourceResp
 @router.post("/runs/wait")
 async def wait_stateless(request: Request, body: RunCreate) -> JSONResponse:
     return await _wait(request, await _create(request, None, body))
+
+
+@router.post("/runs/batch")
+async def create_batch(request: Request, body: list[RunCreate]) -> list[dict[str, Any]]:
+    """Several stateless background runs at once (each on a thread of its own)."""
+    return [run_json(await _create(request, None, item)) for item in body]
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_many(
+    request: Request, body: BulkCancel, action: str = Query("interrupt")
+) -> Response:
+    """Stop the named runs of a thread, or every pending and/or running run (`status`)."""
+    if action not in ("interrupt", "rollback"):
+        raise unprocessable("action must be 'interrupt' or 'rollback'")
+    value: dict[str, Any] = {
+        "thread_id": body.thread_id,
+        "action": action,
+        "metadata": {"run_ids": body.run_ids, "status": body.status},
+    }
+    filters = await authorize(request, "threads", "update", value)
+    await runs_of(request).cancel_many(
+        thread_id=body.thread_id,
+        run_ids=body.run_ids,
+        status=body.status,
+        action=action,
+        filters=filters,
+    )
+    return Response(status_code=204)

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Query, Request, Response
 
 from hitl_async.server.core import pick, thread_json
 from hitl_async.server.deps import authorize, core_of
+from hitl_async.server.errors import ApiError
 from hitl_async.server.records import ThreadQuery
 from hitl_async.server.schemas import (
     CheckpointRef,
     HistoryRequest,
     ThreadCreate,
     ThreadPatch,
+    ThreadPrune,
     ThreadSearch,
     ThreadStateUpdate,
 )
@@ -28,6 +30,14 @@ def _owner_metadata(
 ) -> dict[str, Any]:
     """The thread's metadata with the caller's filter stamped on (so they see what they make)."""
     return {**(metadata or {}), **(filters or {})}
+
+
+def _checkpoint_ref(given: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """A checkpoint as the SDK may name it: its id, a checkpoint dict, or a config."""
+    if given is None or isinstance(given, str):
+        return {"checkpoint_id": given} if given else None
+    configurable = given.get("configurable")
+    return dict(configurable) if isinstance(configurable, dict) else given
 
 
 @router.post("/threads")
@@ -74,6 +84,28 @@ async def search_threads(request: Request, body: ThreadSearch) -> list[dict[str,
 async def count_threads(request: Request, body: ThreadSearch) -> int:
     filters = await authorize(request, "threads", "search", body.model_dump())
     return await core_of(request).records.count_threads(_query(body, filters))
+
+
+@router.post("/threads/prune")
+async def prune_threads(request: Request, body: ThreadPrune) -> dict[str, int]:
+    """Delete the threads (`delete`), or only their checkpoints older than the latest
+    (`keep_latest`); unknown ids are skipped. Answers how many were pruned."""
+    filters = await authorize(request, "threads", "delete", {"thread_ids": body.thread_ids})
+    core = core_of(request)
+    pruned = 0
+    for thread_id in dict.fromkeys(body.thread_ids):
+        try:
+            record = await core.thread(thread_id, filters)
+            if body.strategy == "delete":
+                await core.delete_thread(thread_id, filters)
+            else:
+                await core.saver.prune(record.thread_id, keep_last=1)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            continue
+        pruned += 1
+    return {"pruned_count": pruned}
 
 
 @router.get("/threads/{thread_id}")
@@ -162,7 +194,7 @@ async def post_history(
     found = await core.history(
         record,
         limit=body.limit,
-        before=body.before,
+        before=_checkpoint_ref(body.before),
         metadata=body.metadata,
         checkpoint=body.checkpoint,
     )

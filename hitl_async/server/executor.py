@@ -20,6 +20,7 @@ from hitl_async._checkpoint import now_iso
 from hitl_async.errors import ResumeError, ThreadBusyError
 from hitl_async.server.encoding import dumps, to_command
 from hitl_async.server.errors import ApiError
+from hitl_async.server.events_mode import EVENTS_SOURCE_MODES, ChainEvents
 from hitl_async.server.messages import MessageEvents
 from hitl_async.server.records import RunRecord, ThreadRecord
 from hitl_async.server.runs import END_EVENT, cancel_key, end_key, engine_modes
@@ -247,16 +248,25 @@ class RunExecutor(Worker):
         """Run the graph, appending its streamed chunks to the run's log: a writer task sends
         whatever has accumulated in one call, so a burst of events costs one round trip."""
         kwargs = run.kwargs
-        modes = engine_modes(kwargs.get("stream_mode") or ["values"])
-        messages = MessageEvents(set(kwargs.get("stream_mode") or ()))
+        client_modes = kwargs.get("stream_mode") or ["values"]
+        modes = engine_modes(client_modes)
+        messages = MessageEvents(set(client_modes))
+        chain = None
+        streamed = modes
+        if "events" in client_modes:
+            chain = ChainEvents(graph.name, run.run_id, config.get("metadata") or {})
+            streamed = list(dict.fromkeys([*modes, *EVENTS_SOURCE_MODES]))
         send, receive = anyio.create_memory_object_stream[tuple[str, str]](1 << 16)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._write_events, run.run_id, receive)
             async with send:
+                if chain is not None:
+                    for pair in chain.start(kwargs.get("input")):
+                        await send.send(pair)
                 async for item in graph.astream(
                     run_input,
                     config,
-                    stream_mode=modes or ["values"],
+                    stream_mode=streamed or ["values"],
                     subgraphs=True,
                     interrupt_before=kwargs.get("interrupt_before"),
                     interrupt_after=kwargs.get("interrupt_after"),
@@ -264,6 +274,11 @@ class RunExecutor(Worker):
                     context=await self._context(run),
                 ):
                     namespace, mode, chunk = item
+                    if chain is not None:
+                        for pair in chain.item(namespace, mode, chunk):
+                            await send.send(pair)
+                        if mode not in modes:
+                            continue
                     if not modes or (namespace and not kwargs.get("subgraphs")):
                         continue
                     if mode == "messages":
@@ -274,6 +289,9 @@ class RunExecutor(Worker):
                     if mode == "debug":
                         chunk = _with_checkpoint_refs(chunk)
                     await send.send((_event_name(mode, tuple(namespace)), dumps(chunk)))
+                if chain is not None:
+                    for pair in chain.end():
+                        await send.send(pair)
 
     async def _write_events(
         self, run_id: str, receive: MemoryObjectReceiveStream[tuple[str, str]]

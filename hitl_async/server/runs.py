@@ -61,6 +61,7 @@ _CLIENT_MODES = (
     "checkpoints",
     "messages",
     "messages-tuple",
+    "events",
 )
 _BUSY = (
     "Thread is already running a task. Wait for it to finish or choose a different "

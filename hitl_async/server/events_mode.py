@@ -144,11 +144,10 @@ class ChainEvents:
         if started is None or chunk.get("error") or chunk.get("interrupts"):
             return []
         result = chunk.get("result")
+        end = {"output": result, "input": started["input"]}
         return [
-            self._task_event("on_chain_stream", name, {"chunk": result}, task),
-            self._task_event(
-                "on_chain_end", name, {"output": result, "input": task["input"]}, task
-            ),
+            self._task_event("on_chain_stream", name, {"chunk": result}, started),
+            self._task_event("on_chain_end", name, end, started),
         ]
 
     def _task_event(

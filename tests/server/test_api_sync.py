@@ -14,6 +14,7 @@ def test_sync_client_round_trip(server: Proc) -> None:
     assert {a["graph_id"] for a in c.assistants.search()} == {
         "agent",
         "chat",
+        "configured",
         "memory",
         "nested",
         "pair",

@@ -365,6 +365,33 @@ class ServerCore:
         }
         return {"checkpoint": ref, "configurable": ref, "checkpoint_id": ref["checkpoint_id"]}
 
+    async def apply_supersteps(
+        self, record: ThreadRecord, supersteps: Sequence[Mapping[str, Any]]
+    ) -> ThreadRecord:
+        """Write `supersteps` (each `{"updates": [{"values", "as_node"}, ...]}`) to a new
+        thread's state, one checkpoint each, as `threads.create(supersteps=...)` asks."""
+        from hitl_async.types import StateUpdate
+
+        graph = self.graph_of_thread(record)
+        if graph is None:
+            raise unprocessable(
+                f"thread {record.thread_id}: supersteps need a graph_id, one of "
+                f"{sorted(self.graphs)}"
+            )
+        steps: list[list[StateUpdate]] = []
+        for step in supersteps:
+            updates = step.get("updates") if isinstance(step, Mapping) else None
+            if not isinstance(updates, list) or not all(isinstance(u, Mapping) for u in updates):
+                raise unprocessable('each superstep must be {"updates": [{"values", "as_node"}]}')
+            if any(u.get("command") is not None for u in updates):
+                raise unprocessable("supersteps with a command are not supported by hitl serve")
+            steps.append([StateUpdate(u.get("values"), u.get("as_node")) for u in updates])
+        try:
+            await graph.abulk_update_state(_thread_config(record.thread_id), steps)
+        except (HitlError, ValueError, TypeError) as exc:
+            raise unprocessable(f"{type(exc).__name__}: {exc}") from exc
+        return await self.refresh_thread(record.thread_id) or record
+
     async def refresh_thread(
         self,
         thread_id: str,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
+from hitl_async.server.core import pick
 from hitl_async.server.deps import authorize, core_of, runs_of
 from hitl_async.server.errors import ApiError, unprocessable
 from hitl_async.server.records import ACTIVE_RUN_STATUSES, RunRecord
@@ -72,12 +73,26 @@ def _locations(run: RunRecord) -> dict[str, str]:
     return {"Location": f"{base}/stream", "Content-Location": base}
 
 
+def _wanted(stream_mode: list[str] | None) -> frozenset[str] | None:
+    """The event names a join asks for (`stream_mode`, a subset of the run's); None: all."""
+    if not stream_mode:
+        return None
+    names = {"messages" if m.startswith("messages") else m for m in stream_modes(stream_mode)}
+    return frozenset(names | {"metadata", "error"})
+
+
 async def _sse(
-    service: RunService, run: RunRecord, after: str | None, cancel_on_disconnect: bool
+    service: RunService,
+    run: RunRecord,
+    after: str | None,
+    cancel_on_disconnect: bool,
+    wanted: frozenset[str] | None = None,
 ) -> AsyncIterator[dict[str, str]]:
     finished = False
     try:
         async for event in service.events(run.run_id, after):
+            if wanted is not None and event.event.split("|", 1)[0].split("/", 1)[0] not in wanted:
+                continue
             yield {"event": event.event, "data": event.data, "id": event.id}
         finished = True
     finally:
@@ -89,10 +104,14 @@ async def _sse(
 
 
 def _stream(
-    request: Request, run: RunRecord, after: str | None, cancel_on_disconnect: bool
+    request: Request,
+    run: RunRecord,
+    after: str | None,
+    cancel_on_disconnect: bool,
+    wanted: frozenset[str] | None = None,
 ) -> EventSourceResponse:
     return EventSourceResponse(
-        _sse(runs_of(request), run, after, cancel_on_disconnect),
+        _sse(runs_of(request), run, after, cancel_on_disconnect, wanted),
         headers=_locations(run),
         ping=15,
     )
@@ -141,14 +160,15 @@ async def list_runs(
     limit: int = Query(10, ge=0, le=1000),
     offset: int = Query(0, ge=0),
     status: str | None = None,
+    select: Annotated[list[str] | None, Query()] = None,
 ) -> list[dict[str, Any]]:
-    """The thread's runs, newest first."""
+    """The thread's runs, newest first (only the `select`ed fields, if given)."""
     filters = await authorize(request, "threads", "read", {"thread_id": thread_id})
     await core_of(request).thread(thread_id, filters)
     found = await core_of(request).records.list_runs(
         thread_id, limit=limit, offset=offset, status=status
     )
-    return [run_json(r) for r in found]
+    return [pick(run_json(r), select) for r in found]
 
 
 async def _visible_run(request: Request, thread_id: str, run_id: str) -> RunRecord:
@@ -218,11 +238,14 @@ async def join_stream(
     thread_id: str,
     run_id: str,
     cancel_on_disconnect: bool = Query(False),
+    stream_mode: Annotated[list[str] | None, Query()] = None,
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
 ) -> EventSourceResponse:
-    """The run's events after `Last-Event-ID` (all of them without it), live until it ends."""
+    """The run's events after `Last-Event-ID` (all of them without it), live until it ends;
+    only those of `stream_mode` when given."""
     run = await _visible_run(request, thread_id, run_id)
-    return _stream(request, run, last_event_id or None, cancel_on_disconnect)
+    wanted = _wanted(stream_mode)
+    return _stream(request, run, last_event_id or None, cancel_on_disconnect, wanted)
 
 
 @router.get("/threads/{thread_id}/stream")

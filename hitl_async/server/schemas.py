@@ -85,6 +85,7 @@ class ThreadCreate(_Body):
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     graph_id: str | None = None
+    supersteps: list[dict[str, Any]] | None = None
 
 
 class ThreadPatch(_Body):
@@ -101,6 +102,7 @@ class ThreadSearch(_Body):
     sort_by: Literal["thread_id", "status", "created_at", "updated_at"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None
+    extract: dict[str, str] | None = None
 
 
 class ThreadStateUpdate(_Body):

@@ -210,6 +210,49 @@ async def test_events_stream_mode(server: Proc) -> None:
 
 
 @SQLITE_ONLY
+async def test_thread_and_run_options(server: Proc) -> None:
+    c = client(server)
+    made = await c.threads.create(
+        graph_id="agent",
+        metadata={"case": "options"},
+        supersteps=[{"updates": [{"values": {"amount": 7, "log": ["x"]}, "as_node": "prepare"}]}],
+    )
+    tid = made["thread_id"]
+    assert made["status"] == "interrupted" and made["values"] == {"amount": 7, "log": ["x"]}
+    state = await c.threads.get_state(tid)
+    assert state["next"] == ["approve"] and state["metadata"]["source"] == "update"
+    with pytest.raises(UnprocessableEntityError):
+        await c.threads.create(supersteps=[{"updates": [{"values": {}, "as_node": "prepare"}]}])
+    with pytest.raises(UnprocessableEntityError):
+        await c.threads.create(
+            graph_id="agent", supersteps=[{"updates": [{"values": {}, "as_node": "nope"}]}]
+        )
+    assert await c.threads.count(metadata={"case": "options"}) == 1
+
+    assert await c.threads.update(tid, metadata={"seen": 1}, return_minimal=True) is None
+    assert (await c.threads.get(tid))["metadata"]["seen"] == 1
+    (found,) = await c.threads.search(
+        metadata={"case": "options"},
+        select=["thread_id"],
+        extract={"amount": "values.amount", "first": "values.log.0", "none": "values.nope"},
+    )
+    assert found == {
+        "thread_id": tid,
+        "extracted": {"amount": 7, "first": "x", "none": None},
+    }
+
+    out = await c.runs.wait(tid, "agent", input=None)
+    assert out["__interrupt__"][0]["value"] == {"question": "Approve 7?"}
+    assert await c.runs.list(tid, select=["status"]) == [{"status": "success"}]
+    run = await c.runs.create(None, "slow", input={"steps": 8}, stream_mode=["values", "updates"])
+    joined = [
+        p.event
+        async for p in c.runs.join_stream(run["thread_id"], run["run_id"], stream_mode="updates")
+    ]
+    assert joined == ["metadata", "updates", "updates"]
+
+
+@SQLITE_ONLY
 async def test_unserved_calls_answer_as_langgraph_does(server: Proc) -> None:
     c = client(server)
     for call in (

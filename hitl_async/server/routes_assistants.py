@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from hitl_async.server.assistants import (
     AssistantChange,
@@ -52,19 +53,24 @@ async def create(request: Request, body: AssistantCreate) -> dict[str, Any]:
 
 
 @router.post("/assistants/search")
-async def search(request: Request, body: AssistantSearch) -> list[dict[str, Any]]:
-    """Assistants, newest first, filtered by graph, metadata or name."""
+async def search(request: Request, body: AssistantSearch) -> JSONResponse:
+    """Assistants, newest first, filtered by graph, metadata or name; `X-Pagination-Next`
+    names the next page's offset when there is one (`response_format="object"` reads it)."""
     await authorize(request, "assistants", "search", body.model_dump())
     found = await core_of(request).search_assistants(
         graph_id=body.graph_id,
         metadata=body.metadata,
         name=body.name,
-        limit=body.limit,
+        limit=body.limit + 1,
         offset=body.offset,
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
-    return [pick(assistant_json(a), body.select) for a in found]
+    page = found[: body.limit]
+    headers = {"X-Pagination-Total": str(body.offset + len(found))}
+    if len(found) > body.limit:
+        headers["X-Pagination-Next"] = str(body.offset + body.limit)
+    return JSONResponse([pick(assistant_json(a), body.select) for a in page], headers=headers)
 
 
 @router.post("/assistants/count")

@@ -1,5 +1,6 @@
-"""`/ok`, `/info`, and the cron routes, which answer 404: `hitl serve` runs no scheduler
-(`/info` says `crons: false`)."""
+"""`/ok`, `/info`, and the routes of what is not served, which answer 404 as LangGraph's
+server does where they are not mounted: crons (`hitl serve` runs no scheduler; `/info` says
+`crons: false`) and the v2 thread streaming protocol (`threads.stream`)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,16 @@ _NO_CRONS = (
 async def crons() -> None:
     """Not served: 404, as LangGraph's server answers where its cron routes are not mounted."""
     raise ApiError(404, _NO_CRONS)
+
+
+_NO_V2_STREAMING = (
+    "the v2 thread streaming protocol (threads.stream) is not supported by hitl serve; use "
+    "runs.stream, runs.join_stream or threads.join_stream"
+)
+
+
+@router.api_route("/threads/{thread_id}/commands", methods=["POST"], tags=["threads"])
+@router.api_route("/threads/{thread_id}/stream/events", methods=["POST"], tags=["threads"])
+async def v2_streaming() -> None:
+    """Not served: 404, as LangGraph's server answers with v2 event streaming turned off."""
+    raise ApiError(404, _NO_V2_STREAMING)

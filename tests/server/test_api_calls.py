@@ -69,6 +69,14 @@ async def test_assistants_are_versioned_configurations(server: Proc) -> None:
     assert await c.assistants.count(metadata={"team": "ops"}) == 1
     found = await c.assistants.search(graph_id="configured", sort_by="name", sort_order="asc")
     assert [a["name"] for a in found] == ["configured", "first"]
+    page = await c.assistants.search(
+        graph_id="configured", sort_by="name", limit=1, response_format="object"
+    )
+    assert [a["name"] for a in page["assistants"]] == ["first"] and page["next"] == "1"
+    last = await c.assistants.search(
+        graph_id="configured", limit=1, offset=1, response_format="object"
+    )
+    assert len(last["assistants"]) == 1 and last["next"] is None
 
     with pytest.raises(UnprocessableEntityError):
         await c.assistants.delete("configured")  # (by id only, as LangGraph's server takes it)
@@ -269,3 +277,6 @@ async def test_unserved_calls_answer_as_langgraph_does(server: Proc) -> None:
     assert server.url is not None
     async with httpx.AsyncClient(base_url=server.url) as http:
         assert (await http.get("/info")).json()["flags"]["crons"] is False
+        for path in (f"/threads/{tid}/commands", f"/threads/{tid}/stream/events"):
+            refused = await http.post(path, json={})
+            assert refused.status_code == 404 and "threads.stream" in refused.json()["detail"]

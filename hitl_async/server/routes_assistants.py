@@ -19,7 +19,7 @@ from hitl_async.server.assistants import (
 )
 from hitl_async.server.core import pick
 from hitl_async.server.deps import authorize, core_of
-from hitl_async.server.errors import unprocessable
+from hitl_async.server.records import ThreadQuery
 from hitl_async.server.schemas import (
     AssistantCreate,
     AssistantLatest,
@@ -112,12 +112,19 @@ async def update(request: Request, assistant_id: str, body: AssistantPatch) -> d
 async def delete(
     request: Request, assistant_id: str, delete_threads: bool = Query(False)
 ) -> Response:
-    """Delete the assistant (`delete_threads` is refused: threads outlive their assistant
-    here, delete them with `threads.delete`)."""
-    if delete_threads:
-        raise unprocessable("delete_threads is not supported by hitl serve; delete the threads")
+    """Delete the assistant; with `delete_threads`, also the threads it ran on (those whose
+    metadata names it, as runs stamp it) that the caller may delete."""
     await authorize(request, "assistants", "delete", {"assistant_id": assistant_id})
-    await delete_assistant(core_of(request), assistant_id)
+    core = core_of(request)
+    await delete_assistant(core, assistant_id)
+    if delete_threads:
+        filters = await authorize(request, "threads", "delete", {"assistant_id": assistant_id})
+        query = ThreadQuery(metadata={**(filters or {}), "assistant_id": assistant_id}, limit=500)
+        deleted: set[str] = set()
+        while found := [t for t in await core.search_threads(query) if t.thread_id not in deleted]:
+            for thread in found:
+                await core.delete_thread(thread.thread_id, filters)
+                deleted.add(thread.thread_id)
     return Response(status_code=204)
 
 

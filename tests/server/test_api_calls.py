@@ -80,9 +80,15 @@ async def test_assistants_are_versioned_configurations(server: Proc) -> None:
 
     with pytest.raises(UnprocessableEntityError):
         await c.assistants.delete("configured")  # (by id only, as LangGraph's server takes it)
-    await c.assistants.delete(aid)
+    ran_on = (await c.threads.create())["thread_id"]
+    await c.runs.wait(ran_on, aid, input={})
+    kept = (await c.threads.create())["thread_id"]
+    await c.assistants.delete(aid, delete_threads=True)
     with pytest.raises(NotFoundError):
         await c.assistants.get(aid)
+    with pytest.raises(NotFoundError):
+        await c.threads.get(ran_on)
+    assert (await c.threads.get(kept))["thread_id"] == kept
     with pytest.raises(NotFoundError):
         await c.runs.create(None, aid, input={})
     assert await c.assistants.count(graph_id="configured") == 1

@@ -75,6 +75,7 @@ def _locations(run: RunRecord) -> dict[str, str]:
 
 def _wanted(stream_mode: list[str] | None) -> frozenset[str] | None:
     """The event names a join asks for (`stream_mode`, a subset of the run's); None: all."""
+    stream_mode = [m for m in stream_mode or () if m]  # (the SDK sends `stream_mode=` for None)
     if not stream_mode:
         return None
     names = {"messages" if m.startswith("messages") else m for m in stream_modes(stream_mode)}

@@ -219,7 +219,12 @@ class RunService:
             "durability": options.durability or "async",
             "temporary": stateless and (options.on_completion or "delete") == "delete",
         }
-        metadata = {**dict(options.metadata or {})}
+        metadata = {  # (as LangGraph's server stamps a run: its assistant's, then the caller's)
+            **assistant.metadata,
+            "graph_id": assistant.graph_id,
+            "assistant_id": assistant.assistant_id,
+            **dict(options.metadata or {}),
+        }
         run = RunRecord(
             run_id=run_id,
             thread_id=thread.thread_id,

@@ -258,7 +258,15 @@ async def test_thread_and_run_options(server: Proc) -> None:
     out = await c.runs.wait(tid, "agent", input=None)
     assert out["__interrupt__"][0]["value"] == {"question": "Approve 7?"}
     assert await c.runs.list(tid, select=["status"]) == [{"status": "success"}]
-    run = await c.runs.create(None, "slow", input={"steps": 8}, stream_mode=["values", "updates"])
+    run = await c.runs.create(
+        None, "slow", input={"steps": 8}, stream_mode=["values", "updates"], metadata={"who": "me"}
+    )
+    assert run["metadata"] == {
+        "created_by": "system",
+        "graph_id": "slow",
+        "assistant_id": run["assistant_id"],
+        "who": "me",
+    }
     joined = [
         p.event
         async for p in c.runs.join_stream(run["thread_id"], run["run_id"], stream_mode="updates")

@@ -10,17 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from hitl_async._checkpoint import now_iso
 from hitl_async.errors import ResumeError, ThreadBusyError
 from hitl_async.server.encoding import dumps, to_command
 from hitl_async.server.errors import ApiError
-from hitl_async.server.events_mode import EVENTS_SOURCE_MODES, ChainEvents
 from hitl_async.server.messages import MessageEvents
 from hitl_async.server.records import RunRecord, ThreadRecord
 from hitl_async.server.runs import END_EVENT, cancel_key, end_key, engine_modes
@@ -45,6 +46,16 @@ def _unwrap(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
+
+
+def _without_interrupts(event: dict[str, Any]) -> dict[str, Any]:
+    """The graph's `on_chain_end` with its output's `__interrupt__` left out, as LangGraph's
+    graph output has none (the interrupts come in the `updates`/`values` events)."""
+    output = event.get("data", {}).get("output")
+    if not isinstance(output, dict) or "__interrupt__" not in output:
+        return event
+    kept = {k: v for k, v in output.items() if k != "__interrupt__"}
+    return {**event, "data": {**event["data"], "output": kept}}
 
 
 def _event_name(mode: str, namespace: tuple[str, ...]) -> str:
@@ -251,34 +262,24 @@ class RunExecutor(Worker):
         client_modes = kwargs.get("stream_mode") or ["values"]
         modes = engine_modes(client_modes)
         messages = MessageEvents(set(client_modes))
-        chain = None
-        streamed = modes
-        if "events" in client_modes:
-            chain = ChainEvents(graph.name, run.run_id, config.get("metadata") or {})
-            streamed = list(dict.fromkeys([*modes, *EVENTS_SOURCE_MODES]))
+        options: dict[str, Any] = {
+            "stream_mode": modes or ["values"],
+            "subgraphs": True,
+            "interrupt_before": kwargs.get("interrupt_before"),
+            "interrupt_after": kwargs.get("interrupt_after"),
+            "durability": kwargs.get("durability"),
+            "context": await self._context(run),
+        }
         send, receive = anyio.create_memory_object_stream[tuple[str, str]](1 << 16)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._write_events, run.run_id, receive)
             async with send:
-                if chain is not None:
-                    for pair in chain.start(kwargs.get("input")):
-                        await send.send(pair)
-                async for item in graph.astream(
-                    run_input,
-                    config,
-                    stream_mode=streamed or ["values"],
-                    subgraphs=True,
-                    interrupt_before=kwargs.get("interrupt_before"),
-                    interrupt_after=kwargs.get("interrupt_after"),
-                    durability=kwargs.get("durability"),
-                    context=await self._context(run),
-                ):
+                if "events" in client_modes:
+                    items = self._with_events(run, graph, run_input, config, options, send)
+                else:
+                    items = graph.astream(run_input, config, **options)
+                async for item in items:
                     namespace, mode, chunk = item
-                    if chain is not None:
-                        for pair in chain.item(namespace, mode, chunk):
-                            await send.send(pair)
-                        if mode not in modes:
-                            continue
                     if not modes or (namespace and not kwargs.get("subgraphs")):
                         continue
                     if mode == "messages":
@@ -289,9 +290,31 @@ class RunExecutor(Worker):
                     if mode == "debug":
                         chunk = _with_checkpoint_refs(chunk)
                     await send.send((_event_name(mode, tuple(namespace)), dumps(chunk)))
-                if chain is not None:
-                    for pair in chain.end():
-                        await send.send(pair)
+
+    async def _with_events(
+        self,
+        run: RunRecord,
+        graph: Any,
+        run_input: Any,
+        config: dict[str, Any],
+        options: dict[str, Any],
+        send: MemoryObjectSendStream[tuple[str, str]],
+    ) -> AsyncIterator[Any]:
+        """`stream_mode="events"`: run the graph through its `astream_events` (LangChain's v2
+        events, the graph's chain run carrying the run's id), send every event but the graph's
+        own chunks, and yield those chunks — the other modes' `(namespace, mode, chunk)`
+        items — as `astream` would, as LangGraph's server does."""
+        root = {**config, "run_id": uuid.UUID(run.run_id)}
+        async for event in graph.astream_events(run_input, root, version="v2", **options):
+            chunk = event.get("data", {}).get("chunk")
+            name = event.get("event")
+            if name == "on_chain_stream" and event.get("run_id") == run.run_id:
+                if isinstance(chunk, tuple):
+                    yield chunk
+                continue
+            if name == "on_chain_end" and event.get("run_id") == run.run_id:
+                event = _without_interrupts(event)
+            await send.send(("events", dumps(event)))
 
     async def _write_events(
         self, run_id: str, receive: MemoryObjectReceiveStream[tuple[str, str]]

@@ -3,6 +3,7 @@ end and reading its event log — from any API process sharing the store."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 import uuid
@@ -90,6 +91,10 @@ def stream_modes(requested: Any) -> list[str]:
                 f"stream_mode {mode!r} is not supported by hitl serve; supported: "
                 f"{list(_CLIENT_MODES)}"
             )
+    if "events" in modes and importlib.util.find_spec("langchain_core") is None:
+        raise unprocessable(
+            "stream_mode 'events' needs langchain-core on the server: pip install langchain-core"
+        )
     return list(dict.fromkeys(modes))
 
 

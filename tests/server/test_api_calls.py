@@ -1,7 +1,8 @@
 """The rest of the SDK's calls through the real async client: assistants as stored
 configurations (versions, latest, delete), runs from a past checkpoint, per-run
 `interrupt_before`/`interrupt_after`, `runs.cancel_many`, `runs.create_batch`, `threads.prune`
-on every store; the shapes of `stream_mode="events"` and the cron routes on SQLite only."""
+on every store; the shapes of `stream_mode="events"` (as recorded from `langgraph dev` for the
+same graphs) and of the calls not served, on SQLite only."""
 
 from __future__ import annotations
 
@@ -189,12 +190,15 @@ async def test_events_stream_mode(server: Proc) -> None:
     assert [(e["event"], e["name"]) for e in events if e["event"] != "on_chat_model_stream"] == [
         ("on_chain_start", "chat"),
         ("on_chain_start", "chat"),
+        ("on_chat_model_start", "GenericFakeChatModel"),
+        ("on_chat_model_end", "GenericFakeChatModel"),
         ("on_chain_stream", "chat"),
         ("on_chain_end", "chat"),
         ("on_chain_end", "chat"),
     ]
     graph_start, node_start = events[0], events[1]
     assert graph_start["parent_ids"] == [] and graph_start["tags"] == []
+    assert graph_start["run_id"] == parts[0].data["run_id"]
     assert node_start["tags"] == ["graph:step:1"]
     assert node_start["parent_ids"] == [graph_start["run_id"]]
     assert node_start["metadata"]["langgraph_node"] == "chat"

@@ -113,6 +113,8 @@ async def test_run_from_a_checkpoint_and_per_run_interrupts(server: Proc) -> Non
     assert "decision" not in head["values"]
     older = await c.threads.get_history(tid, limit=1, before=after_prepare["checkpoint_id"])
     assert older[0]["next"] == ["prepare"]
+    inputs = await c.threads.get_history(tid, limit=20, metadata={"source": "input"})
+    assert [h["next"] for h in inputs] == [["__start__"]]
     again = await c.runs.wait(
         tid, "agent", input=None, checkpoint={"checkpoint_id": after_prepare["checkpoint_id"]}
     )

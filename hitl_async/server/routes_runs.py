@@ -292,7 +292,11 @@ async def wait_stateless(request: Request, body: RunCreate) -> JSONResponse:
 
 @router.post("/runs/batch")
 async def create_batch(request: Request, body: list[RunCreate]) -> list[dict[str, Any]]:
-    """Several stateless background runs at once (each on a thread of its own)."""
+    """Several stateless background runs at once (each on a thread of its own); an unknown
+    assistant or stream mode in any of them refuses the batch before one is created."""
+    for item in body:
+        await core_of(request).assistant(item.assistant_id)
+        stream_modes(item.stream_mode)
     return [run_json(await _create(request, None, item)) for item in body]
 
 

@@ -158,6 +158,12 @@ async def test_cancel_many_batch_and_prune(server: Proc) -> None:
         ]
     )
     assert [r["status"] for r in batch] == ["pending", "pending"]
+    before = await c.threads.count()
+    with pytest.raises(NotFoundError):
+        await c.runs.create_batch(
+            [{"assistant_id": "slow", "input": {}}, {"assistant_id": "nope", "input": {}}]
+        )
+    assert await c.threads.count() == before
     assert len({r["thread_id"] for r in batch}) == 2
     assert (await c.runs.join(batch[0]["thread_id"], batch[0]["run_id"]))["steps"] == 10
 

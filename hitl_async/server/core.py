@@ -24,6 +24,7 @@ from hitl_async.server.records import (
     matches_filter,
 )
 from hitl_async.server.state import interrupts_by_task, snapshot_json, status_of
+from hitl_async.server.webhooks import WebhookPolicy
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
@@ -88,6 +89,13 @@ class ServerCore:
         self._assistants: dict[str, tuple[float, AssistantRecord]] = {}
         """Assistants read lately, with when: run creation reads its assistant twice, and a
         change made through another process is seen after `ASSISTANT_CACHE_SECONDS`."""
+
+    @property
+    def webhooks(self) -> WebhookPolicy:
+        """Which webhook URLs runs may name: the `webhooks` section of the `langgraph.json`
+        served (`config`, set by `hitl serve`), else LangGraph's defaults."""
+        config = getattr(self, "config", None)
+        return WebhookPolicy.from_config(getattr(config, "webhooks", None))
 
     async def start(self) -> None:
         """Set the stores up and register one system assistant per graph."""

@@ -24,7 +24,8 @@ from hitl_async.server.encoding import dumps, to_command
 from hitl_async.server.errors import ApiError
 from hitl_async.server.messages import MessageEvents
 from hitl_async.server.records import RunRecord, ThreadRecord
-from hitl_async.server.runs import END_EVENT, cancel_key, end_key, engine_modes
+from hitl_async.server.runs import END_EVENT, cancel_key, end_key, engine_modes, run_json
+from hitl_async.server.webhooks import send_webhook
 from hitl_async.worker import Worker
 
 if TYPE_CHECKING:
@@ -46,6 +47,21 @@ def _unwrap(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
+
+
+def _webhook_payload(run: RunRecord, values: Any, error: Any) -> dict[str, Any]:
+    """What a run's webhook receives, as LangGraph's server sends it: the run, its final
+    status and the thread's values (and the error of a failed run)."""
+    payload = {
+        **run_json(run),
+        "run_started_at": run.created_at,
+        "run_ended_at": run.updated_at,
+        "webhook_sent_at": now_iso(),
+        "values": values,
+    }
+    if error is not None:
+        payload["error"] = error
+    return payload
 
 
 def _without_interrupts(event: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +225,12 @@ class RunExecutor(Worker):
             if run.kwargs.get("temporary"):
                 await self.saver.delete_thread(run.thread_id)
                 await self.records.delete_thread(run.thread_id, keep_runs=True)
+            webhook = run.kwargs.get("webhook")
+            if webhook:
+                values = thread.values if thread is not None else None
+                await send_webhook(
+                    webhook, _webhook_payload(final or run, values, error), self.core.webhooks
+                )
 
     async def _run(self, run: RunRecord, graph: Any) -> Any:
         """Stream the run into its log; raises `_Cancelled` when asked to stop."""

@@ -25,8 +25,6 @@ router = APIRouter(tags=["runs"])
 
 
 def _options(body: RunCreate) -> RunOptions:
-    if body.webhook is not None:
-        raise unprocessable("webhooks are not supported by hitl serve; poll or stream the run")
     return RunOptions(
         assistant_id=body.assistant_id,
         input=body.input,
@@ -47,6 +45,7 @@ def _options(body: RunCreate) -> RunOptions:
         on_completion=body.on_completion,
         after_seconds=body.after_seconds,
         durability=body.durability,
+        webhook=body.webhook,
     )
 
 

@@ -27,6 +27,7 @@ from hitl_async.server.records import (
     ThreadRecord,
     matches_filter,
 )
+from hitl_async.server.webhooks import check_webhook
 from hitl_async.types import StreamMode
 
 __all__ = [
@@ -132,6 +133,7 @@ class RunOptions:
     on_completion: str | None = None
     after_seconds: float | None = None
     durability: str | None = None
+    webhook: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -200,6 +202,8 @@ class RunService:
         """Store a run and queue it; the checks that refuse it change nothing."""
         assistant = await self.core.assistant(options.assistant_id)
         modes = stream_modes(options.stream_mode)
+        if options.webhook is not None:
+            await check_webhook(options.webhook, self.core.webhooks)
         strategy = options.multitask_strategy or ("reject" if thread_id is None else "enqueue")
         if strategy not in _STRATEGIES:
             raise unprocessable(f"multitask_strategy must be one of {sorted(_STRATEGIES)}")
@@ -224,6 +228,8 @@ class RunService:
             "durability": options.durability or "async",
             "temporary": stateless and (options.on_completion or "delete") == "delete",
         }
+        if options.webhook is not None:
+            kwargs["webhook"] = options.webhook
         metadata = {  # (as LangGraph's server stamps a run: its assistant's, then the caller's)
             **assistant.metadata,
             "graph_id": assistant.graph_id,

@@ -6,12 +6,16 @@ same graphs) and of the calls not served, on SQLite only."""
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from apps.servers import Proc
+from apps.servers import CONFIG, Proc, drop_store, serving, store_url
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
@@ -286,6 +290,39 @@ async def test_thread_and_run_options(server: Proc) -> None:
     assert joined == ["metadata", "updates", "updates"]
 
 
+async def test_webhook_receives_the_ended_run(tmp_path: Path) -> None:
+    received: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    url = store_url("sqlite", tmp_path)
+    try:
+        with serving(url, tmp_path, config=CONFIG.with_name("langgraph_webhooks.json")) as proc:
+            c = client(proc)
+            out = await c.runs.wait(None, "slow", input={"steps": 9}, webhook=hook)
+            assert out == {"steps": 10}
+            with anyio.fail_after(30):
+                while not received:
+                    await anyio.sleep(0.05)
+    finally:
+        receiver.shutdown()
+        drop_store(url)
+    (payload,) = received
+    assert payload["status"] == "success" and payload["values"] == {"steps": 10}
+    assert payload["kwargs"]["webhook"] == hook and payload["webhook_sent_at"]
+
+
 @SQLITE_ONLY
 async def test_unserved_calls_answer_as_langgraph_does(server: Proc) -> None:
     c = client(server)
@@ -298,8 +335,16 @@ async def test_unserved_calls_answer_as_langgraph_does(server: Proc) -> None:
         with pytest.raises(NotFoundError, match="crons"):
             await call
     tid = (await c.threads.create())["thread_id"]
-    with pytest.raises(UnprocessableEntityError, match="webhook"):
-        await c.runs.create(tid, "agent", input={"amount": 1}, webhook="https://example.com/x")
+    for hook, why in (
+        ("http://127.0.0.1:9/hook", "loopback IP range"),
+        ("http://localhost/hook", "loopback IP range"),
+        ("http://169.254.169.254/latest", "cloud metadata endpoint"),
+        ("/threads", "relative webhook URLs"),
+        ("ftp://example.com/x", "scheme"),
+    ):
+        with pytest.raises(UnprocessableEntityError, match=why):
+            await c.runs.create(tid, "agent", input={"amount": 1}, webhook=hook)
+    assert await c.runs.list(tid) == []
     assert server.url is not None
     async with httpx.AsyncClient(base_url=server.url) as http:
         assert (await http.get("/info")).json()["flags"]["crons"] is False

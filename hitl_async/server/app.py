@@ -25,6 +25,7 @@ from hitl_async.server.auth import Authorizer
 from hitl_async.server.core import ServerCore
 from hitl_async.server.errors import ApiError
 from hitl_async.server.executor import RunExecutor
+from hitl_async.server.routes_assistants import router as assistants_router
 from hitl_async.server.routes_misc import router as misc_router
 from hitl_async.server.routes_runs import router as runs_router
 from hitl_async.server.routes_store import router as store_router
@@ -197,6 +198,7 @@ def create_app(
     # creation and lookups are most of the traffic (no two routers' paths overlap).
     app.include_router(runs_router)
     app.include_router(threads_router)
+    app.include_router(assistants_router)
     app.include_router(misc_router)
     app.include_router(store_router)
     app.include_router(ui_router)

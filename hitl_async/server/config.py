@@ -1,5 +1,5 @@
-"""`langgraph.json`, as `hitl serve` reads it: graphs, env, dependencies, auth, http.cors and
-the long-term store's `ttl` and `index`.
+"""`langgraph.json`, as `hitl serve` reads it: graphs, env, dependencies, auth, http.cors, the
+long-term store's `ttl` and `index`, and the `webhooks.url` policy.
 
     {"dependencies": ["."], "graphs": {"agent": "./agent.py:graph"}, "env": ".env",
      "auth": {"path": "./auth.py:auth"}, "http": {"cors": {"allow_origins": ["*"]}},
@@ -70,6 +70,8 @@ class ServeConfig:
     """The `store` section: `ttl` (LangGraph's TTLConfig keys) and `index` (`embed` names a
     function or Embeddings object as `./file.py:attr`, `dims`, `fields`)."""
     source: Path | None = None
+    webhooks: dict[str, Any] = field(default_factory=dict)
+    """The `webhooks` section: `url` holds the policy runs' webhook URLs are checked under."""
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ServeConfig:
@@ -131,7 +133,14 @@ class ServeConfig:
             raise InvalidConfigError(
                 f'{where}: "store" must be an object like {{"ttl": {{...}}, "index": {{...}}}}'
             )
+        webhooks = raw.get("webhooks") or {}
+        if not isinstance(webhooks, dict) or not isinstance(webhooks.get("url") or {}, dict):
+            raise InvalidConfigError(
+                f'{where}: "webhooks" must be an object like {{"url": {{"allowed_domains": '
+                "[...]}}"
+            )
         return cls(
+            webhooks=webhooks,
             graphs=dict(graphs),
             root=base,
             env=_env(raw.get("env"), base, where),

@@ -5,6 +5,7 @@ API."""
 from __future__ import annotations
 
 import dataclasses
+import time
 import typing
 import uuid
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from hitl_async.server.records import (
     matches_filter,
 )
 from hitl_async.server.state import interrupts_by_task, snapshot_json, status_of
+from hitl_async.server.webhooks import WebhookPolicy
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
@@ -30,13 +32,20 @@ if TYPE_CHECKING:
     from hitl_async.store.base import BaseStore
     from hitl_async.types import StateSnapshot
 
-__all__ = ["ASSISTANT_NAMESPACE", "DEFAULT_QUEUE", "ServerCore", "assistant_id_for"]
+__all__ = [
+    "ASSISTANT_CACHE_SECONDS",
+    "ASSISTANT_NAMESPACE",
+    "DEFAULT_QUEUE",
+    "ServerCore",
+    "assistant_id_for",
+]
 
 ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 """The namespace of system assistant ids, as LangGraph's server derives them (`uuid5` of the
 graph name), so a client that stored an assistant id finds the same one here."""
 
 DEFAULT_QUEUE = "hitl-serve"
+ASSISTANT_CACHE_SECONDS = 1.0
 
 
 def assistant_id_for(graph_id: str) -> str:
@@ -77,8 +86,16 @@ class ServerCore:
         self.records = records
         self.queue = queue
         self.store = store
-        self._assistants: dict[str, AssistantRecord] = {}
-        """The system assistants (never changed once registered), read once."""
+        self._assistants: dict[str, tuple[float, AssistantRecord]] = {}
+        """Assistants read lately, with when: run creation reads its assistant twice, and a
+        change made through another process is seen after `ASSISTANT_CACHE_SECONDS`."""
+
+    @property
+    def webhooks(self) -> WebhookPolicy:
+        """Which webhook URLs runs may name: the `webhooks` section of the `langgraph.json`
+        served (`config`, set by `hitl serve`), else LangGraph's defaults."""
+        config = getattr(self, "config", None)
+        return WebhookPolicy.from_config(getattr(config, "webhooks", None))
 
     async def start(self) -> None:
         """Set the stores up and register one system assistant per graph."""
@@ -100,9 +117,6 @@ class ServerCore:
                 ),
                 if_absent=True,
             )
-            stored = await self.records.get_assistant(assistant_id_for(graph_id))
-            if stored is not None:
-                self._assistants[stored.assistant_id] = stored
 
     async def aclose(self) -> None:
         await self.records.aclose()
@@ -117,12 +131,20 @@ class ServerCore:
         """An assistant by id, or by the name of its graph; 404 otherwise."""
         if assistant_id in self.graphs:
             assistant_id = assistant_id_for(assistant_id)
-        found = self._assistants.get(assistant_id)
-        if found is None:
+        cached = self._assistants.get(assistant_id)
+        if cached is not None and time.monotonic() - cached[0] < ASSISTANT_CACHE_SECONDS:
+            found: AssistantRecord | None = cached[1]
+        else:
             found = await self.records.get_assistant(assistant_id)
-        if found is None or found.graph_id not in self.graphs:
+            if found is not None:
+                self.remember_assistant(found)
+        if found is None or found.deleted or found.graph_id not in self.graphs:
             raise not_found("Assistant", assistant_id)
         return found
+
+    def remember_assistant(self, record: AssistantRecord) -> None:
+        """Cache `record` as just read or written by this process."""
+        self._assistants[record.assistant_id] = (time.monotonic(), record)
 
     async def search_assistants(
         self,
@@ -132,16 +154,23 @@ class ServerCore:
         name: str | None = None,
         limit: int = 10,
         offset: int = 0,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
     ) -> list[AssistantRecord]:
         found = [
             a
             for a in await self.records.list_assistants()
             if a.graph_id in self.graphs
+            and not a.deleted
             and (graph_id is None or a.graph_id == graph_id)
             and (not metadata or matches_filter(a.metadata, metadata))
             and (name is None or name.lower() in a.name.lower())
         ]
-        found.sort(key=lambda a: (a.created_at, a.assistant_id), reverse=True)
+        key = sort_by or "created_at"
+        found.sort(
+            key=lambda a: (str(getattr(a, key, "")), a.assistant_id),
+            reverse=(sort_order or "desc") == "desc",
+        )
         return found[offset : offset + limit]
 
     def graph(self, graph_id: str) -> CompiledStateGraph:
@@ -343,6 +372,33 @@ class ServerCore:
             "checkpoint_id": conf.get("checkpoint_id"),
         }
         return {"checkpoint": ref, "configurable": ref, "checkpoint_id": ref["checkpoint_id"]}
+
+    async def apply_supersteps(
+        self, record: ThreadRecord, supersteps: Sequence[Mapping[str, Any]]
+    ) -> ThreadRecord:
+        """Write `supersteps` (each `{"updates": [{"values", "as_node"}, ...]}`) to a new
+        thread's state, one checkpoint each, as `threads.create(supersteps=...)` asks."""
+        from hitl_async.types import StateUpdate
+
+        graph = self.graph_of_thread(record)
+        if graph is None:
+            raise unprocessable(
+                f"thread {record.thread_id}: supersteps need a graph_id, one of "
+                f"{sorted(self.graphs)}"
+            )
+        steps: list[list[StateUpdate]] = []
+        for step in supersteps:
+            updates = step.get("updates") if isinstance(step, Mapping) else None
+            if not isinstance(updates, list) or not all(isinstance(u, Mapping) for u in updates):
+                raise unprocessable('each superstep must be {"updates": [{"values", "as_node"}]}')
+            if any(u.get("command") is not None for u in updates):
+                raise unprocessable("supersteps with a command are not supported by hitl serve")
+            steps.append([StateUpdate(u.get("values"), u.get("as_node")) for u in updates])
+        try:
+            await graph.abulk_update_state(_thread_config(record.thread_id), steps)
+        except (HitlError, ValueError, TypeError) as exc:
+            raise unprocessable(f"{type(exc).__name__}: {exc}") from exc
+        return await self.refresh_thread(record.thread_id) or record
 
     async def refresh_thread(
         self,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from hitl_async._checkpoint import now_iso
 from hitl_async.errors import ResumeError, ThreadBusyError
@@ -22,7 +24,8 @@ from hitl_async.server.encoding import dumps, to_command
 from hitl_async.server.errors import ApiError
 from hitl_async.server.messages import MessageEvents
 from hitl_async.server.records import RunRecord, ThreadRecord
-from hitl_async.server.runs import END_EVENT, cancel_key, end_key, engine_modes
+from hitl_async.server.runs import END_EVENT, cancel_key, end_key, engine_modes, run_json
+from hitl_async.server.webhooks import send_webhook
 from hitl_async.worker import Worker
 
 if TYPE_CHECKING:
@@ -44,6 +47,31 @@ def _unwrap(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
+
+
+def _webhook_payload(run: RunRecord, values: Any, error: Any) -> dict[str, Any]:
+    """What a run's webhook receives, as LangGraph's server sends it: the run, its final
+    status and the thread's values (and the error of a failed run)."""
+    payload = {
+        **run_json(run),
+        "run_started_at": run.created_at,
+        "run_ended_at": run.updated_at,
+        "webhook_sent_at": now_iso(),
+        "values": values,
+    }
+    if error is not None:
+        payload["error"] = error
+    return payload
+
+
+def _without_interrupts(event: dict[str, Any]) -> dict[str, Any]:
+    """The graph's `on_chain_end` with its output's `__interrupt__` left out, as LangGraph's
+    graph output has none (the interrupts come in the `updates`/`values` events)."""
+    output = event.get("data", {}).get("output")
+    if not isinstance(output, dict) or "__interrupt__" not in output:
+        return event
+    kept = {k: v for k, v in output.items() if k != "__interrupt__"}
+    return {**event, "data": {**event["data"], "output": kept}}
 
 
 def _event_name(mode: str, namespace: tuple[str, ...]) -> str:
@@ -197,6 +225,12 @@ class RunExecutor(Worker):
             if run.kwargs.get("temporary"):
                 await self.saver.delete_thread(run.thread_id)
                 await self.records.delete_thread(run.thread_id, keep_runs=True)
+            webhook = run.kwargs.get("webhook")
+            if webhook:
+                values = thread.values if thread is not None else None
+                await send_webhook(
+                    webhook, _webhook_payload(final or run, values, error), self.core.webhooks
+                )
 
     async def _run(self, run: RunRecord, graph: Any) -> Any:
         """Stream the run into its log; raises `_Cancelled` when asked to stop."""
@@ -247,22 +281,26 @@ class RunExecutor(Worker):
         """Run the graph, appending its streamed chunks to the run's log: a writer task sends
         whatever has accumulated in one call, so a burst of events costs one round trip."""
         kwargs = run.kwargs
-        modes = engine_modes(kwargs.get("stream_mode") or ["values"])
-        messages = MessageEvents(set(kwargs.get("stream_mode") or ()))
+        client_modes = kwargs.get("stream_mode") or ["values"]
+        modes = engine_modes(client_modes)
+        messages = MessageEvents(set(client_modes))
+        options: dict[str, Any] = {
+            "stream_mode": modes or ["values"],
+            "subgraphs": True,
+            "interrupt_before": kwargs.get("interrupt_before"),
+            "interrupt_after": kwargs.get("interrupt_after"),
+            "durability": kwargs.get("durability"),
+            "context": await self._context(run),
+        }
         send, receive = anyio.create_memory_object_stream[tuple[str, str]](1 << 16)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._write_events, run.run_id, receive)
             async with send:
-                async for item in graph.astream(
-                    run_input,
-                    config,
-                    stream_mode=modes or ["values"],
-                    subgraphs=True,
-                    interrupt_before=kwargs.get("interrupt_before"),
-                    interrupt_after=kwargs.get("interrupt_after"),
-                    durability=kwargs.get("durability"),
-                    context=kwargs.get("context") or None,
-                ):
+                if "events" in client_modes:
+                    items = self._with_events(run, graph, run_input, config, options, send)
+                else:
+                    items = graph.astream(run_input, config, **options)
+                async for item in items:
                     namespace, mode, chunk = item
                     if not modes or (namespace and not kwargs.get("subgraphs")):
                         continue
@@ -274,6 +312,31 @@ class RunExecutor(Worker):
                     if mode == "debug":
                         chunk = _with_checkpoint_refs(chunk)
                     await send.send((_event_name(mode, tuple(namespace)), dumps(chunk)))
+
+    async def _with_events(
+        self,
+        run: RunRecord,
+        graph: Any,
+        run_input: Any,
+        config: dict[str, Any],
+        options: dict[str, Any],
+        send: MemoryObjectSendStream[tuple[str, str]],
+    ) -> AsyncIterator[Any]:
+        """`stream_mode="events"`: run the graph through its `astream_events` (LangChain's v2
+        events, the graph's chain run carrying the run's id), send every event but the graph's
+        own chunks, and yield those chunks — the other modes' `(namespace, mode, chunk)`
+        items — as `astream` would, as LangGraph's server does."""
+        root = {**config, "run_id": uuid.UUID(run.run_id)}
+        async for event in graph.astream_events(run_input, root, version="v2", **options):
+            chunk = event.get("data", {}).get("chunk")
+            name = event.get("event")
+            if name == "on_chain_stream" and event.get("run_id") == run.run_id:
+                if isinstance(chunk, tuple):
+                    yield chunk
+                continue
+            if name == "on_chain_end" and event.get("run_id") == run.run_id:
+                event = _without_interrupts(event)
+            await send.send(("events", dumps(event)))
 
     async def _write_events(
         self, run_id: str, receive: MemoryObjectReceiveStream[tuple[str, str]]
@@ -351,6 +414,11 @@ class RunExecutor(Worker):
             "run_attempt": run.attempt,
         }
         return config
+
+    async def _context(self, run: RunRecord) -> dict[str, Any] | None:
+        """The run's context over its assistant's."""
+        assistant = await self.core.assistant(run.assistant_id)
+        return {**assistant.context, **(run.kwargs.get("context") or {})} or None
 
     async def _rollback(self, run: RunRecord, graph: Any) -> None:
         """Undo what a run rolled back by a newer one wrote: its checkpoints are forked away

@@ -121,6 +121,10 @@ class AssistantRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     version: int = 1
     description: str | None = None
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    """Every version saved (`assistants.get_versions`), oldest first; empty: only the current."""
+    deleted: bool = False
+    """A deleted assistant stays as a tombstone (a record store keeps assistants forever)."""
 
     def to_json(self) -> dict[str, Any]:
         return _fields_of(self)

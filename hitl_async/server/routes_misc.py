@@ -1,14 +1,14 @@
-"""`/ok`, `/info` and the assistants routes (one system assistant per graph)."""
+"""`/ok`, `/info`, and the routes of what is not served, which answer 404 as LangGraph's
+server does where they are not mounted: crons (`hitl serve` runs no scheduler; `/info` says
+`crons: false`) and the v2 thread streaming protocol (`threads.stream`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from hitl_async.server.core import pick
-from hitl_async.server.deps import authorize, core_of
-from hitl_async.server.schemas import AssistantSearch
+from hitl_async.server.errors import ApiError
 
 __all__ = ["router"]
 
@@ -40,60 +40,30 @@ async def info() -> dict[str, Any]:
     }
 
 
-@router.post("/assistants/search", tags=["assistants"])
-async def search_assistants(request: Request, body: AssistantSearch) -> list[dict[str, Any]]:
-    """Assistants, newest first, filtered by graph, metadata or name."""
-    await authorize(request, "assistants", "search", body.model_dump())
-    found = await core_of(request).search_assistants(
-        graph_id=body.graph_id,
-        metadata=body.metadata,
-        name=body.name,
-        limit=body.limit,
-        offset=body.offset,
-    )
-    return [pick(a.to_json(), body.select) for a in found]
+_NO_CRONS = (
+    "crons are not supported by hitl serve (/info flags.crons is false); schedule runs "
+    "with an external scheduler calling runs.create"
+)
 
 
-@router.post("/assistants/count", tags=["assistants"])
-async def count_assistants(request: Request, body: AssistantSearch) -> int:
-    await authorize(request, "assistants", "search", body.model_dump())
-    found = await core_of(request).search_assistants(
-        graph_id=body.graph_id, metadata=body.metadata, name=body.name, limit=1 << 30
-    )
-    return len(found)
+@router.api_route("/runs/crons", methods=["POST"], tags=["crons"])
+@router.api_route("/runs/crons/search", methods=["POST"], tags=["crons"])
+@router.api_route("/runs/crons/count", methods=["POST"], tags=["crons"])
+@router.api_route("/threads/{thread_id}/runs/crons", methods=["POST"], tags=["crons"])
+@router.api_route("/runs/crons/{cron_id}", methods=["GET", "PATCH", "DELETE"], tags=["crons"])
+async def crons() -> None:
+    """Not served: 404, as LangGraph's server answers where its cron routes are not mounted."""
+    raise ApiError(404, _NO_CRONS)
 
 
-@router.get("/assistants/{assistant_id}", tags=["assistants"])
-async def get_assistant(request: Request, assistant_id: str) -> dict[str, Any]:
-    """An assistant by id (or by graph name)."""
-    await authorize(request, "assistants", "read", {"assistant_id": assistant_id})
-    return (await core_of(request).assistant(assistant_id)).to_json()
+_NO_V2_STREAMING = (
+    "the v2 thread streaming protocol (threads.stream) is not supported by hitl serve; use "
+    "runs.stream, runs.join_stream or threads.join_stream"
+)
 
 
-@router.get("/assistants/{assistant_id}/schemas", tags=["assistants"])
-async def get_schemas(request: Request, assistant_id: str) -> dict[str, Any]:
-    """JSON schemas of the assistant's graph."""
-    await authorize(request, "assistants", "read", {"assistant_id": assistant_id})
-    core = core_of(request)
-    return core.schemas((await core.assistant(assistant_id)).graph_id)
-
-
-@router.get("/assistants/{assistant_id}/graph", tags=["assistants"])
-async def get_graph(request: Request, assistant_id: str) -> dict[str, Any]:
-    """The graph's nodes and edges."""
-    await authorize(request, "assistants", "read", {"assistant_id": assistant_id})
-    core = core_of(request)
-    return core.drawing((await core.assistant(assistant_id)).graph_id)
-
-
-@router.get("/assistants/{assistant_id}/subgraphs", tags=["assistants"])
-async def get_subgraphs(request: Request, assistant_id: str) -> dict[str, Any]:
-    """Schemas of the graph's subgraphs, by namespace."""
-    await authorize(request, "assistants", "read", {"assistant_id": assistant_id})
-    core = core_of(request)
-    graph = core.graph((await core.assistant(assistant_id)).graph_id)
-    out: dict[str, Any] = {}
-    for name, spec in graph.builder.nodes.items():
-        if spec.subgraph is not None:
-            out[name] = {"graph_id": name, "input_schema": None, "output_schema": None}
-    return out
+@router.api_route("/threads/{thread_id}/commands", methods=["POST"], tags=["threads"])
+@router.api_route("/threads/{thread_id}/stream/events", methods=["POST"], tags=["threads"])
+async def v2_streaming() -> None:
+    """Not served: 404, as LangGraph's server answers with v2 event streaming turned off."""
+    raise ApiError(404, _NO_V2_STREAMING)

@@ -12,11 +12,12 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
+from hitl_async.server.core import pick
 from hitl_async.server.deps import authorize, core_of, runs_of
 from hitl_async.server.errors import ApiError, unprocessable
 from hitl_async.server.records import ACTIVE_RUN_STATUSES, RunRecord
 from hitl_async.server.runs import RunOptions, RunService, run_json, stream_modes
-from hitl_async.server.schemas import RunCreate
+from hitl_async.server.schemas import BulkCancel, RunCreate
 
 __all__ = ["router"]
 
@@ -24,8 +25,6 @@ router = APIRouter(tags=["runs"])
 
 
 def _options(body: RunCreate) -> RunOptions:
-    if body.webhook is not None:
-        raise unprocessable("webhooks are not supported by hitl serve; poll or stream the run")
     return RunOptions(
         assistant_id=body.assistant_id,
         input=body.input,
@@ -46,6 +45,7 @@ def _options(body: RunCreate) -> RunOptions:
         on_completion=body.on_completion,
         after_seconds=body.after_seconds,
         durability=body.durability,
+        webhook=body.webhook,
     )
 
 
@@ -72,12 +72,27 @@ def _locations(run: RunRecord) -> dict[str, str]:
     return {"Location": f"{base}/stream", "Content-Location": base}
 
 
+def _wanted(stream_mode: list[str] | None) -> frozenset[str] | None:
+    """The event names a join asks for (`stream_mode`, a subset of the run's); None: all."""
+    stream_mode = [m for m in stream_mode or () if m]  # (the SDK sends `stream_mode=` for None)
+    if not stream_mode:
+        return None
+    names = {"messages" if m.startswith("messages") else m for m in stream_modes(stream_mode)}
+    return frozenset(names | {"metadata", "error"})
+
+
 async def _sse(
-    service: RunService, run: RunRecord, after: str | None, cancel_on_disconnect: bool
+    service: RunService,
+    run: RunRecord,
+    after: str | None,
+    cancel_on_disconnect: bool,
+    wanted: frozenset[str] | None = None,
 ) -> AsyncIterator[dict[str, str]]:
     finished = False
     try:
         async for event in service.events(run.run_id, after):
+            if wanted is not None and event.event.split("|", 1)[0].split("/", 1)[0] not in wanted:
+                continue
             yield {"event": event.event, "data": event.data, "id": event.id}
         finished = True
     finally:
@@ -89,10 +104,14 @@ async def _sse(
 
 
 def _stream(
-    request: Request, run: RunRecord, after: str | None, cancel_on_disconnect: bool
+    request: Request,
+    run: RunRecord,
+    after: str | None,
+    cancel_on_disconnect: bool,
+    wanted: frozenset[str] | None = None,
 ) -> EventSourceResponse:
     return EventSourceResponse(
-        _sse(runs_of(request), run, after, cancel_on_disconnect),
+        _sse(runs_of(request), run, after, cancel_on_disconnect, wanted),
         headers=_locations(run),
         ping=15,
     )
@@ -141,14 +160,15 @@ async def list_runs(
     limit: int = Query(10, ge=0, le=1000),
     offset: int = Query(0, ge=0),
     status: str | None = None,
+    select: Annotated[list[str] | None, Query()] = None,
 ) -> list[dict[str, Any]]:
-    """The thread's runs, newest first."""
+    """The thread's runs, newest first (only the `select`ed fields, if given)."""
     filters = await authorize(request, "threads", "read", {"thread_id": thread_id})
     await core_of(request).thread(thread_id, filters)
     found = await core_of(request).records.list_runs(
         thread_id, limit=limit, offset=offset, status=status
     )
-    return [run_json(r) for r in found]
+    return [pick(run_json(r), select) for r in found]
 
 
 async def _visible_run(request: Request, thread_id: str, run_id: str) -> RunRecord:
@@ -218,11 +238,14 @@ async def join_stream(
     thread_id: str,
     run_id: str,
     cancel_on_disconnect: bool = Query(False),
+    stream_mode: Annotated[list[str] | None, Query()] = None,
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
 ) -> EventSourceResponse:
-    """The run's events after `Last-Event-ID` (all of them without it), live until it ends."""
+    """The run's events after `Last-Event-ID` (all of them without it), live until it ends;
+    only those of `stream_mode` when given."""
     run = await _visible_run(request, thread_id, run_id)
-    return _stream(request, run, last_event_id or None, cancel_on_disconnect)
+    wanted = _wanted(stream_mode)
+    return _stream(request, run, last_event_id or None, cancel_on_disconnect, wanted)
 
 
 @router.get("/threads/{thread_id}/stream")
@@ -264,3 +287,36 @@ async def stream_stateless(request: Request, body: RunCreate) -> EventSourceResp
 @router.post("/runs/wait")
 async def wait_stateless(request: Request, body: RunCreate) -> JSONResponse:
     return await _wait(request, await _create(request, None, body))
+
+
+@router.post("/runs/batch")
+async def create_batch(request: Request, body: list[RunCreate]) -> list[dict[str, Any]]:
+    """Several stateless background runs at once (each on a thread of its own); an unknown
+    assistant or stream mode in any of them refuses the batch before one is created."""
+    for item in body:
+        await core_of(request).assistant(item.assistant_id)
+        stream_modes(item.stream_mode)
+    return [run_json(await _create(request, None, item)) for item in body]
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_many(
+    request: Request, body: BulkCancel, action: str = Query("interrupt")
+) -> Response:
+    """Stop the named runs of a thread, or every pending and/or running run (`status`)."""
+    if action not in ("interrupt", "rollback"):
+        raise unprocessable("action must be 'interrupt' or 'rollback'")
+    value: dict[str, Any] = {
+        "thread_id": body.thread_id,
+        "action": action,
+        "metadata": {"run_ids": body.run_ids, "status": body.status},
+    }
+    filters = await authorize(request, "threads", "update", value)
+    await runs_of(request).cancel_many(
+        thread_id=body.thread_id,
+        run_ids=body.run_ids,
+        status=body.status,
+        action=action,
+        filters=filters,
+    )
+    return Response(status_code=204)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from hitl_async.server.core import pick, thread_json
 from hitl_async.server.deps import authorize, core_of
+from hitl_async.server.errors import ApiError, unprocessable
 from hitl_async.server.records import ThreadQuery
 from hitl_async.server.schemas import (
     CheckpointRef,
     HistoryRequest,
     ThreadCreate,
     ThreadPatch,
+    ThreadPrune,
     ThreadSearch,
     ThreadStateUpdate,
 )
@@ -30,6 +33,14 @@ def _owner_metadata(
     return {**(metadata or {}), **(filters or {})}
 
 
+def _checkpoint_ref(given: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """A checkpoint as the SDK may name it: its id, a checkpoint dict, or a config."""
+    if given is None or isinstance(given, str):
+        return {"checkpoint_id": given} if given else None
+    configurable = given.get("configurable")
+    return dict(configurable) if isinstance(configurable, dict) else given
+
+
 @router.post("/threads")
 async def create_thread(request: Request, body: ThreadCreate) -> dict[str, Any]:
     """A new thread (idle, no state yet)."""
@@ -42,9 +53,20 @@ async def create_thread(request: Request, body: ThreadCreate) -> dict[str, Any]:
     metadata = _owner_metadata(value.get("metadata"), filters)
     if body.graph_id is not None:
         metadata.setdefault("graph_id", body.graph_id)
-    record = await core_of(request).create_thread(
+    core = core_of(request)
+    if body.supersteps and metadata.get("graph_id") not in core.graphs:
+        raise unprocessable(f"supersteps need a graph_id, one of {sorted(core.graphs)}")
+    record = await core.create_thread(
         thread_id=body.thread_id, metadata=metadata, if_exists=body.if_exists
     )
+    if body.supersteps and record.values is None:
+        try:
+            record = await core.apply_supersteps(record, body.supersteps)
+        except BaseException:
+            with anyio.CancelScope(shield=True):  # (refused: no thread is left behind)
+                await core.delete_thread(record.thread_id, None)
+            raise
+        return thread_json(record)
     return thread_json(record, full=False)
 
 
@@ -67,13 +89,57 @@ async def search_threads(request: Request, body: ThreadSearch) -> list[dict[str,
     """Threads matching metadata, values, status or ids; newest first by default."""
     filters = await authorize(request, "threads", "search", body.model_dump())
     found = await core_of(request).search_threads(_query(body, filters))
-    return [pick(thread_json(t), body.select) for t in found]
+    out = [pick(thread_json(t), body.select) for t in found]
+    if body.extract:
+        for doc, record in zip(out, found, strict=True):
+            doc["extracted"] = {
+                alias: _extract(thread_json(record), path) for alias, path in body.extract.items()
+            }
+    return out
+
+
+def _extract(doc: Any, path: str) -> Any:
+    """The value at a dotted path (`values.amount`, `metadata.user`); None where missing."""
+    for part in path.split("."):
+        if isinstance(doc, dict):
+            doc = doc.get(part)
+        elif (
+            isinstance(doc, list)
+            and part.lstrip("-").isdigit()
+            and -len(doc) <= int(part) < len(doc)
+        ):
+            doc = doc[int(part)]
+        else:
+            return None
+    return doc
 
 
 @router.post("/threads/count")
 async def count_threads(request: Request, body: ThreadSearch) -> int:
     filters = await authorize(request, "threads", "search", body.model_dump())
     return await core_of(request).records.count_threads(_query(body, filters))
+
+
+@router.post("/threads/prune")
+async def prune_threads(request: Request, body: ThreadPrune) -> dict[str, int]:
+    """Delete the threads (`delete`), or only their checkpoints older than the latest
+    (`keep_latest`); unknown ids are skipped. Answers how many were pruned."""
+    filters = await authorize(request, "threads", "delete", {"thread_ids": body.thread_ids})
+    core = core_of(request)
+    pruned = 0
+    for thread_id in dict.fromkeys(body.thread_ids):
+        try:
+            record = await core.thread(thread_id, filters)
+            if body.strategy == "delete":
+                await core.delete_thread(thread_id, filters)
+            else:
+                await core.saver.prune(record.thread_id, keep_last=1)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            continue
+        pruned += 1
+    return {"pruned_count": pruned}
 
 
 @router.get("/threads/{thread_id}")
@@ -83,12 +149,19 @@ async def get_thread(request: Request, thread_id: str) -> dict[str, Any]:
     return thread_json(await core_of(request).thread(thread_id, filters))
 
 
-@router.patch("/threads/{thread_id}")
-async def patch_thread(request: Request, thread_id: str, body: ThreadPatch) -> dict[str, Any]:
-    """Merge metadata into the thread's."""
+@router.patch("/threads/{thread_id}", response_model=None)
+async def patch_thread(
+    request: Request,
+    thread_id: str,
+    body: ThreadPatch,
+    prefer: str | None = Header(None),
+) -> dict[str, Any] | Response:
+    """Merge metadata into the thread's (`Prefer: return=minimal`: answer 204, no body)."""
     value: dict[str, Any] = {"thread_id": thread_id, "metadata": dict(body.metadata)}
     filters = await authorize(request, "threads", "update", value)
     record = await core_of(request).update_thread_metadata(thread_id, value["metadata"], filters)
+    if prefer is not None and "return=minimal" in prefer:
+        return Response(status_code=204)
     return thread_json(record)
 
 
@@ -162,7 +235,7 @@ async def post_history(
     found = await core.history(
         record,
         limit=body.limit,
-        before=body.before,
+        before=_checkpoint_ref(body.before),
         metadata=body.metadata,
         checkpoint=body.checkpoint,
     )

@@ -3,6 +3,7 @@ end and reading its event log — from any API process sharing the store."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 import uuid
@@ -15,15 +16,18 @@ import anyio
 from hitl_async._checkpoint import now_iso
 from hitl_async._input import is_interrupt_id
 from hitl_async.checkpoint.base import RunRequest
+from hitl_async.checkpoint.capabilities import RunQuery, run_order
 from hitl_async.server.core import ServerCore
 from hitl_async.server.errors import ApiError, conflict, not_found, unprocessable
 from hitl_async.server.records import (
     ACTIVE_RUN_STATUSES,
+    AssistantRecord,
     RunRecord,
     StreamEvent,
     ThreadRecord,
     matches_filter,
 )
+from hitl_async.server.webhooks import check_webhook
 from hitl_async.types import StreamMode
 
 __all__ = [
@@ -59,6 +63,7 @@ _CLIENT_MODES = (
     "checkpoints",
     "messages",
     "messages-tuple",
+    "events",
 )
 _BUSY = (
     "Thread is already running a task. Wait for it to finish or choose a different "
@@ -87,6 +92,10 @@ def stream_modes(requested: Any) -> list[str]:
                 f"stream_mode {mode!r} is not supported by hitl serve; supported: "
                 f"{list(_CLIENT_MODES)}"
             )
+    if "events" in modes and importlib.util.find_spec("langchain_core") is None:
+        raise unprocessable(
+            "stream_mode 'events' needs langchain-core on the server: pip install langchain-core"
+        )
     return list(dict.fromkeys(modes))
 
 
@@ -124,6 +133,7 @@ class RunOptions:
     on_completion: str | None = None
     after_seconds: float | None = None
     durability: str | None = None
+    webhook: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -192,15 +202,15 @@ class RunService:
         """Store a run and queue it; the checks that refuse it change nothing."""
         assistant = await self.core.assistant(options.assistant_id)
         modes = stream_modes(options.stream_mode)
+        if options.webhook is not None:
+            await check_webhook(options.webhook, self.core.webhooks)
         strategy = options.multitask_strategy or ("reject" if thread_id is None else "enqueue")
         if strategy not in _STRATEGIES:
             raise unprocessable(f"multitask_strategy must be one of {sorted(_STRATEGIES)}")
         if options.input is not None and options.command is not None:
             raise unprocessable("pass either input or command, not both")
         stateless = thread_id is None
-        thread = await self._thread_for(
-            thread_id, options, filters, owner_metadata, assistant.graph_id
-        )
+        thread = await self._thread_for(thread_id, options, filters, owner_metadata, assistant)
         run_id = str(uuid.uuid4())
         now = now_iso()
         kwargs: dict[str, Any] = {
@@ -218,7 +228,14 @@ class RunService:
             "durability": options.durability or "async",
             "temporary": stateless and (options.on_completion or "delete") == "delete",
         }
-        metadata = {**dict(options.metadata or {})}
+        if options.webhook is not None:
+            kwargs["webhook"] = options.webhook
+        metadata = {  # (as LangGraph's server stamps a run: its assistant's, then the caller's)
+            **assistant.metadata,
+            "graph_id": assistant.graph_id,
+            "assistant_id": assistant.assistant_id,
+            **dict(options.metadata or {}),
+        }
         run = RunRecord(
             run_id=run_id,
             thread_id=thread.thread_id,
@@ -263,12 +280,10 @@ class RunService:
         options: RunOptions,
         filters: Mapping[str, Any] | None,
         owner_metadata: Mapping[str, Any] | None,
-        graph_id: str,
+        assistant: AssistantRecord,
     ) -> ThreadRecord:
-        tags = {
-            "graph_id": graph_id,
-            "assistant_id": (await self.core.assistant(graph_id)).assistant_id,
-        }
+        graph_id = assistant.graph_id
+        tags = {"graph_id": graph_id, "assistant_id": assistant.assistant_id}
         if thread_id is None:
             return await self.core.create_thread(metadata={**(owner_metadata or {}), **tags})
         current = await self.records.get_thread(thread_id)
@@ -345,6 +360,66 @@ class RunService:
         )
         await self.records.signal(cancel_key(run.run_id))
         return asked
+
+    async def cancel_many(
+        self,
+        *,
+        thread_id: str | None,
+        run_ids: Sequence[str] | None,
+        status: str | None,
+        action: str,
+        filters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Stop the named runs of a thread, or every run in `status` (pending, running or
+        all); 404 when none matches, as LangGraph's server answers. Returns how many."""
+        if status is not None and (thread_id or run_ids):
+            raise unprocessable(
+                "When providing a 'status', 'thread_id' and 'run_ids' must be omitted. The "
+                "'status' parameter cancels all runs with the given status, regardless of "
+                "thread or run ID."
+            )
+        if status is None and not (thread_id and run_ids):
+            raise unprocessable("Must provide either a status, or both 'thread_id' and 'run_ids'")
+        if status is not None:
+            wanted = ACTIVE_RUN_STATUSES if status == "all" else frozenset({status})
+            found = [r for r in await self._queued_runs() if r.status in wanted]
+        else:
+            found = [
+                r
+                for r in [await self.records.get_run(i) for i in dict.fromkeys(run_ids or ())]
+                if r is not None and r.thread_id == thread_id
+            ]
+        if filters:
+            visible = []
+            for run in found:
+                thread = await self.records.get_thread(run.thread_id)
+                if thread is not None and matches_filter(thread.metadata, filters):
+                    visible.append(run)
+            found = visible
+        if not found:
+            raise ApiError(404, "No runs found to cancel.")
+        for run in found:
+            await self.cancel(run, action=action)
+        return len(found)
+
+    async def _queued_runs(self) -> list[RunRecord]:
+        """The runs the run queue holds as queued or running (the server's pending and
+        running runs, on every thread)."""
+        runs: list[RunRecord] = []
+        for queue_status in ("queued", "running"):
+            before = None
+            while True:
+                page = await self.core.run_queue.list_requests(
+                    RunQuery(queue=self.core.queue, status=queue_status, before=before, limit=500)
+                )
+                for request in page:
+                    run = await self.records.get_run(request.id)
+                    if run is not None:
+                        runs.append(run)
+                if len(page) < 500:
+                    break
+                before = run_order(page[-1])
+        return runs
 
     async def wait_for_end(
         self, run_id: str, timeout: float | None = None, *, created: RunRecord | None = None

@@ -8,11 +8,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AssistantCreate",
+    "AssistantLatest",
+    "AssistantPatch",
     "AssistantSearch",
+    "AssistantVersions",
+    "BulkCancel",
     "HistoryRequest",
     "RunCreate",
     "ThreadCreate",
     "ThreadPatch",
+    "ThreadPrune",
     "ThreadSearch",
     "ThreadStateUpdate",
 ]
@@ -28,7 +34,50 @@ class AssistantSearch(_Body):
     name: str | None = None
     limit: int = Field(10, ge=0, le=1000)
     offset: int = Field(0, ge=0)
+    sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
+    sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None
+
+
+class AssistantCreate(_Body):
+    graph_id: str
+    assistant_id: str | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantPatch(_Body):
+    graph_id: str | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantVersions(_Body):
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(10, ge=0, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class AssistantLatest(_Body):
+    version: int
+
+
+class ThreadPrune(_Body):
+    thread_ids: list[str] = Field(default_factory=list)
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+class BulkCancel(_Body):
+    thread_id: str | None = None
+    run_ids: list[str] | None = None
+    status: Literal["pending", "running", "all"] | None = None
 
 
 class ThreadCreate(_Body):
@@ -36,6 +85,7 @@ class ThreadCreate(_Body):
     metadata: dict[str, Any] | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
     graph_id: str | None = None
+    supersteps: list[dict[str, Any]] | None = None
 
 
 class ThreadPatch(_Body):
@@ -52,6 +102,7 @@ class ThreadSearch(_Body):
     sort_by: Literal["thread_id", "status", "created_at", "updated_at"] | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None
+    extract: dict[str, str] | None = None
 
 
 class ThreadStateUpdate(_Body):
@@ -68,7 +119,7 @@ class CheckpointRef(_Body):
 
 class HistoryRequest(_Body):
     limit: int = Field(10, ge=1, le=1000)
-    before: dict[str, Any] | None = None
+    before: str | dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     checkpoint: dict[str, Any] | None = None
     select: list[str] | None = None

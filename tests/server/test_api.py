@@ -44,6 +44,7 @@ async def test_meta_and_assistants(server: Proc) -> None:
     assert sorted(a["graph_id"] for a in found) == [
         "agent",
         "chat",
+        "configured",
         "memory",
         "nested",
         "pair",
@@ -171,7 +172,7 @@ async def test_strict_resume_errors(server: Proc) -> None:
     with pytest.raises(NotFoundError):
         await c.runs.create(tid, "no-such-graph", input={"amount": 1})
     with pytest.raises(UnprocessableEntityError):
-        await c.runs.create(tid, "agent", input={"amount": 1}, stream_mode="events")
+        await c.runs.create(tid, "agent", input={"amount": 1}, stream_mode="no-such-mode")
 
 
 async def test_resume_of_a_busy_thread_is_409(server: Proc) -> None:

@@ -1,4 +1,5 @@
-"""The same API through `langgraph-sdk`'s synchronous client, on SQLite, PostgreSQL and Redis."""
+"""The same API through `langgraph-sdk`'s synchronous client, on SQLite, PostgreSQL and Redis
+(the calls whose return differs in the sync client: `None` for delete and cancel_many)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def test_sync_client_round_trip(server: Proc) -> None:
     assert {a["graph_id"] for a in c.assistants.search()} == {
         "agent",
         "chat",
+        "configured",
         "memory",
         "nested",
         "pair",
@@ -57,3 +59,28 @@ def test_sync_client_round_trip(server: Proc) -> None:
         c.threads.delete(t)
     with pytest.raises(NotFoundError):
         c.threads.get(tid)
+
+
+def test_sync_client_added_calls(server: Proc) -> None:
+    c = get_sync_client(url=server.url)
+    made = c.assistants.create("configured", config={"configurable": {"x": 3}}, name="sync")
+    aid = made["assistant_id"]
+    assert c.assistants.update(aid, name="sync2")["version"] == 2
+    assert [v["version"] for v in c.assistants.get_versions(aid)] == [2, 1]
+    assert c.assistants.set_latest(aid, 1)["name"] == "sync"
+    assert c.runs.wait(None, aid, input={})["x"] == 3
+    assert c.assistants.delete(aid) is None
+    with pytest.raises(NotFoundError):
+        c.assistants.get(aid)
+
+    (run,) = c.runs.create_batch([{"assistant_id": "slow", "input": {"steps": 9}}])
+    tid = c.threads.create()["thread_id"]
+    later = c.runs.create(tid, "slow", input={"steps": 0}, after_seconds=60)
+    assert c.runs.cancel_many(thread_id=tid, run_ids=[later["run_id"]]) is None
+    c.runs.join(tid, later["run_id"])
+    assert c.runs.get(tid, later["run_id"])["status"] == "interrupted"
+    assert c.threads.prune([tid]) == {"pruned_count": 1}
+    parts = list(c.runs.stream(None, "slow", input={"steps": 9}, stream_mode="events"))
+    events = [p.data["event"] for p in parts if p.event == "events"]
+    assert events[0] == "on_chain_start" and events[-1] == "on_chain_end"
+    assert run["status"] == "pending"

@@ -60,7 +60,7 @@ def test_bad_configs_name_the_problem(tmp_path: Path, doc: object, message: str)
 def test_loads_the_graphs_named_by_file(tmp_path: Path) -> None:
     config = ServeConfig.load(CONFIG)
     graphs = load_graphs(config, InMemorySaver())
-    assert sorted(graphs) == ["agent", "chat", "memory", "nested", "pair", "slow"]
+    assert sorted(graphs) == ["agent", "chat", "configured", "memory", "nested", "pair", "slow"]
     assert graphs["agent"].name == "agent" and graphs["agent"].checkpointer is not None
     assert isinstance(graphs["memory"].store, InMemoryStore)  # no server store: its own
     store = InMemoryStore()

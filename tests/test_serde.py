@@ -836,6 +836,6 @@ def test_an_input_that_cannot_be_stored_is_named_as_the_graphs_input() -> None:
     g.add_edge(START, "n")
     app = g.compile(checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "bad-input"}}
-    with pytest.raises(SerializationError, match="in channel \"the graph's input\""):
+    with pytest.raises(SerializationError, match='in channel "the graph\'s input"'):
         app.invoke({"x": Unregistered(1)}, config)
     assert app.get_state(config).values == {}

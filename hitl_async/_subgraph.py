@@ -12,6 +12,7 @@ from hitl_async._run import Run
 from hitl_async._runtime import active_scratchpad, current_scratchpad
 from hitl_async._schema import update_as_items
 from hitl_async.errors import GraphInterrupt
+from hitl_async.runnables import graph_scope
 from hitl_async.types import Command
 
 if TYPE_CHECKING:
@@ -56,6 +57,29 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
     conf.pop("checkpoint_id", None)
     conf.update(thread_id=parent.thread_id, checkpoint_ns=ns)
     config = {**parent.config, "configurable": conf}
+    chain = graph_scope(pad.task_id, graph.name, input)
+    if chain is not None:  # the subgraph's tasks are children of its own chain run
+        config["callbacks"] = chain.callbacks
+    try:
+        output = await _run_in(graph, input, pad, parent, ns, config)
+    except BaseException as exc:
+        if chain is not None:
+            chain.fail(exc)
+        raise
+    if chain is not None:
+        chain.end(output)
+    return output
+
+
+async def _run_in(
+    graph: CompiledStateGraph,
+    input: Any,
+    pad: Scratchpad,
+    parent: Run,
+    ns: str,
+    config: dict[str, Any],
+) -> Any:
+    """`run_subgraph`'s run: load the call's namespace, apply the input, run to the end."""
     run = Run(
         graph,
         config,

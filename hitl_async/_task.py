@@ -101,7 +101,10 @@ class Task:
 
     @property
     def path(self) -> tuple[str, Any]:
-        return ("__pregel_push", self.index) if self.spec.push else ("__pregel_pull", self.name)
+        """LangGraph's task path: `Send`s are pushes by index, nodes (the input task too) pulls."""
+        if self.spec.push and self.name != START:
+            return ("__pregel_push", self.index)
+        return ("__pregel_pull", self.name)
 
 
 def listed_order(tasks: Iterable[Task], nodes: Iterable[str]) -> list[Task]:

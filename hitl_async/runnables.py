@@ -23,11 +23,13 @@ from typing import Any, Protocol
 import anyio
 
 __all__ = [
+    "GraphScope",
     "RunnableNode",
     "ScopeHandle",
     "SupportsInvoke",
     "TaskInfo",
     "call_in_scope",
+    "graph_scope",
     "is_runnable",
     "langchain_config",
     "merge_configs",
@@ -165,6 +167,36 @@ def node_config(pad: Any) -> dict[str, Any]:
     if handle is not None and handle.task_id == pad.task_id:
         return handle.config
     return langchain_config(pad.config, task_info(pad))
+
+
+class GraphScope:
+    """A subgraph's LangChain chain run while it runs inside a task (see `graph_scope`)."""
+
+    def __init__(self, run: Any) -> None:
+        self._run = run
+        self.callbacks = run.get_child()
+        """The callbacks the subgraph's own tasks run under (children of this run)."""
+
+    def end(self, output: Any) -> None:
+        """Report the subgraph's output (`on_chain_end`)."""
+        self._run.on_chain_end(output)
+
+    def fail(self, error: BaseException) -> None:
+        """Report that the subgraph stopped on `error` (an interrupt included)."""
+        self._run.on_chain_error(error)
+
+
+def graph_scope(task_id: str, name: str, inputs: Any) -> GraphScope | None:
+    """Open the chain run of a subgraph `name` called by task `task_id`, as a child of the
+    task's own chain run (LangGraph's tree: node → subgraph → its nodes); None when the task
+    runs without LangChain callbacks."""
+    handle = _SCOPE.get()
+    if handle is None or handle._run is None or handle.task_id != task_id:
+        return None
+    from langchain_core.callbacks.manager import CallbackManager
+
+    manager = CallbackManager.configure(inheritable_callbacks=handle.config["callbacks"])
+    return GraphScope(manager.on_chain_start(None, inputs, name=name))
 
 
 def needs_scope(config: Mapping[str, Any]) -> bool:

@@ -73,8 +73,12 @@ def _graph_runnable(graph: Any) -> Any:
                     input, inner, stream_mode=[*modes, "values"] if extra else modes, **kwargs
                 ):
                     mode, chunk = item[-2], item[-1]
-                    if mode == "values":
-                        final = chunk
+                    if mode == "values":  # the output is the state, without pending interrupts
+                        final = (
+                            {k: v for k, v in chunk.items() if k != "__interrupt__"}
+                            if isinstance(chunk, dict)
+                            else chunk
+                        )
                         if extra:
                             continue
                     yield chunk if single else item

@@ -223,6 +223,27 @@ async def test_astream_events_of_a_run_that_pauses_ends_the_graph_run() -> None:
     app = g.compile(checkpointer=InMemorySaver())
     events = [e async for e in app.astream_events({"x": 0, "log": []}, cfg("p"), version="v2")]
     assert events[-1]["event"] == "on_chain_end" and events[-1]["name"] == "LangGraph"
+    assert events[-1]["data"]["output"] == {"x": 0, "log": []}  # the state, as LangGraph
     streamed = [e["data"]["chunk"] for e in events if e["event"] == "on_chain_stream"]
     assert any("__interrupt__" in chunk for chunk in streamed if isinstance(chunk, dict))
     assert (await app.aget_state(cfg("p"))).next == ("ask",)
+
+
+async def test_astream_events_nests_a_subgraph_run_under_its_node() -> None:
+    app = _graph()
+    events = [e async for e in app.astream_events({"x": 0}, cfg("sub"), version="v2")]
+    starts = [
+        (e["name"], len(e["parent_ids"]), e["tags"])
+        for e in events
+        if e["event"] == "on_chain_start"
+    ]
+    assert starts == [
+        ("mygraph", 0, []),
+        ("a", 1, ["graph:step:1"]),
+        ("sub", 1, ["graph:step:2"]),
+        ("LangGraph", 2, ["seq:step:1"]),  # the subgraph's own run, under its node's
+        ("inner", 3, ["graph:step:1"]),
+    ]
+    history = [s async for s in app.aget_state_history(cfg("sub"))]
+    first = history[-1].tasks[0]
+    assert (first.name, first.path) == ("__start__", ("__pregel_pull", "__start__"))

@@ -109,11 +109,11 @@ class _Clock:
 async def _chain10(driver: str, runs: int) -> tuple[float, float]:
     """µs per superstep of chain10 (wall, CPU): medians over `runs` runs."""
     from benchmarks.stores import Servers, open_store
-    from benchmarks.workloads import HITL, _Chain, chain_graph, hitl_engine, run_config
+    from benchmarks.workloads import HITL, ChainState, chain_graph, hitl_engine, run_config
 
     engine = hitl_engine()
     async with open_store(HITL, driver, Servers()) as store:
-        graph = chain_graph(engine, _Chain, 10, store.saver)
+        graph = chain_graph(engine, ChainState, 10, store.saver)
         for i in range(10):
             assert await graph.ainvoke({"x": 0}, run_config(f"warm-{i}")) == {"x": 10}
         walls, cpus = [], []
@@ -192,11 +192,11 @@ def _hooks_ns(rounds: int = 50_000) -> float:
     """ns per run that hitl-async's own telemetry calls cost when nothing records: deciding
     whether to trace (and naming the run for log records) at its start, and forgetting it at its
     end. The same calls, timed alone, so the figure is not lost in the noise of whole runs."""
-    from benchmarks.workloads import _Chain, chain_graph, hitl_engine
+    from benchmarks.workloads import ChainState, chain_graph, hitl_engine
     from hitl_async._run import Run
     from hitl_async.telemetry import end_log_run, trace_run
 
-    graph = chain_graph(hitl_engine(), _Chain, 10, None)
+    graph = chain_graph(hitl_engine(), ChainState, 10, None)
     run = Run(graph, {"configurable": {"thread_id": "t"}})
     started = time.perf_counter()
     for _ in range(rounds):

@@ -168,7 +168,7 @@ async def per_step_bytes(store: Store, run: Callable[[], Awaitable[None]]) -> tu
 # -- chain10 -------------------------------------------------------------------------------------
 
 
-class _Chain(TypedDict):
+class ChainState(TypedDict):
     x: int
 
 
@@ -218,7 +218,7 @@ async def time_chain10(
 
 async def chain10(engine: Engine, store: Store, sizes: Sizes) -> Result:
     """Per-superstep time of a chain of 10 trivial async nodes (a checkpoint after each step)."""
-    return await time_chain10(chain_graph(engine, _Chain, 10, store.saver), store, sizes)
+    return await time_chain10(chain_graph(engine, ChainState, 10, store.saver), store, sizes)
 
 
 # -- threads200 ----------------------------------------------------------------------------------

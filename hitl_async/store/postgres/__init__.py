@@ -25,7 +25,7 @@ from hitl_async_postgres.store import PostgresStore as _DriverStore  # noqa: E40
 from hitl_async.checkpoint.postgres import postgres_url  # noqa: E402
 from hitl_async.store._langgraph_names import no_deserializer, pool_options  # noqa: E402
 
-__all__ = ["PostgresStore", "store_arguments"]
+__all__ = ["ConnStore", "PostgresStore", "store_arguments"]
 
 
 def store_arguments(conn: Any, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -37,9 +37,10 @@ def store_arguments(conn: Any, options: dict[str, Any]) -> tuple[str, dict[str, 
     return dsn, {**url_options, **options}
 
 
-class PostgresStore(SyncSetup, _DriverStore):
-    """LangGraph's `PostgresStore(conn)`: items in the database of `conn`; `pipe` is ignored
-    (the driver batches by itself) and `deserializer` refused."""
+class ConnStore(_DriverStore):
+    """The driver's store made from LangGraph's constructor arguments: `conn` (a URL or a
+    psycopg connection); `pipe` is ignored (the driver batches by itself) and
+    `deserializer` refused."""
 
     def __init__(
         self, conn: Any, *, pipe: Any = None, deserializer: Any = None, **options: Any
@@ -48,6 +49,11 @@ class PostgresStore(SyncSetup, _DriverStore):
         dsn, merged = store_arguments(conn, options)
         super().__init__(dsn, **merged)
         self.conn = conn
+
+
+class PostgresStore(SyncSetup, ConnStore):
+    """LangGraph's `PostgresStore(conn)`: items in the database of `conn`, with a blocking
+    `setup()` from synchronous code."""
 
     @classmethod
     @contextmanager

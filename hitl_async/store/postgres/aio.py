@@ -10,24 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from hitl_async_postgres.store import PostgresStore as _DriverStore
-
-from hitl_async.store._langgraph_names import no_deserializer, pool_options
-from hitl_async.store.postgres import store_arguments
+from hitl_async.store._langgraph_names import pool_options
+from hitl_async.store.postgres import ConnStore
 
 __all__ = ["AsyncPostgresStore"]
 
 
-class AsyncPostgresStore(_DriverStore):
+class AsyncPostgresStore(ConnStore):
     """LangGraph's `AsyncPostgresStore(conn)`: items in the database of `conn`."""
-
-    def __init__(
-        self, conn: Any, *, pipe: Any = None, deserializer: Any = None, **options: Any
-    ) -> None:
-        no_deserializer(deserializer, type(self).__name__)
-        dsn, merged = store_arguments(conn, options)
-        super().__init__(dsn, **merged)
-        self.conn = conn
 
     @classmethod
     @asynccontextmanager

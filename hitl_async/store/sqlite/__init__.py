@@ -21,17 +21,22 @@ from hitl_async_sqlite.store import SqliteStore as _DriverStore  # noqa: E402
 from hitl_async.checkpoint.sqlite import database_path  # noqa: E402
 from hitl_async.store._langgraph_names import no_deserializer  # noqa: E402
 
-__all__ = ["SqliteStore"]
+__all__ = ["ConnStore", "SqliteStore"]
 
 
-class SqliteStore(SyncSetup, _DriverStore):
-    """LangGraph's `SqliteStore(conn)`: items in the database file `conn` (a
-    `sqlite3.Connection` or a path) is connected to; `deserializer` is refused."""
+class ConnStore(_DriverStore):
+    """The driver's store made from LangGraph's constructor arguments: the database file
+    `conn` (a `sqlite3.Connection`, an `aiosqlite.Connection` or a path) is connected to;
+    `deserializer` is refused."""
 
     def __init__(self, conn: Any, *, deserializer: Any = None, **options: Any) -> None:
         no_deserializer(deserializer, type(self).__name__)
         super().__init__(database_path(conn), **options)
         self.conn = conn
+
+
+class SqliteStore(SyncSetup, ConnStore):
+    """LangGraph's `SqliteStore(conn)`, with a blocking `setup()` from synchronous code."""
 
     @classmethod
     @contextmanager

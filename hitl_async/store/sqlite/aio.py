@@ -6,22 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from hitl_async_sqlite.store import SqliteStore as _DriverStore
-
-from hitl_async.checkpoint.sqlite import database_path
-from hitl_async.store._langgraph_names import no_deserializer
+from hitl_async.store.sqlite import ConnStore
 
 __all__ = ["AsyncSqliteStore"]
 
 
-class AsyncSqliteStore(_DriverStore):
+class AsyncSqliteStore(ConnStore):
     """LangGraph's `AsyncSqliteStore(conn)`: items in the database file `conn` (an
     `aiosqlite.Connection`, a `sqlite3.Connection` or a path) is connected to."""
-
-    def __init__(self, conn: Any, *, deserializer: Any = None, **options: Any) -> None:
-        no_deserializer(deserializer, type(self).__name__)
-        super().__init__(database_path(conn), **options)
-        self.conn = conn
 
     @classmethod
     @asynccontextmanager

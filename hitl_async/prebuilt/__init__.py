@@ -45,6 +45,7 @@ from hitl_async.prebuilt.tool_node import (
     ToolNode,
     tools_condition,
 )
+from hitl_async.prebuilt.tool_runtime import ToolRuntime
 
 __all__ = [
     "ActionRequest",
@@ -63,6 +64,7 @@ __all__ = [
     "InjectedToolCallId",
     "ToolInvocationError",
     "ToolNode",
+    "ToolRuntime",
     "create_react_agent",
     "create_tool_calling_executor",
     "human_review",

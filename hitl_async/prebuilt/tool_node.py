@@ -1,12 +1,13 @@
 """`ToolNode` and `tools_condition`, as in `langgraph.prebuilt`: run the tool calls of the last
-AI message (in parallel), answer each with a `ToolMessage`, inject graph state, the store and
-the tool call id into tools that ask for them, and let tools return a `Command`.
+AI message (in parallel), answer each with a `ToolMessage`, inject graph state, the store, the
+tool call id and a `ToolRuntime` into tools that ask for them, and let tools return a `Command`.
 
 Needs langchain-core (`pip install 'hitl-async[langchain]'`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -27,6 +28,8 @@ from langchain_core.tools.base import get_all_basemodel_annotations
 from pydantic import ValidationError
 
 from hitl_async.errors import GraphBubbleUp
+from hitl_async.prebuilt.tool_runtime import ToolRuntime
+from hitl_async.runtime import Runtime, get_runtime
 from hitl_async.types import Command
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "InjectedToolCallId",
     "ToolInvocationError",
     "ToolNode",
+    "ToolRuntime",
     "command_aware",
     "msg_content_output",
     "tools_condition",
@@ -137,29 +141,59 @@ class _Injected:
     state: dict[str, str | None] = field(default_factory=dict)
     store: str | None = None
     call_id: str | None = None
+    runtime: str | None = None
+    hidden: set[str] = field(default_factory=set)
+    """Every argument marked injected: what the model wrote for them is dropped."""
 
     @property
     def keys(self) -> set[str]:
-        out = set(self.state)
-        out.update(k for k in (self.store, self.call_id) if k is not None)
+        out = set(self.state) | self.hidden
+        out.update(k for k in (self.store, self.call_id, self.runtime) if k is not None)
         return out
+
+
+def _is_runtime_type(annotation: Any) -> bool:
+    """`ToolRuntime`, `ToolRuntime[C, S]`, or either inside `Annotated`/`Optional`."""
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, ToolRuntime):
+        return True
+    if isinstance(origin, type) and issubclass(origin, ToolRuntime):
+        return True
+    if origin in (typing.Annotated, Union, types.UnionType):
+        return any(_is_runtime_type(a) for a in typing.get_args(annotation))
+    return False
+
+
+def _annotations(tool: BaseTool) -> dict[str, Any]:
+    """The tool's argument annotations: its function's, overridden by its input schema's."""
+    func = getattr(tool, "func", None) or getattr(tool, "coroutine", None)
+    try:
+        found = typing.get_type_hints(func, include_extras=True) if func else {}
+    except Exception:
+        found = {}
+    with contextlib.suppress(Exception):  # a tool whose schema cannot be built has none
+        found.update(get_all_basemodel_annotations(tool.get_input_schema()))
+    found.pop("return", None)
+    return found
 
 
 def _injected_args(tool: BaseTool) -> _Injected:
     found = _Injected()
-    try:
-        annotations = get_all_basemodel_annotations(tool.get_input_schema())
-    except Exception:
-        return found
-    for name, annotation in annotations.items():
+    for name, annotation in _annotations(tool).items():
+        if name == "runtime" or _is_runtime_type(annotation):
+            found.runtime = name  # LangGraph injects a parameter named `runtime` whatever its type
         for meta in typing.get_args(annotation)[1:]:
             marker = meta() if isinstance(meta, type) else meta
+            if isinstance(marker, InjectedToolArg):
+                found.hidden.add(name)
             if isinstance(marker, InjectedState):
                 found.state[name] = marker.field
             elif isinstance(marker, InjectedStore):
                 found.store = name
             elif isinstance(marker, InjectedToolCallId):
                 found.call_id = name
+        if _is_runtime_type(annotation):
+            found.hidden.add(name)
     return found
 
 
@@ -261,8 +295,23 @@ class ToolNode:
 
     # -- one call ----------------------------------------------------------------------------
 
-    def _prepare(self, call: ToolCall, state: Any, store: Any) -> dict[str, Any]:
+    def _tool_runtime(self, call: ToolCall, state: Any, config: Any) -> ToolRuntime[Any, Any]:
+        """The `ToolRuntime` of one call: as LangGraph builds it, from the node's input, the
+        running graph (context, store, stream writer) and the node's config."""
+        graph = _graph_runtime()
+        return ToolRuntime(
+            state=state,
+            context=graph.context if graph is not None else None,
+            config=config if config is not None else {},
+            stream_writer=graph.stream_writer if graph is not None else _no_writer,
+            tool_call_id=call["id"],
+            store=graph.store if graph is not None else None,
+            tools=list(self.tools_by_name.values()),
+        )
+
+    def _prepare(self, call: ToolCall, runtime: ToolRuntime[Any, Any]) -> dict[str, Any]:
         injected = self._injected[call["name"]]
+        state, store = runtime.state, runtime.store
         args = {k: v for k, v in call["args"].items() if k not in injected.keys}
         if injected.state:
             if isinstance(state, list):
@@ -281,6 +330,8 @@ class ToolNode:
                     "compile your graph with a store."
                 )
             args[injected.store] = store
+        if injected.runtime is not None:
+            args[injected.runtime] = runtime
         return {**call, "args": args, "type": "tool_call"}
 
     def _invalid(self, call: ToolCall) -> ToolMessage:
@@ -317,13 +368,14 @@ class ToolNode:
             return response
         raise TypeError(f"Tool {call['name']} returned unexpected type: {type(response)}")
 
-    def _run_one(self, call: ToolCall, state: Any, store: Any, config: Any) -> Any:
+    def _run_one(self, call: ToolCall, state: Any, config: Any) -> Any:
         if call["name"] not in self.tools_by_name:
             return self._invalid(call)
         tool = self._runnable[call["name"]]
         try:
             try:
-                response = tool.invoke(self._prepare(call, state, store), config)
+                prepared = self._prepare(call, self._tool_runtime(call, state, config))
+                response = tool.invoke(prepared, config)
             except ValidationError as exc:
                 raise ToolInvocationError(call["name"], exc, call["args"]) from exc
             return self._result(call, response)
@@ -332,13 +384,14 @@ class ToolNode:
         except Exception as exc:
             return self._on_error(call, exc)
 
-    async def _arun_one(self, call: ToolCall, state: Any, store: Any, config: Any) -> Any:
+    async def _arun_one(self, call: ToolCall, state: Any, config: Any) -> Any:
         if call["name"] not in self.tools_by_name:
             return self._invalid(call)
         tool = self._runnable[call["name"]]
         try:
             try:
-                response = await tool.ainvoke(self._prepare(call, state, store), config)
+                prepared = self._prepare(call, self._tool_runtime(call, state, config))
+                response = await tool.ainvoke(prepared, config)
             except ValidationError as exc:
                 raise ToolInvocationError(call["name"], exc, call["args"]) from exc
             return self._result(call, response)
@@ -352,11 +405,9 @@ class ToolNode:
     def invoke(self, input: Any, config: Any = None, **_: Any) -> Any:
         """Run the tool calls in parallel threads; see the class docstring."""
         calls, kind, state = self._parse(input)
-        store = _store()
         with ThreadPoolExecutor(max_workers=max(len(calls), 1)) as pool:
             futures = [
-                pool.submit(copy_context().run, self._run_one, c, state, store, config)
-                for c in calls
+                pool.submit(copy_context().run, self._run_one, c, state, config) for c in calls
             ]
             outputs = _gather([f.exception() or f.result() for f in futures])
         return self._combine(outputs, kind)
@@ -364,12 +415,11 @@ class ToolNode:
     async def ainvoke(self, input: Any, config: Any = None, **_: Any) -> Any:
         """Run the tool calls concurrently; see the class docstring."""
         calls, kind, state = self._parse(input)
-        store = _store()
         results: list[Any] = [None] * len(calls)
 
         async def one(index: int, call: ToolCall) -> None:
             try:
-                results[index] = await self._arun_one(call, state, store, config)
+                results[index] = await self._arun_one(call, state, config)
             except Exception as exc:  # collected: the first interrupt or error wins below
                 results[index] = exc
 
@@ -429,15 +479,18 @@ def _gather(results: list[Any]) -> list[Any]:
     return results
 
 
-def _store() -> Any:
-    """The running graph's store, or None outside a graph."""
-    from hitl_async._runtime import current_scratchpad
+def _graph_runtime() -> Runtime[Any] | None:
+    """The running graph's `Runtime`, or None outside a graph."""
+    from hitl_async._runtime import active_scratchpad
 
-    try:
-        pad = current_scratchpad("ToolNode")
-    except RuntimeError:
+    pad = active_scratchpad()
+    if pad is None or pad.run is None:
         return None
-    return getattr(getattr(pad.run, "graph", None), "store", None)
+    return get_runtime()
+
+
+def _no_writer(_: Any) -> None:
+    """The stream writer of a ToolNode called outside a graph: writes go nowhere."""
 
 
 def tools_condition(

@@ -14,7 +14,8 @@ from tool_node_cases import run_all
 
 from hitl_async import Command, InMemorySaver, interrupt
 from hitl_async.graph import END, START, MessagesState, StateGraph, add_messages
-from hitl_async.prebuilt import InjectedState, InjectedStore, ToolNode, tools_condition
+from hitl_async.prebuilt import InjectedState, InjectedStore, ToolNode, ToolRuntime, tools_condition
+from hitl_async.store.memory import InMemoryStore
 
 GOLDEN = Path(__file__).parent / "golden" / "tool_node.json"
 NAMES = dict(
@@ -24,6 +25,8 @@ NAMES = dict(
     Command=Command,
     InjectedState=InjectedState,
     add_messages=add_messages,
+    ToolRuntime=ToolRuntime,
+    InMemoryStore=InMemoryStore,
 )
 
 

@@ -50,6 +50,7 @@ def make_cases(names: dict[str, Any]) -> dict[str, Any]:
     StateGraph, START = names["StateGraph"], names["START"]
     ToolNode, Command = names["ToolNode"], names["Command"]
     InjectedState, add_messages = names["InjectedState"], names["add_messages"]
+    ToolRuntime, InMemoryStore = names["ToolRuntime"], names["InMemoryStore"]
 
     class State(TypedDict, total=False):
         messages: Annotated[list[AnyMessage], add_messages]
@@ -72,10 +73,46 @@ def make_cases(names: dict[str, Any]) -> dict[str, Any]:
         message = ToolMessage(f"bumped by {by}", tool_call_id=call_id, name="bump")
         return Command(update={"messages": [message], "count": by})
 
+    @tool
+    def inspect_runtime(topic: str, runtime: ToolRuntime) -> str:
+        """Reports what its runtime holds (the model sees only `topic`)."""
+        runtime.stream_writer({"topic": topic})
+        state = runtime.state
+        return json.dumps(
+            {
+                "topic": topic,
+                "runtime": type(runtime).__name__,
+                "state_keys": sorted(state) if isinstance(state, dict) else type(state).__name__,
+                "note": state.get("note") if isinstance(state, dict) else None,
+                "context": runtime.context,
+                "call": runtime.tool_call_id,
+                "store": type(runtime.store).__name__,
+                "tools": [t.name for t in runtime.tools],
+                "node": runtime.config.get("metadata", {}).get("langgraph_node"),
+            }
+        )
+
+    @tool
+    def remember(value: str, runtime: ToolRuntime) -> str:
+        """Stores a value in the graph's store and reads it back."""
+        runtime.store.put(("notes",), runtime.tool_call_id, {"value": value})
+        return str(runtime.store.get(("notes",), runtime.tool_call_id).value)
+
+    @tool
+    def untyped_runtime(x: int, runtime) -> str:  # type: ignore[no-untyped-def]
+        """A parameter named `runtime` is injected whatever its annotation."""
+        return f"{x} {type(runtime).__name__}"
+
     def calls(*items: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"name": n, "args": a, "id": f"call-{i}"} for i, (n, a) in enumerate(items)]
 
-    def run(tools: list[Any], tool_calls: list[dict[str, Any]], **options: Any) -> Any:
+    def run(
+        tools: list[Any],
+        tool_calls: list[dict[str, Any]],
+        context: Any = None,
+        store: Any = None,
+        **options: Any,
+    ) -> Any:
         builder = StateGraph(State)
         builder.add_node("tools", ToolNode(tools, **options))
         builder.add_edge(START, "tools")
@@ -84,7 +121,7 @@ def make_cases(names: dict[str, Any]) -> dict[str, Any]:
             "note": "hello",
             "count": 1,
         }
-        return builder.compile().invoke(state)
+        return builder.compile(store=store).invoke(state, context=context)
 
     def handle_value(e: ValueError) -> str:
         return f"handled {type(e).__name__}: {e}"
@@ -124,6 +161,30 @@ def make_cases(names: dict[str, Any]) -> dict[str, Any]:
         "tool returning a Command": lambda: run(
             [bump, add], calls(("bump", {"by": 5}), ("add", {"a": 1, "b": 1}))
         ),
+        "ToolRuntime is injected and hidden from the model": lambda: {
+            "schema": sorted(inspect_runtime.tool_call_schema.model_json_schema()["properties"]),
+            **run(
+                [inspect_runtime, add],
+                calls(("inspect_runtime", {"topic": "t"}), ("inspect_runtime", {"topic": "u"})),
+                context={"user": "ann"},
+                store=InMemoryStore(),
+            ),
+        },
+        "ToolRuntime without a store or context": lambda: run(
+            [inspect_runtime], calls(("inspect_runtime", {"topic": "t"}))
+        ),
+        "ToolRuntime: a runtime the model made up is replaced": lambda: run(
+            [inspect_runtime],
+            calls(("inspect_runtime", {"topic": "t", "runtime": {"state": "forged"}})),
+            context="ctx",
+        ),
+        "ToolRuntime store": lambda: run(
+            [remember], calls(("remember", {"value": "v"})), store=InMemoryStore()
+        ),
+        "a parameter named runtime": lambda: {
+            "schema": sorted(untyped_runtime.tool_call_schema.model_json_schema()["properties"]),
+            **run([untyped_runtime], calls(("untyped_runtime", {"x": 1, "runtime": None}))),
+        },
     }
 
 
@@ -160,7 +221,8 @@ if __name__ == "__main__":
     from importlib.metadata import version
 
     from langgraph.graph import START, StateGraph, add_messages
-    from langgraph.prebuilt import InjectedState, ToolNode
+    from langgraph.prebuilt import InjectedState, ToolNode, ToolRuntime
+    from langgraph.store.memory import InMemoryStore
     from langgraph.types import Command
 
     names = dict(
@@ -170,6 +232,8 @@ if __name__ == "__main__":
         Command=Command,
         InjectedState=InjectedState,
         add_messages=add_messages,
+        ToolRuntime=ToolRuntime,
+        InMemoryStore=InMemoryStore,
     )
     versions = {p: version(p) for p in ("langgraph", "langgraph-prebuilt", "langchain-core")}
     json.dump(

@@ -1,0 +1,62 @@
+"""`ToolRuntime`, as in `langgraph.prebuilt`: what a tool declares a `runtime: ToolRuntime`
+parameter to receive from the `ToolNode` that runs it (the graph state, the run's context,
+config, store and stream writer, and its tool call's id).
+
+langchain-core hides a parameter annotated with a subclass of its `_DirectlyInjectedToolArg`
+from the schema the model sees; subclassing it is how LangGraph's `ToolRuntime` gets the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic
+
+from langchain_core.tools import BaseTool
+from typing_extensions import TypeVar
+
+from hitl_async.types import StreamWriter
+
+if TYPE_CHECKING:
+
+    class _DirectlyInjected:
+        """langchain-core's marker of an argument injected by its type alone."""
+
+else:
+    try:
+        from langchain_core.tools.base import _DirectlyInjectedToolArg as _DirectlyInjected
+    except ImportError:  # an older langchain-core: the model sees the parameter
+
+        class _DirectlyInjected:
+            """Stands in for langchain-core's marker, which this version lacks."""
+
+
+__all__ = ["ToolRuntime"]
+
+# Both with defaults (unlike `hitl_async.typing`'s), so a bare `ToolRuntime` means
+# `ToolRuntime[None, dict]`, as LangGraph's does.
+StateT = TypeVar("StateT", default=dict[str, Any])
+ContextT = TypeVar("ContextT", default=None)
+
+
+@dataclass
+class ToolRuntime(_DirectlyInjected, Generic[ContextT, StateT]):
+    """What a tool with a `runtime: ToolRuntime` parameter is given by the `ToolNode` running
+    it; the model never sees the parameter. `state` is the graph state the node was called
+    with, `context` the run's `invoke(..., context=...)`, `config` the node's config, `store`
+    the graph's store (None without one), `tools` every tool of the node.
+    `execution_info` and `server_info` are always None here (LangGraph Platform fields)."""
+
+    state: StateT
+    context: ContextT
+    config: dict[str, Any]
+    stream_writer: StreamWriter
+    tool_call_id: str | None
+    store: Any
+    tools: list[BaseTool] = field(default_factory=list)
+    execution_info: Any = None
+    server_info: Any = None
+
+    def emit_output_delta(self, delta: Any) -> None:
+        """Does nothing: LangGraph streams `delta` on its `"tools"` stream mode, which
+        hitl-async does not have (LangGraph too does nothing when the mode is not streamed)."""
+        del delta

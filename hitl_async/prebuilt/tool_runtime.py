@@ -32,10 +32,11 @@ else:
 
 __all__ = ["ToolRuntime"]
 
-# Both with defaults (unlike `hitl_async.typing`'s), so a bare `ToolRuntime` means
-# `ToolRuntime[None, dict]`, as LangGraph's does.
-StateT = TypeVar("StateT", default=dict[str, Any])
-ContextT = TypeVar("ContextT", default=None)
+# Both default to Any (LangGraph's: dict and None), so a bare `ToolRuntime` accepts any state and
+# context: with None, pydantic warns on every tool call that has a context when langchain-core
+# serializes the tool's input.
+StateT = TypeVar("StateT", default=Any)
+ContextT = TypeVar("ContextT", default=Any)
 
 
 @dataclass

@@ -61,6 +61,9 @@ class Scratchpad:
     extras: dict[str, Any] = field(default_factory=dict)
     alone: bool = False
     """The only task running in its step (a sync node may then run in the loop's thread)."""
+    sent: list[tuple[str, Any]] = field(default_factory=list)
+    """State writes made from inside the running attempt (`hitl_async.graph.ui`), applied
+    before those of the node's return value, as LangGraph applies its config's `send`."""
 
     def interrupt(self, value: Any, timeout: float | None = None, on_timeout: Any = None) -> Any:
         index = self.counter

@@ -383,6 +383,7 @@ async def execute(
     while True:
         attempt += 1
         pad.counter = 0
+        pad.sent.clear()  # a retried attempt makes its own
         token = set_scratchpad(pad)
         try:
             result = await _call(node, arg, pad)
@@ -431,6 +432,8 @@ async def execute(
                 goto += part.goto_targets()
             else:
                 items += graph.builder.schema.items(part, source=f"node {task.name!r}")
+        if pad.sent and graph.builder.schema.kind != "root":  # a root state has no keys
+            items = graph.builder.schema.items(pad.sent, source=f"node {task.name!r}") + items
         task.update = update_chunk(items)  # no state key written: None, as in LangGraph
         fixed = None if goto else graph.plan.fixed_routes.get(task.name)
         if fixed is not None:  # plain edges only: no coroutine for the common case

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hitl_async._checkpoint import TaskSpec, flat_writes, write_records
-from hitl_async._task import route
+from hitl_async._task import interrupt_row, route
 from hitl_async.checkpoint.base import WriteRecord
 from hitl_async.constants import (
     DONE,
@@ -230,7 +230,7 @@ def _carried_over(run: Run, old_tasks: list[Task]) -> list[WriteRecord]:
         if old.done:
             rows = [*old.writes, (DONE, None)]
         if old.raised is not None:
-            rows.append((INTERRUPT, list(old.raised)))
+            rows.append((INTERRUPT, interrupt_row(old)))
         if old.answers:
             rows.append((RESUME, list(old.answers.items())))
         if rows:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async._checkpoint import now_iso, write_records
+from hitl_async._task import interrupt_row
 from hitl_async.checkpoint.base import Commit, InboxEntry, WriteRecord
 from hitl_async.constants import DONE, ERROR, INTERRUPT, RESUME, TASK_RESULT, TASK_RESULT_IDX
 from hitl_async.errors import (
@@ -333,7 +334,7 @@ def outcome_records(tasks: Sequence[Task], serde: Serializer) -> list[WriteRecor
         if t.done:
             rows = [*t.writes, (DONE, None)]
         if t.raised is not None:
-            rows.append((INTERRUPT, list(t.raised)))
+            rows.append((INTERRUPT, interrupt_row(t)))
         if t.answers:
             rows.append((RESUME, list(t.answers.items())))
         if t.error is not None:

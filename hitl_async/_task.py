@@ -22,6 +22,7 @@ from hitl_async.errors import (
     GraphBubbleUp,
     GraphInterrupt,
     InvalidUpdateError,
+    NodeInterrupt,
     ParentCommand,
 )
 from hitl_async.managed.base import StepWindow, managed_values
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Task",
     "execute",
+    "interrupt_row",
     "listed_order",
     "own_input",
     "prepare_tasks",
@@ -70,6 +72,9 @@ class Task:
     """(namespace, key) of the task's input when its node has a `CachePolicy` and a cache."""
     cached: bool = False
     """Its writes came from the cache: the node did not run."""
+    reruns: bool = False
+    """Paused by `NodeInterrupt`: nothing answers it; the node runs again when the thread goes
+    on."""
 
     name: str = ""
 
@@ -97,7 +102,9 @@ class Task:
     @property
     def waiting(self) -> bool:
         """Paused on interrupts none of which has been answered: rerunning would pause again."""
-        return bool(self.raised) and not self.done and len(self.pending) == len(self.raised or ())
+        if self.reruns or self.done or not self.raised:
+            return False
+        return len(self.pending) == len(self.raised)
 
     @property
     def path(self) -> tuple[str, Any]:
@@ -105,6 +112,17 @@ class Task:
         if self.spec.push and self.name != START:
             return ("__pregel_push", self.index)
         return ("__pregel_pull", self.name)
+
+
+RERUNS = "__reruns__"
+"""Last item of a `NodeInterrupt` pause's stored interrupts (see `interrupt_row`)."""
+
+
+def interrupt_row(t: Task) -> list[Any]:
+    """The stored form of a paused task's interrupts: they, then `RERUNS` when a
+    `NodeInterrupt` raised them (so a reload knows the node runs again)."""
+    raised = list(t.raised or ())
+    return [*raised, RERUNS] if t.reruns else raised
 
 
 def listed_order(tasks: Iterable[Task], nodes: Iterable[str]) -> list[Task]:
@@ -131,7 +149,8 @@ def prepare_tasks(cp: EngineCheckpoint, checkpoint_ns: str) -> list[Task]:
             if channel == DONE:
                 t.done = t.persisted = True
             elif channel == INTERRUPT:
-                t.raised = tuple(value)
+                t.raised = tuple(i for i in value if not isinstance(i, str))
+                t.reruns = RERUNS in value
             elif channel == RESUME:
                 t.answers = dict(value)
             elif channel == ERROR:
@@ -390,6 +409,9 @@ async def execute(
             break
         except GraphInterrupt as gi:
             task.raised = gi.interrupts
+            task.reruns = isinstance(gi, NodeInterrupt)
+            for spent in gi.interrupts if task.reruns else ():  # asks again: not answered
+                task.answers.pop(spent.id, None)
             return
         except ParentCommand as pc:
             result = pc.command

@@ -6,6 +6,7 @@ are raised before anything is written, so the thread is exactly as it was.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "LeaseLostError",
     "MissingCapabilityError",
     "NoPendingInterruptError",
+    "NodeInterrupt",
     "ParentCommand",
     "ResumeError",
     "SerializationError",
@@ -225,6 +227,29 @@ class GraphInterrupt(GraphBubbleUp):
     def __init__(self, interrupts: Sequence[Interrupt] = ()) -> None:
         super().__init__(tuple(interrupts))
         self.interrupts: tuple[Interrupt, ...] = tuple(interrupts)
+
+
+class NodeInterrupt(GraphInterrupt):
+    """Raised by a node to pause the run with `value` (LangGraph's deprecated form of
+    `interrupt(value)`, kept for older agents; it warns). Unlike `interrupt()`, nothing is
+    answered: the thread pauses at the node, and `invoke(None, config)` (or a `Command(resume=)`)
+    runs the node again from its start, typically after `update_state` changed what it checks.
+    Raised in a node, its id is the one `interrupt()` there would get, unless `id` is given."""
+
+    def __init__(self, value: Any, id: str | None = None) -> None:
+        from hitl_async._runtime import active_scratchpad, interrupt_id
+        from hitl_async.types import Interrupt
+
+        warnings.warn(
+            "NodeInterrupt is deprecated (as in LangGraph 1.0). Please use "
+            "`hitl_async.types.interrupt` instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if id is None:
+            pad = active_scratchpad()
+            id = "placeholder-id" if pad is None else interrupt_id(pad.task_id, pad.counter)
+        super().__init__([Interrupt(value, id)])
 
 
 class ParentCommand(GraphBubbleUp):

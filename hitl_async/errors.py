@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,7 +22,9 @@ __all__ = [
     "CorruptRecordError",
     "DecryptionError",
     "DriverNotFoundError",
+    "EmptyChannelError",
     "EmptyInputError",
+    "ErrorCode",
     "GeneratorNotSupportedError",
     "GraphBubbleUp",
     "GraphInterrupt",
@@ -40,13 +43,44 @@ __all__ = [
     "SerializationError",
     "StoreLostError",
     "StoreUnavailableError",
+    "TaskNotFound",
     "ThreadBusyError",
     "UnknownInterruptError",
 ]
 
 
+class ErrorCode(Enum):
+    """LangGraph's troubleshooting codes (`langgraph.errors.ErrorCode`); `create_error_message`
+    appends the link to LangGraph's page for one to a message."""
+
+    GRAPH_RECURSION_LIMIT = "GRAPH_RECURSION_LIMIT"
+    INVALID_CONCURRENT_GRAPH_UPDATE = "INVALID_CONCURRENT_GRAPH_UPDATE"
+    INVALID_GRAPH_NODE_RETURN_VALUE = "INVALID_GRAPH_NODE_RETURN_VALUE"
+    MULTIPLE_SUBGRAPHS = "MULTIPLE_SUBGRAPHS"
+    INVALID_CHAT_HISTORY = "INVALID_CHAT_HISTORY"
+
+
+def create_error_message(*, message: str, error_code: ErrorCode) -> str:
+    """`message` followed by the address of LangGraph's troubleshooting page for `error_code`,
+    as LangGraph words its errors."""
+    return (
+        f"{message}\nFor troubleshooting, visit: "
+        f"https://docs.langchain.com/oss/python/langgraph/errors/{error_code.value}"
+    )
+
+
 class HitlError(Exception):
     """Base class of every error hitl-async raises on purpose."""
+
+
+class EmptyChannelError(Exception):
+    """LangGraph's error for reading a channel that was never written; hitl-async has no
+    channels to read and never raises it (the name is here for code that catches it)."""
+
+
+class TaskNotFound(Exception):
+    """LangGraph's error of a distributed executor that cannot find a task; hitl-async never
+    raises it (the name is here for code that catches it)."""
 
 
 class GraphValidationError(HitlError, ValueError):

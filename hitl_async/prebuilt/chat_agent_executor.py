@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 from hitl_async.constants import END
+from hitl_async.errors import ErrorCode, create_error_message
 from hitl_async.graph.message import add_messages
 from hitl_async.graph.state import StateGraph
 from hitl_async.managed import RemainingSteps
@@ -141,12 +142,15 @@ def _check_history(messages: Sequence[BaseMessage]) -> None:
         if call["id"] not in answered
     ]
     if pending:
-        raise ValueError(
+        message = (
             "Found AIMessages with tool_calls that do not have a corresponding ToolMessage. "
             f"Here are the first few of those tool calls: {pending[:3]}.\n\nEvery tool call (LLM "
             "requesting to call a tool) in the message history MUST have a corresponding "
             "ToolMessage (result of a tool invocation to return to the LLM) - this is required "
             "by most LLM providers."
+        )
+        raise ValueError(
+            create_error_message(message=message, error_code=ErrorCode.INVALID_CHAT_HISTORY)
         )
 
 

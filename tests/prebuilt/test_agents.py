@@ -320,3 +320,11 @@ def test_tools_not_named_in_interrupt_on_are_not_reviewed() -> None:
         "to",
         "body",
     }
+
+
+def test_an_unanswered_tool_call_in_the_history_names_its_troubleshooting_page() -> None:
+    agent = create_react_agent(model(AIMessage("hi", id="a9")), [])
+    dangling = AIMessage("", id="a1", tool_calls=[{"name": "t", "args": {}, "id": "c1"}])
+    with pytest.raises(ValueError, match="do not have a corresponding ToolMessage") as caught:
+        agent.invoke({"messages": [HumanMessage("x"), dangling]})
+    assert str(caught.value).endswith("langgraph/errors/INVALID_CHAT_HISTORY")

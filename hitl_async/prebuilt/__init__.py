@@ -46,6 +46,7 @@ from hitl_async.prebuilt.tool_node import (
     tools_condition,
 )
 from hitl_async.prebuilt.tool_runtime import ToolRuntime
+from hitl_async.prebuilt.tool_validator import ValidationNode
 
 __all__ = [
     "ActionRequest",
@@ -65,6 +66,7 @@ __all__ = [
     "ToolInvocationError",
     "ToolNode",
     "ToolRuntime",
+    "ValidationNode",
     "create_react_agent",
     "create_tool_calling_executor",
     "human_review",

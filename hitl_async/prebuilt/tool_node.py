@@ -177,13 +177,26 @@ def _annotations(tool: BaseTool) -> dict[str, Any]:
     return found
 
 
+def _markers(annotation: Any) -> list[Any]:
+    """The injection markers in an `Annotated[...]` (or an Optional/Union of one): instances,
+    or instances of marker classes given bare (`Annotated[str, InjectedToolCallId]`)."""
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _markers(arg)]
+    if origin is not typing.Annotated:
+        return []
+    return [
+        meta() if isinstance(meta, type) and issubclass(meta, InjectedToolArg) else meta
+        for meta in annotation.__metadata__
+    ]
+
+
 def _injected_args(tool: BaseTool) -> _Injected:
     found = _Injected()
     for name, annotation in _annotations(tool).items():
         if name == "runtime" or _is_runtime_type(annotation):
             found.runtime = name  # LangGraph injects a parameter named `runtime` whatever its type
-        for meta in typing.get_args(annotation)[1:]:
-            marker = meta() if isinstance(meta, type) else meta
+        for marker in _markers(annotation):
             if isinstance(marker, InjectedToolArg):
                 found.hidden.add(name)
             if isinstance(marker, InjectedState):

@@ -6,17 +6,24 @@ file; these add the agent, the stream writer and the sync path."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.tools import tool
+from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel
 from test_agents import call, model
 
 from hitl_async import InMemorySaver
 from hitl_async.graph import START, MessagesState, StateGraph
-from hitl_async.prebuilt import ToolNode, ToolRuntime, create_react_agent
+from hitl_async.prebuilt import (
+    InjectedState,
+    InjectedStore,
+    ToolNode,
+    ToolRuntime,
+    create_react_agent,
+)
 from hitl_async.prebuilt import tool_node as tool_node_module
 from hitl_async.store.memory import InMemoryStore
 
@@ -110,3 +117,83 @@ def test_outside_a_graph_the_runtime_has_the_input_and_no_context_or_store() -> 
     assert runtime.state is state and runtime.tool_call_id == "k"
     assert runtime.context is None and runtime.store is None
     assert runtime.config == {"tags": ["mine"]} and [t.name for t in runtime.tools] == ["look"]
+
+
+def _all_kinds_graph(tool: Any) -> Any:
+    """A graph whose state has `foo` and `bar`, running `tool` in a ToolNode with a store."""
+
+    class Extra(MessagesState):
+        foo: str
+        bar: int
+
+    builder = StateGraph(Extra, context_schema=Ctx)
+    builder.add_node("tools", ToolNode([tool], handle_tool_errors=True))
+    builder.add_edge(START, "tools")
+    store = InMemoryStore()
+    store.put(("test",), "k", {"data": "from store"})
+    return builder.compile(store=store)
+
+
+def _comprehensive(
+    x: int,
+    whole: Annotated[dict[str, Any], InjectedState],
+    foo: Annotated[str, InjectedState("foo")],
+    store: Annotated[Any, InjectedStore()],
+    runtime: ToolRuntime,
+) -> str:
+    """Uses every injection."""
+    item = store.get(("test",), "k")
+    return (
+        f"x={x} bar={whole['bar']} foo={foo} store={item.value['data']} "
+        f"runtime_foo={runtime.state['foo']} call={runtime.tool_call_id}"
+    )
+
+
+class _Schema(BaseModel):
+    model_config = {"arbitrary_types_allowed": True}
+    x: int
+    whole: Annotated[dict[str, Any], InjectedState]
+    foo: Annotated[str, InjectedState("foo")]
+    store: Annotated[Any, InjectedStore()]
+    runtime: ToolRuntime
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _comprehensive,
+        lambda: tool(_comprehensive),
+        lambda: tool(args_schema=_Schema)(_comprehensive),
+    ],
+    ids=["plain function", "@tool", "explicit args_schema"],
+)
+def test_runtime_beside_the_other_injections(make: Any) -> None:
+    """LangGraph's test_tool_node_inject_async_all_types_* restated."""
+    made = make()
+    graph = _all_kinds_graph(made)
+    calls = [{"name": "_comprehensive", "args": {"x": 42}, "id": "c9", "type": "tool_call"}]
+    out = graph.invoke({"messages": [AIMessage("", tool_calls=calls)], "foo": "F", "bar": 99})
+    assert out["messages"][-1].content == (
+        "x=42 bar=99 foo=F store=from store runtime_foo=F call=c9"
+    )
+    if isinstance(made, BaseTool):
+        assert list(made.tool_call_schema.model_json_schema()["properties"]) == ["x"]
+
+
+def test_a_generic_runtime_under_another_name() -> None:
+    """LangGraph's test_tool_node_tool_runtime_generic restated."""
+
+    @tool
+    def get_info(rt: ToolRuntime[Ctx]) -> str:
+        """Returns the user of the run's context."""
+        return rt.context.user
+
+    builder = StateGraph(MessagesState, context_schema=Ctx)
+    builder.add_node("tools", ToolNode([get_info]))
+    builder.add_edge(START, "tools")
+    calls = [{"name": "get_info", "args": {}, "id": "c1"}]
+    out = builder.compile().invoke(
+        {"messages": [AIMessage("", tool_calls=calls)]}, context=Ctx("test_info")
+    )
+    assert out["messages"][-1].content == "test_info"
+    assert get_info.tool_call_schema.model_json_schema()["properties"] == {}

@@ -122,7 +122,9 @@ async def _run_in(
     if paused or stored or not graph.stateless:
         await run.finish()
     if paused:
-        raise GraphInterrupt(run.interrupts)
+        pause = GraphInterrupt(run.interrupts)
+        pause.reruns = any(t.reruns for t in run.tasks if not t.done)  # a NodeInterrupt's
+        raise pause
     return run.output()
 
 

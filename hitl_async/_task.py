@@ -22,7 +22,6 @@ from hitl_async.errors import (
     GraphBubbleUp,
     GraphInterrupt,
     InvalidUpdateError,
-    NodeInterrupt,
     ParentCommand,
 )
 from hitl_async.managed.base import StepWindow, managed_values
@@ -409,7 +408,7 @@ async def execute(
             break
         except GraphInterrupt as gi:
             task.raised = gi.interrupts
-            task.reruns = isinstance(gi, NodeInterrupt)
+            task.reruns = gi.reruns
             for spent in gi.interrupts if task.reruns else ():  # asks again: not answered
                 task.answers.pop(spent.id, None)
             return

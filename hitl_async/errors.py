@@ -258,6 +258,10 @@ class GraphBubbleUp(Exception):
 class GraphInterrupt(GraphBubbleUp):
     """Raised inside a node by `interrupt()` to pause the run; carries the pending interrupts."""
 
+    reruns: bool = False
+    """The pause is answered by running the node again (a `NodeInterrupt`, here or in a
+    subgraph), not by giving `interrupt()` its answer."""
+
     def __init__(self, interrupts: Sequence[Interrupt] = ()) -> None:
         super().__init__(tuple(interrupts))
         self.interrupts: tuple[Interrupt, ...] = tuple(interrupts)
@@ -269,6 +273,8 @@ class NodeInterrupt(GraphInterrupt):
     answered: the thread pauses at the node, and `invoke(None, config)` (or a `Command(resume=)`)
     runs the node again from its start, typically after `update_state` changed what it checks.
     Raised in a node, its id is the one `interrupt()` there would get, unless `id` is given."""
+
+    reruns = True
 
     def __init__(self, value: Any, id: str | None = None) -> None:
         from hitl_async._runtime import active_scratchpad, interrupt_id

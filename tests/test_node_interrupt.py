@@ -154,3 +154,33 @@ async def test_beside_an_interrupt_call_only_the_node_interrupt_reruns_on_none(s
     state = await graph.aget_state(cfg)
     assert [i.value for i in state.interrupts] == ["closed"]
     assert state.tasks[0].result == {"n": 7} and state.tasks[1].interrupts[0].value == "closed"
+
+
+@DRIVERS
+async def test_in_a_subgraph_continuing_the_parent_runs_the_node_again(saver: Any) -> None:
+    calls: list[str] = []
+
+    def low(state: State) -> dict[str, int]:
+        calls.append("low")
+        if state["n"] < 2:
+            raise NodeInterrupt("too low")
+        return {"n": state["n"] + 10}
+
+    inner = StateGraph(State)
+    inner.add_node("low", low)
+    inner.add_edge(START, "low")
+    outer = StateGraph(State)
+    outer.add_node("bump", lambda s: {"n": s["n"] + 1})
+    outer.add_node("inner", inner.compile())
+    outer.add_edge(START, "bump")
+    outer.add_edge("bump", "inner")
+    graph = outer.compile(checkpointer=saver)
+    cfg = {"configurable": {"thread_id": "t"}}
+    out = await graph.ainvoke({"n": 0}, cfg)
+    assert out["n"] == 1 and [i.value for i in out["__interrupt__"]] == ["too low"]
+    again = await graph.ainvoke(None, cfg)
+    assert [i.value for i in again["__interrupt__"]] == ["too low"] and calls == ["low"] * 2
+    again = await graph.ainvoke(Command(resume="ignored"), cfg)
+    assert [i.value for i in again["__interrupt__"]] == ["too low"] and calls == ["low"] * 3
+    await graph.aupdate_state(cfg, {"n": 5})  # as in LangGraph: the subgraph starts anew
+    assert await graph.ainvoke(None, cfg) == {"n": 15}

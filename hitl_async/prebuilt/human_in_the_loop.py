@@ -29,7 +29,7 @@ from typing_extensions import TypedDict
 
 from hitl_async.prebuilt.interrupt import ActionRequest as InboxActionRequest
 from hitl_async.prebuilt.interrupt import HumanInterrupt, HumanInterruptConfig
-from hitl_async.prebuilt.tool_node import command_aware
+from hitl_async.prebuilt.tool_node import command_aware, injected_arg_names
 from hitl_async.types import interrupt
 
 __all__ = [
@@ -241,30 +241,38 @@ def human_review(
     if schema not in ("hitl", "agent-inbox"):
         raise ValueError(f"schema must be 'hitl' or 'agent-inbox', got {schema!r}")
     name = base.name
+    injected = injected_arg_names(base)  # passed through to the tool, never shown for review
+
+    def review(tool_call_id: str, args: dict[str, Any]) -> tuple[str, Any]:
+        """("stop", the rejection message) or ("run", the tool call to make)."""
+        shown = {k: v for k, v in args.items() if k not in injected}
+        text = _describe(description, description_prefix, name, shown)
+        outcome, value = ask(name, shown, allowed_decisions, text)
+        if outcome == "stop":
+            return outcome, _rejected(value, name, tool_call_id)
+        hidden = {k: v for k, v in args.items() if k in injected}
+        return outcome, {
+            "name": name,
+            "args": {**value, **hidden},
+            "id": tool_call_id,
+            "type": "tool_call",
+        }
 
     def reviewed(tool_call_id: str, **args: Any) -> Any:
-        text = _describe(description, description_prefix, name, args)
-        outcome, value = ask(name, args, allowed_decisions, text)
-        if outcome == "stop":
-            return _rejected(value, name, tool_call_id)
-        return base.invoke({"name": name, "args": value, "id": tool_call_id, "type": "tool_call"})
+        outcome, value = review(tool_call_id, args)
+        return value if outcome == "stop" else base.invoke(value)
 
     async def areviewed(tool_call_id: str, **args: Any) -> Any:
-        text = _describe(description, description_prefix, name, args)
-        outcome, value = ask(name, args, allowed_decisions, text)
-        if outcome == "stop":
-            return _rejected(value, name, tool_call_id)
-        return await base.ainvoke(
-            {"name": name, "args": value, "id": tool_call_id, "type": "tool_call"}
-        )
+        outcome, value = review(tool_call_id, args)
+        return value if outcome == "stop" else await base.ainvoke(value)
 
-    schema_model = base.tool_call_schema
+    schema_model = base.get_input_schema() if injected else base.tool_call_schema
     if not (isinstance(schema_model, type) and issubclass(schema_model, BaseModel)):
         raise TypeError(
             f"human_review: tool {name!r} has no pydantic argument schema; make it with "
             "@tool or StructuredTool.from_function"
         )
-    args_schema = create_model(  # the model's arguments plus the injected call id
+    args_schema = create_model(  # the tool's arguments (injected ones too) plus the call id
         f"{schema_model.__name__}Reviewed",
         __base__=schema_model,
         tool_call_id=(Annotated[str, InjectedToolCallId], ...),

@@ -42,6 +42,7 @@ __all__ = [
     "ToolNode",
     "ToolRuntime",
     "command_aware",
+    "injected_arg_names",
     "msg_content_output",
     "tools_condition",
 ]
@@ -208,6 +209,12 @@ def _injected_args(tool: BaseTool) -> _Injected:
         if _is_runtime_type(annotation):
             found.hidden.add(name)
     return found
+
+
+def injected_arg_names(tool: BaseTool) -> set[str]:
+    """The arguments of `tool` a ToolNode fills (state, store, call id, runtime, any
+    `InjectedToolArg`) rather than the model."""
+    return _injected_args(tool).keys
 
 
 _OutputBase: Any = _ToolOutputMixin  # not re-exported by langchain_core.tools

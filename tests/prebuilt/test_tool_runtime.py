@@ -197,3 +197,38 @@ def test_a_generic_runtime_under_another_name() -> None:
     )
     assert out["messages"][-1].content == "test_info"
     assert get_info.tool_call_schema.model_json_schema()["properties"] == {}
+
+
+@pytest.mark.anyio
+async def test_a_reviewed_tool_still_gets_its_runtime_and_state(saver: Any) -> None:
+    """`human_review` shows the reviewer the model's arguments only, and passes the injected
+    ones (runtime, state) through to the tool it runs."""
+    from hitl_async import Command
+    from hitl_async.prebuilt import AgentState, human_review
+
+    @tool
+    def note(text: str, runtime: ToolRuntime, count: Annotated[int, InjectedState("n")]) -> str:
+        """Notes a text."""
+        return f"{text} by {runtime.context.user} ({count}, {runtime.tool_call_id})"
+
+    reviewed = human_review(note)
+    assert list(reviewed.tool_call_schema.model_json_schema()["properties"]) == ["text"]
+
+    class Counted(AgentState):
+        n: int
+
+    m = model(
+        AIMessage("", id="a1", tool_calls=[call("note", {"text": "hi"}, "c7")]),
+        AIMessage("done", id="a2"),
+    )
+    agent = create_react_agent(
+        m, [reviewed], state_schema=Counted, context_schema=Ctx, checkpointer=saver
+    )
+    cfg = {"configurable": {"thread_id": "reviewed"}}
+    paused = await agent.ainvoke({"messages": [("user", "x")], "n": 3}, cfg, context=Ctx("liv"))
+    assert paused["__interrupt__"][0].value["action_requests"][0]["args"] == {"text": "hi"}
+    out = await agent.ainvoke(
+        Command(resume={"decisions": [{"type": "approve"}]}), cfg, context=Ctx("liv")
+    )
+    answers = [x.content for x in out["messages"] if isinstance(x, ToolMessage)]
+    assert answers == ["hi by liv (3, c7)"]

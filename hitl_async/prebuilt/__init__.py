@@ -37,6 +37,7 @@ from hitl_async.prebuilt.interrupt import (
     HumanInterruptConfig,
     HumanResponse,
 )
+from hitl_async.prebuilt.tool_call_request import ToolCallRequest
 from hitl_async.prebuilt.tool_node import (
     InjectedState,
     InjectedStore,
@@ -63,6 +64,7 @@ __all__ = [
     "InjectedState",
     "InjectedStore",
     "InjectedToolCallId",
+    "ToolCallRequest",
     "ToolInvocationError",
     "ToolNode",
     "ToolRuntime",

@@ -29,7 +29,8 @@ from typing_extensions import TypedDict
 
 from hitl_async.prebuilt.interrupt import ActionRequest as InboxActionRequest
 from hitl_async.prebuilt.interrupt import HumanInterrupt, HumanInterruptConfig
-from hitl_async.prebuilt.tool_node import command_aware, injected_arg_names
+from hitl_async.prebuilt.tool_node import injected_arg_names
+from hitl_async.prebuilt.tool_output import command_aware
 from hitl_async.types import interrupt
 
 __all__ = [

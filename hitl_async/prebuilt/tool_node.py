@@ -8,7 +8,6 @@ Needs langchain-core (`pip install 'hitl-async[langchain]'`).
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 import json
 import types
@@ -21,13 +20,18 @@ from typing import Any, Literal, Union, cast
 
 import anyio
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
-from langchain_core.messages.tool import ToolOutputMixin as _ToolOutputMixin
 from langchain_core.tools import BaseTool, InjectedToolArg, InjectedToolCallId
 from langchain_core.tools import tool as create_tool
 from langchain_core.tools.base import get_all_basemodel_annotations
 from pydantic import ValidationError
 
 from hitl_async.errors import GraphBubbleUp
+from hitl_async.prebuilt.tool_call_request import (
+    AsyncToolCallWrapper,
+    ToolCallRequest,
+    ToolCallWrapper,
+)
+from hitl_async.prebuilt.tool_output import CommandOutput, command_aware
 from hitl_async.prebuilt.tool_runtime import ToolRuntime
 from hitl_async.runtime import Runtime, get_runtime
 from hitl_async.types import Command
@@ -38,6 +42,7 @@ __all__ = [
     "InjectedState",
     "InjectedStore",
     "InjectedToolCallId",
+    "ToolCallRequest",
     "ToolInvocationError",
     "ToolNode",
     "ToolRuntime",
@@ -217,43 +222,6 @@ def injected_arg_names(tool: BaseTool) -> set[str]:
     return _injected_args(tool).keys
 
 
-_OutputBase: Any = _ToolOutputMixin  # not re-exported by langchain_core.tools
-
-
-class _CommandOutput(_OutputBase):  # type: ignore[misc]
-    """Carries a `Command` a tool returned through langchain-core's tool machinery, which
-    would otherwise turn it into text (hitl-async's Command is no langchain-core type)."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-def _wrap_commands(result: Any) -> Any:
-    if isinstance(result, Command):
-        return _CommandOutput(result)
-    if isinstance(result, list) and result and any(isinstance(r, Command) for r in result):
-        return _CommandOutput(result)
-    return result
-
-
-def command_aware(tool: BaseTool) -> BaseTool:
-    """A copy of `tool` whose `Command` results survive langchain-core's output formatting."""
-    copy = tool.model_copy()
-    run, arun = tool._run, tool._arun
-
-    @functools.wraps(run)  # BaseTool.run reads the signature (config, run_manager)
-    def _run(*args: Any, **kwargs: Any) -> Any:
-        return _wrap_commands(run(*args, **kwargs))
-
-    @functools.wraps(arun)
-    async def _arun(*args: Any, **kwargs: Any) -> Any:
-        return _wrap_commands(await arun(*args, **kwargs))
-
-    object.__setattr__(copy, "_run", _run)
-    object.__setattr__(copy, "_arun", _arun)
-    return copy
-
-
 InputType = Literal["list", "dict", "tool_calls"]
 
 
@@ -267,6 +235,8 @@ class ToolNode:
     updates and gotos. `handle_tool_errors` as in LangGraph: by default only argument errors go
     back to the model; True catches every error, a str is the message, a callable makes it (and
     its annotation selects the exception types), a type or tuple of types selects them.
+    `wrap_tool_call` / `awrap_tool_call` intercept each call (see `ToolCallRequest`); an error
+    a wrapper raises goes through `handle_tool_errors` too, whatever its type.
     """
 
     def __init__(
@@ -277,8 +247,12 @@ class ToolNode:
         tags: list[str] | None = None,
         handle_tool_errors: ErrorHandling = _default_error_handling,
         messages_key: str = "messages",
+        wrap_tool_call: ToolCallWrapper | None = None,
+        awrap_tool_call: AsyncToolCallWrapper | None = None,
     ) -> None:
         self.name = name
+        self.wrap_tool_call = wrap_tool_call
+        self.awrap_tool_call = awrap_tool_call
         self.tags = tags
         self.handle_tool_errors = handle_tool_errors
         self.messages_key = messages_key
@@ -329,8 +303,9 @@ class ToolNode:
             tools=list(self.tools_by_name.values()),
         )
 
-    def _prepare(self, call: ToolCall, runtime: ToolRuntime[Any, Any]) -> dict[str, Any]:
-        injected = self._injected[call["name"]]
+    def _prepare(
+        self, call: ToolCall, runtime: ToolRuntime[Any, Any], injected: _Injected
+    ) -> dict[str, Any]:
         state, store = runtime.state, runtime.store
         args = {k: v for k, v in call["args"].items() if k not in injected.keys}
         if injected.state:
@@ -372,6 +347,10 @@ class ToolNode:
             handled = (Exception,)
         if not flag or not isinstance(error, handled):
             raise error
+        return self._error_message(call, error)
+
+    def _error_message(self, call: ToolCall, error: Exception) -> ToolMessage:
+        flag = self.handle_tool_errors
         if isinstance(flag, bool | tuple | type):
             content = TOOL_CALL_ERROR_TEMPLATE.format(error=repr(error))
         elif isinstance(flag, str):
@@ -381,21 +360,34 @@ class ToolNode:
         return ToolMessage(content, name=call["name"], tool_call_id=call["id"], status="error")
 
     def _result(self, call: ToolCall, response: Any) -> Any:
-        if isinstance(response, _CommandOutput):
+        if isinstance(response, CommandOutput):
             return response.value
         if isinstance(response, ToolMessage):
             response.content = cast(Any, msg_content_output(response.content))
             return response
         raise TypeError(f"Tool {call['name']} returned unexpected type: {type(response)}")
 
-    def _run_one(self, call: ToolCall, state: Any, config: Any) -> Any:
-        if call["name"] not in self.tools_by_name:
+    def _request(self, call: ToolCall, state: Any, config: Any) -> ToolCallRequest:
+        tool = self.tools_by_name.get(call["name"])
+        return ToolCallRequest(call, tool, state, self._tool_runtime(call, state, config))
+
+    def _target(self, request: ToolCallRequest) -> tuple[BaseTool, _Injected]:
+        """The tool to run (command-aware) and its injected arguments; a tool a wrapper put
+        in the request that this node does not hold is looked at now."""
+        tool = request.tool
+        assert tool is not None
+        if self.tools_by_name.get(tool.name) is tool:
+            return self._runnable[tool.name], self._injected[tool.name]
+        return command_aware(tool), _injected_args(tool)
+
+    def _execute(self, request: ToolCallRequest, config: Any) -> Any:
+        call = request.tool_call
+        if request.tool is None:
             return self._invalid(call)
-        tool = self._runnable[call["name"]]
+        tool, injected = self._target(request)
         try:
             try:
-                prepared = self._prepare(call, self._tool_runtime(call, state, config))
-                response = tool.invoke(prepared, config)
+                response = tool.invoke(self._prepare(call, request.runtime, injected), config)
             except ValidationError as exc:
                 raise ToolInvocationError(call["name"], exc, call["args"]) from exc
             return self._result(call, response)
@@ -404,13 +396,14 @@ class ToolNode:
         except Exception as exc:
             return self._on_error(call, exc)
 
-    async def _arun_one(self, call: ToolCall, state: Any, config: Any) -> Any:
-        if call["name"] not in self.tools_by_name:
+    async def _aexecute(self, request: ToolCallRequest, config: Any) -> Any:
+        call = request.tool_call
+        if request.tool is None:
             return self._invalid(call)
-        tool = self._runnable[call["name"]]
+        tool, injected = self._target(request)
         try:
             try:
-                prepared = self._prepare(call, self._tool_runtime(call, state, config))
+                prepared = self._prepare(call, request.runtime, injected)
                 response = await tool.ainvoke(prepared, config)
             except ValidationError as exc:
                 raise ToolInvocationError(call["name"], exc, call["args"]) from exc
@@ -419,6 +412,37 @@ class ToolNode:
             raise
         except Exception as exc:
             return self._on_error(call, exc)
+
+    def _run_one(self, call: ToolCall, state: Any, config: Any) -> Any:
+        request = self._request(call, state, config)
+        if self.wrap_tool_call is None:
+            return self._execute(request, config)
+        try:
+            return self.wrap_tool_call(request, lambda r: self._execute(r, config))
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:
+            return self._on_wrapper_error(request, exc)
+
+    async def _arun_one(self, call: ToolCall, state: Any, config: Any) -> Any:
+        request = self._request(call, state, config)
+        try:
+            if self.awrap_tool_call is not None:
+                return await self.awrap_tool_call(request, lambda r: self._aexecute(r, config))
+            if self.wrap_tool_call is not None:  # as LangGraph: its execute runs the tool sync
+                return self.wrap_tool_call(request, lambda r: self._execute(r, config))
+        except GraphBubbleUp:
+            raise
+        except Exception as exc:
+            return self._on_wrapper_error(request, exc)
+        return await self._aexecute(request, config)
+
+    def _on_wrapper_error(self, request: ToolCallRequest, error: Exception) -> ToolMessage:
+        """LangGraph's rule for a wrapper's error: any `handle_tool_errors` but False words it
+        (the default one raises all but argument errors)."""
+        if not self.handle_tool_errors:
+            raise error
+        return self._error_message(request.tool_call, error)
 
     # -- the node ----------------------------------------------------------------------------
 

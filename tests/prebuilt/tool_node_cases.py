@@ -9,6 +9,7 @@ tests and, to make the golden file, under a Python with LangGraph:
 
 # No `from __future__ import annotations`: the tools below are annotated with local names.
 
+import asyncio
 import json
 import operator
 import sys
@@ -103,6 +104,39 @@ def make_cases(names: dict[str, Any]) -> dict[str, Any]:
         """A parameter named `runtime` is injected whatever its annotation."""
         return f"{x} {type(runtime).__name__}"
 
+    flaky_attempts: list[int] = []
+
+    @tool
+    def flaky(x: int) -> str:
+        """Fails every other call."""
+        flaky_attempts.append(x)
+        if len(flaky_attempts) % 2 == 1:
+            raise ValueError(f"fail {x}")
+        return f"ok {x}"
+
+    def retry(request: Any, execute: Any) -> Any:
+        for _ in range(3):
+            try:
+                return execute(request)
+            except ValueError:
+                continue
+        return ToolMessage("gave up", tool_call_id=request.tool_call["id"])
+
+    def rewrite(request: Any, execute: Any) -> Any:
+        """Answers unknown tools itself; adds 100 to x and swaps the state for the rest."""
+        if request.tool is None:
+            name = request.tool_call["name"]
+            return ToolMessage(f"short-circuit {name}", tool_call_id=request.tool_call["id"])
+        call = {**request.tool_call, "args": {"topic": request.tool_call["args"]["topic"] + "!"}}
+        return execute(request.override(tool_call=call, state={"note": "swapped"}))
+
+    async def arewrite(request: Any, execute: Any) -> Any:
+        call = {**request.tool_call, "args": {"topic": "async"}}
+        return await execute(request.override(tool_call=call))
+
+    def broken(request: Any, execute: Any) -> Any:
+        raise RuntimeError("wrapper broke")
+
     def calls(*items: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"name": n, "args": a, "id": f"call-{i}"} for i, (n, a) in enumerate(items)]
 
@@ -111,6 +145,7 @@ def make_cases(names: dict[str, Any]) -> dict[str, Any]:
         tool_calls: list[dict[str, Any]],
         context: Any = None,
         store: Any = None,
+        run_async: bool = False,
         **options: Any,
     ) -> Any:
         builder = StateGraph(State)
@@ -121,7 +156,10 @@ def make_cases(names: dict[str, Any]) -> dict[str, Any]:
             "note": "hello",
             "count": 1,
         }
-        return builder.compile(store=store).invoke(state, context=context)
+        graph = builder.compile(store=store)
+        if run_async:
+            return asyncio.run(graph.ainvoke(state, context=context))
+        return graph.invoke(state, context=context)
 
     def handle_value(e: ValueError) -> str:
         return f"handled {type(e).__name__}: {e}"
@@ -180,6 +218,38 @@ def make_cases(names: dict[str, Any]) -> dict[str, Any]:
         ),
         "ToolRuntime store": lambda: run(
             [remember], calls(("remember", {"value": "v"})), store=InMemoryStore()
+        ),
+        "wrap_tool_call retries": lambda: run(
+            [flaky], calls(("flaky", {"x": 1})), wrap_tool_call=retry
+        ),
+        "wrap_tool_call rewrites the call and state, answers unknown tools": lambda: run(
+            [inspect_runtime],
+            calls(("inspect_runtime", {"topic": "t"}), ("nope", {})),
+            wrap_tool_call=rewrite,
+        ),
+        "awrap_tool_call (async run)": lambda: run(
+            [inspect_runtime],
+            calls(("inspect_runtime", {"topic": "t"})),
+            awrap_tool_call=arewrite,
+            run_async=True,
+        ),
+        "wrap_tool_call (async run)": lambda: run(
+            [inspect_runtime],
+            calls(("inspect_runtime", {"topic": "t"})),
+            wrap_tool_call=rewrite,
+            run_async=True,
+        ),
+        "a wrapper's error, default handling": lambda: run(
+            [add], calls(("add", {"a": 1, "b": 2})), wrap_tool_call=broken
+        ),
+        "a wrapper's error, handle_tool_errors=str": lambda: run(
+            [add], calls(("add", {"a": 1, "b": 2})), wrap_tool_call=broken, handle_tool_errors="no"
+        ),
+        "a wrapper's error, handle_tool_errors=tuple of others": lambda: run(
+            [add],
+            calls(("add", {"a": 1, "b": 2})),
+            wrap_tool_call=broken,
+            handle_tool_errors=(KeyError,),
         ),
         "a parameter named runtime": lambda: {
             "schema": sorted(untyped_runtime.tool_call_schema.model_json_schema()["properties"]),

@@ -374,7 +374,9 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
             found = {i.id: i for i in error.interrupts}
             for _, gi in sorted(attempt.interrupted.items()):
                 found.update((i.id, i) for i in gi.interrupts if i.id not in found)
-            raise GraphInterrupt(list(found.values())) from None
+            pause = GraphInterrupt(list(found.values()))
+            pause.reruns = error.reruns or any(gi.reruns for gi in attempt.interrupted.values())
+            raise pause from None
         if error is not None:
             raise error
         if isinstance(value, entrypoint.final):

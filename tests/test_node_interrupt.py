@@ -184,3 +184,30 @@ async def test_in_a_subgraph_continuing_the_parent_runs_the_node_again(saver: An
     assert [i.value for i in again["__interrupt__"]] == ["too low"] and calls == ["low"] * 3
     await graph.aupdate_state(cfg, {"n": 5})  # as in LangGraph: the subgraph starts anew
     assert await graph.ainvoke(None, cfg) == {"n": 15}
+
+
+@DRIVERS
+async def test_in_a_task_of_an_entrypoint_continuing_runs_it_again(saver: Any) -> None:
+    from hitl_async.func import entrypoint, task
+
+    calls: list[str] = []
+    gate = {"open": False}
+
+    @task
+    def check(x: int) -> int:
+        calls.append("check")
+        if not gate["open"]:
+            raise NodeInterrupt("closed")
+        return x * 2
+
+    @entrypoint(checkpointer=saver)
+    async def flow(x: int) -> int:
+        calls.append("flow")
+        return await check(x) + 1
+
+    cfg = {"configurable": {"thread_id": "t"}}
+    assert [i.value for i in (await flow.ainvoke(3, cfg))["__interrupt__"]] == ["closed"]
+    assert [i.value for i in (await flow.ainvoke(None, cfg))["__interrupt__"]] == ["closed"]
+    gate["open"] = True
+    assert await flow.ainvoke(None, cfg) == 7
+    assert calls == ["flow", "check"] * 3

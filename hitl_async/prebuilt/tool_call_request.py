@@ -9,15 +9,25 @@ from __future__ import annotations
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import ToolCall, ToolMessage
 from langchain_core.tools import BaseTool
+from typing_extensions import TypedDict
 
 from hitl_async.prebuilt.tool_runtime import ToolRuntime
 from hitl_async.types import Command
 
-__all__ = ["AsyncToolCallWrapper", "ToolCallRequest", "ToolCallWrapper"]
+__all__ = ["AsyncToolCallWrapper", "ToolCallRequest", "ToolCallWithContext", "ToolCallWrapper"]
+
+
+# The functional form: the key `__type` would be mangled in a class body.
+ToolCallWithContext = TypedDict(
+    "ToolCallWithContext",
+    {"__type": Literal["tool_call_with_context"], "tool_call": ToolCall, "state": Any},
+)
+"""What `Send("tools", ...)` gives a ToolNode to run one call with the state it was made in
+(how `create_react_agent` sends each call)."""
 
 
 @dataclass

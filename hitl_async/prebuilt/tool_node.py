@@ -29,6 +29,7 @@ from hitl_async.errors import GraphBubbleUp
 from hitl_async.prebuilt.tool_call_request import (
     AsyncToolCallWrapper,
     ToolCallRequest,
+    ToolCallWithContext,
     ToolCallWrapper,
 )
 from hitl_async.prebuilt.tool_output import CommandOutput, command_aware
@@ -43,6 +44,7 @@ __all__ = [
     "InjectedStore",
     "InjectedToolCallId",
     "ToolCallRequest",
+    "ToolCallWithContext",
     "ToolInvocationError",
     "ToolNode",
     "ToolRuntime",

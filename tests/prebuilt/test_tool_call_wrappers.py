@@ -55,3 +55,29 @@ def test_override_copies_and_keeps_state_and_runtime_together() -> None:
     assert request.state == request.runtime.state == {"note": "old"}  # the original is kept
     with pytest.warns(DeprecationWarning, match="Use the override"):
         request.state = {}
+
+
+def test_a_send_of_a_tool_call_with_its_context() -> None:
+    """`ToolCallWithContext` (as `create_react_agent` sends each call): the call runs with the
+    state it carries, which the ToolNode's runtime shows."""
+    from hitl_async.graph import START, MessagesState, StateGraph
+    from hitl_async.prebuilt.tool_node import ToolCallWithContext
+    from hitl_async.types import Send
+
+    def fan_out(state: MessagesState) -> list[Send]:
+        calls = state["messages"][-1].tool_calls
+        payloads = [
+            ToolCallWithContext(
+                __type="tool_call_with_context", tool_call=c, state={"note": c["id"]}
+            )
+            for c in calls
+        ]
+        return [Send("tools", p) for p in payloads]
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("tools", ToolNode([shout]))
+    builder.add_conditional_edges(START, fan_out, ["tools"])
+    question = ask("x", "y")
+    del question["note"]
+    out = builder.compile().invoke(question)
+    assert sorted(m.content for m in out["messages"][1:]) == ["X c0", "Y c1"]

@@ -43,3 +43,10 @@ TAG_NOSTREAM: Final = "nostream"
 
 TAG_HIDDEN: Final = "langsmith:hidden"
 """A run tagged with it is hidden from tracing and from the `messages` stream, as in LangGraph."""
+
+CONF: Final = "configurable"
+"""The config key of a run's own settings (`config[CONF]["thread_id"]`), as LangGraph names it."""
+
+TASKS: Final = "__pregel_tasks"
+"""LangGraph's name of the channel `Send`s travel on; here only so code importing it works
+(hitl-async keeps a step's `Send`s in the checkpoint's task list)."""

@@ -1,10 +1,9 @@
 """`ServerCore`: what the HTTP routes and the run executor share — the graphs, the checkpoint
-store, the record store, the long-term store — and the thread and assistant operations of the
-API."""
+store, the record store, the long-term store — and the assistant and thread record operations of
+the API (the thread state ones come from `ThreadStates`, in `thread_states`)."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import typing
 import uuid
@@ -13,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hitl_async._checkpoint import now_iso
 from hitl_async.checkpoint.capabilities import RunQueueStore
-from hitl_async.errors import HitlError, ThreadBusyError
-from hitl_async.server.encoding import jsonable
-from hitl_async.server.errors import ApiError, not_found, unprocessable
+from hitl_async.server.errors import ApiError, not_found
 from hitl_async.server.records import (
     AssistantRecord,
     RecordStore,
@@ -23,14 +20,13 @@ from hitl_async.server.records import (
     ThreadRecord,
     matches_filter,
 )
-from hitl_async.server.state import interrupts_by_task, snapshot_json, status_of
+from hitl_async.server.thread_states import ThreadStates
 from hitl_async.server.webhooks import WebhookPolicy
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
     from hitl_async.graph.compiled import CompiledStateGraph
     from hitl_async.store.base import BaseStore
-    from hitl_async.types import StateSnapshot
 
 __all__ = [
     "ASSISTANT_CACHE_SECONDS",
@@ -53,20 +49,10 @@ def assistant_id_for(graph_id: str) -> str:
     return str(uuid.uuid5(ASSISTANT_NAMESPACE, graph_id))
 
 
-def _thread_config(thread_id: str, checkpoint: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    conf: dict[str, Any] = {"thread_id": thread_id}
-    if checkpoint:
-        if checkpoint.get("checkpoint_id"):
-            conf["checkpoint_id"] = checkpoint["checkpoint_id"]
-        if checkpoint.get("checkpoint_ns"):
-            conf["checkpoint_ns"] = checkpoint["checkpoint_ns"]
-    return {"configurable": conf}
-
-
-class ServerCore:
+class ServerCore(ThreadStates):
     """The graphs of a `langgraph.json`, bound to one checkpoint store, plus the record store
     and the long-term store (`store`: what the `/store` routes serve and the graphs' nodes see;
-    None: the routes answer 404)."""
+    None: the routes answer 404). The thread state operations come from `ThreadStates`."""
 
     def __init__(
         self,
@@ -279,206 +265,6 @@ class ServerCore:
 
     async def search_threads(self, query: ThreadQuery) -> list[ThreadRecord]:
         return await self.records.search_threads(query)
-
-    def graph_of_thread(self, record: ThreadRecord) -> CompiledStateGraph | None:
-        """The graph that runs the thread (its metadata's graph_id), else the only graph."""
-        graph_id = record.metadata.get("graph_id")
-        if isinstance(graph_id, str) and graph_id in self.graphs:
-            return self.graphs[graph_id]
-        if len(self.graphs) == 1:
-            return next(iter(self.graphs.values()))
-        return None
-
-    async def state(
-        self,
-        record: ThreadRecord,
-        checkpoint: Mapping[str, Any] | None = None,
-        *,
-        subgraphs: bool = False,
-    ) -> dict[str, Any]:
-        graph = self.graph_of_thread(record)
-        if graph is None:
-            return _empty_state()
-        snapshot = await graph.aget_state(
-            _thread_config(record.thread_id, checkpoint), subgraphs=subgraphs
-        )
-        if checkpoint and checkpoint.get("checkpoint_id") and snapshot.metadata is None:
-            raise not_found("Checkpoint", str(checkpoint["checkpoint_id"]))
-        return snapshot_json(snapshot, record.thread_id)
-
-    async def history(
-        self,
-        record: ThreadRecord,
-        *,
-        limit: int = 10,
-        before: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        checkpoint: Mapping[str, Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        graph = self.graph_of_thread(record)
-        if graph is None:
-            return []
-        config = _thread_config(
-            record.thread_id, {"checkpoint_ns": (checkpoint or {}).get("checkpoint_ns")}
-        )
-        before_config = _thread_config(record.thread_id, before) if before else None
-        return [
-            snapshot_json(s, record.thread_id)
-            async for s in graph.aget_state_history(
-                config,
-                filter=dict(metadata) if metadata else None,
-                before=before_config,
-                limit=limit,
-            )
-        ]
-
-    async def update_state(
-        self,
-        record: ThreadRecord,
-        values: Any,
-        *,
-        as_node: str | None = None,
-        checkpoint: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        graph = self.graph_of_thread(record)
-        if graph is None:
-            raise unprocessable(
-                f"thread {record.thread_id} has no graph yet: start a run on it first, or "
-                f"set metadata graph_id to one of {sorted(self.graphs)}"
-            )
-        if as_node is not None and as_node not in graph.builder.nodes and as_node != "__start__":
-            raise unprocessable(
-                f"as_node {as_node!r} is not a node of graph {graph.name!r}; nodes: "
-                f"{sorted(graph.builder.nodes)}"
-            )
-        if await self.records.active_runs(record.thread_id):
-            raise ApiError(
-                409, f"Thread with ID {record.thread_id} is busy: a run is pending or running"
-            )
-        try:
-            config = await graph.aupdate_state(
-                _thread_config(record.thread_id, checkpoint), values, as_node
-            )
-        except ThreadBusyError as exc:
-            raise ApiError(409, str(exc)) from exc
-        except (HitlError, ValueError, TypeError) as exc:
-            raise unprocessable(f"{type(exc).__name__}: {exc}") from exc
-        await self.refresh_thread(record.thread_id)
-        conf = dict(config.get("configurable") or {})
-        conf.setdefault("checkpoint_ns", "")
-        ref = {
-            "thread_id": conf.get("thread_id"),
-            "checkpoint_ns": conf.get("checkpoint_ns", ""),
-            "checkpoint_id": conf.get("checkpoint_id"),
-        }
-        return {"checkpoint": ref, "configurable": ref, "checkpoint_id": ref["checkpoint_id"]}
-
-    async def apply_supersteps(
-        self, record: ThreadRecord, supersteps: Sequence[Mapping[str, Any]]
-    ) -> ThreadRecord:
-        """Write `supersteps` (each `{"updates": [{"values", "as_node"}, ...]}`) to a new
-        thread's state, one checkpoint each, as `threads.create(supersteps=...)` asks."""
-        from hitl_async.types import StateUpdate
-
-        graph = self.graph_of_thread(record)
-        if graph is None:
-            raise unprocessable(
-                f"thread {record.thread_id}: supersteps need a graph_id, one of "
-                f"{sorted(self.graphs)}"
-            )
-        steps: list[list[StateUpdate]] = []
-        for step in supersteps:
-            updates = step.get("updates") if isinstance(step, Mapping) else None
-            if not isinstance(updates, list) or not all(isinstance(u, Mapping) for u in updates):
-                raise unprocessable('each superstep must be {"updates": [{"values", "as_node"}]}')
-            if any(u.get("command") is not None for u in updates):
-                raise unprocessable("supersteps with a command are not supported by hitl serve")
-            steps.append([StateUpdate(u.get("values"), u.get("as_node")) for u in updates])
-        try:
-            await graph.abulk_update_state(_thread_config(record.thread_id), steps)
-        except (HitlError, ValueError, TypeError) as exc:
-            raise unprocessable(f"{type(exc).__name__}: {exc}") from exc
-        return await self.refresh_thread(record.thread_id) or record
-
-    async def refresh_thread(
-        self,
-        thread_id: str,
-        *,
-        failed: bool = False,
-        error: Any = None,
-        status: str | None = None,
-        graph: CompiledStateGraph | None = None,
-    ) -> ThreadRecord | None:
-        """Copy the thread's head state (values, interrupts, status) into its record (read
-        through `graph`, else the graph its metadata names)."""
-        if graph is None:
-            record = await self.records.get_thread(thread_id)
-            if record is None:
-                return None
-            graph = self.graph_of_thread(record)
-        snapshot: StateSnapshot | None = None
-        if graph is not None:
-            snapshot = await graph.aget_state(_thread_config(thread_id))
-        now = now_iso()
-
-        def change(current: ThreadRecord) -> ThreadRecord:
-            if snapshot is not None and snapshot.metadata is not None:
-                current.values = jsonable(snapshot.values)
-                current.interrupts = interrupts_by_task(snapshot)
-                current.status = status or status_of(snapshot, failed=failed)
-            else:
-                current.values = None
-                current.interrupts = {}
-                current.status = status or ("error" if failed else "idle")
-            current.error = error
-            current.updated_at = now
-            current.state_updated_at = now
-            return current
-
-        return await self.records.update_thread(thread_id, change)
-
-    async def set_thread_status(self, thread_id: str, status: str) -> ThreadRecord | None:
-        def change(current: ThreadRecord) -> ThreadRecord:
-            current.status = status
-            current.updated_at = now_iso()
-            return current
-
-        return await self.records.update_thread(thread_id, change)
-
-    async def copy_thread(self, record: ThreadRecord) -> ThreadRecord:
-        """A new thread with the same metadata and the same checkpoints (root namespace)."""
-        new = await self.create_thread(metadata=record.metadata)
-        history = await self.saver.history(record.thread_id)
-        head: str | None = None
-        for loaded in reversed(history):
-            copied = dataclasses.replace(loaded.record, thread_id=new.thread_id)
-            from hitl_async.checkpoint.base import BlobRecord
-
-            blobs = [
-                BlobRecord(channel, copied.channel_versions[channel], data)
-                for channel, data in loaded.blobs.items()
-                if channel in copied.channel_versions
-            ]
-            await self.saver.commit(copied, blobs, expected_head=head, writes=list(loaded.writes))
-            head = copied.checkpoint_id
-        if head is not None:
-            await self.refresh_thread(new.thread_id)
-        return new
-
-
-def _empty_state() -> dict[str, Any]:
-    return {
-        "values": {},
-        "next": [],
-        "tasks": [],
-        "metadata": None,
-        "created_at": None,
-        "checkpoint": None,
-        "parent_checkpoint": None,
-        "interrupts": [],
-        "checkpoint_id": None,
-        "parent_checkpoint_id": None,
-    }
 
 
 def _schema(schema: Any, title: str) -> dict[str, Any] | None:

@@ -24,7 +24,8 @@ from hitl_async.server.encoding import dumps, to_command
 from hitl_async.server.errors import ApiError
 from hitl_async.server.messages import MessageEvents
 from hitl_async.server.records import RunRecord, ThreadRecord
-from hitl_async.server.runs import END_EVENT, cancel_key, end_key, engine_modes, run_json
+from hitl_async.server.run_log import END_EVENT, cancel_key, end_key
+from hitl_async.server.runs import engine_modes, run_json
 from hitl_async.server.webhooks import send_webhook
 from hitl_async.worker import Worker
 

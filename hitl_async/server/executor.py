@@ -1,5 +1,6 @@
 """`RunExecutor`: executes the server's queued runs (in `hitl serve` or `hitl worker --config`),
-writing each streamed event to the run's log, which carries it to the API process streaming it.
+writing each streamed event to the run's log (`stream_to_log`, in `streaming`), which carries it
+to the API process streaming it.
 
 It is a `hitl_async.Worker` over the server's queue: each run is claimed by one process, a thread
 never runs two at once, a process that dies leaves its claim to expire and another takes over.
@@ -10,22 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from hitl_async._checkpoint import now_iso
 from hitl_async.errors import ResumeError, ThreadBusyError
 from hitl_async.server.encoding import dumps, to_command
 from hitl_async.server.errors import ApiError
-from hitl_async.server.messages import MessageEvents
 from hitl_async.server.records import RunRecord, ThreadRecord
 from hitl_async.server.run_log import END_EVENT, cancel_key, end_key
-from hitl_async.server.runs import engine_modes, run_json
+from hitl_async.server.runs import run_json
+from hitl_async.server.streaming import stream_to_log
 from hitl_async.server.webhooks import send_webhook
 from hitl_async.worker import Worker
 
@@ -63,47 +61,6 @@ def _webhook_payload(run: RunRecord, values: Any, error: Any) -> dict[str, Any]:
     if error is not None:
         payload["error"] = error
     return payload
-
-
-def _without_interrupts(event: dict[str, Any]) -> dict[str, Any]:
-    """The graph's `on_chain_end` with its output's `__interrupt__` left out, as LangGraph's
-    graph output has none (the interrupts come in the `updates`/`values` events)."""
-    output = event.get("data", {}).get("output")
-    if not isinstance(output, dict) or "__interrupt__" not in output:
-        return event
-    kept = {k: v for k, v in output.items() if k != "__interrupt__"}
-    return {**event, "data": {**event["data"], "output": kept}}
-
-
-def _event_name(mode: str, namespace: tuple[str, ...]) -> str:
-    name = "messages" if mode == "messages" else mode
-    return "|".join((name, *namespace)) if namespace else name
-
-
-def _ref(config: Any) -> dict[str, Any] | None:
-    conf = config.get("configurable") if isinstance(config, dict) else None
-    if not isinstance(conf, dict) or not conf.get("checkpoint_id"):
-        return None
-    return {
-        "checkpoint_id": conf["checkpoint_id"],
-        "thread_id": conf.get("thread_id"),
-        "checkpoint_ns": conf.get("checkpoint_ns", ""),
-    }
-
-
-def _with_checkpoint_refs(chunk: Any) -> Any:
-    """A debug checkpoint event as LangGraph's server sends it: its payload also names the
-    checkpoint and its parent as `{checkpoint_id, thread_id, checkpoint_ns}`."""
-    if not isinstance(chunk, dict) or chunk.get("type") != "checkpoint":
-        return chunk
-    payload = chunk.get("payload")
-    if not isinstance(payload, dict):
-        return chunk
-    refs = {
-        "checkpoint": _ref(payload.get("config")),
-        "parent_checkpoint": _ref(payload.get("parent_config")),
-    }
-    return {**chunk, "payload": {**payload, **refs}}
 
 
 class RunExecutor(Worker):
@@ -268,89 +225,19 @@ class RunExecutor(Worker):
             if run.attempt > 1 and await self._stored_checkpoint_of(run):
                 run_input = None  # a process died mid-run: continue from its last checkpoint
             try:
-                await self._stream(run, graph, run_input, config)
+                await stream_to_log(
+                    self.records, run, graph, run_input, config, await self._context(run)
+                )
             except ResumeError:
                 if run.attempt <= 1:
                     raise
-                await self._stream(run, graph, None, config)  # its answers were recorded
+                await stream_to_log(  # its answers were recorded
+                    self.records, run, graph, None, config, await self._context(run)
+                )
             tg.cancel_scope.cancel()
         if cancel:
             raise _Cancelled(cancel[0])
         return None
-
-    async def _stream(self, run: RunRecord, graph: Any, run_input: Any, config: Any) -> None:
-        """Run the graph, appending its streamed chunks to the run's log: a writer task sends
-        whatever has accumulated in one call, so a burst of events costs one round trip."""
-        kwargs = run.kwargs
-        client_modes = kwargs.get("stream_mode") or ["values"]
-        modes = engine_modes(client_modes)
-        messages = MessageEvents(set(client_modes))
-        options: dict[str, Any] = {
-            "stream_mode": modes or ["values"],
-            "subgraphs": True,
-            "interrupt_before": kwargs.get("interrupt_before"),
-            "interrupt_after": kwargs.get("interrupt_after"),
-            "durability": kwargs.get("durability"),
-            "context": await self._context(run),
-        }
-        send, receive = anyio.create_memory_object_stream[tuple[str, str]](1 << 16)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._write_events, run.run_id, receive)
-            async with send:
-                if "events" in client_modes:
-                    items = self._with_events(run, graph, run_input, config, options, send)
-                else:
-                    items = graph.astream(run_input, config, **options)
-                async for item in items:
-                    namespace, mode, chunk = item
-                    if not modes or (namespace and not kwargs.get("subgraphs")):
-                        continue
-                    if mode == "messages":
-                        suffix = "".join(f"|{part}" for part in namespace)
-                        for pair in messages.events(chunk, suffix):
-                            await send.send(pair)
-                        continue
-                    if mode == "debug":
-                        chunk = _with_checkpoint_refs(chunk)
-                    await send.send((_event_name(mode, tuple(namespace)), dumps(chunk)))
-
-    async def _with_events(
-        self,
-        run: RunRecord,
-        graph: Any,
-        run_input: Any,
-        config: dict[str, Any],
-        options: dict[str, Any],
-        send: MemoryObjectSendStream[tuple[str, str]],
-    ) -> AsyncIterator[Any]:
-        """`stream_mode="events"`: run the graph through its `astream_events` (LangChain's v2
-        events, the graph's chain run carrying the run's id), send every event but the graph's
-        own chunks, and yield those chunks — the other modes' `(namespace, mode, chunk)`
-        items — as `astream` would, as LangGraph's server does."""
-        root = {**config, "run_id": uuid.UUID(run.run_id)}
-        async for event in graph.astream_events(run_input, root, version="v2", **options):
-            chunk = event.get("data", {}).get("chunk")
-            name = event.get("event")
-            if name == "on_chain_stream" and event.get("run_id") == run.run_id:
-                if isinstance(chunk, tuple):
-                    yield chunk
-                continue
-            if name == "on_chain_end" and event.get("run_id") == run.run_id:
-                event = _without_interrupts(event)
-            await send.send(("events", dumps(event)))
-
-    async def _write_events(
-        self, run_id: str, receive: MemoryObjectReceiveStream[tuple[str, str]]
-    ) -> None:
-        async with receive:
-            async for first in receive:
-                batch = [first]
-                while True:
-                    try:
-                        batch.append(receive.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                await self.records.append_events(run_id, batch)
 
     async def _stored_checkpoint_of(self, run: RunRecord) -> bool:
         """Whether an earlier attempt of the run already stored a checkpoint."""

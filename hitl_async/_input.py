@@ -47,6 +47,7 @@ async def apply_input(run: Run, input: Any) -> None:
             _fork(run)
         else:
             emit_checkpoint(run)  # the checkpoint the run continues from, as LangGraph
+            run.rerun_waiting = True
         run.skip_before = True
         if "values" in run.modes:
             run.emit("values", run.stream_values())

@@ -97,6 +97,9 @@ class Run:
         self.unsaved = False
         """The current checkpoint is not queued for the store yet."""
         self.skip_before = False
+        self.rerun_waiting = False
+        """Input None continues a paused thread: its first step reruns the tasks still waiting on
+        interrupts (they ask again, under the same ids), as LangGraph does."""
         self.tasks: list[Task] = []
         self.last_tasks: Sequence[Task] = ()
         """The tasks of the last completed step (to name the writer of a value)."""

@@ -70,13 +70,14 @@ async def tick(run: Run) -> bool:
     if run.before and not run.skip_before and _hit(run.before, [t for t in tasks if not t.done]):
         return await _pause_statically(run)
     run.skip_before = False
+    rerun, run.rerun_waiting = run.rerun_waiting, False
     if counts:
         run.steps_run += 1
     runnable: list[Task] = []
     waiting: list[Task] = []  # paused, none of their interrupts answered: not run again
     for t in tasks:
         if not t.done:
-            (waiting if t.waiting else runnable).append(t)
+            (waiting if t.waiting and not rerun else runnable).append(t)
     view_cache: list[Any] = []
     values = run.cp.values
 
@@ -174,6 +175,7 @@ async def _execute(
         save_result=partial(run.outbox.save_result, t),
         raised_before={i.id: i for i in t.raised or ()},
         alone=alone,
+        extras={"path": t.path, "step": step},
     )
     t.error = None
     t.raised = None

@@ -106,10 +106,11 @@ class Task:
         return len(self.pending) == len(self.raised)
 
     @property
-    def path(self) -> tuple[str, Any]:
-        """LangGraph's task path: `Send`s are pushes by index, nodes (the input task too) pulls."""
+    def path(self) -> tuple[Any, ...]:
+        """LangGraph's task path: a `Send` is `("__pregel_push", index, False)` (False: not a
+        call), a node triggered by edges (the input task too) `("__pregel_pull", name)`."""
         if self.spec.push and self.name != START:
-            return ("__pregel_push", self.index)
+            return ("__pregel_push", self.index, False)
         return ("__pregel_pull", self.name)
 
 

@@ -147,9 +147,9 @@ def test_parallel_send_tasks_interrupt_each_with_own_id() -> None:
     assert [i.value["item"] for i in snap.interrupts] == ["A", "B", "C"]  # task order
     assert [t.interrupts[0].value["item"] for t in snap.tasks] == ["A", "B", "C"]
     assert [t.path for t in snap.tasks] == [
-        ("__pregel_push", 0),
-        ("__pregel_push", 1),
-        ("__pregel_push", 2),
+        ("__pregel_push", 0, False),
+        ("__pregel_push", 1, False),
+        ("__pregel_push", 2, False),
     ]
 
 
@@ -294,7 +294,7 @@ def test_interrupt_ids_stable_across_reruns_and_unique_per_call() -> None:
     checkpoint = graph.get_state(cfg("one")).config
     again = list(graph.stream(None, cfg("one")))
     assert again == [{"__interrupt__": (first,)}]
-    assert runs["ask"] == 1  # a paused node is not rerun by stream(None)
+    assert runs["ask"] == 2  # stream(None) reruns the paused node, which asks again (LangGraph)
     assert graph.get_state(cfg("one")).config == checkpoint
     (other_thread,) = interrupts_of(list(graph.stream({"log": []}, cfg("two"))))
     assert other_thread.id != first.id

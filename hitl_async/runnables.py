@@ -37,6 +37,7 @@ __all__ = [
     "node_config",
     "task_info",
     "task_scope",
+    "with_run_metadata",
 ]
 
 _RESERVED_CONFIG = ("callbacks", "tags", "metadata", "run_name", "run_id")
@@ -97,6 +98,29 @@ def task_info(pad: Any) -> TaskInfo:
         thread_id=getattr(run, "thread_id", None),
         path=tuple(extras.get("path") or ()),
     )
+
+
+_PROPAGATED = (
+    "thread_id",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "task_id",
+    "run_id",
+    "assistant_id",
+    "graph_id",
+)
+
+
+def with_run_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with the `configurable` keys LangGraph copies into a run's metadata (thread,
+    checkpoint, task, run, assistant and graph ids; a key already in `metadata` wins), so every
+    task's metadata (and the `messages` stream's) carries them as LangGraph's does."""
+    conf = config.get("configurable") or {}
+    metadata = config.get("metadata")
+    extra = {k: conf[k] for k in _PROPAGATED if conf.get(k) and k not in (metadata or {})}
+    if not extra:
+        return config
+    return {**config, "metadata": {**(metadata or {}), **extra}}
 
 
 def langchain_config(config: Mapping[str, Any], info: TaskInfo) -> dict[str, Any]:

@@ -119,6 +119,8 @@ class MessagesEmitter:
         if dedupe and known is not None and known in self.seen:
             return
         self.seen.add(known if known is not None else _assign_id(message))
+        if "ls_integration" not in metadata:  # LangGraph's tracing tag, on every message
+            metadata = {"ls_integration": "langgraph", **metadata}
         self.emit(graph_namespace(metadata), (message, metadata))
 
     def mark_seen(self, value: Any) -> None:

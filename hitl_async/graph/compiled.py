@@ -19,6 +19,7 @@ from hitl_async.checkpoint.capabilities import Capability, LeaseStore
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, ThreadBusyError
 from hitl_async.graph._runnable_api import RunnableApi
+from hitl_async.runnables import with_run_metadata
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
 from hitl_async.types import All, Durability, StreamMode
 
@@ -116,7 +117,7 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
     ) -> Run:
         run = Run(
             self,
-            self._config(config),
+            with_run_metadata(self._config(config)),
             events=RunEvents(modes, subgraphs=subgraphs),
             durability=self._durability(durability),
             interrupt_before=(
@@ -126,6 +127,7 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
                 interrupt_after if interrupt_after is not None else self.interrupt_after_nodes
             ),
         )
+        run.ns = ""  # a root run's namespace, whatever `checkpoint_ns` says, as in LangGraph
         run.context = self._context(context)
         if "messages" in modes:  # (message, metadata) events from the stream_messages handler
             events = run.events  # thread-safe: model callbacks may run in worker threads

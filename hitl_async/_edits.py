@@ -21,7 +21,7 @@ from hitl_async.constants import (
 )
 from hitl_async.errors import InvalidConfigError, InvalidUpdateError
 from hitl_async.managed.base import StepWindow
-from hitl_async.types import StateUpdate
+from hitl_async.types import Command, StateUpdate
 
 if TYPE_CHECKING:
     from hitl_async._run import Run
@@ -167,13 +167,18 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
         used: set[int] = set()
         for u in updates:
             node = u.as_node or START
-            items = builder.schema.items(u.values, source="update_state")
+            goto: tuple[Any, ...] = ()
+            if isinstance(u.values, Command):  # as if the node returned it: update and goto
+                items = builder.schema.items(u.values.update, source="update_state")
+                goto = u.values.goto_targets()
+            else:
+                items = builder.schema.items(u.values, source="update_state")
             targets = await route(
                 run.graph,
                 node,
                 items,
                 new_values,
-                (),
+                goto,
                 run.config,
                 window=StepWindow(run.steps_run, run.limit),
             )

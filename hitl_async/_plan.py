@@ -54,10 +54,16 @@ class Plan:
 
     def state_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The state keys of `values` (no barriers); reducer keys default to their empty value."""
-        out = {k: copy.copy(v) for k, v in self.initials.items() if k not in values}
-        for k in self.fields:
+        initials = self.initials
+        out: dict[str, Any] = {}
+        for k in self.fields:  # in the schema's order, as LangGraph's channels
             if k in values:
                 out[k] = values[k]
+            elif k in initials:
+                out[k] = copy.copy(initials[k])
+        for k, v in initials.items():
+            if k not in out and k not in values:
+                out[k] = copy.copy(v)
         if not self.fields:
             out.update({k: v for k, v in values.items() if not k.startswith(_BARRIER)})
         return out

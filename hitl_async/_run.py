@@ -43,6 +43,22 @@ _SKIPPED: Final[list[Any]] = [-1]
 """`made_by` of a checkpoint whose parent is not the checkpoint its step ran from: no results."""
 
 
+_NOT_METADATA = frozenset(("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map"))
+
+
+def checkpoint_metadata(config: dict[str, Any]) -> dict[str, Any]:
+    """What a run adds to its checkpoints' metadata, as LangGraph's savers do: the config's
+    `metadata`, then its `configurable` keys of plain values (str, int, float, bool) other
+    than the thread's and checkpoint's ids and `__`-prefixed ones."""
+    out = dict(config.get("metadata") or {})
+    for key, value in (config.get("configurable") or {}).items():
+        if key in out or key in _NOT_METADATA or key.startswith("__"):
+            continue
+        if isinstance(value, (str, int, float, bool)):
+            out[key] = value
+    return out
+
+
 def _drop(_: Any) -> None:
     return None
 
@@ -105,7 +121,7 @@ class Run:
         """The tasks of the last completed step (to name the writer of a value)."""
         self.interrupts: tuple[Interrupt, ...] = ()
         self.steps_run = 0
-        self.user_metadata = dict(config.get("metadata") or {})
+        self.user_metadata = checkpoint_metadata(config)
         self.parent: Run | None = None
         self.cache: Any = graph.cache
         """The cache of nodes with a `CachePolicy` (a subgraph without one uses its parent's)."""

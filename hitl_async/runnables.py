@@ -37,7 +37,6 @@ __all__ = [
     "node_config",
     "task_info",
     "task_scope",
-    "with_run_metadata",
 ]
 
 _RESERVED_CONFIG = ("callbacks", "tags", "metadata", "run_name", "run_id")
@@ -111,16 +110,15 @@ _PROPAGATED = (
 )
 
 
-def with_run_metadata(config: dict[str, Any]) -> dict[str, Any]:
-    """`config` with the `configurable` keys LangGraph copies into a run's metadata (thread,
-    checkpoint, task, run, assistant and graph ids; a key already in `metadata` wins), so every
-    task's metadata (and the `messages` stream's) carries them as LangGraph's does."""
+def _run_metadata(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's metadata plus the `configurable` keys LangGraph copies into it (thread,
+    checkpoint, task, run, assistant and graph ids; a key already in `metadata` wins)."""
+    metadata = dict(config.get("metadata") or {})
     conf = config.get("configurable") or {}
-    metadata = config.get("metadata")
-    extra = {k: conf[k] for k in _PROPAGATED if conf.get(k) and k not in (metadata or {})}
-    if not extra:
-        return config
-    return {**config, "metadata": {**(metadata or {}), **extra}}
+    for key in _PROPAGATED:
+        if key not in metadata and conf.get(key):
+            metadata[key] = conf[key]
+    return metadata
 
 
 def langchain_config(config: Mapping[str, Any], info: TaskInfo) -> dict[str, Any]:
@@ -128,7 +126,7 @@ def langchain_config(config: Mapping[str, Any], info: TaskInfo) -> dict[str, Any
     `configurable`, `callbacks`, `tags`, `metadata`, `recursion_limit`, ...) with LangGraph's
     per-task metadata keys added; `run_name`/`run_id` belong to the run and are dropped."""
     out = {k: v for k, v in config.items() if k not in _RESERVED_CONFIG and k != NODE_OUTPUT_SINK}
-    out["metadata"] = {**config.get("metadata", {}), **info.metadata()}
+    out["metadata"] = {**_run_metadata(config), **info.metadata()}
     out["tags"] = list(config.get("tags") or ())
     if config.get("callbacks") is not None:
         out["callbacks"] = config["callbacks"]

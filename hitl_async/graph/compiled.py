@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, S
 from contextlib import aclosing
 from typing import Any
 
+
 from hitl_async import _sync
 from hitl_async._cache import cache_namespace
 from hitl_async._events import Event, RunEvents, parse_stream_mode
@@ -19,7 +20,6 @@ from hitl_async.checkpoint.capabilities import Capability, LeaseStore
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, ThreadBusyError
 from hitl_async.graph._runnable_api import RunnableApi
-from hitl_async.runnables import with_run_metadata
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
 from hitl_async.types import All, Durability, StreamMode
 
@@ -117,7 +117,7 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
     ) -> Run:
         run = Run(
             self,
-            with_run_metadata(self._config(config)),
+            self._config(config),
             events=RunEvents(modes, subgraphs=subgraphs),
             durability=self._durability(durability),
             interrupt_before=(

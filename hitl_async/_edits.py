@@ -52,14 +52,14 @@ async def bulk_update_state(run: Run, supersteps: Sequence[Sequence[Any]]) -> di
     (the supersteps before it stay applied, as in LangGraph)."""
     if not supersteps:
         raise InvalidUpdateError(
-            f"thread {run.thread_id!r}: bulk_update_state() got no supersteps; pass a list of "
-            "lists of StateUpdate(values, as_node)"
+            f"No supersteps provided: thread {run.thread_id!r}: bulk_update_state() needs a "
+            "list of lists of StateUpdate(values, as_node)"
         )
     for i, updates in enumerate(supersteps):
         if not updates:
             raise InvalidUpdateError(
-                f"thread {run.thread_id!r}: bulk_update_state() superstep {i} has no updates; "
-                "each superstep is a non-empty list of StateUpdate(values, as_node)"
+                f"No updates provided: thread {run.thread_id!r}: bulk_update_state() superstep {i} "
+                "has none; each superstep is a non-empty list of StateUpdate(values, as_node)"
             )
     await run.load()
     for updates in supersteps:

@@ -192,9 +192,9 @@ class Plan:
                     "of them with Overwrite; only one write may replace its value per step"
                 ) from None
             raise InvalidUpdateError(
-                f"nodes {nodes} all wrote state key {key!r} in the same step, but it keeps only "
-                "one value; annotate it with a reducer, e.g. Annotated[list, operator.add], or "
-                "let one node write it"
+                f"At key {key!r}: Can receive only one value per step (nodes {nodes} all wrote "
+                "it); annotate it with a reducer, e.g. Annotated[list, operator.add], or let "
+                "one node write it"
             ) from None
         for channel, hits in barrier_hits.items():
             starts, target = self.barriers[channel]

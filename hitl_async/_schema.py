@@ -42,6 +42,22 @@ class Field:
 def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
     if typing.get_origin(annotation) is not typing.Annotated:
         return None
+    last = annotation.__metadata__[-1]
+    if inspect.isfunction(last):  # LangGraph takes the last item for the reducer: check it
+        sig = inspect.signature(last)
+        kinds = [p.kind for p in sig.parameters.values()]
+        if (
+            inspect.Parameter.VAR_POSITIONAL not in kinds
+            and sum(
+                k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                for k in kinds
+            )
+            != 2
+        ):
+            raise GraphValidationError(
+                f"Invalid reducer signature. Expected (a, b) -> c. Got {last.__name__}{sig}: a "
+                "reducer takes the current value and the update and returns the merged value"
+            )
     for meta in reversed(annotation.__metadata__):
         if callable(meta) and not isinstance(meta, type):
             reducer: Callable[[Any, Any], Any] = meta

@@ -63,9 +63,10 @@ async def tick(run: Run) -> bool:
     counts = len(tasks) > 1 or tasks[0].name != START
     if counts and run.steps_run >= run.limit:
         raise GraphRecursionError(
-            f"thread {run.thread_id!r}: recursion limit of {run.limit} supersteps reached "
-            "without reaching END. If the loop is intended, raise it with "
-            "config={'recursion_limit': N}; otherwise check the graph's conditional edges."
+            f"Recursion limit of {run.limit} reached without hitting a stop condition: thread "
+            f"{run.thread_id!r} ran {run.limit} supersteps without reaching END. If the loop is "
+            "intended, raise it with config={'recursion_limit': N}; otherwise check the graph's "
+            "conditional edges."
         )
     if run.before and not run.skip_before and _hit(run.before, [t for t in tasks if not t.done]):
         return await _pause_statically(run)

@@ -355,8 +355,9 @@ class AmbiguousResumeError(ResumeError, RuntimeError):
     def __init__(self, thread_id: str, pending: Sequence[Interrupt]):
         super().__init__(
             f"thread {thread_id!r} has {len(pending)} pending interrupts, so a single resume value "
-            f"is ambiguous. Answer them by id with Command(resume={{id: value, ...}}); pending "
-            f"interrupt ids: {_ids(pending)}.",
+            "is ambiguous. When there are multiple pending interrupts, you must specify the "
+            "interrupt id when resuming. Answer them by id with "
+            f"Command(resume={{id: value, ...}}); pending interrupt ids: {_ids(pending)}.",
             thread_id,
             pending,
         )

@@ -29,8 +29,9 @@ class Runtime(Generic[C]):
     previous: Any = None
 
 
-def get_runtime() -> Runtime[Any]:
-    """The `Runtime` of the node that is running (also from helpers it calls)."""
+def get_runtime(context_schema: type[C] | None = None) -> Runtime[C]:
+    """The `Runtime` of the node that is running (also from helpers it calls); `context_schema`
+    only types the result, as in LangGraph."""
     pad = current_scratchpad("get_runtime")
-    runtime: Runtime[Any] = pad.run.runtime_for(pad.writer)
+    runtime: Runtime[C] = pad.run.runtime_for(pad.writer)
     return runtime

@@ -278,23 +278,25 @@ class StateGraph:
         """Raise `GraphValidationError` naming the first bad node or edge."""
         known = set(self.nodes)
 
-        def check(name: str, where: str, *, allow_end: bool) -> None:
+        def check(name: str, where: str, *, allow_end: bool, found: str = "") -> None:
             if name in known or (allow_end and name == END):
                 return
             valid = sorted(known) + ([END] if allow_end else [])
-            raise GraphValidationError(f"{where}: unknown node {name!r}; nodes are {valid}")
+            # `found`: LangGraph's wording for an edge's end, kept for code matching on it
+            lead = f"Found edge {found} at unknown node {name!r}: " if found else ""
+            raise GraphValidationError(f"{lead}{where}: unknown node {name!r}; nodes are {valid}")
 
         has_entry = START in self.branches
         for start, end in self.edge_order:
             if start != START:
-                check(start, f"edge {start!r} -> {end!r}", allow_end=False)
+                check(start, f"edge {start!r} -> {end!r}", allow_end=False, found="starting")
             else:
                 has_entry = True
-            check(end, f"edge {start!r} -> {end!r}", allow_end=True)
+            check(end, f"edge {start!r} -> {end!r}", allow_end=True, found="ending")
         for starts, end in self.waiting_edges:
             for s in starts:
-                check(s, f"edge {list(starts)!r} -> {end!r}", allow_end=False)
-            check(end, f"edge {list(starts)!r} -> {end!r}", allow_end=True)
+                check(s, f"edge {list(starts)!r} -> {end!r}", allow_end=False, found="starting")
+            check(end, f"edge {list(starts)!r} -> {end!r}", allow_end=True, found="ending")
         for source, branches in self.branches.items():
             if source != START:
                 check(source, f"conditional edge from {source!r}", allow_end=False)
@@ -306,7 +308,8 @@ class StateGraph:
                 check(d, f"node {spec.name!r} destinations", allow_end=True)
         if not has_entry:
             raise GraphValidationError(
-                "graph has no entry point: add an edge from START, e.g. "
+                "Graph must have an entrypoint: the graph has no entry point; add an edge from "
+                "START, e.g. "
                 "builder.add_edge(START, 'first_node')"
             )
         for label, names in (

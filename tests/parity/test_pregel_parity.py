@@ -211,9 +211,9 @@ async def test_bulk_update_errors_change_nothing(saver: Any) -> None:
         await graph.abulk_update_state(
             config, [[StateUpdate({"value": ["e"]}), StateUpdate({"value": ["f"]})]]
         )
-    with pytest.raises(ValueError, match="no supersteps"):
+    with pytest.raises(ValueError, match="No supersteps provided"):
         await graph.abulk_update_state(config, [])
-    with pytest.raises(ValueError, match="no updates"):
+    with pytest.raises(ValueError, match="No updates provided"):
         await graph.abulk_update_state(config, [[], []])
     with pytest.raises(InvalidUpdateError, match="only update"):
         await graph.abulk_update_state(

@@ -358,7 +358,7 @@ async def test_scalar_resume_with_two_pending_is_refused_and_a_map_answers_both(
     await graph.ainvoke({"text_1": "t1", "text_2": "t2"}, cfg())
     pending = (await graph.aget_state(cfg())).interrupts
     # LangGraph raises RuntimeError; ours is a RuntimeError too (and a ValueError)
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(RuntimeError, match="you must specify the interrupt id when") as err:
         await graph.ainvoke(Command(resume="singular"), cfg())
     assert isinstance(err.value, AmbiguousResumeError) and isinstance(err.value, ValueError)
     answers = {i.id: f"re: {i.value}" for i in pending}

@@ -113,8 +113,8 @@ class Plan:
                 if is_overwrite:
                     if replaced:
                         raise InvalidUpdateError(
-                            f"{source}: state key {key!r} received more than one Overwrite in "
-                            "one step; only one write may replace a value per step",
+                            f"{source}: state key {key!r}: Can receive only one Overwrite value "
+                            "per super-step; only one write may replace a value per step",
                             key,
                             Overwrite,
                         )
@@ -188,8 +188,9 @@ class Plan:
             nodes = [w for (k, _), w in zip(state_items, writers, strict=True) if k == key]
             if len(exc.args) > 2 and exc.args[2] is Overwrite:
                 raise InvalidUpdateError(
-                    f"nodes {nodes} wrote state key {key!r} in the same step, more than one "
-                    "of them with Overwrite; only one write may replace its value per step"
+                    f"Can receive only one Overwrite value per super-step: nodes {nodes} wrote "
+                    f"state key {key!r} in the same step, more than one of them with Overwrite; "
+                    "only one write may replace its value per step"
                 ) from None
             raise InvalidUpdateError(
                 f"At key {key!r}: Can receive only one value per step (nodes {nodes} all wrote "

@@ -178,7 +178,9 @@ def make_entry(cls: type, name: str) -> Entry:
 def prepare_entry(
     by_name: dict[str, Entry], by_type: dict[type, Entry], cls: type, name: str | None
 ) -> Entry | None:
-    """Validate a registration; the new entry, or None when it is already there (a no-op)."""
+    """Validate a registration; the new entry, or None when it is already there (a no-op). A
+    class registered under its default name replaces an older class of that name (the same
+    class defined again); another class under a taken name is a ValueError."""
     existing = by_type.get(cls)
     if existing is not None:
         if name is None or name == existing.name:
@@ -187,12 +189,13 @@ def prepare_entry(
             f"{qualname(cls)} is already registered as {existing.name!r}; "
             f"cannot register it again as {name!r}"
         )
+    redefined = name is None  # a class defined again under its name (a re-run cell, a test)
     if name is None:
         name = qualname(cls)
     elif not isinstance(name, str) or not name:
         raise ValueError(f"a registered name must be a non-empty str, got {name!r}")
     other = by_name.get(name)
-    if other is not None:
+    if other is not None and not (redefined and qualname(other.cls) == name):
         raise ValueError(
             f"cannot register {qualname(cls)} as {name!r}: that name is already taken by "
             f"{qualname(other.cls)}; pass register_type(..., name='...') with another name"

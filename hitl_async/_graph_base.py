@@ -75,10 +75,16 @@ class GraphBase:
         `get_state(subgraphs=True)`), in the order first called."""
         """`compile(checkpointer=True)`: as a subgraph, its state lives on between the calls of
         one parent thread (a namespace without the calling task's id), as in LangGraph."""
-        register_types_from_annotation(builder.state_schema)
+        # The state's types, and those of the graph's and its nodes' input schemas (a `Send`
+        # may carry a node's input model), are stored and rebuilt without a register_type().
+        schemas = [builder.state_schema, builder.input_schema.schema, builder.output_schema.schema]
+        schemas += [n.input_schema.schema for n in builder.nodes.values() if n.input_schema]
+        for schema in dict.fromkeys(schemas):
+            register_types_from_annotation(schema)
         self.serde: Any = serializer if serializer is not None else default_serializer
         if serializer is not None:
-            serializer.register_types_from_annotation(builder.state_schema)
+            for schema in dict.fromkeys(schemas):
+                serializer.register_types_from_annotation(schema)
 
     @property
     def nodes(self) -> dict[str, Any]:

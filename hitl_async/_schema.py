@@ -3,6 +3,7 @@ the state (a dict for a TypedDict schema, an instance for a dataclass or pydanti
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import functools
 import inspect
@@ -80,12 +81,25 @@ def _initial_of(annotation: Any) -> Any:
     if typing.get_origin(base) is typing.Annotated:
         base = typing.get_args(base)[0]
     base = typing.get_origin(base) or base
+    base = _CONCRETE.get(base, base)
     if isinstance(base, type):
         try:
             return base()
         except Exception:
             return _MISSING
     return _MISSING
+
+
+_CONCRETE: dict[Any, type] = {
+    collections.abc.Sequence: list,
+    collections.abc.MutableSequence: list,
+    collections.abc.Set: set,
+    collections.abc.MutableSet: set,
+    collections.abc.Mapping: dict,
+    collections.abc.MutableMapping: dict,
+}
+"""Abstract collection types of reducer keys and the empty value they start from, as in
+LangGraph (`Annotated[Sequence[AnyMessage], add_messages]` starts from `[]`)."""
 
 
 def _is_root(schema: Any) -> bool:
@@ -252,7 +266,15 @@ def update_as_items(value: Any, *, source: str = "update") -> list[tuple[str, An
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
     if hasattr(value, "model_fields_set") and hasattr(type(value), "model_fields"):
-        return [(name, getattr(value, name)) for name in value.model_fields_set]
+        # As LangGraph: every field but those that are None by default and were not set (a
+        # node returning its mutated state writes what it changed in place too).
+        fields_set = value.model_fields_set
+        out = []
+        for name, info in type(value).model_fields.items():
+            v = getattr(value, name, None)
+            if v is not None or name in fields_set or info.default is not None:
+                out.append((name, v))
+        return out
     if isinstance(value, (list, tuple)) and all(
         isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in value
     ):

@@ -16,7 +16,17 @@ from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, task_i
 from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, reset_scratchpad, set_scratchpad
 from hitl_async._schema import ROOT
-from hitl_async.constants import DONE, END, ERROR, INTERRUPT, NEXT, RESUME, START, TASK_RESULT
+from hitl_async.constants import (
+    DONE,
+    END,
+    ERROR,
+    INTERRUPT,
+    NEXT,
+    RESUME,
+    START,
+    TASK_RESULT,
+    plain_name,
+)
 from hitl_async.errors import (
     CheckpointerRequiredError,
     GraphBubbleUp,
@@ -237,6 +247,8 @@ async def _call_with(
         kwargs["writer"] = pad.writer
     if node.wants_runtime:
         kwargs["runtime"] = pad.run.runtime_for(pad.writer)
+    if node.wants_store:
+        kwargs["store"] = pad.run.graph.store
     events = pad.run.events
     if node.is_async and not events.live:  # the common case, without call_body's frame
         return await node.fn(arg, **kwargs)
@@ -267,14 +279,14 @@ def _targets(
                 )
             out.append(item)
             continue
-        dest = item
+        dest = plain_name(item)
         if path_map is not None:
             if item not in path_map:
                 raise InvalidUpdateError(
                     f"{source}: path returned {item!r}, which is not a key of its path_map "
                     f"{sorted(map(str, path_map))}"
                 )
-            dest = path_map[item]
+            dest = plain_name(path_map[item])
         if dest == END:
             continue
         if not isinstance(dest, str) or dest not in graph.builder.nodes:

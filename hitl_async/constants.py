@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Final
+from typing import Any, Final
 
 START: Final = "__start__"
 """The virtual node a graph starts from: `add_edge(START, "first")`."""
@@ -50,3 +50,11 @@ CONF: Final = "configurable"
 TASKS: Final = "__pregel_tasks"
 """LangGraph's name of the channel `Send`s travel on; here only so code importing it works
 (hitl-async keeps a step's `Send`s in the checkpoint's task list)."""
+
+
+def plain_name(name: Any) -> Any:
+    """A node name given as a `str` subclass (a `str` enum member, as LangGraph allows) as the
+    plain string it holds; anything else as it is."""
+    if isinstance(name, str) and type(name) is not str:
+        return str.__str__(name)
+    return name

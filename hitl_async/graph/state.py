@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hitl_async._schema import StateSchema, inferred_input_schema
-from hitl_async.constants import END, RESERVED, START
+from hitl_async.constants import END, RESERVED, START, plain_name
 from hitl_async.errors import GraphValidationError
 from hitl_async.runnables import RunnableNode, SupportsInvoke, is_runnable
 from hitl_async.types import All, CachePolicy, RetryPolicy
@@ -63,6 +63,8 @@ class NodeSpec:
     """Run only when no other task is left to run (LangGraph's `defer=True`)."""
     cache_policy: CachePolicy | None = None
     """Reuse the node's writes for the same input (with `compile(cache=...)`)."""
+    wants_store: bool = False
+    """A `store` parameter: given the graph's store (`compile(store=...)`), as in LangGraph."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,7 @@ class StateGraph:
             if isinstance(node, str):
                 raise GraphValidationError(f"add_node({node!r}) needs an action (a function)")
             action, node = node, _name_of(node)
+        node = plain_name(node)
         if not isinstance(node, str) or not node:
             raise GraphValidationError(f"node name must be a non-empty string, got {node!r}")
         if node in RESERVED:
@@ -181,6 +184,7 @@ class StateGraph:
             subgraph=subgraph,
             defer=defer,
             cache_policy=cache_policy,
+            wants_store="store" in params,
         )
         return self
 
@@ -206,6 +210,12 @@ class StateGraph:
 
     def add_edge(self, start_key: str | Sequence[str], end_key: str) -> StateGraph:
         """`add_edge(a, b)`: b runs after a. `add_edge([a, b], c)`: c runs once both finished."""
+        end_key = plain_name(end_key)
+        start_key = (
+            plain_name(start_key)
+            if isinstance(start_key, str)
+            else [plain_name(s) for s in start_key]
+        )
         if end_key == START:
             raise GraphValidationError("START cannot be the end of an edge")
         if isinstance(start_key, str):
@@ -235,6 +245,7 @@ class StateGraph:
     ) -> StateGraph:
         """After `source`, `path(state)` returns node name(s), `Send`s or END; `path_map` maps
         its return values to node names."""
+        source = plain_name(source)
         if source == END:
             raise GraphValidationError("END cannot be the source of a conditional edge")
         if not callable(path):
@@ -243,9 +254,9 @@ class StateGraph:
         if path_map is None:
             mapping = None
         elif isinstance(path_map, dict):
-            mapping = dict(path_map)
+            mapping = {key: plain_name(name) for key, name in path_map.items()}
         else:
-            mapping = {name: name for name in path_map}
+            mapping = {name: plain_name(name) for name in path_map}
         self.branches.setdefault(source, []).append(
             BranchSpec(
                 source=source,

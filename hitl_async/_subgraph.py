@@ -33,15 +33,18 @@ def calling_task(config: dict[str, Any] | None) -> Scratchpad | None:
     return pad
 
 
-def _namespace(parent: Run, pad: Scratchpad, keeps_state: bool) -> str:
+def _namespace(parent: Run, pad: Scratchpad, keeps_state: bool) -> tuple[str, tuple[str, ...]]:
     """The subgraph call's namespace: the calling task's (one per call), or, for a subgraph
     compiled with `checkpointer=True`, the calling node's (shared by its calls, so the state
-    lives on)."""
+    lives on). With it, the call's levels in the stream's namespace: LangGraph shows a task's
+    n-th call after its first as one more level, `(..., "node:task_id", "n")`."""
     part = pad.node if keeps_state else f"{pad.node}:{pad.task_id}"
+    levels: tuple[str, ...] = (part,)
     if pad.subgraph_calls:
+        levels = (part, str(pad.subgraph_calls))
         part += f":{pad.subgraph_calls}"
     pad.subgraph_calls += 1
-    return f"{parent.ns}|{part}" if parent.ns else part
+    return (f"{parent.ns}|{part}" if parent.ns else part), (*parent.ns_path, *levels)
 
 
 async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -> Any:
@@ -51,7 +54,7 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
     task pauses with them), and lets `ParentCommand` through to the parent task.
     """
     parent: Run = pad.run
-    ns = _namespace(parent, pad, graph.keeps_state)
+    ns, ns_path = _namespace(parent, pad, graph.keeps_state)
     parent.graph.note_subgraph(pad.node, graph)
     conf = dict(parent.config.get("configurable") or {})
     conf.pop("checkpoint_id", None)
@@ -84,7 +87,7 @@ async def _run_in(
         graph,
         config,
         events=parent.events,
-        ns_path=(*parent.ns_path, ns.rsplit("|", 1)[-1]),
+        ns_path=ns_path,
         durability="exit" if graph.stateless else parent.durability,
         interrupt_before=graph.interrupt_before_nodes,
         interrupt_after=graph.interrupt_after_nodes,

@@ -48,7 +48,8 @@ async def _pause_statically(run: Run) -> bool:
     """`interrupt_before`/`interrupt_after` hit: save and stop with no interrupt pending."""
     await run.outbox.save()
     run.interrupts = ()
-    run.emit("updates", {INTERRUPT: ()})
+    if run.parent is None:  # a subgraph's pause is reported by the root, as in LangGraph
+        run.emit("updates", {INTERRUPT: ()})
     return False
 
 
@@ -136,6 +137,8 @@ async def tick(run: Run) -> bool:
             assert failed.error is not None
             raise failed.error
         run.interrupts = tuple(i for _, i in run.pending())
+        if not run.interrupts and run.parent is None:  # a subgraph paused at a breakpoint
+            run.emit("updates", {INTERRUPT: ()})
         for t in waiting:  # not run again (partial resume): still asking, said once more
             _emit_interrupts(run, t)
             if task_events:

@@ -166,6 +166,8 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
             # root-schema state, not a dict, is left out).
             out = run.output(run.with_finished())
             return {**(out if isinstance(out, dict) else {}), INTERRUPT: list(run.interrupts)}
+        if any(t.done for t in run.tasks):  # paused (a subgraph's breakpoint) mid-step
+            return run.output(run.with_finished())
         return run.output() if run.exists else None
 
     async def _collect(self, input: Any, config: dict[str, Any] | None, **kwargs: Any) -> list[Any]:

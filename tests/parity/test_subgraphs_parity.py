@@ -410,3 +410,85 @@ async def test_child_with_its_own_thread_id_is_a_separate_thread(saver: Any) -> 
     state = await child.aget_state(child_config)
     assert state.values == {"count": 2}
     assert state.config["configurable"]["checkpoint_ns"] == ""
+
+
+# test_pregel.py::test_multiple_subgraphs_checkpointer
+def test_a_nodes_second_subgraph_call_is_one_more_stream_level() -> None:
+    from hitl_async import InMemorySaver
+
+    class Counter(TypedDict):
+        n: Annotated[int, operator.add]
+
+    class Total(TypedDict):
+        total: int
+
+    kept = StateGraph(Counter).add_node("add_two", lambda s: {"n": 2})
+    kept = kept.add_edge(START, "add_two").compile(checkpointer=True)
+    fresh = StateGraph(Counter).add_node("add_three", lambda s: {"n": 3})
+    fresh = fresh.add_edge(START, "add_three").compile()
+
+    def both(state: Total) -> dict[str, Any]:
+        first = kept.invoke({"n": state["total"]})
+        return {"total": fresh.invoke({"n": first["n"]})["n"]}
+
+    graph = StateGraph(Total).add_node("both", both).add_edge(START, "both")
+    graph = graph.compile(checkpointer=InMemorySaver())
+    config = cfg()
+    assert graph.invoke({"total": 0}, config) == {"total": 5}
+    assert graph.invoke({"total": 0}, config) == {"total": 7}  # kept's state lives on
+    chunks = list(graph.stream({"total": 0}, cfg(), subgraphs=True))
+    assert chunks[0] == (("both",), {"add_two": {"n": 2}})
+    (task_level, call), second = chunks[1]
+    assert task_level.startswith("both:") and call == "1"
+    assert second == {"add_three": {"n": 3}}
+    assert chunks[2] == ((), {"both": {"total": 5}})
+
+
+# test_pregel.py::test_nested_graph_interrupts_parallel
+@pytest.mark.parametrize("durability", ["sync", "exit"])
+async def test_a_breakpoint_inside_a_subgraph_beside_a_parallel_node(
+    saver: Any, durability: str
+) -> None:
+    def slow_1(state: Inner) -> dict[str, Any]:
+        return {"my_key": "got here", "my_other_key": state["my_key"]}
+
+    inner = StateGraph(Inner)
+    inner.add_node("inner_1", slow_1)
+    inner.add_node("inner_2", lambda s: {"my_key": " and there", "my_other_key": s["my_key"]})
+    inner.add_edge(START, "inner_1")
+    inner.add_edge("inner_1", "inner_2")
+
+    class State(TypedDict):
+        my_key: Annotated[str, operator.add]
+
+    b = StateGraph(State)
+    b.add_node("inner", inner.compile(interrupt_before=["inner_2"]))
+    b.add_node("outer_1", lambda s: {"my_key": " and parallel"})
+    b.add_node("outer_2", lambda s: {"my_key": " and back again"})
+    b.add_edge(START, "inner")
+    b.add_edge(START, "outer_1")
+    b.add_edge(["inner", "outer_1"], "outer_2")
+    app = b.compile(checkpointer=saver)
+    one = cfg()
+    # at the pause, the finished sibling's write is in the returned state
+    assert await app.ainvoke({"my_key": ""}, one, durability=durability) == {
+        "my_key": " and parallel"
+    }
+    assert await app.ainvoke(None, one, durability=durability) == {
+        "my_key": "got here and there and parallel and back again"
+    }
+    two = cfg()
+    chunks = [
+        (ns[0].split(":")[0] if ns else (), c)
+        async for ns, c in app.astream({"my_key": ""}, two, subgraphs=True, durability=durability)
+    ]
+    assert sorted(chunks[:2], key=lambda c: c[0] != ()) == [  # as each finished
+        ((), {"outer_1": {"my_key": " and parallel"}}),
+        ("inner", {"inner_1": {"my_key": "got here", "my_other_key": ""}}),
+    ]
+    assert chunks[2:] == [((), {"__interrupt__": ()})]  # said once, by the root
+    assert [c async for c in app.astream(None, two, durability=durability)] == [
+        {"outer_1": {"my_key": " and parallel"}, "__metadata__": {"cached": True}},
+        {"inner": {"my_key": "got here and there"}},
+        {"outer_2": {"my_key": " and back again"}},
+    ]

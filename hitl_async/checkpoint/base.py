@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from hitl_async.checkpoint.tuples import LangGraphReads
+
 if TYPE_CHECKING:
     from hitl_async.checkpoint.capabilities import Capability
 
@@ -174,7 +176,7 @@ def prune_cutoff(keep_last: int | None, newer_than: datetime | None) -> str | No
     return newer_than.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-class BaseSaver(ABC):
+class BaseSaver(LangGraphReads, ABC):
     """The storage capability: the base class of every checkpoint store (driver).
 
     Subclass it to add a store; that is all the engine needs to run graphs, pause on
@@ -187,6 +189,9 @@ class BaseSaver(ABC):
     use, so constructing one never does I/O. A driver must be usable from several tasks at once.
     A store without `LeaseStore` is never given a `lease`, one without `InboxStore` never an
     `inbox` (both stay None), so it may ignore those arguments.
+
+    Every saver also reads as LangGraph's do (`get_tuple`, `list`, `get` and `aget_tuple`,
+    `alist`, `aget`; see `hitl_async.checkpoint.tuples`), built on `load` and `history`.
     """
 
     io_free: ClassVar[bool] = False
@@ -212,13 +217,13 @@ class BaseSaver(ABC):
 
         return self.capabilities >= COORDINATION
 
-    async def setup(self) -> None:  # noqa: B027 - optional hook
+    async def setup(self) -> None:
         """Create tables/keys if needed; idempotent. Called lazily by drivers that need it."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release connections. The saver may not be used afterwards."""
 
-    async def destroy(self) -> None:  # noqa: B027 - optional hook
+    async def destroy(self) -> None:
         """Delete everything this saver stored (its rows, schema or key prefix): for tests and
         teardown, never called by the engine."""
 

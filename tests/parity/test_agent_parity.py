@@ -259,3 +259,34 @@ def test_build_and_update_errors_use_langgraphs_wording() -> None:
         b.compile().invoke({"hello": "there"})
     with pytest.raises(ValueError, match="Graph must have an entrypoint"):
         StateGraph(Hello).add_node("a", lambda s: s).compile()
+
+
+# test_pregel_async.py::test_checkpoint_metadata (read through the checkpointer itself)
+async def test_the_checkpointer_reads_as_langgraphs_do(saver: Any) -> None:
+    graph = searching_agent(saver, interrupt_before=["tools"])
+    await graph.ainvoke({"messages": ["what is the weather"]}, cfg("r", a="foo"))
+    head = await saver.aget_tuple(cfg("r"))
+    assert head is not None and head.metadata["a"] == "foo"
+    snap = await graph.aget_state(cfg("r"))
+    assert head.config == snap.config and head.parent_config == snap.parent_config
+    assert head.checkpoint["id"] == snap.config["configurable"]["checkpoint_id"]
+    assert shapes(head.checkpoint["channel_values"]["messages"]) == shapes(snap.values["messages"])
+    listed = [t async for t in saver.alist(cfg("r"))]
+    history = [s async for s in graph.aget_state_history(cfg("r"))]
+    assert [t.config for t in listed] == [s.config for s in history]
+    assert [t.metadata["step"] for t in listed] == [1, 0, -1]
+    assert [t.metadata["step"] async for t in saver.alist(cfg("r"), limit=1)] == [1]
+    older = [t async for t in saver.alist(cfg("r"), before=listed[0].config)]
+    assert [t.metadata["step"] for t in older] == [0, -1]
+    assert [t.metadata["step"] async for t in saver.alist(cfg("r"), filter={"step": 0})] == [0]
+    assert (await saver.aget(listed[1].config))["id"] == listed[1].checkpoint["id"]
+    assert await saver.aget_tuple(cfg("nothing here")) is None
+
+
+def test_the_checkpointer_reads_through_the_sync_api() -> None:
+    saver = InMemorySaver()
+    graph = doubler().with_checkpointer(saver)
+    graph.invoke({"x": 2}, cfg("s"))
+    assert saver.get(cfg("s"))["channel_values"] == {"x": 4}
+    assert [t.metadata["step"] for t in saver.list(cfg("s"))] == [1, 0, -1]
+    assert saver.get_tuple(cfg("s")).pending_writes == []

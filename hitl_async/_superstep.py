@@ -117,10 +117,16 @@ async def tick(run: Run) -> bool:
         await _execute(run, runnable[0], view, step, False, alone=True)
     elif runnable:
         persist_each = run.saver is not None and run.durability != "exit"
+        limit = run.config.get("max_concurrency")
         async with anyio.create_task_group() as tg:
             scopes: list[anyio.CancelScope] = []
-            for t in runnable:
-                tg.start_soon(_execute, run, t, view, step, persist_each, False, scopes)
+            if limit and len(runnable) > limit:  # LangGraph's config["max_concurrency"]
+                limiter = anyio.CapacityLimiter(limit)
+                for t in runnable:
+                    tg.start_soon(_limited, limiter, run, t, view, step, persist_each, scopes)
+            else:
+                for t in runnable:
+                    tg.start_soon(_execute, run, t, view, step, persist_each, False, scopes)
     failed: Task | None = None
     incomplete = False
     for t in tasks:
@@ -150,6 +156,20 @@ async def tick(run: Run) -> bool:
     if run.after and _hit(run.after, tasks):
         return await _pause_statically(run)
     return bool(run.tasks)
+
+
+async def _limited(
+    limiter: anyio.CapacityLimiter,
+    run: Run,
+    t: Task,
+    view: Callable[[], Any],
+    step: int,
+    persist: bool,
+    siblings: list[anyio.CancelScope],
+) -> None:
+    """`_execute` once `limiter` has room: at most `max_concurrency` tasks of a step at once."""
+    async with limiter:
+        await _execute(run, t, view, step, persist, False, siblings)
 
 
 async def _execute(

@@ -14,7 +14,7 @@ import anyio
 import pytest
 from typing_extensions import TypedDict
 
-from hitl_async import END, START, StateGraph
+from hitl_async import END, START, Send, StateGraph
 from hitl_async.graph import add_messages
 
 pytestmark = pytest.mark.anyio
@@ -226,3 +226,30 @@ async def test_a_failing_node_cancels_its_running_siblings(saver: Any) -> None:
         await app.ainvoke({"hello": "world"}, config)
     assert cancelled == [True]
     assert set((await app.aget_state(config)).next) == {"agent", "bad"}
+
+
+# test_pregel_async.py::test_max_concurrency
+async def test_max_concurrency_bounds_the_tasks_of_a_step_running_at_once() -> None:
+    running = {"now": 0, "most": 0}
+
+    async def work(item: int) -> list[Any]:
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        await anyio.sleep(0)  # let the others in
+        await anyio.sleep(0)
+        running["now"] -= 1
+        return [item]
+
+    g = StateGraph(Annotated[list, operator.add])
+    g.add_node("one", lambda s: ["1"])
+    g.add_node("work", work)
+    g.add_node("three", lambda s: ["3"])
+    g.add_edge(START, "one")
+    g.add_conditional_edges("one", lambda s: [Send("work", i) for i in range(30)])
+    g.add_edge("work", "three")
+    graph = g.compile()
+    assert await graph.ainvoke(["0"]) == ["0", "1", *range(30), "3"]
+    assert running["most"] == 30
+    running["most"] = 0
+    assert await graph.ainvoke(["0"], {"max_concurrency": 4}) == ["0", "1", *range(30), "3"]
+    assert running == {"now": 0, "most": 4}

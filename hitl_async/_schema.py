@@ -290,7 +290,10 @@ def inferred_input_schema(fn: Any, state_schema: Any) -> Any | None:
     with (a TypedDict, dataclass or pydantic model other than the state schema); None when the
     annotation is absent, unresolvable or not such a class. The node then sees only its keys."""
     if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
-        return None
+        # a callable object: the annotation of its __call__
+        if isinstance(fn, type) or not inspect.isfunction(vars(type(fn)).get("__call__")):
+            return None
+        fn = fn.__call__
     try:
         first = next(iter(inspect.signature(fn).parameters.values()), None)
         hint = get_type_hints(fn).get(first.name) if first is not None else None

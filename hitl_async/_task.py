@@ -301,7 +301,9 @@ def _targets(
 async def _branch(
     graph: GraphBase, branch: BranchSpec, fresh: Callable[[], Any], config: dict[str, Any]
 ) -> list[str | Send]:
-    state = fresh()
+    # The state as the router's own input schema shows it (its first parameter's annotation),
+    # as LangGraph does, else as the graph's.
+    state = (branch.input_schema or graph.builder.schema).view(fresh())
     kwargs = {"config": config} if branch.wants_config else {}
     result = branch.path(state, **kwargs)
     if branch.is_async or inspect.isawaitable(result):
@@ -350,7 +352,7 @@ async def route(
                 managed = graph.builder.schema.managed
                 if managed and window is not None:
                     merged.update(managed_values(managed, window))
-                cache.append(graph.builder.schema.view(merged))
+                cache.append(merged)
             return cache[0]
 
         for b in branches:

@@ -31,6 +31,7 @@ from uuid import UUID, uuid4
 __all__ = [
     "NOSTREAM",
     "MessagesEmitter",
+    "emitter_of",
     "graph_namespace",
     "is_message",
     "messages_handler",
@@ -168,6 +169,17 @@ def with_handler(config: Mapping[str, Any], handler: Any) -> dict[str, Any]:
         manager.add_handler(handler, inherit=True)
         out["callbacks"] = manager
     return out
+
+
+def emitter_of(config: Mapping[str, Any]) -> MessagesEmitter | None:
+    """The `MessagesEmitter` of the run whose task has `config`, if it streams `messages`."""
+    callbacks = config.get("callbacks")
+    handlers = callbacks if isinstance(callbacks, list) else getattr(callbacks, "handlers", None)
+    for handler in handlers or ():
+        emitter = getattr(handler, "emitter", None)
+        if isinstance(emitter, MessagesEmitter):
+            return emitter
+    return None
 
 
 def with_messages_stream(config: Mapping[str, Any], emitter: MessagesEmitter) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, S
 from contextlib import aclosing
 from typing import Any
 
-
 from hitl_async import _sync
 from hitl_async._cache import cache_namespace
 from hitl_async._events import Event, RunEvents, parse_stream_mode

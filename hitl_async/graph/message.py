@@ -33,7 +33,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "with: pip install 'hitl-async[langchain]'"
     ) from exc
 
-__all__ = ["REMOVE_ALL_MESSAGES", "MessageGraph", "Messages", "MessagesState", "add_messages"]
+__all__ = [
+    "REMOVE_ALL_MESSAGES",
+    "MessageGraph",
+    "Messages",
+    "MessagesState",
+    "add_messages",
+    "push_message",
+]
 
 Messages = list[MessageLikeRepresentation] | MessageLikeRepresentation
 """What `add_messages` takes on either side: one message-like value or a list of them."""
@@ -156,3 +163,27 @@ class MessageGraph(StateGraph):
             stacklevel=2,
         )
         super().__init__(Annotated[list[AnyMessage], add_messages])
+
+
+def push_message(
+    message: MessageLikeRepresentation | BaseMessageChunk, *, state_key: str | None = "messages"
+) -> BaseMessage:
+    """From inside a node: send `message` to the `messages` stream now (if the run streams it)
+    and, unless `state_key` is None, write it to that state key with the node's other writes,
+    as LangGraph's `push_message`. The message needs an id (the stream and the state share it).
+    """
+    from hitl_async._runtime import current_scratchpad
+    from hitl_async.config import get_config
+    from hitl_async.stream_messages import emitter_of
+
+    pad = current_scratchpad("push_message")
+    (msg,) = convert_to_messages([message])
+    if msg.id is None:
+        raise ValueError("Message ID is required: push_message() needs a message with an id")
+    config = get_config()
+    emitter = emitter_of(config)
+    if emitter is not None:
+        emitter.message(dict(config.get("metadata") or {}), msg, dedupe=False)
+    if state_key:
+        pad.sent.append((state_key, msg))
+    return msg

@@ -37,6 +37,8 @@ def _params(fn: Any) -> frozenset[str]:
 
 def _name_of(fn: Any) -> str:
     name = getattr(fn, "name", None) or getattr(fn, "__name__", None)
+    if name is None and callable(fn) and not isinstance(fn, type):
+        name = type(fn).__name__  # a callable object: its class's name, as in LangGraph
     if not isinstance(name, str):
         raise GraphValidationError(
             f"cannot infer a node name from {fn!r}; use add_node('name', action)"
@@ -76,6 +78,8 @@ class BranchSpec:
     path_map: dict[Hashable, str] | None
     is_async: bool
     wants_config: bool
+    input_schema: StateSchema | None = None
+    """The router's own input schema (its first parameter's annotation), if not the state's."""
 
 
 class StateGraph:
@@ -264,9 +268,19 @@ class StateGraph:
                 path_map=mapping,
                 is_async=is_async_callable(path),
                 wants_config="config" in _params(path),
+                input_schema=self._router_schema(path),
             )
         )
         return self
+
+    def _router_schema(self, path: Callable[..., Any]) -> StateSchema | None:
+        """A router's own input schema; its keys become state keys, as a node's do."""
+        own = inferred_input_schema(path, self.state_schema)
+        if own is None:
+            return None
+        schema = StateSchema(own)
+        self.schema.include(schema)
+        return schema
 
     def set_entry_point(self, key: str) -> StateGraph:
         return self.add_edge(START, key)

@@ -253,3 +253,68 @@ async def test_max_concurrency_bounds_the_tasks_of_a_step_running_at_once() -> N
     running["most"] = 0
     assert await graph.ainvoke(["0"], {"max_concurrency": 4}) == ["0", "1", *range(30), "3"]
     assert running == {"now": 0, "most": 4}
+
+
+class Overall(TypedDict, total=False):
+    foo: Annotated[int, operator.add]
+    bar: str
+
+
+class RouterView(TypedDict):
+    baz: str
+
+
+class SecondView(TypedDict):
+    foo: Annotated[int, operator.add]
+    baz: str
+
+
+# test_state.py::test_private_input_schema_conditional_edge
+def test_a_router_with_its_own_input_schema_sees_only_its_keys() -> None:
+    seen: list[Any] = []
+
+    def first(state: Overall) -> dict[str, Any]:
+        return {"foo": 1, "baz": "meow"}
+
+    def second(state: SecondView) -> dict[str, Any]:
+        return {"foo": 1, "bar": state["baz"]}
+
+    def router(state: RouterView) -> str:
+        seen.append(state)
+        return "second" if state["baz"] == "meow" else END
+
+    g = StateGraph(Overall)
+    g.add_node("first", first)
+    g.add_node("second", second)
+    g.add_edge(START, "first")
+    g.add_conditional_edges("first", router)
+    assert g.compile().invoke({"foo": 0}) == {"foo": 2, "bar": "meow"}
+    assert seen == [{"baz": "meow"}]
+
+
+class Question(TypedDict):
+    question: str
+
+
+class WithFoo(Question):
+    foo: str
+
+
+class Answer(TypedDict):
+    input_state: Question
+
+
+# test_state.py::test_state_schema_with_type_hint (a callable object as a node)
+def test_a_callable_object_is_named_after_its_class_and_typed_by_its_call() -> None:
+    class Echo:
+        def __call__(self, state: WithFoo) -> dict[str, Any]:
+            assert state.pop("foo") == "bar"
+            return {"input_state": state}
+
+    g = StateGraph(Question, output_schema=Answer)
+    g.add_node("pre", lambda s: {"foo": "bar"})
+    g.add_node(Echo())
+    g.add_edge(START, "pre")
+    g.add_edge("pre", "Echo")
+    assert list(g.compile().nodes) == ["pre", "Echo"]
+    assert g.compile().invoke({"question": "what"}) == {"input_state": {"question": "what"}}

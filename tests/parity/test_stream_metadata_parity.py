@@ -211,3 +211,37 @@ async def test_subgraph_updates_arrive_while_the_parent_step_runs_async() -> Non
         if "inner_1" in chunk:
             inner_1_seen.set()
     assert order == [(1, "inner_1"), (0, "parallel"), (1, "inner_2"), (0, "inner")]
+
+
+class Chat(TypedDict):
+    messages: Annotated[list[Any], add_messages]
+
+
+# test_messages_state.py::test_push_messages_in_graph
+def test_pushed_messages_reach_the_stream_and_the_state() -> None:
+    from hitl_async.graph.message import push_message
+
+    refused: list[str] = []
+
+    def chat(state: Chat) -> None:
+        try:
+            push_message(AIMessage(content="no id"))
+        except ValueError as e:
+            refused.append(str(e))
+        push_message(AIMessage(content="First", id="1"))
+        push_message(HumanMessage(content="Second", id="2"))
+        push_message(AIMessage(content="Third", id="3"))
+
+    graph = StateGraph(Chat).add_node("chat", chat).add_edge(START, "chat").compile()
+    streamed, values = [], None
+    for mode, chunk in graph.stream({"messages": []}, stream_mode=["messages", "values"]):
+        if mode == "values":
+            values = chunk
+        else:
+            streamed.append(chunk[0])
+    assert refused and "Message ID is required" in refused[0]
+    assert values is not None and values["messages"] == streamed
+    assert [m.id for m in streamed] == ["1", "2", "3"]
+    # without a messages stream the state still gets them
+    out = graph.invoke({"messages": []})
+    assert [m.content for m in out["messages"]] == ["First", "Second", "Third"]

@@ -291,7 +291,9 @@ def inferred_input_schema(fn: Any, state_schema: Any) -> Any | None:
     annotation is absent, unresolvable or not such a class. The node then sees only its keys."""
     if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
         # a callable object: the annotation of its __call__
-        if isinstance(fn, type) or not inspect.isfunction(vars(type(fn)).get("__call__")):
+        if isinstance(fn, type) or not inspect.isfunction(
+            inspect.getattr_static(type(fn), "__call__", None)
+        ):
             return None
         fn = fn.__call__
     try:

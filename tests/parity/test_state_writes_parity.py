@@ -1,4 +1,5 @@
-"""How node writes reach the state: `Overwrite`, pydantic states returned whole, reducer keys of
+"""How node writes reach the state: `Overwrite` in stored history and `update_state` (the rest
+of `Overwrite` is in test_overwrite_parity.py), pydantic states returned whole, reducer keys of
 abstract collection types, enum node names, a `store` parameter and a `Send` carrying a node's
 own input model, restated from LangGraph's tests (LangGraph 1.2.22's behaviour)."""
 
@@ -14,7 +15,7 @@ from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from hitl_async import InMemorySaver, InMemoryStore, InvalidUpdateError, Send
+from hitl_async import InMemorySaver, InMemoryStore, Send
 from hitl_async.graph import END, START, StateGraph, add_messages
 from hitl_async.types import Overwrite
 
@@ -47,18 +48,6 @@ def overwrite(as_json: bool, value: Any) -> Any:
     return {"__overwrite__": value} if as_json else Overwrite(value)
 
 
-# test_pregel.py::test_overwrite_sequential
-@pytest.mark.parametrize("as_json", [False, True])
-def test_an_overwrite_replaces_what_the_reducer_kept(as_json: bool) -> None:
-    g = StateGraph(Log)
-    g.add_node("a", lambda s: {"messages": ["a"]})
-    g.add_node("b", lambda s: {"messages": overwrite(as_json, ["b"])})
-    g.add_edge(START, "a")
-    g.add_edge("a", "b")
-    graph = g.compile(checkpointer=InMemorySaver())
-    assert graph.invoke({"messages": ["START"]}, cfg()) == {"messages": ["b"]}
-
-
 # test_pregel.py::test_overwrite_parallel (persisted: the step's writes are stored)
 @pytest.mark.parametrize("as_json", [False, True])
 async def test_an_overwrite_drops_its_siblings_writes_of_the_step(
@@ -68,14 +57,6 @@ async def test_an_overwrite_drops_its_siblings_writes_of_the_step(
     assert await graph.ainvoke({"messages": ["START"]}, cfg()) == {"messages": ["b", "d"]}
     values = [s.values["messages"] async for s in graph.aget_state_history(cfg())]
     assert values == [["b", "d"], ["b"], ["START", "a"], ["START"], []]
-
-
-# test_pregel.py::test_overwrite_parallel_error
-@pytest.mark.parametrize("as_json", [False, True])
-def test_two_overwrites_of_a_key_in_one_step_are_refused(as_json: bool) -> None:
-    graph = diamond(InMemorySaver(), overwrite(as_json, ["b"]), overwrite(as_json, ["c"]))
-    with pytest.raises(InvalidUpdateError, match="Can receive only one Overwrite value per"):
-        graph.invoke({"messages": ["START"]}, cfg())
 
 
 def test_an_overwrite_through_update_state() -> None:

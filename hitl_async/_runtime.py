@@ -20,6 +20,7 @@ __all__ = [
     "get_config",
     "get_stream_writer",
     "interrupt_id",
+    "no_writer",
 ]
 
 
@@ -31,7 +32,8 @@ def interrupt_id(task_id: str, index: int) -> str:
     return hashlib.blake2b(f"{task_id}:{index}".encode(), digest_size=16).hexdigest()
 
 
-def _no_writer(_: Any) -> None:
+def no_writer(_: Any) -> None:
+    """The stream writer of a task whose run does not stream `custom`: drops what it gets."""
     return None
 
 
@@ -52,7 +54,7 @@ class Scratchpad:
     subgraph_calls: int = 0
     raised_before: dict[str, Interrupt] = field(default_factory=dict)
     """Interrupts this task raised in an earlier run, by id."""
-    writer: StreamWriter = _no_writer
+    writer: StreamWriter = no_writer
     counter: int = 0
     results: dict[int, Any] = field(default_factory=dict)
     """Results of this task's `@task` calls kept from earlier runs, by call index."""
@@ -109,7 +111,7 @@ def reset_scratchpad(token: Any) -> None:
 def get_stream_writer() -> StreamWriter:
     """The writer of the current task: what it is called with is streamed in `"custom"` mode."""
     pad = _SCRATCHPAD.get()
-    return pad.writer if pad is not None else _no_writer
+    return pad.writer if pad is not None else no_writer
 
 
 def get_config() -> dict[str, Any]:

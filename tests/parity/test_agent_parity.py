@@ -290,3 +290,13 @@ def test_the_checkpointer_reads_through_the_sync_api() -> None:
     assert saver.get(cfg("s"))["channel_values"] == {"x": 4}
     assert [t.metadata["step"] for t in saver.list(cfg("s"))] == [1, 0, -1]
     assert saver.get_tuple(cfg("s")).pending_writes == []
+
+
+# test_runtime.py::test_override_runtime, ::test_merge_runtime
+def test_a_runtime_is_built_overridden_and_merged_as_langgraphs() -> None:
+    first = Runtime(context=Ctx(user="abc"))
+    assert (first.store, first.previous) == (None, None)
+    assert first.override(context=Ctx(user="def")).context == Ctx(user="def")
+    assert first.context == Ctx(user="abc")  # unchanged: a copy was made
+    assert first.merge(Runtime(context=Ctx(user="def"))).context == Ctx(user="def")
+    assert first.merge(Runtime(context=None)).context == Ctx(user="abc")  # unset: kept

@@ -1,6 +1,6 @@
 """LangGraph's checkpointer read API on every saver: `get_tuple`, `list`, `get` and their async
-forms, so code and tests that read a checkpointer directly (`checkpointer.get_tuple(config)
-.metadata`, `list(checkpointer.list(config))`) run unchanged.
+forms (and `adelete_thread`), so code and tests that read a checkpointer directly
+(`checkpointer.get_tuple(config).metadata`, `list(checkpointer.list(config))`) run unchanged.
 
 Read-only: checkpoints are written by the engine only (LangGraph's `put`/`put_writes` have no
 counterpart). Values are decoded with the saver's `serde` if it has one, else the default
@@ -118,6 +118,11 @@ class LangGraphReads:
             thread_id, ns, before=before_id, limit=limit, filter=filter
         ):
             yield self._tuple(loaded)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """LangGraph's name for `delete_thread()` (which is a coroutine here)."""
+        saver: BaseSaver = self  # type: ignore[assignment]
+        await saver.delete_thread(str(thread_id))
 
     def get_tuple(self, config: Mapping[str, Any]) -> CheckpointTuple | None:
         """Synchronous `aget_tuple()`."""

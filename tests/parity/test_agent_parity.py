@@ -300,3 +300,12 @@ def test_a_runtime_is_built_overridden_and_merged_as_langgraphs() -> None:
     assert first.context == Ctx(user="abc")  # unchanged: a copy was made
     assert first.merge(Runtime(context=Ctx(user="def"))).context == Ctx(user="def")
     assert first.merge(Runtime(context=None)).context == Ctx(user="abc")  # unset: kept
+
+
+# test_pregel_async.py::test_remove_message_via_state_update (deleting the thread)
+async def test_adelete_thread_forgets_the_thread(saver: Any) -> None:
+    graph = doubler().with_checkpointer(saver)
+    await graph.ainvoke({"x": 1}, cfg("gone"))
+    await saver.adelete_thread("gone")
+    assert await saver.aget_tuple(cfg("gone")) is None
+    assert [s async for s in graph.aget_state_history(cfg("gone"))] == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import threading
+import typing
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -74,6 +75,32 @@ class EntrypointGraph(CompiledStateGraph):
     """
 
     entry_name: str
+    entry_func: Callable[..., Any] | None = None
+
+    # -- schemas ---------------------------------------------------------------------------------
+
+    def get_input_jsonschema(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON schema of the function's input (its first parameter's annotation)."""
+        return _annotation_schema(self._io_hints()[0], self.get_name("Input"))
+
+    def get_output_jsonschema(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON schema of what the function returns (`entrypoint.final[R, S]`: of R)."""
+        return _annotation_schema(self._io_hints()[1], self.get_name("Output"))
+
+    def _io_hints(self) -> tuple[Any, Any]:
+        if self.entry_func is None:
+            return Any, Any
+        try:
+            hints = typing.get_type_hints(self.entry_func)
+        except Exception:  # (an annotation that does not resolve here)
+            return Any, Any
+        params = list(inspect.signature(self.entry_func).parameters)
+        out = hints.get("return", Any)
+        if out is entrypoint.final:  # unparameterized: final[Any, Any]
+            out = Any
+        elif typing.get_origin(out) is entrypoint.final:
+            out = typing.get_args(out)[0]
+        return (hints.get(params[0], Any) if params else Any), out
 
     # -- input and output mapping ----------------------------------------------------------------
 
@@ -316,8 +343,20 @@ class entrypoint:
             store=self.store,
         )
         graph.entry_name = name
+        graph.entry_func = func
         graph.cache = as_cache(self.cache, graph.serde)  # (for @task(cache_policy=...) calls)
         return graph
+
+
+def _annotation_schema(annotation: Any, title: str) -> dict[str, Any]:
+    """The JSON schema pydantic gives an annotation, titled as LangGraph titles it."""
+    from pydantic import TypeAdapter
+
+    try:
+        found: dict[str, Any] = TypeAdapter(annotation).json_schema()
+    except Exception:  # a type pydantic cannot describe: any value
+        found = {}
+    return {"title": title, **found} if "title" not in found else found
 
 
 def _on_input(policy: CachePolicy | None) -> CachePolicy | None:

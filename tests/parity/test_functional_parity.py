@@ -310,3 +310,24 @@ async def test_a_generator_entrypoint_is_refused_when_decorated(saver: Any, kind
 
     assert isinstance(err.value, GeneratorNotSupportedError)
     assert ("gen" if kind == "sync" else "agen") in str(err.value)
+
+
+# test_pregel.py::test_entrypoint_output_schema_with_return_and_save, ::test_imp_task (schemas)
+def test_an_entrypoints_schemas_come_from_its_annotations() -> None:
+    from hitl_async import entrypoint
+
+    @entrypoint()
+    def untyped(inputs: Any, *, previous: Any) -> entrypoint.final:  # type: ignore[type-arg]
+        return entrypoint.final(value="foo", save=1)
+
+    @entrypoint()
+    def typed(inputs: list[int], *, previous: Any) -> entrypoint.final[str, int]:
+        return entrypoint.final(value="foo", save=1)
+
+    assert untyped.get_output_jsonschema() == {"title": "LangGraphOutput"}
+    assert typed.get_output_jsonschema() == {"title": "LangGraphOutput", "type": "string"}
+    assert typed.get_input_jsonschema() == {
+        "title": "LangGraphInput",
+        "type": "array",
+        "items": {"type": "integer"},
+    }

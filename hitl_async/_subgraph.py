@@ -64,7 +64,7 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
     if chain is not None:  # the subgraph's tasks are children of its own chain run
         config["callbacks"] = chain.callbacks
     try:
-        output = await _run_in(graph, input, pad, parent, ns, config)
+        output = await _run_in(graph, input, pad, parent, ns, ns_path, config)
     except BaseException as exc:
         if chain is not None:
             chain.fail(exc)
@@ -80,6 +80,7 @@ async def _run_in(
     pad: Scratchpad,
     parent: Run,
     ns: str,
+    ns_path: tuple[str, ...],
     config: dict[str, Any],
 ) -> Any:
     """`run_subgraph`'s run: load the call's namespace, apply the input, run to the end."""

@@ -31,6 +31,7 @@ __all__ = [
     "GraphRecursionError",
     "GraphValidationError",
     "HitlError",
+    "InvalidCheckpointerError",
     "InvalidConfigError",
     "InvalidThreadIdError",
     "InvalidUpdateError",
@@ -85,6 +86,11 @@ class TaskNotFound(Exception):
 
 class GraphValidationError(HitlError, ValueError):
     """The graph is malformed; raised by the builder and `compile()`, naming the bad part."""
+
+
+class InvalidCheckpointerError(GraphValidationError, TypeError):
+    """`compile(checkpointer=...)` got something that is not a saver (also a `TypeError`, which
+    LangGraph raises there)."""
 
 
 class InvalidUpdateError(HitlError, ValueError):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hitl_async._schema import StateSchema, inferred_input_schema
 from hitl_async.constants import END, RESERVED, START, plain_name
-from hitl_async.errors import GraphValidationError
+from hitl_async.errors import GraphValidationError, InvalidCheckpointerError
 from hitl_async.runnables import RunnableNode, SupportsInvoke, is_runnable
 from hitl_async.types import All, CachePolicy, RetryPolicy
 
@@ -371,8 +371,9 @@ class StateGraph:
         from hitl_async.graph.compiled import CompiledStateGraph
 
         if checkpointer not in (None, False, True) and not isinstance(checkpointer, BaseSaver):
-            raise GraphValidationError(
-                f"checkpointer must be a hitl_async saver (InMemorySaver(), connect(url)), got "
+            raise InvalidCheckpointerError(
+                f"Invalid checkpointer provided: checkpointer must be a hitl_async saver "
+                f"(InMemorySaver(), connect(url)), True, False or None, got "
                 f"{type(checkpointer).__name__}"
             )
         self.validate(interrupt_before, interrupt_after)

@@ -309,3 +309,12 @@ async def test_adelete_thread_forgets_the_thread(saver: Any) -> None:
     await saver.adelete_thread("gone")
     assert await saver.aget_tuple(cfg("gone")) is None
     assert [s async for s in graph.aget_state_history(cfg("gone"))] == []
+
+
+# test_pregel.py::test_invalid_checkpointer_type
+def test_a_checkpointer_that_is_not_a_saver_is_a_type_error() -> None:
+    class NotASaver:
+        pass
+
+    with pytest.raises(TypeError, match="Invalid checkpointer provided"):
+        doubler().builder.compile(checkpointer=NotASaver())  # type: ignore[arg-type]

@@ -130,7 +130,12 @@ def langchain_config(config: Mapping[str, Any], info: TaskInfo) -> dict[str, Any
     out["tags"] = list(config.get("tags") or ())
     if config.get("callbacks") is not None:
         out["callbacks"] = config["callbacks"]
-    out.setdefault("configurable", {})
+    # The task's own namespace, as LangGraph gives a node (langchain-core copies it into the
+    # metadata of what the node calls, e.g. a chat model's `messages` tokens).
+    out["configurable"] = {
+        **(config.get("configurable") or {}),
+        "checkpoint_ns": info.checkpoint_ns,
+    }
     return out
 
 

@@ -245,3 +245,18 @@ def test_pushed_messages_reach_the_stream_and_the_state() -> None:
     # without a messages stream the state still gets them
     out = graph.invoke({"messages": []})
     assert [m.content for m in out["messages"]] == ["First", "Second", "Third"]
+
+
+# test_pregel.py::test_tags_stream_mode_messages
+def test_model_tokens_carry_the_tasks_namespace_and_the_models_tags() -> None:
+    from langchain_core.language_models import GenericFakeChatModel
+
+    model = GenericFakeChatModel(messages=iter(["foo"]), tags=["meow"])
+    graph = StateGraph(MessagesState)
+    graph.add_node("call_model", lambda s: {"messages": model.invoke(s["messages"])})
+    graph = graph.add_edge(START, "call_model").compile()
+    ((message, metadata),) = list(graph.stream({"messages": "hi"}, stream_mode="messages"))
+    assert message.content == "foo" and metadata["tags"] == ["meow"]
+    assert metadata["checkpoint_ns"] == metadata["langgraph_checkpoint_ns"]
+    assert metadata["checkpoint_ns"].startswith("call_model:")
+    assert (metadata["ls_provider"], metadata["ls_model_type"]) == ("genericfakechatmodel", "chat")

@@ -9,15 +9,19 @@ serializer (the one graphs use unless given another).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+import sniffio
 
 from hitl_async import _sync
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
 
-__all__ = ["CheckpointTuple", "LangGraphReads"]
+__all__ = ["CheckpointTuple", "LangGraphReads", "sync_capable"]
 
 
 class CheckpointTuple(NamedTuple):
@@ -53,8 +57,48 @@ def _config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
     }
 
 
+def _in_async_context() -> bool:
+    """Whether an event loop (asyncio or trio) runs in this thread."""
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
+
+
+class _Done:
+    """An awaitable already complete: what a blocking call made from sync code returns."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+def sync_capable(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A saver coroutine method that also works from synchronous code, as LangGraph's sync
+    `delete_thread()` does: inside an event loop it returns the coroutine to await; called
+    where no loop runs, it does the work at once (through the sync facade's loop)."""
+
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _in_async_context():
+            return method(self, *args, **kwargs)
+        _sync.run(lambda: method(self, *args, **kwargs))
+        return _Done()
+
+    return call
+
+
 class LangGraphReads:
-    """The read half of LangGraph's `BaseCheckpointSaver`, built on `load` and `history`."""
+    """The read half of LangGraph's `BaseCheckpointSaver`, built on `load` and `history`;
+    `delete_thread()` also works from synchronous code (LangGraph's is sync; ours a coroutine
+    to the engine), so `checkpointer.delete_thread(tid)` in a script deletes the thread."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found = getattr(cls, "delete_thread", None)  # its own, or a mixin's
+        if found is not None and inspect.iscoroutinefunction(found):
+            cls.delete_thread = sync_capable(found)  # type: ignore[attr-defined]
 
     def _tuple(self, loaded: LoadedCheckpoint) -> CheckpointTuple:
         from hitl_async._checkpoint import EngineCheckpoint

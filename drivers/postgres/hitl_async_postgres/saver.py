@@ -60,6 +60,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from hitl_async.checkpoint.tuples import sync_capable
 from hitl_async.errors import StoreLostError
 from hitl_async_postgres._cache import PostgresCache
 from hitl_async_postgres._changes import PostgresChangeFeed
@@ -155,6 +156,8 @@ for _name in (
 ):
     setattr(PostgresSaver, _name, _mapped(getattr(PostgresSaver, _name)))
 del _name
+# As on every saver (hitl_async.checkpoint.tuples), after the mapping wrapped it again.
+PostgresSaver.delete_thread = sync_capable(PostgresSaver.delete_thread)  # type: ignore[method-assign]
 
 
 def from_url(url: str, **options: Any) -> PostgresSaver:

@@ -125,7 +125,9 @@ def test_the_names_langgraph_code_imports() -> None:
 
 
 @DRIVERS
-async def test_beside_an_interrupt_call_only_the_node_interrupt_reruns_on_none(saver: Any) -> None:
+async def test_beside_an_interrupt_call_both_rerun_on_none(saver: Any) -> None:
+    """As LangGraph 1.2.22: continuing with None reruns every paused task (the `interrupt()`
+    asks again under the same id), the answer reruns them again."""
     calls: list[str] = []
 
     def asks(state: State) -> dict[str, int]:
@@ -147,10 +149,10 @@ async def test_beside_an_interrupt_call_only_the_node_interrupt_reruns_on_none(s
     by_value = {i.value: i.id for i in out["__interrupt__"]}
     assert set(by_value) == {"a number?", "closed"}
     again = await graph.ainvoke(None, cfg)
-    assert sorted(calls) == ["asks", "gate", "gate"]  # the interrupt() is still unanswered
-    assert {i.value for i in again["__interrupt__"]} == {"a number?", "closed"}
+    assert sorted(calls) == ["asks", "asks", "gate", "gate"]
+    assert {i.value: i.id for i in again["__interrupt__"]}["a number?"] == by_value["a number?"]
     await graph.ainvoke(Command(resume={by_value["a number?"]: 7}), cfg)
-    assert sorted(calls) == ["asks", "asks", "gate", "gate", "gate"]
+    assert sorted(calls) == ["asks", "asks", "asks", "gate", "gate", "gate"]
     state = await graph.aget_state(cfg)
     assert [i.value for i in state.interrupts] == ["closed"]
     assert state.tasks[0].result == {"n": 7} and state.tasks[1].interrupts[0].value == "closed"

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
     from hitl_async.types import Interrupt
 
-__all__ = ["NOT_LOADED", "Run"]
+__all__ = ["NOT_LOADED", "SKIPPED_STEP", "Run"]
 
 NOT_LOADED: Final[Any] = object()
 """What `Run.claim()` returns when it did not load the thread (no leases): `load()` reads it."""
@@ -39,7 +39,7 @@ NOT_LOADED: Final[Any] = object()
 log = get_logger("hitl_async.run")
 
 
-_SKIPPED: Final[list[Any]] = [-1]
+SKIPPED_STEP: Final[list[Any]] = [-1]
 """`made_by` of a checkpoint whose parent is not the checkpoint its step ran from: no results."""
 
 
@@ -220,7 +220,7 @@ class Run:
             versions=self.cp.versions,
             tasks=tasks,
             # A skipped parent (durability="exit"): this step's writes are not its parent's.
-            made_by=_SKIPPED if skip else made_by or [],
+            made_by=SKIPPED_STEP if skip else made_by or [],
         )
         for ch in self.dirty:
             if ch in self.cp.values:

@@ -218,29 +218,36 @@ async def _last_writer(run: Run) -> str | None:
     """The node the update is applied as when none is named, as LangGraph infers it: the
     edge-triggered node that ran last (`Send` tasks and edits do not count), found walking back
     from the checkpoint being updated; START before any node ran. Two such nodes in that step:
-    `InvalidUpdateError`. None when it cannot be told (a step not stored under
-    durability="exit"): the update then keeps the thread's next tasks."""
+    `InvalidUpdateError`. Under durability="exit" the checkpoint keeps it (`writer`). None when
+    the chain is missing a checkpoint: the update then keeps the thread's next tasks."""
     cp = run.cp
     thread_id = run.need_thread()
-    while cp.parent_id is not None:
-        if cp.made_by == SKIPPED_STEP:
-            return None
+    while True:
+        if cp.writer is not None:  # kept under durability="exit"
+            return _one_writer(run, set(cp.writer))
+        if cp.parent_id is None:
+            return START
         loaded = await run.saver.load(thread_id, run.ns, cp.parent_id) if run.saver else None
         if loaded is None:
             return None
         parent = EngineCheckpoint.decode(loaded, run.serde)
-        if cp.metadata.get("source") == "loop":
+        # A parent skipped under durability="exit" (no writer kept: no node ran since) did
+        # not run this step; its own ancestry tells.
+        if cp.made_by != SKIPPED_STEP and cp.metadata.get("source") == "loop":
             ran = {t.node for t in parent.tasks if not t.push or t.node == START}
-            if len(ran) > 1:
-                raise InvalidUpdateError(
-                    f"Ambiguous update, specify as_node: thread {run.thread_id!r}: nodes "
-                    f"{sorted(ran)} wrote the state in the same step; name one with "
-                    "update_state(config, values, as_node=...)"
-                )
             if ran:
-                return ran.pop()
+                return _one_writer(run, ran)
         cp = parent
-    return START
+
+
+def _one_writer(run: Run, ran: set[str]) -> str:
+    if len(ran) > 1:
+        raise InvalidUpdateError(
+            f"Ambiguous update, specify as_node: thread {run.thread_id!r}: nodes "
+            f"{sorted(ran)} wrote the state in the same step; name one with "
+            "update_state(config, values, as_node=...)"
+        )
+    return ran.pop()
 
 
 def _next(

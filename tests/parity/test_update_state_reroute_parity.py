@@ -285,3 +285,44 @@ async def test_update_of_a_subgraph_state_reroutes_in_the_subgraph(saver: Any) -
     assert sub_state is not None and sub_state.next == ("s3",)
     assert sub_state.metadata["source"] == "update"
     assert await graph.ainvoke(None, cfg()) == {"log": ["s1", "s3"], "route": "s3"}
+
+
+async def test_under_durability_exit_the_unstored_steps_still_tell_the_writer(saver: Any) -> None:
+    calls: list[str] = []
+    graph = tool_agent(
+        saver,
+        calls,
+        AIMessage("", id="ai1", tool_calls=[call("foo")]),
+        AIMessage("done", id="ai2"),
+        interrupt_before=["tools"],
+    )
+    await graph.ainvoke({"messages": [HumanMessage("hi")]}, cfg(), durability="exit")
+    assert len([s async for s in graph.aget_state_history(cfg())]) == 1
+    await graph.aupdate_state(
+        cfg(), {"messages": [AIMessage("", id="ai1", tool_calls=[call("bar")])]}
+    )
+    await graph.ainvoke(None, cfg(), durability="exit")
+    assert calls == ["bar"]
+
+    parallel_graph = parallel(saver)
+    await parallel_graph.ainvoke({"log": []}, cfg("2"), durability="exit")
+    with pytest.raises(InvalidUpdateError, match="Ambiguous update, specify as_node"):
+        await parallel_graph.aupdate_state(cfg("2"), {"log": ["x"]})
+
+
+async def test_under_durability_exit_sends_after_a_stored_step_do_not_count(saver: Any) -> None:
+    def fan_out(state: Log) -> Any:
+        return [Send("w", state)] if state.get("route") == "go" else END
+
+    b = StateGraph(Log)
+    b.add_node("fan", lambda s: {"log": ["fan"]})
+    b.add_node("w", lambda s: {"log": ["w"]})
+    b.add_edge(START, "fan")
+    b.add_conditional_edges("fan", fan_out, ["w", END])
+    graph = b.compile(checkpointer=saver)
+    await graph.ainvoke({"log": [], "route": "stop"}, cfg())
+    await graph.aupdate_state(cfg(), {"route": "go"})
+    # Only the Send runs under exit: the writer is still fan, found in the stored chain.
+    await graph.ainvoke(None, cfg(), durability="exit")
+    await graph.aupdate_state(cfg(), {"route": "go"})
+    assert (await graph.aget_state(cfg())).next == ("w",)

@@ -70,6 +70,10 @@ class EngineCheckpoint:
     index, number of writes, then key and value of each; `made_by_tasks()` reads it. Empty for
     a loop step of one task that wrote keys without reducer, once each: the channels this
     checkpoint changed hold what it wrote. `[-1]`: no results (the parent was skipped)."""
+    writer: list[str] | None = None
+    """Under durability="exit" only: the edge-triggered nodes (or START) of the last step that
+    ran any, as of this checkpoint, which the stored chain cannot tell when steps were not
+    stored; `update_state()` without `as_node` is applied as this writer. None: not kept."""
 
     def made_by_tasks(self) -> dict[int, list[tuple[str, Any]]]:
         """`made_by` as the writes of each task, by task index."""
@@ -94,8 +98,10 @@ class EngineCheckpoint:
             self.step,
             [[t.node, t.push, t.arg] for t in self.tasks],
         ]
-        if self.made_by:  # (an optional 4th part: headers without it still load)
+        if self.made_by or self.writer is not None:  # optional parts: older headers load
             parts.append(self.made_by)
+        if self.writer is not None:
+            parts.append(self.writer)
         try:
             header = serde.dumps(parts, channel="__tasks__")
         except SerializationError:
@@ -152,6 +158,9 @@ class EngineCheckpoint:
             made_by = rest[0] if rest else []
             if type(made_by) is not list:
                 raise TypeError("expected a list of task writes")
+            writer = rest[1] if len(rest) > 1 else None
+            if writer is not None and type(writer) is not list:
+                raise TypeError("expected a list of node names")
         except CheckpointCorruptError:
             raise
         except Exception as exc:
@@ -182,6 +191,7 @@ class EngineCheckpoint:
             tasks=specs,
             writes=writes,
             made_by=made_by,
+            writer=writer,
         )
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hitl_async._checkpoint import TaskSpec, flat_writes, write_records
+from hitl_async._checkpoint import EngineCheckpoint, TaskSpec, flat_writes, write_records
+from hitl_async._run import SKIPPED_STEP
 from hitl_async._task import interrupt_row, route
 from hitl_async.checkpoint.base import WriteRecord
 from hitl_async.constants import (
@@ -154,6 +155,12 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
     as_node = updates[0].as_node
     if as_node is None and not run.exists:
         as_node = START
+    elif as_node is None and not run.pending():
+        # As LangGraph: the update is the last writer's, so its edges route the thread anew
+        # (e.g. an edited tool call makes new Sends). Paused on interrupt(), the tasks are kept.
+        as_node = await _last_writer(run)
+        if as_node is not None:
+            updates = [StateUpdate(updates[0].values, as_node, updates[0].task_id)]
     at_head = run.head == run.cp.checkpoint_id  # False: forking a past checkpoint
     old_tasks = run.tasks
     new_values = dict(run.cp.values)
@@ -205,6 +212,42 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
     if as_node is None and at_head:
         records = _carried_over(run, old_tasks)
     await run.outbox.save(records)
+
+
+async def _last_writer(run: Run) -> str | None:
+    """The node the update is applied as when none is named, as LangGraph infers it: the
+    edge-triggered node that ran last (`Send` tasks and edits do not count), found walking back
+    from the checkpoint being updated; START before any node ran. Two such nodes in that step:
+    `InvalidUpdateError`. Under durability="exit" the checkpoint keeps it (`writer`). None when
+    the chain is missing a checkpoint: the update then keeps the thread's next tasks."""
+    cp = run.cp
+    thread_id = run.need_thread()
+    while True:
+        if cp.writer is not None:  # kept under durability="exit"
+            return _one_writer(run, set(cp.writer))
+        if cp.parent_id is None:
+            return START
+        loaded = await run.saver.load(thread_id, run.ns, cp.parent_id) if run.saver else None
+        if loaded is None:
+            return None
+        parent = EngineCheckpoint.decode(loaded, run.serde)
+        # A parent skipped under durability="exit" (no writer kept: no node ran since) did
+        # not run this step; its own ancestry tells.
+        if cp.made_by != SKIPPED_STEP and cp.metadata.get("source") == "loop":
+            ran = {t.node for t in parent.tasks if not t.push or t.node == START}
+            if ran:
+                return _one_writer(run, ran)
+        cp = parent
+
+
+def _one_writer(run: Run, ran: set[str]) -> str:
+    if len(ran) > 1:
+        raise InvalidUpdateError(
+            f"Ambiguous update, specify as_node: thread {run.thread_id!r}: nodes "
+            f"{sorted(ran)} wrote the state in the same step; name one with "
+            "update_state(config, values, as_node=...)"
+        )
+    return ran.pop()
 
 
 def _next(

@@ -21,7 +21,7 @@ from hitl_async._superstep import tick
 from hitl_async._task import Task, prepare_tasks
 from hitl_async.checkpoint.capabilities import InboxStore, LeaseStore
 from hitl_async.checkpoint.ids import validate_thread_id
-from hitl_async.constants import DEFAULT_RECURSION_LIMIT
+from hitl_async.constants import DEFAULT_RECURSION_LIMIT, START
 from hitl_async.errors import InvalidConfigError
 from hitl_async.runtime import Runtime
 from hitl_async.telemetry import RunTrace, end_log_run, get_logger, inherited_trace, trace_run
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
     from hitl_async.types import Interrupt
 
-__all__ = ["NOT_LOADED", "Run"]
+__all__ = ["NOT_LOADED", "SKIPPED_STEP", "Run"]
 
 NOT_LOADED: Final[Any] = object()
 """What `Run.claim()` returns when it did not load the thread (no leases): `load()` reads it."""
@@ -39,7 +39,7 @@ NOT_LOADED: Final[Any] = object()
 log = get_logger("hitl_async.run")
 
 
-_SKIPPED: Final[list[Any]] = [-1]
+SKIPPED_STEP: Final[list[Any]] = [-1]
 """`made_by` of a checkpoint whose parent is not the checkpoint its step ran from: no results."""
 
 
@@ -202,6 +202,12 @@ class Run:
         `made_by`: the state writes of the current checkpoint's tasks that made it and are not
         stored as its pending writes (kept in the new checkpoint's header, for history)."""
         new_id = new_checkpoint_id(self.cp.checkpoint_id)
+        writer = self.cp.writer  # an edit or input keeps it, as LangGraph's versions_seen
+        if source == "loop" and self.durability != "exit":
+            writer = None  # the stored chain tells it
+        elif source == "loop":  # steps may go unstored: keep who wrote last
+            ran = sorted({t.node for t in self.cp.tasks if not t.push or t.node == START})
+            writer = ran or writer
         # Under durability="exit" an unsaved checkpoint is skipped: the chain links saved ones.
         skip = self.unsaved and self.durability == "exit"
         parent = self.cp.parent_id if skip else self.cp.checkpoint_id
@@ -220,7 +226,8 @@ class Run:
             versions=self.cp.versions,
             tasks=tasks,
             # A skipped parent (durability="exit"): this step's writes are not its parent's.
-            made_by=_SKIPPED if skip else made_by or [],
+            made_by=SKIPPED_STEP if skip else made_by or [],
+            writer=writer,
         )
         for ch in self.dirty:
             if ch in self.cp.values:

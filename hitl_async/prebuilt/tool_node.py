@@ -487,8 +487,10 @@ class ToolNode:
                     "tools returned Command(graph=Command.PARENT) together with other results; "
                     "return PARENT commands from every tool call of the step, or none"
                 )
+            # One command for the parent with every update (a handoff's messages) and target.
             goto: list[Any] = [g for p in parents for g in p.goto_targets()]
-            return Command(graph=Command.PARENT, goto=goto)
+            update = [item for p in parents for item in _items(p.update)]
+            return Command(graph=Command.PARENT, update=update or None, goto=goto)
         updates: list[tuple[str, Any]] = []
         gotos: list[Any] = []
         for output in flat:

@@ -157,10 +157,16 @@ class MessagesEmitter:
     def _updates(output: Any) -> list[Any]:
         from hitl_async.types import Command
 
+        # A Command for the parent graph ends the node with an error-like bubble-up in
+        # LangGraph, so its update's messages are not streamed (the parent's node owns them).
         if isinstance(output, Command):
-            return [output.update]
+            return [] if output.graph == Command.PARENT else [output.update]
         if isinstance(output, list) and any(isinstance(v, Command) for v in output):
-            return [v.update if isinstance(v, Command) else v for v in output]
+            return [
+                v.update if isinstance(v, Command) else v
+                for v in output
+                if not (isinstance(v, Command) and v.graph == Command.PARENT)
+            ]
         return [output]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hitl_async._checkpoint import TaskSpec, flat_writes, write_records
+from hitl_async._checkpoint import EngineCheckpoint, TaskSpec, flat_writes, write_records
 from hitl_async._task import interrupt_row, route
 from hitl_async.checkpoint.base import WriteRecord
 from hitl_async.constants import (
@@ -154,6 +154,12 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
     as_node = updates[0].as_node
     if as_node is None and not run.exists:
         as_node = START
+    elif as_node is None and not any(t.raised for t in run.tasks):
+        # As LangGraph: the update stands for the node that ran last, so its edges pick what
+        # runs next (an edit can change the route). Paused on interrupt(): kept pending (README).
+        as_node = await _last_writer(run)
+        if as_node is not None:
+            updates = [StateUpdate(updates[0].values, as_node)]
     at_head = run.head == run.cp.checkpoint_id  # False: forking a past checkpoint
     old_tasks = run.tasks
     new_values = dict(run.cp.values)
@@ -205,6 +211,24 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
     if as_node is None and at_head:
         records = _carried_over(run, old_tasks)
     await run.outbox.save(records)
+
+
+async def _last_writer(run: Run) -> str | None:
+    """The node whose step made the current checkpoint (None when that step ran no node, e.g.
+    the input step, or the checkpoint was made by an edit); two nodes: InvalidUpdateError."""
+    if run.saver is None or run.cp.parent_id is None or run.cp.metadata.get("source") != "loop":
+        return None
+    loaded = await run.saver.load(run.need_thread(), run.ns, run.cp.parent_id)
+    if loaded is None:
+        return None
+    parent = EngineCheckpoint.decode(loaded, run.serde)
+    names = sorted({t.node for t in parent.tasks if not t.push})
+    if len(names) > 1:
+        raise InvalidUpdateError(
+            f"thread {run.thread_id!r}: update_state() without as_node is ambiguous: the last "
+            f"step ran {names}; pass as_node= one of them"
+        )
+    return names[0] if names else None
 
 
 def _next(

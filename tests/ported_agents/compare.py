@@ -42,18 +42,13 @@ NORMALISERS: dict[str, Callable[[Record], Record]] = {"memory_store": _store_ord
 
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "parallel_interrupts": {
-        "fork.ambiguous": (
-            "update_state() without as_node after a step of two nodes: LangGraph refuses "
-            "(InvalidUpdateError, 'Ambiguous update'); ours applies the values and keeps the "
-            "next tasks (its as_node=None update)"
-        ),
         "fork.state": (
             "update_state(as_node='ask_b') on the checkpoint before a join's target: LangGraph's "
             "barrier stays full until the target runs, so 'finish' is next again; ours clears "
             "the barrier when it fires, so nothing is next"
         ),
         "fork.updates": "follows from fork.state",
-        "after-fork.history": "follows from fork.ambiguous and fork.state",
+        "after-fork.history": "follows from fork.state",
     },
 }
 for _label, _why in list(KNOWN_DIFFERENCES["parallel_interrupts"].items()):

@@ -132,8 +132,13 @@ class Recorder:
         self.prefix = ""
         """Put before every label (an agent run twice, e.g. on two checkpointers)."""
 
-    def add(self, label: str, value: Any) -> Any:
-        self.entries.append([self.prefix + label, to_json(value)])
+    def add(self, label: str, value: Any, *, unordered_interrupts: bool = False) -> Any:
+        """Record `value`; `unordered_interrupts`: an `invoke()` result whose `__interrupt__`
+        list gathers parallel tasks' interrupts in the order they happened (sorted here)."""
+        view = to_json(value)
+        if unordered_interrupts and isinstance(view, dict) and "__interrupt__" in view:
+            view["__interrupt__"].sort(key=lambda i: json.dumps(i["Interrupt"], sort_keys=True))
+        self.entries.append([self.prefix + label, view])
         return value
 
     def error(self, label: str, exc: BaseException) -> None:

@@ -57,7 +57,7 @@ def answers(snapshot):
 
 def run(rec, graph):
     cfg = {"configurable": {"thread_id": "parallel"}}
-    rec.add("paused.invoke", graph.invoke({"vals": []}, cfg))
+    rec.add("paused.invoke", graph.invoke({"vals": []}, cfg), unordered_interrupts=True)
     paused = rec.add("paused.state", graph.get_state(cfg))
     rec.stream(
         "resume.updates",

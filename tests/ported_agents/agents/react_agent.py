@@ -65,6 +65,7 @@ def main(rec):
     rec.stream(
         "turn2.updates",
         agent.stream({"messages": [("user", "2+3, and Rome?")]}, cfg, stream_mode="updates"),
+        unordered=True,  # the two tool calls run as parallel tasks (Sends)
     )
     rec.stream(
         "turn3.updates+messages",

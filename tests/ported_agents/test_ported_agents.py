@@ -44,3 +44,17 @@ def test_ported_agent_matches_langgraph(agent: str) -> None:
             assert ours.get(label, []) != theirs.get(label, []), f"{label}: fixed? {known[label]}"
             continue
         assert ours.get(label, []) == theirs.get(label, []), label
+
+
+def test_older_tutorials_import_paths_resolve() -> None:
+    """Names ported code takes from LangGraph's older or secondary modules."""
+    from hitl_async import config
+    from hitl_async.constants import Send as LegacySend
+    from hitl_async.graph.compiled import CompiledStateGraph
+    from hitl_async.graph.state import CompiledStateGraph as FromState
+    from hitl_async.types import Send
+    from hitl_async.utils.config import get_config, get_store
+
+    assert LegacySend is Send
+    assert FromState is CompiledStateGraph
+    assert (get_config, get_store) == (config.get_config, config.get_store)

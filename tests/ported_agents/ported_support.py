@@ -18,7 +18,11 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-__all__ = ["Recorder", "ScriptedChatModel", "ai", "to_json"]
+__all__ = ["ID", "Recorder", "ScriptedChatModel", "ai", "to_json"]
+
+
+ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b[0-9a-f]{32}\b")
+"""What an id looks like (checkpoint, task, run and interrupt ids): a UUID or 32 hex digits."""
 
 
 def ai(content: str = "", *calls: tuple[str, dict[str, Any], str]) -> AIMessage:
@@ -151,8 +155,8 @@ class Recorder:
         to finish (in LangGraph as here), so they are recorded sorted."""
         out = list(chunks)
         views = [to_json(_stream_view(chunk)) for chunk in out]
-        if unordered:
-            views.sort(key=lambda v: json.dumps(v, sort_keys=True))
+        if unordered:  # (ids are random: not part of the order)
+            views.sort(key=lambda v: ID.sub("", json.dumps(v, sort_keys=True)))
         self.entries += [[self.prefix + label, v] for v in views]
         return out
 

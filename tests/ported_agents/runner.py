@@ -18,9 +18,12 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 AGENTS = HERE / "agents"
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from ported_support import ID, Recorder  # noqa: E402
 
 _IMPORT = re.compile(r"^(\s*(?:from|import)\s+)langgraph(?=[.\s])", re.MULTILINE)
-_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\b[0-9a-f]{32}\b")
 
 
 def port(source: str) -> str:
@@ -37,7 +40,7 @@ def normalise_ids(value: Any) -> Any:
 
     def walk(v: Any) -> Any:
         if isinstance(v, str):
-            return _ID.sub(name, v)
+            return ID.sub(name, v)
         if isinstance(v, list):
             return [walk(x) for x in v]
         if isinstance(v, dict):
@@ -49,10 +52,6 @@ def normalise_ids(value: Any) -> Any:
 
 def run_agent(agent: str, backend: str) -> Any:
     """Load and run `agents/<agent>.py` against `backend`; its normalised record."""
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    from ported_support import Recorder
-
     source = (AGENTS / f"{agent}.py").read_text()
     if backend == "hitl_async":
         source = port(source)

@@ -75,6 +75,7 @@ def scripts():
 
 def main(rec):
     graph = build(*scripts())
+    rec.add("mermaid", graph.get_graph().draw_mermaid())
     question = {"messages": [("user", "Ask Bob for the answer.")]}
     cfg = {"configurable": {"thread_id": "one"}}
     rec.stream(

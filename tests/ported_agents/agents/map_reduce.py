@@ -78,6 +78,7 @@ def build():
 
 def main(rec):
     app = build()
+    rec.add("mermaid", app.get_graph().draw_mermaid())
     rec.add("invoke", app.invoke({"topic": "animals"}, {"configurable": {"thread_id": "1"}}))
     rec.stream(
         "updates",

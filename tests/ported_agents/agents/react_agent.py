@@ -57,6 +57,7 @@ def main(rec):
         prompt="You are a helpful assistant.",
         checkpointer=InMemorySaver(),
     )
+    rec.add("mermaid", agent.get_graph().draw_mermaid())
     cfg = {"configurable": {"thread_id": "conversation"}}
     rec.add(
         "turn1",

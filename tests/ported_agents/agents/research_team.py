@@ -89,6 +89,7 @@ def build():
 
 def main(rec):
     graph = build()
+    rec.add("mermaid", graph.get_graph().draw_mermaid())
     cfg = {"configurable": {"thread_id": "team"}}
     rec.stream(
         "first",

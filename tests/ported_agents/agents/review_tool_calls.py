@@ -74,6 +74,7 @@ def main(rec):
         )
     )
     graph = build(model)
+    rec.add("mermaid", graph.get_graph().draw_mermaid())
 
     cfg = {"configurable": {"thread_id": "no-tools"}}
     rec.stream(

@@ -95,6 +95,7 @@ async def collect(rec, label, stream):
 
 async def amain(rec):
     graph = build()
+    rec.add("mermaid", graph.get_graph().draw_mermaid())
     cfg = {"configurable": {"thread_id": "async"}}
     await collect(rec, "first", graph.astream({"topic": "owls", "notes": []}, cfg, subgraphs=True))
     paused = await graph.aget_state(cfg, subgraphs=True)

@@ -47,6 +47,7 @@ def main(rec):
     agent = create_react_agent(
         model, [book_hotel], checkpointer=InMemorySaver(), pre_model_hook=keep_last_three
     )
+    rec.add("mermaid", agent.get_graph().draw_mermaid())
     cfg = {"configurable": {"thread_id": "hotel"}}
     rec.stream("accept.stream", agent.stream({"messages": [("user", "book McKittrick")]}, cfg))
     rec.add("accept.paused", agent.get_state(cfg))

@@ -75,18 +75,6 @@ def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
     return None
 
 
-# Abstract collection types start from their concrete counterpart, as LangGraph's reducer
-# channels do (`Annotated[Sequence[BaseMessage], add_messages]` starts from `[]`).
-_CONCRETE: dict[Any, type] = {
-    collections.abc.Sequence: list,
-    collections.abc.MutableSequence: list,
-    collections.abc.Set: set,
-    collections.abc.MutableSet: set,
-    collections.abc.Mapping: dict,
-    collections.abc.MutableMapping: dict,
-}
-
-
 def _initial_of(annotation: Any) -> Any:
     """The value a reducer starts from: the base type's empty value (`[]` for list), if any."""
     base = annotation

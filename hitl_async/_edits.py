@@ -205,13 +205,45 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
             if task is not None and items:
                 used.add(task.index)
                 made_by.append((task.index, items))
-        # As in LangGraph, the update completes the paused step: only the routes run next.
+        # As in LangGraph, the update completes the paused step: only the routes run next,
+        # and the targets of joins that fired (a join stays full until its target runs).
         changed, next_specs = run.plan.step(new_values, writes)
+        joined = await _fired_joins(run, old_tasks)
+        if joined:
+            for channel, (_, target) in run.plan.barriers.items():
+                if target in joined and new_values.pop(channel, None) is not None:
+                    changed.add(channel)
+            pulls = {s.node for s in next_specs if not s.push} | joined
+            next_specs = [s for s in next_specs if s.push] + [TaskSpec(n) for n in sorted(pulls)]
     _next(run, new_values, changed, "update", next_specs, flat_writes(made_by))
     records: list[WriteRecord] = []
     if as_node is None and at_head:
         records = _carried_over(run, old_tasks)
     await run.outbox.save(records)
+
+
+async def _parent_tasks(run: Run) -> list[TaskSpec] | None:
+    """The tasks of the step that made the current checkpoint (None when it was not a step
+    of nodes: the thread's input, or an edit)."""
+    if run.saver is None or run.cp.parent_id is None or run.cp.metadata.get("source") != "loop":
+        return None
+    loaded = await run.saver.load(run.need_thread(), run.ns, run.cp.parent_id)
+    return None if loaded is None else EngineCheckpoint.decode(loaded, run.serde).tasks
+
+
+async def _fired_joins(run: Run, old_tasks: list[Task]) -> set[str]:
+    """Pending targets of joins that fired in the step that made the checkpoint: LangGraph
+    keeps such a join full until its target runs, so an update leaves the target next."""
+    pending = {t.name for t in old_tasks if not t.done and not t.spec.push}
+    joins = [
+        (starts, target)
+        for channel, (starts, target) in run.plan.barriers.items()
+        if target in pending and channel not in run.cp.values
+    ]
+    if not joins:
+        return set()
+    ran = {t.node for t in await _parent_tasks(run) or ()}
+    return {target for starts, target in joins if starts & ran}
 
 
 async def _last_writer(run: Run) -> str | None:

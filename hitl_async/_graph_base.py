@@ -127,9 +127,11 @@ class GraphBase:
             return list(self.called_subgraphs[node])
         return _referenced_graphs(spec.fn)
 
-    def get_graph(self, *, xray: bool | int = True) -> DrawableGraph:
-        """A picture of the graph (`.draw_mermaid()`), subgraphs drawn inside their node."""
-        return DrawableGraph.of(self.builder, self.name)
+    def get_graph(self, config: Any = None, *, xray: bool | int = False) -> DrawableGraph:
+        """A picture of the graph (`.draw_mermaid()`); with `xray`, subgraphs drawn inside
+        their node, as LangGraph's `get_graph(xray=...)`."""
+        interrupts = (self.interrupt_before_nodes, self.interrupt_after_nodes)
+        return DrawableGraph.of(self.builder, self.name, xray, interrupts)
 
     def _config(self, config: dict[str, Any] | None) -> dict[str, Any]:
         defaults = getattr(self, "config", None)  # `with_config`'s, under the call's own

@@ -70,7 +70,7 @@ class StateAccess(GraphBase):
         """Attach each paused subgraph task's own snapshot as its `state`."""
         tasks = []
         for task in state.tasks:
-            graphs = [] if task.result is not None else self.subgraphs_of(task.name)
+            graphs = self.subgraphs_of(task.name)
             sub_state = None
             for graph in graphs:  # a subgraph node, or the graphs a node's function calls
                 sub_state = await self._sub_state_of(graph, run, task.name, task.id)

@@ -70,13 +70,27 @@ async def _input(run: Run, value: Any) -> None:
     """New input: an input checkpoint whose only task applies it (pending tasks are dropped)."""
     step = run.cp.step + 1 if run.exists else -1
     run.cp.writes = {}
-    run.new_checkpoint("input", step, [TaskSpec(START, True, value)])
+    entry = getattr(run.graph, "entry_name", None)
+    specs = [TaskSpec(START, True, value)] if entry is None else _enter(run, value, entry)
+    run.new_checkpoint("input", step, specs)
     run.prepare_tasks()
     emit_checkpoint(run)
     if run.durability == "sync":
         await run.outbox.save()
     elif run.durability == "async":
         run.outbox.stage()
+
+
+def _enter(run: Run, value: Any, entry: str) -> list[TaskSpec]:
+    """An `@entrypoint`'s input, written at once: its input checkpoint's next task is the
+    entrypoint itself (no `__start__` step), so its steps and history are LangGraph's."""
+    values = dict(run.cp.values)
+    items = run.graph.builder.schema.items(value, source="input")
+    changed, specs = run.plan.step(values, [(START, [*items, (NEXT, entry)])])
+    run.cp.values = values
+    run.cp.versions = dict(run.cp.versions)
+    run.dirty |= changed
+    return specs
 
 
 def _answer(run: Run, thread: str, resume: Any) -> None:

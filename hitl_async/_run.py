@@ -17,7 +17,7 @@ from hitl_async._events import Namespace, RunEvents
 from hitl_async._input import apply_input
 from hitl_async._lease import ThreadLease
 from hitl_async._outbox import Outbox
-from hitl_async._superstep import tick
+from hitl_async._superstep import tick, write_order
 from hitl_async._task import Task, prepare_tasks
 from hitl_async.checkpoint.capabilities import InboxStore, LeaseStore
 from hitl_async.checkpoint.ids import validate_thread_id
@@ -171,11 +171,18 @@ class Run:
 
     def with_finished(self) -> dict[str, Any]:
         """The checkpoint's values with the writes of its step's finished tasks applied: the
-        state of a paused (or failed) step as `get_state()` and `invoke()` report it."""
+        state of a paused (or failed) step as `get_state()` and `invoke()` report it (in the
+        step's write order, as LangGraph applies them there too)."""
         values = dict(self.cp.values)
         self.plan.apply(
             values,
-            [(c, v) for t in self.tasks if t.done for c, v in t.writes if c[:2] != "__"],
+            [
+                (c, v)
+                for t in write_order(self.tasks)
+                if t.done
+                for c, v in t.writes
+                if c[:2] != "__"
+            ],
             source="pending writes",
             strict=False,
         )

@@ -58,3 +58,13 @@ def plain_name(name: Any) -> Any:
     if isinstance(name, str) and type(name) is not str:
         return str.__str__(name)
     return name
+
+
+def __getattr__(name: str) -> object:
+    """`Send` and `Interrupt` where LangGraph 0.x had them (`langgraph.constants`), for code
+    ported from older tutorials (LangGraph 1.x still exports them there, deprecated)."""
+    if name in ("Send", "Interrupt"):
+        from hitl_async import types
+
+        return getattr(types, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -228,7 +228,7 @@ class EntrypointGraph(CompiledStateGraph):
         async for batch in raw:
             events += batch
         for mode, chunk in events:
-            if mode == "values" and INTERRUPT not in chunk:
+            if mode == "values":  # at a pause: the value so far, as LangGraph returns it
                 latest = chunk.get("output")
             elif mode == "updates" and INTERRUPT in chunk:
                 interrupts.extend(chunk[INTERRUPT])

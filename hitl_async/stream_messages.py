@@ -71,13 +71,13 @@ def _message_id(message: Any) -> Any:
     return message.get("id") if type(message) is dict else message.id
 
 
-def _assign_id(message: Any) -> str:
-    new = str(uuid4())
+def _with_id(message: Any) -> Any:
+    """`message` with a new id: a dict is copied (the node's update is streamed as written, as
+    in LangGraph), a langchain-core message gets it in place (as LangGraph's handler does)."""
     if type(message) is dict:
-        message["id"] = new
-    else:
-        message.id = new
-    return new
+        return {**message, "id": str(uuid4())}
+    message.id = str(uuid4())
+    return message
 
 
 def _user_tags(tags: Sequence[str] | None) -> list[str] | None:
@@ -108,6 +108,9 @@ class MessagesEmitter:
         self.subgraphs = subgraphs
         self.parent_ns = parent_ns
         self.seen: set[str] = set()
+        self.dict_messages = True
+        """Whether dict messages stream: only without langchain-core (with it, LangGraph
+        streams only `BaseMessage`s a node returns; `add_messages` coerces dicts later)."""
 
     def wants(self, metadata: Mapping[str, Any]) -> bool:
         """Whether messages of a task with `metadata` are streamed (subgraphs only when asked)."""
@@ -119,7 +122,9 @@ class MessagesEmitter:
         known = _message_id(message)
         if dedupe and known is not None and known in self.seen:
             return
-        self.seen.add(known if known is not None else _assign_id(message))
+        if known is None:
+            message = _with_id(message)
+        self.seen.add(_message_id(message))
         if "ls_integration" not in metadata:  # LangGraph's tracing tag, on every message
             metadata = {"ls_integration": "langgraph", **metadata}
         self.emit(graph_namespace(metadata), (message, metadata))
@@ -137,22 +142,31 @@ class MessagesEmitter:
         if not self.wants(metadata):
             return
         for value in self._updates(output):
-            if is_message(value):
+            if self._streams(value):
                 self.message(metadata, value, dedupe=True)
                 continue
             for item in value if isinstance(value, list | tuple) else _state_values(value):
                 for message in item if isinstance(item, list | tuple) else (item,):
-                    if is_message(message):
+                    if self._streams(message):
                         self.message(metadata, message, dedupe=True)
+
+    def _streams(self, value: Any) -> bool:
+        return is_message(value) and (self.dict_messages or type(value) is not dict)
 
     @staticmethod
     def _updates(output: Any) -> list[Any]:
         from hitl_async.types import Command
 
+        # A Command for the parent graph ends the node with an error-like bubble-up in
+        # LangGraph, so its update's messages are not streamed (the parent's node owns them).
         if isinstance(output, Command):
-            return [output.update]
+            return [] if output.graph == Command.PARENT else [output.update]
         if isinstance(output, list) and any(isinstance(v, Command) for v in output):
-            return [v.update if isinstance(v, Command) else v for v in output]
+            return [
+                v.update if isinstance(v, Command) else v
+                for v in output
+                if not (isinstance(v, Command) and v.graph == Command.PARENT)
+            ]
         return [output]
 
 
@@ -195,6 +209,7 @@ def with_messages_stream(config: Mapping[str, Any], emitter: MessagesEmitter) ->
             emitter.node_output(metadata, output)
 
         return {**config, NODE_OUTPUT_SINK: sink}
+    emitter.dict_messages = False
     return with_handler(config, handler)
 
 

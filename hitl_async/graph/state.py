@@ -393,3 +393,13 @@ class StateGraph:
         compiled.stateless = checkpointer is False
         compiled.cache = as_cache(cache, compiled.serde)  # (a store: cached in it, shared)
         return compiled
+
+
+def __getattr__(name: str) -> object:
+    """`CompiledStateGraph` where LangGraph has it (`langgraph.graph.state`), without importing
+    the compiled graph's module when the builder loads."""
+    if name == "CompiledStateGraph":
+        from hitl_async.graph.compiled import CompiledStateGraph
+
+        return CompiledStateGraph
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

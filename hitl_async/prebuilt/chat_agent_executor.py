@@ -297,6 +297,8 @@ def create_react_agent(
         full_schema = _with_model_input(state_schema)
     workflow = StateGraph(full_schema, context_schema, output_schema=state_schema)
     workflow.add_node("agent", agent)
+    if tool_classes:  # nodes in LangGraph's order (its picture lists them so)
+        workflow.add_node("tools", tool_node)
     entry = "agent"
     if pre_model_hook is not None:
         workflow.add_node("pre_model_hook", pre_model_hook)
@@ -322,7 +324,6 @@ def create_react_agent(
             name=name,
         )
 
-    workflow.add_node("tools", tool_node)
     final = "generate_structured_response" if response_format is not None else END
 
     def sends(state: Any, calls: Sequence[Any]) -> list[Send]:

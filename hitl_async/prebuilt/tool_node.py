@@ -363,6 +363,7 @@ class ToolNode:
 
     def _result(self, call: ToolCall, response: Any) -> Any:
         if isinstance(response, CommandOutput):
+            _name_replies(response.value, call, self.messages_key)
             return response.value
         if isinstance(response, ToolMessage):
             response.content = cast(Any, msg_content_output(response.content))
@@ -487,8 +488,10 @@ class ToolNode:
                     "tools returned Command(graph=Command.PARENT) together with other results; "
                     "return PARENT commands from every tool call of the step, or none"
                 )
+            # One command for the parent with every update (a handoff's messages) and target.
             goto: list[Any] = [g for p in parents for g in p.goto_targets()]
-            return Command(graph=Command.PARENT, goto=goto)
+            update = [item for p in parents for item in _items(p.update)]
+            return Command(graph=Command.PARENT, update=update or None, goto=goto)
         updates: list[tuple[str, Any]] = []
         gotos: list[Any] = []
         for output in flat:
@@ -501,6 +504,17 @@ class ToolNode:
 
     def __repr__(self) -> str:
         return f"ToolNode(tools={list(self.tools_by_name)})"
+
+
+def _name_replies(result: Any, call: ToolCall, messages_key: str) -> None:
+    """The `ToolMessage` answering `call` in a tool's `Command` gets the tool's name, as
+    LangGraph's ToolNode gives it."""
+    for command in result if isinstance(result, list) else [result]:
+        update = getattr(command, "update", None)
+        messages = update.get(messages_key) if isinstance(update, dict) else update
+        for message in messages if isinstance(messages, list | tuple) else ():
+            if isinstance(message, ToolMessage) and message.tool_call_id == call["id"]:
+                message.name = call["name"]
 
 
 def _items(update: Any) -> list[tuple[str, Any]]:

@@ -1,0 +1,1 @@
+"""LangGraph's legacy `langgraph.utils` modules, for code ported from older tutorials."""

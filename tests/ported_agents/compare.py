@@ -1,0 +1,59 @@
+"""Comparing a ported agent's record with LangGraph's: the normalisations for hitl-async's
+documented deliberate differences (each names its README row), and the differences still open.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["KNOWN_DIFFERENCES", "by_label", "normalise"]
+
+Record = list[list[Any]]
+
+_KNOWN = re.compile(r"\[I know: ([^\]]*)\]")
+
+
+def _store_order(record: Record) -> Record:
+    """README, store "Differences from LangGraph 1.2.22", row "`search()` order without a
+    query": LangGraph's InMemoryStore lists items in insertion order, ours newest update first;
+    the search results (and the facts the agent joins from them) are compared as sets."""
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return _KNOWN.sub(lambda m: "[I know: " + ", ".join(sorted(m[1].split(", "))) + "]", v)
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        return v
+
+    out = []
+    for label, value in record:
+        value = walk(value)
+        if label.startswith("store."):
+            value = sorted(value, key=repr)
+        out.append([label, value])
+    return out
+
+
+NORMALISERS: dict[str, Callable[[Record], Record]] = {"memory_store": _store_order}
+
+KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {}
+"""Per agent, labels whose values still differ from LangGraph's, with why (none left today):
+the test asserts they still differ, so a fix removes its entry."""
+
+
+def normalise(agent: str, record: Record) -> Record:
+    """`record` with the agent's deliberate differences normalised (the same on both sides)."""
+    return NORMALISERS.get(agent, lambda r: r)(record)
+
+
+def by_label(record: Record) -> dict[str, list[Any]]:
+    """The record's values grouped by label, in order (a label missing on one side compares
+    as an empty list, so one missing entry does not shift every later one)."""
+    out: dict[str, list[Any]] = {}
+    for label, value in record:
+        out.setdefault(label, []).append(value)
+    return out

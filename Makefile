@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Test files run in this many processes (pytest-xdist, one file per process at a time, so a
+# file's tests keep their order and fixtures); TEST_WORKERS=0 runs them all in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench lint clean
 
@@ -18,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/hitl demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	@$(BIN)/python -m pip install -q -e ".[bench]"

@@ -31,7 +31,12 @@ if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
     from hitl_async.types import Interrupt
 
-__all__ = ["NOT_LOADED", "SKIPPED_STEP", "Run"]
+__all__ = [
+    "NOT_LOADED",
+    "SKIPPED_STEP",
+    "Run",
+    "with_finished",
+]
 
 NOT_LOADED: Final[Any] = object()
 """What `Run.claim()` returns when it did not load the thread (no leases): `load()` reads it."""
@@ -168,25 +173,6 @@ class Run:
         root-schema graph: its one value."""
         state = self.plan.state_values(self.cp.values if values is None else values)
         return self.graph.builder.schema.present(state)
-
-    def with_finished(self) -> dict[str, Any]:
-        """The checkpoint's values with the writes of its step's finished tasks applied: the
-        state of a paused (or failed) step as `get_state()` and `invoke()` report it (in the
-        step's write order, as LangGraph applies them there too)."""
-        values = dict(self.cp.values)
-        self.plan.apply(
-            values,
-            [
-                (c, v)
-                for t in write_order(self.tasks)
-                if t.done
-                for c, v in t.writes
-                if c[:2] != "__"
-            ],
-            source="pending writes",
-            strict=False,
-        )
-        return values
 
     def config_for(self, checkpoint_id: str | None) -> dict[str, Any]:
         return {
@@ -378,3 +364,17 @@ class Run:
             finally:
                 await self.release()
                 end_log_run(self)
+
+
+def with_finished(run: Run) -> dict[str, Any]:
+    """The checkpoint's values with the writes of its step's finished tasks applied: the
+    state of a paused (or failed) step as `get_state()` and `invoke()` report it (in the
+    step's write order, as LangGraph applies them there too)."""
+    values = dict(run.cp.values)
+    run.plan.apply(
+        values,
+        [(c, v) for t in write_order(run.tasks) if t.done for c, v in t.writes if c[:2] != "__"],
+        source="pending writes",
+        strict=False,
+    )
+    return values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hitl_async._run import with_finished
 from hitl_async._task import listed_order, task_result
 from hitl_async.types import PregelTask, StateSnapshot
 
@@ -27,7 +28,7 @@ def snapshot(
     """
     if not run.exists:
         return StateSnapshot({}, (), run.config, None, None, None, (), ())
-    values = run.with_finished() if at_head else run.cp.values
+    values = with_finished(run) if at_head else run.cp.values
     shown = listed_order(run.tasks, run.graph.builder.nodes)
     root = run.graph.builder.schema.is_root
     tasks = tuple(

@@ -150,7 +150,9 @@ async def tick(run: Run) -> bool:
             if task_events:
                 emit_task_result(run, t, step)
         if "values" in modes and any(_state_writes(t) for t in tasks if t.done):
-            run.emit("values", run.stream_values(run.with_finished()))
+            from hitl_async._run import with_finished  # (_run imports this module)
+
+            run.emit("values", run.stream_values(with_finished(run)))
         return False
     await _complete(run, tasks, step)
     if run.after and _hit(run.after, tasks):

@@ -13,7 +13,7 @@ from hitl_async._events import Event, RunEvents, parse_stream_mode
 from hitl_async._graph_queue import Coordination
 from hitl_async._graph_state import StateAccess
 from hitl_async._live import run_inline, stream_run
-from hitl_async._run import Run
+from hitl_async._run import Run, with_finished
 from hitl_async._subgraph import calling_task, run_subgraph
 from hitl_async.checkpoint.capabilities import Capability, LeaseStore
 from hitl_async.constants import INTERRUPT
@@ -163,10 +163,10 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
         if run.interrupts:
             # As LangGraph: the state with the writes of the paused step's finished tasks (a
             # root-schema state, not a dict, is left out).
-            out = run.output(run.with_finished())
+            out = run.output(with_finished(run))
             return {**(out if isinstance(out, dict) else {}), INTERRUPT: list(run.interrupts)}
         if any(t.done for t in run.tasks):  # paused (a subgraph's breakpoint) mid-step
-            return run.output(run.with_finished())
+            return run.output(with_finished(run))
         return run.output() if run.exists else None
 
     async def _collect(self, input: Any, config: dict[str, Any] | None, **kwargs: Any) -> list[Any]:

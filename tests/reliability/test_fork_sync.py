@@ -40,9 +40,9 @@ from hitl_async import (
 FORK = multiprocessing.get_context("fork")
 CHILDREN = 8
 TIMEOUT = 60.0  # for all children together: a hung child fails the test, never the suite
-LEASE_TTL = 1.0
-SLEEP = 4.0  # the long node, in lease ttls: past what SQLite's take-over needs (two ttls)
-PROBES = 7  # attempts to take the long node's thread, every half ttl
+LEASE_TTL = 3.0  # with 1 s, two loaded test processes once let the lease lapse before a renewal
+SLEEP = 3.0  # the long node, in lease ttls: past what SQLite's take-over needs (two ttls)
+PROBES = 5  # attempts to take the long node's thread, every half ttl (all while it sleeps)
 WON, LOST, FAILED = 0, 3, 4
 
 

@@ -67,7 +67,13 @@ class Scratchpad:
     """State writes made from inside the running attempt (`hitl_async.graph.ui`), applied
     before those of the node's return value, as LangGraph applies its config's `send`."""
 
-    def interrupt(self, value: Any, timeout: float | None = None, on_timeout: Any = None) -> Any:
+    def interrupt(
+        self,
+        value: Any,
+        timeout: float | None = None,
+        on_timeout: Any = None,
+        response_schema: dict[str, Any] | None = None,
+    ) -> Any:
         index = self.counter
         self.counter += 1
         if index < len(self.resume):
@@ -84,7 +90,16 @@ class Scratchpad:
             created = now_iso()
             deadline = time.time() + timeout if timeout is not None else None
         raise GraphInterrupt(
-            [Interrupt(value, iid, created_at=created, deadline=deadline, on_timeout=on_timeout)]
+            [
+                Interrupt(
+                    value,
+                    iid,
+                    created_at=created,
+                    deadline=deadline,
+                    on_timeout=on_timeout,
+                    response_schema=response_schema,
+                )
+            ]
         )
 
 

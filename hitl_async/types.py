@@ -58,12 +58,15 @@ class Interrupt:
     """A pause raised by `interrupt(value)`; answered by `Command(resume=...)` (by `id` if many).
 
     `created_at`, `deadline` (seconds since the epoch) and `on_timeout` are filled in by the
-    engine and shown in the inbox; they do not take part in equality.
+    engine and shown in the inbox; they do not take part in equality. `response_schema` is the
+    JSON Schema the node asked its answer to follow, as LangGraph's.
     """
 
     value: Any
     id: str
     created_at: str | None = field(default=None, repr=False, compare=False)
+    response_schema: dict[str, Any] | None = field(default=None, repr=False)
+    """The JSON Schema the answer should follow (`interrupt(..., response_schema=...)`)."""
     deadline: float | None = field(default=None, repr=False, compare=False)
     on_timeout: Any = field(default=None, repr=False, compare=False)
 
@@ -275,16 +278,33 @@ class StateSnapshot(NamedTuple):
     interrupts: tuple[Interrupt, ...] = ()
 
 
-def interrupt(value: Any, *, timeout: float | None = None, on_timeout: Any = None) -> Any:
+def interrupt(
+    value: Any,
+    *,
+    response_schema: type | dict[str, Any] | None = None,
+    timeout: float | None = None,
+    on_timeout: Any = None,
+) -> Any:
     """Pause the run and surface `value` to the caller; returns the answer once resumed.
 
     The node runs again from its first line on resume; the n-th `interrupt()` call of a node
-    returns the n-th answer given to it. With `timeout` (seconds), a running `Worker` resumes
-    the thread with `on_timeout` as the answer once the deadline passes, or cancels the thread
-    if `on_timeout` is `CANCEL`.
+    returns the n-th answer given to it. `response_schema` (a type, or a JSON Schema dict) is
+    shown on the `Interrupt` as JSON Schema; a type also turns the answer into that type (a
+    pydantic model from a dict, ...), as LangGraph does. With `timeout` (seconds), a running
+    `Worker` resumes the thread with `on_timeout` as the answer once the deadline passes, or
+    cancels the thread if `on_timeout` is `CANCEL`.
     """
+    from hitl_async._response_schema import coerce_answer, json_schema_of
     from hitl_async._runtime import current_scratchpad
 
     if timeout is not None and timeout < 0:
         raise ValueError(f"interrupt(timeout=...) must be >= 0 seconds, got {timeout}")
-    return current_scratchpad("interrupt").interrupt(value, timeout, on_timeout)
+    pad = current_scratchpad("interrupt")
+    if response_schema is None:
+        return pad.interrupt(value, timeout, on_timeout)
+    schema = json_schema_of(response_schema)
+    if isinstance(response_schema, type):  # the node names it: its answers may be stored
+        register = getattr(getattr(pad.run, "serde", None), "register_types_from_annotation", None)
+        if register is not None:
+            register(response_schema)
+    return coerce_answer(pad.interrupt(value, timeout, on_timeout, schema), response_schema)

@@ -28,7 +28,11 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
     if isinstance(value, Interrupt):
-        return {"value": jsonable(value.value), "id": value.id}
+        return {
+            "value": jsonable(value.value),
+            "id": value.id,
+            "response_schema": value.response_schema,
+        }
     if isinstance(value, Send):
         return {"node": value.node, "arg": jsonable(value.arg)}
     if isinstance(value, Command):

@@ -59,11 +59,8 @@ class Plan:
         for k in self.fields:  # in the schema's order, as LangGraph's channels
             if k in values:
                 out[k] = values[k]
-            elif k in initials:
+            elif k in initials:  # (initials are keys of fields)
                 out[k] = copy.copy(initials[k])
-        for k, v in initials.items():
-            if k not in out and k not in values:
-                out[k] = copy.copy(v)
         if not self.fields:
             out.update({k: v for k, v in values.items() if not k.startswith(_BARRIER)})
         return out

@@ -383,7 +383,14 @@ async def _start(
         items = graph.builder.input_schema.items(arg, source="input")
         goto, edges = (), True
     task.writes = items + await route(
-        graph, START, items, values, goto, pad.config, edges=edges, window=_window(pad)
+        graph,
+        START,
+        items,
+        values,
+        goto,
+        pad.config,
+        edges=edges,
+        window=_window(pad, graph.builder.schema.managed),
     )
     task.items = items
     task.done = task.finished_now = True
@@ -409,7 +416,7 @@ async def execute(
     if task.spec.push:
         arg = task.spec.arg
     elif node.input_schema is not None:  # the node sees its own schema's keys only
-        arg = own_input(graph, node, values, _window(pad))
+        arg = own_input(graph, node, values, _window(pad, node.input_schema.managed))
     else:
         arg = view()
     attempt = 0
@@ -476,7 +483,13 @@ async def execute(
             task.writes = items + list(fixed)
         else:
             task.writes = items + await route(
-                graph, task.name, items, values, goto, pad.config, window=_window(pad)
+                graph,
+                task.name,
+                items,
+                values,
+                goto,
+                pad.config,
+                window=_window(pad, graph.builder.schema.managed),
             )
         task.items = items
     except Exception as exc:
@@ -485,10 +498,11 @@ async def execute(
     task.done = task.finished_now = True
 
 
-def _window(pad: Scratchpad) -> StepWindow | None:
-    """Where the task's run is in its recursion budget (None outside a run)."""
+def _window(pad: Scratchpad, managed: Mapping[str, Any]) -> StepWindow | None:
+    """Where the task's run is in its recursion budget, for a schema with `managed` keys (None
+    without any, or outside a run: nothing to compute)."""
     run = pad.run
-    return None if run is None else StepWindow(run.steps_run, run.limit)
+    return None if run is None or not managed else StepWindow(run.steps_run, run.limit)
 
 
 def own_input(

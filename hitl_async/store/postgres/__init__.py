@@ -22,19 +22,10 @@ require_driver("hitl_async_postgres", "hitl-async-postgres")
 
 from hitl_async_postgres.store import PostgresStore as _DriverStore  # noqa: E402
 
-from hitl_async.checkpoint.postgres import postgres_url  # noqa: E402
+from hitl_async.checkpoint.postgres import saver_arguments  # noqa: E402
 from hitl_async.store._langgraph_names import no_deserializer, pool_options  # noqa: E402
 
-__all__ = ["ConnStore", "PostgresStore", "store_arguments"]
-
-
-def store_arguments(conn: Any, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The driver store's `(dsn, options)` for `conn` (a URL or a psycopg connection/pool);
-    options in the URL's query string apply too, keyword options win."""
-    from hitl_async_postgres._url import split_url
-
-    dsn, url_options = split_url(postgres_url(conn))
-    return dsn, {**url_options, **options}
+__all__ = ["ConnStore", "PostgresStore"]
 
 
 class ConnStore(_DriverStore):
@@ -46,7 +37,7 @@ class ConnStore(_DriverStore):
         self, conn: Any, *, pipe: Any = None, deserializer: Any = None, **options: Any
     ) -> None:
         no_deserializer(deserializer, type(self).__name__)
-        dsn, merged = store_arguments(conn, options)
+        dsn, merged = saver_arguments(conn, options)  # the same URL and options
         super().__init__(dsn, **merged)
         self.conn = conn
 

@@ -18,7 +18,7 @@ from hitl_async.runnables import merge_configs
 if TYPE_CHECKING:
     from hitl_async.graph.state import StateGraph
 
-__all__ = ["RunnableApi"]
+__all__ = ["RunnableApi", "json_schema"]
 
 
 def _configs(config: Any, n: int) -> list[dict[str, Any] | None]:
@@ -31,7 +31,7 @@ def _configs(config: Any, n: int) -> list[dict[str, Any] | None]:
     return [config] * n
 
 
-def _json_schema(schema: Any, title: str) -> dict[str, Any]:
+def json_schema(schema: Any, title: str) -> dict[str, Any]:
     """The JSON schema of a state/input/output/context class (pydantic's reading of it)."""
     from pydantic import TypeAdapter
 
@@ -237,16 +237,16 @@ class RunnableApi:
 
     def get_input_jsonschema(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
         """The JSON schema of the graph's input."""
-        return _json_schema(self.builder.input_schema.schema, self.get_name("Input"))
+        return json_schema(self.builder.input_schema.schema, self.get_name("Input"))
 
     def get_output_jsonschema(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
         """The JSON schema of the graph's output."""
-        return _json_schema(self.builder.output_schema.schema, self.get_name("Output"))
+        return json_schema(self.builder.output_schema.schema, self.get_name("Output"))
 
     def get_context_jsonschema(self) -> dict[str, Any] | None:
         """The JSON schema of the run's context, or None without a `context_schema`."""
         schema = self.builder.context_schema
-        return None if schema is None else _json_schema(schema, self.get_name("Context"))
+        return None if schema is None else json_schema(schema, self.get_name("Context"))
 
     # -- subgraphs -----------------------------------------------------------------------------
 

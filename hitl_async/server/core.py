@@ -5,13 +5,13 @@ the API (the thread state ones come from `ThreadStates`, in `thread_states`)."""
 from __future__ import annotations
 
 import time
-import typing
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hitl_async._checkpoint import now_iso
 from hitl_async.checkpoint.capabilities import RunQueueStore
+from hitl_async.graph._runnable_api import json_schema
 from hitl_async.server.errors import ApiError, not_found
 from hitl_async.server.records import (
     AssistantRecord,
@@ -170,9 +170,9 @@ class ServerCore(ThreadStates):
         builder = self.graph(graph_id).builder
         return {
             "graph_id": graph_id,
-            "input_schema": _schema(getattr(builder, "input_schema", None), f"{graph_id}_input"),
-            "output_schema": _schema(getattr(builder, "output_schema", None), f"{graph_id}_output"),
-            "state_schema": _schema(getattr(builder, "state_schema", None), f"{graph_id}_state"),
+            "input_schema": _schema(builder.input_schema.schema, f"{graph_id}_input"),
+            "output_schema": _schema(builder.output_schema.schema, f"{graph_id}_output"),
+            "state_schema": _schema(builder.state_schema, f"{graph_id}_state"),
             "config_schema": {},
             "context_schema": _schema(builder.context_schema, f"{graph_id}_context"),
         }
@@ -268,20 +268,14 @@ class ServerCore(ThreadStates):
 
 
 def _schema(schema: Any, title: str) -> dict[str, Any] | None:
-    """A JSON schema of a TypedDict, dataclass or pydantic model (None when not derivable)."""
-    if schema is None or not isinstance(schema, type):
+    """A JSON schema of a state, input, output or context class, titled for the API (None when
+    there is none, or pydantic is missing)."""
+    if schema is None:
         return None
     try:
-        from pydantic import TypeAdapter
+        return {**json_schema(schema, title), "title": title}
     except ImportError:  # pragma: no cover - pydantic comes with the server extra
         return None
-    try:
-        found: dict[str, Any] = TypeAdapter(schema).json_schema()
-    except Exception:
-        hints = typing.get_type_hints(schema) if hasattr(schema, "__annotations__") else {}
-        found = {"type": "object", "properties": {k: {} for k in hints}}
-    found["title"] = title
-    return found
 
 
 def thread_json(record: ThreadRecord, *, full: bool = True) -> dict[str, Any]:

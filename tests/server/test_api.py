@@ -58,6 +58,9 @@ async def test_meta_and_assistants(server: Proc) -> None:
     assert [a["graph_id"] for a in await c.assistants.search(graph_id="slow")] == ["slow"]
     schemas = await c.assistants.get_schemas(AGENT_ID)
     assert set(schemas["state_schema"]["properties"]) == {"amount", "decision", "log"}
+    for part in ("input", "output"):  # the state's keys: the graph names no other schema
+        assert set(schemas[f"{part}_schema"]["properties"]) == {"amount", "decision", "log"}
+        assert schemas[f"{part}_schema"]["title"] == f"agent_{part}"
     drawn = await c.assistants.get_graph(AGENT_ID)
     assert [n["id"] for n in drawn["nodes"]] == [
         "__start__",

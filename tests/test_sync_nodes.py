@@ -197,7 +197,8 @@ def test_an_inline_node_can_call_a_subgraph_and_another_graph() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_sync_node_under_ainvoke_can_reach_the_loop() -> None:
+async def test_a_sync_node_under_ainvoke_can_reach_the_callers_loop() -> None:
+    loop = asyncio.get_running_loop()
     loop_thread = threading.get_ident()
 
     def inner(state: S) -> dict[str, Any]:
@@ -205,9 +206,13 @@ async def test_a_sync_node_under_ainvoke_can_reach_the_loop() -> None:
 
     sub = chain(inner)
 
+    async def thread_of_loop() -> int:
+        return threading.get_ident()
+
     def outer(state: S, config: dict[str, Any]) -> dict[str, Any]:
-        on_loop = anyio.from_thread.run_sync(threading.get_ident) == loop_thread
-        return {"log": [*sub.invoke({"log": []}, config)["log"], f"on loop {on_loop}"]}
+        # The caller's loop is free while the node runs: it can run a coroutine for the node.
+        on = asyncio.run_coroutine_threadsafe(thread_of_loop(), loop).result(WAIT) == loop_thread
+        return {"log": [*sub.invoke({"log": []}, config)["log"], f"on loop {on}"]}
 
     assert (await chain(outer).ainvoke({"log": []}, cfg()))["log"] == ["inner", "on loop True"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 ValueT = TypeVar("ValueT")
 Namespace = tuple[str, ...]
@@ -19,6 +19,10 @@ __all__ = ["BaseCache", "FullKey", "Namespace"]
 class BaseCache(ABC, Generic[ValueT]):
     """A cache of node and task results. `serde` (default: hitl-async's checkpoint serializer)
     encodes what is stored, so a hit is a copy the node's caller may change freely."""
+
+    any_loop: ClassVar[bool] = False
+    """True when the cache works from any event loop of the process at once: `ainvoke` of an
+    all-sync graph may then run on an engine thread's loop (see `BaseSaver.any_loop`)."""
 
     def __init__(self, *, serde: Any | None = None) -> None:
         if serde is None:

@@ -17,6 +17,8 @@ class InMemoryCache(BaseCache[Any]):
     """A process-local cache; thread-safe. Values are stored encoded (a hit is a fresh copy);
     an expired value is dropped when it is next read."""
 
+    any_loop = True
+
     def __init__(self, *, serde: Any | None = None) -> None:
         super().__init__(serde=serde)
         self._data: dict[Namespace, dict[str, tuple[bytes, float | None]]] = {}

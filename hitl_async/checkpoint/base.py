@@ -197,6 +197,11 @@ class BaseSaver(LangGraphReads, ABC):
     io_free: ClassVar[bool] = False
     """True when a commit completes without I/O, so the scheduler need not overlap it."""
 
+    any_loop: ClassVar[bool] = False
+    """True when the store works from any event loop of the process at once (one pool per
+    loop, as the sync API needs): `ainvoke` of an all-sync graph may then run on an engine
+    thread's loop (`_offload`)."""
+
     @property
     def capabilities(self) -> frozenset[Capability]:
         """What this store implements (always `Capability.STORAGE`, plus the capability ABCs

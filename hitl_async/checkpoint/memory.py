@@ -67,6 +67,7 @@ class InMemorySaver(
     """
 
     io_free = True
+    any_loop = True
 
     def __init__(self) -> None:
         self._threads: dict[str, dict[str, _Namespace]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing
+from functools import partial
 from typing import Any
 
 from hitl_async import _sync
@@ -13,6 +14,7 @@ from hitl_async._events import Event, RunEvents, parse_stream_mode
 from hitl_async._graph_queue import Coordination
 from hitl_async._graph_state import StateAccess
 from hitl_async._live import run_inline, stream_run
+from hitl_async._offload import engine, offloadable, run_on
 from hitl_async._run import Run, with_finished
 from hitl_async._subgraph import calling_task, run_subgraph
 from hitl_async.checkpoint.capabilities import Capability, LeaseStore
@@ -203,6 +205,8 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
             return await run_subgraph(self, input, pad)
         if stream_mode != "values":
             return await self._collect(input, config, stream_mode=stream_mode, **kwargs)
+        if offloadable(self) and (inbox := engine()) is not None:
+            return await run_on(inbox, partial(self._invoke, input, config, **kwargs))
         return await self._invoke(input, config, **kwargs)
 
     def invoke(self, input: Any, config: dict[str, Any] | None = None, **kwargs: Any) -> Any:

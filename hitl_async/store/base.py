@@ -252,6 +252,9 @@ class BaseStore(ABC):
 
     supports_ttl: bool = False
     ttl_config: TTLConfig | None = None
+    any_loop: bool = False
+    """True when the store works from any event loop of the process at once: `ainvoke` of an
+    all-sync graph may then run on an engine thread's loop (see `BaseSaver.any_loop`)."""
 
     __slots__ = ("__weakref__",)
 

@@ -131,6 +131,8 @@ class BackendStore(BaseStore):
             self._fields = [(f, tokenize_path(f) if f != "$" else []) for f in fields]
         self._omit_expired = bool((ttl or {}).get("omit_expired", True))
         self._sweeper: StoreSweeper | None = None
+        # One grouper per loop, backends pool per loop; an embedder may hold a loop's client.
+        self.any_loop = self.embeddings is None
 
     # --- entry points -------------------------------------------------------------------------
 

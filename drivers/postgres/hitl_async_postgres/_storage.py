@@ -37,6 +37,9 @@ __all__ = ["PostgresStorage"]
 class PostgresStorage(PostgresConnections, BaseSaver):
     """Checkpoints in tables `threads`, `checkpoints`, `blobs` and `writes`."""
 
+    any_loop = True
+    """Usable from any event loop of the process at once (see `BaseSaver.any_loop`)."""
+
     async def commit(
         self,
         record: CheckpointRecord,

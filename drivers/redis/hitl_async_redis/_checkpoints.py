@@ -100,6 +100,9 @@ def loaded_checkpoint(thread_id: str, checkpoint_ns: str, reply: list[Any]) -> L
 class RedisCheckpoints(RedisConnection, BaseSaver):
     """Storage: every operation one script (`_scripts`), so one round trip and atomic."""
 
+    any_loop = True
+    """Usable from any event loop of the process at once (see `BaseSaver.any_loop`)."""
+
     if TYPE_CHECKING:  # `RedisLeases` provides it in `RedisSaver` (declared for mypy only)
 
         async def release_lease(self, lease: Lease) -> None: ...

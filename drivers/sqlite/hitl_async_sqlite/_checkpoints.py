@@ -30,6 +30,9 @@ class SqliteCheckpoints(SqliteConnection, BaseSaver):
     """Checkpoints, blobs and pending writes; every commit fenced by its lease and replacing the
     thread's inbox in its own transaction."""
 
+    any_loop = True
+    """Usable from any event loop of the process at once (see `BaseSaver.any_loop`)."""
+
     async def commit(
         self,
         record: CheckpointRecord,

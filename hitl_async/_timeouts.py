@@ -35,13 +35,15 @@ def coerce_timeout(value: float | Any | TimeoutPolicy | None, node: str) -> Time
         ) from exc
 
 
-def check_timeout(node: str, is_async: bool, policy: TimeoutPolicy | None) -> None:
-    """A sync node cannot be cancelled in its thread, so a timeout on one is refused at
-    `compile()`, with LangGraph's message."""
+def check_timeout(
+    node: str, is_async: bool, policy: TimeoutPolicy | None, what: str = "Node"
+) -> None:
+    """A sync node (or `@task`) cannot be cancelled in its thread, so a timeout on one is
+    refused at `compile()` (at declaration for `@task`/`@entrypoint`), with LangGraph's message."""
     if policy is not None and not is_async:
         raise GraphValidationError(
             "Node timeouts are only supported for async nodes because sync Python execution "
-            f"cannot be safely cancelled in-process. Node {node!r} is sync."
+            f"cannot be safely cancelled in-process. {what} {node!r} is sync."
         )
 
 

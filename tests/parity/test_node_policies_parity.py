@@ -29,6 +29,7 @@ from hitl_async import (
 )
 from hitl_async.config import get_stream_writer
 from hitl_async.errors import GraphBubbleUp
+from hitl_async.func import entrypoint, task
 from hitl_async.graph import END, START, StateGraph
 from hitl_async.runtime import Runtime
 
@@ -538,6 +539,41 @@ def test_timeouts_are_checked_when_declared_and_refused_on_sync_nodes() -> None:
     b.add_edge(START, "sync")
     with pytest.raises(GraphValidationError, match="only supported for async nodes"):
         b.compile()
+
+
+# test_retry.py::test_task_decorator_timeout_e2e, ..._entrypoint_timeout_e2e,
+# test_retry.py::test_timeout_rejects_sync_functional_apis_at_declaration_time
+async def test_tasks_and_entrypoints_take_timeouts_too(saver: Any) -> None:
+    with pytest.raises(ValueError, match=r"only supported for async nodes.*Task 'plain_task'"):
+        task(timeout=TimeoutPolicy(idle_timeout=0.05))(plain_task)
+    with pytest.raises(ValueError, match=r"only supported for async nodes.*Node 'plain_task'"):
+        entrypoint(timeout=0.05)(plain_task)
+
+    @task(timeout=TimeoutPolicy(idle_timeout=0.05))
+    async def slow_task(x: int) -> int:
+        await anyio.sleep(30)
+        return x
+
+    @entrypoint(checkpointer=saver)
+    async def calls_it(x: int) -> int:
+        return await slow_task(x)
+
+    with pytest.raises(NodeTimeoutError) as caught:
+        await calls_it.ainvoke(1, cfg("task"))
+    assert (caught.value.node, caught.value.kind) == ("slow_task", "idle")
+
+    @entrypoint(checkpointer=saver, timeout=0.05)
+    async def slow_flow(x: int) -> int:
+        await anyio.sleep(30)
+        return x
+
+    with pytest.raises(NodeTimeoutError) as caught:
+        await slow_flow.ainvoke(1, cfg("entrypoint"))
+    assert (caught.value.node, caught.value.kind) == ("slow_flow", "run")
+
+
+def plain_task(x: int) -> int:
+    return x
 
 
 # test_retry.py::test_runtime_heartbeat_outside_idle_attempt_is_no_op

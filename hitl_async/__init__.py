@@ -38,6 +38,7 @@ from hitl_async.errors import (
     DriverNotFoundError,
     EmptyInputError,
     GeneratorNotSupportedError,
+    GraphDrained,
     GraphInterrupt,
     GraphRecursionError,
     GraphValidationError,
@@ -48,7 +49,9 @@ from hitl_async.errors import (
     InvalidUpdateError,
     LeaseLostError,
     MissingCapabilityError,
+    NodeError,
     NodeInterrupt,
+    NodeTimeoutError,
     NoPendingInterruptError,
     ResumeError,
     SerializationError,
@@ -62,6 +65,7 @@ from hitl_async.graph import CompiledStateGraph, StateGraph
 from hitl_async.inbox import PendingInterrupt, list_pending
 from hitl_async.managed import IsLastStep, ManagedValue, RemainingSteps
 from hitl_async.runs import RunCancelledError, RunFailedError, RunHandle
+from hitl_async.runtime import RunControl
 from hitl_async.serde import Serializer, register_type, register_types_from_annotation
 from hitl_async.store import (
     BaseStore,
@@ -87,6 +91,7 @@ from hitl_async.types import (
     Send,
     StateSnapshot,
     StateUpdate,
+    TimeoutPolicy,
     interrupt,
 )
 from hitl_async.worker import Worker
@@ -118,6 +123,7 @@ __all__ = [
     "EmptyInputError",
     "EntrypointGraph",
     "GeneratorNotSupportedError",
+    "GraphDrained",
     "GraphInterrupt",
     "GraphRecursionError",
     "GraphValidationError",
@@ -148,7 +154,9 @@ __all__ = [
     "MessagesState",
     "MissingCapabilityError",
     "NoPendingInterruptError",
+    "NodeError",
     "NodeInterrupt",
+    "NodeTimeoutError",
     "Overwrite",
     "PendingInterrupt",
     "PregelTask",
@@ -156,6 +164,7 @@ __all__ = [
     "ResumeError",
     "RetryPolicy",
     "RunCancelledError",
+    "RunControl",
     "RunFailedError",
     "RunHandle",
     "RunQuery",
@@ -174,6 +183,7 @@ __all__ = [
     "StoreValueError",
     "TaskFuture",
     "ThreadBusyError",
+    "TimeoutPolicy",
     "UnknownInterruptError",
     "Worker",
     "WriteRecord",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from hitl_async._checkpoint import now_iso, write_records
+from hitl_async._error_handlers import routed_rows
 from hitl_async._task import interrupt_row
 from hitl_async.checkpoint.base import Commit, InboxEntry, WriteRecord
 from hitl_async.constants import DONE, ERROR, INTERRUPT, RESUME, TASK_RESULT, TASK_RESULT_IDX
@@ -338,7 +339,10 @@ def outcome_records(tasks: Sequence[Task], serde: Serializer) -> list[WriteRecor
         if t.answers:
             rows.append((RESUME, list(t.answers.items())))
         if t.error is not None:
-            rows.append((ERROR, repr(t.error)))
+            # its node's error handler failed too: the node's error is the task's, as LangGraph
+            routed = routed_rows(t) if t.writes and not t.done else []
+            rows.append((ERROR, routed[0][1][1] if routed else repr(t.error)))
+            rows += routed
         if rows:
             out += write_records(t.id, rows, serde, t.name)
     return out

@@ -7,7 +7,7 @@ events (`_events`, `_payloads`), `update_state`/`cancel` (`_edits`) and `get_sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -17,13 +17,14 @@ from hitl_async._events import Namespace, RunEvents
 from hitl_async._input import apply_input
 from hitl_async._lease import ThreadLease
 from hitl_async._outbox import Outbox
+from hitl_async._runtime import no_heartbeat
 from hitl_async._superstep import tick, write_order
 from hitl_async._task import Task, prepare_tasks
 from hitl_async.checkpoint.capabilities import InboxStore, LeaseStore
 from hitl_async.checkpoint.ids import validate_thread_id
 from hitl_async.constants import DEFAULT_RECURSION_LIMIT, START
 from hitl_async.errors import InvalidConfigError
-from hitl_async.runtime import Runtime
+from hitl_async.runtime import RunControl, Runtime
 from hitl_async.telemetry import RunTrace, end_log_run, get_logger, inherited_trace, trace_run
 
 if TYPE_CHECKING:
@@ -133,6 +134,9 @@ class Run:
         self.parents: dict[str, str] = {}
         """A subgraph run's parent checkpoints, by namespace (checkpoint metadata "parents")."""
         self.context: Any = None
+        self.control = RunControl()
+        """Asks the run to stop at its next step (`invoke(..., control=)`; a subgraph's run
+        shares its parent's)."""
         # What the store can do, checked once (hitl_async.checkpoint.capabilities).
         self.coordinated = isinstance(self.saver, LeaseStore)
         self.inboxed = isinstance(self.saver, InboxStore)
@@ -237,12 +241,16 @@ class Run:
         """Unanswered interrupts of unfinished tasks, in task order."""
         return [(t, i) for t in self.tasks for i in t.pending]
 
-    def runtime_for(self, writer: Any) -> Runtime[Any]:
+    def runtime_for(
+        self, writer: Any, heartbeat: Callable[[], None] = no_heartbeat
+    ) -> Runtime[Any]:
         return Runtime(
             context=self.context,
             store=self.graph.store,
             stream_writer=writer,
             thread_id=self.thread_id,
+            heartbeat=heartbeat,
+            control=self.control,
         )
 
     # -- loading ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ __all__ = [
     "get_config",
     "get_stream_writer",
     "interrupt_id",
+    "no_heartbeat",
     "no_writer",
 ]
 
@@ -34,6 +35,11 @@ def interrupt_id(task_id: str, index: int) -> str:
 
 def no_writer(_: Any) -> None:
     """The stream writer of a task whose run does not stream `custom`: drops what it gets."""
+    return None
+
+
+def no_heartbeat() -> None:
+    """`runtime.heartbeat` outside an attempt with an `idle_timeout`: nothing to refresh."""
     return None
 
 
@@ -66,6 +72,10 @@ class Scratchpad:
     sent: list[tuple[str, Any]] = field(default_factory=list)
     """State writes made from inside the running attempt (`hitl_async.graph.ui`), applied
     before those of the node's return value, as LangGraph applies its config's `send`."""
+    heartbeat: Callable[[], None] = no_heartbeat
+    """`runtime.heartbeat`: refreshes the running attempt's `idle_timeout` (`_timeouts`)."""
+    node_error: Any = None
+    """The `NodeError` an error-handler task is given (`_error_handlers`)."""
 
     def interrupt(
         self,

@@ -99,6 +99,7 @@ async def _run_in(
         run.serde = parent.serde
     run.lease = parent.lease
     run.context = parent.context
+    run.control = parent.control
     if run.cache is None:
         run.cache = parent.cache
     run.parents = {**parent.parents, parent.ns: str(parent.cp.checkpoint_id)}

@@ -16,11 +16,18 @@ import anyio
 
 from hitl_async._cache import store_cached, use_cached
 from hitl_async._checkpoint import NULL_TASK
+from hitl_async._error_handlers import handle_failure, resume_handlers
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import execute
 from hitl_async.constants import INTERRUPT, START
-from hitl_async.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError, ParentCommand
+from hitl_async.errors import (
+    GraphBubbleUp,
+    GraphDrained,
+    GraphRecursionError,
+    InvalidUpdateError,
+    ParentCommand,
+)
 from hitl_async.managed.base import StepWindow, managed_values
 
 if TYPE_CHECKING:
@@ -71,6 +78,9 @@ async def tick(run: Run) -> bool:
         )
     if run.before and not run.skip_before and _hit(run.before, [t for t in tasks if not t.done]):
         return await _pause_statically(run)
+    if run.control.drain_requested:  # after the breakpoint check, as LangGraph
+        await run.outbox.save()
+        raise GraphDrained(run.control.drain_reason or "shutdown")
     run.skip_before = False
     rerun, run.rerun_waiting = run.rerun_waiting, False
     if counts:
@@ -110,6 +120,8 @@ async def tick(run: Run) -> bool:
         for t in tasks:  # every task of the step, finished ones too, as LangGraph reports them
             if t.name != START:  # the input task is not reported, as in LangGraph
                 emit_task_start(run, t, step)
+    if run.graph.builder.error_handlers and run.cp.writes:  # (a step run again)
+        runnable = await resume_handlers(run, runnable, view, step)
     if run.cache is not None:  # tasks whose writes are cached finish without running
         await use_cached(run, runnable, view)
         runnable = [t for t in runnable if not t.cached]
@@ -137,6 +149,10 @@ async def tick(run: Run) -> bool:
                 break
     if failed is not None and isinstance(failed.error, ParentCommand):
         raise failed.error
+    if failed is not None and isinstance(failed.error, GraphDrained):  # a subgraph drained:
+        drained, failed.error = failed.error, None  # its task is still to run, not failed
+        await run.outbox.persist(tasks)
+        raise drained
     if incomplete:
         await run.outbox.persist(tasks, defer=failed is None)
         if failed is not None:
@@ -227,6 +243,8 @@ async def _execute(
             emit_task_result(run, t, step)
         if run.events.live:
             await run.events.wait_room()
+    if not t.done:  # failed: its node's error handler, if it has one, runs in its place
+        await handle_failure(run, t, view, step)
     if persist and (t.done or t.raised is not None) and not t.persisted:
         await run.outbox.persist([t])
     if siblings is not None and _failed(t):

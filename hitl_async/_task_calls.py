@@ -10,6 +10,7 @@ import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 import anyio
@@ -20,9 +21,10 @@ from hitl_async._cache import cache_key, cache_namespace
 from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, active_scratchpad, reset_scratchpad, set_scratchpad
 from hitl_async._task import retry_delay
+from hitl_async._timeouts import call_timed, check_timeout, coerce_timeout
 from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
 from hitl_async.graph.state import is_async_callable
-from hitl_async.types import CachePolicy, RetryPolicy
+from hitl_async.types import CachePolicy, RetryPolicy, TimeoutPolicy
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
@@ -229,6 +231,7 @@ class TaskFunction(Generic[P, T]):
         name: str | None = None,
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
         cache_policy: CachePolicy | None = None,
+        timeout: float | timedelta | TimeoutPolicy | None = None,
     ) -> None:
         self.func = func
         inner = func
@@ -244,6 +247,8 @@ class TaskFunction(Generic[P, T]):
         else:
             self.retry_policy = tuple(retry_policy)
         self.is_async = is_async_callable(func)
+        self.timeout = coerce_timeout(timeout, self.name)
+        check_timeout(self.name, self.is_async, self.timeout, "Task")
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> TaskFuture[T]:
@@ -280,6 +285,9 @@ class TaskFunction(Generic[P, T]):
                 pad.counter = 0
             try:
                 events = pad.run.events if pad.run is not None else None
+                if self.timeout is not None:  # (async bodies only: checked when declared)
+                    body = functools.partial(call_body, self.func, True, args, kwargs)
+                    return await call_timed(self.timeout, self.name, pad, body, events, {})
                 return await call_body(self.func, self.is_async, args, kwargs, events)
             except (GraphBubbleUp, CheckpointerRequiredError):
                 raise
@@ -320,6 +328,7 @@ def task(
     name: str | None = None,
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
     cache_policy: CachePolicy | None = None,
+    timeout: float | timedelta | TimeoutPolicy | None = None,
 ) -> Callable[[Callable[P, Any]], TaskFunction[P, Any]]: ...
 
 
@@ -329,6 +338,7 @@ def task(
     name: str | None = None,
     retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
     cache_policy: CachePolicy | None = None,
+    timeout: float | timedelta | TimeoutPolicy | None = None,
 ) -> Any:
     """Make a function a durable step of an `@entrypoint` (use as `@task` or `@task(...)`).
 
@@ -338,7 +348,13 @@ def task(
     """
 
     def wrap(func: Callable[..., Any]) -> TaskFunction[..., Any]:
-        return TaskFunction(func, name=name, retry_policy=retry_policy, cache_policy=cache_policy)
+        return TaskFunction(
+            func,
+            name=name,
+            retry_policy=retry_policy,
+            cache_policy=cache_policy,
+            timeout=timeout,
+        )
 
     if __func_or_none__ is not None:
         return wrap(__func_or_none__)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from hitl_async.types import Interrupt
@@ -27,6 +28,7 @@ __all__ = [
     "ErrorCode",
     "GeneratorNotSupportedError",
     "GraphBubbleUp",
+    "GraphDrained",
     "GraphInterrupt",
     "GraphRecursionError",
     "GraphValidationError",
@@ -38,7 +40,9 @@ __all__ = [
     "LeaseLostError",
     "MissingCapabilityError",
     "NoPendingInterruptError",
+    "NodeError",
     "NodeInterrupt",
+    "NodeTimeoutError",
     "ParentCommand",
     "ResumeError",
     "SerializationError",
@@ -296,6 +300,73 @@ class NodeInterrupt(GraphInterrupt):
             pad = active_scratchpad()
             id = "placeholder-id" if pad is None else interrupt_id(pad.task_id, pad.counter)
         super().__init__([Interrupt(value, id)])
+
+
+class GraphDrained(GraphBubbleUp):
+    """The run stopped at a superstep boundary because its `RunControl.request_drain()` was
+    called (say on SIGTERM): what ran is saved, and `invoke(None, config)` continues it."""
+
+    def __init__(self, reason: str = "shutdown") -> None:
+        self.reason = reason
+        super().__init__(f"Graph drained: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeError:
+    """What an error handler (`add_node(..., error_handler=...)`) is told about the failure:
+    declare a parameter `error: NodeError` to receive it."""
+
+    node: str
+    """The node that failed."""
+    error: BaseException
+    """What it raised (after its retries)."""
+
+
+class NodeTimeoutError(Exception):
+    """A node attempt ran past its `timeout=` (`kind` says which: "run", the wall-clock cap, or
+    "idle", no progress). Not a builtin `TimeoutError` (an `OSError`), so the default
+    `RetryPolicy` retries it, as in LangGraph."""
+
+    node: str
+    timeout: float
+    run_timeout: float | None
+    idle_timeout: float | None
+    elapsed: float
+    kind: Literal["idle", "run"]
+
+    def __init__(
+        self,
+        node: str,
+        elapsed: float,
+        *,
+        kind: Literal["idle", "run"],
+        idle_timeout: float | None = None,
+        run_timeout: float | None = None,
+    ) -> None:
+        if kind == "idle":
+            if idle_timeout is None:
+                raise ValueError("NodeTimeoutError: kind='idle' needs idle_timeout")
+            self.timeout = idle_timeout
+            message = (
+                f"Node '{node}' exceeded its idle timeout of {idle_timeout:.3f}s without "
+                f"making progress (elapsed: {elapsed:.3f}s)."
+            )
+        elif kind == "run":
+            if run_timeout is None:
+                raise ValueError("NodeTimeoutError: kind='run' needs run_timeout")
+            self.timeout = run_timeout
+            message = (
+                f"Node '{node}' exceeded its run timeout of {run_timeout:.3f}s "
+                f"(elapsed: {elapsed:.3f}s)."
+            )
+        else:
+            raise ValueError(f"NodeTimeoutError: kind must be 'idle' or 'run', got {kind!r}")
+        super().__init__(message)
+        self.node = node
+        self.elapsed = elapsed
+        self.kind = kind
+        self.run_timeout = run_timeout
+        self.idle_timeout = idle_timeout
 
 
 class ParentCommand(GraphBubbleUp):

@@ -19,6 +19,7 @@ import typing
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
@@ -29,6 +30,7 @@ from typing_extensions import TypedDict
 from hitl_async import _sync
 from hitl_async._events import parse_stream_mode
 from hitl_async._execution import call_body
+from hitl_async._node_policies import apply_node_policies
 from hitl_async._runtime import current_scratchpad, reset_scratchpad, set_scratchpad
 from hitl_async._subgraph import calling_task, run_subgraph
 from hitl_async._task_calls import (
@@ -39,12 +41,13 @@ from hitl_async._task_calls import (
     TaskUpdate,
     task,
 )
+from hitl_async._timeouts import check_timeout, coerce_timeout
 from hitl_async.cache.store import as_cache
 from hitl_async.constants import END, INTERRUPT, START
 from hitl_async.errors import GeneratorNotSupportedError, GraphInterrupt
 from hitl_async.graph.compiled import CompiledStateGraph
 from hitl_async.graph.state import StateGraph, is_async_callable
-from hitl_async.types import CachePolicy, Command, RetryPolicy, StateSnapshot
+from hitl_async.types import CachePolicy, Command, RetryPolicy, StateSnapshot, TimeoutPolicy
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
@@ -284,7 +287,7 @@ class entrypoint:
     parameters. It returns a compiled `EntrypointGraph`, named after the function in its stream
     events. `cache` holds the results of `@task(cache_policy=...)` calls and, with
     `cache_policy`, of the workflow itself (keyed on its input, shared by threads); `timeout`
-    is not supported.
+    limits each attempt of an async workflow (see `add_node(timeout=...)`).
     """
 
     @dataclass(frozen=True, slots=True)
@@ -302,7 +305,7 @@ class entrypoint:
         context_schema: Any | None = None,
         cache_policy: CachePolicy | None = None,
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
-        timeout: Any | None = None,
+        timeout: float | timedelta | TimeoutPolicy | None = None,
     ) -> None:
         given: object = checkpointer  # `@entrypoint` without parentheses passes the function
         if inspect.isfunction(given):
@@ -310,8 +313,7 @@ class entrypoint:
                 "entrypoint is used with arguments: write @entrypoint() or "
                 "@entrypoint(checkpointer=InMemorySaver()), not @entrypoint"
             )
-        if timeout is not None:
-            raise NotImplementedError("entrypoint(timeout=...) is not supported")
+        self.timeout = coerce_timeout(timeout, "entrypoint")
         self.checkpointer = checkpointer
         self.store = store
         self.cache = cache
@@ -325,13 +327,20 @@ class entrypoint:
             raise TypeError(f"@entrypoint needs a named function, got {func!r}")
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
             raise GeneratorNotSupportedError(name)
+        check_timeout(name, is_async_callable(func), self.timeout)
         node = _entry_node(func)
         builder = StateGraph(_EntrypointState, self.context_schema)
         builder.add_node(
-            name, node, retry_policy=self.retry_policy, cache_policy=_on_input(self.cache_policy)
+            name,
+            node,
+            retry_policy=self.retry_policy,
+            cache_policy=_on_input(self.cache_policy),
+            timeout=self.timeout,
         )
         builder.add_edge(START, name)
         builder.add_edge(name, END)
+        if self.timeout is not None:
+            apply_node_policies(builder)
         builder.validate()
         builder.compiled = True
         graph = EntrypointGraph(
@@ -386,7 +395,7 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
         if "writer" in params:
             kwargs["writer"] = pad.writer
         if "runtime" in params and pad.run is not None:
-            runtime = pad.run.runtime_for(pad.writer)
+            runtime = pad.run.runtime_for(pad.writer, pad.heartbeat)
             kwargs["runtime"] = dataclasses.replace(runtime, previous=state.get("previous"))
         if "store" in params:
             kwargs["store"] = pad.run.graph.store if pad.run is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 from hitl_async.errors import GraphInterrupt
@@ -26,6 +27,7 @@ __all__ = [
     "StreamMode",
     "StreamWriter",
     "TimeoutAction",
+    "TimeoutPolicy",
     "default_cache_key",
     "default_retry_on",
     "interrupt",
@@ -208,6 +210,46 @@ class RetryPolicy:
         if isinstance(rule, Sequence):
             return isinstance(exc, tuple(rule))
         return bool(rule(exc))
+
+
+def _seconds(value: float | timedelta | None, name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise ValueError(f"{name} must be greater than 0, got {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutPolicy:
+    """Time limits of one node attempt (`add_node(..., timeout=...)`): `run_timeout` caps its
+    wall-clock time, `idle_timeout` the time without progress (`runtime.heartbeat()`, and under
+    `refresh_on="auto"` also what it writes to the stream). Past either, the attempt is
+    cancelled and `NodeTimeoutError` raised, which its `RetryPolicy` may retry. Async nodes
+    only: a sync body cannot be stopped (`compile()` refuses one), as in LangGraph."""
+
+    run_timeout: float | timedelta | None = None
+    idle_timeout: float | timedelta | None = None
+    refresh_on: Literal["auto", "heartbeat"] = "auto"
+
+    @classmethod
+    def coerce(cls, value: float | timedelta | TimeoutPolicy | None) -> TimeoutPolicy | None:
+        """`value` as a policy of positive seconds: a number or `timedelta` is a `run_timeout`;
+        None (or a policy with neither limit) is no timeout. `ValueError` for a limit <= 0."""
+        if value is None:
+            return None
+        if not isinstance(value, TimeoutPolicy):
+            value = cls(run_timeout=value)
+        if value.refresh_on not in ("auto", "heartbeat"):
+            raise ValueError(f"refresh_on must be 'auto' or 'heartbeat', got {value.refresh_on!r}")
+        run = _seconds(value.run_timeout, "run_timeout")
+        idle = _seconds(value.idle_timeout, "idle_timeout")
+        if run is None and idle is None:
+            return None
+        if all(v is None or type(v) is float for v in (value.run_timeout, value.idle_timeout)):
+            return value  # already in seconds: shared as is (frozen)
+        return cls(run_timeout=run, idle_timeout=idle, refresh_on=value.refresh_on)
 
 
 def _freeze(obj: Any, depth: int = 10) -> Any:

@@ -21,6 +21,7 @@ from hitl_async.checkpoint.capabilities import Capability, LeaseStore
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, ThreadBusyError
 from hitl_async.graph._runnable_api import RunnableApi
+from hitl_async.runtime import RunControl
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
 from hitl_async.types import All, Durability, StreamMode
 
@@ -93,6 +94,7 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
         context: Any | None = None,
         wait: float = 0.0,
         live: bool = True,
+        control: RunControl | None = None,
         **_: Any,
     ) -> AsyncGenerator[list[Any], None]:
         """The stream in batches, shaped as `stream()` yields it. `live`: events come as they
@@ -102,6 +104,8 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
         run = self._new_run(
             config, modes, durability, interrupt_before, interrupt_after, subgraphs, context
         )
+        if control is not None:  # (`RunControl.request_drain()` stops it at a step boundary)
+            run.control = control
         shape = _shaper(single, subgraphs)
         drive = stream_run if live else run_inline
         return drive(run, input, wait, shape)
@@ -148,12 +152,15 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
         durability: Durability | None = None,
         context: Any | None = None,
         wait: float = 0.0,
+        control: RunControl | None = None,
         **_: Any,
     ) -> Any:
         """`ainvoke` without a stream in between: the same run, keeping only the last values."""
         run = self._new_run(
             config, (), durability, interrupt_before, interrupt_after, False, context
         )
+        if control is not None:
+            run.control = control
         try:
             await run.start(input, wait=wait)
             while await run.tick():

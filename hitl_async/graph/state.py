@@ -5,13 +5,22 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from hitl_async._node_policies import (
+    NodeDefaults,
+    add_handler_node,
+    apply_node_policies,
+    handler_node_name,
+)
 from hitl_async._schema import StateSchema, inferred_input_schema
+from hitl_async._timeouts import coerce_timeout
 from hitl_async.constants import END, RESERVED, START, plain_name
 from hitl_async.errors import GraphValidationError, InvalidCheckpointerError
+from hitl_async.graph._validation import validate_graph
 from hitl_async.runnables import RunnableNode, SupportsInvoke, is_runnable
-from hitl_async.types import All, CachePolicy, RetryPolicy
+from hitl_async.types import All, CachePolicy, RetryPolicy, TimeoutPolicy
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.base import BaseSaver
@@ -67,6 +76,14 @@ class NodeSpec:
     """Reuse the node's writes for the same input (with `compile(cache=...)`)."""
     wants_store: bool = False
     """A `store` parameter: given the graph's store (`compile(store=...)`), as in LangGraph."""
+    timeout: TimeoutPolicy | None = None
+    """Limits of each attempt (`add_node(timeout=...)`, or the graph's default)."""
+    error_handler: str | None = None
+    """The node that runs in its place when it fails (`add_node(error_handler=...)`)."""
+    is_error_handler: bool = False
+    """This node is an error handler (`__error_handler__<node>`)."""
+    declared: Callable[..., Any] | None = None
+    """The action as given, when `fn` wraps it for a timeout or a `NodeError` parameter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +130,9 @@ class StateGraph:
         self.waiting_edges: list[tuple[tuple[str, ...], str]] = []
         self.branches: dict[str, list[BranchSpec]] = {}
         self.compiled = False
+        self.node_defaults = NodeDefaults()
+        self.error_handlers = False
+        """Some node has an error handler (set by `compile()`)."""
 
     # -- nodes ---------------------------------------------------------------------------------
 
@@ -127,9 +147,12 @@ class StateGraph:
         retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
         destinations: dict[str, str] | tuple[str, ...] | None = None,
         cache_policy: CachePolicy | None = None,
+        error_handler: Callable[..., Any] | SupportsInvoke | None = None,
+        timeout: float | timedelta | TimeoutPolicy | None = None,
         **_: Any,
     ) -> StateGraph:
-        """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function)."""
+        """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function).
+        `error_handler=` and `timeout=`: see the README's "Node policies"."""
         if action is None:
             if isinstance(node, str):
                 raise GraphValidationError(f"add_node({node!r}) needs an action (a function)")
@@ -144,6 +167,7 @@ class StateGraph:
                 raise GraphValidationError(f"node name {node!r} must not contain {bad!r}")
         if node in self.nodes:
             raise GraphValidationError(f"node {node!r} is already in the graph")
+        policy = coerce_timeout(timeout, node)
         from hitl_async.graph.compiled import CompiledStateGraph
 
         subgraph = action if isinstance(action, CompiledStateGraph) else None
@@ -174,6 +198,9 @@ class StateGraph:
         node_schema = StateSchema(input_schema) if input_schema is not None else None
         if node_schema is not None:  # its keys are state keys too, as in LangGraph
             self.schema.include(node_schema)
+        handler = None
+        if error_handler is not None:  # a node of its own, listed before the node, as LangGraph
+            handler = add_handler_node(self, handler_node_name(node), error_handler, input_schema)
         self.nodes[node] = NodeSpec(
             name=node,
             fn=action,
@@ -189,7 +216,23 @@ class StateGraph:
             defer=defer,
             cache_policy=cache_policy,
             wants_store="store" in params,
+            timeout=policy,
+            error_handler=handler,
         )
+        return self
+
+    def set_node_defaults(
+        self,
+        *,
+        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
+        cache_policy: CachePolicy | None = None,
+        error_handler: Callable[..., Any] | None = None,
+        timeout: float | timedelta | TimeoutPolicy | None = None,
+    ) -> StateGraph:
+        """Policies for every node that sets none of its own, applied at `compile()` (not to
+        subgraphs), as in LangGraph: retry and timeout also to error handlers, cache and
+        `error_handler` (the `__default_error_handler__` node) only to the other nodes."""
+        self.node_defaults.set(retry_policy, cache_policy, error_handler, timeout)
         return self
 
     def add_sequence(
@@ -301,50 +344,7 @@ class StateGraph:
         interrupt_after: Sequence[str] | All | None = None,
     ) -> None:
         """Raise `GraphValidationError` naming the first bad node or edge."""
-        known = set(self.nodes)
-
-        def check(name: str, where: str, *, allow_end: bool, found: str = "") -> None:
-            if name in known or (allow_end and name == END):
-                return
-            valid = sorted(known) + ([END] if allow_end else [])
-            # `found`: LangGraph's wording for an edge's end, kept for code matching on it
-            lead = f"Found edge {found} at unknown node {name!r}: " if found else ""
-            raise GraphValidationError(f"{lead}{where}: unknown node {name!r}; nodes are {valid}")
-
-        has_entry = START in self.branches
-        for start, end in self.edge_order:
-            if start != START:
-                check(start, f"edge {start!r} -> {end!r}", allow_end=False, found="starting")
-            else:
-                has_entry = True
-            check(end, f"edge {start!r} -> {end!r}", allow_end=True, found="ending")
-        for starts, end in self.waiting_edges:
-            for s in starts:
-                check(s, f"edge {list(starts)!r} -> {end!r}", allow_end=False, found="starting")
-            check(end, f"edge {list(starts)!r} -> {end!r}", allow_end=True, found="ending")
-        for source, branches in self.branches.items():
-            if source != START:
-                check(source, f"conditional edge from {source!r}", allow_end=False)
-            for b in branches:
-                for target in (b.path_map or {}).values():
-                    check(target, f"conditional edge from {source!r} (path_map)", allow_end=True)
-        for spec in self.nodes.values():
-            for d in spec.destinations:
-                check(d, f"node {spec.name!r} destinations", allow_end=True)
-        if not has_entry:
-            raise GraphValidationError(
-                "Graph must have an entrypoint: the graph has no entry point; add an edge from "
-                "START, e.g. "
-                "builder.add_edge(START, 'first_node')"
-            )
-        for label, names in (
-            ("interrupt_before", interrupt_before),
-            ("interrupt_after", interrupt_after),
-        ):
-            if names is None or names == "*":
-                continue
-            for n in names:
-                check(n, label, allow_end=False)
+        validate_graph(self, interrupt_before, interrupt_after)
 
     def compile(
         self,
@@ -376,6 +376,7 @@ class StateGraph:
                 f"(InMemorySaver(), connect(url)), True, False or None, got "
                 f"{type(checkpointer).__name__}"
             )
+        apply_node_policies(self)
         self.validate(interrupt_before, interrupt_after)
         self.compiled = True
         compiled = CompiledStateGraph(

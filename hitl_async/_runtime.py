@@ -19,6 +19,7 @@ __all__ = [
     "current_scratchpad",
     "get_config",
     "get_stream_writer",
+    "graph_state",
     "interrupt_id",
     "no_heartbeat",
     "no_writer",
@@ -116,6 +117,17 @@ class Scratchpad:
 def active_scratchpad() -> Scratchpad | None:
     """The scratchpad of the task running in this context, if any."""
     return _SCRATCHPAD.get()
+
+
+def graph_state() -> dict[str, Any] | None:
+    """The state keys of the running task's graph as its step began (None outside a graph):
+    for code that is not given the state, such as a ToolNode sent a bare list of tool calls
+    (LangGraph's reads its graph's channels then)."""
+    pad = _SCRATCHPAD.get()
+    if pad is None or pad.run is None:
+        return None
+    state: dict[str, Any] = pad.run.plan.state_values(pad.run.cp.values)
+    return state
 
 
 def current_scratchpad(what: str) -> Scratchpad:

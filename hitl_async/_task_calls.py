@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
+from concurrent.futures import CancelledError
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -51,9 +52,11 @@ class TaskUpdate:
 
 
 class TaskFuture(Generic[T]):
-    """What calling a `@task` returns: `await fut` (async entrypoint) or `fut.result()` (sync)."""
+    """What calling a `@task` returns: `await fut` (async entrypoint) or `fut.result()` (sync),
+    with the methods of LangGraph's (a `concurrent.futures.Future` or an asyncio one there):
+    `done()`, `cancel()`, `cancelled()`, `exception()`, `add_done_callback()`."""
 
-    __slots__ = ("_done", "_error", "_event", "_loop_thread", "_value")
+    __slots__ = ("_callbacks", "_done", "_error", "_event", "_loop_thread", "_scope", "_value")
 
     def __init__(self) -> None:
         self._event = anyio.Event()
@@ -61,10 +64,16 @@ class TaskFuture(Generic[T]):
         self._done = False
         self._value: Any = None
         self._error: BaseException | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._callbacks: list[Callable[[TaskFuture[T]], Any]] = []
 
     def _set(self, value: Any = None, error: BaseException | None = None) -> None:
+        if self._done:  # (cancelled: what the call did afterwards is dropped)
+            return
         self._value, self._error, self._done = value, error, True
         self._event.set()
+        for callback in self._callbacks:
+            callback(self)
 
     def _get(self) -> T:
         if self._error is not None:
@@ -72,15 +81,52 @@ class TaskFuture(Generic[T]):
         return self._value  # type: ignore[no-any-return]
 
     def done(self) -> bool:
-        """Whether the call has finished (or was answered from the kept results)."""
+        """Whether the call has finished, was cancelled, or was answered from the kept
+        results."""
         return self._done
 
-    async def _wait(self) -> T:
-        await self._event.wait()
+    def cancelled(self) -> bool:
+        """Whether `cancel()` stopped the call before it finished."""
+        return isinstance(self._error, CancelledError)
+
+    def cancel(self) -> bool:
+        """Stop the call if it has not finished: True, and `result()` or `await` then raise
+        `concurrent.futures.CancelledError` (its result, if the body still finishes, is
+        neither kept nor streamed); False once it is done, as LangGraph's futures. An async
+        body is cancelled at its next `await`; a sync body in its thread cannot be stopped, and
+        runs to its end."""
+        if self._done:
+            return False
+        if threading.get_ident() == self._loop_thread:
+            return self._cancel_now()
+        return _sync.from_body(self._cancel_in_loop)
+
+    async def _cancel_in_loop(self) -> bool:
+        return self._cancel_now()
+
+    def _cancel_now(self) -> bool:
+        if self._done:
+            return False
+        if self._scope is not None:
+            self._scope.cancel()
+        self._set(error=CancelledError(f"the task call was cancelled: {self!r}"))
+        return True
+
+    def add_done_callback(self, fn: Callable[[TaskFuture[T]], Any]) -> None:
+        """Call `fn(future)` once the call is done (at once if it is)."""
+        if self._done:
+            fn(self)
+        else:
+            self._callbacks.append(fn)
+
+    async def _wait(self, timeout: float | None = None) -> T:
+        with anyio.fail_after(timeout):
+            await self._event.wait()
         return self._get()
 
-    def result(self) -> T:
-        """Block until the call finishes; for sync entrypoints and tasks (worker threads)."""
+    def result(self, timeout: float | None = None) -> T:
+        """Block until the call finishes (at most `timeout` seconds, else `TimeoutError`); for
+        sync entrypoints and tasks (worker threads)."""
         if self._done:
             return self._get()
         if threading.get_ident() == self._loop_thread:
@@ -88,13 +134,27 @@ class TaskFuture(Generic[T]):
                 "TaskFuture.result() would block the event loop: in an async entrypoint or "
                 "task, use `await fut` instead"
             )
-        return _sync.from_body(self._wait)
+        return _sync.from_body(self._wait, timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The error the call raised (None if it returned), waiting as `result()` does; a
+        cancelled call raises `CancelledError`."""
+        try:
+            self.result(timeout)
+        except CancelledError:
+            raise
+        except TimeoutError:
+            if not self._done:
+                raise
+        except BaseException:
+            pass
+        return self._error
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._wait().__await__()
 
     def __repr__(self) -> str:
-        state = "done" if self._done else "running"
+        state = "cancelled" if self.cancelled() else "done" if self._done else "running"
         return f"<TaskFuture {state}>"
 
 
@@ -173,7 +233,27 @@ class TaskCalls:
         token = set_scratchpad(pad)
         caller = CALLER.set(Caller(self, pad, nested=True))
         try:
-            task_status.started()
+            with anyio.CancelScope() as fut._scope:  # (`fut.cancel()` cancels it)
+                task_status.started()
+                if not fut.cancelled():  # (cancelled before it started: it never runs)
+                    await self._settle(fn, args, kwargs, index, pad, fut)
+        finally:
+            fut._scope = None
+            CALLER.reset(caller)
+            reset_scratchpad(token)
+
+    async def _settle(
+        self,
+        fn: TaskFunction[..., Any],
+        args: Any,
+        kwargs: Any,
+        index: int | None,
+        pad: Scratchpad,
+        fut: TaskFuture[Any],
+    ) -> None:
+        """Run the call and settle its future (its result kept with the checkpoint and streamed
+        first, unless the call was cancelled meanwhile)."""
+        try:
             cache = pad.run.cache if pad.run is not None and index is not None else None
             policy = fn.cache_policy if cache is not None else None
             cached = False
@@ -188,12 +268,14 @@ class TaskCalls:
                     await cache.aset({key: (value, policy.ttl)})
             else:
                 value = await fn._execute(pad, args, kwargs, fresh_counter=index is not None)
+            if fut.cancelled():
+                return
             if index is not None and self.pad.save_result is not None:
                 await self.pad.save_result(index, value)
             self.pad.writer(TaskUpdate(fn.name, value, cached))
             fut._set(value)
         except GraphInterrupt as gi:
-            if index is not None:
+            if index is not None and not fut.cancelled():
                 self.interrupted[index] = gi
             fut._set(error=gi)
         except Exception as exc:
@@ -201,9 +283,6 @@ class TaskCalls:
         except BaseException:
             fut._set(error=RuntimeError(f"task {fn.name!r} was cancelled with its entrypoint"))
             raise
-        finally:
-            CALLER.reset(caller)
-            reset_scratchpad(token)
 
 
 @dataclass(frozen=True, slots=True)

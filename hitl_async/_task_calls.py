@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from concurrent.futures import CancelledError
 from contextvars import ContextVar
@@ -18,6 +17,7 @@ import anyio
 import anyio.to_thread
 
 from hitl_async import _sync
+from hitl_async._background import Background
 from hitl_async._cache import cache_key, cache_namespace
 from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, active_scratchpad, reset_scratchpad, set_scratchpad
@@ -56,11 +56,10 @@ class TaskFuture(Generic[T]):
     with the methods of LangGraph's (a `concurrent.futures.Future` or an asyncio one there):
     `done()`, `cancel()`, `cancelled()`, `exception()`, `add_done_callback()`."""
 
-    __slots__ = ("_callbacks", "_done", "_error", "_event", "_loop_thread", "_scope", "_value")
+    __slots__ = ("_callbacks", "_done", "_error", "_event", "_scope", "_value")
 
     def __init__(self) -> None:
         self._event = anyio.Event()
-        self._loop_thread = threading.get_ident()
         self._done = False
         self._value: Any = None
         self._error: BaseException | None = None
@@ -97,7 +96,7 @@ class TaskFuture(Generic[T]):
         runs to its end."""
         if self._done:
             return False
-        if threading.get_ident() == self._loop_thread:
+        if _sync.in_event_loop():
             return self._cancel_now()
         return _sync.from_body(self._cancel_in_loop)
 
@@ -129,7 +128,7 @@ class TaskFuture(Generic[T]):
         sync entrypoints and tasks (worker threads)."""
         if self._done:
             return self._get()
-        if threading.get_ident() == self._loop_thread:
+        if _sync.in_event_loop():
             raise RuntimeError(
                 "TaskFuture.result() would block the event loop: in an async entrypoint or "
                 "task, use `await fut` instead"
@@ -163,11 +162,12 @@ class TaskFuture(Generic[T]):
 
 @dataclass(eq=False, slots=True)
 class TaskCalls:
-    """One attempt of the entrypoint node: numbers its task calls and runs them concurrently."""
+    """One attempt of the entrypoint node, or a graph node's run: numbers its task calls and
+    runs them concurrently (in the entrypoint's task group; a graph node's beside it, as
+    `Background` tasks, since a node does not know beforehand that it calls tasks)."""
 
     pad: Scratchpad
-    tg: TaskGroup
-    loop_thread: int
+    tg: TaskGroup | None
     calls: int = 0
     interrupted: dict[int, GraphInterrupt] = field(default_factory=dict)
     """Interrupts raised by task calls, by call index (calls run concurrently, so the order
@@ -197,6 +197,9 @@ class TaskCalls:
             results={},
             save_result=None,
             extras={},
+            # A graph node's calls write apart from the node (see `Scratchpad.call_sent`);
+            # an entrypoint's write as the entrypoint (its state has no key for them).
+            sent=self.pad.call_sent if self.tg is None else self.pad.sent,
         )
         return fut, (fn, args, kwargs, index, child, fut)
 
@@ -205,8 +208,10 @@ class TaskCalls:
     ) -> TaskFuture[Any]:
         """Start a task call from the event loop thread (an async entrypoint or task)."""
         fut, runner = self._prepare(fn, args, kwargs, caller)
-        if runner is not None:
+        if runner is not None and self.tg is not None:
             self.tg.start_soon(functools.partial(self._run, *runner))
+        elif runner is not None:
+            Background(functools.partial(self._run, *runner))
         return fut
 
     async def start_from_thread(
@@ -215,8 +220,10 @@ class TaskCalls:
         """Start a task call for a worker thread; returns once the runner runs, so it always
         settles the future (a thread blocked in `result()` must not wait forever on cancel)."""
         fut, runner = self._prepare(fn, args, kwargs, caller)
-        if runner is not None:
+        if runner is not None and self.tg is not None:
             await self.tg.start(self._run, *runner)
+        elif runner is not None:
+            Background(functools.partial(self._run, *runner))
         return fut
 
     async def _run(
@@ -272,7 +279,14 @@ class TaskCalls:
                 return
             if index is not None and self.pad.save_result is not None:
                 await self.pad.save_result(index, value)
-            self.pad.writer(TaskUpdate(fn.name, value, cached))
+            if self.tg is None and self.pad.run is not None:
+                # A graph node's call: an `updates` event of its own, as LangGraph streams it.
+                update: dict[str, Any] = {fn.name: value}
+                if cached:
+                    update["__metadata__"] = {"cached": True}
+                self.pad.run.emit("updates", update)
+            else:
+                self.pad.writer(TaskUpdate(fn.name, value, cached))
             fut._set(value)
         except GraphInterrupt as gi:
             if index is not None and not fut.cancelled():
@@ -295,6 +309,19 @@ class Caller:
 
 
 CALLER: ContextVar[Caller | None] = ContextVar("hitl_async_task_caller", default=None)
+
+
+def _node_caller(pad: Scratchpad) -> Caller:
+    """The caller of task calls made by a graph node (LangGraph runs them as tasks of the
+    node's step): calls numbered per run of the node, their results kept with its task."""
+    found = pad.extras.get(_NODE_CALLS)
+    if found is None:
+        found = pad.extras[_NODE_CALLS] = Caller(TaskCalls(pad, None), pad, nested=False)
+    caller: Caller = found
+    return caller
+
+
+_NODE_CALLS = "task_calls"
 
 
 # -- @task ----------------------------------------------------------------------------------------
@@ -335,23 +362,17 @@ class TaskFunction(Generic[P, T]):
         pad = active_scratchpad()
         if caller is None or pad is not caller.pad:
             # (A node of a graph run inside the entrypoint sees the caller but has its own pad.)
-            raise RuntimeError(self._outside_message(in_node=pad is not None))
+            if pad is None or pad.run is None:
+                raise RuntimeError(
+                    f"task {self.name!r} was called outside an @entrypoint or a graph node. "
+                    "Tasks run inside a workflow (their results are kept with its checkpoint); "
+                    f"to run the body directly, call {self.name}.func(...)"
+                )
+            caller = _node_caller(pad)
         attempt = caller.attempt
-        if threading.get_ident() == attempt.loop_thread:
+        if _sync.in_event_loop():
             return attempt.start(self, args, kwargs, caller)
         return _sync.from_body(attempt.start_from_thread, self, args, kwargs, caller)
-
-    def _outside_message(self, *, in_node: bool) -> str:
-        where = (
-            "from a StateGraph node, which is not supported: make the workflow an @entrypoint"
-            if in_node
-            else "outside an @entrypoint"
-        )
-        return (
-            f"task {self.name!r} was called {where}. Tasks run inside an @entrypoint function "
-            f"(its result is kept with the checkpoint); to run the body directly, call "
-            f"{self.name}.func(...)"
-        )
 
     async def _execute(
         self, pad: Scratchpad, args: Any, kwargs: Any, *, fresh_counter: bool

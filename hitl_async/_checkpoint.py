@@ -71,9 +71,10 @@ class EngineCheckpoint:
     a loop step of one task that wrote keys without reducer, once each: the channels this
     checkpoint changed hold what it wrote. `[-1]`: no results (the parent was skipped)."""
     writer: list[str] | None = None
-    """Under durability="exit" only: the edge-triggered nodes (or START) of the last step that
-    ran any, as of this checkpoint, which the stored chain cannot tell when steps were not
-    stored; `update_state()` without `as_node` is applied as this writer. None: not kept."""
+    """The edge-triggered nodes (or START) of the last step that ran any, as of this checkpoint
+    (LangGraph reads it from its checkpoint's `versions_seen`): `update_state()` without
+    `as_node` is applied as this writer. None: not kept (before any step ran, or a checkpoint
+    of an older hitl-async, whose stored chain tells it)."""
 
     def made_by_tasks(self) -> dict[int, list[tuple[str, Any]]]:
         """`made_by` as the writes of each task, by task index."""

@@ -159,8 +159,7 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
         # As LangGraph: the update is the last writer's, so its edges route the thread anew
         # (e.g. an edited tool call makes new Sends). Paused on interrupt(), the tasks are kept.
         as_node = await _last_writer(run)
-        if as_node is not None:
-            updates = [StateUpdate(updates[0].values, as_node, updates[0].task_id)]
+        updates = [StateUpdate(updates[0].values, as_node, updates[0].task_id)]
     at_head = run.head == run.cp.checkpoint_id  # False: forking a past checkpoint
     old_tasks = run.tasks
     new_values = dict(run.cp.values)
@@ -246,22 +245,28 @@ async def _fired_joins(run: Run, old_tasks: list[Task]) -> set[str]:
     return {target for starts, target in joins if starts & ran}
 
 
-async def _last_writer(run: Run) -> str | None:
+async def _last_writer(run: Run) -> str:
     """The node the update is applied as when none is named, as LangGraph infers it: the
-    edge-triggered node that ran last (`Send` tasks and edits do not count), found walking back
-    from the checkpoint being updated; START before any node ran. Two such nodes in that step:
-    `InvalidUpdateError`. Under durability="exit" the checkpoint keeps it (`writer`). None when
-    the chain is missing a checkpoint: the update then keeps the thread's next tasks."""
+    edge-triggered node that ran last (`Send` tasks and edits do not count), which the
+    checkpoint keeps (`writer`); START before any node ran. Two such nodes in that step:
+    `InvalidUpdateError`. A checkpoint of an older hitl-async has none: the stored chain is
+    walked back, and an ancestor it needs that was pruned is an `InvalidUpdateError` naming
+    `as_node` (never a guess: the update would route the thread from the wrong node)."""
     cp = run.cp
     thread_id = run.need_thread()
     while True:
-        if cp.writer is not None:  # kept under durability="exit"
+        if cp.writer is not None:
             return _one_writer(run, set(cp.writer))
         if cp.parent_id is None:
             return START
         loaded = await run.saver.load(thread_id, run.ns, cp.parent_id) if run.saver else None
         if loaded is None:
-            return None
+            raise InvalidUpdateError(
+                f"Ambiguous update, specify as_node: thread {run.thread_id!r}, checkpoint "
+                f"{run.cp.checkpoint_id!r}: which node wrote the state last is not known (its "
+                f"ancestor {cp.parent_id!r} is no longer stored, e.g. pruned); name it with "
+                "update_state(config, values, as_node=...)"
+            )
         parent = EngineCheckpoint.decode(loaded, run.serde)
         # A parent skipped under durability="exit" (no writer kept: no node ran since) did
         # not run this step; its own ancestry tells.

@@ -131,7 +131,15 @@ class GraphBase:
         """A picture of the graph (`.draw_mermaid()`); with `xray`, subgraphs drawn inside
         their node, as LangGraph's `get_graph(xray=...)`."""
         interrupts = (self.interrupt_before_nodes, self.interrupt_after_nodes)
-        return DrawableGraph.of(self.builder, self.name, xray, interrupts)
+        subgraphs: dict[str, DrawableGraph] = {}
+        if xray:  # (`True`: every level; a number: that many)
+            deeper = xray if isinstance(xray, bool) or xray <= 0 else xray - 1
+            for name, spec in self.builder.nodes.items():
+                found = [spec.subgraph] if spec.subgraph is not None else []
+                found = found or _referenced_graphs(spec.fn)
+                if found:
+                    subgraphs[name] = found[0].get_graph(config, xray=deeper)
+        return DrawableGraph.of(self.builder, self.name, interrupts, subgraphs)
 
     def _config(self, config: dict[str, Any] | None) -> dict[str, Any]:
         defaults = getattr(self, "config", None)  # `with_config`'s, under the call's own

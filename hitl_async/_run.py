@@ -199,10 +199,11 @@ class Run:
         `made_by`: the state writes of the current checkpoint's tasks that made it and are not
         stored as its pending writes (kept in the new checkpoint's header, for history)."""
         new_id = new_checkpoint_id(self.cp.checkpoint_id)
-        writer = self.cp.writer  # an edit or input keeps it, as LangGraph's versions_seen
-        if source == "loop" and self.durability != "exit":
-            writer = None  # the stored chain tells it
-        elif source == "loop":  # steps may go unstored: keep who wrote last
+        # Who wrote last, kept in every checkpoint as LangGraph's versions_seen is, so that
+        # `update_state()` without `as_node` needs no ancestor (pruned, or never stored under
+        # durability="exit"); an edit or input keeps the one before it.
+        writer = self.cp.writer
+        if source == "loop":
             ran = sorted({t.node for t in self.cp.tasks if not t.push or t.node == START})
             writer = ran or writer
         # Under durability="exit" an unsaved checkpoint is skipped: the chain links saved ones.

@@ -19,6 +19,7 @@ __all__ = [
     "current_scratchpad",
     "get_config",
     "get_stream_writer",
+    "graph_state",
     "interrupt_id",
     "no_heartbeat",
     "no_writer",
@@ -76,6 +77,10 @@ class Scratchpad:
     """`runtime.heartbeat`: refreshes the running attempt's `idle_timeout` (`_timeouts`)."""
     node_error: Any = None
     """The `NodeError` an error-handler task is given (`_error_handlers`)."""
+    call_sent: list[tuple[str, Any]] = field(default_factory=list)
+    """State writes made inside the `@task` calls of a graph node (`push_ui_message` in a
+    task): applied after the node's own writes and not shown as its update, as LangGraph
+    applies them as writes of tasks of their own."""
 
     def interrupt(
         self,
@@ -116,6 +121,17 @@ class Scratchpad:
 def active_scratchpad() -> Scratchpad | None:
     """The scratchpad of the task running in this context, if any."""
     return _SCRATCHPAD.get()
+
+
+def graph_state() -> dict[str, Any] | None:
+    """The state keys of the running task's graph as its step began (None outside a graph):
+    for code that is not given the state, such as a ToolNode sent a bare list of tool calls
+    (LangGraph's reads its graph's channels then)."""
+    pad = _SCRATCHPAD.get()
+    if pad is None or pad.run is None:
+        return None
+    state: dict[str, Any] = pad.run.plan.state_values(pad.run.cp.values)
+    return state
 
 
 def current_scratchpad(what: str) -> Scratchpad:

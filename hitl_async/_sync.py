@@ -34,7 +34,15 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from hitl_async.checkpoint.lifecycle import mark_caller_loop
 
-__all__ = ["Driver", "from_body", "inline_driver", "iterate", "iterate_batches", "run"]
+__all__ = [
+    "Driver",
+    "from_body",
+    "in_event_loop",
+    "inline_driver",
+    "iterate",
+    "iterate_batches",
+    "run",
+]
 
 T = TypeVar("T")
 
@@ -196,6 +204,26 @@ def _serving() -> Driver | None:
     if driver is not None and driver.serving and not driver.loop.is_running():
         return driver
     return None
+
+
+def in_event_loop() -> bool:
+    """Whether an event loop (asyncio or trio) runs in this thread now; not a loop paused
+    while a sync body runs in its thread, which reaches it through `from_body`. (The thread's
+    own state, not sniffio's context variable, which a worker thread's copied context may
+    carry.)"""
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
 
 
 def from_body(fn: Callable[..., Awaitable[T]], *args: Any) -> T:

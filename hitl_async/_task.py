@@ -424,6 +424,7 @@ async def execute(
         attempt += 1
         pad.counter = 0
         pad.sent.clear()  # a retried attempt makes its own
+        pad.call_sent.clear()
         token = set_scratchpad(pad)
         try:
             result = await _call(node, arg, pad)
@@ -491,6 +492,8 @@ async def execute(
                 pad.config,
                 window=_window(pad, graph.builder.schema.managed),
             )
+        if pad.call_sent and graph.builder.schema.kind != "root":  # (its @task calls')
+            task.writes += graph.builder.schema.items(pad.call_sent, source=f"node {task.name!r}")
         task.items = items
     except Exception as exc:
         task.error = exc

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import threading
 from collections.abc import Awaitable, Callable, Generator, Sequence
+from concurrent.futures import CancelledError
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,6 +17,7 @@ import anyio
 import anyio.to_thread
 
 from hitl_async import _sync
+from hitl_async._background import Background
 from hitl_async._cache import cache_key, cache_namespace
 from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, active_scratchpad, reset_scratchpad, set_scratchpad
@@ -51,20 +52,27 @@ class TaskUpdate:
 
 
 class TaskFuture(Generic[T]):
-    """What calling a `@task` returns: `await fut` (async entrypoint) or `fut.result()` (sync)."""
+    """What calling a `@task` returns: `await fut` (async entrypoint) or `fut.result()` (sync),
+    with the methods of LangGraph's (a `concurrent.futures.Future` or an asyncio one there):
+    `done()`, `cancel()`, `cancelled()`, `exception()`, `add_done_callback()`."""
 
-    __slots__ = ("_done", "_error", "_event", "_loop_thread", "_value")
+    __slots__ = ("_callbacks", "_done", "_error", "_event", "_scope", "_value")
 
     def __init__(self) -> None:
         self._event = anyio.Event()
-        self._loop_thread = threading.get_ident()
         self._done = False
         self._value: Any = None
         self._error: BaseException | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._callbacks: list[Callable[[TaskFuture[T]], Any]] = []
 
     def _set(self, value: Any = None, error: BaseException | None = None) -> None:
+        if self._done:  # (cancelled: what the call did afterwards is dropped)
+            return
         self._value, self._error, self._done = value, error, True
         self._event.set()
+        for callback in self._callbacks:
+            callback(self)
 
     def _get(self) -> T:
         if self._error is not None:
@@ -72,29 +80,80 @@ class TaskFuture(Generic[T]):
         return self._value  # type: ignore[no-any-return]
 
     def done(self) -> bool:
-        """Whether the call has finished (or was answered from the kept results)."""
+        """Whether the call has finished, was cancelled, or was answered from the kept
+        results."""
         return self._done
 
-    async def _wait(self) -> T:
-        await self._event.wait()
+    def cancelled(self) -> bool:
+        """Whether `cancel()` stopped the call before it finished."""
+        return isinstance(self._error, CancelledError)
+
+    def cancel(self) -> bool:
+        """Stop the call if it has not finished: True, and `result()` or `await` then raise
+        `concurrent.futures.CancelledError` (its result, if the body still finishes, is
+        neither kept nor streamed); False once it is done, as LangGraph's futures. An async
+        body is cancelled at its next `await`; a sync body in its thread cannot be stopped, and
+        runs to its end."""
+        if self._done:
+            return False
+        if _sync.in_event_loop():
+            return self._cancel_now()
+        return _sync.from_body(self._cancel_in_loop)
+
+    async def _cancel_in_loop(self) -> bool:
+        return self._cancel_now()
+
+    def _cancel_now(self) -> bool:
+        if self._done:
+            return False
+        if self._scope is not None:
+            self._scope.cancel()
+        self._set(error=CancelledError(f"the task call was cancelled: {self!r}"))
+        return True
+
+    def add_done_callback(self, fn: Callable[[TaskFuture[T]], Any]) -> None:
+        """Call `fn(future)` once the call is done (at once if it is)."""
+        if self._done:
+            fn(self)
+        else:
+            self._callbacks.append(fn)
+
+    async def _wait(self, timeout: float | None = None) -> T:
+        with anyio.fail_after(timeout):
+            await self._event.wait()
         return self._get()
 
-    def result(self) -> T:
-        """Block until the call finishes; for sync entrypoints and tasks (worker threads)."""
+    def result(self, timeout: float | None = None) -> T:
+        """Block until the call finishes (at most `timeout` seconds, else `TimeoutError`); for
+        sync entrypoints and tasks (worker threads)."""
         if self._done:
             return self._get()
-        if threading.get_ident() == self._loop_thread:
+        if _sync.in_event_loop():
             raise RuntimeError(
                 "TaskFuture.result() would block the event loop: in an async entrypoint or "
                 "task, use `await fut` instead"
             )
-        return _sync.from_body(self._wait)
+        return _sync.from_body(self._wait, timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The error the call raised (None if it returned), waiting as `result()` does; a
+        cancelled call raises `CancelledError`."""
+        try:
+            self.result(timeout)
+        except CancelledError:
+            raise
+        except TimeoutError:
+            if not self._done:
+                raise
+        except BaseException:
+            pass
+        return self._error
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._wait().__await__()
 
     def __repr__(self) -> str:
-        state = "done" if self._done else "running"
+        state = "cancelled" if self.cancelled() else "done" if self._done else "running"
         return f"<TaskFuture {state}>"
 
 
@@ -103,11 +162,12 @@ class TaskFuture(Generic[T]):
 
 @dataclass(eq=False, slots=True)
 class TaskCalls:
-    """One attempt of the entrypoint node: numbers its task calls and runs them concurrently."""
+    """One attempt of the entrypoint node, or a graph node's run: numbers its task calls and
+    runs them concurrently (in the entrypoint's task group; a graph node's beside it, as
+    `Background` tasks, since a node does not know beforehand that it calls tasks)."""
 
     pad: Scratchpad
-    tg: TaskGroup
-    loop_thread: int
+    tg: TaskGroup | None
     calls: int = 0
     interrupted: dict[int, GraphInterrupt] = field(default_factory=dict)
     """Interrupts raised by task calls, by call index (calls run concurrently, so the order
@@ -137,6 +197,9 @@ class TaskCalls:
             results={},
             save_result=None,
             extras={},
+            # A graph node's calls write apart from the node (see `Scratchpad.call_sent`);
+            # an entrypoint's write as the entrypoint (its state has no key for them).
+            sent=self.pad.call_sent if self.tg is None else self.pad.sent,
         )
         return fut, (fn, args, kwargs, index, child, fut)
 
@@ -145,8 +208,10 @@ class TaskCalls:
     ) -> TaskFuture[Any]:
         """Start a task call from the event loop thread (an async entrypoint or task)."""
         fut, runner = self._prepare(fn, args, kwargs, caller)
-        if runner is not None:
+        if runner is not None and self.tg is not None:
             self.tg.start_soon(functools.partial(self._run, *runner))
+        elif runner is not None:
+            Background(functools.partial(self._run, *runner))
         return fut
 
     async def start_from_thread(
@@ -155,8 +220,10 @@ class TaskCalls:
         """Start a task call for a worker thread; returns once the runner runs, so it always
         settles the future (a thread blocked in `result()` must not wait forever on cancel)."""
         fut, runner = self._prepare(fn, args, kwargs, caller)
-        if runner is not None:
+        if runner is not None and self.tg is not None:
             await self.tg.start(self._run, *runner)
+        elif runner is not None:
+            Background(functools.partial(self._run, *runner))
         return fut
 
     async def _run(
@@ -173,7 +240,27 @@ class TaskCalls:
         token = set_scratchpad(pad)
         caller = CALLER.set(Caller(self, pad, nested=True))
         try:
-            task_status.started()
+            with anyio.CancelScope() as fut._scope:  # (`fut.cancel()` cancels it)
+                task_status.started()
+                if not fut.cancelled():  # (cancelled before it started: it never runs)
+                    await self._settle(fn, args, kwargs, index, pad, fut)
+        finally:
+            fut._scope = None
+            CALLER.reset(caller)
+            reset_scratchpad(token)
+
+    async def _settle(
+        self,
+        fn: TaskFunction[..., Any],
+        args: Any,
+        kwargs: Any,
+        index: int | None,
+        pad: Scratchpad,
+        fut: TaskFuture[Any],
+    ) -> None:
+        """Run the call and settle its future (its result kept with the checkpoint and streamed
+        first, unless the call was cancelled meanwhile)."""
+        try:
             cache = pad.run.cache if pad.run is not None and index is not None else None
             policy = fn.cache_policy if cache is not None else None
             cached = False
@@ -188,12 +275,21 @@ class TaskCalls:
                     await cache.aset({key: (value, policy.ttl)})
             else:
                 value = await fn._execute(pad, args, kwargs, fresh_counter=index is not None)
+            if fut.cancelled():
+                return
             if index is not None and self.pad.save_result is not None:
                 await self.pad.save_result(index, value)
-            self.pad.writer(TaskUpdate(fn.name, value, cached))
+            if self.tg is None and self.pad.run is not None:
+                # A graph node's call: an `updates` event of its own, as LangGraph streams it.
+                update: dict[str, Any] = {fn.name: value}
+                if cached:
+                    update["__metadata__"] = {"cached": True}
+                self.pad.run.emit("updates", update)
+            else:
+                self.pad.writer(TaskUpdate(fn.name, value, cached))
             fut._set(value)
         except GraphInterrupt as gi:
-            if index is not None:
+            if index is not None and not fut.cancelled():
                 self.interrupted[index] = gi
             fut._set(error=gi)
         except Exception as exc:
@@ -201,9 +297,6 @@ class TaskCalls:
         except BaseException:
             fut._set(error=RuntimeError(f"task {fn.name!r} was cancelled with its entrypoint"))
             raise
-        finally:
-            CALLER.reset(caller)
-            reset_scratchpad(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +309,19 @@ class Caller:
 
 
 CALLER: ContextVar[Caller | None] = ContextVar("hitl_async_task_caller", default=None)
+
+
+def _node_caller(pad: Scratchpad) -> Caller:
+    """The caller of task calls made by a graph node (LangGraph runs them as tasks of the
+    node's step): calls numbered per run of the node, their results kept with its task."""
+    found = pad.extras.get(_NODE_CALLS)
+    if found is None:
+        found = pad.extras[_NODE_CALLS] = Caller(TaskCalls(pad, None), pad, nested=False)
+    caller: Caller = found
+    return caller
+
+
+_NODE_CALLS = "task_calls"
 
 
 # -- @task ----------------------------------------------------------------------------------------
@@ -256,23 +362,17 @@ class TaskFunction(Generic[P, T]):
         pad = active_scratchpad()
         if caller is None or pad is not caller.pad:
             # (A node of a graph run inside the entrypoint sees the caller but has its own pad.)
-            raise RuntimeError(self._outside_message(in_node=pad is not None))
+            if pad is None or pad.run is None:
+                raise RuntimeError(
+                    f"task {self.name!r} was called outside an @entrypoint or a graph node. "
+                    "Tasks run inside a workflow (their results are kept with its checkpoint); "
+                    f"to run the body directly, call {self.name}.func(...)"
+                )
+            caller = _node_caller(pad)
         attempt = caller.attempt
-        if threading.get_ident() == attempt.loop_thread:
+        if _sync.in_event_loop():
             return attempt.start(self, args, kwargs, caller)
         return _sync.from_body(attempt.start_from_thread, self, args, kwargs, caller)
-
-    def _outside_message(self, *, in_node: bool) -> str:
-        where = (
-            "from a StateGraph node, which is not supported: make the workflow an @entrypoint"
-            if in_node
-            else "outside an @entrypoint"
-        )
-        return (
-            f"task {self.name!r} was called {where}. Tasks run inside an @entrypoint function "
-            f"(its result is kept with the checkpoint); to run the body directly, call "
-            f"{self.name}.func(...)"
-        )
 
     async def _execute(
         self, pad: Scratchpad, args: Any, kwargs: Any, *, fresh_counter: bool

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import threading
 import typing
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
@@ -403,7 +402,7 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
         error: Exception | None = None
         value: Any = None
         async with anyio.create_task_group() as tg:
-            attempt = TaskCalls(pad, tg, threading.get_ident())
+            attempt = TaskCalls(pad, tg)
             token = set_scratchpad(body)
             caller = CALLER.set(Caller(attempt, body, nested=False))
             try:

@@ -330,6 +330,17 @@ class BaseSaver(LangGraphReads, ABC):
         `filter` matches when every key is present with a value equal by Python's `==` (so
         `1 == 1.0 == True`, and dicts compare regardless of key order)."""
 
+    async def thread_namespaces(self, thread_id: str) -> list[str]:
+        """The checkpoint namespaces in which the thread has a checkpoint (the root `""` and
+        each subgraph call's), sorted: what LangGraph's `list(config)` without a
+        `checkpoint_ns` reads. Drivers override it; this default says which driver lacks it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement thread_namespaces(), so it cannot list "
+            "the checkpoints of every namespace of a thread: pass "
+            "config={'configurable': {'thread_id': ..., 'checkpoint_ns': ''}} to list one "
+            "namespace, or implement thread_namespaces() in the driver"
+        )
+
     @abstractmethod
     async def delete_thread(self, thread_id: str) -> None:
         """Remove every checkpoint, blob and write of the thread, in every namespace."""

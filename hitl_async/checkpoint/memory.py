@@ -246,6 +246,12 @@ class InMemorySaver(
                     break
             return out
 
+    async def thread_namespaces(self, thread_id: str) -> list[str]:
+        check_id("thread id", thread_id)
+        with self._lock:
+            spaces = self._threads.get(thread_id, {})
+            return sorted(name for name, ns in spaces.items() if ns.head is not None)
+
     async def delete_thread(self, thread_id: str) -> None:
         check_id("thread id", thread_id)
         with self._lock:

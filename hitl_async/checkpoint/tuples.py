@@ -36,7 +36,9 @@ class CheckpointTuple(NamedTuple):
     """`(task_id, channel, value)` of the tasks of the step that runs from this checkpoint."""
 
 
-def _where(config: Mapping[str, Any] | None) -> tuple[str, str, str | None]:
+def _where(config: Mapping[str, Any] | None) -> tuple[str, str | None, str | None]:
+    """`(thread_id, checkpoint_ns, checkpoint_id)` of a read's config; the namespace is None
+    when the config names none (LangGraph's `list` then reads every namespace)."""
     conf = (config or {}).get("configurable") or {}
     thread_id = conf.get("thread_id")
     if thread_id is None:
@@ -44,7 +46,8 @@ def _where(config: Mapping[str, Any] | None) -> tuple[str, str, str | None]:
             "a checkpointer read needs config={'configurable': {'thread_id': ...}} (optionally "
             "'checkpoint_ns' and 'checkpoint_id')"
         )
-    return str(thread_id), conf.get("checkpoint_ns") or "", conf.get("checkpoint_id")
+    ns = conf.get("checkpoint_ns")
+    return str(thread_id), None if ns is None else str(ns), conf.get("checkpoint_id")
 
 
 def _config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
@@ -129,10 +132,11 @@ class LangGraphReads:
         )
 
     async def aget_tuple(self, config: Mapping[str, Any]) -> CheckpointTuple | None:
-        """The thread's newest checkpoint (or the one `checkpoint_id` names); None if none."""
+        """The thread's newest checkpoint (or the one `checkpoint_id` names) in the config's
+        namespace, the root one when it names none (as LangGraph's); None if there is none."""
         saver: BaseSaver = self  # type: ignore[assignment]
         thread_id, ns, checkpoint_id = _where(config)
-        loaded = await saver.load(thread_id, ns, checkpoint_id)
+        loaded = await saver.load(thread_id, ns or "", checkpoint_id)
         return None if loaded is None else self._tuple(loaded)
 
     async def aget(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -148,20 +152,50 @@ class LangGraphReads:
         before: Mapping[str, Any] | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        """The thread's checkpoints, newest first (`before`: a config naming a checkpoint;
-        `filter`: metadata keys and values; a `checkpoint_id` in `config`: that one only)."""
-        saver: BaseSaver = self  # type: ignore[assignment]
-        thread_id, ns, checkpoint_id = _where(config)
-        if checkpoint_id is not None:
-            found = await self.aget_tuple(config or {})
-            if found is not None:
-                yield found
+        """Checkpoints newest first (by id), as LangGraph's SQL savers list them: of the
+        config's thread (every thread when `config` is None) and namespace (every namespace,
+        root and subgraphs, when it names none); only the one `checkpoint_id` names if it does;
+        `before`: ids older than the one that config names; `filter`: metadata keys and values;
+        `limit`: at most that many in all."""
+        if limit is not None and limit <= 0:
             return
-        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
-        for loaded in await saver.history(
-            thread_id, ns, before=before_id, limit=limit, filter=filter
-        ):
+        for loaded in await self._listed(config, filter, before, limit):
             yield self._tuple(loaded)
+
+    async def _listed(
+        self,
+        config: Mapping[str, Any] | None,
+        filter: Mapping[str, Any] | None,
+        before: Mapping[str, Any] | None,
+        limit: int | None,
+    ) -> list[LoadedCheckpoint]:
+        from hitl_async.checkpoint.rows import metadata_matches  # rows imports base, base us
+
+        saver: BaseSaver = self  # type: ignore[assignment]
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        if config is None:
+            threads, ns, checkpoint_id = await saver.list_threads(), None, None
+        else:
+            thread_id, ns, checkpoint_id = _where(config)
+            threads = [thread_id]
+        found: list[LoadedCheckpoint] = []
+        for thread_id in threads:
+            spaces = [ns] if ns is not None else await saver.thread_namespaces(thread_id)
+            for space in spaces:
+                if checkpoint_id is None:
+                    found += await saver.history(
+                        thread_id, space, before=before_id, limit=limit, filter=filter
+                    )
+                    continue
+                one = await saver.load(thread_id, space, checkpoint_id)
+                if (
+                    one is not None
+                    and (before_id is None or checkpoint_id < before_id)
+                    and metadata_matches(one.record.metadata, filter)
+                ):
+                    found.append(one)
+        found.sort(key=lambda c: c.record.checkpoint_id, reverse=True)
+        return found if limit is None else found[:limit]
 
     async def adelete_thread(self, thread_id: str) -> None:
         """LangGraph's name for `delete_thread()` (which is a coroutine here)."""

@@ -1,12 +1,13 @@
 """A picture of a compiled graph: nodes, edges and conditional edges, drawn as a Mermaid flowchart
-(`graph.get_graph().draw_mermaid()`), with subgraphs drawn inside their node."""
+(`graph.get_graph().draw_mermaid()`) character for character as LangGraph 1.2.22 draws it (with
+langchain-core's drawing rules), subgraphs (`get_graph(xray=...)`) included."""
 
 from __future__ import annotations
 
 import inspect
-import re
+import string
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from hitl_async.constants import END, START
@@ -15,6 +16,21 @@ if TYPE_CHECKING:
     from hitl_async.graph.state import BranchSpec, StateGraph
 
 __all__ = ["DrawableGraph", "Edge"]
+
+_SAFE = frozenset(string.ascii_letters + string.digits + "_-")
+_MARKDOWN = tuple("*_`")
+_LABEL_ESCAPES = {
+    "[": "#91;",
+    "]": "#93;",
+    "(": "#40;",
+    ")": "#41;",
+    "{": "#123;",
+    "}": "#125;",
+    '"': "#quot;",
+    "<": "#60;",
+    ">": "#62;",
+    "|": "#124;",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +45,12 @@ class Edge:
 
 @dataclass
 class DrawableGraph:
-    """Nodes and edges of a graph, with the subgraphs of subgraph nodes."""
+    """Nodes (by id: a subgraph's nodes drawn inside it are `subgraph:node`) and edges of a
+    graph, in the order LangGraph's `get_graph()` has them."""
 
     name: str
     nodes: list[str]
     edges: list[Edge]
-    subgraphs: dict[str, DrawableGraph] = field(default_factory=dict)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per node, what LangGraph's picture shows under its name (`defer`, `__interrupt`,
     `__tools`, the node's own metadata)."""
@@ -44,13 +60,12 @@ class DrawableGraph:
         cls,
         builder: StateGraph,
         name: str,
-        xray: bool | int = False,
         interrupts: tuple[Any, Any] = (None, None),
+        subgraphs: dict[str, DrawableGraph] | None = None,
     ) -> DrawableGraph:
-        """The picture of `builder`; with `xray`, subgraphs drawn inside their node (`True`:
-        all levels, a number: that many), as LangGraph's `get_graph(xray=...)`. Edges come in
+        """The picture of `builder`, with the given pictures of subgraph nodes drawn inside
+        their node (what `get_graph(xray=...)` passes), as LangGraph's. Edges come in
         LangGraph's order: sorted, then the edges of nodes that end the graph."""
-        nodes = [START, *builder.nodes, END]
         edges: list[Edge] = [Edge(s, t) for s, t in builder.edge_order if t != END]
         for starts, target in builder.waiting_edges:
             edges += [Edge(s, target) for s in starts]
@@ -58,33 +73,142 @@ class DrawableGraph:
             for branch in branches:
                 edges += _branch_edges(builder, branch)
         for spec in builder.nodes.values():
+            labels = spec.destination_labels
             targets = spec.destinations or _command_targets(spec.fn)
             edges += [
-                Edge(spec.name, d, conditional=True)
+                Edge(spec.name, d, True, None if labels.get(d, d) == d else labels[d])
                 for d in targets
                 if d in builder.nodes or d == END
             ]
-        deeper = xray if xray is True else int(xray) - 1
-        subgraphs = {
-            n: DrawableGraph.of(spec.subgraph.builder, n, deeper)
-            for n, spec in builder.nodes.items()
-            if spec.subgraph is not None and xray
-        }
-        unique = sorted(
+        ordered = sorted(
             set(edges), key=lambda e: (e.source, e.target, e.conditional, e.label or "")
         )
+        unique: list[Edge] = []
+        for e in ordered:  # one edge per (source, target): the first, as LangGraph adds them
+            if not any(u.source == e.source and u.target == e.target for u in unique):
+                unique.append(e)
         sources = {e.source for e in unique}
         ends = sorted({e.target for e in unique if e.target != END} - sources)
         unique += [Edge(n, END) for n in ends if n != START]
-        used = {e.source for e in unique} | {e.target for e in unique}
-        kept = [n for n in nodes if n in used or n in builder.nodes]
+        nodes = [START, *builder.nodes]
+        if any(e.target == END for e in unique):
+            nodes.append(END)
         metadata = {n: _node_metadata(builder, n, interrupts) for n in builder.nodes}
-        return cls(name, kept, unique, subgraphs, {n: m for n, m in metadata.items() if m})
+        picture = cls(name, nodes, unique, {n: m for n, m in metadata.items() if m})
+        for node, sub in (subgraphs or {}).items():
+            picture._expand(node, sub)
+        return picture
+
+    # -- the graph, as langchain-core's `Graph` sees it ----------------------------------------
+
+    def first_node(self, exclude: tuple[str, ...] = ()) -> str | None:
+        """The one node no edge goes to (None if there are none or several)."""
+        targets = {e.target for e in self.edges if e.source not in exclude}
+        found = [n for n in self.nodes if n not in exclude and n not in targets]
+        return found[0] if len(found) == 1 else None
+
+    def last_node(self, exclude: tuple[str, ...] = ()) -> str | None:
+        """The one node no edge leaves (None if there are none or several)."""
+        sources = {e.source for e in self.edges if e.target not in exclude}
+        found = [n for n in self.nodes if n not in exclude and n not in sources]
+        return found[0] if len(found) == 1 else None
+
+    def _remove(self, node: str) -> None:
+        self.nodes.remove(node)
+        self.edges = [e for e in self.edges if node not in (e.source, e.target)]
+        self.metadata.pop(node, None)
+
+    def _trim(self) -> None:
+        """Drop the first node if it has a single edge and another node would be first, and
+        the last one likewise (a subgraph's START and END, as LangGraph draws it inside)."""
+        first = self.first_node()
+        if first and self.first_node((first,)) and [e.source for e in self.edges].count(first) == 1:
+            self._remove(first)
+        last = self.last_node()
+        if last and self.last_node((last,)) and [e.target for e in self.edges].count(last) == 1:
+            self._remove(last)
+
+    def _expand(self, node: str, sub: DrawableGraph) -> None:
+        """Draw `sub` in place of `node`: its nodes prefixed `node:`, the edges to `node` going
+        to its first node and those from `node` leaving its last one, as LangGraph's xray."""
+        if len(sub.nodes) <= 1 or node not in self.nodes:
+            return
+        if sub.first_node() is None or sub.last_node() is None:
+            return
+        sub._trim()
+        first, last = sub.first_node(), sub.last_node()
+        self.nodes.remove(node)
+        self.metadata.pop(node, None)
+        self.nodes += [f"{node}:{n}" for n in sub.nodes]
+        self.metadata.update({f"{node}:{n}": m for n, m in sub.metadata.items()})
+        self.edges += [
+            replace(e, source=f"{node}:{e.source}", target=f"{node}:{e.target}") for e in sub.edges
+        ]
+        for i, e in enumerate(self.edges):
+            if e.source == node and last is not None:
+                e = replace(e, source=f"{node}:{last}")
+            if e.target == node and first is not None:
+                e = replace(e, target=f"{node}:{first}")
+            self.edges[i] = e
+
+    # -- Mermaid -------------------------------------------------------------------------------
 
     def draw_mermaid(self) -> str:
         """The graph as a Mermaid flowchart (paste it into any Mermaid renderer)."""
         lines = ["---", "config:", "  flowchart:", "    curve: linear", "---", "graph TD;"]
-        self._draw(lines, prefix="", indent="\t")
+        first, last = self.first_node(), self.last_node()
+
+        def node_line(node: str) -> str:
+            label = node.split(":")[-1]
+            if label.startswith(_MARKDOWN) and label.endswith(_MARKDOWN):
+                label = f"<p>{label}</p>"
+            notes = _notes(self.metadata.get(node))
+            if notes:
+                label += "<hr/><small><em>" + "\n".join(notes) + "</em></small>"
+            kind = ":::first" if node == first else ":::last" if node == last else ""
+            shape = f"([{label}])" if kind else f"({label})"
+            return f"\t{_safe(node)}{shape}{kind}"
+
+        inside: dict[str, list[str]] = {}
+        for node in self.nodes:
+            if ":" in node:
+                inside.setdefault(node.rsplit(":", 1)[0], []).append(node)
+            else:
+                lines.append(node_line(node))
+        groups: dict[str, list[Edge]] = {}
+        for e in self.edges:
+            pairs = zip(e.source.split(":"), e.target.split(":"), strict=False)
+            groups.setdefault(":".join(s for s, t in pairs if s == t), []).append(e)
+        seen: set[str] = set()
+
+        def block(edges: list[Edge], prefix: str) -> None:
+            self_loop = len(edges) == 1 and edges[0].source == edges[0].target
+            if prefix and not self_loop:
+                sub = prefix.rsplit(":", 1)[-1]
+                if sub in seen:
+                    raise ValueError(
+                        f"Found duplicate subgraph '{sub}': two subgraph nodes have this name; "
+                        "give subgraph nodes unique names to draw them with xray"
+                    )
+                seen.add(sub)
+                lines.append(f"\tsubgraph {sub}")
+                lines.extend(node_line(n) for n in inside.get(prefix, ()))
+            lines.extend(_edge_line(e) for e in edges)
+            for nested, nested_edges in groups.items():
+                if nested.startswith(prefix + ":") and ":" not in nested[len(prefix) + 1 :]:
+                    block(nested_edges, nested)
+            if prefix and not self_loop:
+                lines.append("\tend")
+
+        block(groups.get("", []), "")
+        for prefix, edges in groups.items():
+            if prefix and ":" not in prefix:
+                block(edges, prefix)
+                seen.add(prefix)
+        for prefix, members in inside.items():  # subgraphs without edges of their own
+            if ":" not in prefix and prefix not in seen:
+                lines += [f"\tsubgraph {prefix}", *(node_line(n) for n in members), "\tend"]
+                seen.add(prefix)
         lines += [
             "\tclassDef default fill:#f2f0ff,line-height:1.2",
             "\tclassDef first fill-opacity:0",
@@ -92,31 +216,19 @@ class DrawableGraph:
         ]
         return "\n".join(lines) + "\n"
 
-    def _draw(self, lines: list[str], prefix: str, indent: str) -> None:
-        def ident(node: str) -> str:
-            return _safe(f"{prefix}{node}")
 
-        for node in self.nodes:
-            if node == START:
-                lines.append(f"{indent}{ident(node)}([<p>{START}</p>]):::first")
-            elif node == END:
-                lines.append(f"{indent}{ident(node)}([<p>{END}</p>]):::last")
-            elif node in self.subgraphs:
-                lines.append(f"{indent}subgraph {ident(node)}[{node}]")
-                self.subgraphs[node]._draw(lines, f"{prefix}{node}:", indent + "\t")
-                lines.append(f"{indent}end")
-            else:
-                lines.append(f"{indent}{ident(node)}({node}{_notes(self.metadata.get(node))})")
-        for e in self.edges:
-            if e.label:
-                arrow = (
-                    f"-. &nbsp;{e.label}&nbsp; .->"
-                    if e.conditional
-                    else f"-- &nbsp;{e.label}&nbsp; -->"
-                )
-            else:
-                arrow = "-.->" if e.conditional else "-->"
-            lines.append(f"{indent}{ident(e.source)} {arrow} {ident(e.target)};")
+def _edge_line(e: Edge) -> str:
+    if e.label is None:
+        arrow = "-.->" if e.conditional else "-->"
+    else:
+        words = str(e.label).split()
+        label = str(e.label)
+        if len(words) > 9:  # langchain-core wraps labels every nine words
+            label = "&nbsp<br>&nbsp".join(
+                " ".join(words[i : i + 9]) for i in range(0, len(words), 9)
+            )
+        arrow = f"-. &nbsp;{label}&nbsp; .->" if e.conditional else f"-- &nbsp;{label}&nbsp; -->"
+    return f"\t{_safe(e.source)} {arrow} {_safe(e.target)};"
 
 
 def _node_metadata(builder: StateGraph, node: str, interrupts: tuple[Any, Any]) -> dict[str, Any]:
@@ -133,19 +245,26 @@ def _node_metadata(builder: StateGraph, node: str, interrupts: tuple[Any, Any]) 
     return out
 
 
-def _notes(metadata: dict[str, Any] | None) -> str:
-    """A node's metadata under its name, as LangGraph's picture shows it."""
+def _notes(metadata: dict[str, Any] | None) -> list[str]:
+    """A node's metadata lines under its name, as langchain-core's picture shows them."""
     lines = []
     for key, value in (metadata or {}).items():
-        if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
-            value = ", ".join(str(v) for v in value)
-        if isinstance(value, str | int | float):
-            lines.append(f"{key} = {value}")
-    return "<hr/><small><em>" + "\n".join(lines) + "</em></small>" if lines else ""
+        scalars = (str, int, float, bool)
+        if isinstance(value, list | tuple | set) and all(isinstance(v, scalars) for v in value):
+            items = [str(v) for v in value]
+            value = ", ".join(sorted(items) if isinstance(value, set) else items)
+        if isinstance(value, scalars):
+            text = f"{key} = {value}".replace("#", "#35;")
+            for char, entity in _LABEL_ESCAPES.items():
+                text = text.replace(char, entity)
+            lines.append(text)
+    return lines
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_\-]", "_", name)
+    """A Mermaid id: letters, digits, `_` and `-` kept, any other character as `\\` and its
+    code point in hex (so `a:b` is `a\\3ab`), as langchain-core writes ids."""
+    return "".join(c if c in _SAFE else "\\" + format(ord(c), "x") for c in name)
 
 
 def _branch_edges(builder: StateGraph, branch: BranchSpec) -> list[Edge]:

@@ -84,6 +84,8 @@ class NodeSpec:
     """This node is an error handler (`__error_handler__<node>`)."""
     declared: Callable[..., Any] | None = None
     """The action as given, when `fn` wraps it for a timeout or a `NodeError` parameter."""
+    destination_labels: dict[str, str] = field(default_factory=dict)
+    """The labels of `destinations` given as a dict (`{node: label}`), drawn on their edges."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,12 +188,8 @@ class StateGraph:
             retry = (retry_policy,)
         else:
             retry = tuple(retry_policy)
-        if destinations is None:
-            dests: tuple[str, ...] = ()
-        elif isinstance(destinations, dict):
-            dests = tuple(destinations)
-        else:
-            dests = tuple(destinations)
+        labels = dict(destinations) if isinstance(destinations, dict) else {}
+        dests: tuple[str, ...] = tuple(destinations or ())
         params = _params(action)
         if input_schema is None:
             input_schema = inferred_input_schema(action, self.state_schema)
@@ -210,6 +208,7 @@ class StateGraph:
             wants_runtime="runtime" in params,
             retry=retry,
             destinations=dests,
+            destination_labels=labels,
             input_schema=node_schema,
             metadata=dict(metadata or {}),
             subgraph=subgraph,

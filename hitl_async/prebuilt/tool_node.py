@@ -25,6 +25,7 @@ from langchain_core.tools import tool as create_tool
 from langchain_core.tools.base import get_all_basemodel_annotations
 from pydantic import ValidationError
 
+from hitl_async._runtime import graph_state
 from hitl_async.errors import GraphBubbleUp
 from hitl_async.prebuilt.tool_call_request import (
     AsyncToolCallWrapper,
@@ -150,6 +151,8 @@ class _Injected:
     store: str | None = None
     call_id: str | None = None
     runtime: str | None = None
+    optional_state: set[str] = field(default_factory=set)
+    """State arguments with a default: left out when the state lacks their key."""
     hidden: set[str] = field(default_factory=set)
     """Every argument marked injected: what the model wrote for them is dropped."""
 
@@ -199,6 +202,15 @@ def _markers(annotation: Any) -> list[Any]:
     ]
 
 
+def _optional_args(tool: BaseTool) -> set[str]:
+    """The arguments of the tool's input schema that have a default."""
+    try:
+        fields = getattr(tool.get_input_schema(), "model_fields", {})
+    except Exception:
+        return set()
+    return {name for name, info in fields.items() if not info.is_required()}
+
+
 def _injected_args(tool: BaseTool) -> _Injected:
     found = _Injected()
     for name, annotation in _annotations(tool).items():
@@ -215,6 +227,8 @@ def _injected_args(tool: BaseTool) -> _Injected:
                 found.call_id = name
         if _is_runtime_type(annotation):
             found.hidden.add(name)
+    if any(key is not None for key in found.state.values()):
+        found.optional_state = _optional_args(tool) & set(found.state)
     return found
 
 
@@ -273,7 +287,9 @@ class ToolNode:
         """(tool calls, input type, the state tools may be injected with)."""
         if isinstance(input, list):
             if input and isinstance(input[-1], dict) and input[-1].get("type") == "tool_call":
-                return cast(list[ToolCall], input), "tool_calls", {}
+                # As LangGraph's: no state comes with the calls, so tools see the graph's
+                # (as the step began), or nothing outside a graph.
+                return cast(list[ToolCall], input), "tool_calls", graph_state() or {}
             kind: InputType = "list"
             messages = input
         elif isinstance(input, dict) and input.get("__type") == "tool_call_with_context":
@@ -294,7 +310,7 @@ class ToolNode:
     def _tool_runtime(self, call: ToolCall, state: Any, config: Any) -> ToolRuntime[Any, Any]:
         """The `ToolRuntime` of one call: as LangGraph builds it, from the node's input, the
         running graph (context, store, stream writer) and the node's config."""
-        graph = _graph_runtime()
+        graph = _graph_runtime(config)
         return ToolRuntime(
             state=state,
             context=graph.context if graph is not None else None,
@@ -312,13 +328,14 @@ class ToolNode:
         args = {k: v for k, v in call["args"].items() if k not in injected.keys}
         if injected.state:
             if isinstance(state, list):
-                state = {self.messages_key: state}
+                state = self._messages_as_state(call, state, injected)
             for arg, key in injected.state.items():
                 if key is None:
                     args[arg] = state
                 elif isinstance(state, dict):
-                    args[arg] = state[key]
-                else:
+                    if key in state or arg not in injected.optional_state:
+                        args[arg] = state[key]  # a KeyError naming the key, as LangGraph's
+                elif hasattr(state, key) or arg not in injected.optional_state:
                     args[arg] = getattr(state, key)
         if injected.store is not None:
             if store is None:
@@ -330,6 +347,21 @@ class ToolNode:
         if injected.runtime is not None:
             args[injected.runtime] = runtime
         return {**call, "args": args, "type": "tool_call"}
+
+    def _messages_as_state(
+        self, call: ToolCall, messages: list[Any], injected: _Injected
+    ) -> dict[str, Any]:
+        """A list of messages given as input, as the state a tool is injected with: LangGraph's
+        rule (the whole state, or only its messages key, can be made of it; any other key
+        cannot)."""
+        wanted = list(injected.state.values())
+        if wanted[0] is None or wanted == [self.messages_key]:
+            return {self.messages_key: messages}
+        fields = ", ".join(k for k in wanted if k)
+        raise ValueError(
+            f"Invalid input to ToolNode. Tool {call['name']} requires graph state dict as "
+            f"input. State should contain fields {fields}."
+        )
 
     def _invalid(self, call: ToolCall) -> ToolMessage:
         content = INVALID_TOOL_NAME_ERROR_TEMPLATE.format(
@@ -539,13 +571,16 @@ def _gather(results: list[Any]) -> list[Any]:
     return results
 
 
-def _graph_runtime() -> Runtime[Any] | None:
-    """The running graph's `Runtime`, or None outside a graph."""
+def _graph_runtime(config: Any) -> Runtime[Any] | None:
+    """The running graph's `Runtime`; outside a graph, the one the config carries under
+    LangGraph's key `__pregel_runtime` (how its tests give a ToolNode invoked directly a store
+    and context), else None."""
     from hitl_async._runtime import active_scratchpad
 
     pad = active_scratchpad()
     if pad is None or pad.run is None:
-        return None
+        given = ((config or {}).get("configurable") or {}).get("__pregel_runtime")
+        return given if isinstance(given, Runtime) else None
     return get_runtime()
 
 

@@ -286,6 +286,19 @@ class CheckpointConformance:
         assert list((await saver.load("t")).writes) == []  # type: ignore[union-attr]
         assert list(await saver.list_threads()) == ["t"]
 
+    async def test_thread_namespaces(self, saver: BaseSaver) -> None:
+        """Every namespace with a checkpoint, sorted (what `list(config)` without a
+        `checkpoint_ns` reads); none for an unknown or deleted thread."""
+        await chain(saver, "t", 2, ns="sub:2|inner:1")
+        await chain(saver, "t", 1)
+        await chain(saver, "t", 1, ns="sub:1")
+        await chain(saver, "other", 1, ns="elsewhere:1")
+        assert await saver.thread_namespaces("t") == ["", "sub:1", "sub:2|inner:1"]
+        assert await saver.thread_namespaces("other") == ["elsewhere:1"]
+        assert await saver.thread_namespaces("unknown") == []
+        await saver.delete_thread("t")
+        assert await saver.thread_namespaces("t") == []
+
     async def test_load_by_id_and_missing(self, saver: BaseSaver) -> None:
         records = await chain(saver, "t", 3)
         for record in records:

@@ -149,6 +149,9 @@ class DictStore(BaseSaver):
     async def list_threads(self, *, limit: int | None = None) -> list[str]:
         return list(dict.fromkeys(t for t, _ in self.heads))[:limit]
 
+    async def thread_namespaces(self, thread_id: str) -> list[str]:
+        return sorted(ns for t, ns in self.heads if t == validate_thread_id(thread_id))
+
 
 class TestDictStore(StorageConformance):
     """The storage conformance suite, run against the example driver."""

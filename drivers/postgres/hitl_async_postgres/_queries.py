@@ -124,6 +124,10 @@ class Queries:
         )
         self.delete_thread = f"SELECT {s}.hitl_delete_thread($1::text)"
         self.prune = f"SELECT {s}.hitl_prune($1::text, $2::integer, $3::text)"
+        self.thread_namespaces = (
+            f"SELECT checkpoint_ns FROM {s}.threads"
+            " WHERE thread_id = $1::text AND head_id IS NOT NULL ORDER BY checkpoint_ns"
+        )
         self.list_threads = (
             f"SELECT DISTINCT thread_id FROM {s}.threads WHERE head_id IS NOT NULL LIMIT $1::bigint"
         )

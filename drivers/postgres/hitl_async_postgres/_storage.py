@@ -253,6 +253,12 @@ class PostgresStorage(PostgresConnections, BaseSaver):
         rows = await pool.fetch(sql, *args)
         return [loaded(thread_id, checkpoint_ns, row) for row in rows]
 
+    async def thread_namespaces(self, thread_id: str) -> list[str]:
+        check_text("thread_id", thread_id)
+        pool = await self._pool()
+        rows = await pool.fetch(self._q.thread_namespaces, thread_id)
+        return [row["checkpoint_ns"] for row in rows]
+
     async def delete_thread(self, thread_id: str) -> None:
         check_text("thread_id", thread_id)
         pool = await self._pool()

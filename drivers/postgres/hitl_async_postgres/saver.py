@@ -139,6 +139,7 @@ for _name in (
     "delete_thread",
     "prune",
     "list_threads",
+    "thread_namespaces",
     "acquire_lease",
     "acquire_and_load",
     "renew_lease",

@@ -294,6 +294,13 @@ class RedisCheckpoints(RedisConnection, BaseSaver):
         reply = await self._run(_scripts.HISTORY, self._read_keys(base, nshex), args)
         return [loaded_checkpoint(thread_id, checkpoint_ns, r) for r in reply]
 
+    async def thread_namespaces(self, thread_id: str) -> list[str]:
+        """The namespaces with a head in the thread (the fields of its head hash), sorted."""
+        check_id("thread id", thread_id)
+        base = self._base(thread_id)
+        reply = await self._run(_scripts.THREAD_NAMESPACES, [f"{base}:head"], [])
+        return sorted(untext(bytes.fromhex(untext(n))) for n in reply)
+
     async def delete_thread(self, thread_id: str) -> None:
         """Remove every key of the thread and its inbox entries, atomically (its lease hash
         stays, so fencing tokens keep growing)."""

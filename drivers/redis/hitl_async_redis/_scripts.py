@@ -50,6 +50,7 @@ __all__ = [
     "RENEW_LEASE",
     "SCRIPTS",
     "STORE_LOST",
+    "THREAD_NAMESPACES",
     "WORK_STATE",
     "Script",
 ]
@@ -112,6 +113,7 @@ HISTORY = _script("history", "checkpoints/history.lua")
 PRUNE = _script("prune", "checkpoints/prune.lua")
 DELETE_THREAD = _script("delete_thread", "checkpoints/delete_thread.lua")
 LIST_THREADS = _script("list_threads", "checkpoints/list_threads.lua")
+THREAD_NAMESPACES = _script("thread_namespaces", "checkpoints/thread_namespaces.lua")
 ACQUIRE_LEASE = _script("acquire_lease", _LEASES, "leases/acquire_lease.lua")
 ACQUIRE_AND_LOAD = _script("acquire_and_load", _LEASES, _LOADING, "leases/acquire_and_load.lua")
 RENEW_LEASE = _script("renew_lease", "leases/renew_lease.lua")
@@ -132,6 +134,7 @@ SCRIPTS: tuple[Script, ...] = (
     PRUNE,
     DELETE_THREAD,
     LIST_THREADS,
+    THREAD_NAMESPACES,
     ACQUIRE_LEASE,
     ACQUIRE_AND_LOAD,
     RENEW_LEASE,

@@ -103,6 +103,11 @@ class SqliteCheckpoints(SqliteConnection, BaseSaver):
         check_id("thread id", thread_id)
         return await self._read(_ops.history, thread_id, checkpoint_ns, before, limit, filter)
 
+    async def thread_namespaces(self, thread_id: str) -> list[str]:
+        """The namespaces in which the thread has a checkpoint, sorted."""
+        check_id("thread id", thread_id)
+        return await self._read(_ops.thread_namespaces, thread_id)
+
     async def delete_thread(self, thread_id: str) -> None:
         """Remove every checkpoint row and inbox entry of the thread (its lease row stays, so
         fencing tokens keep growing)."""

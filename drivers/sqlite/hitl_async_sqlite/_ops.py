@@ -248,3 +248,12 @@ def list_threads(conn: sqlite3.Connection, limit: int | None) -> list[str]:
     else:
         rows = conn.execute("SELECT DISTINCT thread_id FROM threads")
     return [row[0] for row in rows]
+
+
+def thread_namespaces(conn: sqlite3.Connection, thread_id: str) -> list[str]:
+    """The namespaces in which the thread has a head (so a checkpoint), sorted."""
+    rows = conn.execute(
+        "SELECT checkpoint_ns FROM threads WHERE thread_id = ? ORDER BY checkpoint_ns",
+        (thread_id,),
+    )
+    return [row[0] for row in rows]

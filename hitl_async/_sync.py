@@ -97,9 +97,39 @@ class Driver:
         return task.result()
 
     def _drive(self, task: asyncio.Future[Any]) -> None:
-        while not task.done():
-            self.loop.run_forever()
-            self._serve()
+        loop = self.loop
+        if not _steppable(loop):
+            while not task.done():
+                loop.run_forever()
+                self._serve()
+            return
+        # `run_forever`, with its set-up done once per run rather than once per body served:
+        # between bodies only the marks of a running loop are taken down (so that a body may
+        # drive the loop again, nested) and put back.
+        steppable: Any = loop
+        steppable._check_closed()
+        steppable._check_running()
+        old_hooks = sys.get_asyncgen_hooks()
+        try:
+            sys.set_asyncgen_hooks(
+                firstiter=steppable._asyncgen_firstiter_hook,
+                finalizer=steppable._asyncgen_finalizer_hook,
+            )
+            while not task.done():
+                steppable._thread_id = threading.get_ident()
+                asyncio.events._set_running_loop(loop)
+                try:
+                    while True:
+                        steppable._run_once()
+                        if steppable._stopping:
+                            break
+                finally:
+                    steppable._stopping = False
+                    steppable._thread_id = None
+                    asyncio.events._set_running_loop(None)
+                self._serve()
+        finally:
+            sys.set_asyncgen_hooks(*old_hooks)
 
     async def _main(self, awaitable: Awaitable[T]) -> T:
         try:
@@ -135,6 +165,21 @@ class Driver:
         self._requests.append((fut, contextvars.copy_context(), call))
         self.loop.stop()
         return await fut
+
+
+def _steppable(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether `_drive` may step `loop` itself: asyncio's own selector loop (not uvloop, not a
+    subclass that changes `run_forever`), of a Python whose loop internals it knows, not in
+    debug mode (which tracks coroutine origins per `run_forever`)."""
+    return (
+        sys.version_info < (3, 14)
+        and type(loop).run_forever is asyncio.BaseEventLoop.run_forever
+        and all(hasattr(loop, a) for a in _STEPPING)
+        and not loop.get_debug()
+    )
+
+
+_STEPPING = ("_run_once", "_stopping", "_thread_id", "_check_running", "_check_closed")
 
 
 def _kept_tasks() -> Callable[..., asyncio.Task[Any]]:

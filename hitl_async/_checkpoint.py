@@ -66,10 +66,12 @@ class EngineCheckpoint:
     made_by: list[Any] = field(default_factory=list)
     """State writes of the tasks of the parent's step that made this checkpoint, for those not
     stored as the parent's pending writes: what history shows as their `PregelTask.result`
-    (LangGraph keeps every task's writes). Flat, as stored (cheap to build and pack): task
-    index, number of writes, then key and value of each; `made_by_tasks()` reads it. Empty for
-    a loop step of one task that wrote keys without reducer, once each: the channels this
-    checkpoint changed hold what it wrote. `[-1]`: no results (the parent was skipped)."""
+    (LangGraph keeps every task's writes), and a resumed task's answers (a `__resume__` write
+    of `(interrupt id, answer)` pairs, which results leave out). Flat, as stored (cheap to
+    build and pack): task index, number of writes, then key and value of each;
+    `made_by_tasks()` reads it. Empty for a loop step of one task that wrote keys without
+    reducer, once each: the channels this checkpoint changed hold what it wrote. `[-1]`: no
+    results (the parent was skipped)."""
     writer: list[str] | None = None
     """The edge-triggered nodes (or START) of the last step that ran any, as of this checkpoint
     (LangGraph reads it from its checkpoint's `versions_seen`): `update_state()` without

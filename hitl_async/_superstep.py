@@ -20,7 +20,7 @@ from hitl_async._error_handlers import handle_failure, resume_handlers
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
 from hitl_async._runtime import Scratchpad
 from hitl_async._task import execute
-from hitl_async.constants import INTERRUPT, START
+from hitl_async.constants import INTERRUPT, RESUME, START
 from hitl_async.errors import (
     GraphBubbleUp,
     GraphDrained,
@@ -287,16 +287,23 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     # Writes of tasks not stored as pending writes, kept for history in the next header (in
     # `EngineCheckpoint.made_by`'s flat form, built inline: this runs every step), unless the
     # next checkpoint's changed channels tell them (one task, no reducer: the common case).
+    # A resumed task's answers too (LangGraph keeps them as its `__resume__` write).
     made_by: list[Any] | None = None
     one = tasks[0] if len(tasks) == 1 and NULL_TASK not in run.cp.writes else None
     if run.saver is not None and not (
-        one is not None and one.items is not None and run.plan.derivable(one.items)
+        one is not None
+        and one.items is not None
+        and not one.answers
+        and run.plan.derivable(one.items)
     ):
         made_by = []
         for t in tasks:
             if not t.persisted:
                 items = t.items if t.items is not None else t.state_writes()
-                made_by += (t.index, len(items))
+                answered = bool(t.answers)
+                made_by += (t.index, len(items) + answered)
+                if answered:
+                    made_by += (RESUME, list(t.answers.items()))
                 for write in items:
                     made_by += write
     run.new_checkpoint("loop", step, next_tasks, made_by)

@@ -19,6 +19,7 @@ import sniffio
 from hitl_async import _sync
 
 if TYPE_CHECKING:
+    from hitl_async._checkpoint import EngineCheckpoint
     from hitl_async.checkpoint.base import BaseSaver, LoadedCheckpoint
 
 __all__ = ["CheckpointTuple", "LangGraphReads", "sync_capable"]
@@ -29,11 +30,13 @@ class CheckpointTuple(NamedTuple):
 
     config: dict[str, Any]
     checkpoint: dict[str, Any]
-    """`id`, `ts`, `channel_values` (the state keys), `channel_versions`, `versions_seen`."""
+    """`id`, `ts`, `channel_values` (the state keys), `channel_versions`, `versions_seen`,
+    `updated_channels` (the state keys this checkpoint changed)."""
     metadata: dict[str, Any]
     parent_config: dict[str, Any] | None = None
     pending_writes: list[tuple[str, str, Any]] | None = None
-    """`(task_id, channel, value)` of the tasks of the step that runs from this checkpoint."""
+    """`(task_id, channel, value)` of the tasks of the step that ran (or runs) from this
+    checkpoint, as LangGraph keeps them: see `hitl_async._step_writes`."""
 
 
 def _where(config: Mapping[str, Any] | None) -> tuple[str, str | None, str | None]:
@@ -103,12 +106,20 @@ class LangGraphReads:
         if found is not None and inspect.iscoroutinefunction(found):
             cls.delete_thread = sync_capable(found)  # type: ignore[attr-defined]
 
-    def _tuple(self, loaded: LoadedCheckpoint) -> CheckpointTuple:
+    def _decode(self, loaded: LoadedCheckpoint) -> EngineCheckpoint:
         from hitl_async._checkpoint import EngineCheckpoint
         from hitl_async.serde import default_serializer
 
         saver: BaseSaver = self  # type: ignore[assignment]
-        cp = EngineCheckpoint.decode(loaded, getattr(saver, "serde", None) or default_serializer)
+        return EngineCheckpoint.decode(loaded, getattr(saver, "serde", None) or default_serializer)
+
+    def _tuple(
+        self, loaded: LoadedCheckpoint, cp: EngineCheckpoint, child: EngineCheckpoint | None
+    ) -> CheckpointTuple:
+        """`cp` (decoded from `loaded`) as LangGraph's savers return it; `child`: a checkpoint
+        made from it that tells its step's writes, if there is one."""
+        from hitl_async._step_writes import channel_name, step_writes
+
         rec = loaded.record
         assert cp.checkpoint_id is not None
         thread, ns = rec.thread_id, rec.checkpoint_ns
@@ -118,18 +129,64 @@ class LangGraphReads:
                 "v": 4,
                 "id": cp.checkpoint_id,
                 "ts": cp.created_at,
-                "channel_values": {k: v for k, v in cp.values.items() if k[:2] != "__"},
-                "channel_versions": dict(cp.versions),
+                "channel_values": {
+                    channel_name(k): v for k, v in cp.values.items() if k[:2] != "__"
+                },
+                "channel_versions": {
+                    channel_name(k): v for k, v in cp.versions.items() if k[:2] != "__"
+                },
                 "versions_seen": {},
+                "updated_channels": sorted(
+                    channel_name(k)
+                    for k, v in cp.versions.items()
+                    if v == cp.checkpoint_id and k[:2] != "__"
+                ),
             },
             metadata=dict(cp.metadata),
             parent_config=_config(thread, ns, cp.parent_id) if cp.parent_id else None,
-            pending_writes=[
-                (task_id, channel, value)
-                for task_id, rows in cp.writes.items()
-                for _, channel, value in rows
-            ],
+            pending_writes=step_writes(cp, ns, child),
         )
+
+    async def _tuples(self, found: list[LoadedCheckpoint], complete: bool) -> list[CheckpointTuple]:
+        """`found` as tuples, each with the writes of its step: those of a completed step are
+        kept by the checkpoint it made (its child), looked up among `found` when it holds every
+        checkpoint of its namespaces (`complete`), else in the namespace's history."""
+        from hitl_async._step_writes import tells_step
+
+        saver: BaseSaver = self  # type: ignore[assignment]
+        decoded = {id(loaded): self._decode(loaded) for loaded in found}
+        children: dict[tuple[str, str, str], list[EngineCheckpoint]] = {}
+
+        def note(loaded: LoadedCheckpoint, cp: EngineCheckpoint) -> None:
+            rec = loaded.record
+            if rec.parent_id is not None:
+                key = (rec.thread_id, rec.checkpoint_ns, rec.parent_id)
+                children.setdefault(key, []).append(cp)
+
+        if complete:
+            for loaded in found:
+                note(loaded, decoded[id(loaded)])
+        else:
+            spaces = {(c.record.thread_id, c.record.checkpoint_ns) for c in found}
+            for thread_id, ns in sorted(spaces):
+                oldest = min(
+                    c.record.checkpoint_id
+                    for c in found
+                    if (c.record.thread_id, c.record.checkpoint_ns) == (thread_id, ns)
+                )
+                for loaded in await saver.history(thread_id, ns):
+                    if loaded.record.checkpoint_id <= oldest:
+                        break  # a child is always newer than its parent
+                    note(loaded, self._decode(loaded))
+        out = []
+        for loaded in found:
+            cp, rec = decoded[id(loaded)], loaded.record
+            candidates = children.get((rec.thread_id, rec.checkpoint_ns, rec.checkpoint_id), [])
+            # The newest that tells (as history: a fork's copy tells nothing).
+            newest = sorted(candidates, key=lambda c: str(c.checkpoint_id), reverse=True)
+            child = next((c for c in newest if tells_step(cp, c)), None)
+            out.append(self._tuple(loaded, cp, child))
+        return out
 
     async def aget_tuple(self, config: Mapping[str, Any]) -> CheckpointTuple | None:
         """The thread's newest checkpoint (or the one `checkpoint_id` names) in the config's
@@ -137,7 +194,10 @@ class LangGraphReads:
         saver: BaseSaver = self  # type: ignore[assignment]
         thread_id, ns, checkpoint_id = _where(config)
         loaded = await saver.load(thread_id, ns or "", checkpoint_id)
-        return None if loaded is None else self._tuple(loaded)
+        if loaded is None:
+            return None
+        # The newest checkpoint has no child: only a named one is looked up in the history.
+        return (await self._tuples([loaded], complete=checkpoint_id is None))[0]
 
     async def aget(self, config: Mapping[str, Any]) -> dict[str, Any] | None:
         """The checkpoint part of `aget_tuple()`."""
@@ -159,8 +219,11 @@ class LangGraphReads:
         `limit`: at most that many in all."""
         if limit is not None and limit <= 0:
             return
-        for loaded in await self._listed(config, filter, before, limit):
-            yield self._tuple(loaded)
+        found = await self._listed(config, filter, before, limit)
+        named = ((config or {}).get("configurable") or {}).get("checkpoint_id")
+        complete = not (filter or before or limit is not None or named)
+        for one in await self._tuples(found, complete):
+            yield one
 
     async def _listed(
         self,

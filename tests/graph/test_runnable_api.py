@@ -247,3 +247,26 @@ async def test_astream_events_nests_a_subgraph_run_under_its_node() -> None:
     history = [s async for s in app.aget_state_history(cfg("sub"))]
     first = history[-1].tasks[0]
     assert (first.name, first.path) == ("__start__", ("__pregel_pull", "__start__"))
+
+
+def test_with_config_keeps_the_node_cache() -> None:
+    """Found by the ported agent ticket_service: a `with_config` copy lost `compile(cache=)`."""
+    from hitl_async.cache.memory import InMemoryCache
+    from hitl_async.types import CachePolicy
+
+    calls: list[int] = []
+
+    def slow(state: S) -> dict[str, Any]:
+        calls.append(state["x"])
+        return {"x": state["x"] * 10}
+
+    g = StateGraph(S)
+    g.add_node("slow", slow, cache_policy=CachePolicy())
+    g.add_edge(START, "slow")
+    app = g.compile(cache=InMemoryCache())
+    assert app.invoke({"x": 3})["x"] == 30
+    bound = app.with_config(tags=["t"])
+    assert bound.cache is app.cache
+    chunks = list(bound.stream({"x": 3}, stream_mode="updates"))
+    assert chunks == [{"slow": {"x": 30}, "__metadata__": {"cached": True}}]
+    assert calls == [3]

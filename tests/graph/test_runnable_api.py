@@ -270,3 +270,26 @@ def test_with_config_keeps_the_node_cache() -> None:
     chunks = list(bound.stream({"x": 3}, stream_mode="updates"))
     assert chunks == [{"slow": {"x": 30}, "__metadata__": {"cached": True}}]
     assert calls == [3]
+
+
+async def test_astream_events_shows_no_node_chunks_of_a_subgraph_run_by_sync_invoke() -> None:
+    """Found by the ported agent nested_streams: LangGraph streams a subgraph's nodes only when
+    the subgraph runs through `astream`/`ainvoke`, not through a node's sync `invoke()`."""
+    inner = StateGraph(S)
+    inner.add_node("inner", _seen)
+    inner.add_edge(START, "inner")
+    sub = inner.compile()
+
+    def calls_sync(state: S) -> dict[str, Any]:
+        return {"x": sub.invoke({"x": state["x"]})["x"]}
+
+    async def calls_async(state: S) -> dict[str, Any]:
+        return {"x": (await sub.ainvoke({"x": state["x"]}))["x"]}
+
+    for node, expected in ((calls_sync, ["outer"]), (calls_async, ["inner", "outer"])):
+        g = StateGraph(S)
+        g.add_node("outer", node)
+        g.add_edge(START, "outer")
+        events = [e async for e in g.compile().astream_events({"x": 0}, version="v2")]
+        streamed = [e["name"] for e in events if e["event"] == "on_chain_stream"]
+        assert streamed == [*expected, "LangGraph"]

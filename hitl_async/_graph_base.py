@@ -91,8 +91,8 @@ class GraphBase:
         return dict(self.builder.nodes)
 
     def with_checkpointer(self, checkpointer: BaseSaver | None) -> Self:
-        """A new compiled graph of the same builder, interrupt_before/after, name, store and
-        lease_ttl, whose threads live in `checkpointer` (this graph is left unchanged)."""
+        """A new compiled graph of the same builder, interrupt_before/after, name, store, cache
+        and lease_ttl, whose threads live in `checkpointer` (this graph is left unchanged)."""
         new = type(self)(
             self.builder,
             checkpointer=checkpointer,
@@ -103,6 +103,8 @@ class GraphBase:
             lease_ttl=self.lease_ttl,
             serializer=self.serde,
         )
+        # compile()'s settings made after construction (`cache=`, `checkpointer=True/False`)
+        new.keeps_state, new.stateless, new.cache = self.keeps_state, self.stateless, self.cache
         for key, value in vars(self).items():  # what a subclass set after construction
             if key not in vars(new):
                 setattr(new, key, value)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hitl_async._task import task_result
+from hitl_async._task import own_input, task_result
+from hitl_async.errors import ParentCommand
+from hitl_async.managed.base import StepWindow
 
 if TYPE_CHECKING:
     from hitl_async._run import Run
@@ -49,12 +51,21 @@ def _emit_debug(run: Run, kind: str, step: int, payload: dict[str, Any]) -> None
     )
 
 
-def emit_task_start(run: Run, t: Task, step: int) -> None:
-    """A task is about to run, in `tasks` and `debug` mode."""
+def emit_task_start(run: Run, t: Task, step: int, state: Any) -> None:
+    """A task is about to run, in `tasks` and `debug` mode; `state` is what a node without an
+    input schema of its own reads (managed keys such as `RemainingSteps` included)."""
+    node = run.graph.builder.nodes.get(t.name)
+    if t.spec.push:
+        arg = t.spec.arg
+    elif node is not None and node.input_schema is not None:
+        window = StepWindow(run.steps_run, run.limit)
+        arg = own_input(run.graph, node, run.cp.values, window)
+    else:
+        arg = state
     payload = {
         "id": t.id,
         "name": t.name,
-        "input": t.spec.arg if t.spec.push else run.output(),
+        "input": arg,
         "triggers": (f"branch:to:{t.name}",) if not t.spec.push else ("__pregel_push",),
     }
     run.emit("tasks", payload)
@@ -62,7 +73,10 @@ def emit_task_start(run: Run, t: Task, step: int) -> None:
 
 
 def emit_task_result(run: Run, t: Task, step: int) -> None:
-    """A task finished, paused or failed, in `tasks` and `debug` mode."""
+    """A task finished, paused or failed, in `tasks` and `debug` mode (one that handed a
+    `Command` to its parent graph reports nothing, as in LangGraph: the parent runs it)."""
+    if isinstance(t.error, ParentCommand):
+        return
     payload = {
         "id": t.id,
         "name": t.name,

@@ -129,6 +129,9 @@ class Run:
         self.steps_run = 0
         self.user_metadata = checkpoint_metadata(config)
         self.parent: Run | None = None
+        self.taps_outputs = True
+        """Nodes' outputs show in an event stream as chunks (`on_chain_stream`): not in a
+        subgraph a sync `invoke()` ran, which LangGraph runs without streaming, nor below it."""
         self.cache: Any = graph.cache
         """The cache of nodes with a `CachePolicy` (a subgraph without one uses its parent's)."""
         self.parents: dict[str, str] = {}

@@ -47,8 +47,11 @@ def _namespace(parent: Run, pad: Scratchpad, keeps_state: bool) -> tuple[str, tu
     return (f"{parent.ns}|{part}" if parent.ns else part), (*parent.ns_path, *levels)
 
 
-async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -> Any:
-    """Run `graph` as part of the task `pad` belongs to; return its output values.
+async def run_subgraph(
+    graph: CompiledStateGraph, input: Any, pad: Scratchpad, *, from_invoke: bool = False
+) -> Any:
+    """Run `graph` as part of the task `pad` belongs to; return its output values
+    (`from_invoke`: called through the sync `invoke()`, which does not stream its nodes).
 
     Raises `GraphInterrupt` with the subgraph's pending interrupts when it pauses (the parent
     task pauses with them), and lets `ParentCommand` through to the parent task.
@@ -64,7 +67,8 @@ async def run_subgraph(graph: CompiledStateGraph, input: Any, pad: Scratchpad) -
     if chain is not None:  # the subgraph's tasks are children of its own chain run
         config["callbacks"] = chain.callbacks
     try:
-        output = await _run_in(graph, input, pad, parent, ns, ns_path, config)
+        taps = parent.taps_outputs and not from_invoke
+        output = await _run_in(graph, input, pad, parent, ns, ns_path, config, taps)
     except BaseException as exc:
         if chain is not None:
             chain.fail(exc)
@@ -82,6 +86,7 @@ async def _run_in(
     ns: str,
     ns_path: tuple[str, ...],
     config: dict[str, Any],
+    taps_outputs: bool,
 ) -> Any:
     """`run_subgraph`'s run: load the call's namespace, apply the input, run to the end."""
     run = Run(
@@ -95,6 +100,7 @@ async def _run_in(
         saver=graph.checkpointer or parent.saver,
     )
     run.parent = parent
+    run.taps_outputs = taps_outputs
     if graph.checkpointer is None:  # stored in the parent's store, so encoded like the parent's
         run.serde = parent.serde
     run.lease = parent.lease

@@ -119,7 +119,7 @@ async def tick(run: Run) -> bool:
     if task_events:
         for t in tasks:  # every task of the step, finished ones too, as LangGraph reports them
             if t.name != START:  # the input task is not reported, as in LangGraph
-                emit_task_start(run, t, step)
+                emit_task_start(run, t, step, view())
     if run.graph.builder.error_handlers and run.cp.writes:  # (a step run again)
         runnable = await resume_handlers(run, runnable, view, step)
     if run.cache is not None:  # tasks whose writes are cached finish without running

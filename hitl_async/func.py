@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
@@ -242,7 +243,9 @@ class EntrypointGraph(CompiledStateGraph):
         """Synchronous `ainvoke()`; inside a sync node or entrypoint it runs as a subgraph."""
         pad = calling_task(config)
         if pad is not None:
-            out = _sync.from_body(run_subgraph, self, self._wrap_input(input), pad)
+            out = _sync.from_body(
+                partial(run_subgraph, from_invoke=True), self, self._wrap_input(input), pad
+            )
             return out.get("output")
         return super().invoke(input, config, **kwargs)
 

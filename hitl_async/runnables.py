@@ -140,12 +140,15 @@ def langchain_config(config: Mapping[str, Any], info: TaskInfo) -> dict[str, Any
 
 
 @contextlib.contextmanager
-def task_scope(config: Mapping[str, Any], info: TaskInfo, inputs: Any) -> Iterator[ScopeHandle]:
+def task_scope(
+    config: Mapping[str, Any], info: TaskInfo, inputs: Any, *, tap: bool = True
+) -> Iterator[ScopeHandle]:
     """Run task `info` as a LangChain chain run named after its node (when the run has
     callbacks and langchain-core is installed): callbacks see `on_chain_start`/`_end`/`_error`
     with the task's metadata, and code inside (a chat model's `.invoke()`) inherits the child
     config through langchain-core's context variable. Yields a handle whose `config` is what
-    the node should receive and whose `end(output)` reports the node's output."""
+    the node should receive and whose `end(output)` reports the node's output (`tap`: also as
+    an event stream's chunk, as a streaming LangGraph run does)."""
     base = langchain_config(config, info)
     if base.get("callbacks") is None:
         sink = config.get(NODE_OUTPUT_SINK)
@@ -169,7 +172,7 @@ def task_scope(config: Mapping[str, Any], info: TaskInfo, inputs: Any) -> Iterat
     )
     run = manager.on_chain_start(None, inputs, name=info.node)
     child = {**base, "callbacks": run.get_child("seq:step:1")}
-    handle = ScopeHandle(child, run, info.task_id)
+    handle = ScopeHandle(child, run, info.task_id, tap=tap)
     token = var_child_runnable_config.set(child)  # type: ignore[arg-type]
     scope_token = _SCOPE.set(handle)
     try:
@@ -240,7 +243,8 @@ async def call_in_scope(
 ) -> Any:
     """`await call(task_config)` inside the task's `task_scope`, reporting its output: how the
     engine runs a node when `needs_scope(config)`."""
-    with task_scope(config, task_info(pad), inputs) as scope:
+    tap = getattr(pad.run, "taps_outputs", True)
+    with task_scope(config, task_info(pad), inputs, tap=tap) as scope:
         output = await call(scope.config)
         scope.end(output)
     return output
@@ -252,9 +256,10 @@ _SCOPE: ContextVar[ScopeHandle | None] = ContextVar("hitl_async_task_scope", def
 class ScopeHandle:
     """A task's LangChain run while it runs (see `task_scope`)."""
 
-    def __init__(self, config: dict[str, Any], run: Any, task_id: str) -> None:
+    def __init__(self, config: dict[str, Any], run: Any, task_id: str, *, tap: bool = True) -> None:
         self.config = config
         self._run = run
+        self._tap = tap
         self.task_id = task_id
         self.ended = False
         self.output: Any = None
@@ -262,7 +267,7 @@ class ScopeHandle:
     def end(self, output: Any) -> None:
         """Report the node's output (`on_chain_end`), once."""
         if self._run is not None and not self.ended:
-            for handler in self._run.handlers:  # event streams show the output as a chunk
+            for handler in self._run.handlers if self._tap else ():  # the output as a chunk
                 tap = getattr(handler, "tap_output_iter", None)
                 if tap is not None:
                     for _ in tap(self._run.run_id, iter([output])):

@@ -220,7 +220,7 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
         """Synchronous `ainvoke()`; inside a sync node it runs as a subgraph of that node."""
         pad = calling_task(config)
         if pad is not None:
-            return _sync.from_body(run_subgraph, self, input, pad)
+            return _sync.from_body(partial(run_subgraph, from_invoke=True), self, input, pad)
         return _sync.run(lambda: self.ainvoke(input, config, **kwargs))
 
     # -- node cache ------------------------------------------------------------------------------

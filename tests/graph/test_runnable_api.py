@@ -247,3 +247,49 @@ async def test_astream_events_nests_a_subgraph_run_under_its_node() -> None:
     history = [s async for s in app.aget_state_history(cfg("sub"))]
     first = history[-1].tasks[0]
     assert (first.name, first.path) == ("__start__", ("__pregel_pull", "__start__"))
+
+
+def test_with_config_keeps_the_node_cache() -> None:
+    """Found by the ported agent ticket_service: a `with_config` copy lost `compile(cache=)`."""
+    from hitl_async.cache.memory import InMemoryCache
+    from hitl_async.types import CachePolicy
+
+    calls: list[int] = []
+
+    def slow(state: S) -> dict[str, Any]:
+        calls.append(state["x"])
+        return {"x": state["x"] * 10}
+
+    g = StateGraph(S)
+    g.add_node("slow", slow, cache_policy=CachePolicy())
+    g.add_edge(START, "slow")
+    app = g.compile(cache=InMemoryCache())
+    assert app.invoke({"x": 3})["x"] == 30
+    bound = app.with_config(tags=["t"])
+    assert bound.cache is app.cache
+    chunks = list(bound.stream({"x": 3}, stream_mode="updates"))
+    assert chunks == [{"slow": {"x": 30}, "__metadata__": {"cached": True}}]
+    assert calls == [3]
+
+
+async def test_astream_events_shows_no_node_chunks_of_a_subgraph_run_by_sync_invoke() -> None:
+    """Found by the ported agent nested_streams: LangGraph streams a subgraph's nodes only when
+    the subgraph runs through `astream`/`ainvoke`, not through a node's sync `invoke()`."""
+    inner = StateGraph(S)
+    inner.add_node("inner", _seen)
+    inner.add_edge(START, "inner")
+    sub = inner.compile()
+
+    def calls_sync(state: S) -> dict[str, Any]:
+        return {"x": sub.invoke({"x": state["x"]})["x"]}
+
+    async def calls_async(state: S) -> dict[str, Any]:
+        return {"x": (await sub.ainvoke({"x": state["x"]}))["x"]}
+
+    for node, expected in ((calls_sync, ["outer"]), (calls_async, ["inner", "outer"])):
+        g = StateGraph(S)
+        g.add_node("outer", node)
+        g.add_edge(START, "outer")
+        events = [e async for e in g.compile().astream_events({"x": 0}, version="v2")]
+        streamed = [e["name"] for e in events if e["event"] == "on_chain_stream"]
+        assert streamed == [*expected, "LangGraph"]

@@ -5,8 +5,9 @@ each step's lone sync node runs right there instead of paying a thread round tri
 hand-off per run and stays free meanwhile, as it does while a worker thread runs a node.
 
 Only when nothing of the run may be bound to the caller's loop: no async node or routing
-function (they may use the caller's clients and locks), and a checkpointer, store and cache
-that declare `any_loop` (they keep one pool per event loop, as the sync API needs already).
+function (they may use the caller's clients and locks), no LangChain callbacks in the config
+(an async handler may feed the caller's queue), and a checkpointer, store and cache that
+declare `any_loop` (they keep one pool per event loop, as the sync API needs already).
 Cancelling the caller cancels the run in its thread, at the same points as an inline run (a
 sync body that runs finishes first), and waits for it to stop. At most `LIMIT` engine threads
 exist; beyond that, runs stay in the caller's loop. A forked child starts with none."""
@@ -44,12 +45,16 @@ IDLE = 30.0
 THREAD_NAME = "hitl-async engine"
 
 
-def offloadable(graph: CompiledStateGraph) -> bool:
+def offloadable(graph: CompiledStateGraph, config: Any) -> bool:
     """Whether an `ainvoke` of `graph` may run on an engine thread (see the module doc): every
     node and routing function a plain callable, no node a subgraph, nothing loop-bound."""
     loop = asyncio._get_running_loop()
     if loop is None or serves_one_caller(loop):  # trio; or the sync API's loop (or ours)
         return False
+    for given in (config, getattr(graph, "config", None)):
+        # LangChain callbacks (an async handler may feed a queue of the caller's loop)
+        if isinstance(given, dict) and given.get("callbacks") is not None:
+            return False
     for part in (graph.checkpointer, graph.store, graph.cache):
         if part is not None and not getattr(part, "any_loop", False):
             return False

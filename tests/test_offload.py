@@ -96,6 +96,22 @@ async def test_a_saver_that_is_bound_to_one_loop_keeps_the_run_in_the_callers_lo
     assert out["n"] == 1 and out["where"] != THREAD_NAME
 
 
+async def test_langchain_callbacks_keep_the_run_in_the_callers_loop() -> None:
+    from langchain_core.callbacks import AsyncCallbackHandler
+
+    seen: list[str] = []
+
+    class Handler(AsyncCallbackHandler):
+        async def on_chain_start(self, *args: Any, **kwargs: Any) -> None:
+            seen.append("start")
+
+    graph = chain(where)
+    out = await graph.ainvoke({"n": 0}, {**cfg(), "callbacks": [Handler()]})
+    assert out["where"] != THREAD_NAME and seen
+    bound = graph.with_config(callbacks=[Handler()])
+    assert (await bound.ainvoke({"n": 0}, cfg("bound")))["where"] != THREAD_NAME
+
+
 async def test_the_callers_loop_stays_free_while_a_node_runs() -> None:
     loop = asyncio.get_running_loop()
     answered = threading.Event()

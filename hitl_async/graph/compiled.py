@@ -212,7 +212,7 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
             return await run_subgraph(self, input, pad)
         if stream_mode != "values":
             return await self._collect(input, config, stream_mode=stream_mode, **kwargs)
-        if offloadable(self) and (inbox := engine()) is not None:
+        if offloadable(self, config) and (inbox := engine()) is not None:
             return await run_on(inbox, partial(self._invoke, input, config, **kwargs))
         return await self._invoke(input, config, **kwargs)
 

@@ -18,7 +18,8 @@ that yields a fresh, set-up store (and cleans it up):
 
 `StorageConformance` is for every store; `LeaseConformance`, `InboxConformance`,
 `RunQueueConformance`, `ChangeFeedConformance` and `CacheConformance` for the capabilities of
-`hitl_async.checkpoint.capabilities` the store implements (`FullConformance`: all of them). The
+`hitl_async.checkpoint.capabilities` the store implements (`FullConformance`: all of them);
+`AnyLoopConformance` checks a store whose class declares `any_loop = True`. The
 tests are async and run on anyio's pytest plugin (installed with anyio). `records` has the
 record builders the tests use, for a driver's own tests.
 """
@@ -32,6 +33,7 @@ from hitl_async.testing.coordination import (
     LeaseConformance,
     RunQueueConformance,
 )
+from hitl_async.testing.loops import AnyLoopConformance
 from hitl_async.testing.storage import (
     CheckpointConformance,
     StorageConformance,
@@ -39,6 +41,7 @@ from hitl_async.testing.storage import (
 )
 
 __all__ = [
+    "AnyLoopConformance",
     "CacheConformance",
     "ChangeFeedConformance",
     "CheckpointConformance",
@@ -53,6 +56,7 @@ __all__ = [
 
 class FullConformance(
     StorageConformance,
+    AnyLoopConformance,
     LeaseConformance,
     InboxConformance,
     RunQueueConformance,

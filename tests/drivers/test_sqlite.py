@@ -464,11 +464,23 @@ def test_graph_invoke_then_ainvoke_in_new_loops(db_path: Path) -> None:
     asyncio.run(saver.aclose())
 
 
+def _until_idle(saver: Any) -> None:
+    """Wait until the worker has counted its last job done: it wakes the caller just before,
+    and a caller that sees it still busy hands its next job over (right, but not what the test
+    looks at)."""
+    worker = saver._worker
+    deadline = time.monotonic() + 30  # a deadlock guard only
+    while worker is not None and (worker._inflight or worker._using.locked()):
+        assert time.monotonic() < deadline, "the SQLite worker never went idle"
+        time.sleep(0.001)
+
+
 def test_sync_api_runs_statements_in_the_calling_thread(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under the sync API the caller's thread, which waits for the store anyway, runs the
-    saver's transactions itself while the worker idles; the async API keeps the worker thread."""
+    saver's transactions itself while the worker idles; the async API never runs them in the
+    caller's thread (the worker does, or the engine thread of an all-sync run)."""
     builder = StateGraph(LogState)
     builder.add_node("step", lambda state: {"log": ["x"]})
     builder.set_entry_point("step")
@@ -477,6 +489,7 @@ def test_sync_api_runs_statements_in_the_calling_thread(
     graph = builder.compile(checkpointer=saver)
     config = {"configurable": {"thread_id": "t"}}
     graph.invoke({"log": ["warm"]}, config)  # the connection is opened by the worker
+    _until_idle(saver)
     ran_in: list[str] = []
     real = _ops.run_batch
 
@@ -486,6 +499,7 @@ def test_sync_api_runs_statements_in_the_calling_thread(
 
     monkeypatch.setattr(_ops, "run_batch", spy)
     assert graph.invoke({"log": ["in"]}, config)["log"][-2:] == ["in", "x"]
+    _until_idle(saver)
     me = threading.current_thread().name
     assert ran_in and set(ran_in) == {me}
     ran_in.clear()

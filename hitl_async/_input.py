@@ -123,6 +123,7 @@ async def _command(run: Run, cmd: Command[Any]) -> None:
     if cmd.graph == Command.PARENT:
         raise InvalidUpdateError("Command(graph=Command.PARENT) cannot be a run's input")
     thread = str(run.thread_id)
+    loaded = {t.id: t.pending for t in run.tasks}  # as the checkpoint stood, for its event
     if cmd.resume is not None:
         _answer(run, thread, cmd.resume)
     nodes = run.graph.builder.nodes
@@ -140,7 +141,7 @@ async def _command(run: Run, cmd: Command[Any]) -> None:
         # A finished or new thread: the command is this run's input.
         await _input(run, cmd)
         return
-    emit_checkpoint(run)  # the checkpoint the run continues from, as LangGraph
+    emit_checkpoint(run, loaded)  # the checkpoint the run continues from, as LangGraph
     null_writes = items + [(NEXT, t) for t in targets if t != END]
     records = []
     # The answers themselves are stored with the outcome of their task (done, paused again),

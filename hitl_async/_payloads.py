@@ -10,14 +10,18 @@ from hitl_async.errors import ParentCommand
 from hitl_async.managed.base import StepWindow
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from hitl_async._run import Run
     from hitl_async._task import Task
+    from hitl_async.types import Interrupt
 
 __all__ = ["emit_checkpoint", "emit_task_result", "emit_task_start"]
 
 
-def emit_checkpoint(run: Run) -> None:
-    """The run's current checkpoint, in `checkpoints` and `debug` mode."""
+def emit_checkpoint(run: Run, pending: Mapping[str, tuple[Interrupt, ...]] | None = None) -> None:
+    """The run's current checkpoint, in `checkpoints` and `debug` mode; `pending`: each task's
+    unanswered interrupts as the checkpoint was loaded (a resuming run has answered them)."""
     if "checkpoints" not in run.modes and "debug" not in run.modes:
         return
     cp = run.cp
@@ -28,13 +32,62 @@ def emit_checkpoint(run: Run) -> None:
         "metadata": dict(cp.metadata),
         "next": [t.name for t in run.tasks if not t.done],
         "tasks": [
-            {"id": t.id, "name": t.name, "interrupts": (), "state": None}
+            {
+                "id": t.id,
+                "name": t.name,
+                "interrupts": tuple(
+                    {"value": i.value, "id": i.id, "response_schema": i.response_schema}
+                    for i in (t.pending if pending is None else pending.get(t.id, ()))
+                ),
+                "state": _subgraph_config(run, t),
+            }
             for t in run.tasks
             if not t.done
         ],
     }
     run.emit("checkpoints", payload)
     _emit_debug(run, "checkpoint", cp.step, payload)
+
+
+def _subgraph_config(run: Run, t: Task) -> dict[str, Any] | None:
+    """As LangGraph: a task whose node runs a subgraph carries the config of the subgraph's
+    namespace (a sign that its checkpoints exist), any other task None."""
+    if not run.graph.subgraphs_of(t.name):
+        return None
+    ns = f"{t.name}:{t.id}"
+    return {
+        "configurable": {
+            "thread_id": run.thread_id,
+            "checkpoint_ns": f"{run.ns}|{ns}" if run.ns else ns,
+        }
+    }
+
+
+_INTERNAL_METADATA = frozenset(
+    {
+        "thread_id",
+        "checkpoint_id",
+        "checkpoint_ns",
+        "checkpoint_map",
+        "langgraph_step",
+        "langgraph_node",
+        "langgraph_triggers",
+        "langgraph_path",
+        "langgraph_checkpoint_ns",
+    }
+)
+"""The engine's own per-task keys, left out of a task event's `metadata` as LangGraph does."""
+
+
+def _task_metadata(run: Run) -> dict[str, Any]:
+    """The run's user metadata and tags (without `seq:step:*`), as LangGraph forwards them."""
+    md = {
+        k: v for k, v in (run.config.get("metadata") or {}).items() if k not in _INTERNAL_METADATA
+    }
+    tags = [t for t in run.config.get("tags") or () if not str(t).startswith("seq:step")]
+    if tags:
+        md["tags"] = tags
+    return md
 
 
 def _emit_debug(run: Run, kind: str, step: int, payload: dict[str, Any]) -> None:
@@ -68,6 +121,9 @@ def emit_task_start(run: Run, t: Task, step: int, state: Any) -> None:
         "input": arg,
         "triggers": (f"branch:to:{t.name}",) if not t.spec.push else ("__pregel_push",),
     }
+    metadata = _task_metadata(run)
+    if metadata:
+        payload["metadata"] = metadata
     run.emit("tasks", payload)
     _emit_debug(run, "task", step, payload)
 

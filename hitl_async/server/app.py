@@ -186,7 +186,8 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
+        errors = jsonable_errors(exc)
+        return JSONResponse({"detail": errors, "message": error_message(errors)}, status_code=422)
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
@@ -216,6 +217,15 @@ def create_app(
         app.add_middleware(_Authenticate, auth=app.state.auth)
     app.add_middleware(_BodyLimit, limit=max_body)
     return app
+
+
+def error_message(errors: list[dict[str, Any]]) -> str:
+    """One line per validation error, `where: what` (the string the SDK's exceptions carry as
+    their message, as LangGraph's server answers one)."""
+    return (
+        "\n".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        or "invalid request"
+    )
 
 
 def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

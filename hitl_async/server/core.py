@@ -167,19 +167,29 @@ class ServerCore(ThreadStates):
 
     def schemas(self, graph_id: str) -> dict[str, Any]:
         """JSON schemas of the graph's input, output, state and context (where derivable)."""
-        builder = self.graph(graph_id).builder
-        return {
-            "graph_id": graph_id,
-            "input_schema": _schema(builder.input_schema.schema, f"{graph_id}_input"),
-            "output_schema": _schema(builder.output_schema.schema, f"{graph_id}_output"),
-            "state_schema": _schema(builder.state_schema, f"{graph_id}_state"),
-            "config_schema": {},
-            "context_schema": _schema(builder.context_schema, f"{graph_id}_context"),
-        }
+        return {"graph_id": graph_id, **graph_schemas(self.graph(graph_id), graph_id)}
 
-    def drawing(self, graph_id: str) -> dict[str, Any]:
-        """Nodes and edges, in the shape of LangGraph's `GET /assistants/{id}/graph`."""
-        drawn = self.graph(graph_id).get_graph()
+    def subgraph_schemas(self, graph_id: str, *, recurse: bool) -> dict[str, Any]:
+        """The schemas of the graph's subgraph nodes by namespace (`outer|inner` with
+        `recurse`), as LangGraph's `GET /assistants/{id}/subgraphs`."""
+        out: dict[str, Any] = {}
+
+        def walk(graph: Any, prefix: str) -> None:
+            for name, spec in graph.builder.nodes.items():
+                if spec.subgraph is None:
+                    continue
+                ns = f"{prefix}|{name}" if prefix else name
+                out[ns] = graph_schemas(spec.subgraph, name)
+                if recurse:
+                    walk(spec.subgraph, ns)
+
+        walk(self.graph(graph_id), "")
+        return out
+
+    def drawing(self, graph_id: str, xray: bool | int = False) -> dict[str, Any]:
+        """Nodes and edges, in the shape (and order) of LangGraph's `GET /assistants/{id}/graph`;
+        with `xray`, subgraphs drawn inside their node (`subgraph:node` ids)."""
+        drawn = self.graph(graph_id).get_graph(xray=xray)
         nodes: list[dict[str, Any]] = []
         for name in drawn.nodes:
             if name == "__end__":
@@ -187,7 +197,7 @@ class ServerCore(ThreadStates):
             else:
                 nodes.append({"id": name, "type": "runnable", "data": {"name": name}})
         edges = []
-        for edge in sorted(drawn.edges, key=lambda e: (e.source, e.target)):
+        for edge in drawn.edges:
             out: dict[str, Any] = {"source": edge.source, "target": edge.target}
             if edge.conditional:
                 out["conditional"] = True
@@ -265,6 +275,18 @@ class ServerCore(ThreadStates):
 
     async def search_threads(self, query: ThreadQuery) -> list[ThreadRecord]:
         return await self.records.search_threads(query)
+
+
+def graph_schemas(graph: Any, name: str) -> dict[str, Any]:
+    """JSON schemas of a compiled graph's input, output, state and context, titled `name_*`."""
+    builder = graph.builder
+    return {
+        "input_schema": _schema(builder.input_schema.schema, f"{name}_input"),
+        "output_schema": _schema(builder.output_schema.schema, f"{name}_output"),
+        "state_schema": _schema(builder.state_schema, f"{name}_state"),
+        "config_schema": {},
+        "context_schema": _schema(builder.context_schema, f"{name}_context"),
+    }
 
 
 def _schema(schema: Any, title: str) -> dict[str, Any] | None:

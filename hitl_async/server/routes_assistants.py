@@ -19,6 +19,7 @@ from hitl_async.server.assistants import (
 )
 from hitl_async.server.core import pick
 from hitl_async.server.deps import authorize, core_of
+from hitl_async.server.errors import unprocessable
 from hitl_async.server.records import ThreadQuery
 from hitl_async.server.schemas import (
     AssistantCreate,
@@ -160,32 +161,45 @@ async def get_schemas(request: Request, assistant_id: str) -> dict[str, Any]:
 
 
 @router.get("/assistants/{assistant_id}/graph")
-async def get_graph(request: Request, assistant_id: str) -> dict[str, Any]:
-    """The graph's nodes and edges."""
+async def get_graph(request: Request, assistant_id: str, xray: str = "false") -> dict[str, Any]:
+    """The graph's nodes and edges; `xray` (true, or how many levels) draws subgraphs inside
+    their node."""
     await authorize(request, "assistants", "read", {"assistant_id": assistant_id})
     core = core_of(request)
-    return core.drawing((await core.assistant(assistant_id)).graph_id)
+    return core.drawing((await core.assistant(assistant_id)).graph_id, _xray(xray))
 
 
-async def _subgraphs(request: Request, assistant_id: str) -> dict[str, Any]:
+def _xray(value: str) -> bool | int:
+    """`xray` as LangGraph's server reads it: true/false, or a depth."""
+    if value.lower() in ("", "true", "false"):
+        return value.lower() == "true"
+    try:
+        depth = int(value)
+    except ValueError:
+        raise unprocessable(f"xray must be true, false or a depth >= 1, not {value!r}") from None
+    if depth <= 0:
+        raise unprocessable(f"xray must be true, false or a depth >= 1, not {depth}")
+    return depth
+
+
+async def _subgraphs(request: Request, assistant_id: str, recurse: bool) -> dict[str, Any]:
     await authorize(request, "assistants", "read", {"assistant_id": assistant_id})
     core = core_of(request)
-    graph = core.graph((await core.assistant(assistant_id)).graph_id)
-    out: dict[str, Any] = {}
-    for name, spec in graph.builder.nodes.items():
-        if spec.subgraph is not None:
-            out[name] = {"graph_id": name, "input_schema": None, "output_schema": None}
-    return out
+    return core.subgraph_schemas((await core.assistant(assistant_id)).graph_id, recurse=recurse)
 
 
 @router.get("/assistants/{assistant_id}/subgraphs")
-async def get_subgraphs(request: Request, assistant_id: str) -> dict[str, Any]:
-    """Schemas of the graph's subgraphs, by namespace."""
-    return await _subgraphs(request, assistant_id)
+async def get_subgraphs(
+    request: Request, assistant_id: str, recurse: bool = False
+) -> dict[str, Any]:
+    """Schemas of the graph's subgraphs, by namespace (nested ones too with `recurse`)."""
+    return await _subgraphs(request, assistant_id, recurse)
 
 
 @router.get("/assistants/{assistant_id}/subgraphs/{namespace}")
-async def get_subgraph(request: Request, assistant_id: str, namespace: str) -> dict[str, Any]:
+async def get_subgraph(
+    request: Request, assistant_id: str, namespace: str, recurse: bool = False
+) -> dict[str, Any]:
     """The subgraph at one namespace (an empty object when there is none)."""
-    found = await _subgraphs(request, assistant_id)
+    found = await _subgraphs(request, assistant_id, recurse)
     return {k: v for k, v in found.items() if k == namespace}

@@ -16,7 +16,13 @@ from hitl_async.server.core import pick
 from hitl_async.server.deps import authorize, core_of, runs_of
 from hitl_async.server.errors import ApiError, unprocessable
 from hitl_async.server.records import ACTIVE_RUN_STATUSES, RunRecord
-from hitl_async.server.runs import RunOptions, RunService, run_json, stream_modes
+from hitl_async.server.runs import (
+    RunOptions,
+    RunService,
+    check_assistant_ref,
+    run_json,
+    stream_modes,
+)
 from hitl_async.server.schemas import BulkCancel, RunCreate
 
 __all__ = ["router"]
@@ -294,6 +300,7 @@ async def create_batch(request: Request, body: list[RunCreate]) -> list[dict[str
     """Several stateless background runs at once (each on a thread of its own); an unknown
     assistant or stream mode in any of them refuses the batch before one is created."""
     for item in body:
+        check_assistant_ref(item.assistant_id, core_of(request).graphs)
         await core_of(request).assistant(item.assistant_id)
         stream_modes(item.stream_mode)
     return [run_json(await _create(request, None, item)) for item in body]

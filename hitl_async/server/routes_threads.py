@@ -67,7 +67,7 @@ async def create_thread(request: Request, body: ThreadCreate) -> dict[str, Any]:
                 await core.delete_thread(record.thread_id, None)
             raise
         return thread_json(record)
-    return thread_json(record, full=False)
+    return thread_json(record)  # (an existing thread, with do_nothing: its interrupts too)
 
 
 def _query(body: ThreadSearch, filters: dict[str, Any] | None) -> ThreadQuery:

@@ -30,7 +30,14 @@ from hitl_async.server.run_log import CANCEL_EVENT, END_EVENT, RunLog, cancel_ke
 from hitl_async.server.webhooks import check_webhook
 from hitl_async.types import StreamMode
 
-__all__ = ["RunOptions", "RunService", "engine_modes", "run_json", "stream_modes"]
+__all__ = [
+    "RunOptions",
+    "RunService",
+    "check_assistant_ref",
+    "engine_modes",
+    "run_json",
+    "stream_modes",
+]
 
 _STRATEGIES = frozenset({"reject", "enqueue", "interrupt", "rollback"})
 _CLIENT_MODES = (
@@ -169,6 +176,7 @@ class RunService(RunLog):
         owner_metadata: Mapping[str, Any] | None = None,
     ) -> RunRecord:
         """Store a run and queue it; the checks that refuse it change nothing."""
+        check_assistant_ref(options.assistant_id, self.core.graphs)
         assistant = await self.core.assistant(options.assistant_id)
         modes = stream_modes(options.stream_mode)
         if options.webhook is not None:
@@ -397,3 +405,17 @@ def _checkpoint(options: RunOptions) -> dict[str, Any] | None:
     if options.checkpoint_id:
         return {"checkpoint_id": options.checkpoint_id}
     return None
+
+
+def check_assistant_ref(assistant_id: str, graphs: Mapping[str, Any]) -> None:
+    """A run's assistant is an id or a graph's name; anything else is 422 naming both (as
+    LangGraph's server: an unknown id is 404, an unknown name is not an id at all)."""
+    if assistant_id in graphs:
+        return
+    try:
+        uuid.UUID(assistant_id)
+    except ValueError:
+        raise unprocessable(
+            f"Invalid assistant: {assistant_id!r}. Must be either:\n- A valid assistant UUID, "
+            f"or\n- One of the registered graphs: {', '.join(graphs)}"
+        ) from None

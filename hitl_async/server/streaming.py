@@ -134,14 +134,24 @@ def _ref(config: Any) -> dict[str, Any] | None:
 
 def _with_checkpoint_refs(chunk: Any) -> Any:
     """A debug checkpoint event as LangGraph's server sends it: its payload also names the
-    checkpoint and its parent as `{checkpoint_id, thread_id, checkpoint_ns}`."""
+    checkpoint and its parent as `{checkpoint_id, thread_id, checkpoint_ns}`, and a subgraph
+    task's `state` config becomes its `checkpoint` (the config's `configurable`)."""
     if not isinstance(chunk, dict) or chunk.get("type") != "checkpoint":
         return chunk
     payload = chunk.get("payload")
     if not isinstance(payload, dict):
         return chunk
-    refs = {
+    refs: dict[str, Any] = {
         "checkpoint": _ref(payload.get("config")),
         "parent_checkpoint": _ref(payload.get("parent_config")),
     }
+    if isinstance(payload.get("tasks"), list):
+        refs["tasks"] = [_debug_task(t) for t in payload["tasks"]]
     return {**chunk, "payload": {**payload, **refs}}
+
+
+def _debug_task(task: Any) -> Any:
+    state = task.get("state") if isinstance(task, dict) else None
+    if not isinstance(state, dict) or not state.get("configurable"):
+        return task
+    return {**{k: v for k, v in task.items() if k != "state"}, "checkpoint": state["configurable"]}

@@ -114,15 +114,17 @@ class ThreadStates:
         checkpoint: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         graph = self.graph_of_thread(record)
-        if graph is None:
-            raise unprocessable(
+        if graph is None:  # (400, not 422: as LangGraph's server)
+            raise ApiError(
+                400,
                 f"thread {record.thread_id} has no graph yet: start a run on it first, or "
-                f"set metadata graph_id to one of {sorted(self.graphs)}"
+                f"set metadata graph_id to one of {sorted(self.graphs)}",
             )
         if as_node is not None and as_node not in graph.builder.nodes and as_node != "__start__":
-            raise unprocessable(
+            raise ApiError(
+                400,
                 f"as_node {as_node!r} is not a node of graph {graph.name!r}; nodes: "
-                f"{sorted(graph.builder.nodes)}"
+                f"{sorted(graph.builder.nodes)}",
             )
         if await self.records.active_runs(record.thread_id):
             raise ApiError(

@@ -24,7 +24,18 @@ import anyio
 import httpx
 from langgraph_sdk import get_client
 
-__all__ = ["STRICT_STEPS", "normalize", "run_script"]
+__all__ = [
+    "STRICT_STEPS",
+    "Normalizer",
+    "normalize",
+    "project_chunk",
+    "project_interrupts",
+    "project_run",
+    "project_state",
+    "project_thread",
+    "project_values",
+    "run_script",
+]
 
 STRICT_STEPS = {
     "resume unknown interrupt id": "hitl-async refuses it with 409 (UnknownInterruptError) and "
@@ -66,11 +77,11 @@ class Normalizer:
 normalize = Normalizer
 
 
-def _interrupts(items: Any) -> Any:
+def project_interrupts(items: Any) -> Any:
     return [{"id": i.get("id"), "value": i.get("value")} for i in items or []]
 
 
-def _thread(t: dict[str, Any]) -> dict[str, Any]:
+def project_thread(t: dict[str, Any]) -> dict[str, Any]:
     out = {
         "thread_id": t["thread_id"],
         "status": t["status"],
@@ -78,33 +89,34 @@ def _thread(t: dict[str, Any]) -> dict[str, Any]:
         "values": t.get("values"),
     }
     if "interrupts" in t:
-        out["interrupts"] = {k: _interrupts(v) for k, v in (t["interrupts"] or {}).items()}
+        out["interrupts"] = {k: project_interrupts(v) for k, v in (t["interrupts"] or {}).items()}
     return out
 
 
-def _state(s: dict[str, Any]) -> dict[str, Any]:
+def project_state(s: dict[str, Any]) -> dict[str, Any]:
     return {
         "values": s["values"],
         "next": s["next"],
         "tasks": [
-            {"name": t["name"], "interrupts": _interrupts(t["interrupts"])} for t in s["tasks"]
+            {"name": t["name"], "interrupts": project_interrupts(t["interrupts"])}
+            for t in s["tasks"]
         ],
-        "interrupts": _interrupts(s["interrupts"]),
+        "interrupts": project_interrupts(s["interrupts"]),
         "source": (s.get("metadata") or {}).get("source"),
         "step": (s.get("metadata") or {}).get("step"),
         "has_checkpoint": s["checkpoint_id"] is not None,
     }
 
 
-def _chunk(event: str, data: Any) -> Any:
+def project_chunk(event: str, data: Any) -> Any:
     if isinstance(data, dict) and "__interrupt__" in data:
-        return {**data, "__interrupt__": _interrupts(data["__interrupt__"])}
+        return {**data, "__interrupt__": project_interrupts(data["__interrupt__"])}
     if event == "metadata":
         return {"run_id": data["run_id"]}
     return data
 
 
-def _run(r: dict[str, Any]) -> dict[str, Any]:
+def project_run(r: dict[str, Any]) -> dict[str, Any]:
     kwargs = r.get("kwargs") or {}
     return {
         "run_id": r["run_id"],
@@ -143,7 +155,7 @@ async def run_script(url: str) -> list[dict[str, Any]]:
         return result
 
     async def collect(stream: Any) -> list[dict[str, Any]]:
-        return [{"event": p.event, "data": _chunk(p.event, p.data)} async for p in stream]
+        return [{"event": p.event, "data": project_chunk(p.event, p.data)} async for p in stream]
 
     found = await step(
         "assistants.search",
@@ -163,10 +175,12 @@ async def run_script(url: str) -> list[dict[str, Any]]:
         c.assistants.get_graph(agent),
         lambda g: sorted((e["source"], e["target"]) for e in g["edges"]),
     )
-    thread = await step("threads.create", c.threads.create(metadata={"user": "ada"}), _thread)
+    thread = await step(
+        "threads.create", c.threads.create(metadata={"user": "ada"}), project_thread
+    )
     tid = thread["thread_id"]
-    await step("threads.get new", c.threads.get(tid), _thread)
-    await step("threads.get_state new", c.threads.get_state(tid), _state)
+    await step("threads.get new", c.threads.get(tid), project_thread)
+    await step("threads.get_state new", c.threads.get_state(tid), project_state)
     await step(
         "runs.stream to interrupt",
         collect(
@@ -175,18 +189,18 @@ async def run_script(url: str) -> list[dict[str, Any]]:
             )
         ),
     )
-    await step("threads.get interrupted", c.threads.get(tid), _thread)
-    state = await step("threads.get_state interrupted", c.threads.get_state(tid), _state)
+    await step("threads.get interrupted", c.threads.get(tid), project_thread)
+    state = await step("threads.get_state interrupted", c.threads.get_state(tid), project_state)
     interrupt_id = state["interrupts"][0]["id"]
     await step(
         "threads.search interrupted",
         c.threads.search(status="interrupted", metadata={"user": "ada"}),
-        lambda ts: [_thread(t) for t in ts],
+        lambda ts: [project_thread(t) for t in ts],
     )
     bad = await step(
         "resume unknown interrupt id",
         c.runs.create(tid, "agent", command={"resume": {"0" * 32: "yes"}}),
-        _run,
+        project_run,
     )
     await step(
         "join after unknown resume", c.runs.join(tid, bad["run_id"]) if bad else anyio.sleep(0)
@@ -194,46 +208,48 @@ async def run_script(url: str) -> list[dict[str, Any]]:
     await step(
         "runs.wait resume",
         c.runs.wait(tid, "agent", command={"resume": {interrupt_id: "yes"}}),
-        _chunk_values,
+        project_values,
     )
-    await step("threads.get done", c.threads.get(tid), _thread)
+    await step("threads.get done", c.threads.get(tid), project_thread)
     await step("runs.list", c.runs.list(tid), lambda rs: [r["status"] for r in rs])
     await step(
         "threads.get_history",
         c.threads.get_history(tid, limit=10),
-        lambda hs: [_state(h) for h in hs],
+        lambda hs: [project_state(h) for h in hs],
     )
     await step(
         "resume a thread that is not interrupted",
         c.runs.wait(tid, "agent", command={"resume": "yes"}),
-        _chunk_values,
+        project_values,
     )
     await step(
         "threads.update_state as_node",
         c.threads.update_state(tid, {"decision": "vetoed"}, as_node="approve"),
         lambda r: sorted(r),
     )
-    await step("threads.get_state after update", c.threads.get_state(tid), _state)
-    await step("threads.update metadata", c.threads.update(tid, metadata={"k": 1}), _thread)
+    await step("threads.get_state after update", c.threads.get_state(tid), project_state)
+    await step("threads.update metadata", c.threads.update(tid, metadata={"k": 1}), project_thread)
     copied = await step("threads.copy", c.threads.copy(tid), lambda t: {"status": t["status"]})
     del copied
     await step(
-        "stateless runs.wait", c.runs.wait(None, "agent", input={"amount": 3}), _chunk_values
+        "stateless runs.wait", c.runs.wait(None, "agent", input={"amount": 3}), project_values
     )
     busy = (await c.threads.create())["thread_id"]
-    slow = await step("runs.create slow", c.runs.create(busy, "slow", input={"steps": 0}), _run)
+    slow = await step(
+        "runs.create slow", c.runs.create(busy, "slow", input={"steps": 0}), project_run
+    )
     await step(
         "runs.create reject while busy",
         c.runs.create(busy, "slow", input={"steps": 0}, multitask_strategy="reject"),
-        _run,
+        project_run,
     )
     await step("runs.cancel", c.runs.cancel(busy, slow["run_id"], wait=True))
-    await step("runs.get cancelled", c.runs.get(busy, slow["run_id"]), _run)
+    await step("runs.get cancelled", c.runs.get(busy, slow["run_id"]), project_run)
     await step(
-        "threads.get unknown", c.threads.get("00000000-0000-0000-0000-000000000000"), _thread
+        "threads.get unknown", c.threads.get("00000000-0000-0000-0000-000000000000"), project_thread
     )
     await step("threads.delete", c.threads.delete(tid))
-    await step("threads.get deleted", c.threads.get(tid), _thread)
+    await step("threads.get deleted", c.threads.get(tid), project_thread)
     await _store_steps(c, step)
     return steps
 
@@ -279,8 +295,8 @@ async def _store_steps(c: Any, step: Any) -> None:
     await step("store.get_item deleted", c.store.get_item(["users", "ada"], key="prefs"))
 
 
-def _chunk_values(values: Any) -> Any:
-    return _chunk("values", values)
+def project_values(values: Any) -> Any:
+    return project_chunk("values", values)
 
 
 async def _main(url: str) -> None:

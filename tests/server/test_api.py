@@ -172,8 +172,10 @@ async def test_strict_resume_errors(server: Proc) -> None:
 
     with pytest.raises(NotFoundError):
         await c.runs.create("00000000-0000-0000-0000-000000000000", "agent", input={"amount": 1})
+    with pytest.raises(UnprocessableEntityError, match="registered graphs: agent"):
+        await c.runs.create(tid, "no-such-graph", input={"amount": 1})  # neither id nor graph
     with pytest.raises(NotFoundError):
-        await c.runs.create(tid, "no-such-graph", input={"amount": 1})
+        await c.runs.create(tid, "00000000-0000-0000-0000-000000000000", input={"amount": 1})
     with pytest.raises(UnprocessableEntityError):
         await c.runs.create(tid, "agent", input={"amount": 1}, stream_mode="no-such-mode")
 

@@ -163,7 +163,7 @@ async def test_cancel_many_batch_and_prune(server: Proc) -> None:
     )
     assert [r["status"] for r in batch] == ["pending", "pending"]
     before = await c.threads.count()
-    with pytest.raises(NotFoundError):
+    with pytest.raises(UnprocessableEntityError):
         await c.runs.create_batch(
             [{"assistant_id": "slow", "input": {}}, {"assistant_id": "nope", "input": {}}]
         )

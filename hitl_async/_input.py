@@ -22,9 +22,28 @@ from hitl_async.types import Command, Send
 if TYPE_CHECKING:
     from hitl_async._run import Run
 
-__all__ = ["apply_input", "is_interrupt_id"]
+__all__ = ["ReplayBound", "apply_input", "is_interrupt_id"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
+
+
+class ReplayBound:
+    """A replay's bound for subgraphs that keep state (`checkpointer=True`): the first call of
+    each during the replaying run starts from its last checkpoint made before the replayed
+    parent checkpoint (later calls, e.g. in a loop, from its newest), as LangGraph does."""
+
+    __slots__ = ("checkpoint_id", "visited")
+
+    def __init__(self, checkpoint_id: str) -> None:
+        self.checkpoint_id = checkpoint_id
+        self.visited: set[str] = set()
+
+    def first_visit(self, ns: str) -> bool:
+        """Whether `ns` is called for the first time in this run (and note it)."""
+        if ns in self.visited:
+            return False
+        self.visited.add(ns)
+        return True
 
 
 def is_interrupt_id(key: Any) -> bool:
@@ -43,6 +62,8 @@ async def apply_input(run: Run, input: Any) -> None:
                 f"thread {run.thread_id!r} has no checkpoint to continue from: start it with "
                 "an input (a dict of state values)"
             )
+        if run.at is not None and run.parent is None:
+            _bound_replay(run)
         if run.saver is not None and run.head != run.cp.checkpoint_id:
             _fork(run)
         else:
@@ -53,6 +74,16 @@ async def apply_input(run: Run, input: Any) -> None:
             run.emit("values", run.stream_values())
     else:
         await _input(run, input)
+
+
+def _bound_replay(run: Run) -> None:
+    """Continuing from a checkpoint named in the config is a replay, as in LangGraph: subgraphs
+    that keep state start from what they had then (an edit's checkpoint, made after them, is
+    bounded by its parent)."""
+    bound = str(run.cp.checkpoint_id)
+    if run.cp.metadata.get("source") in ("update", "fork") and run.cp.parent_id:
+        bound = run.cp.parent_id
+    run.replay = ReplayBound(bound)
 
 
 def _fork(run: Run) -> None:

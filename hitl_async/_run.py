@@ -14,7 +14,7 @@ import anyio
 
 from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, new_checkpoint_id, now_iso
 from hitl_async._events import Namespace, RunEvents
-from hitl_async._input import apply_input
+from hitl_async._input import ReplayBound, apply_input
 from hitl_async._lease import ThreadLease
 from hitl_async._outbox import Outbox
 from hitl_async._runtime import no_heartbeat
@@ -140,6 +140,8 @@ class Run:
         self.control = RunControl()
         """Asks the run to stop at its next step (`invoke(..., control=)`; a subgraph's run
         shares its parent's)."""
+        self.replay: ReplayBound | None = None
+        """Set while the run replays a past checkpoint (shared with its subgraphs' runs)."""
         # What the store can do, checked once (hitl_async.checkpoint.capabilities).
         self.coordinated = isinstance(self.saver, LeaseStore)
         self.inboxed = isinstance(self.saver, InboxStore)
@@ -292,6 +294,19 @@ class Run:
                 self.head = head
         else:
             self.indexed = set()
+            self.prepare_tasks()
+
+    async def load_before(self, before: str) -> None:
+        """Load the namespace's last checkpoint made before `before` (a replay's bound); the
+        head stays the newest, so the run branches off it."""
+        saver, thread_id = self.saver, self.need_thread()
+        assert saver is not None
+        older = await saver.history(thread_id, self.ns, before=before, limit=1)
+        self.head = await self._head_id(saver, thread_id)
+        self.indexed = None
+        if older:
+            self.set_loaded(older[0])
+        else:
             self.prepare_tasks()
 
     def set_loaded(self, loaded: LoadedCheckpoint) -> None:

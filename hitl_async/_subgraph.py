@@ -109,7 +109,11 @@ async def _run_in(
     if run.cache is None:
         run.cache = parent.cache
     run.parents = {**parent.parents, parent.ns: str(parent.cp.checkpoint_id)}
-    await run.load()
+    run.replay = parent.replay
+    if run.replay is not None and graph.keeps_state and run.replay.first_visit(ns):
+        await run.load_before(run.replay.checkpoint_id)  # the state it had at the replayed step
+    else:
+        await run.load()
     stored = run.exists
     # A namespace of the calling task holds only this call; a shared one (checkpointer=True)
     # continues this call if its last checkpoint was made in the parent's current step (the

@@ -299,11 +299,18 @@ def _targets(
 
 
 async def _branch(
-    graph: GraphBase, branch: BranchSpec, fresh: Callable[[], Any], config: dict[str, Any]
+    graph: GraphBase,
+    branch: BranchSpec,
+    fresh: Callable[[], Any],
+    config: dict[str, Any],
+    extra: Any = None,
 ) -> list[str | Send]:
     # The state as the router's own input schema shows it (its first parameter's annotation),
-    # as LangGraph does, else as the graph's.
+    # as LangGraph does, else as the graph's, with the keys the node returned that are not
+    # state keys (LangGraph passes them through to its conditional edges).
     state = (branch.input_schema or graph.builder.schema).view(fresh())
+    if extra and branch.input_schema is None and isinstance(state, dict):
+        state = {**extra, **state}
     kwargs = {"config": config} if branch.wants_config else {}
     result = branch.path(state, **kwargs)
     if branch.is_async or inspect.isawaitable(result):
@@ -327,9 +334,11 @@ async def route(
     *,
     edges: bool = True,
     window: StepWindow | None = None,
+    returned: Any = None,
 ) -> list[tuple[str, Any]]:
     """The `NEXT` writes of a finished node: its edges, conditional edges and `goto`; a path
-    function sees the managed keys (`RemainingSteps`...) of the step `window` describes."""
+    function sees the managed keys (`RemainingSteps`...) of the step `window` describes, and
+    the other keys of the dict the node `returned`."""
     if edges and not goto:
         fixed = graph.plan.fixed_routes.get(node)
         if fixed is not None:  # plain edges only: the same writes every time
@@ -356,7 +365,7 @@ async def route(
             return cache[0]
 
         for b in branches:
-            targets.extend(await _branch(graph, b, fresh, config))
+            targets.extend(await _branch(graph, b, fresh, config, returned))
     writes: list[tuple[str, Any]] = [(NEXT, t) for t in targets]
     for barrier in graph.plan.barriers_of.get(node, ()):
         writes.append((barrier, node))
@@ -491,6 +500,7 @@ async def execute(
                 goto,
                 pad.config,
                 window=_window(pad, graph.builder.schema.managed),
+                returned=result if type(result) is dict else None,
             )
         if pad.call_sent and graph.builder.schema.kind != "root":  # (its @task calls')
             task.writes += graph.builder.schema.items(pad.call_sent, source=f"node {task.name!r}")

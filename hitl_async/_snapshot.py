@@ -14,6 +14,16 @@ if TYPE_CHECKING:
 __all__ = ["snapshot"]
 
 
+def _subgraph_config(run: Run, node: str, task_id: str) -> dict[str, Any] | None:
+    """For a task of a node that runs a subgraph, the config of the subgraph's state (its
+    namespace, for `get_state`), as LangGraph's snapshots give it; None for other tasks."""
+    if not run.graph.subgraphs_of(node):
+        return None
+    part = f"{node}:{task_id}"
+    ns = f"{run.ns}|{part}" if run.ns else part
+    return {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ns}}
+
+
 def snapshot(
     run: Run,
     *,
@@ -38,7 +48,7 @@ def snapshot(
             path=t.path,
             error=t.error_text,
             interrupts=t.pending,
-            state=None,
+            state=_subgraph_config(run, t.name, t.id),
             result=(
                 task_result(t.writes, root=root)
                 if t.done

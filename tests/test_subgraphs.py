@@ -89,7 +89,10 @@ def test_get_state_with_subgraphs_shows_the_nested_states() -> None:
     assert grand.next == ("ask",)
     assert grand.values == {"x": "first|before|prep"}
     assert grand.interrupts == snap.interrupts
-    assert graph.get_state(cfg).tasks[0].state is None
+    # without subgraphs=True: the config of the child's state (its namespace), as LangGraph
+    plain = graph.get_state(cfg).tasks[0].state
+    assert plain["configurable"]["checkpoint_ns"] == f"child:{snap.tasks[0].id}"
+    assert graph.get_state(plain).values == child.values
 
 
 def test_stream_subgraphs_yields_namespaced_events() -> None:

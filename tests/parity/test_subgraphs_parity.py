@@ -229,7 +229,12 @@ async def test_get_state_subgraphs_for_a_subgraph_called_in_a_node(saver: Any) -
     assert [i.value for i in task.state.interrupts] == ["Provide baz value"]
     ns = task.state.config["configurable"]["checkpoint_ns"]
     assert ns == f"node_2:{task.id}"
-    assert (await graph.aget_state(config)).tasks[0].state is None  # only when asked
+    # without subgraphs=True, the task's state is the config to read it with, as LangGraph's
+    plain = (await graph.aget_state(config)).tasks[0].state
+    assert plain == {
+        "configurable": {"thread_id": config["configurable"]["thread_id"], "checkpoint_ns": ns}
+    }
+    assert (await graph.aget_state(plain)).values == {"bar": "hi! foo"}
     assert await graph.ainvoke(Command(resume="baz"), config) == {"foo": "hi! foobaz"}
     assert (await graph.aget_state(config, subgraphs=True)).tasks == ()
 

@@ -25,6 +25,7 @@ from hitl_async._task import retry_delay
 from hitl_async._timeouts import call_timed, check_timeout, coerce_timeout
 from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
 from hitl_async.graph.state import is_async_callable
+from hitl_async.serde.serializer import register_types_from_signature
 from hitl_async.types import CachePolicy, RetryPolicy, TimeoutPolicy
 
 if TYPE_CHECKING:
@@ -355,6 +356,7 @@ class TaskFunction(Generic[P, T]):
         self.is_async = is_async_callable(func)
         self.timeout = coerce_timeout(timeout, self.name)
         check_timeout(self.name, self.is_async, self.timeout, "Task")
+        register_types_from_signature(inner)  # its arguments and result are stored
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> TaskFuture[T]:

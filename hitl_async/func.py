@@ -47,6 +47,7 @@ from hitl_async.constants import END, INTERRUPT, START
 from hitl_async.errors import GeneratorNotSupportedError, GraphInterrupt
 from hitl_async.graph.compiled import CompiledStateGraph
 from hitl_async.graph.state import StateGraph, is_async_callable
+from hitl_async.serde.serializer import register_types_from_signature
 from hitl_async.types import CachePolicy, Command, RetryPolicy, StateSnapshot, TimeoutPolicy
 
 if TYPE_CHECKING:
@@ -331,6 +332,7 @@ class entrypoint:
             raise GeneratorNotSupportedError(name)
         check_timeout(name, is_async_callable(func), self.timeout)
         node = _entry_node(func)
+        register_types_from_signature(func)  # its input, output and saved value are stored
         builder = StateGraph(_EntrypointState, self.context_schema)
         builder.add_node(
             name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import msgpack
@@ -61,6 +62,7 @@ __all__ = [
     "default_serializer",
     "register_type",
     "register_types_from_annotation",
+    "register_types_from_signature",
 ]
 
 _POOL_KEEP_BYTES = 64 * 1024  # a packer that produced more than this is not pooled (memory)
@@ -437,3 +439,16 @@ def register_types_from_annotation(tp: Any) -> None:
     annotations, dataclass fields and pydantic fields, recursively (cycles are fine).
     """
     walk_annotation(tp, register_type)
+
+
+def register_types_from_signature(func: Any) -> None:
+    """Register (as `register_types_from_annotation`) the types in a function's parameter and
+    return annotations: an `@entrypoint`'s input and output and a `@task`'s arguments and result
+    are stored in checkpoints as a graph's state is. Annotations that cannot be resolved are
+    skipped (such values still need `register_type`)."""
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # a forward reference to a local class, a string that is no type
+        return
+    for hint in hints.values():
+        register_types_from_annotation(hint)

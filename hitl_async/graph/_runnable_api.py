@@ -41,7 +41,16 @@ def json_schema(schema: Any, title: str) -> dict[str, Any]:
         hints = typing.get_type_hints(schema) if hasattr(schema, "__annotations__") else {}
         found = {"type": "object", "properties": {k: {} for k in hints}}
     found.setdefault("title", title)
+    if dataclasses.is_dataclass(schema) and found.get("required"):
+        hints = typing.get_type_hints(schema)
+        found["required"] = [k for k in found["required"] if not _optional(hints.get(k))]
     return found
+
+
+def _optional(hint: Any) -> bool:
+    """Whether a type admits None (`X | None`, `Optional[X]`): a dataclass field so typed is not
+    required in the JSON schema even without a default, as in LangGraph's."""
+    return hint is None or hint is type(None) or type(None) in typing.get_args(hint)
 
 
 def _model(schema: Any, name: str) -> Any:

@@ -1,0 +1,136 @@
+"""More of LangGraph's pregel, pydantic, state and large-case tests, restated and run on every
+driver: what a conditional edge sees of its node's return, a paused subgraph task's `state` in
+snapshots, pydantic values of the functional API kept across a pause, and which fields of a
+dataclass state the JSON schema requires."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Annotated, Any
+
+import pytest
+from pydantic import BaseModel
+from typing_extensions import TypedDict
+
+from hitl_async import END, START, Command, StateGraph, entrypoint, interrupt, task
+
+pytestmark = pytest.mark.anyio
+
+
+def cfg() -> dict[str, Any]:
+    return {"configurable": {"thread_id": uuid.uuid4().hex}}
+
+
+class Count(TypedDict):
+    n: int
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # (our UnknownStateKeyWarning for `hint`)
+async def test_a_conditional_edge_sees_the_extra_keys_its_node_returned(saver: Any) -> None:
+    """LangGraph's test_state_graph_packets (large cases): a node may hand its conditional edge
+    data that is no state key; the edge sees it (state keys as reduced), the state never does."""
+    seen: list[dict[str, Any]] = []
+
+    def route(data: dict) -> str:  # (a plain dict annotation: no input schema of its own)
+        seen.append(dict(data))
+        return END
+
+    g = StateGraph(Count)
+    g.add_node("agent", lambda s: {"n": s["n"] + 1, "hint": "extra"})
+    g.add_edge(START, "agent")
+    g.add_conditional_edges("agent", route)
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    assert await graph.ainvoke({"n": 1}, config) == {"n": 2}
+    assert seen == [{"n": 2, "hint": "extra"}]
+    assert (await graph.aget_state(config)).values == {"n": 2}
+
+
+async def test_a_paused_subgraph_task_shows_the_config_of_its_state(saver: Any) -> None:
+    """LangGraph's test_nested_graph_state (large cases): paused at the subgraph's
+    interrupt_before, the parent's snapshot (get_state and history alike) gives the subgraph
+    task a `state` that is the config of the subgraph's namespace, readable with get_state;
+    tasks of plain nodes have none."""
+    inner = StateGraph(Count)
+    inner.add_node("i1", lambda s: {"n": s["n"] + 1})
+    inner.add_node("i2", lambda s: {"n": s["n"] + 10})
+    inner.add_edge(START, "i1")
+    inner.add_edge("i1", "i2")
+    g = StateGraph(Count)
+    g.add_node("outer", lambda s: {"n": 100})
+    g.add_node("inner", inner.compile(interrupt_before=["i2"]))
+    g.add_edge(START, "outer")
+    g.add_edge("outer", "inner")
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    await graph.ainvoke({"n": 0}, config)
+    state = await graph.aget_state(config)
+    (sub,) = state.tasks
+    thread = config["configurable"]["thread_id"]
+    assert sub.state == {"configurable": {"thread_id": thread, "checkpoint_ns": f"inner:{sub.id}"}}
+    inner_state = await graph.aget_state(sub.state)
+    assert inner_state.values == {"n": 101} and inner_state.next == ("i2",)
+    shown = [
+        (h.metadata["step"], [t.state for t in h.tasks])
+        async for h in graph.aget_state_history(config)
+    ]
+    assert shown == [(1, [sub.state]), (0, [None]), (-1, [None])]
+
+
+class Form(BaseModel):
+    a: str
+    b: str | None = None
+
+
+async def test_pydantic_values_of_entrypoint_and_tasks_survive_a_pause(saver: Any) -> None:
+    """LangGraph's test_interrupt_functional_pydantic: an entrypoint whose input and tasks'
+    results are pydantic models (never registered by hand) pauses and resumes; the finished
+    task is not run again and its result comes back as the model."""
+    calls: list[str] = []
+
+    @task
+    def first(form: Form) -> Form:
+        calls.append("first")
+        return Form(a=form.a + "foo")
+
+    @task
+    def second(form: Form) -> dict:
+        return {"a": form.a + "bar", "b": form.b}
+
+    @entrypoint(checkpointer=saver)
+    async def flow(form: Form) -> dict:
+        pending = first(form)
+        answer = interrupt("b?")
+        done = await pending
+        assert isinstance(done, Form)
+        return await second(Form(a=done.a, b=answer))
+
+    config = cfg()
+    paused = await flow.ainvoke(Form(a=""), config)
+    assert [i.value for i in paused["__interrupt__"]] == ["b?"]
+    assert await flow.ainvoke(Command(resume="x"), config) == {"a": "foobar", "b": "x"}
+    assert calls == ["first"]
+
+
+def test_a_dataclass_state_requires_only_fields_without_default_or_none() -> None:
+    """LangGraph's test_state_schema_default_values (test_state.py): in the input and output
+    JSON schemas of a dataclass state, a field typed `X | None` is not required even without a
+    default; one without a default (or with `...`) is."""
+
+    @dataclasses.dataclass
+    class Form:
+        name: str
+        age: int | None
+        score: Annotated[float | None, "optional, annotated"]
+        nick: str | None = None
+        tags: list[str] = dataclasses.field(default_factory=list)
+        kind: str = dataclasses.field(default=...)  # type: ignore[assignment]
+
+    g = StateGraph(Form)
+    g.add_node("n", lambda s: s)
+    g.add_edge(START, "n")
+    graph = g.compile()
+    for schema in (graph.get_input_jsonschema(), graph.get_output_jsonschema()):
+        assert set(schema["required"]) == {"name", "kind"}
+        assert set(schema["properties"]) == {"name", "age", "score", "nick", "tags", "kind"}

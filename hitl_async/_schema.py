@@ -18,7 +18,16 @@ from typing_extensions import is_typeddict
 from hitl_async.errors import GraphValidationError, InvalidUpdateError
 from hitl_async.managed.base import ManagedValueMapping, managed_value_of
 
-__all__ = ["ROOT", "Field", "StateSchema", "UnknownStateKeyWarning", "update_as_items"]
+__all__ = [
+    "ROOT",
+    "Field",
+    "StateSchema",
+    "UnknownStateKeyWarning",
+    "annotated_with_class",
+    "first_param_hint",
+    "inferred_input_schema",
+    "update_as_items",
+]
 
 _MISSING: Any = object()
 
@@ -285,10 +294,9 @@ def update_as_items(value: Any, *, source: str = "update") -> list[tuple[str, An
     )
 
 
-def inferred_input_schema(fn: Any, state_schema: Any) -> Any | None:
-    """The input schema LangGraph infers for a node: the class its first parameter is annotated
-    with (a TypedDict, dataclass or pydantic model other than the state schema); None when the
-    annotation is absent, unresolvable or not such a class. The node then sees only its keys."""
+def first_param_hint(fn: Any) -> Any | None:
+    """The resolved annotation of a function's (or callable object's) first parameter; None
+    when it is absent or unresolvable."""
     if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
         # a callable object: the annotation of its __call__
         if isinstance(fn, type) or not inspect.isfunction(
@@ -298,9 +306,29 @@ def inferred_input_schema(fn: Any, state_schema: Any) -> Any | None:
         fn = fn.__call__
     try:
         first = next(iter(inspect.signature(fn).parameters.values()), None)
-        hint = get_type_hints(fn).get(first.name) if first is not None else None
+        return get_type_hints(fn).get(first.name) if first is not None else None
     except Exception:  # (an annotation naming what is not importable here: no inference)
         return None
+
+
+def annotated_with_class(fn: Any) -> bool:
+    """Whether a router's first parameter is annotated with a class that has annotations (any
+    state-like class, the state schema too): LangGraph then gives it the state alone, without
+    the extra keys its node returned."""
+    hint = first_param_hint(fn)
+    if not isinstance(hint, type):
+        return False
+    try:
+        return bool(get_type_hints(hint))
+    except Exception:
+        return False
+
+
+def inferred_input_schema(fn: Any, state_schema: Any) -> Any | None:
+    """The input schema LangGraph infers for a node: the class its first parameter is annotated
+    with (a TypedDict, dataclass or pydantic model other than the state schema); None when the
+    annotation is absent, unresolvable or not such a class. The node then sees only its keys."""
+    hint = first_param_hint(fn)
     if not isinstance(hint, type) or hint is state_schema:
         return None
     keyed = (

@@ -309,7 +309,7 @@ async def _branch(
     # as LangGraph does, else as the graph's, with the keys the node returned that are not
     # state keys (LangGraph passes them through to its conditional edges).
     state = (branch.input_schema or graph.builder.schema).view(fresh())
-    if extra and branch.input_schema is None and isinstance(state, dict):
+    if extra and not branch.typed and isinstance(state, dict):
         state = {**extra, **state}
     kwargs = {"config": config} if branch.wants_config else {}
     result = branch.path(state, **kwargs)

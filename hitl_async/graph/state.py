@@ -14,7 +14,7 @@ from hitl_async._node_policies import (
     apply_node_policies,
     handler_node_name,
 )
-from hitl_async._schema import StateSchema, inferred_input_schema
+from hitl_async._schema import StateSchema, annotated_with_class, inferred_input_schema
 from hitl_async._timeouts import coerce_timeout
 from hitl_async.constants import END, RESERVED, START, plain_name
 from hitl_async.errors import GraphValidationError, InvalidCheckpointerError
@@ -99,6 +99,9 @@ class BranchSpec:
     wants_config: bool
     input_schema: StateSchema | None = None
     """The router's own input schema (its first parameter's annotation), if not the state's."""
+    typed: bool = False
+    """Its first parameter is annotated with a state-like class (the state's too): it does not
+    see the extra keys its node returned."""
 
 
 class StateGraph:
@@ -311,6 +314,7 @@ class StateGraph:
                 is_async=is_async_callable(path),
                 wants_config="config" in _params(path),
                 input_schema=self._router_schema(path),
+                typed=annotated_with_class(path),
             )
         )
         return self

@@ -16,7 +16,17 @@ if TYPE_CHECKING:
     from hitl_async._task import Task
     from hitl_async.types import Interrupt
 
-__all__ = ["emit_checkpoint", "emit_task_result", "emit_task_start"]
+__all__ = ["emit_checkpoint", "emit_task_result", "emit_task_start", "subgraph_config"]
+
+
+def subgraph_config(run: Run, node: str, task_id: str) -> dict[str, Any] | None:
+    """For a task of a node that runs a subgraph, the config of the subgraph's state (its
+    namespace, for `get_state`), as LangGraph's snapshots give it; None for other tasks."""
+    if not run.graph.subgraphs_of(node):
+        return None
+    part = f"{node}:{task_id}"
+    ns = f"{run.ns}|{part}" if run.ns else part
+    return {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ns}}
 
 
 def emit_checkpoint(run: Run, pending: Mapping[str, tuple[Interrupt, ...]] | None = None) -> None:
@@ -39,7 +49,7 @@ def emit_checkpoint(run: Run, pending: Mapping[str, tuple[Interrupt, ...]] | Non
                     {"value": i.value, "id": i.id, "response_schema": i.response_schema}
                     for i in (t.pending if pending is None else pending.get(t.id, ()))
                 ),
-                "state": _subgraph_config(run, t),
+                "state": subgraph_config(run, t.name, t.id),
             }
             for t in run.tasks
             if not t.done
@@ -47,20 +57,6 @@ def emit_checkpoint(run: Run, pending: Mapping[str, tuple[Interrupt, ...]] | Non
     }
     run.emit("checkpoints", payload)
     _emit_debug(run, "checkpoint", cp.step, payload)
-
-
-def _subgraph_config(run: Run, t: Task) -> dict[str, Any] | None:
-    """As LangGraph: a task whose node runs a subgraph carries the config of the subgraph's
-    namespace (a sign that its checkpoints exist), any other task None."""
-    if not run.graph.subgraphs_of(t.name):
-        return None
-    ns = f"{t.name}:{t.id}"
-    return {
-        "configurable": {
-            "thread_id": run.thread_id,
-            "checkpoint_ns": f"{run.ns}|{ns}" if run.ns else ns,
-        }
-    }
 
 
 _INTERNAL_METADATA = frozenset(

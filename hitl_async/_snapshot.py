@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hitl_async._payloads import subgraph_config
 from hitl_async._run import with_finished
 from hitl_async._task import listed_order, task_result
 from hitl_async.types import PregelTask, StateSnapshot
@@ -12,16 +13,6 @@ if TYPE_CHECKING:
     from hitl_async._run import Run
 
 __all__ = ["snapshot"]
-
-
-def _subgraph_config(run: Run, node: str, task_id: str) -> dict[str, Any] | None:
-    """For a task of a node that runs a subgraph, the config of the subgraph's state (its
-    namespace, for `get_state`), as LangGraph's snapshots give it; None for other tasks."""
-    if not run.graph.subgraphs_of(node):
-        return None
-    part = f"{node}:{task_id}"
-    ns = f"{run.ns}|{part}" if run.ns else part
-    return {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ns}}
 
 
 def snapshot(
@@ -48,7 +39,7 @@ def snapshot(
             path=t.path,
             error=t.error_text,
             interrupts=t.pending,
-            state=_subgraph_config(run, t.name, t.id),
+            state=subgraph_config(run, t.name, t.id),
             result=(
                 task_result(t.writes, root=root)
                 if t.done

@@ -131,10 +131,12 @@ async def _run_in(
     while await run.tick():
         pass
     paused = bool(run.tasks) and any(not t.done for t in run.tasks)
-    # checkpointer=False: a fresh call that ran to its end leaves nothing in the store, as in
-    # LangGraph ("exit" durability kept it in memory); a pause is stored, so that its answer
-    # resumes it where it paused, and so is the end of a resumed call (its pause is cleared).
-    if paused or stored or not graph.stateless:
+    # checkpointer=False, or durability="exit" (but for checkpointer=True): a fresh call that
+    # ran to its end leaves nothing in the store, as in LangGraph; a pause is stored, so that
+    # its answer resumes it where it paused, and so is the end of a resumed call (its pause is
+    # cleared).
+    quiet = run.durability == "exit" and not graph.keeps_state
+    if paused or stored or not quiet:
         await run.finish()
     if paused:
         pause = GraphInterrupt(run.interrupts)

@@ -134,3 +134,83 @@ def test_a_dataclass_state_requires_only_fields_without_default_or_none() -> Non
     for schema in (graph.get_input_jsonschema(), graph.get_output_jsonschema()):
         assert set(schema["required"]) == {"name", "kind"}
         assert set(schema["properties"]) == {"name", "age", "score", "nick", "tags", "kind"}
+
+
+def inner_outer(saver: Any, **inner_kw: Any) -> Any:
+    """START -> outer -> inner (a subgraph i1 -> i2), counting in `n`."""
+    inner = StateGraph(Count)
+    inner.add_node("i1", lambda s: {"n": s["n"] + 1})
+    inner.add_node("i2", lambda s: {"n": s["n"] + 10})
+    inner.add_edge(START, "i1")
+    inner.add_edge("i1", "i2")
+    g = StateGraph(Count)
+    g.add_node("outer", lambda s: {"n": 100})
+    g.add_node("inner", inner.compile(**inner_kw))
+    g.add_edge(START, "outer")
+    g.add_edge("outer", "inner")
+    return g.compile(checkpointer=saver)
+
+
+async def test_checkpoint_events_give_a_subgraph_task_the_config_of_its_state(saver: Any) -> None:
+    """LangGraph's test_debug_subgraphs: a `checkpoints` event lists the subgraph node's next
+    task with the same `state` (the config of its namespace) as the history shows."""
+    graph = inner_outer(saver)
+    config = cfg()
+    events = [c async for c in graph.astream({"n": 0}, config, stream_mode="checkpoints")]
+    (before_inner,) = [e for e in events if e["next"] == ["inner"]]
+    (task,) = before_inner["tasks"]
+    thread = config["configurable"]["thread_id"]
+    assert task["state"] == {
+        "configurable": {"thread_id": thread, "checkpoint_ns": f"inner:{task['id']}"}
+    }
+    snaps = [h async for h in graph.aget_state_history(config)]
+    (snap,) = [h for h in snaps if h.next == ("inner",)]
+    assert snap.tasks[0].state == task["state"]
+    assert all(e["tasks"][0]["state"] is None for e in events if e["next"] == ["outer"])
+
+
+@pytest.mark.parametrize("durability", ["exit", "sync"])
+async def test_under_exit_durability_a_finished_subgraph_stores_nothing(
+    saver: Any, durability: str
+) -> None:
+    """LangGraph's test_debug_nested_subgraphs (durability="exit"): a subgraph call that runs
+    to its end under durability="exit" leaves no checkpoint in its namespace (under "sync" it
+    leaves its steps)."""
+    graph = inner_outer(saver)
+    config = cfg()
+    chunks = [
+        c async for c in graph.astream({"n": 0}, config, stream_mode="tasks", durability=durability)
+    ]
+    task_id = next(c["id"] for c in chunks if c["name"] == "inner" and "input" in c)
+    sub = {
+        "configurable": {
+            "thread_id": config["configurable"]["thread_id"],
+            "checkpoint_ns": f"inner:{task_id}",
+        }
+    }
+    stored = [h async for h in graph.aget_state_history(sub)]
+    assert (await graph.aget_state(config)).values == {"n": 111}
+    if durability == "exit":
+        assert stored == []
+    else:
+        assert stored[0].values == {"n": 111}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # (our UnknownStateKeyWarning for `hint`)
+async def test_a_router_annotated_with_the_state_does_not_see_extra_keys(saver: Any) -> None:
+    """LangGraph's test_input_schema_conditional_edge (test_state.py): a router whose parameter
+    is annotated with a state class sees the state alone, not the other keys its node
+    returned."""
+    seen: list[dict[str, Any]] = []
+
+    def route(state: Count) -> str:
+        seen.append(dict(state))
+        return END
+
+    g = StateGraph(Count)
+    g.add_node("agent", lambda s: {"n": s["n"] + 1, "hint": "extra"})
+    g.add_edge(START, "agent")
+    g.add_conditional_edges("agent", route)
+    graph = g.compile(checkpointer=saver)
+    await graph.ainvoke({"n": 1}, cfg())
+    assert seen == [{"n": 2}]

@@ -187,6 +187,7 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
                 goto,
                 run.config,
                 window=StepWindow(run.steps_run, run.limit),
+                returned=u.values if type(u.values) is dict else None,
             )
             writes.append((node, items + targets))
             # The update stands for the step's pending task of that node: history shows it as

@@ -104,6 +104,39 @@ class BranchSpec:
     see the extra keys its node returned."""
 
 
+def _as_action(node: str, action: Any) -> tuple[Any, Callable[..., Any]]:
+    """A node's action as the engine calls it, with the compiled graph it runs if it is one:
+    a subgraph (`SubgraphNode`), a LangChain Runnable, ToolNode... (invoked, not called), a dict
+    of those (LangChain's `RunnableParallel`, as LangGraph coerces it), or a callable."""
+    from hitl_async.graph.compiled import CompiledStateGraph
+
+    if isinstance(action, CompiledStateGraph):
+        from hitl_async._subgraph import SubgraphNode
+
+        return action, SubgraphNode(action)
+    if is_runnable(action):
+        return None, RunnableNode(action)
+    if isinstance(action, dict):
+        return None, RunnableNode(_parallel(node, action))
+    if not callable(action):
+        raise GraphValidationError(f"node {node!r}: action {action!r} is not callable")
+    return None, action
+
+
+def _parallel(node: str, steps: dict[str, Any]) -> Any:
+    """A node given as a dict of runnables or functions runs them on the state side by side and
+    writes each one's output to its key (LangChain's `RunnableParallel`, as LangGraph coerces
+    it)."""
+    try:
+        from langchain_core.runnables import RunnableParallel
+    except ImportError:
+        raise GraphValidationError(
+            f"node {node!r}: a dict of runnables needs langchain-core (pip install "
+            "'hitl-async[langchain]'), or give the node a function"
+        ) from None
+    return RunnableParallel(steps)
+
+
 class StateGraph:
     """A graph whose nodes read a shared state and return updates to it.
 
@@ -144,7 +177,7 @@ class StateGraph:
     def add_node(
         self,
         node: str | Callable[..., Any] | SupportsInvoke,
-        action: Callable[..., Any] | SupportsInvoke | None = None,
+        action: Callable[..., Any] | SupportsInvoke | dict[str, Any] | None = None,
         *,
         defer: bool = False,
         metadata: dict[str, Any] | None = None,
@@ -173,17 +206,7 @@ class StateGraph:
         if node in self.nodes:
             raise GraphValidationError(f"node {node!r} is already in the graph")
         policy = coerce_timeout(timeout, node)
-        from hitl_async.graph.compiled import CompiledStateGraph
-
-        subgraph = action if isinstance(action, CompiledStateGraph) else None
-        if subgraph is not None:
-            from hitl_async._subgraph import SubgraphNode
-
-            action = SubgraphNode(subgraph)
-        elif is_runnable(action):  # a LangChain Runnable, ToolNode, ...: invoked, not called
-            action = RunnableNode(action)
-        if not callable(action):
-            raise GraphValidationError(f"node {node!r}: action {action!r} is not callable")
+        subgraph, action = _as_action(node, action)
         retry: tuple[RetryPolicy, ...]
         if retry_policy is None:
             retry = ()

@@ -23,15 +23,20 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from hitl_async.checkpoint.tuples import LangGraphReads
+from hitl_async.checkpoint.tuples import CheckpointTuple, LangGraphReads
 
 if TYPE_CHECKING:
     from hitl_async.checkpoint.capabilities import Capability
 
 __all__ = [
+    "BaseCheckpointSaver",
     "BaseSaver",
     "BlobRecord",
+    "ChannelVersions",
+    "Checkpoint",
+    "CheckpointMetadata",
     "CheckpointRecord",
+    "CheckpointTuple",
     "Commit",
     "InboxEntry",
     "Lease",
@@ -364,3 +369,16 @@ class BaseSaver(LangGraphReads, ABC):
     @abstractmethod
     async def list_threads(self, *, limit: int | None = None) -> list[str]:
         """Ids of threads that have at least one checkpoint, in no guaranteed order."""
+
+
+# LangGraph's names (`langgraph.checkpoint.base`), for code ported from it: annotations of
+# fixtures and helpers, and the tuples `get_tuple`/`list` return.
+BaseCheckpointSaver = BaseSaver
+"""LangGraph's checkpointer base class: every saver here is a `BaseSaver`."""
+Checkpoint = dict[str, Any]
+"""A checkpoint as `get_tuple(...).checkpoint` shows it (LangGraph's TypedDict: v, id, ts,
+channel_values, channel_versions, versions_seen)."""
+CheckpointMetadata = dict[str, Any]
+"""A checkpoint's metadata (source, step, parents, and the run's own keys)."""
+ChannelVersions = dict[str, Any]
+"""Channel name to version, as in `Checkpoint["channel_versions"]`."""

@@ -1,0 +1,2 @@
+"""Where LangGraph keeps names code ported from it (its own tests above all) imports from its
+private `langgraph._internal` package; only names whose values mean the same here."""

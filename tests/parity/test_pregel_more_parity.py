@@ -6,6 +6,7 @@ dataclass state the JSON schema requires."""
 from __future__ import annotations
 
 import dataclasses
+import operator
 import uuid
 from typing import Annotated, Any
 
@@ -13,7 +14,16 @@ import pytest
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from hitl_async import END, START, Command, StateGraph, entrypoint, interrupt, task
+from hitl_async import (
+    END,
+    START,
+    Command,
+    RetryPolicy,
+    StateGraph,
+    entrypoint,
+    interrupt,
+    task,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -214,3 +224,108 @@ async def test_a_router_annotated_with_the_state_does_not_see_extra_keys(saver: 
     graph = g.compile(checkpointer=saver)
     await graph.ainvoke({"n": 1}, cfg())
     assert seen == [{"n": 2}]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # (our UnknownStateKeyWarning for `hint`)
+async def test_update_state_as_a_node_hands_its_extra_keys_to_the_edge(saver: Any) -> None:
+    """LangGraph's test_state_graph_packets (the edit after the pause): update_state applied as
+    the node that wrote last re-routes through that node's conditional edge, which sees the
+    update's keys that are no state keys; the state does not keep them."""
+    seen: list[dict[str, Any]] = []
+
+    def route(data: dict) -> str:
+        seen.append(dict(data))
+        return "tool" if data["n"] < 5 else END
+
+    g = StateGraph(Count)
+    g.add_node("agent", lambda s: {"n": s["n"] + 1, "hint": "from node"})
+    g.add_node("tool", lambda s: {"n": s["n"]})
+    g.add_edge(START, "agent")
+    g.add_conditional_edges("agent", route, ["tool", END])
+    g.add_edge("tool", "agent")
+    graph = g.compile(checkpointer=saver, interrupt_before=["tool"])
+    config = cfg()
+    await graph.ainvoke({"n": 0}, config)
+    assert seen == [{"n": 1, "hint": "from node"}]
+    await graph.aupdate_state(config, {"n": 7, "hint": "from edit"})
+    assert seen[-1] == {"n": 7, "hint": "from edit"}
+    state = await graph.aget_state(config)
+    assert state.values == {"n": 7} and state.next == ()
+
+
+async def test_a_node_given_as_a_dict_of_runnables_writes_each_key(saver: Any) -> None:
+    """LangGraph's test_state_graph_packets (async variant): `add_node("agent", {"n": r})`
+    runs each runnable of the dict on the state and writes its output to its key (LangChain's
+    RunnableParallel, as LangGraph coerces a dict)."""
+    from langchain_core.runnables import RunnableLambda
+
+    g = StateGraph(Count)
+    g.add_node("agent", {"n": RunnableLambda(lambda s: s["n"] * 10)})
+    g.add_edge(START, "agent")
+    graph = g.compile(checkpointer=saver)
+    assert await graph.ainvoke({"n": 4}, cfg()) == {"n": 40}
+
+
+class Total(TypedDict):
+    value: Annotated[int, operator.add]
+
+
+async def test_a_failed_step_keeps_the_finished_siblings_writes_and_the_error(
+    saver: Any,
+) -> None:
+    """LangGraph's test_pending_writes_resume: after a step in which `one` finished and `two`
+    failed, the head's pending writes (`get_tuple`) are `one`'s write and `two`'s error, no
+    more; running on does not call `one` again."""
+    calls = {"one": 0, "two": 0}
+
+    def one(state: Total) -> dict[str, Any]:
+        calls["one"] += 1
+        return {"value": 2}
+
+    def two(state: Total) -> dict[str, Any]:
+        calls["two"] += 1
+        raise ConnectionError("I'm not good")
+
+    g = StateGraph(Total)
+    g.add_node("one", one)
+    g.add_node(
+        "two", two, retry_policy=RetryPolicy(max_attempts=2, initial_interval=0, jitter=False)
+    )
+    g.add_edge(START, "one")
+    g.add_edge(START, "two")
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    with pytest.raises(ConnectionError, match="I'm not good"):
+        await graph.ainvoke({"value": 1}, config)
+    assert calls == {"one": 1, "two": 2}
+    head = await saver.aget_tuple(config)
+    writes = sorted((channel, value) for _, channel, value in head.pending_writes)
+    assert writes == [("__error__", 'ConnectionError("I\'m not good")'), ("value", 2)]
+    ids = {task for task, channel, _ in head.pending_writes}
+    assert len(ids) == 2
+    with pytest.raises(ConnectionError, match="I'm not good"):
+        await graph.ainvoke(None, config)
+    assert calls == {"one": 1, "two": 4}
+
+
+async def test_the_names_langgraph_tests_import_for_savers_and_task_paths(saver: Any) -> None:
+    """LangGraph's tests annotate fixtures with `checkpoint.base.BaseCheckpointSaver`, compare
+    `get_tuple` results with `CheckpointTuple`s, and task paths with `_internal._constants`
+    PULL and PUSH: the same names here mean the same things."""
+    from hitl_async._internal._constants import PULL, PUSH
+    from hitl_async.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
+    from hitl_async.types import Send
+
+    assert isinstance(saver, BaseCheckpointSaver)
+    g = StateGraph(Count)
+    g.add_node("a", lambda s: {"n": 1})
+    g.add_node("b", lambda s: {"n": 2})
+    g.add_edge(START, "a")
+    g.add_conditional_edges("a", lambda s: [Send("b", s)], ["b"])
+    graph = g.compile(checkpointer=saver, interrupt_before=["a", "b"])
+    config = cfg()
+    await graph.ainvoke({"n": 0}, config)
+    assert [t.path for t in (await graph.aget_state(config)).tasks] == [(PULL, "a")]
+    await graph.ainvoke(None, config)
+    assert [t.path for t in (await graph.aget_state(config)).tasks] == [(PUSH, 0, False)]
+    assert isinstance(await saver.aget_tuple(config), CheckpointTuple)

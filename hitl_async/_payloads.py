@@ -30,9 +30,12 @@ def subgraph_config(run: Run, node: str, task_id: str) -> dict[str, Any] | None:
 
 
 def emit_checkpoint(run: Run, pending: Mapping[str, tuple[Interrupt, ...]] | None = None) -> None:
-    """The run's current checkpoint, in `checkpoints` and `debug` mode; `pending`: each task's
-    unanswered interrupts as the checkpoint was loaded (a resuming run has answered them)."""
+    """The run's current checkpoint, in `checkpoints` and `debug` mode (none without a
+    checkpointer, nor in a `checkpointer=False` subgraph, as in LangGraph); `pending`: each
+    task's unanswered interrupts as the checkpoint was loaded (a resuming run answered them)."""
     if "checkpoints" not in run.modes and "debug" not in run.modes:
+        return
+    if run.saver is None or run.graph.stateless:
         return
     cp = run.cp
     payload = {

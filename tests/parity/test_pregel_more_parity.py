@@ -329,3 +329,27 @@ async def test_the_names_langgraph_tests_import_for_savers_and_task_paths(saver:
     await graph.ainvoke(None, config)
     assert [t.path for t in (await graph.aget_state(config)).tasks] == [(PUSH, 0, False)]
     assert isinstance(await saver.aget_tuple(config), CheckpointTuple)
+
+
+async def test_debug_shows_checkpoints_only_with_a_checkpointer(saver: Any) -> None:
+    """LangGraph's test_in_one_fan_out_out_one_graph_state: a graph compiled without a
+    checkpointer streams `debug` task events but no checkpoint events (with one, a checkpoint
+    event per step, from the input's at -1)."""
+    g = StateGraph(Count)
+    g.add_node("a", lambda s: {"n": s["n"] + 1})
+    g.add_edge(START, "a")
+    plain = [
+        (c["type"], c["step"]) async for c in g.compile().astream({"n": 0}, stream_mode="debug")
+    ]
+    assert plain == [("task", 1), ("task_result", 1)]
+    kept = [
+        (c["type"], c["step"])
+        async for c in g.compile(checkpointer=saver).astream({"n": 0}, cfg(), stream_mode="debug")
+    ]
+    assert kept == [
+        ("checkpoint", -1),
+        ("checkpoint", 0),
+        ("task", 1),
+        ("task_result", 1),
+        ("checkpoint", 1),
+    ]

@@ -292,7 +292,12 @@ def is_runnable(obj: Any) -> bool:
     rather than called: it has one of them and is not a plain function."""
     if inspect.isfunction(obj) or inspect.ismethod(obj):
         return False
-    return callable(getattr(obj, "ainvoke", None)) or callable(getattr(obj, "invoke", None))
+    # Looked up on the class, so an object that answers any attribute (a unittest.mock.Mock
+    # used as a node) is called, as LangGraph calls it, not taken for a Runnable.
+    cls = type(obj)
+    return any(
+        inspect.getattr_static(cls, name, None) is not None for name in ("ainvoke", "invoke")
+    )
 
 
 class RunnableNode:

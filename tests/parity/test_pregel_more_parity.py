@@ -353,3 +353,23 @@ async def test_debug_shows_checkpoints_only_with_a_checkpointer(saver: Any) -> N
         ("task_result", 1),
         ("checkpoint", 1),
     ]
+
+
+async def test_a_mock_as_a_node_is_called(saver: Any) -> None:
+    """LangGraph's test_fork_always_re_runs_nodes uses `unittest.mock.Mock(side_effect=...)` as
+    a node: it is called with the state like a function (not taken for a Runnable because it
+    answers every attribute), and a fork reruns it."""
+    from unittest.mock import Mock
+
+    add_one = Mock(side_effect=lambda total: 1)
+    g = StateGraph(Annotated[int, operator.add])
+    g.add_node("add_one", add_one)
+    g.add_edge(START, "add_one")
+    g.add_conditional_edges("add_one", lambda total: "add_one" if total < 4 else END)
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    assert await graph.ainvoke(1, config) == 4
+    assert add_one.call_count == 3
+    first = [s async for s in graph.aget_state_history(config)][-2]  # before the first call
+    assert await graph.ainvoke(None, first.config) == 4
+    assert add_one.call_count == 6

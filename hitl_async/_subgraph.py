@@ -110,7 +110,11 @@ async def _run_in(
         run.cache = parent.cache
     run.parents = {**parent.parents, parent.ns: str(parent.cp.checkpoint_id)}
     run.replay = parent.replay
-    if run.replay is not None and graph.keeps_state and run.replay.first_visit(ns):
+    run.address = parent.address
+    if run.address.get(ns) and run.replay is not None and run.replay.first_visit(ns):
+        run.at = run.address[ns]  # the subgraph checkpoint the root run was given: from it
+        await run.load()
+    elif run.replay is not None and graph.keeps_state and run.replay.first_visit(ns):
         await run.load_before(run.replay.checkpoint_id)  # the state it had at the replayed step
     else:
         await run.load()
@@ -118,7 +122,9 @@ async def _run_in(
     # A namespace of the calling task holds only this call; a shared one (checkpointer=True)
     # continues this call if its last checkpoint was made in the parent's current step (the
     # task is rerun after a pause), else takes the input as a new run on the kept state.
-    if run.exists and (not graph.keeps_state or run.cp.metadata.get("parents") == run.parents):
+    # (A checkpoint the root run was given to start from is continued, whatever made it.)
+    continues = run.at is not None or not graph.keeps_state
+    if run.exists and (continues or run.cp.metadata.get("parents") == run.parents):
         answers = {i.id: pad.answers[i.id] for _, i in run.pending() if i.id in pad.answers}
         if answers:
             await apply_input(run, Command(resume=answers))

@@ -132,7 +132,13 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
                 interrupt_after if interrupt_after is not None else self.interrupt_after_nodes
             ),
         )
+        conf = run.config.get("configurable") or {}
+        if conf.get("checkpoint_ns"):  # a subgraph's checkpoint config, as LangGraph: the root
+            # starts from the parent checkpoint its map names, the subgraph from its own
+            run.address = dict(conf.get("checkpoint_map") or {})
+            run.at = run.address.get("")
         run.ns = ""  # a root run's namespace, whatever `checkpoint_ns` says, as in LangGraph
+        run.parents = {}
         run.context = self._context(context)
         if "messages" in modes:  # (message, metadata) events from the stream_messages handler
             events = run.events  # thread-safe: model callbacks may run in worker threads

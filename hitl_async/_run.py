@@ -308,19 +308,6 @@ class Run:
             self.indexed = set()
             self.prepare_tasks()
 
-    async def load_before(self, before: str) -> None:
-        """Load the namespace's last checkpoint made before `before` (a replay's bound); the
-        head stays the newest, so the run branches off it."""
-        saver, thread_id = self.saver, self.need_thread()
-        assert saver is not None
-        older = await saver.history(thread_id, self.ns, before=before, limit=1)
-        self.head = await self._head_id(saver, thread_id)
-        self.indexed = None
-        if older:
-            self.set_loaded(older[0])
-        else:
-            self.prepare_tasks()
-
     def set_loaded(self, loaded: LoadedCheckpoint) -> None:
         """Make a stored checkpoint current, with the input's pending update folded in."""
         self.cp = EngineCheckpoint.decode(loaded, self.serde)

@@ -115,7 +115,7 @@ async def _run_in(
         run.at = run.address[ns]  # the subgraph checkpoint the root run was given: from it
         await run.load()
     elif run.replay is not None and graph.keeps_state and run.replay.first_visit(ns):
-        await run.load_before(run.replay.checkpoint_id)  # the state it had at the replayed step
+        await _load_before(run, run.replay.checkpoint_id)  # its state at the replayed step
     else:
         await run.load()
     stored = run.exists
@@ -149,6 +149,21 @@ async def _run_in(
         pause.reruns = any(t.reruns for t in run.tasks if not t.done)  # a NodeInterrupt's
         raise pause
     return run.output()
+
+
+async def _load_before(run: Run, before: str) -> None:
+    """Load the namespace's last checkpoint made before `before` (a replay's bound); the head
+    stays the newest, so the run branches off it."""
+    saver, thread_id = run.saver, run.need_thread()
+    assert saver is not None
+    older = await saver.history(thread_id, run.ns, before=before, limit=1)
+    head = await saver.load(thread_id, run.ns)
+    run.head = head.record.checkpoint_id if head is not None else None
+    run.indexed = None
+    if older:
+        run.set_loaded(older[0])
+    else:
+        run.prepare_tasks()
 
 
 class SubgraphNode:

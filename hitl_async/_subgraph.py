@@ -137,12 +137,12 @@ async def _run_in(
     while await run.tick():
         pass
     paused = bool(run.tasks) and any(not t.done for t in run.tasks)
-    # checkpointer=False, or durability="exit" (but for checkpointer=True): a fresh call that
-    # ran to its end leaves nothing in the store, as in LangGraph; a pause is stored, so that
-    # its answer resumes it where it paused, and so is the end of a resumed call (its pause is
-    # cleared).
+    # checkpointer=False, or durability="exit" (but for checkpointer=True): a call that ran to
+    # its end leaves nothing in the store, as in LangGraph; a pause is stored, so that its
+    # answer resumes it where it paused. With checkpointer=False (whose pause LangGraph does
+    # not keep) the end of a resumed call is stored too, to clear that pause.
     quiet = run.durability == "exit" and not graph.keeps_state
-    if paused or stored or not quiet:
+    if paused or (stored and graph.stateless) or not quiet:
         await run.finish()
     if paused:
         pause = GraphInterrupt(run.interrupts)

@@ -373,3 +373,18 @@ async def test_a_mock_as_a_node_is_called(saver: Any) -> None:
     first = [s async for s in graph.aget_state_history(config)][-2]  # before the first call
     assert await graph.ainvoke(None, first.config) == 4
     assert add_one.call_count == 6
+
+
+async def test_under_exit_durability_a_resumed_subgraph_keeps_only_its_pause(saver: Any) -> None:
+    """LangGraph's test_doubly_nested_graph_state (durability="exit"): a subgraph paused at its
+    interrupt_before stores that pause; resumed and run to its end, it stores nothing more, so
+    its history (read through the parent's task `state`) is the one paused checkpoint."""
+    graph = inner_outer(saver, interrupt_before=["i2"])
+    config = cfg()
+    await graph.ainvoke({"n": 0}, config, durability="exit")
+    await graph.ainvoke(None, config, durability="exit")
+    assert (await graph.aget_state(config)).values == {"n": 111}
+    entries = [h async for h in graph.aget_state_history(config)]
+    (paused,) = [h for h in entries if h.next == ("inner",)]
+    sub = [h async for h in graph.aget_state_history(paused.tasks[0].state)]
+    assert [(h.values, h.next) for h in sub] == [({"n": 101}, ("i2",))]

@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 _RESERVED_CONFIG = ("callbacks", "tags", "metadata", "run_name", "run_id")
+GRAPH_RUN_OPEN = "__hitl_graph_run_open__"
+"""Config key set when the graph's own chain run is already open (`astream_events` opens it):
+the run does not open another."""
 NODE_OUTPUT_SINK = "__hitl_node_output_sink__"
 """Config key of a callable `(metadata, inputs, output)` told every node's output when the run
 has no LangChain callbacks (the `messages` stream without langchain-core)."""
@@ -125,7 +128,11 @@ def langchain_config(config: Mapping[str, Any], info: TaskInfo) -> dict[str, Any
     """The config a node or Runnable of task `info` receives: the run's config (its
     `configurable`, `callbacks`, `tags`, `metadata`, `recursion_limit`, ...) with LangGraph's
     per-task metadata keys added; `run_name`/`run_id` belong to the run and are dropped."""
-    out = {k: v for k, v in config.items() if k not in _RESERVED_CONFIG and k != NODE_OUTPUT_SINK}
+    out = {
+        k: v
+        for k, v in config.items()
+        if k not in _RESERVED_CONFIG and k != NODE_OUTPUT_SINK and k != GRAPH_RUN_OPEN
+    }
     out["metadata"] = {**_run_metadata(config), **info.metadata()}
     out["tags"] = list(config.get("tags") or ())
     if config.get("callbacks") is not None:
@@ -187,6 +194,26 @@ def task_scope(
         var_child_runnable_config.reset(token)
     if not handle.ended:
         handle.end(None)
+
+
+def open_graph_run(config: dict[str, Any], inputs: Any, name: str) -> tuple[dict[str, Any], Any]:
+    """Open the chain run of a graph run called with LangChain callbacks (a tracer, LangSmith),
+    as LangGraph does: the config the run goes on with (its tasks' runs are children of this
+    one) and the run manager to end (`on_chain_end`/`_error`); `(config, None)` without
+    callbacks or when `astream_events` opened it already."""
+    if config.get("callbacks") is None or config.get(GRAPH_RUN_OPEN):
+        return config, None
+    from langchain_core.callbacks.manager import CallbackManager
+
+    manager = CallbackManager.configure(
+        inheritable_callbacks=config["callbacks"],
+        inheritable_tags=config.get("tags"),
+        inheritable_metadata=config.get("metadata"),
+    )
+    run = manager.on_chain_start(
+        None, inputs, name=config.get("run_name") or name, run_id=config.get("run_id")
+    )
+    return {**config, "callbacks": run.get_child(), GRAPH_RUN_OPEN: True}, run
 
 
 def node_config(pad: Any) -> dict[str, Any]:

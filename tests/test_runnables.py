@@ -93,8 +93,9 @@ def test_a_runnable_gets_configurable_tags_metadata_and_callbacks() -> None:
     assert "mine" in got["tags"]
     assert got["metadata"]["team"] == "ops" and got["metadata"]["langgraph_node"] == "r"
     names = [name for name, _, _ in recorder.starts]
-    assert names[:2] == ["r", "inspect_config"]  # the node's run, then the Runnable's inside it
-    _, tags, meta = recorder.starts[0]
+    # the graph's run (as LangGraph's), the node's inside it, then the Runnable's inside that
+    assert names[:3] == ["LangGraph", "r", "inspect_config"]
+    _, tags, meta = recorder.starts[1]
     assert "mine" in tags
     assert meta["langgraph_step"] == 1 and meta["thread_id"] == "r2"
     assert meta["langgraph_path"] == ("__pregel_pull", "r")
@@ -109,7 +110,7 @@ def test_function_nodes_run_as_chain_runs_when_callbacks_are_given() -> None:
     graph = chain(("first", lambda s: {"x": 5}), ("ask", ask))
     config = {"configurable": {"thread_id": "r3"}, "callbacks": [recorder]}
     graph.invoke({"x": 0}, config)
-    assert [name for name, _, _ in recorder.starts] == ["first", "ask"]
-    assert recorder.ends == [{"x": 5}]
+    assert [name for name, _, _ in recorder.starts] == ["LangGraph", "first", "ask"]
+    assert recorder.ends == [{"x": 5}, {"x": 5}]  # first's, then the graph's (as LangGraph's)
     assert recorder.errors == ["GraphInterrupt"]  # the pause ends the node's run, as in LangGraph
     assert graph.invoke(Command(resume=7), config)["x"] == 7

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from hitl_async.runnables import GRAPH_RUN_OPEN
+
 __all__ = ["astream_events"]
 
 
@@ -62,7 +64,7 @@ def _graph_runnable(graph: Any) -> Any:
                 name=cfg.pop("run_name", None) or self.name,
                 run_id=cfg.pop("run_id", None),
             )
-            inner = {**cfg, "callbacks": root.get_child()}
+            inner = {**cfg, "callbacks": root.get_child(), GRAPH_RUN_OPEN: True}
             requested = kwargs.pop("stream_mode", None) or "updates"
             single = isinstance(requested, str)
             modes: list[str] = [requested] if single else list(requested)

@@ -22,6 +22,7 @@ from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, ThreadBusyError
 from hitl_async.graph._runnable_api import RunnableApi
 from hitl_async.runtime import RunControl
+from hitl_async.runnables import open_graph_run
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
 from hitl_async.types import All, Durability, StreamMode
 
@@ -108,7 +109,9 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
             run.control = control
         shape = _shaper(single, subgraphs)
         drive = stream_run if live else run_inline
-        return drive(run, input, wait, shape)
+        run.config, chain = open_graph_run(run.config, input, self.name)
+        batches = drive(run, input, wait, shape)
+        return batches if chain is None else _traced(batches, chain, run)
 
     def _new_run(
         self,
@@ -167,22 +170,23 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
         )
         if control is not None:
             run.control = control
+        run.config, chain = open_graph_run(run.config, input, self.name)
         try:
             await run.start(input, wait=wait)
             while await run.tick():
                 pass
             await run.finish(release=True)
-        except BaseException:
+        except BaseException as exc:
             await run.abandon()
+            if chain is not None:
+                chain.on_chain_error(exc)
             raise
-        if run.interrupts:
-            # As LangGraph: the state with the writes of the paused step's finished tasks (a
-            # root-schema state, not a dict, is left out).
-            out = run.output(with_finished(run))
-            return {**(out if isinstance(out, dict) else {}), INTERRUPT: list(run.interrupts)}
-        if any(t.done for t in run.tasks):  # paused (a subgraph's breakpoint) mid-step
-            return run.output(with_finished(run))
-        return run.output() if run.exists else None
+        out = _invoke_output(run)
+        if chain is not None:  # (the state, without the pending interrupts, as LangGraph's)
+            chain.on_chain_end(
+                {k: v for k, v in out.items() if k != INTERRUPT} if isinstance(out, dict) else out
+            )
+        return out
 
     async def _collect(self, input: Any, config: dict[str, Any] | None, **kwargs: Any) -> list[Any]:
         """Everything `astream` would yield, run in the caller's task (no live delivery)."""
@@ -268,3 +272,30 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
     def recover(self, *, limit: int = 100) -> list[str]:
         """Synchronous `arecover()`."""
         return _sync.run(lambda: self.arecover(limit=limit))
+
+
+def _invoke_output(run: Run) -> Any:
+    """What `invoke` returns at the end of `run`."""
+    if run.interrupts:
+        # As LangGraph: the state with the writes of the paused step's finished tasks (a
+        # root-schema state, not a dict, is left out).
+        out = run.output(with_finished(run))
+        return {**(out if isinstance(out, dict) else {}), INTERRUPT: list(run.interrupts)}
+    if any(t.done for t in run.tasks):  # paused (a subgraph's breakpoint) mid-step
+        return run.output(with_finished(run))
+    return run.output() if run.exists else None
+
+
+async def _traced(
+    batches: AsyncGenerator[list[Any], None], chain: Any, run: Run
+) -> AsyncGenerator[list[Any], None]:
+    """A stream's batches inside the graph's chain run (`open_graph_run`), ended with the run's
+    output or the error that stopped it."""
+    async with aclosing(batches):
+        try:
+            async for batch in batches:
+                yield batch
+        except BaseException as exc:
+            chain.on_chain_error(exc)
+            raise
+    chain.on_chain_end(run.output() if run.exists else None)

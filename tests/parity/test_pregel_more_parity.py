@@ -19,6 +19,7 @@ from hitl_async import (
     START,
     Command,
     RetryPolicy,
+    Send,
     StateGraph,
     entrypoint,
     interrupt,
@@ -314,7 +315,6 @@ async def test_the_names_langgraph_tests_import_for_savers_and_task_paths(saver:
     PULL and PUSH: the same names here mean the same things."""
     from hitl_async._internal._constants import PULL, PUSH
     from hitl_async.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
-    from hitl_async.types import Send
 
     assert isinstance(saver, BaseCheckpointSaver)
     g = StateGraph(Count)
@@ -388,3 +388,41 @@ async def test_under_exit_durability_a_resumed_subgraph_keeps_only_its_pause(sav
     (paused,) = [h for h in entries if h.next == ("inner",)]
     sub = [h async for h in graph.aget_state_history(paused.tasks[0].state)]
     assert [(h.values, h.next) for h in sub] == [({"n": 101}, ("i2",))]
+
+
+async def test_callbacks_see_one_root_run_for_the_graph(saver: Any) -> None:
+    """LangGraph's test_send_to_nested_graphs (its tracer): a run called with LangChain callbacks
+    is one chain run named after the graph, its tasks (subgraphs reached by Send included) its
+    children, and it ends with the state (without the pending interrupts)."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Recorder(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.starts: list[tuple[str, Any]] = []
+            self.root_end: Any = None
+
+        def on_chain_start(self, serialized: Any, inputs: Any, **kw: Any) -> None:
+            self.starts.append((kw.get("name"), kw.get("parent_run_id")))
+
+        def on_chain_end(self, outputs: Any, **kw: Any) -> None:
+            if kw.get("parent_run_id") is None:
+                self.root_end = outputs
+
+    class Joke(TypedDict):
+        subject: str
+
+    def ask(state: Joke) -> dict[str, Any]:
+        return {"subject": interrupt(state["subject"])}
+
+    sub = StateGraph(Joke).add_node("ask", ask).add_edge(START, "ask").compile()
+    g = StateGraph(Count)
+    g.add_node("sub", sub)
+    g.add_conditional_edges(START, lambda s: [Send("sub", {"subject": x}) for x in ("a", "b")])
+    graph = g.compile(checkpointer=saver)
+    recorder = Recorder()
+    out = await graph.ainvoke({"n": 1}, {**cfg(), "callbacks": [recorder]})
+    assert len(out["__interrupt__"]) == 2
+    roots = [name for name, parent in recorder.starts if parent is None]
+    assert roots == ["LangGraph"]
+    assert [name for name, _ in recorder.starts].count("sub") == 2
+    assert recorder.root_end == {"n": 1}

@@ -36,6 +36,7 @@ __all__ = [
     "NOT_LOADED",
     "SKIPPED_STEP",
     "Run",
+    "checkpoint_config",
     "with_finished",
 ]
 
@@ -69,6 +70,21 @@ def _drop(_: Any) -> None:
     return None
 
 
+def checkpoint_config(run: Run, checkpoint_id: str | None) -> dict[str, Any]:
+    """The config naming a checkpoint of `run`'s namespace; a subgraph's also carries the
+    `checkpoint_map` (its parents' checkpoints and its own), as LangGraph's, so running the root
+    graph with it travels back to that point of parent and subgraph alike."""
+    conf: dict[str, Any] = {
+        "thread_id": run.thread_id,
+        "checkpoint_ns": run.ns,
+        "checkpoint_id": checkpoint_id,
+    }
+    if run.ns and checkpoint_id is not None:
+        parents = run.cp.metadata.get("parents") or {}
+        conf["checkpoint_map"] = {**parents, run.ns: checkpoint_id}
+    return {"configurable": conf}
+
+
 class Run:
     """One run on one thread: the current checkpoint, its tasks, and the run's parts."""
 
@@ -95,8 +111,7 @@ class Run:
         self.ns: str = conf.get("checkpoint_ns", "")
         self.at: str | None = conf.get("checkpoint_id")
         self.address: dict[str, str] = {}
-        """A subgraph checkpoint's `checkpoint_map` the root run was given: the checkpoints
-        this run and its subgraphs start from (a time travel to a point inside a subgraph)."""
+        """The `checkpoint_map` a root run was given: where it and its subgraphs start from."""
         self.durability = durability
         limit = config.get("recursion_limit")
         if limit is None:  # as LangChain's configs: a key set to None takes the default
@@ -137,12 +152,10 @@ class Run:
         subgraph a sync `invoke()` ran, which LangGraph runs without streaming, nor below it."""
         self.cache: Any = graph.cache
         """The cache of nodes with a `CachePolicy` (a subgraph without one uses its parent's)."""
-        self.parents: dict[str, str] = {
-            k: v for k, v in (conf.get("checkpoint_map") or {}).items() if k != self.ns
-        }
-        """A subgraph run's parent checkpoints, by namespace (checkpoint metadata "parents"):
-        from the parent run, or from the `checkpoint_map` of a config naming a subgraph's
-        checkpoint (an edit of it keeps them, so its config travels back to them too)."""
+        cmap = conf.get("checkpoint_map") or {}
+        self.parents: dict[str, str] = {k: v for k, v in cmap.items() if k != self.ns}
+        """A subgraph run's parent checkpoints by namespace (metadata "parents"): the parent
+        run's, or those of the `checkpoint_map` of the subgraph checkpoint an edit starts from."""
         self.context: Any = None
         self.control = RunControl()
         """Asks the run to stop at its next step (`invoke(..., control=)`; a subgraph's run
@@ -191,18 +204,8 @@ class Run:
         return self.graph.builder.schema.present(state)
 
     def config_for(self, checkpoint_id: str | None) -> dict[str, Any]:
-        """The config naming a checkpoint of this run's namespace; a subgraph's also carries the
-        `checkpoint_map` (its parents' checkpoints and its own), as LangGraph's, so running the
-        root graph with it travels back to that point of parent and subgraph alike."""
-        conf: dict[str, Any] = {
-            "thread_id": self.thread_id,
-            "checkpoint_ns": self.ns,
-            "checkpoint_id": checkpoint_id,
-        }
-        if self.ns and checkpoint_id is not None:
-            parents = self.cp.metadata.get("parents") or {}
-            conf["checkpoint_map"] = {**parents, self.ns: checkpoint_id}
-        return {"configurable": conf}
+        """The config naming a checkpoint of this run's namespace (see `checkpoint_config`)."""
+        return checkpoint_config(self, checkpoint_id)
 
     def new_checkpoint(
         self,

@@ -21,8 +21,8 @@ from hitl_async.checkpoint.capabilities import Capability, LeaseStore
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, ThreadBusyError
 from hitl_async.graph._runnable_api import RunnableApi
-from hitl_async.runtime import RunControl
 from hitl_async.runnables import open_graph_run
+from hitl_async.runtime import RunControl
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
 from hitl_async.types import All, Durability, StreamMode
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from concurrent.futures import CancelledError
 from contextvars import ContextVar
@@ -25,6 +26,7 @@ from hitl_async._task import retry_delay
 from hitl_async._timeouts import call_timed, check_timeout, coerce_timeout
 from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
 from hitl_async.graph.state import is_async_callable
+from hitl_async.runnables import call_scope_config, task_info, task_scope
 from hitl_async.serde.serializer import register_types_from_signature
 from hitl_async.types import CachePolicy, RetryPolicy, TimeoutPolicy
 
@@ -376,6 +378,14 @@ class TaskFunction(Generic[P, T]):
             return attempt.start(self, args, kwargs, caller)
         return _sync.from_body(attempt.start_from_thread, self, args, kwargs, caller)
 
+    async def _call(self, pad: Scratchpad, args: Any, kwargs: Any) -> Any:
+        """One attempt of the body (under its timeout, if it has one)."""
+        events = pad.run.events if pad.run is not None else None
+        if self.timeout is not None:  # (async bodies only: checked when declared)
+            body = functools.partial(call_body, self.func, True, args, kwargs)
+            return await call_timed(self.timeout, self.name, pad, body, events, {})
+        return await call_body(self.func, self.is_async, args, kwargs, events)
+
     async def _execute(
         self, pad: Scratchpad, args: Any, kwargs: Any, *, fresh_counter: bool
     ) -> Any:
@@ -386,11 +396,14 @@ class TaskFunction(Generic[P, T]):
             if fresh_counter:
                 pad.counter = 0
             try:
-                events = pad.run.events if pad.run is not None else None
-                if self.timeout is not None:  # (async bodies only: checked when declared)
-                    body = functools.partial(call_body, self.func, True, args, kwargs)
-                    return await call_timed(self.timeout, self.name, pad, body, events, {})
-                return await call_body(self.func, self.is_async, args, kwargs, events)
+                scoped = call_scope_config(pad.config)
+                if scoped is None:
+                    return await self._call(pad, args, kwargs)
+                info = dataclasses.replace(task_info(pad), node=self.name)
+                with task_scope(scoped, info, _call_inputs(self.func, args, kwargs)) as scope:
+                    output = await self._call(pad, args, kwargs)
+                    scope.end(output)
+                return output
             except (GraphBubbleUp, CheckpointerRequiredError):
                 raise
             except Exception as exc:
@@ -461,3 +474,12 @@ def task(
     if __func_or_none__ is not None:
         return wrap(__func_or_none__)
     return wrap
+
+
+def _call_inputs(func: Callable[..., Any], args: Any, kwargs: Any) -> dict[str, Any]:
+    """A task call's arguments by parameter name, as its traced run shows them."""
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return {"args": list(args), **kwargs}
+    return dict(bound.arguments)

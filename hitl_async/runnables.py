@@ -256,6 +256,16 @@ def graph_scope(task_id: str, name: str, inputs: Any) -> GraphScope | None:
     return GraphScope(manager.on_chain_start(None, inputs, name=name))
 
 
+def call_scope_config(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """For a `@task` call with config `config`: the config its own chain run starts from, a
+    child of the calling task's run (LangGraph traces each call, named after the task, inside
+    the node or task that made it); None when the run has no LangChain callbacks."""
+    handle = _SCOPE.get()
+    if handle is not None and handle._run is not None:
+        return {**config, "callbacks": handle.config["callbacks"]}
+    return dict(config) if config.get("callbacks") is not None else None
+
+
 def needs_scope(config: Mapping[str, Any]) -> bool:
     """Whether a task of a run with `config` runs in a `task_scope` (the run has LangChain
     callbacks, e.g. the `messages` stream handler); cheap enough for every task."""

@@ -149,6 +149,13 @@ def _pydantic_entry(cls: Any, name: str) -> Entry:
         if type(state) is not list or len(state) != 3:
             raise TypeError("expected [fields, extra, fields_set]")
         fields, extra, fields_set = state
+        if type(fields) is not dict:
+            raise TypeError(f"expected a dict of fields, got {type(fields).__name__}")
+        missing = [n for n, f in cls.model_fields.items() if f.is_required() and n not in fields]
+        if missing:
+            # model_construct would build a model without these attributes (it fills only the
+            # fields that have defaults), failing far from here: refuse the stored value instead
+            raise TypeError(f"required field(s) {missing} are missing")
         values = dict(fields)
         if extra:
             values.update(extra)

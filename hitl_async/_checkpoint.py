@@ -20,14 +20,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hitl_async.checkpoint.base import BlobRecord, CheckpointRecord, LoadedCheckpoint, WriteRecord
-from hitl_async.constants import SPECIAL_WRITE_IDX
+from hitl_async.constants import INTERRUPT, RESUME, SPECIAL_WRITE_IDX
 from hitl_async.errors import CheckpointCorruptError, SerializationError
 from hitl_async.serde import Serializer
+from hitl_async.types import Interrupt
 
 __all__ = [
     "NULL_TASK",
     "EngineCheckpoint",
     "TaskSpec",
+    "check_write_shape",
     "flat_writes",
     "new_checkpoint_id",
     "now_iso",
@@ -178,6 +180,7 @@ class EngineCheckpoint:
         for w in loaded.writes:
             try:
                 value = serde.loads(w.data)
+                check_write_shape(w.channel, value)
             except Exception as exc:
                 raise corrupt(f"write of task {w.task_id!r} to channel {w.channel!r}", exc) from exc
             writes.setdefault(w.task_id, []).append((w.idx, w.channel, value))
@@ -196,6 +199,23 @@ class EngineCheckpoint:
             made_by=made_by,
             writer=writer,
         )
+
+
+def check_write_shape(channel: str, value: Any) -> None:
+    """Raise TypeError when a stored write to one of the engine's own channels does not have the
+    shape the engine writes there: a value of another type, well formed and correctly checksummed
+    (put there by hand), would otherwise fail far from the load, or be taken as something else."""
+    if channel == INTERRUPT:
+        ok = type(value) is list and all(isinstance(i, (Interrupt, str)) for i in value)
+    elif channel == RESUME:
+        ok = type(value) is list and all(
+            type(pair) in (list, tuple) and len(pair) == 2 and type(pair[0]) is str
+            for pair in value
+        )
+    else:
+        return
+    if not ok:
+        raise TypeError(f"a write to {channel} holds {type(value).__name__}, not what it stores")
 
 
 def flat_writes(entries: Iterable[tuple[int, Sequence[tuple[str, Any]]]]) -> list[Any]:

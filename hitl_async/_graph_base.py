@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from hitl_async._plan import Plan
 from hitl_async.checkpoint.capabilities import Capability, require
-from hitl_async.checkpoint.ids import validate_thread_id
+from hitl_async.checkpoint.ids import check_id, validate_thread_id
 from hitl_async.errors import InvalidConfigError
 from hitl_async.graph.drawing import DrawableGraph
 from hitl_async.runnables import merge_configs
@@ -161,6 +161,12 @@ class GraphBase:
             )
         conf = config.get("configurable")
         if conf:
+            if not isinstance(conf, dict):
+                raise InvalidConfigError(
+                    f"config['configurable'] must be a dict like {{'thread_id': ...}}, got "
+                    f"{type(conf).__name__}"
+                )
+            _check_position(conf)
             thread_id = conf.get("thread_id")
             if thread_id is not None and type(thread_id) is not str:
                 # A UUID or an int (as LangGraph's docs use) is stored as its str form on every
@@ -202,3 +208,12 @@ class GraphBase:
         saver = self._require_saver(what)
         require(saver, capability, needed_for=what)
         return saver
+
+
+def _check_position(conf: dict[str, Any]) -> None:
+    """A `checkpoint_id` or `checkpoint_ns` a store can look up (a str, or absent), so a wrong
+    one is the same `InvalidThreadIdError` on every driver, naming it, before any I/O."""
+    for key in ("checkpoint_id", "checkpoint_ns"):
+        value = conf.get(key)
+        if value is not None:
+            check_id(key, value, empty_ok=True)

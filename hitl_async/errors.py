@@ -532,7 +532,8 @@ class InvalidThreadIdError(InvalidConfigError):
         shown = repr(value)
         if len(shown) > 80:
             shown = shown[:60] + "…" + shown[-10:]
+        also = ", a uuid.UUID or an int" if kind == "thread id" else ""
         super().__init__(
             f"{kind} {shown} is not valid: {problem}. Use a non-empty str of printable text "
-            "(no NUL, no lone surrogate) of at most 1024 UTF-8 bytes, a uuid.UUID or an int."
+            f"(no NUL, no lone surrogate) of at most 1024 UTF-8 bytes{also}."
         )

@@ -14,6 +14,7 @@ from hitl_async._graph_base import GraphBase
 from hitl_async._run import Run
 from hitl_async._snapshot import snapshot
 from hitl_async.checkpoint.capabilities import Capability, ChangeFeed
+from hitl_async.checkpoint.ids import check_id
 from hitl_async.errors import InvalidConfigError
 from hitl_async.types import StateUpdate
 
@@ -130,7 +131,24 @@ class StateAccess(GraphBase):
                 "get_state_history() needs config={'configurable': {'thread_id': ...}}"
             )
         ns = conf.get("checkpoint_ns", "")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise InvalidConfigError(
+                f"get_state_history(limit={limit!r}): expected an int or None, "
+                f"got {type(limit).__name__}"
+            )
+        if filter is not None and not isinstance(filter, dict):
+            raise InvalidConfigError(
+                f"get_state_history(filter={filter!r}): expected a dict of metadata values "
+                f"or None, got {type(filter).__name__}"
+            )
+        if before is not None and not isinstance(before, dict):
+            raise InvalidConfigError(
+                f"get_state_history(before=...) takes a config naming a checkpoint, got "
+                f"{type(before).__name__}"
+            )
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        if before_id is not None:
+            check_id("checkpoint_id", before_id, empty_ok=True)
         runs = []
         for loaded in await saver.history(
             thread_id, ns, before=before_id, limit=limit, filter=filter

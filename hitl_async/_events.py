@@ -76,10 +76,15 @@ def parse_stream_mode(stream_mode: str | Sequence[str] | None) -> tuple[tuple[st
     if isinstance(stream_mode, str):
         modes: tuple[str, ...] = (stream_mode,)
         single = True
-    else:
+    elif isinstance(stream_mode, Iterable):
         modes, single = tuple(stream_mode), False
+    else:
+        raise InvalidConfigError(
+            f"stream_mode must be a mode name or a list of them, got "
+            f"{type(stream_mode).__name__} {stream_mode!r}; valid modes are {sorted(STREAM_MODES)}"
+        )
     for m in modes:
-        if m not in STREAM_MODES:
+        if not isinstance(m, str) or m not in STREAM_MODES:
             raise InvalidConfigError(
                 f"unknown stream_mode {m!r}; valid modes are {sorted(STREAM_MODES)}"
             )

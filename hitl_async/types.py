@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
-from hitl_async.errors import GraphInterrupt
+from hitl_async.errors import GraphInterrupt, InvalidUpdateError
 
 __all__ = [
     "CANCEL",
@@ -144,6 +144,11 @@ class Command(Generic[N]):
         goto: Any = self.goto
         if isinstance(goto, (str, Send)):
             return (goto,)
+        if goto is not None and not isinstance(goto, (list, tuple)):
+            raise InvalidUpdateError(
+                f"Command(goto={goto!r}): expected a node name, a Send, or a list of them, "
+                f"got {type(goto).__name__}"
+            )
         return tuple(goto or ())
 
     def update_items(self) -> list[tuple[str, Any]]:

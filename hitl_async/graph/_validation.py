@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hitl_async.constants import END, START
-from hitl_async.errors import GraphValidationError
+from hitl_async.errors import GraphValidationError, InvalidConfigError
 from hitl_async.types import All
 
 if TYPE_CHECKING:
     from hitl_async.graph.state import StateGraph
 
-__all__ = ["validate_graph"]
+__all__ = ["check_run_breakpoints", "validate_graph"]
 
 
 def validate_graph(
@@ -66,3 +66,29 @@ def validate_graph(
             continue
         for n in names:
             check(n, label, allow_end=False)
+
+
+def check_run_breakpoints(
+    builder: StateGraph,
+    interrupt_before: Sequence[str] | All | None,
+    interrupt_after: Sequence[str] | All | None,
+) -> None:
+    """Raise `InvalidConfigError` for a run's `interrupt_before`/`interrupt_after` naming no
+    node of the graph (or a str other than "*"), before anything runs: a typo would otherwise
+    let the run go past the node it was meant to stop at (LangGraph checks only compile's)."""
+    for label, names in (
+        ("interrupt_before", interrupt_before),
+        ("interrupt_after", interrupt_after),
+    ):
+        if names is None or names == "*":
+            continue
+        valid = sorted(builder.nodes)
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            raise InvalidConfigError(
+                f"{label}={names!r}: expected a list of node names or '*'; nodes are {valid}"
+            )
+        for n in names:
+            if not isinstance(n, str) or n not in builder.nodes:
+                raise InvalidConfigError(
+                    f"{label}: unknown node {n!r}; nodes are {valid} (or pass '*' for all)"
+                )

@@ -21,6 +21,7 @@ from hitl_async.checkpoint.capabilities import Capability, LeaseStore
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, ThreadBusyError
 from hitl_async.graph._runnable_api import RunnableApi
+from hitl_async.graph._validation import check_run_breakpoints
 from hitl_async.runnables import open_graph_run
 from hitl_async.runtime import RunControl
 from hitl_async.stream_messages import MessagesEmitter, with_messages_stream
@@ -123,6 +124,8 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
         subgraphs: bool,
         context: Any,
     ) -> Run:
+        if interrupt_before is not None or interrupt_after is not None:
+            check_run_breakpoints(self.builder, interrupt_before, interrupt_after)
         run = Run(
             self,
             self._config(config),

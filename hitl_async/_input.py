@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hitl_async._checkpoint import NULL_TASK, TaskSpec, write_records
 from hitl_async._payloads import emit_checkpoint
+from hitl_async._schema import update_as_items
 from hitl_async.constants import END, NEXT, START
 from hitl_async.errors import (
     AmbiguousResumeError,
@@ -99,9 +100,17 @@ def _fork(run: Run) -> None:
 
 async def _input(run: Run, value: Any) -> None:
     """New input: an input checkpoint whose only task applies it (pending tasks are dropped)."""
+    entry = getattr(run.graph, "entry_name", None)
+    if entry is None and not isinstance(value, dict) and run.graph.builder.schema.kind != "root":
+        # an input that is no update at all is refused before the input checkpoint is written
+        # (LangGraph writes it, then fails: the thread then waits to apply the bad input again)
+        try:
+            update_as_items(value, source="input")
+        except InvalidUpdateError as exc:
+            where = "" if run.thread_id is None else f"thread {run.thread_id!r}: "
+            raise InvalidUpdateError(f"{where}{exc}") from None
     step = run.cp.step + 1 if run.exists else -1
     run.cp.writes = {}
-    entry = getattr(run.graph, "entry_name", None)
     specs = [TaskSpec(START, True, value)] if entry is None else _enter(run, value, entry)
     run.new_checkpoint("input", step, specs)
     run.prepare_tasks()

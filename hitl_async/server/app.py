@@ -20,7 +20,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hitl_async.errors import ResumeError, ThreadBusyError
+from hitl_async.errors import (
+    EmptyInputError,
+    InvalidConfigError,
+    InvalidUpdateError,
+    ResumeError,
+    ThreadBusyError,
+)
 from hitl_async.server.auth import Authorizer
 from hitl_async.server.core import ServerCore
 from hitl_async.server.errors import ApiError
@@ -115,6 +121,10 @@ async def _no_receive() -> MutableMapping[str, Any]:
     return {"type": "http.disconnect"}
 
 
+_BAD_INPUT = (InvalidConfigError, InvalidUpdateError, EmptyInputError)
+"""The library's errors for a request it refused as given, answered 422 with the reason."""
+
+
 def _error_response(exc: Exception) -> JSONResponse:
     if isinstance(exc, ApiError):
         return JSONResponse(exc.body(), status_code=exc.status)
@@ -130,6 +140,10 @@ def _error_response(exc: Exception) -> JSONResponse:
             },
             status_code=409,
         )
+    if isinstance(exc, _BAD_INPUT):
+        # the engine refused what the request asked (a checkpoint the thread does not have,
+        # an unknown node, ...) before changing anything: the client's to fix, not a 500
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=422)
     log.error("internal error", exc_info=exc)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
@@ -182,6 +196,12 @@ def create_app(
 
     @app.exception_handler(ResumeError)
     async def on_resume(request: Request, exc: ResumeError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(InvalidConfigError)
+    @app.exception_handler(InvalidUpdateError)
+    @app.exception_handler(EmptyInputError)
+    async def on_bad_input(request: Request, exc: Exception) -> JSONResponse:
         return _error_response(exc)
 
     @app.exception_handler(RequestValidationError)

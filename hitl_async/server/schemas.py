@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hitl_async.checkpoint.ids import validate_thread_id
 
 __all__ = [
     "AssistantCreate",
@@ -87,6 +89,13 @@ class ThreadCreate(_Body):
     graph_id: str | None = None
     supersteps: list[dict[str, Any]] | None = None
 
+    @field_validator("thread_id")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        # an id no checkpoint store can hold (NUL, over 1024 bytes, ...) is a 422 here, not a
+        # thread that is created and then fails every run
+        return None if value is None else validate_thread_id(value)
+
 
 class ThreadPatch(_Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -147,3 +156,11 @@ class RunCreate(_Body):
     durability: Literal["sync", "async", "exit"] | None = None
     webhook: str | None = None
     feedback_keys: list[str] | None = None
+
+    @field_validator("config")
+    @classmethod
+    def _configurable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        conf = (value or {}).get("configurable")
+        if conf is not None and not isinstance(conf, dict):
+            raise ValueError(f"config.configurable must be an object, got {type(conf).__name__}")
+        return value

@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hitl_async.server.deps import authorize, core_of
 from hitl_async.server.errors import ApiError, unprocessable
+from hitl_async.server.schemas import require_storable_json
 from hitl_async.store.base import NOT_PROVIDED, BaseStore
 from hitl_async.store.codec import RESERVED_ROOT
 from hitl_async.store.errors import InvalidFilterError, InvalidStoreRequestError, StoreValueError
@@ -27,6 +28,11 @@ router = APIRouter(tags=["store"])
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite(cls, data: Any) -> Any:
+        return require_storable_json(data)
 
 
 class StorePut(_Body):

@@ -3,9 +3,10 @@ fields are accepted and ignored, as LangGraph's server does for newer clients' o
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hitl_async.checkpoint.ids import validate_thread_id
 
@@ -23,11 +24,39 @@ __all__ = [
     "ThreadPrune",
     "ThreadSearch",
     "ThreadStateUpdate",
+    "require_storable_json",
 ]
+
+
+def require_storable_json(data: Any) -> Any:
+    """`data` (a parsed JSON body), or ValueError if it holds NaN or Infinity, or a string (or
+    key) with a NUL character. Python's JSON parser takes NaN and Infinity, which JSON has not,
+    and PostgreSQL stores neither them nor NUL in its JSON (a 500) while SQLite stored NaN as null
+    (another value): a 422 on every store (LangGraph's server refuses NaN too)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError(f"the string {item[:40]!r} holds a NUL character (\\u0000)")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{item} is not a JSON number; send a finite number or null")
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return data
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite(cls, data: Any) -> Any:
+        return require_storable_json(data)
 
 
 class AssistantSearch(_Body):

@@ -48,7 +48,8 @@ _OPEN_PATHS = frozenset({"/ok", "/info", "/docs", "/openapi.json", "/docs/oauth2
 
 
 class _BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, whether declared or streamed."""
+    """Refuse request bodies over `limit` bytes with 413, whether declared or streamed (and
+    paths with a NUL character, which name nothing, with 404)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -57,6 +58,10 @@ class _BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"]:
+            # no id holds a NUL (PostgreSQL cannot store one: a lookup of it was a 500)
+            await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:

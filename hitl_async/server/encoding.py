@@ -9,6 +9,7 @@ import datetime
 import decimal
 import enum
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -20,9 +21,12 @@ __all__ = ["dumps", "jsonable", "to_command"]
 
 def jsonable(value: Any) -> Any:
     """`value` as JSON types: interrupts as `{"value", "id"}`, models by `model_dump()`,
-    dataclasses field by field, tuples and sets as lists, anything unknown as its `str`."""
-    if value is None or isinstance(value, str | bool | int | float):
+    dataclasses field by field, tuples and sets as lists, anything unknown as its `str`; NaN and
+    infinities (no JSON number) as null, as LangGraph's server writes them."""
+    if value is None or isinstance(value, str | bool | int):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

@@ -112,3 +112,14 @@ async def test_concurrent_resumes_of_one_thread_one_wins_the_others_are_409(serv
         assert [r["status"] for r in (await c.get(f"/threads/{tid}/runs")).json()] == [
             "success"
         ] * 2
+
+
+def test_a_graph_output_with_nan_or_infinity_is_sent_as_null() -> None:
+    """A graph's state may hold NaN or an infinity (msgpack stores them exactly); JSON has no
+    such number, so the wire shows null, as LangGraph's server does (runs/wait answered 500)."""
+    from hitl_async.server.encoding import dumps, jsonable
+
+    value = {"a": float("nan"), "b": [float("inf"), -float("inf")], "c": 1.5}
+    assert jsonable(value) == {"a": None, "b": [None, None], "c": 1.5}
+    assert json.loads(dumps(value)) == {"a": None, "b": [None, None], "c": 1.5}
+    assert json.dumps(jsonable(value), allow_nan=False)

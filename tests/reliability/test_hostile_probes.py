@@ -11,6 +11,7 @@ never imports or calls anything.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import operator
 import sqlite3
@@ -549,3 +550,37 @@ async def test_a_value_swapped_in_from_another_thread_is_not_detected(saver: Any
         await mine.put(where, foreign)
     after = (await graph.aget_state(CONFIG)).values
     assert before["log"] == ["prepare"] and after["log"] == ["b", "prepare"]
+
+
+async def test_concurrent_resumes_of_one_interrupt_run_the_node_once(saver: Any) -> None:
+    """Eight resumes of the same interrupt at once, each through its own graph object: one
+    answers it; the others are refused (the thread is busy, or no longer paused) and the node
+    after the interrupt ran once."""
+    calls: list[str] = []
+
+    def ask(state: S) -> dict[str, Any]:
+        answer = interrupt("approve?")
+        calls.append(answer)
+        return {"answer": answer}
+
+    def graph() -> Any:
+        builder = StateGraph(S)
+        builder.add_node("ask", ask)
+        builder.add_edge(START, "ask")
+        builder.add_edge("ask", END)
+        return builder.compile(checkpointer=saver)
+
+    await graph().ainvoke({"log": []}, CONFIG)
+
+    async def resume(i: int) -> Any:
+        try:
+            return await graph().ainvoke(Command(resume=f"answer {i}"), CONFIG)
+        except (hitl_async.ThreadBusyError, hitl_async.NoPendingInterruptError) as exc:
+            return exc
+
+    results = await asyncio.gather(*[resume(i) for i in range(8)])
+    won = [r for r in results if isinstance(r, dict)]
+    assert len(won) == 1 and len(calls) == 1 and won[0]["answer"] == calls[0]
+    assert all(isinstance(r, hitl_async.HitlError) for r in results if r is not won[0])
+    state = await graph().aget_state(CONFIG)
+    assert state.next == () and state.values["answer"] == calls[0]

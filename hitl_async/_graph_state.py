@@ -133,18 +133,18 @@ class StateAccess(GraphBase):
         ns = conf.get("checkpoint_ns", "")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise InvalidConfigError(
-                f"get_state_history(limit={limit!r}): expected an int or None, "
-                f"got {type(limit).__name__}"
+                f"thread {thread_id!r}: get_state_history(limit={limit!r}): expected an int "
+                f"or None, got {type(limit).__name__}"
             )
         if filter is not None and not isinstance(filter, dict):
             raise InvalidConfigError(
-                f"get_state_history(filter={filter!r}): expected a dict of metadata values "
-                f"or None, got {type(filter).__name__}"
+                f"thread {thread_id!r}: get_state_history(filter={filter!r}): expected a dict "
+                f"of metadata values or None, got {type(filter).__name__}"
             )
         if before is not None and not isinstance(before, dict):
             raise InvalidConfigError(
-                f"get_state_history(before=...) takes a config naming a checkpoint, got "
-                f"{type(before).__name__}"
+                f"thread {thread_id!r}: get_state_history(before=...) takes a config naming "
+                f"a checkpoint, got {type(before).__name__}"
             )
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
         if before_id is not None:

@@ -167,7 +167,10 @@ async def _command(run: Run, cmd: Command[Any]) -> None:
     if cmd.resume is not None:
         _answer(run, thread, cmd.resume)
     nodes = run.graph.builder.nodes
-    targets = cmd.goto_targets()
+    try:
+        targets = cmd.goto_targets()
+    except InvalidUpdateError as exc:
+        raise InvalidUpdateError(f"thread {thread!r}: {exc}") from None
     for target in targets:
         node = target.node if isinstance(target, Send) else target
         if node != END and node not in nodes:

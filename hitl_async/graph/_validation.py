@@ -72,6 +72,7 @@ def check_run_breakpoints(
     builder: StateGraph,
     interrupt_before: Sequence[str] | All | None,
     interrupt_after: Sequence[str] | All | None,
+    thread_id: object = None,
 ) -> None:
     """Raise `InvalidConfigError` for a run's `interrupt_before`/`interrupt_after` naming no
     node of the graph (or a str other than "*"), before anything runs: a typo would otherwise
@@ -83,12 +84,13 @@ def check_run_breakpoints(
         if names is None or names == "*":
             continue
         valid = sorted(builder.nodes)
+        where = "" if thread_id is None else f"thread {thread_id!r}: "
         if isinstance(names, str) or not isinstance(names, Sequence):
             raise InvalidConfigError(
-                f"{label}={names!r}: expected a list of node names or '*'; nodes are {valid}"
+                f"{where}{label}={names!r}: expected a list of node names or '*'; nodes are {valid}"
             )
         for n in names:
             if not isinstance(n, str) or n not in builder.nodes:
                 raise InvalidConfigError(
-                    f"{label}: unknown node {n!r}; nodes are {valid} (or pass '*' for all)"
+                    f"{where}{label}: unknown node {n!r}; nodes are {valid} (or pass '*' for all)"
                 )

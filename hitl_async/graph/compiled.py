@@ -125,7 +125,9 @@ class CompiledStateGraph(RunnableApi, StateAccess, Coordination):
         context: Any,
     ) -> Run:
         if interrupt_before is not None or interrupt_after is not None:
-            check_run_breakpoints(self.builder, interrupt_before, interrupt_after)
+            conf = (config or {}).get("configurable") if isinstance(config, dict) else None
+            thread = conf.get("thread_id") if isinstance(conf, dict) else None
+            check_run_breakpoints(self.builder, interrupt_before, interrupt_after, thread)
         run = Run(
             self,
             self._config(config),

@@ -191,7 +191,7 @@ MISUSE: dict[str, tuple[Callable[[Any, str], Awaitable[Any]], type[Exception], s
     "goto an int": (
         lambda g, o: g.ainvoke(Command(goto=5), CONFIG),
         InvalidUpdateError,
-        "expected a node name, a Send, or a list of them",
+        f"thread {THREAD!r}: Command(goto=5): expected a node name, a Send, or a list of them",
     ),
     "goto a Send to an unknown node": (
         lambda g, o: g.ainvoke(Command(goto=hitl_async.Send("nowhere", {})), CONFIG),
@@ -256,7 +256,7 @@ MISUSE: dict[str, tuple[Callable[[Any, str], Awaitable[Any]], type[Exception], s
     "interrupt_before an unknown node": (
         lambda g, o: g.ainvoke(Command(resume="yes"), CONFIG, interrupt_before=["nowhere"]),
         InvalidConfigError,
-        "interrupt_before: unknown node 'nowhere'; nodes are ['ask', 'prepare']",
+        f"thread {THREAD!r}: interrupt_before: unknown node 'nowhere'; nodes are ['ask', 'prepare",
     ),
     "interrupt_after an unknown node": (
         lambda g, o: g.ainvoke(Command(resume="yes"), CONFIG, interrupt_after=["nowhere"]),
@@ -271,7 +271,7 @@ MISUSE: dict[str, tuple[Callable[[Any, str], Awaitable[Any]], type[Exception], s
     "history limit a str": (
         lambda g, o: drain(g.aget_state_history(CONFIG, limit="2")),
         InvalidConfigError,
-        "limit='2'",
+        f"thread {THREAD!r}: get_state_history(limit='2')",
     ),
     "history filter an int": (
         lambda g, o: drain(g.aget_state_history(CONFIG, filter=5)),

@@ -149,6 +149,13 @@ class StateAccess(GraphBase):
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
         if before_id is not None:
             check_id("checkpoint_id", before_id, empty_ok=True)
+        if conf.get(
+            "checkpoint_id"
+        ):  # that checkpoint alone (if it passes the others), as LangGraph
+            at = await self._history_at(config, conf["checkpoint_id"], filter, before_id, limit)
+            if at is not None:
+                yield at
+            return
         runs = []
         for loaded in await saver.history(
             thread_id, ns, before=before_id, limit=limit, filter=filter
@@ -176,6 +183,28 @@ class StateAccess(GraphBase):
             # Every checkpoint as stored, the head too, like LangGraph: its step's tasks all
             # show in `next`, with the results of those that finished.
             yield snapshot(run, at_head=False, made=_for(run, made))
+
+    async def _history_at(
+        self,
+        config: dict[str, Any],
+        checkpoint_id: Any,
+        filter: dict[str, Any] | None,
+        before_id: str | None,
+        limit: int | None,
+    ) -> StateSnapshot | None:
+        """`get_state_history()` of a config naming a checkpoint: that one, if it exists and
+        passes `filter`, `before` and `limit`, as LangGraph's savers list it."""
+        check_id("checkpoint_id", checkpoint_id)
+        run = self._run_for(config)
+        assert run.saver is not None and run.thread_id is not None
+        loaded = await run.saver.load(run.thread_id, run.ns, checkpoint_id)
+        if loaded is None or limit == 0 or (before_id and checkpoint_id >= before_id):
+            return None
+        metadata = loaded.record.metadata
+        if filter and not all(metadata.get(k) == v for k, v in filter.items()):
+            return None
+        run.set_loaded(loaded)
+        return snapshot(run, at_head=False, made=await self._made_by_child(run))
 
     async def _made_by_child(self, run: Run) -> dict[int, list[tuple[str, Any]]] | None:
         """The task writes of a past checkpoint's step, kept in its (newest) child's header."""

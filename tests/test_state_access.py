@@ -283,7 +283,8 @@ def test_replay_from_older_checkpoint_forks() -> None:
 
 def ancestors(graph: Any, snap: StateSnapshot) -> list[str]:
     """Checkpoint ids from `snap` up its parent chain to the root."""
-    by_id = {checkpoint_id(s.config): s for s in graph.get_state_history(snap.config)}
+    thread = {"configurable": {"thread_id": snap.config["configurable"]["thread_id"]}}
+    by_id = {checkpoint_id(s.config): s for s in graph.get_state_history(thread)}
     chain = [checkpoint_id(snap.config)]
     while snap.parent_config is not None:
         snap = by_id[checkpoint_id(snap.parent_config)]

@@ -305,3 +305,22 @@ async def test_fork_as_a_node_replaces_that_nodes_write(saver: Any) -> None:
     before_a = next(s for s in await history(graph, cfg()) if s.next == ("a",))
     fork = await graph.aupdate_state(before_a.config, {"value": 20}, as_node="a")
     assert await graph.ainvoke(None, fork) == {"value": 121}  # 1 + 20 (as a) + 100 (b)
+
+
+async def test_history_of_a_config_naming_a_checkpoint_is_that_checkpoint(saver: Any) -> None:
+    """LangGraph's savers list only the checkpoint a config names (checked against 1.2.22):
+    `get_state_history(snapshot.config)` is that snapshot, still subject to filter and before."""
+    graph = chain(saver, Counter(), "a", "b")
+    await graph.ainvoke({"value": []}, cfg())
+    full = await history(graph, cfg())
+    middle = full[1]
+    only = await history(graph, middle.config)
+    assert [s.config["configurable"]["checkpoint_id"] for s in only] == [
+        middle.config["configurable"]["checkpoint_id"]
+    ]
+    assert summary(only) == summary([middle])
+    assert [s async for s in graph.aget_state_history(middle.config, filter={"step": 99})] == []
+    assert [s async for s in graph.aget_state_history(middle.config, before=middle.config)] == []
+    assert [s async for s in graph.aget_state_history(middle.config, limit=0)] == []
+    missing = {"configurable": {"thread_id": "1", "checkpoint_id": "nope"}}
+    assert await history(graph, missing) == []

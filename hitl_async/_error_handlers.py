@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hitl_async._checkpoint import TaskSpec, task_id
 from hitl_async._payloads import emit_task_result
-from hitl_async._runtime import Scratchpad
+from hitl_async._runtime import task_pad
 from hitl_async._task import Task, execute, own_input
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, NodeError
@@ -95,20 +95,7 @@ async def _run_handler(
         TaskSpec(name, True, _failed_input(run, t, view)),
     )
     h.answers = t.answers  # (an interrupt in the handler is answered through the task)
-    pad = Scratchpad(
-        task_id=h.id,
-        node=name,
-        config=run.config,
-        resume=t.resume,
-        answers=t.answers,
-        run=run,
-        in_subgraph=run.parent is not None,
-        durable=run.saver is not None,
-        writer=run.writer,
-        raised_before={i.id: i for i in t.raised or ()},
-        extras={"path": t.path, "step": step},
-        node_error=error,
-    )
+    pad = task_pad(run, t, step, task_id=h.id, node=name, node_error=error)
     work = execute(run.graph, h, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
     await (work if run.trace is None else run.trace.node(run, h, work))
     if run.modes:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from hitl_async import _sync
+from hitl_async._workers import next_job
 from hitl_async.checkpoint.lifecycle import serves_one_caller
 
 if TYPE_CHECKING:
@@ -129,16 +130,7 @@ class _Engines:
         return inbox
 
     def _main(self, inbox: queue.SimpleQueue[_Job]) -> None:
-        while True:
-            try:
-                job = inbox.get(timeout=IDLE)
-            except queue.Empty:
-                with self.lock:
-                    if inbox in self.idle:  # nobody took it meanwhile: end
-                        self.idle.remove(inbox)
-                        self.count -= 1
-                        return
-                continue  # taken just now: its run is on the way
+        while (job := next_job(inbox, self, inbox, IDLE)) is not None:
             try:
                 assert job.context is not None
                 value, ok = job.context.run(_sync.run, job.body), True

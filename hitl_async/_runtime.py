@@ -23,6 +23,7 @@ __all__ = [
     "interrupt_id",
     "no_heartbeat",
     "no_writer",
+    "task_pad",
 ]
 
 
@@ -116,6 +117,25 @@ class Scratchpad:
                 )
             ]
         )
+
+
+def task_pad(run: Any, t: Any, step: int, **fields: Any) -> Scratchpad:
+    """The scratchpad of task `t` of `run`, running in step `step`; `fields` add to or replace
+    what every task's has (`task_id`, `node`: of another task run for `t`, e.g. its handler)."""
+    return Scratchpad(
+        task_id=fields.pop("task_id", t.id),
+        node=fields.pop("node", t.name),
+        config=run.config,
+        resume=t.resume,
+        answers=t.answers,
+        run=run,
+        in_subgraph=run.parent is not None,
+        durable=run.saver is not None,
+        writer=run.writer,
+        raised_before={i.id: i for i in t.raised or ()},
+        extras={"path": t.path, "step": step},
+        **fields,
+    )
 
 
 def active_scratchpad() -> Scratchpad | None:

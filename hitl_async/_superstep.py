@@ -18,7 +18,7 @@ from hitl_async._cache import store_cached, use_cached
 from hitl_async._checkpoint import NULL_TASK
 from hitl_async._error_handlers import handle_failure, resume_handlers
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
-from hitl_async._runtime import Scratchpad
+from hitl_async._runtime import task_pad
 from hitl_async._task import execute
 from hitl_async.constants import INTERRUPT, RESUME, START
 from hitl_async.errors import (
@@ -203,21 +203,8 @@ async def _execute(
     that failed (not one that paused) cancels its async `siblings` still running, as LangGraph
     does: the step fails with its error at once, and the cancelled tasks run again on a retry
     (a sync node in its thread cannot be stopped: it finishes, and its writes are kept)."""
-    pad = Scratchpad(
-        task_id=t.id,
-        node=t.name,
-        config=run.config,
-        resume=t.resume,
-        answers=t.answers,
-        run=run,
-        in_subgraph=run.parent is not None,
-        durable=run.saver is not None,
-        writer=run.writer,
-        results=t.results,
-        save_result=partial(run.outbox.save_result, t),
-        raised_before={i.id: i for i in t.raised or ()},
-        alone=alone,
-        extras={"path": t.path, "step": step},
+    pad = task_pad(
+        run, t, step, results=t.results, save_result=partial(run.outbox.save_result, t), alone=alone
     )
     t.error = None
     t.raised = None

@@ -19,12 +19,12 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
 
-__all__ = ["LIMIT", "run_sync"]
+__all__ = ["IDLE", "LIMIT", "IdlePool", "next_job", "run_sync"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,34 @@ try:  # anyio's own hooks for its worker threads (private: checked here, else an
     get_async_backend("asyncio")
 except Exception:  # pragma: no cover - an anyio without them: always use anyio's threads
     claim_worker_thread = None  # type: ignore[assignment]
+
+
+J = TypeVar("J")
+
+
+class IdlePool(Protocol):
+    """Threads waiting for work: `idle` holds the waiting ones' handles, `count` all of them."""
+
+    lock: threading.Lock
+    idle: list[Any]
+    count: int
+
+
+def next_job(
+    inbox: queue.SimpleQueue[J], pool: IdlePool, member: Any, idle: float = IDLE
+) -> J | None:
+    """The next job from `inbox` for the thread `member` stands for in `pool`; None once it
+    waited `idle` seconds and nobody took it meanwhile (it has left the pool: end the thread)."""
+    while True:
+        try:
+            return inbox.get(timeout=idle)
+        except queue.Empty:
+            with pool.lock:
+                if member in pool.idle:
+                    pool.idle.remove(member)
+                    pool.count -= 1
+                    return None
+            # taken just now: its job is on the way
 
 
 class _Job:
@@ -105,16 +133,7 @@ class _Worker:
         loop = pool.loop
         assert claim_worker_thread is not None
         with claim_worker_thread(get_async_backend("asyncio"), loop):
-            while True:
-                try:
-                    job = self.inbox.get(timeout=IDLE)
-                except queue.Empty:
-                    with pool.lock:
-                        if self in pool.idle:  # nobody took it meanwhile: end
-                            pool.idle.remove(self)
-                            pool.count -= 1
-                            return
-                    continue  # taken just now: its job is on the way
+            while (job := next_job(self.inbox, pool, self)) is not None:
                 try:
                     value, ok = job.context.run(job.call), True
                 except BaseException as exc:

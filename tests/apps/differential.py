@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -35,6 +36,7 @@ __all__ = [
     "project_thread",
     "project_values",
     "run_script",
+    "write_transcript",
 ]
 
 STRICT_STEPS = {
@@ -299,7 +301,11 @@ def project_values(values: Any) -> Any:
     return project_chunk("values", values)
 
 
-async def _main(url: str) -> None:
+async def write_transcript(
+    url: str, script: Callable[[str], Awaitable[list[dict[str, Any]]]]
+) -> None:
+    """Run `script` against the server at `url`; print its transcript as JSON, with the
+    versions it was recorded with."""
     from importlib.metadata import version
 
     info = httpx.get(f"{url}/info").json()
@@ -309,10 +315,14 @@ async def _main(url: str) -> None:
             "langgraph": info.get("langgraph_py_version"),
             "langgraph-sdk": version("langgraph-sdk"),
         },
-        "steps": await run_script(url),
+        "steps": await script(url),
     }
     json.dump(transcript, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
+
+
+async def _main(url: str) -> None:
+    await write_transcript(url, run_script)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ CI; LangGraph is not a dependency):
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from apps.differential import (
     project_state,
     project_thread,
     project_values,
+    write_transcript,
 )
 
 __all__ = ["DIFFERENT_STEPS", "run_wide_script"]
@@ -463,19 +463,7 @@ async def _error_steps(c: Any, step: Step) -> None:
 
 
 async def _main(url: str) -> None:
-    from importlib.metadata import version
-
-    info = httpx.get(f"{url}/info").json()
-    transcript = {
-        "recorded_with": {
-            "server": f"langgraph-api {info.get('version')}",
-            "langgraph": info.get("langgraph_py_version"),
-            "langgraph-sdk": version("langgraph-sdk"),
-        },
-        "steps": await run_wide_script(url),
-    }
-    json.dump(transcript, sys.stdout, indent=1, sort_keys=True)
-    sys.stdout.write("\n")
+    await write_transcript(url, run_wide_script)
 
 
 if __name__ == "__main__":

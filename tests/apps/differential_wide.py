@@ -292,7 +292,9 @@ async def _run_steps(c: Any, step: Step) -> None:
         project_values,
     )
     for behaviour in ("cancel", "continue"):
-        t4 = (await c.threads.create(metadata=_MARK))["thread_id"]
+        # Not marked: how far a cancelled run got (if it started at all) depends on timing,
+        # so its thread stays out of the searches below (its run's status is compared here).
+        t4 = (await c.threads.create(metadata={"disconnect": behaviour}))["thread_id"]
         async for part in c.runs.stream(t4, "slow", input={"steps": 8}, on_disconnect=behaviour):
             if part.event == "metadata":
                 break

@@ -398,3 +398,32 @@ def test_sync_api_threads_hold_about_one_postgres_connection_each() -> None:
         saver.close() if hasattr(saver, "close") else anyio.run(saver.aclose)
     # one per caller thread, plus the lease keeper's own (warmed-up) pool
     assert threads <= seen <= threads + 6, seen
+
+
+def test_a_loop_the_driver_cannot_step_itself_runs_as_before() -> None:
+    """The sync API steps asyncio's own loop itself (its set-up once per run); a loop in debug
+    mode (or another loop class) goes through `run_forever` for each served node, with the
+    same results: inline nodes, nested subgraph calls, pauses."""
+    from hitl_async import _sync
+
+    def inner(state: S) -> dict[str, Any]:
+        return {"log": ["inner"]}
+
+    sub = chain(inner)
+
+    def outer(state: S, config: dict[str, Any]) -> dict[str, Any]:
+        return {"log": [*sub.invoke({"log": []}, config)["log"], "outer"]}
+
+    def ask(state: S) -> dict[str, Any]:
+        return {"log": [interrupt("ok?")]}
+
+    graph = chain(outer, ask)
+
+    def use() -> list[Any]:
+        graph.invoke({"log": []}, cfg("warm"))  # this thread's loop exists from here on
+        _sync._local.driver.loop.set_debug(True)
+        paused = graph.invoke({"log": []}, cfg("d"))
+        done = graph.invoke(Command(resume="yes"), cfg("d"))
+        return [paused["log"], done["log"], _sync._local.driver.loop.get_debug()]
+
+    assert in_thread(use) == [["inner", "outer"], ["inner", "outer", "yes"], True]

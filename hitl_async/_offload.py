@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from hitl_async import _sync
-from hitl_async._workers import next_job
+from hitl_async._workers import NEW, next_job, take_idle
 from hitl_async.checkpoint.lifecycle import serves_one_caller
 
 if TYPE_CHECKING:
@@ -119,12 +119,9 @@ class _Engines:
         self.count = 0
 
     def take(self) -> queue.SimpleQueue[_Job] | None:
-        with self.lock:
-            if self.idle:
-                return self.idle.pop()
-            if self.count >= LIMIT:
-                return None
-            self.count += 1
+        taken = take_idle(self, LIMIT)
+        if taken is not NEW:
+            return taken  # type: ignore[no-any-return]
         inbox: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         threading.Thread(target=self._main, args=(inbox,), name=THREAD_NAME, daemon=True).start()
         return inbox

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hitl_async._task import own_input, task_result
+from hitl_async._task import node_input, task_result
 from hitl_async.errors import ParentCommand
-from hitl_async.managed.base import StepWindow
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -106,14 +105,7 @@ def _emit_debug(run: Run, kind: str, step: int, payload: dict[str, Any]) -> None
 def emit_task_start(run: Run, t: Task, step: int, state: Any) -> None:
     """A task is about to run, in `tasks` and `debug` mode; `state` is what a node without an
     input schema of its own reads (managed keys such as `RemainingSteps` included)."""
-    node = run.graph.builder.nodes.get(t.name)
-    if t.spec.push:
-        arg = t.spec.arg
-    elif node is not None and node.input_schema is not None:
-        window = StepWindow(run.steps_run, run.limit)
-        arg = own_input(run.graph, node, run.cp.values, window)
-    else:
-        arg = state
+    arg = node_input(run.graph, t, run.cp.values, lambda: state, run)
     payload = {
         "id": t.id,
         "name": t.name,

@@ -18,7 +18,7 @@ from hitl_async._input import ReplayBound, apply_input
 from hitl_async._lease import ThreadLease
 from hitl_async._outbox import Outbox
 from hitl_async._runtime import no_heartbeat
-from hitl_async._superstep import tick, write_order
+from hitl_async._superstep import tick
 from hitl_async._task import Task, prepare_tasks
 from hitl_async.checkpoint.capabilities import InboxStore, LeaseStore
 from hitl_async.checkpoint.ids import validate_thread_id
@@ -37,7 +37,6 @@ __all__ = [
     "SKIPPED_STEP",
     "Run",
     "checkpoint_config",
-    "with_finished",
 ]
 
 NOT_LOADED: Final[Any] = object()
@@ -225,7 +224,8 @@ class Run:
         writer = self.cp.writer
         if source == "loop":
             ran = sorted({t.node for t in self.cp.tasks if not t.push or t.node == START})
-            writer = ran or writer
+            if ran and ran != writer:  # (the same writer again keeps its list)
+                writer = ran
         # Under durability="exit" an unsaved checkpoint is skipped: the chain links saved ones.
         skip = self.unsaved and self.durability == "exit"
         parent = self.cp.parent_id if skip else self.cp.checkpoint_id
@@ -393,17 +393,3 @@ class Run:
             finally:
                 await self.release()
                 end_log_run(self)
-
-
-def with_finished(run: Run) -> dict[str, Any]:
-    """The checkpoint's values with the writes of its step's finished tasks applied: the
-    state of a paused (or failed) step as `get_state()` and `invoke()` report it (in the
-    step's write order, as LangGraph applies them there too)."""
-    values = dict(run.cp.values)
-    run.plan.apply(
-        values,
-        [(c, v) for t in write_order(run.tasks) if t.done for c, v in t.writes if c[:2] != "__"],
-        source="pending writes",
-        strict=False,
-    )
-    return values

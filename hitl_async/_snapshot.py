@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hitl_async._payloads import subgraph_config
-from hitl_async._run import with_finished
+from hitl_async._superstep import with_finished
 from hitl_async._task import listed_order, task_result
 from hitl_async.types import PregelTask, StateSnapshot
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from hitl_async._run import Run
     from hitl_async._task import Task
 
-__all__ = ["tick", "write_order"]
+__all__ = ["tick", "with_finished", "write_order"]
 
 
 def write_order(tasks: Sequence[Task]) -> list[Task]:
@@ -166,8 +166,6 @@ async def tick(run: Run) -> bool:
             if task_events:
                 emit_task_result(run, t, step)
         if "values" in modes and any(_state_writes(t) for t in tasks if t.done):
-            from hitl_async._run import with_finished  # (_run imports this module)
-
             run.emit("values", run.stream_values(with_finished(run)))
         return False
     await _complete(run, tasks, step)
@@ -300,3 +298,17 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     if "values" in run.modes and run.plan.shows(changed):  # (a step that wrote no state: none)
         run.emit("values", run.stream_values())
     emit_checkpoint(run)
+
+
+def with_finished(run: Run) -> dict[str, Any]:
+    """The checkpoint's values with the writes of its step's finished tasks applied: the
+    state of a paused (or failed) step as `get_state()` and `invoke()` report it (in the
+    step's write order, as LangGraph applies them there too)."""
+    values = dict(run.cp.values)
+    run.plan.apply(
+        values,
+        [(c, v) for t in write_order(run.tasks) if t.done for c, v in t.writes if c[:2] != "__"],
+        source="pending writes",
+        strict=False,
+    )
+    return values

@@ -326,18 +326,11 @@ def _get() -> BlockingPortal:
 def _own_loop_possible() -> bool:
     """Whether this thread may run the engine in a loop of its own: no loop running in it, and
     not an anyio worker thread (whose sync calls keep sharing the portal, not one loop each)."""
-    if asyncio._get_running_loop() is not None:
+    if in_event_loop():
         return False
-    if any(hasattr(_anyio_threadlocals, a) for a in ("current_token", "current_async_backend")):
-        return False
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return True
-    try:
-        trio.lowlevel.current_trio_token()
-    except RuntimeError:
-        return True
-    return False
+    return not any(
+        hasattr(_anyio_threadlocals, a) for a in ("current_token", "current_async_backend")
+    )
 
 
 class _Caller:

@@ -47,6 +47,7 @@ __all__ = [
     "execute",
     "interrupt_row",
     "listed_order",
+    "node_input",
     "own_input",
     "prepare_tasks",
     "retry_delay",
@@ -422,12 +423,7 @@ async def execute(
             task.error = exc
         return
     node = graph.builder.nodes[task.name]
-    if task.spec.push:
-        arg = task.spec.arg
-    elif node.input_schema is not None:  # the node sees its own schema's keys only
-        arg = own_input(graph, node, values, _window(pad, node.input_schema.managed))
-    else:
-        arg = view()
+    arg = node_input(graph, task, values, view, pad.run)
     attempt = 0
     while True:
         attempt += 1
@@ -516,6 +512,21 @@ def _window(pad: Scratchpad, managed: Mapping[str, Any]) -> StepWindow | None:
     without any, or outside a run: nothing to compute)."""
     run = pad.run
     return None if run is None or not managed else StepWindow(run.steps_run, run.limit)
+
+
+def node_input(
+    graph: GraphBase, task: Task, values: Mapping[str, Any], view: Callable[[], Any], run: Any
+) -> Any:
+    """What `task`'s node reads: a `Send`'s argument; the keys of the node's own input schema
+    (with its managed keys for `run`'s step); else the state as `view()` gives it."""
+    if task.spec.push:
+        return task.spec.arg
+    node = graph.builder.nodes.get(task.name)
+    if node is None or node.input_schema is None:
+        return view()
+    managed = node.input_schema.managed
+    window = StepWindow(run.steps_run, run.limit) if run is not None and managed else None
+    return own_input(graph, node, values, window)
 
 
 def own_input(

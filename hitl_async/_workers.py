@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import anyio.to_thread
 
-__all__ = ["IDLE", "LIMIT", "IdlePool", "next_job", "run_sync"]
+__all__ = ["IDLE", "LIMIT", "NEW", "IdlePool", "next_job", "run_sync", "take_idle"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,22 @@ class IdlePool(Protocol):
     lock: threading.Lock
     idle: list[Any]
     count: int
+
+
+NEW: Any = object()
+"""What `take_idle` returns when the caller is to start a new thread (counted already)."""
+
+
+def take_idle(pool: IdlePool, limit: int) -> Any:
+    """An idle member of `pool`, taken; else `NEW` when fewer than `limit` threads exist (the
+    new one counted: start it); else None (the pool is full)."""
+    with pool.lock:
+        if pool.idle:
+            return pool.idle.pop()
+        if pool.count >= limit:
+            return None
+        pool.count += 1
+        return NEW
 
 
 def next_job(
@@ -109,12 +125,9 @@ class _Pool:
         self.lock = threading.Lock()
 
     def take(self) -> _Worker | None:
-        with self.lock:
-            if self.idle:
-                return self.idle.pop()
-            if self.count >= LIMIT:
-                return None
-            self.count += 1
+        taken = take_idle(self, LIMIT)
+        if taken is not NEW:
+            return taken  # type: ignore[no-any-return]
         worker = _Worker(self)
         worker.thread.start()
         return worker

@@ -15,8 +15,9 @@ from hitl_async._graph_queue import Coordination
 from hitl_async._graph_state import StateAccess
 from hitl_async._live import run_inline, stream_run
 from hitl_async._offload import engine, offloadable, run_on
-from hitl_async._run import Run, with_finished
+from hitl_async._run import Run
 from hitl_async._subgraph import calling_task, run_subgraph
+from hitl_async._superstep import with_finished
 from hitl_async.checkpoint.capabilities import Capability, LeaseStore
 from hitl_async.constants import INTERRUPT
 from hitl_async.errors import EmptyInputError, ThreadBusyError

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
+from hitl_async_sqlite._fork_gate import hold_during_fork
+
 __all__ = ["ConnectionThread"]
 
 T = TypeVar("T")
@@ -61,6 +63,8 @@ class ConnectionThread:
         self._queue: SimpleQueue[_Job | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._using = threading.Lock()  # held while the thread runs statements
+        hold_during_fork(self._using)
         self.max_batch = max_batch
 
     async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
@@ -96,13 +100,15 @@ class ConnectionThread:
                 break
             if conn is None:
                 try:
-                    conn = self._connect()
+                    with self._using:
+                        conn = self._connect()
                 except BaseException as exc:
                     job[2].send(False, exc)
                     continue
             write, fn, done = job
             if not write:
-                _settle(done, fn, conn)
+                with self._using:
+                    _settle(done, fn, conn)
                 continue
             batch = [job]
             while len(batch) < self.max_batch:
@@ -117,9 +123,11 @@ class ConnectionThread:
                         pending = None
                     break
                 batch.append(nxt)
-            _write_batch(conn, batch)
+            with self._using:
+                _write_batch(conn, batch)
         if conn is not None:
-            conn.close()
+            with self._using:
+                conn.close()
 
 
 def _settle(done: _Reply, fn: Callable[[sqlite3.Connection], Any], conn: Any) -> None:

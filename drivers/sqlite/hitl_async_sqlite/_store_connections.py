@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from hitl_async_sqlite._fork_gate import hold_during_fork
 from hitl_async_sqlite._store_sql import SCHEMA
 
 __all__ = ["StoreConnections"]
@@ -33,6 +34,8 @@ class StoreConnections:
         self._lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        hold_during_fork(self._lock)
+        hold_during_fork(self._reader_lock)
         self.inline_reads = True
         """Reads of async calls run on the caller's thread when they can (see `_read_inline`)."""
         self.inline_writes = True

@@ -36,6 +36,7 @@ from typing import Any
 
 from hitl_async.checkpoint.lifecycle import forked_away
 from hitl_async_sqlite import _ops
+from hitl_async_sqlite._fork_gate import hold_during_fork
 
 __all__ = ["CLOSE", "READ", "WRITE", "Job", "Worker"]
 
@@ -106,6 +107,7 @@ class Worker:
         """Jobs submitted and not yet done by the worker (a caller runs a job itself only at 0)."""
         self._using = threading.Lock()
         """Held by whoever runs statements on the connection: the worker or a caller."""
+        hold_during_fork(self._using)
         self._patient = True
         """Whether the connection waits `busy_ms` for another connection's lock (the worker's
         setting); a caller running a job itself sets it not to wait, the worker sets it back."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hitl_async.cache.base import BaseCache, FullKey, Namespace
+from hitl_async.checkpoint.lifecycle import after_fork_in_child
 
 __all__ = ["InMemoryCache"]
 
@@ -23,6 +24,7 @@ class InMemoryCache(BaseCache[Any]):
         super().__init__(serde=serde)
         self._data: dict[Namespace, dict[str, tuple[bytes, float | None]]] = {}
         self._lock = threading.Lock()
+        after_fork_in_child(self, _fresh_lock)
 
     def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
         """The values still cached for `keys`."""
@@ -68,3 +70,8 @@ class InMemoryCache(BaseCache[Any]):
 
     async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         self.clear(namespaces)
+
+
+def _fresh_lock(cache: InMemoryCache) -> None:
+    """In a forked child: a new lock (another thread may have held the parent's at the fork)."""
+    cache._lock = threading.Lock()

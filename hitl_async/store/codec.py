@@ -14,6 +14,7 @@ code, and damaged text is a `StoreCorruptError` naming the item.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -72,6 +73,14 @@ def now_us() -> int:
 
 
 _time_ns = time.time_ns
+
+
+def _fresh_clock_lock() -> None:
+    global _clock_lock
+    _clock_lock = threading.Lock()  # (another thread may have held it at the fork)
+
+
+os.register_at_fork(after_in_child=_fresh_clock_lock)
 
 
 _FLOAT_EXACT_US = 2**32 * 1_000_000  # until 2106 a double holds seconds to within 0.5 us

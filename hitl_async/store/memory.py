@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 import orjson
 
+from hitl_async.checkpoint.lifecycle import after_fork_in_child
 from hitl_async.store.backend import PutRow, StoredRow
 from hitl_async.store.base import (
     NOT_PROVIDED,
@@ -132,6 +133,7 @@ class MemoryBackend:
         self.labels: dict[str, tuple[str, ...]] = {}
         self.below: dict[str, int] = {}
         self.lock = threading.Lock()
+        after_fork_in_child(self, _fresh_lock)
 
     def _bucket(self, ns: str) -> dict[str, _Rec]:
         """A new namespace's dict (call with the lock held)."""
@@ -516,3 +518,8 @@ class InMemoryStore(BackendStore):
             offset=offset,
             refresh_ttl=refresh_ttl,
         )
+
+
+def _fresh_lock(backend: MemoryBackend) -> None:
+    """In a forked child: a new lock (another thread may have held the parent's at the fork)."""
+    backend.lock = threading.Lock()

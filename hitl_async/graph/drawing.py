@@ -4,18 +4,19 @@ langchain-core's drawing rules), subgraphs (`get_graph(xray=...)`) included."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import string
 import typing
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hitl_async.constants import END, START
 
 if TYPE_CHECKING:
     from hitl_async.graph.state import BranchSpec, StateGraph
 
-__all__ = ["DrawableGraph", "Edge"]
+__all__ = ["DrawableGraph", "Edge", "Node"]
 
 _SAFE = frozenset(string.ascii_letters + string.digits + "_-")
 _MARKDOWN = tuple("*_`")
@@ -33,27 +34,36 @@ _LABEL_ESCAPES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Edge:
-    """An edge of the picture; `conditional` edges are drawn dotted, with their label if any."""
+class Edge(NamedTuple):
+    """An edge of the picture, as langchain-core's `Edge` (equal to one with the same fields):
+    `data` is its label, `conditional` edges are drawn dotted."""
 
     source: str
     target: str
+    data: str | None = None
     conditional: bool = False
-    label: str | None = None
+
+
+class Node(NamedTuple):
+    """A node of the picture, as langchain-core's `Node`: `data` is the node's action (None for
+    START and END), `metadata` what the picture shows under its name (None when nothing)."""
+
+    id: str
+    name: str
+    data: Any
+    metadata: dict[str, Any] | None
 
 
 @dataclass
 class DrawableGraph:
     """Nodes (by id: a subgraph's nodes drawn inside it are `subgraph:node`) and edges of a
-    graph, in the order LangGraph's `get_graph()` has them."""
+    graph, in the order LangGraph's `get_graph()` has them, with LangGraph's reading and
+    drawing methods (`draw_mermaid`, `to_json`, and through langchain-core `draw_mermaid_png`,
+    `draw_ascii`...)."""
 
     name: str
-    nodes: list[str]
+    nodes: dict[str, Node]
     edges: list[Edge]
-    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per node, what LangGraph's picture shows under its name (`defer`, `__interrupt`,
-    `__tools`, the node's own metadata)."""
 
     @classmethod
     def of(
@@ -68,7 +78,7 @@ class DrawableGraph:
         LangGraph's order: sorted, then the edges of nodes that end the graph."""
         edges: list[Edge] = [Edge(s, t) for s, t in builder.edge_order if t != END]
         for starts, target in builder.waiting_edges:
-            edges += [Edge(s, target) for s in starts]
+            edges += [Edge(s, target) for s in starts if target != END]
         for branches in builder.branches.values():
             for branch in branches:
                 edges += _branch_edges(builder, branch)
@@ -76,12 +86,13 @@ class DrawableGraph:
             labels = spec.destination_labels
             targets = spec.destinations or _command_targets(spec.fn)
             edges += [
-                Edge(spec.name, d, True, None if labels.get(d, d) == d else labels[d])
+                Edge(spec.name, d, None if labels.get(d, d) == d else labels[d], True)
                 for d in targets
                 if d in builder.nodes or d == END
             ]
+        implicit, last_step = _walk(builder, edges)
         ordered = sorted(
-            set(edges), key=lambda e: (e.source, e.target, e.conditional, e.label or "")
+            set(edges + implicit), key=lambda e: (e.source, e.target, e.conditional, e.data or "")
         )
         unique: list[Edge] = []
         for e in ordered:  # one edge per (source, target): the first, as LangGraph adds them
@@ -90,11 +101,15 @@ class DrawableGraph:
         sources = {e.source for e in unique}
         ends = sorted({e.target for e in unique if e.target != END} - sources)
         unique += [Edge(n, END) for n in ends if n != START]
-        nodes = [START, *builder.nodes]
+        if not ends and len(last_step) == 1 and not any(e.target == END for e in unique):
+            unique.append(Edge(last_step[0], END, None, True))
+        nodes = {START: Node(START, START, None, None)}
+        for n, spec in builder.nodes.items():
+            meta = _node_metadata(builder, n, interrupts)
+            nodes[n] = Node(n, n, spec.subgraph or spec.declared or spec.fn, meta or None)
         if any(e.target == END for e in unique):
-            nodes.append(END)
-        metadata = {n: _node_metadata(builder, n, interrupts) for n in builder.nodes}
-        picture = cls(name, nodes, unique, {n: m for n, m in metadata.items() if m})
+            nodes[END] = Node(END, END, None, None)
+        picture = cls(name, nodes, unique)
         for node, sub in (subgraphs or {}).items():
             picture._expand(node, sub)
         return picture
@@ -114,9 +129,8 @@ class DrawableGraph:
         return found[0] if len(found) == 1 else None
 
     def _remove(self, node: str) -> None:
-        self.nodes.remove(node)
+        del self.nodes[node]
         self.edges = [e for e in self.edges if node not in (e.source, e.target)]
-        self.metadata.pop(node, None)
 
     def _trim(self) -> None:
         """Drop the first node if it has a single edge and another node would be first, and
@@ -137,32 +151,45 @@ class DrawableGraph:
             return
         sub._trim()
         first, last = sub.first_node(), sub.last_node()
-        self.nodes.remove(node)
-        self.metadata.pop(node, None)
-        self.nodes += [f"{node}:{n}" for n in sub.nodes]
-        self.metadata.update({f"{node}:{n}": m for n, m in sub.metadata.items()})
+        del self.nodes[node]
+        self.nodes.update(
+            {f"{node}:{k}": n._replace(id=f"{node}:{k}") for k, n in sub.nodes.items()}
+        )
         self.edges += [
-            replace(e, source=f"{node}:{e.source}", target=f"{node}:{e.target}") for e in sub.edges
+            e._replace(source=f"{node}:{e.source}", target=f"{node}:{e.target}") for e in sub.edges
         ]
         for i, e in enumerate(self.edges):
             if e.source == node and last is not None:
-                e = replace(e, source=f"{node}:{last}")
+                e = e._replace(source=f"{node}:{last}")
             if e.target == node and first is not None:
-                e = replace(e, target=f"{node}:{first}")
+                e = e._replace(target=f"{node}:{first}")
             self.edges[i] = e
 
     # -- Mermaid -------------------------------------------------------------------------------
 
-    def draw_mermaid(self) -> str:
-        """The graph as a Mermaid flowchart (paste it into any Mermaid renderer)."""
-        lines = ["---", "config:", "  flowchart:", "    curve: linear", "---", "graph TD;"]
+    def draw_mermaid(
+        self,
+        *,
+        with_styles: bool = True,
+        curve_style: Any = "linear",
+        node_colors: Any = None,
+        wrap_label_n_words: int = 9,
+        frontmatter_config: dict[str, Any] | None = None,
+    ) -> str:
+        """The graph as a Mermaid flowchart (paste it into any Mermaid renderer), with
+        langchain-core's options: `with_styles=False` leaves out the front matter, the node
+        lines and the class styles; `curve_style` (a `CurveStyle` or its value), `node_colors`
+        (a `NodeStyles`), `wrap_label_n_words`, `frontmatter_config` (needs PyYAML)."""
+        lines = ["graph TD;"]
+        if with_styles:
+            lines[:0] = ["---", *_frontmatter(frontmatter_config, curve_style), "---"]
         first, last = self.first_node(), self.last_node()
 
         def node_line(node: str) -> str:
-            label = node.split(":")[-1]
+            label = self.nodes[node].name.split(":")[-1]
             if label.startswith(_MARKDOWN) and label.endswith(_MARKDOWN):
                 label = f"<p>{label}</p>"
-            notes = _notes(self.metadata.get(node))
+            notes = _notes(self.nodes[node].metadata)
             if notes:
                 label += "<hr/><small><em>" + "\n".join(notes) + "</em></small>"
             kind = ":::first" if node == first else ":::last" if node == last else ""
@@ -173,7 +200,7 @@ class DrawableGraph:
         for node in self.nodes:
             if ":" in node:
                 inside.setdefault(node.rsplit(":", 1)[0], []).append(node)
-            else:
+            elif with_styles:
                 lines.append(node_line(node))
         groups: dict[str, list[Edge]] = {}
         for e in self.edges:
@@ -192,8 +219,9 @@ class DrawableGraph:
                     )
                 seen.add(sub)
                 lines.append(f"\tsubgraph {sub}")
-                lines.extend(node_line(n) for n in inside.get(prefix, ()))
-            lines.extend(_edge_line(e) for e in edges)
+                if with_styles:
+                    lines.extend(node_line(n) for n in inside.get(prefix, ()))
+            lines.extend(_edge_line(e, wrap_label_n_words) for e in edges)
             for nested, nested_edges in groups.items():
                 if nested.startswith(prefix + ":") and ":" not in nested[len(prefix) + 1 :]:
                     block(nested_edges, nested)
@@ -206,29 +234,118 @@ class DrawableGraph:
                 block(edges, prefix)
                 seen.add(prefix)
         for prefix, members in inside.items():  # subgraphs without edges of their own
-            if ":" not in prefix and prefix not in seen:
+            if with_styles and ":" not in prefix and prefix not in seen:
                 lines += [f"\tsubgraph {prefix}", *(node_line(n) for n in members), "\tend"]
                 seen.add(prefix)
-        lines += [
-            "\tclassDef default fill:#f2f0ff,line-height:1.2",
-            "\tclassDef first fill-opacity:0",
-            "\tclassDef last fill:#bfb6fc",
-        ]
+        if with_styles:
+            styles = {"default": _DEFAULT_STYLE, "first": _FIRST_STYLE, "last": _LAST_STYLE}
+            for kind in styles:
+                styles[kind] = getattr(node_colors, kind, None) or styles[kind]
+            lines += [f"\tclassDef {kind} {style}" for kind, style in styles.items()]
         return "\n".join(lines) + "\n"
 
+    # -- LangGraph's other readings, through langchain-core's Graph ----------------------------
 
-def _edge_line(e: Edge) -> str:
-    if e.label is None:
+    def to_json(self, *, with_schemas: bool = False) -> dict[str, list[dict[str, Any]]]:
+        """Nodes and edges as LangGraph's `get_graph().to_json()` lists them (runnable ids
+        named as LangGraph names its node classes, so readers of that JSON see the same)."""
+        from hitl_async.graph._drawing_export import graph_json
+
+        return graph_json(self)
+
+    def to_langchain(self) -> Any:
+        """This picture as a langchain-core `Graph` (needs langchain-core), for its other
+        drawings: `draw_mermaid_png`, `draw_png`, `draw_ascii`..."""
+        from hitl_async.graph._drawing_export import langchain_graph
+
+        return langchain_graph(self)
+
+    def draw_mermaid_png(self, **kwargs: Any) -> bytes:
+        """A PNG of the Mermaid flowchart, drawn by langchain-core (its arguments)."""
+        return bytes(self.to_langchain().draw_mermaid_png(**kwargs))
+
+    def draw_png(self, output_file_path: str | None = None, fontname: str | None = None) -> Any:
+        """A PNG drawn by Graphviz through langchain-core (needs pygraphviz)."""
+        return self.to_langchain().draw_png(output_file_path, fontname)
+
+    def draw_ascii(self) -> str:
+        """The graph drawn in text, by langchain-core (needs grandalf)."""
+        return str(self.to_langchain().draw_ascii())
+
+    def print_ascii(self) -> None:
+        """Print `draw_ascii()`."""
+        print(self.draw_ascii())
+
+
+_DEFAULT_STYLE = "fill:#f2f0ff,line-height:1.2"
+_FIRST_STYLE = "fill-opacity:0"
+_LAST_STYLE = "fill:#bfb6fc"
+
+
+def _frontmatter(config: dict[str, Any] | None, curve_style: Any) -> list[str]:
+    """The Mermaid front matter lines: `config.flowchart.curve` set to the curve style, the
+    rest of `config` as given (as YAML, keys sorted, as langchain-core writes it)."""
+    curve = str(getattr(curve_style, "value", curve_style))
+    if not config:
+        return ["config:", "  flowchart:", f"    curve: {curve}"]
+    try:
+        yaml: Any = importlib.import_module("yaml")
+    except ImportError as exc:  # pragma: no cover - PyYAML comes with langchain-core
+        raise ImportError("draw_mermaid(frontmatter_config=...) needs PyYAML") from exc
+    inner = dict(config.get("config", {}))
+    full = {
+        **config,
+        "config": {**inner, "flowchart": {**inner.get("flowchart", {}), "curve": curve}},
+    }
+    return str(yaml.dump(full, default_flow_style=False)).splitlines()
+
+
+def _edge_line(e: Edge, wrap: int = 9) -> str:
+    if e.data is None:
         arrow = "-.->" if e.conditional else "-->"
     else:
-        words = str(e.label).split()
-        label = str(e.label)
-        if len(words) > 9:  # langchain-core wraps labels every nine words
+        words = str(e.data).split()
+        label = str(e.data)
+        if len(words) > wrap:  # langchain-core wraps labels every `wrap` words
             label = "&nbsp<br>&nbsp".join(
-                " ".join(words[i : i + 9]) for i in range(0, len(words), 9)
+                " ".join(words[i : i + wrap]) for i in range(0, len(words), wrap)
             )
         arrow = f"-. &nbsp;{label}&nbsp; .->" if e.conditional else f"-- &nbsp;{label}&nbsp; -->"
     return f"\t{_safe(e.source)} {arrow} {_safe(e.target)};"
+
+
+def _walk(builder: StateGraph, edges: list[Edge]) -> tuple[list[Edge], list[str]]:
+    """Step through the graph as LangGraph's picture does (every edge taken, up to 250 steps):
+    the dotted edges to a deferred node from the step before it runs (no edge of that step
+    leads to it), and the nodes of the last step (what a graph with no end is drawn ending on)."""
+    joins = [(frozenset(starts), target) for starts, target in builder.waiting_edges]
+    joined = {(s, t) for starts, t in joins for s in starts}
+    direct: dict[str, set[str]] = {}
+    for e in edges:
+        if e.target != END and (e.source, e.target) not in joined:
+            direct.setdefault(e.source, set()).add(e.target)
+    deferred = {n for n, spec in builder.nodes.items() if spec.defer}
+    seen: list[set[str]] = [set() for _ in joins]
+    waiting: set[str] = set()
+    implicit: list[Edge] = []
+    tasks, last = {START}, {START}
+    for _ in range(251):
+        if not tasks:
+            break
+        last = tasks
+        reached = set().union(*(direct.get(t, set()) for t in tasks))
+        for i, (starts, target) in enumerate(joins):
+            seen[i] |= tasks & starts
+            if seen[i] >= starts:
+                reached.add(target)
+                seen[i] = set()
+        waiting |= reached & deferred
+        following = reached - deferred or waiting
+        implicit += [Edge(s, t, None, True) for t in following - reached for s in sorted(tasks)]
+        if following is waiting:
+            waiting = set()
+        tasks = set(following)
+    return implicit, sorted(last)
 
 
 def _node_metadata(builder: StateGraph, node: str, interrupts: tuple[Any, Any]) -> dict[str, Any]:
@@ -270,13 +387,13 @@ def _safe(name: str) -> str:
 def _branch_edges(builder: StateGraph, branch: BranchSpec) -> list[Edge]:
     if branch.path_map is not None:
         return [
-            Edge(branch.source, target, True, None if str(key) == target else str(key))
+            Edge(branch.source, target, None if str(key) == target else str(key), True)
             for key, target in branch.path_map.items()
         ]
     targets = _literal_targets(branch.path)
     if targets is None:
         targets = [*builder.nodes, END]
-    return [Edge(branch.source, t, True) for t in targets if t in builder.nodes or t == END]
+    return [Edge(branch.source, t, None, True) for t in targets if t in builder.nodes or t == END]
 
 
 def _command_targets(fn: Any) -> tuple[str, ...]:

@@ -201,8 +201,8 @@ class ServerCore(ThreadStates):
             out: dict[str, Any] = {"source": edge.source, "target": edge.target}
             if edge.conditional:
                 out["conditional"] = True
-            if edge.label is not None:
-                out["data"] = edge.label
+            if edge.data is not None:
+                out["data"] = edge.data
             edges.append(out)
         return {"nodes": nodes, "edges": edges}
 

@@ -1,0 +1,168 @@
+"""Parity with LangGraph: what LangGraph's `test_pregel.py` (its sync API tests) checks that a
+user sees — the picture of a graph (`get_graph()`: Mermaid with its options, `to_json()`,
+edges as langchain-core's) and edits of a paused thread — restated with our own graphs; the
+cases that touch a thread run on every driver."""
+
+from __future__ import annotations
+
+import operator
+import uuid
+from typing import Annotated, Any
+
+import pytest
+from typing_extensions import TypedDict
+
+from hitl_async import END, START, Command, StateGraph
+
+pytestmark = pytest.mark.anyio
+
+CALLABLE = ["langgraph", "_internal", "_runnable", "RunnableCallable"]
+
+
+class Log(TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+def cfg() -> dict[str, Any]:
+    return {"configurable": {"thread_id": uuid.uuid4().hex}}
+
+
+def add(g: StateGraph, *names: str, **kw: Any) -> None:
+    for name in names:
+        g.add_node(name, lambda s, n=name: {"log": [n]}, **kw)
+
+
+# test_pregel.py::test_conditional_state_graph_with_list_edge_inputs,
+# ::test_get_graph_loop, ::test_in_one_fan_out_state_graph_defer_node
+def test_mermaid_without_styles_ends_joins_loops_and_deferred_nodes_as_langgraph() -> None:
+    """`with_styles=False` is the edges only; a join into END is drawn as each source's own
+    edge to END; a graph that never ends gets a dotted edge to END from its last step's node;
+    a deferred node gets a dotted edge from the node that runs in the step before it."""
+    joined = StateGraph(Log)
+    add(joined, "fetch", "parse")
+    joined.add_edge(START, "fetch")
+    joined.add_edge(START, "parse")
+    joined.add_edge(["fetch", "parse"], END)
+    assert joined.compile().get_graph().draw_mermaid(with_styles=False) == (
+        "graph TD;\n\t__start__ --> fetch;\n\t__start__ --> parse;\n"
+        "\tfetch --> __end__;\n\tparse --> __end__;\n"
+    )
+
+    loop = StateGraph(Log)
+    add(loop, "ask", "answer")
+    loop.add_edge(START, "ask")
+    loop.add_edge("ask", "answer")
+    loop.add_edge("answer", "ask")
+    assert loop.compile().get_graph().draw_mermaid(with_styles=False) == (
+        "graph TD;\n\t__start__ --> ask;\n\tanswer --> ask;\n\task --> answer;\n"
+        "\tanswer -.-> __end__;\n"
+    )
+
+    deferred = StateGraph(Log)
+    add(deferred, "split", "left", "right", "check")
+    add(deferred, "merge", defer=True)
+    deferred.add_edge(START, "split")
+    for a, b in [("split", "left"), ("split", "right"), ("left", "check")]:
+        deferred.add_edge(a, b)
+    deferred.add_edge("left", "merge")
+    deferred.add_edge("right", "merge")
+    assert deferred.compile().get_graph().draw_mermaid(with_styles=False) == (
+        "graph TD;\n\t__start__ --> split;\n\tcheck -.-> merge;\n\tleft --> check;\n"
+        "\tleft --> merge;\n\tright --> merge;\n\tsplit --> left;\n\tsplit --> right;\n"
+        "\tmerge --> __end__;\n"
+    )
+
+
+def routed() -> Any:
+    """START -> router, which goes (by Command) to a subgraph node or ends; labelled."""
+    sub = StateGraph(Log)
+    add(sub, "inner")
+    sub.add_edge(START, "inner")
+    g = StateGraph(Log)
+    g.add_node(
+        "router",
+        lambda s: Command(goto="sub"),
+        destinations={"sub": "go sub", END: "stop"},
+        metadata={"owner": "ops"},
+    )
+    g.add_node("sub", sub.compile())
+    g.add_edge(START, "router")
+    return g.compile(interrupt_before=["sub"])
+
+
+# test_pregel.py::test_conditional_entrypoint_graph_state, ::test_nested_graph_xray,
+# ::test_get_graph_self_loop
+def test_to_json_lists_nodes_and_edges_as_langgraph() -> None:
+    """Runnable nodes named by id with LangGraph's class ids (a function, a compiled graph),
+    END bare, metadata (own, `__interrupt`) when there is some; edges with their label as
+    `data` and `conditional` only when true; with xray the subgraph's nodes are prefixed."""
+    app = routed()
+    assert app.get_graph().to_json() == {
+        "nodes": [
+            {"id": "__start__", "type": "runnable", "data": {"id": CALLABLE, "name": "__start__"}},
+            {
+                "id": "router",
+                "type": "runnable",
+                "data": {"id": CALLABLE, "name": "router"},
+                "metadata": {"owner": "ops"},
+            },
+            {
+                "id": "sub",
+                "type": "runnable",
+                "data": {
+                    "id": ["langgraph", "graph", "state", "CompiledStateGraph"],
+                    "name": "sub",
+                },
+                "metadata": {"__interrupt": "before"},
+            },
+            {"id": "__end__"},
+        ],
+        "edges": [
+            {"source": "__start__", "target": "router"},
+            {"source": "router", "target": "__end__", "data": "stop", "conditional": True},
+            {"source": "router", "target": "sub", "data": "go sub", "conditional": True},
+            {"source": "sub", "target": "__end__"},
+        ],
+    }
+    xray = app.get_graph(xray=True).to_json()
+    assert [n["id"] for n in xray["nodes"]] == ["__start__", "router", "__end__", "sub:inner"]
+    assert xray["nodes"][3]["data"] == {"id": CALLABLE, "name": "sub:inner"}
+    assert {"source": "router", "target": "sub:inner", "data": "go sub", "conditional": True} in (
+        xray["edges"]
+    )
+
+
+# test_pregel.py::test_node_destinations
+def test_edges_compare_equal_to_langchain_core_edges() -> None:
+    """`get_graph().edges` are (source, target, data, conditional) tuples, equal to
+    langchain-core's `Edge`s as LangGraph's tests compare them."""
+    edge = pytest.importorskip("langchain_core.runnables.graph").Edge
+    assert routed().get_graph().edges == [
+        edge("__start__", "router"),
+        edge("router", "__end__", "stop", True),
+        edge("router", "sub", "go sub", True),
+        edge("sub", "__end__"),
+    ]
+
+
+def test_mermaid_options_and_langchain_core_graph() -> None:
+    """langchain-core's `draw_mermaid` options (curve style, label wrapping, node colours)
+    draw as there; `to_langchain()` is a langchain-core `Graph` drawing the same picture."""
+    graph_module = pytest.importorskip("langchain_core.runnables.graph")
+    picture = routed().get_graph()
+    text = picture.draw_mermaid(
+        curve_style=graph_module.CurveStyle.BASIS,
+        wrap_label_n_words=1,
+        node_colors=graph_module.NodeStyles(last="fill:#000"),
+    )
+    assert text.startswith("---\nconfig:\n  flowchart:\n    curve: basis\n---\ngraph TD;\n")
+    assert "\trouter(router<hr/><small><em>owner = ops</em></small>)\n" in text
+    assert "\trouter -. &nbsp;go&nbsp<br>&nbspsub&nbsp; .-> sub;\n" in text
+    assert text.endswith("\tclassDef last fill:#000\n")
+    theme = {"config": {"theme": "neutral"}}
+    lc = picture.to_langchain()
+    assert isinstance(lc, graph_module.Graph)
+    assert lc.draw_mermaid(frontmatter_config=theme) == picture.draw_mermaid(
+        frontmatter_config=theme
+    )
+    assert lc.draw_mermaid(with_styles=False) == picture.draw_mermaid(with_styles=False)

@@ -206,13 +206,17 @@ async def _update(run: Run, updates: list[StateUpdate]) -> None:
                 used.add(task.index)
                 made_by.append((task.index, items))
         # As in LangGraph, the update completes the paused step: only the routes run next,
-        # and the targets of joins that fired (a join stays full until its target runs).
+        # the targets of joins that fired (a join stays full until its target runs) and the
+        # deferred nodes that were due (their trigger stays until they run).
         changed, next_specs = run.plan.step(new_values, writes)
         joined = await _fired_joins(run, old_tasks)
         if joined:
             for channel, (_, target) in run.plan.barriers.items():
                 if target in joined and new_values.pop(channel, None) is not None:
                     changed.add(channel)
+        due = {t.name for t in old_tasks if not t.done and not t.spec.push}
+        joined |= due & run.plan.deferred
+        if joined:
             pulls = {s.node for s in next_specs if not s.push} | joined
             next_specs = [s for s in next_specs if s.push] + [TaskSpec(n) for n in sorted(pulls)]
     _next(run, new_values, changed, "update", next_specs, flat_writes(made_by))

@@ -166,3 +166,33 @@ def test_mermaid_options_and_langchain_core_graph() -> None:
         frontmatter_config=theme
     )
     assert lc.draw_mermaid(with_styles=False) == picture.draw_mermaid(with_styles=False)
+
+
+# test_pregel.py::test_in_one_fan_out_state_graph_defer_node
+async def test_update_while_paused_before_a_deferred_node_keeps_it_due(saver: Any) -> None:
+    """Paused before a deferred node, an update (as the last writer, or as a node whose edge
+    leads elsewhere) keeps the deferred node due: it runs next, beside any routed node."""
+    g = StateGraph(Log)
+    add(g, "a", "b", "c", "z")
+    add(g, "qa", defer=True)
+    g.add_edge(START, "a")
+    g.add_edge(START, "b")
+    g.add_edge("a", "c")
+    g.add_edge("a", "qa")
+    g.add_edge("b", "qa")
+    g.add_edge("z", "c")
+    app = g.compile(checkpointer=saver, interrupt_before=["qa"])
+
+    config = cfg()
+    await app.ainvoke({"log": []}, config)
+    assert (await app.aget_state(config)).next == ("qa",)
+    await app.aupdate_state(config, {"log": ["edit"]})
+    assert (await app.aget_state(config)).next == ("qa",)
+    assert (await app.ainvoke(None, config))["log"] == ["a", "b", "c", "edit", "qa"]
+
+    config = cfg()
+    await app.ainvoke({"log": []}, config)
+    await app.aupdate_state(config, {"log": ["edit"]}, as_node="z")
+    assert (await app.aget_state(config)).next == ("c", "qa")
+    assert (await app.ainvoke(None, config))["log"] == ["a", "b", "c", "edit", "c", "qa"]
+    assert (await app.aget_state(config)).next == ()

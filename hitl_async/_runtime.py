@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hitl_async._checkpoint import now_iso
+from hitl_async.constants import CONF, CONFIG_KEY_NODE_FINISHED
 from hitl_async.errors import CheckpointerRequiredError, GraphInterrupt
 from hitl_async.types import Interrupt, StreamWriter
 
@@ -23,6 +24,7 @@ __all__ = [
     "interrupt_id",
     "no_heartbeat",
     "no_writer",
+    "node_finished",
     "task_pad",
 ]
 
@@ -181,3 +183,12 @@ def get_config() -> dict[str, Any]:
     from hitl_async.runnables import node_config
 
     return node_config(current_scratchpad("get_config"))
+
+
+def node_finished(config: dict[str, Any], name: str) -> None:
+    """Tell the config's `__pregel_node_finished` callback (LangGraph's
+    `CONFIG_KEY_NODE_FINISHED`, which servers use to follow a run) that a node or a `@task`
+    call completed; a subgraph's nodes tell it too, the config being inherited."""
+    callback = (config.get(CONF) or {}).get(CONFIG_KEY_NODE_FINISHED)
+    if callable(callback):
+        callback(name)

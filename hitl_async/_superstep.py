@@ -18,7 +18,7 @@ from hitl_async._cache import store_cached, use_cached
 from hitl_async._checkpoint import NULL_TASK
 from hitl_async._error_handlers import handle_failure, resume_handlers
 from hitl_async._payloads import emit_checkpoint, emit_task_result, emit_task_start
-from hitl_async._runtime import task_pad
+from hitl_async._runtime import node_finished, task_pad
 from hitl_async._task import execute
 from hitl_async.constants import INTERRUPT, RESUME, START
 from hitl_async.errors import (
@@ -219,6 +219,8 @@ async def _execute(
             return
     if t.cache_key is not None:
         await store_cached(run, t)
+    if t.finished_now and t.name != START:
+        node_finished(run.config, t.name)
     if t.name != START and run.modes:
         if t.finished_now:
             run.emit("updates", {t.name: t.update})

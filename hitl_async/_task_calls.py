@@ -21,7 +21,13 @@ from hitl_async import _sync
 from hitl_async._background import Background
 from hitl_async._cache import cache_key, cache_namespace
 from hitl_async._execution import call_body
-from hitl_async._runtime import Scratchpad, active_scratchpad, reset_scratchpad, set_scratchpad
+from hitl_async._runtime import (
+    Scratchpad,
+    active_scratchpad,
+    node_finished,
+    reset_scratchpad,
+    set_scratchpad,
+)
 from hitl_async._task import retry_delay
 from hitl_async._timeouts import call_timed, check_timeout, coerce_timeout
 from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
@@ -282,6 +288,8 @@ class TaskCalls:
                 return
             if index is not None and self.pad.save_result is not None:
                 await self.pad.save_result(index, value)
+            if self.pad.run is not None:
+                node_finished(self.pad.run.config, fn.name)
             if self.tg is None and self.pad.run is not None:
                 # A graph node's call: an `updates` event of its own, as LangGraph streams it.
                 update: dict[str, Any] = {fn.name: value}

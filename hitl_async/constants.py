@@ -51,6 +51,10 @@ TASKS: Final = "__pregel_tasks"
 """LangGraph's name of the channel `Send`s travel on; here only so code importing it works
 (hitl-async keeps a step's `Send`s in the checkpoint's task list)."""
 
+CONFIG_KEY_NODE_FINISHED: Final = "__pregel_node_finished"
+"""A `configurable` key whose callable is called with a node's name each time the node completes
+(a subgraph's nodes too), as LangGraph's same-named config key (a server follows runs by it)."""
+
 
 def plain_name(name: Any) -> Any:
     """A node name given as a `str` subclass (a `str` enum member, as LangGraph allows) as the

@@ -6,12 +6,22 @@ from __future__ import annotations
 
 from typing import Final
 
-from hitl_async.constants import CONF, END, ERROR, INTERRUPT, RESUME, START, TASKS
+from hitl_async.constants import (
+    CONF,
+    CONFIG_KEY_NODE_FINISHED,
+    END,
+    ERROR,
+    INTERRUPT,
+    RESUME,
+    START,
+    TASKS,
+)
 
 __all__ = [
     "CONF",
     "CONFIG_KEY_CHECKPOINT_ID",
     "CONFIG_KEY_CHECKPOINT_NS",
+    "CONFIG_KEY_NODE_FINISHED",
     "CONFIG_KEY_THREAD_ID",
     "END",
     "ERROR",

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import pytest
 from typing_extensions import TypedDict
 
-from hitl_async import END, START, Command, StateGraph
+from hitl_async import END, START, Command, StateGraph, entrypoint, interrupt, task
+from hitl_async._internal._constants import CONFIG_KEY_NODE_FINISHED
 
 pytestmark = pytest.mark.anyio
 
@@ -196,3 +197,45 @@ async def test_update_while_paused_before_a_deferred_node_keeps_it_due(saver: An
     assert (await app.aget_state(config)).next == ("c", "qa")
     assert (await app.ainvoke(None, config))["log"] == ["a", "b", "c", "edit", "c", "qa"]
     assert (await app.aget_state(config)).next == ()
+
+
+# test_pregel.py::test_doubly_nested_graph_interrupts (its CONFIG_KEY_NODE_FINISHED part)
+async def test_node_finished_callback_hears_each_completed_node_and_task(saver: Any) -> None:
+    """A callable under `configurable["__pregel_node_finished"]` is called with the name of
+    each node that completes, a subgraph's own nodes included, and of each `@task` call; a
+    node that pauses is not reported until it completes on resume."""
+    inner = StateGraph(Log)
+    add(inner, "prep")
+    inner.add_node("confirm", lambda s: {"log": [interrupt("ok?")]})
+    inner.add_edge(START, "prep")
+    inner.add_edge("prep", "confirm")
+    outer = StateGraph(Log)
+    add(outer, "intake")
+    outer.add_node("review", inner.compile())
+    outer.add_edge(START, "intake")
+    outer.add_edge("intake", "review")
+    app = outer.compile(checkpointer=saver)
+
+    heard: list[str] = []
+    config = cfg()
+    config["configurable"][CONFIG_KEY_NODE_FINISHED] = heard.append
+    await app.ainvoke({"log": []}, config)
+    assert heard == ["intake", "prep"]
+    heard.clear()
+    final = await app.ainvoke(Command(resume="yes"), config)
+    assert final["log"] == ["intake", "intake", "prep", "yes"]
+    assert heard == ["confirm", "review"]
+
+    @task
+    def bump(n: int) -> int:
+        return n + 1
+
+    @entrypoint(checkpointer=saver)
+    async def flow(n: int) -> int:
+        return await bump(n) + await bump(n + 1)
+
+    heard.clear()
+    config = cfg()
+    config["configurable"][CONFIG_KEY_NODE_FINISHED] = heard.append
+    assert await flow.ainvoke(1, config) == 5
+    assert heard == ["bump", "bump", "flow"]

@@ -15,7 +15,14 @@ if TYPE_CHECKING:
     from hitl_async._task import Task
     from hitl_async.types import Interrupt
 
-__all__ = ["emit_checkpoint", "emit_task_result", "emit_task_start", "subgraph_config"]
+__all__ = [
+    "emit_call_result",
+    "emit_call_start",
+    "emit_checkpoint",
+    "emit_task_result",
+    "emit_task_start",
+    "subgraph_config",
+]
 
 
 def subgraph_config(run: Run, node: str, task_id: str) -> dict[str, Any] | None:
@@ -133,3 +140,42 @@ def emit_task_result(run: Run, t: Task, step: int) -> None:
     }
     run.emit("tasks", payload)
     _emit_debug(run, "task_result", step, payload)
+
+
+def emit_call_start(run: Run, call_id: str, name: str, args: Any, kwargs: Any) -> None:
+    """A `@task` call starts, in `tasks` and `debug` mode: a task of its own, its arguments as
+    `(args, kwargs)`, pushed by its caller, as LangGraph reports a call."""
+    if "tasks" not in run.modes and "debug" not in run.modes:
+        return
+    payload = {
+        "id": call_id,
+        "name": name,
+        "input": (tuple(args), dict(kwargs)),
+        "triggers": ("__pregel_push",),
+    }
+    run.emit("tasks", payload)
+    _emit_debug(run, "task", run.cp.step + 1, payload)
+
+
+def emit_call_result(
+    run: Run,
+    call_id: str,
+    name: str,
+    value: Any = None,
+    error: BaseException | None = None,
+    interrupts: tuple[Interrupt, ...] = (),
+) -> None:
+    """A `@task` call returned (`{"__return__": value}`), failed or paused, in `tasks` and
+    `debug` mode, as LangGraph reports it."""
+    if "tasks" not in run.modes and "debug" not in run.modes:
+        return
+    done = error is None and not interrupts
+    payload = {
+        "id": call_id,
+        "name": name,
+        "error": repr(error) if error is not None else None,
+        "result": {"__return__": value} if done else {},
+        "interrupts": [{"value": i.value, "id": i.id} for i in interrupts],
+    }
+    run.emit("tasks", payload)
+    _emit_debug(run, "task_result", run.cp.step + 1, payload)

@@ -21,6 +21,7 @@ from hitl_async import _sync
 from hitl_async._background import Background
 from hitl_async._cache import cache_key, cache_namespace
 from hitl_async._execution import call_body
+from hitl_async._payloads import emit_call_result, emit_call_start
 from hitl_async._runtime import (
     Scratchpad,
     active_scratchpad,
@@ -193,6 +194,8 @@ class TaskCalls:
         index = self.calls
         self.calls += 1
         if index in self.pad.results:
+            if self.pad.run is not None:  # reported as starting, as LangGraph does; no result
+                emit_call_start(self.pad.run, f"{self.pad.task_id}:{index}", fn.name, args, kwargs)
             fut._set(self.pad.results[index])
             return fut, None
         # The call's own interrupt ids (answered by id from the node's answers) and its own
@@ -269,6 +272,9 @@ class TaskCalls:
     ) -> None:
         """Run the call and settle its future (its result kept with the checkpoint and streamed
         first, unless the call was cancelled meanwhile)."""
+        run = self.pad.run if index is not None else None  # (a nested call is its caller's)
+        if run is not None:
+            emit_call_start(run, pad.task_id, fn.name, args, kwargs)
         try:
             cache = pad.run.cache if pad.run is not None and index is not None else None
             policy = fn.cache_policy if cache is not None else None
@@ -290,6 +296,8 @@ class TaskCalls:
                 await self.pad.save_result(index, value)
             if self.pad.run is not None:
                 node_finished(self.pad.run.config, fn.name)
+            if run is not None:
+                emit_call_result(run, pad.task_id, fn.name, value)
             if self.tg is None and self.pad.run is not None:
                 # A graph node's call: an `updates` event of its own, as LangGraph streams it.
                 update: dict[str, Any] = {fn.name: value}
@@ -302,8 +310,12 @@ class TaskCalls:
         except GraphInterrupt as gi:
             if index is not None and not fut.cancelled():
                 self.interrupted[index] = gi
+            if run is not None:
+                emit_call_result(run, pad.task_id, fn.name, interrupts=tuple(gi.interrupts))
             fut._set(error=gi)
         except Exception as exc:
+            if run is not None:
+                emit_call_result(run, pad.task_id, fn.name, error=exc)
             fut._set(error=exc)
         except BaseException:
             fut._set(error=RuntimeError(f"task {fn.name!r} was cancelled with its entrypoint"))

@@ -138,6 +138,26 @@ class EntrypointGraph(CompiledStateGraph):
         )
         return snap._replace(values=(snap.values or {}).get("output"), tasks=tasks)
 
+    def _payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A `tasks`/`checkpoints` payload as LangGraph's functional API shows it: a
+        checkpoint's values are the entrypoint's return value, the entrypoint's task takes the
+        input as given (triggered by `__start__`) and its result is `{"__end__": value}`."""
+        if "values" in payload and "next" in payload:  # a checkpoint
+            return {**payload, "values": (payload["values"] or {}).get("output")}
+        if payload.get("name") != self.entry_name:
+            return payload
+        if "triggers" in payload:  # the entrypoint's task starts
+            given = payload["input"]
+            return {
+                **payload,
+                "input": given.get("input") if isinstance(given, dict) else given,
+                "triggers": (START,),
+            }
+        result = payload.get("result")
+        if isinstance(result, dict) and "output" in result:
+            return {**payload, "result": {END: result["output"]}}
+        return payload
+
     # -- running ---------------------------------------------------------------------------------
 
     async def _stream_batches(
@@ -167,6 +187,10 @@ class EntrypointGraph(CompiledStateGraph):
                     out["__metadata__"] = {"cached": True}
             elif ns:
                 pass  # events of a graph run inside this one: as that graph streamed them
+            elif mode in ("tasks", "checkpoints"):
+                out = self._payload(chunk)
+            elif mode == "debug":
+                out = {**chunk, "payload": self._payload(chunk["payload"])}
             elif mode == "updates" and self.entry_name in chunk:
                 fresh = True
                 update = chunk[self.entry_name]

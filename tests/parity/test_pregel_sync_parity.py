@@ -239,3 +239,48 @@ async def test_node_finished_callback_hears_each_completed_node_and_task(saver: 
     config["configurable"][CONFIG_KEY_NODE_FINISHED] = heard.append
     assert await flow.ainvoke(1, config) == 5
     assert heard == ["bump", "bump", "flow"]
+
+
+# test_pregel.py::test_falsy_return_from_task
+async def test_functional_tasks_stream_shows_task_calls_and_the_entrypoint_as_langgraph(
+    saver: Any,
+) -> None:
+    """In `tasks` (and `debug`) mode an entrypoint's task takes its input as given, triggered by
+    `__start__`, and its result is `{"__end__": value}`; each `@task` call is a task of its own
+    (`((args), {kwargs})` pushed, result `{"__return__": value}`, a falsy one too); a
+    checkpoint's values are the entrypoint's return value; on resume a kept call is reported
+    as starting only."""
+
+    @task
+    def is_blank(text: str, *, strict: bool) -> bool:
+        return not text.strip() if strict else False
+
+    @entrypoint(checkpointer=saver)
+    async def review(doc: dict[str, str]) -> dict[str, Any]:
+        blank = await is_blank(doc["text"], strict=False)
+        verdict = interrupt("approve?")
+        return {"blank": blank, "verdict": verdict}
+
+    config = cfg()
+    first = [c async for c in review.astream({"text": "hi"}, config, stream_mode="tasks")]
+    assert [(c["name"], c.get("input"), c.get("triggers"), c.get("result")) for c in first] == [
+        ("review", {"text": "hi"}, ("__start__",), None),
+        ("is_blank", (("hi",), {"strict": False}), ("__pregel_push",), None),
+        ("is_blank", None, None, {"__return__": False}),
+        ("review", None, None, {}),
+    ]
+    assert first[3]["interrupts"][0]["value"] == "approve?"
+    assert first[1]["id"] == first[2]["id"] != first[0]["id"] == first[3]["id"]
+
+    debug = [c async for c in review.astream(Command(resume="yes"), config, stream_mode="debug")]
+    kinds = [(c["type"], c["payload"].get("name")) for c in debug]
+    assert kinds == [
+        ("checkpoint", None),
+        ("task", "review"),
+        ("task", "is_blank"),
+        ("task_result", "review"),
+        ("checkpoint", None),
+    ]
+    assert debug[0]["payload"]["values"] is None
+    assert debug[3]["payload"]["result"] == {"__end__": {"blank": False, "verdict": "yes"}}
+    assert debug[4]["payload"]["values"] == {"blank": False, "verdict": "yes"}

@@ -1,6 +1,6 @@
 """The LangChain `Runnable` methods LangGraph's compiled graphs have and ported code calls:
-`with_config`, `batch`/`abatch` (and `_as_completed`), `get_name`, the input, output and
-context schemas (`input_schema`, `get_input_jsonschema()`...), `get_subgraphs`, and
+`with_config`, `batch`/`abatch` (and `_as_completed`), `get_name`, `|` composition, the input,
+output and context schemas (`input_schema`, `get_input_jsonschema()`...), `get_subgraphs`, and
 `astream_events` (see `hitl_async.graph._event_stream`)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, Self
 
 from hitl_async.graph._event_stream import astream_events
+from hitl_async.graph._lcel import graph_runnable
 from hitl_async.runnables import merge_configs
 
 if TYPE_CHECKING:
@@ -106,6 +107,16 @@ class RunnableApi:
         new = self.with_checkpointer(getattr(self, "checkpointer", None))
         new.config = merge_configs(self.config, config, kwargs)
         return new
+
+    # -- LangChain composition -----------------------------------------------------------------
+
+    def __or__(self, other: Any) -> Any:
+        """`graph | runnable`: a LangChain `RunnableSequence` running the graph first."""
+        return graph_runnable(self) | other
+
+    def __ror__(self, other: Any) -> Any:
+        """`function | graph`: a LangChain `RunnableSequence` running the graph last."""
+        return graph_runnable(self).__ror__(other)
 
     # -- batches -------------------------------------------------------------------------------
 

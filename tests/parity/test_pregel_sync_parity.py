@@ -284,3 +284,31 @@ async def test_functional_tasks_stream_shows_task_calls_and_the_entrypoint_as_la
     assert debug[0]["payload"]["values"] is None
     assert debug[3]["payload"]["result"] == {"__end__": {"blank": False, "verdict": "yes"}}
     assert debug[4]["payload"]["values"] == {"blank": False, "verdict": "yes"}
+
+
+# test_pregel.py::test_nested_graph (its `app | RunnablePassthrough()` part)
+async def test_a_graph_composes_into_a_langchain_chain() -> None:
+    """`graph | runnable` and `function | graph` are LangChain `RunnableSequence`s: invoking
+    runs the graph as one step; streaming streams the graph's own chunks through the chain."""
+    runnables = pytest.importorskip("langchain_core.runnables")
+
+    class Count(TypedDict):
+        n: int
+
+    g = StateGraph(Count)
+    g.add_node("inc", lambda s: {"n": s["n"] + 1})
+    g.add_node("triple", lambda s: {"n": s["n"] * 3})
+    g.add_edge(START, "inc")
+    g.add_edge("inc", "triple")
+    app = g.compile()
+
+    passthrough = app | runnables.RunnablePassthrough()
+    assert isinstance(passthrough, runnables.RunnableSequence)
+    assert passthrough.invoke({"n": 1}) == {"n": 6}
+    assert [c async for c in passthrough.astream({"n": 1})] == [
+        {"inc": {"n": 2}},
+        {"triple": {"n": 6}},
+    ]
+    assert await (app | runnables.RunnableLambda(lambda s: s["n"])).ainvoke({"n": 0}) == 3
+    wrapped = (lambda start: {"n": start}) | app
+    assert wrapped.invoke(4) == {"n": 15}

@@ -117,7 +117,9 @@ def emit_task_start(run: Run, t: Task, step: int, state: Any) -> None:
         "id": t.id,
         "name": t.name,
         "input": arg,
-        "triggers": (f"branch:to:{t.name}",) if not t.spec.push else ("__pregel_push",),
+        "triggers": run.graph.builder.triggers_of(t.name)
+        if not t.spec.push
+        else ("__pregel_push",),
     }
     metadata = _task_metadata(run)
     if metadata:

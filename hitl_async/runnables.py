@@ -99,7 +99,16 @@ def task_info(pad: Any) -> TaskInfo:
         checkpoint_ns=f"{ns}|{own}" if ns else own,
         thread_id=getattr(run, "thread_id", None),
         path=tuple(extras.get("path") or ()),
+        triggers=_pull_triggers(run, pad.node, extras.get("path")),
     )
+
+
+def _pull_triggers(run: Any, node: str, path: Any) -> tuple[str, ...]:
+    """A pull task's triggers as its graph lists them (empty: left to `TaskInfo.metadata`)."""
+    builder = getattr(getattr(run, "graph", None), "builder", None)
+    if builder is None or (path and path[0] != "__pregel_pull") or node not in builder.nodes:
+        return ()
+    return tuple(builder.triggers_of(node))
 
 
 _PROPAGATED = (

@@ -309,6 +309,13 @@ class StateGraph:
         self.waiting_edges.append((starts, end_key))
         return self
 
+    def triggers_of(self, node: str) -> tuple[str, ...]:
+        """The channels LangGraph would trigger `node` by, sorted, as its tasks list them
+        (`triggers`, `langgraph_triggers`): `branch:to:<node>`, and `join:<a>+<b>:<node>` per
+        edge waiting on several nodes."""
+        joins = [f"join:{'+'.join(starts)}:{end}" for starts, end in self.waiting_edges]
+        return tuple(sorted({f"branch:to:{node}", *(j for j in joins if j.endswith(f":{node}"))}))
+
     def add_conditional_edges(
         self,
         source: str,

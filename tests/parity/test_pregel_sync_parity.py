@@ -12,7 +12,16 @@ from typing import Annotated, Any
 import pytest
 from typing_extensions import TypedDict
 
-from hitl_async import END, START, Command, StateGraph, entrypoint, interrupt, task
+from hitl_async import (
+    END,
+    START,
+    Command,
+    StateGraph,
+    entrypoint,
+    get_config,
+    interrupt,
+    task,
+)
 from hitl_async._internal._constants import CONFIG_KEY_NODE_FINISHED
 
 pytestmark = pytest.mark.anyio
@@ -312,3 +321,38 @@ async def test_a_graph_composes_into_a_langchain_chain() -> None:
     assert await (app | runnables.RunnableLambda(lambda s: s["n"])).ainvoke({"n": 0}) == 3
     wrapped = (lambda start: {"n": start}) | app
     assert wrapped.invoke(4) == {"n": 15}
+
+
+# test_pregel.py::test_in_one_fan_out_state_graph_defer_node[True]
+async def test_a_join_targets_triggers_list_its_join_channels(saver: Any) -> None:
+    """A node that edges wait on several nodes for lists, in the `tasks` stream and in its
+    `langgraph_triggers` metadata, `branch:to:<node>` and each `join:<a>+<b>:<node>`, sorted
+    (deferred or not); other nodes list `branch:to:<node>` alone."""
+    seen: dict[str, Any] = {}
+
+    def mark(name: str) -> Any:
+        def node(state: Log) -> Log:
+            seen[name] = get_config()["metadata"]["langgraph_triggers"]
+            return {"log": [name]}
+
+        return node
+
+    for defer in (False, True):
+        g = StateGraph(Log)
+        for name in ("left", "right"):
+            g.add_node(name, mark(name))
+        g.add_node("merge", mark("merge"), defer=defer)
+        g.add_edge(START, "left")
+        g.add_edge(START, "right")
+        g.add_edge(["right", "left"], "merge")
+        g.add_edge(["left", "right"], "merge")
+        app = g.compile(checkpointer=saver)
+        chunks = [c async for c in app.astream({"log": []}, cfg(), stream_mode="tasks")]
+        started = {c["name"]: c["triggers"] for c in chunks if "triggers" in c}
+        both = ("branch:to:merge", "join:left+right:merge", "join:right+left:merge")
+        assert started == {
+            "left": ("branch:to:left",),
+            "right": ("branch:to:right",),
+            "merge": both,
+        }
+        assert seen == started

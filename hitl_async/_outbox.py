@@ -19,6 +19,7 @@ from hitl_async.checkpoint.base import Commit, InboxEntry, WriteRecord
 from hitl_async.constants import DONE, ERROR, INTERRUPT, RESUME, TASK_RESULT, TASK_RESULT_IDX
 from hitl_async.errors import (
     CheckpointConflictError,
+    GraphBubbleUp,
     LeaseLostError,
     SerializationError,
     StoreUnavailableError,
@@ -338,7 +339,8 @@ def outcome_records(tasks: Sequence[Task], serde: Serializer) -> list[WriteRecor
             rows.append((INTERRUPT, interrupt_row(t)))
         if t.answers:
             rows.append((RESUME, list(t.answers.items())))
-        if t.error is not None:
+        if t.error is not None and not isinstance(t.error, GraphBubbleUp):
+            # (a signal such as a ParentCommand is no error of the task, as in LangGraph);
             # its node's error handler failed too: the node's error is the task's, as LangGraph
             routed = routed_rows(t) if t.writes and not t.done else []
             rows.append((ERROR, routed[0][1][1] if routed else repr(t.error)))

@@ -147,8 +147,8 @@ async def tick(run: Run) -> bool:
             if t.error is not None:
                 failed = t
                 break
-    if failed is not None and isinstance(failed.error, ParentCommand):
-        raise failed.error
+    if failed is not None and isinstance(failed.error, ParentCommand) and run.parent is not None:
+        raise failed.error  # the parent graph's task runs the command
     if failed is not None and isinstance(failed.error, GraphDrained):  # a subgraph drained:
         drained, failed.error = failed.error, None  # its task is still to run, not failed
         await run.outbox.persist(tasks)

@@ -32,6 +32,7 @@ from hitl_async.errors import (
     GraphBubbleUp,
     GraphInterrupt,
     InvalidUpdateError,
+    NoParentGraphError,
     ParentCommand,
 )
 from hitl_async.managed.base import StepWindow, managed_values
@@ -470,12 +471,10 @@ async def execute(
         for part in parts:
             if isinstance(part, Command):
                 if part.graph == Command.PARENT:
+                    command = Command(update=part.update, goto=part.goto)
                     if not pad.in_subgraph:
-                        raise InvalidUpdateError(
-                            f"node {task.name!r} returned Command(graph=Command.PARENT) but "
-                            "this graph has no parent graph"
-                        )
-                    task.error = ParentCommand(Command(update=part.update, goto=part.goto))
+                        raise NoParentGraphError(command, task.name)
+                    task.error = ParentCommand(command)
                     return
                 items += graph.builder.schema.items(part.update, source=f"node {task.name!r}")
                 goto += part.goto_targets()

@@ -39,6 +39,7 @@ __all__ = [
     "InvalidUpdateError",
     "LeaseLostError",
     "MissingCapabilityError",
+    "NoParentGraphError",
     "NoPendingInterruptError",
     "NodeError",
     "NodeInterrupt",
@@ -375,6 +376,23 @@ class ParentCommand(GraphBubbleUp):
     def __init__(self, command: Any) -> None:
         super().__init__(command)
         self.command = command
+
+
+class NoParentGraphError(ParentCommand, InvalidUpdateError):
+    """A node of a graph run on its own (not as a subgraph) returned
+    `Command(graph=Command.PARENT)`: raised out of the run as LangGraph's `ParentCommand` (the
+    command as `args[0]`, so a test of a subgraph run alone can read where it hands off), and
+    an `InvalidUpdateError` saying what happened."""
+
+    def __init__(self, command: Any, node: str) -> None:
+        super().__init__(command)
+        self.node = node
+
+    def __str__(self) -> str:
+        return (
+            f"node {self.node!r} returned Command(graph=Command.PARENT) but this graph has no "
+            f"parent graph (run on its own); the command was {self.command!r}"
+        )
 
 
 def _ids(interrupts: Sequence[Interrupt]) -> str:

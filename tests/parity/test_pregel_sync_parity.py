@@ -16,6 +16,8 @@ from hitl_async import (
     END,
     START,
     Command,
+    InvalidUpdateError,
+    NoParentGraphError,
     StateGraph,
     entrypoint,
     get_config,
@@ -23,6 +25,7 @@ from hitl_async import (
     task,
 )
 from hitl_async._internal._constants import CONFIG_KEY_NODE_FINISHED
+from hitl_async.errors import ParentCommand
 
 pytestmark = pytest.mark.anyio
 
@@ -356,3 +359,33 @@ async def test_a_join_targets_triggers_list_its_join_channels(saver: Any) -> Non
             "merge": both,
         }
         assert seen == started
+
+
+# test_pregel.py::test_timeout_with_parent_command
+async def test_a_handoff_to_the_parent_from_a_graph_run_alone_raises_parent_command(
+    saver: Any,
+) -> None:
+    """A graph run on its own whose node hands off with `Command(graph=Command.PARENT)` raises
+    `ParentCommand` carrying the command (also an `InvalidUpdateError` here, saying so); a
+    sibling's writes are kept, the handing-off task is still next, with no error recorded."""
+    g = StateGraph(Log)
+    add(g, "draft")
+    g.add_node(
+        "escalate",
+        lambda s: Command(graph=Command.PARENT, goto="supervisor", update={"log": ["help"]}),
+    )
+    g.add_edge(START, "draft")
+    g.add_edge(START, "escalate")
+    app = g.compile(checkpointer=saver)
+    config = cfg()
+    with pytest.raises(ParentCommand) as caught:
+        await app.ainvoke({"log": []}, config)
+    assert isinstance(caught.value, NoParentGraphError)
+    assert isinstance(caught.value, InvalidUpdateError)
+    assert caught.value.args[0].goto == "supervisor"
+    assert caught.value.args[0].update == {"log": ["help"]}
+    assert "no parent graph" in str(caught.value)
+    state = await app.aget_state(config)
+    assert state.values == {"log": ["draft"]}
+    assert state.next == ("escalate",)
+    assert [(t.name, t.error) for t in state.tasks] == [("draft", None), ("escalate", None)]

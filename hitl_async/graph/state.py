@@ -14,7 +14,7 @@ from hitl_async._node_policies import (
     apply_node_policies,
     handler_node_name,
 )
-from hitl_async._schema import StateSchema, annotated_with_class, inferred_input_schema
+from hitl_async._schema import Field, StateSchema, annotated_with_class, inferred_input_schema
 from hitl_async._timeouts import coerce_timeout
 from hitl_async.constants import END, RESERVED, START, plain_name
 from hitl_async.errors import GraphValidationError, InvalidCheckpointerError
@@ -173,6 +173,13 @@ class StateGraph:
         """Some node has an error handler (set by `compile()`)."""
 
     # -- nodes ---------------------------------------------------------------------------------
+
+    @property
+    def channels(self) -> dict[str, Field]:
+        """The state keys, from the state, input, output and node schemas (what LangGraph's
+        `StateGraph.channels` holds a channel for), each with its reducer (None: the last
+        value wins); managed keys (`RemainingSteps`...) are not stored, so not among them."""
+        return dict(self.schema.fields)
 
     def add_node(
         self,

@@ -26,6 +26,7 @@ from hitl_async import (
 )
 from hitl_async._internal._constants import CONFIG_KEY_NODE_FINISHED
 from hitl_async.errors import ParentCommand
+from hitl_async.managed import RemainingSteps
 
 pytestmark = pytest.mark.anyio
 
@@ -389,3 +390,37 @@ async def test_a_handoff_to_the_parent_from_a_graph_run_alone_raises_parent_comm
     assert state.values == {"log": ["draft"]}
     assert state.next == ("escalate",)
     assert [(t.name, t.error) for t in state.tasks] == [("draft", None), ("escalate", None)]
+
+
+class Base(TypedDict):
+    question: str
+
+
+class Full(Base, total=False):
+    notes: Annotated[list[str], operator.add]
+    budget: RemainingSteps
+
+
+class Reply(TypedDict):
+    answer: str
+
+
+class Scratch(TypedDict):
+    draft: str
+
+
+# test_pregel.py::test_state_graph_w_config_inherited_state_keys
+def test_builder_channels_are_every_schemas_state_keys() -> None:
+    """`StateGraph.channels` has a key per state key of the state, input, output and node
+    input schemas (inherited TypedDict keys included), none for managed values; each tells
+    its reducer."""
+
+    def write(state: Scratch) -> dict[str, Any]:
+        return {}
+
+    g = StateGraph(Full, output_schema=Reply)
+    g.add_node("write", write)
+    g.add_edge(START, "write")
+    assert set(g.channels) == {"question", "notes", "answer", "draft"}
+    assert g.channels["notes"].reducer is operator.add
+    assert g.channels["question"].reducer is None

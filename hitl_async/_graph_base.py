@@ -110,6 +110,14 @@ class GraphBase:
                 setattr(new, key, value)
         return new
 
+    def copy(self, update: dict[str, Any] | None = None) -> Self:
+        """A copy of the compiled graph (same builder, checkpointer and settings) with the
+        attributes in `update` set, as LangGraph's `Pregel.copy`."""
+        new = self.with_checkpointer(self.checkpointer)
+        for key, value in (update or {}).items():
+            setattr(new, key, value)
+        return new
+
     def note_subgraph(self, node: str, graph: Any) -> None:
         """Remember that `node` called `graph` as a subgraph."""
         known = self.called_subgraphs.setdefault(node, [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,10 @@ class NodeSpec:
     """The action as given, when `fn` wraps it for a timeout or a `NodeError` parameter."""
     destination_labels: dict[str, str] = field(default_factory=dict)
     """The labels of `destinations` given as a dict (`{node: label}`), drawn on their edges."""
+
+    def copy(self, update: dict[str, Any] | None = None) -> NodeSpec:
+        """This node with the fields in `update` changed (LangGraph's `PregelNode.copy`)."""
+        return dataclasses.replace(self, **(update or {}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -424,3 +424,21 @@ def test_builder_channels_are_every_schemas_state_keys() -> None:
     assert set(g.channels) == {"question", "notes", "answer", "draft"}
     assert g.channels["notes"].reducer is operator.add
     assert g.channels["question"].reducer is None
+
+
+# test_pregel.py::test_pregel_node_copy
+async def test_compiled_graph_and_node_copies(saver: Any) -> None:
+    """`graph.copy()` is a new compiled graph on the same checkpointer (`copy({"name": ...})`
+    changes that attribute only in the copy); `graph.nodes[name].copy({})` copies a node."""
+    g = StateGraph(Log)
+    add(g, "only")
+    g.add_edge(START, "only")
+    app = g.compile(checkpointer=saver, name="first")
+    twin = app.copy()
+    assert twin is not app and twin.checkpointer is saver and twin.name == "first"
+    config = cfg()
+    assert await twin.ainvoke({"log": []}, config) == {"log": ["only"]}
+    assert (await app.aget_state(config)).values == {"log": ["only"]}
+    assert app.copy({"name": "second"}).name == "second" and app.name == "first"
+    node = app.nodes["only"]
+    assert node.copy({}) == node and node.copy({}) is not node

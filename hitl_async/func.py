@@ -46,6 +46,7 @@ from hitl_async.cache.store import as_cache
 from hitl_async.constants import END, INTERRUPT, START
 from hitl_async.errors import GeneratorNotSupportedError, GraphInterrupt
 from hitl_async.graph.compiled import CompiledStateGraph
+from hitl_async.graph.drawing import DrawableGraph, Edge, Node
 from hitl_async.graph.state import StateGraph, is_async_callable
 from hitl_async.serde.serializer import register_types_from_signature
 from hitl_async.types import CachePolicy, Command, RetryPolicy, StateSnapshot, TimeoutPolicy
@@ -105,6 +106,17 @@ class EntrypointGraph(CompiledStateGraph):
         elif typing.get_origin(out) is entrypoint.final:
             out = typing.get_args(out)[0]
         return (hints.get(params[0], Any) if params else Any), out
+
+    def get_graph(self, config: Any = None, *, xray: bool | int = False) -> DrawableGraph:
+        """The picture LangGraph draws of an entrypoint: START (bare) into the function's node,
+        which may end the run (a dotted edge to END)."""
+        name = self.entry_name
+        nodes = {
+            name: Node(name, name, self.entry_func, None),
+            START: Node(START, START, None, None),
+            END: Node(END, END, None, None),
+        }
+        return DrawableGraph(self.name, nodes, [Edge(START, name), Edge(name, END, None, True)])
 
     # -- input and output mapping ----------------------------------------------------------------
 

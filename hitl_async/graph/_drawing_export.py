@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hitl_async.constants import END
+from hitl_async.graph.drawing import START_ACTION
 
 if TYPE_CHECKING:
     from hitl_async.graph.drawing import DrawableGraph, Node
@@ -43,10 +44,10 @@ def graph_json(picture: DrawableGraph) -> dict[str, list[dict[str, Any]]]:
 
 def _runnable_id(node: Node) -> list[str] | None:
     """The class id LangGraph's JSON shows for the node's runnable (None for END)."""
-    if node.id.rsplit(":", 1)[-1] == END:
+    if node.data is None or node.id.rsplit(":", 1)[-1] == END:
         return None
     action = getattr(node.data, "runnable", node.data)  # a Runnable node's own runnable
-    if action is None or (callable(action) and not hasattr(action, "invoke")):
+    if action == START_ACTION or (callable(action) and not hasattr(action, "invoke")):
         return list(_CALLABLE_ID)
     from hitl_async.graph.compiled import CompiledStateGraph
 

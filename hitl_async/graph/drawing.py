@@ -16,7 +16,7 @@ from hitl_async.constants import END, START
 if TYPE_CHECKING:
     from hitl_async.graph.state import BranchSpec, StateGraph
 
-__all__ = ["DrawableGraph", "Edge", "Node"]
+__all__ = ["START_ACTION", "DrawableGraph", "Edge", "Node"]
 
 _SAFE = frozenset(string.ascii_letters + string.digits + "_-")
 _MARKDOWN = tuple("*_`")
@@ -44,9 +44,14 @@ class Edge(NamedTuple):
     conditional: bool = False
 
 
+START_ACTION = "__start__:input"
+"""The `data` of a graph's START node: the step that reads the input (a runnable, in LangGraph's
+picture); a node without data (END, an entrypoint's START) is drawn bare in `to_json()`."""
+
+
 class Node(NamedTuple):
     """A node of the picture, as langchain-core's `Node`: `data` is the node's action (None for
-    START and END), `metadata` what the picture shows under its name (None when nothing)."""
+    END), `metadata` what the picture shows under its name (None when nothing)."""
 
     id: str
     name: str
@@ -103,7 +108,7 @@ class DrawableGraph:
         unique += [Edge(n, END) for n in ends if n != START]
         if not ends and len(last_step) == 1 and not any(e.target == END for e in unique):
             unique.append(Edge(last_step[0], END, None, True))
-        nodes = {START: Node(START, START, None, None)}
+        nodes = {START: Node(START, START, START_ACTION, None)}
         for n, spec in builder.nodes.items():
             meta = _node_metadata(builder, n, interrupts)
             nodes[n] = Node(n, n, spec.subgraph or spec.declared or spec.fn, meta or None)

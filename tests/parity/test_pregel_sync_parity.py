@@ -442,3 +442,29 @@ async def test_compiled_graph_and_node_copies(saver: Any) -> None:
     assert app.copy({"name": "second"}).name == "second" and app.name == "first"
     node = app.nodes["only"]
     assert node.copy({}) == node and node.copy({}) is not node
+
+
+# test_pregel.py graph pictures, for an @entrypoint (LangGraph draws its Pregel)
+def test_an_entrypoint_is_drawn_as_langgraph_draws_it() -> None:
+    """An entrypoint's picture: START (bare in `to_json()`) into the function's node, with a
+    dotted edge from it to END."""
+
+    @entrypoint()
+    def shout(text: str) -> str:
+        return text.upper()
+
+    picture = shout.get_graph()
+    assert picture.draw_mermaid(with_styles=False) == (
+        "graph TD;\n\t__start__ --> shout;\n\tshout -.-> __end__;\n"
+    )
+    assert picture.to_json() == {
+        "nodes": [
+            {"id": "shout", "type": "runnable", "data": {"id": CALLABLE, "name": "shout"}},
+            {"id": "__start__"},
+            {"id": "__end__"},
+        ],
+        "edges": [
+            {"source": "__start__", "target": "shout"},
+            {"source": "shout", "target": "__end__", "conditional": True},
+        ],
+    }

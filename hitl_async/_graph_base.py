@@ -64,6 +64,10 @@ class GraphBase:
         self.store = store
         self.plan = Plan(builder)
         self.lease_ttl = lease_ttl
+        self.step_timeout: float | None = None
+        """Seconds a superstep may run (LangGraph's `Pregel.step_timeout`, set on the compiled
+        graph); past it the step's async tasks still running are cancelled and the run raises
+        `StepTimeoutError`. None (or 0): no limit."""
         self.keeps_state = False
         self.stateless = False
         """`compile(checkpointer=False)`: as a subgraph, a call that runs to its end stores
@@ -91,8 +95,9 @@ class GraphBase:
         return dict(self.builder.nodes)
 
     def with_checkpointer(self, checkpointer: BaseSaver | None) -> Self:
-        """A new compiled graph of the same builder, interrupt_before/after, name, store, cache
-        and lease_ttl, whose threads live in `checkpointer` (this graph is left unchanged)."""
+        """A new compiled graph of the same builder, interrupt_before/after, name, store, cache,
+        lease_ttl and step_timeout, whose threads live in `checkpointer` (this graph is left
+        unchanged)."""
         new = type(self)(
             self.builder,
             checkpointer=checkpointer,
@@ -105,6 +110,7 @@ class GraphBase:
         )
         # compile()'s settings made after construction (`cache=`, `checkpointer=True/False`)
         new.keeps_state, new.stateless, new.cache = self.keeps_state, self.stateless, self.cache
+        new.step_timeout = self.step_timeout
         for key, value in vars(self).items():  # what a subclass set after construction
             if key not in vars(new):
                 setattr(new, key, value)

@@ -65,6 +65,20 @@ def checkpoint_metadata(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _step_timeout(graph: GraphBase) -> float | None:
+    """The graph's `step_timeout` in seconds; None and 0 are no limit, as in LangGraph. Anything
+    but a number >= 0 is an `InvalidConfigError` naming the graph, before the run starts."""
+    value = getattr(graph, "step_timeout", None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise InvalidConfigError(
+            f"graph {graph.name!r}: step_timeout must be seconds > 0 (or None for no limit), "
+            f"got {value!r}"
+        )
+    return float(value) or None
+
+
 def _drop(_: Any) -> None:
     return None
 
@@ -118,6 +132,8 @@ class Run:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidConfigError(f"recursion_limit must be an int >= 1, got {limit!r}")
         self.limit = limit
+        self.step_timeout = _step_timeout(graph)
+        """Seconds each superstep may run (the graph's `step_timeout`), None: no limit."""
         self.before = interrupt_before
         self.after = interrupt_after
         self.events = events if events is not None else RunEvents(())

@@ -128,7 +128,7 @@ async def _run_in(
         answers = {i.id: pad.answers[i.id] for _, i in run.pending() if i.id in pad.answers}
         if answers:
             await apply_input(run, Command(resume=answers))
-        elif any(not t.done for t in run.tasks):
+        elif run.tasks:  # (all done: a step cut short by `step_timeout`, to complete)
             await apply_input(run, None)
         else:
             return run.output()

@@ -8,7 +8,9 @@ the stream as they write it."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ from hitl_async.errors import (
     GraphRecursionError,
     InvalidUpdateError,
     ParentCommand,
+    StepTimeoutError,
 )
 from hitl_async.managed.base import StepWindow, managed_values
 
@@ -43,6 +46,22 @@ def write_order(tasks: Sequence[Task]) -> list[Task]:
     if len(tasks) == 1:
         return list(tasks)
     return sorted(tasks, key=lambda t: (t.spec.push, t.index if t.spec.push else 0, t.name))
+
+
+@dataclass(slots=True)
+class _Deadline:
+    """When the step must have ended (the loop's clock, `run.step_timeout` after its tasks
+    started), and which tasks missed it."""
+
+    at: float
+    cancelled: list[str] = field(default_factory=list)
+    """Tasks cancelled at the deadline (async ones, or not started yet)."""
+    late: bool = False
+    """A task that cannot be cancelled (a sync node in its thread) ended after the deadline."""
+
+    @property
+    def missed(self) -> bool:
+        return bool(self.cancelled) or self.late
 
 
 def _hit(names: Sequence[str] | str | None, tasks: Sequence[Task]) -> bool:
@@ -125,8 +144,11 @@ async def tick(run: Run) -> bool:
     if run.cache is not None:  # tasks whose writes are cached finish without running
         await use_cached(run, runnable, view)
         runnable = [t for t in runnable if not t.cached]
+    deadline = None
+    if run.step_timeout is not None and runnable:
+        deadline = _Deadline(anyio.current_time() + run.step_timeout)
     if len(runnable) == 1:
-        await _execute(run, runnable[0], view, step, False, alone=True)
+        await _execute(run, runnable[0], view, step, False, alone=True, deadline=deadline)
     elif runnable:
         persist_each = run.saver is not None and run.durability != "exit"
         limit = run.config.get("max_concurrency")
@@ -135,10 +157,14 @@ async def tick(run: Run) -> bool:
             if limit and len(runnable) > limit:  # LangGraph's config["max_concurrency"]
                 limiter = anyio.CapacityLimiter(limit)
                 for t in runnable:
-                    tg.start_soon(_limited, limiter, run, t, view, step, persist_each, scopes)
+                    tg.start_soon(
+                        _limited, limiter, run, t, view, step, persist_each, scopes, deadline
+                    )
             else:
                 for t in runnable:
-                    tg.start_soon(_execute, run, t, view, step, persist_each, False, scopes)
+                    tg.start_soon(
+                        _execute, run, t, view, step, persist_each, False, scopes, deadline
+                    )
     failed: Task | None = None
     incomplete = False
     for t in tasks:
@@ -153,6 +179,12 @@ async def tick(run: Run) -> bool:
         drained, failed.error = failed.error, None  # its task is still to run, not failed
         await run.outbox.persist(tasks)
         raise drained
+    if deadline is not None and deadline.missed and failed is None:
+        # As LangGraph: the step does not complete; what its tasks wrote (or asked) is kept as
+        # pending writes, so running the thread again runs only the cancelled tasks.
+        await run.outbox.persist(tasks)
+        assert run.step_timeout is not None
+        raise StepTimeoutError(run.thread_id, step, run.step_timeout, deadline.cancelled)
     if incomplete:
         await run.outbox.persist(tasks, defer=failed is None)
         if failed is not None:
@@ -182,10 +214,15 @@ async def _limited(
     step: int,
     persist: bool,
     siblings: list[anyio.CancelScope],
+    deadline: _Deadline | None,
 ) -> None:
-    """`_execute` once `limiter` has room: at most `max_concurrency` tasks of a step at once."""
+    """`_execute` once `limiter` has room: at most `max_concurrency` tasks of a step at once
+    (one whose turn comes after the step's deadline does not start)."""
     async with limiter:
-        await _execute(run, t, view, step, persist, False, siblings)
+        if deadline is not None and anyio.current_time() >= deadline.at:
+            deadline.cancelled.append(t.name)
+            return
+        await _execute(run, t, view, step, persist, False, siblings, deadline)
 
 
 async def _execute(
@@ -196,26 +233,37 @@ async def _execute(
     persist: bool,
     alone: bool = False,
     siblings: list[anyio.CancelScope] | None = None,
+    deadline: _Deadline | None = None,
 ) -> None:
     """Run one task of the step; report it as soon as it finished, paused or failed. A task
     that failed (not one that paused) cancels its async `siblings` still running, as LangGraph
     does: the step fails with its error at once, and the cancelled tasks run again on a retry
-    (a sync node in its thread cannot be stopped: it finishes, and its writes are kept)."""
+    (a sync node in its thread cannot be stopped: it finishes, and its writes are kept). The
+    step's `deadline` (`step_timeout`) cancels an async task likewise; a sync one that ends
+    after it is noted as late."""
     pad = task_pad(
         run, t, step, results=t.results, save_result=partial(run.outbox.save_result, t), alone=alone
     )
     t.error = None
     t.raised = None
     work = execute(run.graph, t, run.cp.values, view, pad, is_new=run.cp.parent_id is None)
-    if siblings is None:  # alone in its step: nothing to cancel it
+    if siblings is None and deadline is None:  # alone in its step: nothing to cancel it
         await (work if run.trace is None else run.trace.node(run, t, work))
     else:
-        with anyio.CancelScope() as scope:
-            spec = run.graph.builder.nodes.get(t.name)
-            if spec is not None and spec.is_async:
+        spec = run.graph.builder.nodes.get(t.name)
+        stoppable = spec is not None and spec.is_async
+        with anyio.CancelScope(
+            deadline=deadline.at if deadline is not None and stoppable else math.inf
+        ) as scope:
+            if siblings is not None and stoppable:
                 siblings.append(scope)
             await (work if run.trace is None else run.trace.node(run, t, work))
-        if scope.cancelled_caught:  # a sibling failed: this task is still to run
+        if deadline is not None and anyio.current_time() >= deadline.at:
+            if scope.cancelled_caught:
+                deadline.cancelled.append(t.name)
+            else:
+                deadline.late = True
+        if scope.cancelled_caught:  # a sibling failed, or the deadline: still to run
             return
     if t.cache_key is not None:
         await store_cached(run, t)

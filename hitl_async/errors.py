@@ -47,6 +47,7 @@ __all__ = [
     "ParentCommand",
     "ResumeError",
     "SerializationError",
+    "StepTimeoutError",
     "StoreLostError",
     "StoreUnavailableError",
     "TaskNotFound",
@@ -368,6 +369,32 @@ class NodeTimeoutError(Exception):
         self.kind = kind
         self.run_timeout = run_timeout
         self.idle_timeout = idle_timeout
+
+
+class StepTimeoutError(HitlError, TimeoutError):
+    """A superstep ran past the graph's `step_timeout` (LangGraph raises a bare `TimeoutError`;
+    this is one, so `except TimeoutError` catches both). Its async tasks still running were
+    cancelled; what the step's other tasks wrote is kept, so running the thread again
+    (`invoke(None, config)`) runs only the cancelled tasks."""
+
+    def __init__(
+        self, thread_id: str | None, step: int, timeout: float, cancelled: Sequence[str]
+    ) -> None:
+        where = f"thread {thread_id!r}, step {step}" if thread_id is not None else f"step {step}"
+        ran = (
+            f"cancelled its tasks still running: {list(cancelled)}"
+            if cancelled
+            else "its tasks ended only after it"
+        )
+        super().__init__(
+            f"{where}: the superstep ran past step_timeout={timeout}s and {ran}; the writes of "
+            "its finished tasks are kept: run the thread again (input None) to go on, or raise "
+            "graph.step_timeout"
+        )
+        self.thread_id = thread_id
+        self.step = step
+        self.timeout = timeout
+        self.cancelled = tuple(cancelled)
 
 
 class ParentCommand(GraphBubbleUp):

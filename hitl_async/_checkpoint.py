@@ -23,7 +23,7 @@ from hitl_async.checkpoint.base import BlobRecord, CheckpointRecord, LoadedCheck
 from hitl_async.constants import INTERRUPT, RESUME, SPECIAL_WRITE_IDX
 from hitl_async.errors import CheckpointCorruptError, SerializationError
 from hitl_async.serde import Serializer
-from hitl_async.types import Interrupt
+from hitl_async.types import Interrupt, TimeoutPolicy
 
 __all__ = [
     "NULL_TASK",
@@ -50,6 +50,8 @@ class TaskSpec:
     node: str
     push: bool = False
     arg: Any = None
+    timeout: TimeoutPolicy | None = None
+    """A `Send`'s own timeout (in place of its node's)."""
 
 
 @dataclass(slots=True)
@@ -101,7 +103,7 @@ class EngineCheckpoint:
         parts: list[Any] = [
             _HEADER_VERSION,
             self.step,
-            [[t.node, t.push, t.arg] for t in self.tasks],
+            [_task_row(t) for t in self.tasks],
         ]
         if self.made_by or self.writer is not None:  # optional parts: older headers load
             parts.append(self.made_by)
@@ -159,7 +161,7 @@ class EngineCheckpoint:
                 )
             if type(step) is not int or type(tasks) is not list:
                 raise TypeError("expected [version, step, tasks]")
-            specs = [TaskSpec(node, push, arg) for node, push, arg in tasks]
+            specs = [TaskSpec(*task) for task in tasks]  # (node, push, arg[, timeout])
             made_by = rest[0] if rest else []
             if type(made_by) is not list:
                 raise TypeError("expected a list of task writes")
@@ -199,6 +201,14 @@ class EngineCheckpoint:
             made_by=made_by,
             writer=writer,
         )
+
+
+def _task_row(t: TaskSpec) -> list[Any]:
+    """A task as its checkpoint's header stores it: node, push, arg, and a `Send`'s own timeout
+    when it has one (older headers, and tasks without one, have three items)."""
+    if t.timeout is None:
+        return [t.node, t.push, t.arg]
+    return [t.node, t.push, t.arg, t.timeout]
 
 
 def check_write_shape(channel: str, value: Any) -> None:

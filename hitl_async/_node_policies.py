@@ -145,6 +145,7 @@ def apply_node_policies(builder: StateGraph) -> None:
         if _wants_node_error(base):
             fn = _with_node_error(fn, spec.is_async)
         if timeout is not None:
+            changes["untimed"] = fn
             fn = timed(fn, timeout, name)
         if fn is not spec.fn:
             changes["fn"], changes["declared"] = fn, base

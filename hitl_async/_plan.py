@@ -172,7 +172,7 @@ class Plan:
                     if type(value) is str:
                         pulls.add(value)
                     else:
-                        pushes.append(TaskSpec(value.node, True, value.arg))
+                        pushes.append(TaskSpec(value.node, True, value.arg, value.timeout))
                 elif channel in barriers:
                     barrier_hits.setdefault(channel, []).append(value)
                 elif channel[:2] != "__":

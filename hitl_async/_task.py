@@ -16,6 +16,7 @@ from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, task_i
 from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, reset_scratchpad, set_scratchpad
 from hitl_async._schema import ROOT
+from hitl_async._timeouts import check_timeout, timed
 from hitl_async.constants import (
     DONE,
     END,
@@ -31,6 +32,7 @@ from hitl_async.errors import (
     CheckpointerRequiredError,
     GraphBubbleUp,
     GraphInterrupt,
+    GraphValidationError,
     InvalidUpdateError,
     NoParentGraphError,
     ParentCommand,
@@ -151,7 +153,7 @@ def prepare_tasks(cp: EngineCheckpoint, checkpoint_ns: str) -> list[Task]:
         if channel != NEXT:
             continue
         if isinstance(value, Send):
-            specs.append(TaskSpec(value.node, True, value.arg))
+            specs.append(TaskSpec(value.node, True, value.arg, value.timeout))
         elif all(s.push or s.node != value for s in specs):
             specs.append(TaskSpec(value))
     tasks = []
@@ -232,16 +234,31 @@ def task_result(writes: Iterable[tuple[str, Any]], *, root: bool = False) -> Any
     return result
 
 
-async def _call(node: NodeSpec, arg: Any, pad: Scratchpad) -> Any:
+async def _call(node: NodeSpec, arg: Any, pad: Scratchpad, fn: Callable[..., Any]) -> Any:
     if needs_scope(pad.config):  # LangChain callbacks: the node runs as a chain run
-        return await call_in_scope(pad.config, pad, arg, partial(_call_with, node, arg, pad))
-    return await _call_with(node, arg, pad, None)
+        return await call_in_scope(pad.config, pad, arg, partial(_call_with, node, arg, pad, fn))
+    return await _call_with(node, arg, pad, fn, None)
+
+
+def _body(node: NodeSpec, task: Task) -> Callable[..., Any]:
+    """What runs `task`: its node's function, or for a `Send` with a timeout of its own, the
+    node's function under that timeout instead of the node's (async nodes only, as LangGraph:
+    a sync body cannot be stopped)."""
+    policy = task.spec.timeout
+    if policy is None:
+        return node.fn
+    check_timeout(node.name, node.is_async, policy)
+    return timed(node.untimed or node.fn, policy, node.name)
 
 
 async def _call_with(
-    node: NodeSpec, arg: Any, pad: Scratchpad, config: dict[str, Any] | None
+    node: NodeSpec,
+    arg: Any,
+    pad: Scratchpad,
+    fn: Callable[..., Any],
+    config: dict[str, Any] | None,
 ) -> Any:
-    """Call the node; `config` is its chain run's config, None outside a `task_scope`."""
+    """Call the node's `fn`; `config` is its chain run's config, None outside a `task_scope`."""
     kwargs: dict[str, Any] = {}
     if node.wants_config:
         kwargs["config"] = config if config is not None else node_config(pad)
@@ -253,8 +270,8 @@ async def _call_with(
         kwargs["store"] = pad.run.graph.store
     events = pad.run.events
     if node.is_async and not events.live:  # the common case, without call_body's frame
-        return await node.fn(arg, **kwargs)
-    result = await call_body(node.fn, node.is_async, (arg,), kwargs, events, pad.alone)
+        return await fn(arg, **kwargs)
+    result = await call_body(fn, node.is_async, (arg,), kwargs, events, pad.alone)
     if node.is_async or not inspect.isawaitable(result):
         return result
     return await result
@@ -425,6 +442,11 @@ async def execute(
         return
     node = graph.builder.nodes[task.name]
     arg = node_input(graph, task, values, view, pad.run)
+    try:
+        body = _body(node, task)
+    except GraphValidationError as exc:  # (a Send's timeout on a sync node: it fails)
+        task.error = exc
+        return
     attempt = 0
     while True:
         attempt += 1
@@ -433,7 +455,7 @@ async def execute(
         pad.call_sent.clear()
         token = set_scratchpad(pad)
         try:
-            result = await _call(node, arg, pad)
+            result = await _call(node, arg, pad, body)
             break
         except GraphInterrupt as gi:
             task.raised = gi.interrupts

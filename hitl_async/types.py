@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
-from hitl_async.errors import GraphInterrupt, InvalidUpdateError
+from hitl_async.errors import GraphInterrupt, GraphValidationError, InvalidUpdateError
 
 __all__ = [
     "CANCEL",
@@ -107,13 +107,31 @@ for `stream_mode="custom"`."""
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Run `node` in the next superstep with `arg` as its whole input (fan-out / map-reduce)."""
+    """Run `node` in the next superstep with `arg` as its whole input (fan-out / map-reduce).
+    `timeout=` (seconds or a `timedelta`: a run timeout, or a `TimeoutPolicy`) limits that one
+    task in place of the node's own timeout, as LangGraph's (async nodes only)."""
 
     node: str
     arg: Any
+    timeout: TimeoutPolicy | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.timeout is None:
+            return
+        try:
+            policy = TimeoutPolicy.coerce(self.timeout)
+        except (TypeError, ValueError) as exc:
+            raise GraphValidationError(
+                f"Send({self.node!r}, ...): invalid timeout={self.timeout!r}: {exc}; give "
+                "seconds > 0, a timedelta, or a TimeoutPolicy(run_timeout=..., idle_timeout=...)"
+            ) from exc
+        if policy is not self.timeout:  # (in seconds, or None for a policy with no limit)
+            object.__setattr__(self, "timeout", policy)
 
     def __repr__(self) -> str:
-        return f"Send(node={self.node!r}, arg={self.arg!r})"
+        if self.timeout is None:
+            return f"Send(node={self.node!r}, arg={self.arg!r})"
+        return f"Send(node={self.node!r}, arg={self.arg!r}, timeout={self.timeout!r})"
 
 
 @dataclass(frozen=True, slots=True)

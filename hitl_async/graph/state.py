@@ -85,6 +85,8 @@ class NodeSpec:
     """This node is an error handler (`__error_handler__<node>`)."""
     declared: Callable[..., Any] | None = None
     """The action as given, when `fn` wraps it for a timeout or a `NodeError` parameter."""
+    untimed: Callable[..., Any] | None = None
+    """`fn` without its timeout (a `Send`'s own timeout applies in place of the node's)."""
     destination_labels: dict[str, str] = field(default_factory=dict)
     """The labels of `destinations` given as a dict (`{node: label}`), drawn on their edges."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import typing_extensions
 
-from hitl_async.types import Command, Interrupt, Overwrite, Send
+from hitl_async.types import Command, Interrupt, Overwrite, Send, TimeoutPolicy
 
 __all__ = [
     "DEFAULT_BY_NAME",
@@ -218,6 +218,7 @@ _BUILTIN_TYPES: tuple[tuple[type, str], ...] = (
     (Send, "hitl_async.Send"),
     (Command, "hitl_async.Command"),
     (Overwrite, "hitl_async.Overwrite"),
+    (TimeoutPolicy, "hitl_async.TimeoutPolicy"),  # (a `Send`'s timeout)
 )
 for _cls, _name in _BUILTIN_TYPES:
     _entry = make_entry(_cls, _name)

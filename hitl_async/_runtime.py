@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hitl_async._checkpoint import now_iso
 from hitl_async.constants import CONF, CONFIG_KEY_NODE_FINISHED
@@ -15,6 +15,7 @@ from hitl_async.errors import CheckpointerRequiredError, GraphInterrupt
 from hitl_async.types import Interrupt, StreamWriter
 
 __all__ = [
+    "NodeCalls",
     "Scratchpad",
     "active_scratchpad",
     "current_scratchpad",
@@ -45,6 +46,20 @@ def no_writer(_: Any) -> None:
 def no_heartbeat() -> None:
     """`runtime.heartbeat` outside an attempt with an `idle_timeout`: nothing to refresh."""
     return None
+
+
+class NodeCalls(Protocol):
+    """The `@task` calls a graph node's attempt started (`_task_calls`), for its end."""
+
+    async def join(self) -> tuple[Interrupt, ...]:
+        """Wait for those still running (LangGraph's step waits for them); the interrupts of
+        those that paused."""
+
+    def cancel(self) -> None:
+        """Cancel those still running (the attempt failed or was cancelled)."""
+
+    def late_updates(self) -> list[dict[str, Any]]:
+        """The `updates` events of those that ended after the node did (emitted after its)."""
 
 
 @dataclass(slots=True)
@@ -84,6 +99,8 @@ class Scratchpad:
     """State writes made inside the `@task` calls of a graph node (`push_ui_message` in a
     task): applied after the node's own writes and not shown as its update, as LangGraph
     applies them as writes of tasks of their own."""
+    node_calls: NodeCalls | None = None
+    """The `@task` calls of the running attempt of a graph node, once it made one."""
 
     def interrupt(
         self,

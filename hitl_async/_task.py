@@ -16,7 +16,7 @@ from hitl_async._checkpoint import NULL_TASK, EngineCheckpoint, TaskSpec, task_i
 from hitl_async._execution import call_body
 from hitl_async._runtime import Scratchpad, reset_scratchpad, set_scratchpad
 from hitl_async._schema import ROOT
-from hitl_async._timeouts import check_timeout, timed
+from hitl_async._timeouts import send_timed
 from hitl_async.constants import (
     DONE,
     END,
@@ -240,15 +240,37 @@ async def _call(node: NodeSpec, arg: Any, pad: Scratchpad, fn: Callable[..., Any
     return await _call_with(node, arg, pad, fn, None)
 
 
-def _body(node: NodeSpec, task: Task) -> Callable[..., Any]:
-    """What runs `task`: its node's function, or for a `Send` with a timeout of its own, the
-    node's function under that timeout instead of the node's (async nodes only, as LangGraph:
-    a sync body cannot be stopped)."""
-    policy = task.spec.timeout
-    if policy is None:
-        return node.fn
-    check_timeout(node.name, node.is_async, policy)
-    return timed(node.untimed or node.fn, policy, node.name)
+async def _attempt(node: NodeSpec, arg: Any, pad: Scratchpad, body: Callable[..., Any]) -> Any:
+    """One attempt of the node. The `@task` calls it started and did not await are waited for
+    once it returned or paused, as LangGraph's step waits for them (a call that paused pauses
+    the node with it); they are cancelled if it failed or was cancelled."""
+    joined = False
+    try:
+        try:
+            result = await _call(node, arg, pad, body)
+        except GraphInterrupt as gi:
+            if pad.node_calls is not None:
+                paused, joined = await pad.node_calls.join(), True
+                asked = {i.id for i in gi.interrupts}
+                more = tuple(i for i in paused if i.id not in asked)
+                if more:
+                    pause = GraphInterrupt(gi.interrupts + more)
+                    pause.reruns = gi.reruns
+                    raise pause from gi
+            raise
+        except ParentCommand:
+            if pad.node_calls is not None:
+                await pad.node_calls.join()
+                joined = True
+            raise
+        if pad.node_calls is not None:
+            paused, joined = await pad.node_calls.join(), True
+            if paused:  # (a call the node did not await asked)
+                raise GraphInterrupt(paused)
+        return result
+    finally:
+        if not joined and pad.node_calls is not None:
+            pad.node_calls.cancel()
 
 
 async def _call_with(
@@ -443,7 +465,7 @@ async def execute(
     node = graph.builder.nodes[task.name]
     arg = node_input(graph, task, values, view, pad.run)
     try:
-        body = _body(node, task)
+        body = node.fn if task.spec.timeout is None else send_timed(node, task.spec.timeout)
     except GraphValidationError as exc:  # (a Send's timeout on a sync node: it fails)
         task.error = exc
         return
@@ -455,7 +477,7 @@ async def execute(
         pad.call_sent.clear()
         token = set_scratchpad(pad)
         try:
-            result = await _call(node, arg, pad, body)
+            result = await _attempt(node, arg, pad, body)
             break
         except GraphInterrupt as gi:
             task.raised = gi.interrupts

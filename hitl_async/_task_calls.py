@@ -35,7 +35,7 @@ from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInt
 from hitl_async.graph.state import is_async_callable
 from hitl_async.runnables import call_scope_config, task_info, task_scope
 from hitl_async.serde.serializer import register_types_from_signature
-from hitl_async.types import CachePolicy, RetryPolicy, TimeoutPolicy
+from hitl_async.types import CachePolicy, Interrupt, RetryPolicy, TimeoutPolicy
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
@@ -174,7 +174,8 @@ class TaskFuture(Generic[T]):
 class TaskCalls:
     """One attempt of the entrypoint node, or a graph node's run: numbers its task calls and
     runs them concurrently (in the entrypoint's task group; a graph node's beside it, as
-    `Background` tasks, since a node does not know beforehand that it calls tasks)."""
+    `Background` tasks, since a node does not know beforehand that it calls tasks, joined when
+    the node's attempt ends)."""
 
     pad: Scratchpad
     tg: TaskGroup | None
@@ -182,6 +183,11 @@ class TaskCalls:
     interrupted: dict[int, GraphInterrupt] = field(default_factory=dict)
     """Interrupts raised by task calls, by call index (calls run concurrently, so the order
     they paused in is not the order to report)."""
+    running: list[TaskFuture[Any]] = field(default_factory=list)
+    """A graph node's calls started in its current attempt (see `join`)."""
+    joined: bool = False
+    """The node's attempt ended: its calls' `updates` events wait in `late`."""
+    late: list[dict[str, Any]] = field(default_factory=list)
 
     def _prepare(
         self, fn: TaskFunction[..., Any], args: Any, kwargs: Any, caller: Caller
@@ -209,6 +215,7 @@ class TaskCalls:
             results={},
             save_result=None,
             extras={},
+            node_calls=None,
             # A graph node's calls write apart from the node (see `Scratchpad.call_sent`);
             # an entrypoint's write as the entrypoint (its state has no key for them).
             sent=self.pad.call_sent if self.tg is None else self.pad.sent,
@@ -223,6 +230,7 @@ class TaskCalls:
         if runner is not None and self.tg is not None:
             self.tg.start_soon(functools.partial(self._run, *runner))
         elif runner is not None:
+            self.running.append(fut)
             Background(functools.partial(self._run, *runner))
         return fut
 
@@ -235,8 +243,35 @@ class TaskCalls:
         if runner is not None and self.tg is not None:
             await self.tg.start(self._run, *runner)
         elif runner is not None:
+            self.running.append(fut)
             Background(functools.partial(self._run, *runner))
         return fut
+
+    async def join(self) -> tuple[Interrupt, ...]:
+        """Wait for the calls a graph node's attempt started and did not await, once it ended,
+        as LangGraph's step waits for them: their results are kept and their writes count. An
+        error stays on its future, unseen, as in LangGraph. Returns the interrupts of the calls
+        that paused (the node pauses with them)."""
+        self.joined = True
+        for fut in self.running:  # (calls started by these calls are appended meanwhile)
+            await fut._event.wait()
+        self.running.clear()
+        paused = tuple(i for _, gi in sorted(self.interrupted.items()) for i in gi.interrupts)
+        self.interrupted.clear()
+        return paused
+
+    def late_updates(self) -> list[dict[str, Any]]:
+        """The `updates` events of calls that ended after their node did, for the step to
+        emit after the node's own (and the next attempt's calls emit theirs at once again)."""
+        late, self.late, self.joined = self.late, [], False
+        return late
+
+    def cancel(self) -> None:
+        """Cancel the calls of a graph node's attempt still running (the attempt failed, or the
+        step cancelled it): they run again with the node."""
+        for fut in self.running:
+            fut._cancel_now()
+        self.running.clear()
 
     async def _run(
         self,
@@ -303,7 +338,10 @@ class TaskCalls:
                 update: dict[str, Any] = {fn.name: value}
                 if cached:
                     update["__metadata__"] = {"cached": True}
-                self.pad.run.emit("updates", update)
+                if self.joined:  # after the node's own events, as LangGraph's order is
+                    self.late.append(update)
+                else:
+                    self.pad.run.emit("updates", update)
             else:
                 self.pad.writer(TaskUpdate(fn.name, value, cached))
             fut._set(value)
@@ -340,6 +378,7 @@ def _node_caller(pad: Scratchpad) -> Caller:
     found = pad.extras.get(_NODE_CALLS)
     if found is None:
         found = pad.extras[_NODE_CALLS] = Caller(TaskCalls(pad, None), pad, nested=False)
+        pad.node_calls = found.attempt  # (joined or cancelled at the end of each attempt)
     caller: Caller = found
     return caller
 

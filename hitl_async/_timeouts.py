@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
@@ -18,7 +18,10 @@ from hitl_async._runtime import Scratchpad, active_scratchpad
 from hitl_async.errors import GraphValidationError, NodeTimeoutError
 from hitl_async.types import StreamWriter, TimeoutPolicy
 
-__all__ = ["call_timed", "check_timeout", "coerce_timeout", "timed"]
+if TYPE_CHECKING:
+    from hitl_async.graph.state import NodeSpec
+
+__all__ = ["call_timed", "check_timeout", "coerce_timeout", "send_timed", "timed"]
 
 T = TypeVar("T")
 
@@ -101,6 +104,13 @@ def timed(fn: Callable[..., Any], policy: TimeoutPolicy, node: str) -> Callable[
         return await call_timed(policy, node, pad, fn, state, kwargs)
 
     return call
+
+
+def send_timed(node: NodeSpec, policy: TimeoutPolicy) -> Callable[..., Any]:
+    """The node's function under a `Send`'s own timeout, in place of the node's; a sync node
+    cannot take one (`GraphValidationError`, as `compile()` refuses its own timeout)."""
+    check_timeout(node.name, node.is_async, policy)
+    return timed(node.untimed or node.fn, policy, node.name)
 
 
 async def call_timed(

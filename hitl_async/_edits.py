@@ -327,7 +327,11 @@ def _carried_over(run: Run, old_tasks: list[Task]) -> list[WriteRecord]:
             records += write_records(new.id, rows, serde, new.name)
         for index, value in old.results.items():  # kept @task results stay kept
             new.results[index] = value
-            blob = serde.dumps((index, value), channel=f"{new.name} task result")
+            kept: tuple[Any, ...] = (index, value)
+            if index in old.call_writes:
+                new.call_writes[index] = old.call_writes[index]
+                kept += (old.call_writes[index],)
+            blob = serde.dumps(kept, channel=f"{new.name} task result")
             records.append(
                 WriteRecord(new.id, TASK_RESULT_IDX + index, TASK_RESULT, blob, new.name)
             )

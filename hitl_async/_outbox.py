@@ -270,9 +270,14 @@ class Outbox:
         for t in todo:
             t.persisted = True
 
-    async def save_result(self, t: Task, index: int, value: Any) -> None:
-        """Keep a `@task` call's result with the checkpoint as soon as it finishes."""
+    async def save_result(
+        self, t: Task, index: int, value: Any, writes: list[tuple[str, Any]]
+    ) -> None:
+        """Keep a `@task` call's result, and what it wrote to the state, with the checkpoint as
+        soon as it finishes."""
         t.results[index] = value
+        if writes:
+            t.call_writes[index] = writes
         run = self.run
         if run.saver is None:
             return
@@ -284,7 +289,10 @@ class Outbox:
             t.id,
             TASK_RESULT_IDX + index,
             TASK_RESULT,
-            run.serde.dumps((index, value), channel=f"{t.name} task result"),
+            run.serde.dumps(
+                (index, value, writes) if writes else (index, value),
+                channel=f"{t.name} task result",
+            ),
             t.name,
         )
         await self.put([record])

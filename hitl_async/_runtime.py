@@ -83,8 +83,11 @@ class Scratchpad:
     counter: int = 0
     results: dict[int, Any] = field(default_factory=dict)
     """Results of this task's `@task` calls kept from earlier runs, by call index."""
-    save_result: Callable[[int, Any], Awaitable[None]] | None = None
-    """Persist a `@task` call's result at once, so a later pause or crash does not redo it."""
+    save_result: Callable[[int, Any, list[tuple[str, Any]]], Awaitable[None]] | None = None
+    """Persist a `@task` call's result (and its state writes) at once, so a later pause or
+    crash does not redo it."""
+    kept_writes: dict[int, list[tuple[str, Any]]] = field(default_factory=dict)
+    """State writes of the kept `@task` call results (`results`), by call index."""
     extras: dict[str, Any] = field(default_factory=dict)
     alone: bool = False
     """The only task running in its step (a sync node may then run in the loop's thread)."""

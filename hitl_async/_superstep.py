@@ -242,7 +242,13 @@ async def _execute(
     step's `deadline` (`step_timeout`) cancels an async task likewise; a sync one that ends
     after it is noted as late."""
     pad = task_pad(
-        run, t, step, results=t.results, save_result=partial(run.outbox.save_result, t), alone=alone
+        run,
+        t,
+        step,
+        results=t.results,
+        kept_writes=t.call_writes,
+        save_result=partial(run.outbox.save_result, t),
+        alone=alone,
     )
     t.error = None
     t.raised = None

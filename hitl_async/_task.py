@@ -72,6 +72,9 @@ class Task:
     answers: dict[str, Any] = field(default_factory=dict)
     """Answers to this task's interrupts, by interrupt id, in the order they were given."""
     results: dict[int, Any] = field(default_factory=dict)
+    call_writes: dict[int, list[tuple[str, Any]]] = field(default_factory=dict)
+    """State writes of kept `@task` calls of a graph node (`push_ui_message` in one), by call
+    index: applied again when a rerun of the node reuses the kept result."""
     raised: tuple[Interrupt, ...] | None = None
     """Interrupts of the task's last run (None: it did not pause; empty: a static pause)."""
     error: BaseException | None = None
@@ -169,8 +172,10 @@ def prepare_tasks(cp: EngineCheckpoint, checkpoint_ns: str) -> list[Task]:
                 t.answers = dict(value)
             elif channel == ERROR:
                 t.error_text = value
-            elif channel == TASK_RESULT:
+            elif channel == TASK_RESULT:  # (index, result[, state writes])
                 t.results[value[0]] = value[1]
+                if len(value) > 2:
+                    t.call_writes[value[0]] = [tuple(w) for w in value[2]]
             else:
                 t.writes.append((channel, value))
         if t.done and t.name != START:

@@ -203,6 +203,8 @@ class TaskCalls:
             if self.pad.run is not None:  # reported as starting, as LangGraph does; no result
                 emit_call_start(self.pad.run, f"{self.pad.task_id}:{index}", fn.name, args, kwargs)
             fut._set(self.pad.results[index])
+            if self.tg is None:  # a graph node's: what the kept call wrote is written again
+                self.pad.call_sent.extend(self.pad.kept_writes.get(index, ()))
             return fut, None
         # The call's own interrupt ids (answered by id from the node's answers) and its own
         # subgraph namespace; its nested task calls are not kept on their own.
@@ -216,9 +218,11 @@ class TaskCalls:
             save_result=None,
             extras={},
             node_calls=None,
-            # A graph node's calls write apart from the node (see `Scratchpad.call_sent`);
-            # an entrypoint's write as the entrypoint (its state has no key for them).
-            sent=self.pad.call_sent if self.tg is None else self.pad.sent,
+            # A graph node's calls write apart from the node (to `Scratchpad.call_sent` once
+            # they end, kept with their result); an entrypoint's write as the entrypoint (its
+            # state has no key for them).
+            sent=[] if self.tg is None else self.pad.sent,
+            kept_writes={},
         )
         return fut, (fn, args, kwargs, index, child, fut)
 
@@ -327,8 +331,10 @@ class TaskCalls:
                 value = await fn._execute(pad, args, kwargs, fresh_counter=index is not None)
             if fut.cancelled():
                 return
+            writes = list(pad.sent) if self.tg is None and index is not None else []
+            self.pad.call_sent.extend(writes)
             if index is not None and self.pad.save_result is not None:
-                await self.pad.save_result(index, value)
+                await self.pad.save_result(index, value, writes)
             if self.pad.run is not None:
                 node_finished(self.pad.run.config, fn.name)
             if run is not None:

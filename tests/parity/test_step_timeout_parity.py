@@ -27,6 +27,7 @@ from hitl_async import (
     StepTimeoutError,
     interrupt,
 )
+from hitl_async.func import entrypoint, task
 
 pytestmark = pytest.mark.anyio
 
@@ -346,3 +347,19 @@ async def test_the_limit_is_kept_by_with_config_and_checked(saver: Any) -> None:
     graph.step_timeout = "1"  # type: ignore[assignment]
     with pytest.raises(InvalidConfigError, match="step_timeout must be seconds"):
         await graph.ainvoke({"log": []}, cfg())
+
+
+# observed on LangGraph 1.2.22: an @entrypoint is a graph of one step, and takes the limit too
+async def test_an_entrypoint_takes_a_step_timeout(saver: Any) -> None:
+    @task
+    async def slow(n: int) -> int:
+        await anyio.sleep(30)
+        return n
+
+    @entrypoint(checkpointer=saver)
+    async def workflow(n: int) -> int:
+        return await slow(n)
+
+    workflow.step_timeout = LIMIT
+    with pytest.raises(TimeoutError, match=r"cancelled its tasks still running: \['workflow'\]"):
+        await workflow.ainvoke(1, cfg())

@@ -29,7 +29,7 @@ def snapshot(
     """
     if not run.exists:
         return StateSnapshot({}, (), run.config, None, None, None, (), ())
-    values = with_finished(run) if at_head else run.cp.values
+    values = with_finished(run, calls=False) if at_head else run.cp.values
     shown = listed_order(run.tasks, run.graph.builder.nodes)
     root = run.graph.builder.schema.is_root
     tasks = tuple(

@@ -197,7 +197,7 @@ async def tick(run: Run) -> bool:
             _emit_interrupts(run, t)
             if task_events:
                 emit_task_result(run, t, step)
-        if "values" in modes and any(_state_writes(t) for t in tasks if t.done):
+        if "values" in modes and any((t.done and _state_writes(t)) or t.call_writes for t in tasks):
             run.emit("values", run.stream_values(with_finished(run)))
         return False
     await _complete(run, tasks, step)
@@ -359,15 +359,28 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     emit_checkpoint(run)
 
 
-def with_finished(run: Run) -> dict[str, Any]:
+def with_finished(run: Run, *, calls: bool = True) -> dict[str, Any]:
     """The checkpoint's values with the writes of its step's finished tasks applied: the
     state of a paused (or failed) step as `get_state()` and `invoke()` report it (in the
-    step's write order, as LangGraph applies them there too)."""
+    step's write order, as LangGraph applies them there too); with `calls`, also what the
+    finished `@task` calls of a paused node wrote (LangGraph's run output shows it, its
+    `get_state()` does not)."""
     values = dict(run.cp.values)
     run.plan.apply(
         values,
-        [(c, v) for t in write_order(run.tasks) if t.done for c, v in t.writes if c[:2] != "__"],
+        [(c, v) for t in write_order(run.tasks) for c, v in _kept(t, calls) if c[:2] != "__"],
         source="pending writes",
         strict=False,
     )
     return values
+
+
+def _kept(t: Task, calls: bool) -> list[tuple[str, Any]]:
+    """What a task of a step that did not complete has written for good: all its writes once
+    it finished, else (with `calls`) those of its finished `@task` calls, kept with their
+    results as LangGraph keeps the writes of those tasks of their own."""
+    if t.done:
+        return t.writes
+    if not calls or not t.call_writes:
+        return []
+    return [w for _, writes in sorted(t.call_writes.items()) for w in writes]

@@ -124,6 +124,9 @@ async def test_a_call_the_node_did_not_await_is_kept_across_the_nodes_interrupt(
     config = cfg()
     first = await graph.ainvoke({"log": []}, config)
     assert [i.value for i in first["__interrupt__"]] == ["ok?"] and ran == ["card"]
+    # the paused run's output shows what the call wrote; get_state() does not (as LangGraph)
+    assert [m["id"] for m in first["ui"]] == ["m4"]
+    assert (await graph.aget_state(config)).values == {"log": [], "ui": []}
     out = await graph.ainvoke(Command(resume="yes"), config)
     assert out["log"] == ["yes", "then"]
     assert [m["id"] for m in out["ui"]] == ["m4"]  # what it wrote is kept with its result

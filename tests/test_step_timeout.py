@@ -43,3 +43,25 @@ async def test_tasks_queued_behind_max_concurrency_do_not_start_after_the_limit(
     assert "thread 't', step 1: the superstep ran past step_timeout=0.2s" in str(caught.value)
     state = await graph.aget_state(config)
     assert state.values == {"log": ["a"]} and state.next == ("b", "c")
+
+
+def test_the_limit_holds_under_trio() -> None:
+    async def slow(state: Log) -> Log:
+        await anyio.sleep(30)
+        return {"log": ["slow"]}
+
+    async def fast(state: Log) -> Log:
+        return {"log": ["fast"]}
+
+    async def main() -> tuple[Any, Any]:
+        b = StateGraph(Log).add_node("fast", fast).add_node("slow", slow)
+        graph = b.add_edge(START, "fast").add_edge(START, "slow").compile(InMemorySaver())
+        graph.step_timeout = 0.2
+        config: Any = {"configurable": {"thread_id": "t"}}
+        with pytest.raises(StepTimeoutError) as caught:
+            await graph.ainvoke({"log": []}, config)
+        return caught.value.cancelled, await graph.aget_state(config)
+
+    cancelled, state = anyio.run(main, backend="trio")
+    assert cancelled == ("slow",)
+    assert state.values == {"log": ["fast"]} and state.next == ("slow",)

@@ -22,11 +22,11 @@ from hitl_async import (
     START,
     Command,
     InvalidConfigError,
-    InvalidUpdateError,
     StateGraph,
     StepTimeoutError,
     interrupt,
 )
+from hitl_async.errors import ParentCommand
 from hitl_async.func import entrypoint, task
 
 pytestmark = pytest.mark.anyio
@@ -312,9 +312,8 @@ async def test_a_parent_command_goes_through_step_timeouts(saver: Any, where: st
     assert out == {"log": ["init", "escalated", "desk"]}
 
 
-# test_pregel(_async).py::test_timeout_with_parent_command: the node's own outcome is raised,
-# not a timeout (LangGraph raises its ParentCommand there, a root graph having no parent; here
-# that is the InvalidUpdateError saying so, with or without a step_timeout)
+# test_pregel(_async).py::test_timeout_with_parent_command (with_timeout True and False): a
+# hand-off to the parent from a graph run on its own raises ParentCommand, never a timeout
 @pytest.mark.parametrize("limit", [None, 1])
 async def test_a_parent_command_from_a_root_graph_is_raised_not_a_timeout(
     saver: Any, limit: float | None
@@ -326,8 +325,10 @@ async def test_a_parent_command_from_a_root_graph_is_raised_not_a_timeout(
     graph = StateGraph(Log).add_node("cmd", command).add_edge(START, "cmd")
     graph = graph.add_edge("cmd", END).compile(checkpointer=saver)
     graph.step_timeout = limit
-    with pytest.raises(InvalidUpdateError, match="has no parent graph"):
+    with pytest.raises(ParentCommand) as caught:
         await graph.ainvoke({"log": []}, cfg())
+    assert not isinstance(caught.value, TimeoutError)
+    assert (caught.value.args[0].goto, caught.value.args[0].update) == ("elsewhere", {"log": ["x"]})
 
 
 # observed on LangGraph 1.2.22: `with_config` keeps the limit; 0 is no limit. Here a value that

@@ -58,8 +58,8 @@ class NodeCalls(Protocol):
     def cancel(self) -> None:
         """Cancel those still running (the attempt failed or was cancelled)."""
 
-    def late_updates(self) -> list[dict[str, Any]]:
-        """The `updates` events of those that ended after the node did (emitted after its)."""
+    def late_events(self) -> list[Callable[[], None]]:
+        """What emits the events of those that ended after the node did (after the node's)."""
 
 
 @dataclass(slots=True)

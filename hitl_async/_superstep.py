@@ -283,8 +283,8 @@ async def _execute(
         if "tasks" in run.modes or "debug" in run.modes:
             emit_task_result(run, t, step)
         if pad.node_calls is not None:  # its @task calls that ended after it did
-            for update in pad.node_calls.late_updates():
-                run.emit("updates", update)
+            for emit in pad.node_calls.late_events():
+                emit()
         if run.events.live:
             await run.events.wait_room()
     if not t.done:  # failed: its node's error handler, if it has one, runs in its place

@@ -186,8 +186,8 @@ class TaskCalls:
     running: list[TaskFuture[Any]] = field(default_factory=list)
     """A graph node's calls started in its current attempt (see `join`)."""
     joined: bool = False
-    """The node's attempt ended: its calls' `updates` events wait in `late`."""
-    late: list[dict[str, Any]] = field(default_factory=list)
+    """The node's attempt ended: its calls' events wait in `late`."""
+    late: list[Callable[[], None]] = field(default_factory=list)
 
     def _prepare(
         self, fn: TaskFunction[..., Any], args: Any, kwargs: Any, caller: Caller
@@ -264,9 +264,17 @@ class TaskCalls:
         self.interrupted.clear()
         return paused
 
-    def late_updates(self) -> list[dict[str, Any]]:
-        """The `updates` events of calls that ended after their node did, for the step to
-        emit after the node's own (and the next attempt's calls emit theirs at once again)."""
+    def _report(self, emit: Callable[[], None]) -> None:
+        """Emit a call's event now, or, for a graph node's call that ended after its node did,
+        after the node's own events (`late_events`), as LangGraph orders them."""
+        if self.joined and self.tg is None:
+            self.late.append(emit)
+        else:
+            emit()
+
+    def late_events(self) -> list[Callable[[], None]]:
+        """The events of calls that ended after their node did, for the step to emit after the
+        node's own (and the next attempt's calls emit theirs at once again)."""
         late, self.late, self.joined = self.late, [], False
         return late
 
@@ -337,29 +345,32 @@ class TaskCalls:
                 await self.pad.save_result(index, value, writes)
             if self.pad.run is not None:
                 node_finished(self.pad.run.config, fn.name)
-            if run is not None:
-                emit_call_result(run, pad.task_id, fn.name, value)
             if self.tg is None and self.pad.run is not None:
                 # A graph node's call: an `updates` event of its own, as LangGraph streams it.
                 update: dict[str, Any] = {fn.name: value}
                 if cached:
                     update["__metadata__"] = {"cached": True}
-                if self.joined:  # after the node's own events, as LangGraph's order is
-                    self.late.append(update)
-                else:
-                    self.pad.run.emit("updates", update)
+                self._report(functools.partial(self.pad.run.emit, "updates", update))
             else:
                 self.pad.writer(TaskUpdate(fn.name, value, cached))
+            if run is not None:  # (after its update, as LangGraph's order is)
+                self._report(functools.partial(emit_call_result, run, pad.task_id, fn.name, value))
             fut._set(value)
         except GraphInterrupt as gi:
             if index is not None and not fut.cancelled():
                 self.interrupted[index] = gi
             if run is not None:
-                emit_call_result(run, pad.task_id, fn.name, interrupts=tuple(gi.interrupts))
+                paused = tuple(gi.interrupts)
+                self._report(
+                    functools.partial(
+                        emit_call_result, run, pad.task_id, fn.name, interrupts=paused
+                    )
+                )
             fut._set(error=gi)
         except Exception as exc:
             if run is not None:
-                emit_call_result(run, pad.task_id, fn.name, error=exc)
+                failed = functools.partial(emit_call_result, run, pad.task_id, fn.name, error=exc)
+                self._report(failed)
             fut._set(error=exc)
         except BaseException:
             fut._set(error=RuntimeError(f"task {fn.name!r} was cancelled with its entrypoint"))

@@ -189,3 +189,33 @@ async def test_a_call_the_node_did_not_await_is_cancelled_with_its_step(saver: A
     await anyio.sleep(0.05)
     assert cancelled == [True]
     assert (await graph.aget_state(config)).next == ("first",)
+
+
+# observed on LangGraph 1.2.22: a call's `updates` event comes before its `tasks` result, and
+# a call the node did not await reports both after the node's own
+@pytest.mark.parametrize("wait", [False, True])
+async def test_the_order_of_a_calls_events(saver: Any, wait: bool) -> None:
+    @task
+    def side(n: int) -> int:
+        time.sleep(0.1)
+        return n * 10
+
+    def node(state: Board) -> Board:
+        call = side(1)
+        if wait:
+            call.result()
+        return {"log": ["node"]}
+
+    graph = StateGraph(Board).add_node("node", node).add_edge(START, "node")
+    graph = graph.compile(checkpointer=saver)
+    seen = [
+        (mode, chunk["name"], "result" in chunk) if mode == "tasks" else (mode, *chunk)
+        async for mode, chunk in graph.astream({"log": []}, cfg(), stream_mode=["tasks", "updates"])
+    ]
+    node_ends = [("updates", "node"), ("tasks", "node", True)]
+    side_ends = [("updates", "side"), ("tasks", "side", True)]
+    assert seen == [
+        ("tasks", "node", False),
+        ("tasks", "side", False),
+        *(side_ends + node_ends if wait else node_ends + side_ends),
+    ]

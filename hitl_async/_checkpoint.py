@@ -8,6 +8,7 @@ failed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
@@ -20,10 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hitl_async.checkpoint.base import BlobRecord, CheckpointRecord, LoadedCheckpoint, WriteRecord
-from hitl_async.constants import INTERRUPT, RESUME, SPECIAL_WRITE_IDX
+from hitl_async.constants import INTERRUPT, NEXT, RESUME, SPECIAL_WRITE_IDX
 from hitl_async.errors import CheckpointCorruptError, SerializationError
 from hitl_async.serde import Serializer
-from hitl_async.types import Interrupt, TimeoutPolicy
+from hitl_async.types import Interrupt, Send, TimeoutPolicy
 
 __all__ = [
     "NULL_TASK",
@@ -34,6 +35,7 @@ __all__ = [
     "new_checkpoint_id",
     "now_iso",
     "task_id",
+    "tracked_arg",
     "write_records",
 ]
 
@@ -98,15 +100,29 @@ class EngineCheckpoint:
 
     # -- byte form -------------------------------------------------------------------------------
 
-    def record(self, thread_id: str, checkpoint_ns: str, serde: Serializer) -> CheckpointRecord:
+    def record(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        serde: Serializer,
+        untracked: frozenset[str] = frozenset(),
+    ) -> CheckpointRecord:
+        """The stored form; keys in `untracked` (`UntrackedValue`s) are left out of the tasks'
+        `Send` arguments and of the tasks' writes kept for history."""
         assert self.checkpoint_id is not None and self.created_at is not None
         parts: list[Any] = [
             _HEADER_VERSION,
             self.step,
-            [_task_row(t) for t in self.tasks],
+            [_task_row(t, untracked) for t in self.tasks],
         ]
-        if self.made_by or self.writer is not None:  # optional parts: older headers load
-            parts.append(self.made_by)
+        made_by = self.made_by
+        if untracked and made_by and made_by[0] != -1:
+            made_by = flat_writes(
+                (i, [(c, v) for c, v in w if c not in untracked])
+                for i, w in self.made_by_tasks().items()
+            )
+        if made_by or self.writer is not None:  # optional parts: older headers load
+            parts.append(made_by)
         if self.writer is not None:
             parts.append(self.writer)
         try:
@@ -130,7 +146,7 @@ class EngineCheckpoint:
     def blobs(self, channels: Sequence[str] | set[str], serde: Serializer) -> list[BlobRecord]:
         out = []
         for ch in channels:
-            if ch in self.values:
+            if ch in self.values and ch in self.versions:  # (an UntrackedValue has none)
                 out.append(
                     BlobRecord(ch, self.versions[ch], serde.dumps(self.values[ch], channel=ch))
                 )
@@ -203,12 +219,14 @@ class EngineCheckpoint:
         )
 
 
-def _task_row(t: TaskSpec) -> list[Any]:
-    """A task as its checkpoint's header stores it: node, push, arg, and a `Send`'s own timeout
-    when it has one (older headers, and tasks without one, have three items)."""
+def _task_row(t: TaskSpec, untracked: frozenset[str]) -> list[Any]:
+    """A task as its checkpoint's header stores it: node, push, arg (a push's without its
+    `untracked` keys), and a `Send`'s own timeout when it has one (older headers, and tasks
+    without one, have three items)."""
+    arg = tracked_arg(t.arg, untracked) if t.push else t.arg
     if t.timeout is None:
-        return [t.node, t.push, t.arg]
-    return [t.node, t.push, t.arg, t.timeout]
+        return [t.node, t.push, arg]
+    return [t.node, t.push, arg, t.timeout]
 
 
 def check_write_shape(channel: str, value: Any) -> None:
@@ -238,13 +256,31 @@ def flat_writes(entries: Iterable[tuple[int, Sequence[tuple[str, Any]]]]) -> lis
     return flat
 
 
+def tracked_arg(arg: Any, untracked: frozenset[str]) -> Any:
+    """A `Send` argument as stored: a dict without its `untracked` keys (`UntrackedValue`s are
+    never stored, as LangGraph strips them from a Send's top-level keys); else `arg` itself."""
+    if untracked and isinstance(arg, dict) and not untracked.isdisjoint(arg):
+        return {k: v for k, v in arg.items() if k not in untracked}
+    return arg
+
+
 def write_records(
-    task: str, writes: Sequence[tuple[str, Any]], serde: Serializer, path: str = ""
+    task: str,
+    writes: Sequence[tuple[str, Any]],
+    serde: Serializer,
+    path: str = "",
+    untracked: frozenset[str] = frozenset(),
 ) -> list[WriteRecord]:
-    """Byte form of a task's writes; special channels get fixed indexes so they replace."""
+    """Byte form of a task's writes; special channels get fixed indexes so they replace. Writes
+    to `untracked` keys are left out and `Send` arguments stored without them."""
     out = []
     n = 0
     for channel, value in writes:
+        if untracked:
+            if channel in untracked:
+                continue
+            if channel == NEXT and isinstance(value, Send):
+                value = dataclasses.replace(value, arg=tracked_arg(value.arg, untracked))
         idx = SPECIAL_WRITE_IDX.get(channel)
         if idx is None:
             idx = n

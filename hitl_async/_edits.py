@@ -324,7 +324,7 @@ def _carried_over(run: Run, old_tasks: list[Task]) -> list[WriteRecord]:
         if old.answers:
             rows.append((RESUME, list(old.answers.items())))
         if rows:
-            records += write_records(new.id, rows, serde, new.name)
+            records += write_records(new.id, rows, serde, new.name, run.plan.untracked)
         for index, value in old.results.items():  # kept @task results stay kept
             new.results[index] = value
             kept: tuple[Any, ...] = (index, value)

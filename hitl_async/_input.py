@@ -192,7 +192,9 @@ async def _command(run: Run, cmd: Command[Any]) -> None:
     if null_writes:
         rows = run.cp.writes.setdefault(NULL_TASK, [])
         rows.extend((len(rows) + i, c, v) for i, (c, v) in enumerate(null_writes))
-        records += write_records(NULL_TASK, [(c, v) for _, c, v in rows], run.serde)
+        records += write_records(
+            NULL_TASK, [(c, v) for _, c, v in rows], run.serde, untracked=run.plan.untracked
+        )
         run.dirty |= run.plan.apply(run.cp.values, items, source="Command(update=...)")
         answers = {t.id: t.answers for t in run.tasks}
         run.prepare_tasks()

@@ -90,7 +90,7 @@ class Outbox:
             self.staged_at = time.monotonic()
         self.queue.append(
             Commit(
-                cp.record(thread_id, run.ns, run.serde),
+                cp.record(thread_id, run.ns, run.serde, run.plan.untracked),
                 blobs,
                 run.head,
                 writes,
@@ -256,7 +256,7 @@ class Outbox:
         ]
         if run.saver is None:
             return
-        records = outcome_records(todo, run.serde)
+        records = outcome_records(todo, run.serde, run.plan.untracked)
         if run.trace is not None:
             records += run.trace.pause_rows(run, todo)
         if run.unsaved:
@@ -335,7 +335,9 @@ def _unstorable(run: Run, exc: SerializationError) -> SerializationError:
     return exc
 
 
-def outcome_records(tasks: Sequence[Task], serde: Serializer) -> list[WriteRecord]:
+def outcome_records(
+    tasks: Sequence[Task], serde: Serializer, untracked: frozenset[str] = frozenset()
+) -> list[WriteRecord]:
     """The pending writes that record what tasks of an unfinished step did: their writes and
     that they are done, the interrupts they raised and the answers given, their error."""
     out: list[WriteRecord] = []
@@ -354,7 +356,7 @@ def outcome_records(tasks: Sequence[Task], serde: Serializer) -> list[WriteRecor
             rows.append((ERROR, routed[0][1][1] if routed else repr(t.error)))
             rows += routed
         if rows:
-            out += write_records(t.id, rows, serde, t.name)
+            out += write_records(t.id, rows, serde, t.name, untracked)
     return out
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hitl_async._checkpoint import TaskSpec
+from hitl_async._schema import Field
 from hitl_async.constants import END, NEXT, START
 from hitl_async.errors import InvalidUpdateError
 from hitl_async.types import Overwrite, overwritten
@@ -23,6 +24,33 @@ _DEFERRED = "__join__:deferred"
 still to run: they run in the first step that would otherwise have no task."""
 
 
+_GONE: Any = object()
+
+
+def _fold_channel(
+    f: Field, values: dict[str, Any], written: list[Any], *, strict: bool, source: str
+) -> None:
+    """Fold a step's writes to a key annotated with a channel class other than LastValue."""
+    if f.kind == "topic":
+        items = list(values.get(f.name, ())) if f.accumulate else []
+        for v in written:  # a written list adds its items
+            items.extend(v) if isinstance(v, list) else items.append(v)
+        if items:
+            values[f.name] = items
+        else:  # an empty topic is no key of the state
+            values.pop(f.name, None)
+        return
+    if len(written) > 1 and f.guard and strict:
+        label = "EphemeralValue" if f.kind == "ephemeral" else "UntrackedValue"
+        raise InvalidUpdateError(
+            f"{source}: At key {f.name!r}: {label}(guard=True) can receive only one value per "
+            f"step, got {len(written)}; use {label}(..., guard=False) to keep the last of them",
+            f.name,
+            f.kind,
+        )
+    values[f.name] = written[-1]
+
+
 class Plan:
     """Edges resolved per node, join barriers, and reducers of the state keys."""
 
@@ -30,7 +58,18 @@ class Plan:
         self.fields = builder.schema.fields
         self.initials = {k: f.initial for k, f in self.fields.items() if f.has_initial}
         self.deferred = frozenset(name for name, spec in builder.nodes.items() if spec.defer)
-        self.reducer_keys = frozenset(k for k, f in self.fields.items() if f.reducer is not None)
+        self.reducer_keys = frozenset(
+            k for k, f in self.fields.items() if f.reducer is not None or f.kind == "topic"
+        )
+        """Keys whose value is not the value written (a reducer's fold, a topic's list)."""
+        self.step_scoped = frozenset(
+            k
+            for k, f in self.fields.items()
+            if f.kind == "ephemeral" or (f.kind == "topic" and not f.accumulate)
+        )
+        """Keys a step that does not write them clears (`EphemeralValue`, `Topic`)."""
+        self.untracked = frozenset(k for k, f in self.fields.items() if f.kind == "untracked")
+        """Keys never checkpointed (`UntrackedValue`)."""
         self.static_next: dict[str, list[str]] = {}
         for start, end in builder.edge_order:
             if end != END:
@@ -83,6 +122,9 @@ class Plan:
             grouped.setdefault(key, []).append(value)
         for key, written in grouped.items():
             f = self.fields.get(key)
+            if f is not None and f.kind != "last":
+                _fold_channel(f, values, written, strict=strict, source=source)
+                continue
             if f is None or f.reducer is None:
                 written = [
                     v.value if isinstance(v, Overwrite) else v for v in written
@@ -180,6 +222,9 @@ class Plan:
                     writers.append(source)
         try:
             changed = self.apply(values, state_items, source="step")
+            for scoped in self.step_scoped - changed:  # a step ran without writing them
+                if values.pop(scoped, _GONE) is not _GONE:
+                    changed.add(scoped)
         except InvalidUpdateError as exc:
             key = exc.args[1] if len(exc.args) > 1 else None
             nodes = [w for (k, _), w in zip(state_items, writers, strict=True) if k == key]
@@ -188,6 +233,13 @@ class Plan:
                     f"Can receive only one Overwrite value per super-step: nodes {nodes} wrote "
                     f"state key {key!r} in the same step, more than one of them with Overwrite; "
                     "only one write may replace its value per step"
+                ) from None
+            if len(exc.args) > 2 and exc.args[2] in ("ephemeral", "untracked"):
+                label = "EphemeralValue" if exc.args[2] == "ephemeral" else "UntrackedValue"
+                raise InvalidUpdateError(
+                    f"At key {key!r}: {label}(guard=True) can receive only one value per step "
+                    f"(nodes {nodes} all wrote it); use {label}(..., guard=False) to keep the "
+                    "last of them, or let one node write it"
                 ) from None
             raise InvalidUpdateError(
                 f"At key {key!r}: Can receive only one value per step (nodes {nodes} all wrote "

@@ -15,6 +15,14 @@ from typing import Any, get_type_hints
 
 from typing_extensions import is_typeddict
 
+from hitl_async.channels import (
+    BaseChannel,
+    BinaryOperatorAggregate,
+    EphemeralValue,
+    LastValue,
+    Topic,
+    UntrackedValue,
+)
 from hitl_async.errors import GraphValidationError, InvalidUpdateError
 from hitl_async.managed.base import ManagedValueMapping, managed_value_of
 
@@ -43,10 +51,53 @@ class Field:
     name: str
     reducer: Callable[[Any, Any], Any] | None
     initial: Any = _MISSING
+    kind: str = "last"
+    """How the key keeps writes (see `hitl_async.channels`): "last" (the last value, or the
+    reducer's fold), "ephemeral" (cleared after the step that follows its write), "topic" (a
+    list of the writes), "untracked" (the last value, never checkpointed)."""
+    guard: bool = True
+    """"ephemeral"/"untracked": more than one write in a step is an error."""
+    accumulate: bool = False
+    """"topic": writes add up across steps (False: each step starts the list afresh)."""
 
     @property
     def has_initial(self) -> bool:
         return self.initial is not _MISSING
+
+
+def _channel_field(name: str, annotation: Any) -> Field | None:
+    """The field a channel annotation (`Annotated[str, EphemeralValue(str)]`, or the class
+    alone: `Annotated[str, EphemeralValue]`) gives, as LangGraph reads a channel there before
+    a reducer; None when the annotation names no channel."""
+    while typing.get_origin(annotation) in (typing.NotRequired, typing.Required):
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return None
+    for meta in annotation.__metadata__:
+        if isinstance(meta, type) and issubclass(meta, BaseChannel):
+            meta = meta(typing.get_args(annotation)[0])
+        if isinstance(meta, BaseChannel):
+            meta.key = name
+            return _field_of_channel(name, meta)
+    return None
+
+
+def _field_of_channel(name: str, channel: BaseChannel[Any]) -> Field:
+    if isinstance(channel, BinaryOperatorAggregate):
+        return Field(name, channel.operator, _initial_of(channel.typ))
+    if isinstance(channel, EphemeralValue):
+        return Field(name, None, kind="ephemeral", guard=channel.guard)
+    if isinstance(channel, UntrackedValue):
+        return Field(name, None, kind="untracked", guard=channel.guard)
+    if isinstance(channel, Topic):
+        return Field(name, None, kind="topic", accumulate=channel.accumulate)
+    if isinstance(channel, LastValue):
+        return Field(name, None)
+    raise GraphValidationError(
+        f"state key {name!r} is annotated with channel {channel!r}, which hitl-async does not "
+        "support; use LastValue, EphemeralValue, Topic, BinaryOperatorAggregate or "
+        "UntrackedValue (from hitl_async.channels), or Annotated[type, reducer]"
+    )
 
 
 def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
@@ -188,6 +239,10 @@ class StateSchema:
             spec = managed_value_of(annotation)
             if spec is not None:
                 self.managed[name] = spec
+                continue
+            channel = _channel_field(name, annotation)
+            if channel is not None:
+                self.fields[name] = channel
                 continue
             reducer = _reducer_of(annotation)
             initial = _initial_of(annotation) if reducer is not None else _MISSING

@@ -1,0 +1,317 @@
+"""State keys annotated with channel classes (`hitl_async.channels`, LangGraph's
+`langgraph.channels`): what nodes read, what runs return and what is stored, restated from
+LangGraph 1.2.22's behaviour observed side by side (its channels' own tests are in
+tests/test_channels.py; the Send case is test_pregel.py::test_send_with_untracked_value).
+
+Every stored case runs on each driver and resumes from the store with a freshly compiled graph,
+so nothing a run holds in memory can stand in for what was checkpointed."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import operator
+import threading
+from typing import Annotated, Any
+
+import pytest
+from pydantic import BaseModel
+from typing_extensions import TypedDict
+
+from hitl_async import Command, InvalidUpdateError, interrupt
+from hitl_async.channels import (
+    BinaryOperatorAggregate,
+    EphemeralValue,
+    LastValue,
+    Topic,
+    UntrackedValue,
+)
+from hitl_async.channels.binop import BinaryOperatorAggregate as BinopFromSubmodule
+from hitl_async.channels.ephemeral_value import EphemeralValue as EphemeralFromSubmodule
+from hitl_async.channels.last_value import LastValue as LastValueFromSubmodule
+from hitl_async.channels.topic import Topic as TopicFromSubmodule
+from hitl_async.channels.untracked_value import UntrackedValue as UntrackedFromSubmodule
+from hitl_async.graph import START, StateGraph
+from hitl_async.types import Send
+
+pytestmark = pytest.mark.anyio
+
+
+def cfg(thread: str = "1") -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}}
+
+
+def _node(seen: list[tuple[str, dict[str, Any]]], name: str, out: dict[str, Any]) -> Any:
+    def node(state: dict[str, Any]) -> dict[str, Any]:
+        seen.append((name, dict(state)))
+        return out
+
+    return node
+
+
+def _chain(b: StateGraph, names: list[str]) -> None:
+    for start, end in itertools.pairwise(names):
+        b.add_edge(start, end)
+
+
+class Flow(TypedDict, total=False):
+    flash: Annotated[str, EphemeralValue(str)]
+    recent: Annotated[list[str], Topic(str)]
+    history: Annotated[list[str], Topic(str, accumulate=True)]
+    total: Annotated[int, BinaryOperatorAggregate(int, operator.add)]
+    last: Annotated[int, LastValue(int)]
+
+
+def _flow(seen: list[tuple[str, dict[str, Any]]]) -> StateGraph:
+    """write -> relay -> ask (interrupts) -> tail: each step writes some of the keys."""
+
+    def ask(state: dict[str, Any]) -> dict[str, Any]:
+        seen.append(("ask", dict(state)))
+        return {"last": interrupt("go on?")}
+
+    b = StateGraph(Flow)
+    b.add_node(
+        "write",
+        _node(seen, "write", {"flash": "w", "recent": ["x", "y"], "history": "h1", "total": 1}),
+    )
+    b.add_node("relay", _node(seen, "relay", {"recent": "z", "history": ["h2", "h3"], "total": 2}))
+    b.add_node("ask", ask)
+    b.add_node("tail", _node(seen, "tail", {}))
+    _chain(b, ["write", "relay", "ask", "tail"])
+    b.add_edge(START, "write")
+    return b
+
+
+async def test_each_channel_kind_folds_writes_and_is_restored_from_the_store(saver: Any) -> None:
+    """LangGraph: an EphemeralValue is read by the step after the one that wrote it (the input
+    counts as written by the start step) and is gone after a step that does not write it; a
+    Topic holds the last step's writes, a written list adding its items, and is gone (no key)
+    after a step without writes; an accumulating Topic and a BinaryOperatorAggregate (starting
+    at int() == 0) add up across steps; all of them are checkpointed as such."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    b = _flow(seen)
+    graph = b.compile(checkpointer=saver)
+    out = await graph.ainvoke({"flash": "in", "recent": "r0", "total": 10, "last": 1}, cfg())
+    assert seen[0] == ("write", {"flash": "in", "recent": ["r0"], "total": 10, "last": 1})
+    assert seen[1] == (
+        "relay",
+        {"flash": "w", "recent": ["x", "y"], "history": ["h1"], "total": 11, "last": 1},
+    )
+    paused = {"recent": ["z"], "history": ["h1", "h2", "h3"], "total": 13, "last": 1}
+    assert seen[2] == ("ask", paused)
+    assert {k: v for k, v in out.items() if k != "__interrupt__"} == paused
+    state = await graph.aget_state(cfg())
+    assert state.values == paused and state.next == ("ask",)
+    by_step = {s.metadata["step"]: s.values async for s in graph.aget_state_history(cfg())}
+    assert by_step[-1] == {"total": 0}  # the aggregate's empty value before any write
+    assert by_step[0] == {"flash": "in", "recent": ["r0"], "total": 10, "last": 1}
+    assert by_step[1]["flash"] == "w" and by_step[1]["recent"] == ["x", "y"]
+
+    seen.clear()
+    resumed = b.compile(checkpointer=saver)  # nothing in memory: all from the store
+    out = await resumed.ainvoke(Command(resume=7), cfg())
+    assert seen[0] == ("ask", paused)  # the paused step's topic value was stored
+    done = {"history": ["h1", "h2", "h3"], "total": 13, "last": 7}
+    assert seen[1] == ("tail", done)  # the step `ask` ran cleared the topic
+    assert out == done
+    assert (await resumed.aget_state(cfg())).values == done
+
+
+async def test_a_new_run_and_update_state_clear_ephemeral_and_topic_keys(saver: Any) -> None:
+    """LangGraph: the last node's EphemeralValue and Topic writes are returned and stored, but
+    the next run's start step (which does not write them) clears them before the first node
+    runs; update_state, with or without as_node, is such a step too."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class S(TypedDict, total=False):
+        flash: Annotated[str, EphemeralValue(str)]
+        recent: Annotated[list[str], Topic(str)]
+        n: int
+
+    b = StateGraph(S)
+    b.add_node("first", _node(seen, "first", {}))
+    b.add_node("last", _node(seen, "last", {"flash": "bye", "recent": "t"}))
+    _chain(b, ["first", "last"])
+    b.add_edge(START, "first")
+    graph = b.compile(checkpointer=saver)
+    assert await graph.ainvoke({"n": 1}, cfg()) == {"flash": "bye", "recent": ["t"], "n": 1}
+    assert (await graph.aget_state(cfg())).values == {"flash": "bye", "recent": ["t"], "n": 1}
+    seen.clear()
+    await b.compile(checkpointer=saver).ainvoke({"n": 2}, cfg())
+    assert seen[0] == ("first", {"n": 2})
+    await graph.aupdate_state(cfg(), {"n": 3})
+    assert (await graph.aget_state(cfg())).values == {"n": 3}
+    await graph.aupdate_state(cfg(), {"flash": "u", "recent": ["u1", "u2"]}, as_node="first")
+    state = await graph.aget_state(cfg())
+    assert state.values == {"flash": "u", "recent": ["u1", "u2"], "n": 3}
+    assert state.next == ("last",)
+    await graph.aupdate_state(cfg(), {"n": 4}, as_node="last")
+    assert (await graph.aget_state(cfg())).values == {"n": 4}
+
+
+class Guards(TypedDict, total=False):
+    last: Annotated[int, LastValue(int)]
+    flash: Annotated[int, EphemeralValue(int)]
+    loose_flash: Annotated[int, EphemeralValue(int, guard=False)]
+    mem: Annotated[int, UntrackedValue(int)]
+    loose_mem: Annotated[int, UntrackedValue(int, guard=False)]
+    recent: Annotated[list[int], Topic(int)]
+
+
+def _two_writers(key: str) -> Any:
+    b = StateGraph(Guards)
+    b.add_node("p", lambda s: {key: 1})
+    b.add_node("q", lambda s: {key: 2})
+    b.add_edge(START, "p")
+    b.add_edge(START, "q")
+    return b.compile()
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("last", r"'last'.*only one value per step"),
+        ("flash", r"'flash'.*EphemeralValue\(guard=True\)"),
+        ("mem", r"'mem'.*UntrackedValue\(guard=True\)"),
+    ],
+)
+async def test_guarded_channels_refuse_two_writes_in_one_step(key: str, message: str) -> None:
+    """LangGraph: a LastValue, and an EphemeralValue or UntrackedValue with guard=True, raise
+    InvalidUpdateError when two nodes write them in one step."""
+    with pytest.raises(InvalidUpdateError, match=message):
+        await _two_writers(key).ainvoke({})
+
+
+@pytest.mark.parametrize(
+    ("key", "result"), [("loose_flash", 2), ("loose_mem", 2), ("recent", [1, 2])]
+)
+async def test_unguarded_channels_and_topics_take_a_steps_several_writes(
+    key: str, result: Any
+) -> None:
+    """LangGraph: with guard=False the write applied last (node q, by name order) is kept; a
+    Topic collects both writes in that order."""
+    assert await _two_writers(key).ainvoke({}) == {key: result}
+
+
+class Held:
+    """A resource no serializer can store (it holds a lock)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = threading.Lock()
+
+
+async def test_an_untracked_value_lives_in_the_run_but_is_never_stored(saver: Any) -> None:
+    """LangGraph: an UntrackedValue is seen by later nodes, streamed and returned by the run
+    that wrote it, but get_state() and a run resumed from the store do not have it (the class
+    alone as the annotation, `Annotated[Held, UntrackedValue]`, means UntrackedValue(Held))."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class S(TypedDict, total=False):
+        res: Annotated[Held, UntrackedValue]
+        log: Annotated[list[str], operator.add]
+
+    def ask(state: dict[str, Any]) -> dict[str, Any]:
+        seen.append(("ask", dict(state)))
+        return {"log": [interrupt("ok?")]}
+
+    b = StateGraph(S)
+    b.add_node("open", _node(seen, "open", {"res": Held("r1"), "log": ["open"]}))
+    b.add_node("ask", ask)
+    b.add_node("tail", _node(seen, "tail", {}))
+    _chain(b, ["open", "ask", "tail"])
+    b.add_edge(START, "open")
+    graph = b.compile(checkpointer=saver)
+    chunks = [c async for c in graph.astream({"log": []}, cfg(), stream_mode="values")]
+    assert chunks[1]["res"].name == "r1"
+    assert seen[1][1]["res"].name == "r1"
+    assert (await graph.aget_state(cfg())).values == {"log": ["open"]}
+    seen.clear()
+    out = await b.compile(checkpointer=saver).ainvoke(Command(resume="yes"), cfg())
+    assert seen == [("ask", {"log": ["open"]}), ("tail", {"log": ["open", "yes"]})]
+    assert out == {"log": ["open", "yes"]}
+
+
+async def test_send_args_keep_untracked_values_in_the_run_not_in_the_store(saver: Any) -> None:
+    """test_pregel.py::test_send_with_untracked_value: a Send carrying the state hands the
+    unstorable UntrackedValue to the pushed task in the same run, and storing the step's
+    checkpoint does not fail on it. Here the pushed task pauses first: resumed from the store,
+    its stored Send argument has every key but the untracked one."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class S(TypedDict, total=False):
+        res: Annotated[Held, UntrackedValue]
+        log: Annotated[list[str], operator.add]
+
+    def tool(state: dict[str, Any]) -> dict[str, Any]:
+        seen.append(("tool", dict(state)))
+        answer = interrupt("use it?")
+        return {"log": [f"{state.get('res', Held('none')).name} {answer}"], "res": Held("r2")}
+
+    b = StateGraph(S)
+    b.add_node("setup", lambda s: {"log": ["setup"], "res": Held("r1")})
+    b.add_node("tool", tool)
+    b.add_edge(START, "setup")
+    b.add_conditional_edges("setup", lambda s: [Send("tool", s)])
+    graph = b.compile(checkpointer=saver)
+    out = await graph.ainvoke({}, cfg())
+    assert seen[0][1]["res"].name == "r1" and out["res"].name == "r1"
+    assert (await graph.aget_state(cfg())).values == {"log": ["setup"]}
+    seen.clear()
+    out = await b.compile(checkpointer=saver).ainvoke(Command(resume="yes"), cfg())
+    assert seen == [("tool", {"log": ["setup"]})]
+    assert out["log"] == ["setup", "none yes"] and out["res"].name == "r2"
+    assert (await graph.aget_state(cfg())).values == {"log": ["setup", "none yes"]}
+
+
+@dataclasses.dataclass
+class DataState:
+    n: int = 0
+    seen_by: Annotated[list[str], Topic(str, accumulate=True)] = dataclasses.field(
+        default_factory=list
+    )
+    total: Annotated[int, BinaryOperatorAggregate(int, operator.add)] = 0
+
+
+class ModelState(BaseModel):
+    n: int = 0
+    seen_by: Annotated[list[str], Topic(str, accumulate=True)] = []
+    total: Annotated[int, BinaryOperatorAggregate(int, operator.add)] = 0
+    flash: Annotated[str | None, EphemeralValue(str)] = None
+
+
+@pytest.mark.parametrize("schema", [DataState, ModelState])
+async def test_dataclass_and_pydantic_states_take_channel_annotations(schema: Any) -> None:
+    """LangGraph: channel annotations work on dataclass and pydantic states alike; a pydantic
+    EphemeralValue key reads its default once cleared."""
+    flashes: list[Any] = []
+
+    def a(state: Any) -> dict[str, Any]:
+        flashes.append(getattr(state, "flash", None))
+        return {"seen_by": ["a"], "total": 2, **({"flash": "e"} if schema is ModelState else {})}
+
+    def b_(state: Any) -> dict[str, Any]:
+        flashes.append(getattr(state, "flash", None))
+        return {"seen_by": "b", "total": 3}
+
+    def c(state: Any) -> dict[str, Any]:
+        flashes.append(getattr(state, "flash", None))
+        return {"n": state.total}
+
+    b = StateGraph(schema)
+    b.add_sequence([("a", a), ("b", b_), ("c", c)])
+    b.add_edge(START, "a")
+    out = await b.compile().ainvoke({"total": 1, "seen_by": ["in"]})
+    assert out == {"n": 6, "seen_by": ["in", "a", "b"], "total": 6}
+    assert flashes == ([None, "e", None] if schema is ModelState else [None, None, None])
+
+
+def test_the_submodules_hold_the_same_classes() -> None:
+    """Ported code imports from langgraph.channels.<module>: the renamed paths resolve to the
+    classes of hitl_async.channels."""
+    assert (BinopFromSubmodule, EphemeralFromSubmodule, LastValueFromSubmodule) == (
+        BinaryOperatorAggregate,
+        EphemeralValue,
+        LastValue,
+    )
+    assert (TopicFromSubmodule, UntrackedFromSubmodule) == (Topic, UntrackedValue)

@@ -163,6 +163,15 @@ class Plan:
             values[key] = current
         return set(grouped)
 
+    def clear_unwritten(self, values: dict[str, Any], written: Iterable[str]) -> set[str]:
+        """Clear the keys a step that ran without writing them clears (`EphemeralValue`, a
+        `Topic` that does not accumulate); return those that had a value."""
+        cleared = set()
+        for key in self.step_scoped.difference(written):
+            if values.pop(key, _GONE) is not _GONE:
+                cleared.add(key)
+        return cleared
+
     def derivable(self, items: list[tuple[str, Any]]) -> bool:
         """Whether the checkpoint a one-task step makes tells the task's writes by itself: it
         wrote each key once and none has a reducer, so the values of the channels the step
@@ -222,9 +231,7 @@ class Plan:
                     writers.append(source)
         try:
             changed = self.apply(values, state_items, source="step")
-            for scoped in self.step_scoped - changed:  # a step ran without writing them
-                if values.pop(scoped, _GONE) is not _GONE:
-                    changed.add(scoped)
+            changed |= self.clear_unwritten(values, changed)
         except InvalidUpdateError as exc:
             key = exc.args[1] if len(exc.args) > 1 else None
             nodes = [w for (k, _), w in zip(state_items, writers, strict=True) if k == key]

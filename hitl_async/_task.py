@@ -404,6 +404,9 @@ async def route(
                 # (LangGraph: a conditional entry point sees `steps == []` before any write).
                 merged = graph.plan.state_values(values)
                 graph.plan.apply(merged, items, source=f"node {node!r}", strict=False)
+                # As after the step: keys it clears when unwritten are gone (LangGraph's
+                # fresh read updates every channel, the unwritten ones with no value).
+                graph.plan.clear_unwritten(merged, (k for k, _ in items))
                 managed = graph.builder.schema.managed
                 if managed and window is not None:
                     merged.update(managed_values(managed, window))

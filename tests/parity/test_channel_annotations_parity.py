@@ -315,3 +315,66 @@ def test_the_submodules_hold_the_same_classes() -> None:
         LastValue,
     )
     assert (TopicFromSubmodule, UntrackedFromSubmodule) == (Topic, UntrackedValue)
+
+
+class Short(TypedDict, total=False):
+    flash: Annotated[str, EphemeralValue(str)]
+    recent: Annotated[list[str], Topic(str)]
+    mem: Annotated[str, UntrackedValue(str)]
+    log: Annotated[list[str], operator.add]
+
+
+async def test_a_conditional_edge_reads_the_state_as_its_step_leaves_it() -> None:
+    """LangGraph: a path function reads the state with its node's writes applied as at the end
+    of the step, so an EphemeralValue or Topic the node did not write is already gone there,
+    while an UntrackedValue stays."""
+    read: list[dict[str, Any]] = []
+    b = StateGraph(Short)
+    b.add_node("a", lambda s: {"flash": "e", "recent": "t", "mem": "m"})
+    b.add_node("b", lambda s: {"log": ["b"]})
+    b.add_edge(START, "a")
+    b.add_edge("a", "b")
+    b.add_conditional_edges("b", lambda s: read.append(dict(s)) or "__end__")
+    assert await b.compile().ainvoke({}) == {"mem": "m", "log": ["b"]}
+    assert read == [{"log": ["b"], "mem": "m"}]
+
+
+async def test_a_paused_steps_untracked_writes_are_not_kept_for_the_resume(saver: Any) -> None:
+    """LangGraph: the writes a finished sibling of a paused task leaves pending omit its
+    UntrackedValue write, so the step finished on resume from the store lacks it; a
+    Command(update=...) given with the answer reaches the resumed run but is not stored."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def ask(state: dict[str, Any]) -> dict[str, Any]:
+        return {"log": [interrupt("?")]}
+
+    b = StateGraph(Short)
+    b.add_node("done", lambda s: {"mem": "from-done", "log": ["done"]})
+    b.add_node("ask", ask)
+    b.add_node("join", _node(seen, "join", {}))
+    b.add_edge(START, "done")
+    b.add_edge(START, "ask")
+    b.add_edge(["done", "ask"], "join")
+    graph = b.compile(checkpointer=saver)
+    out = await graph.ainvoke({}, cfg())
+    assert out["mem"] == "from-done" and out["log"] == ["done"]
+    assert (await graph.aget_state(cfg())).values == {"log": ["done"]}
+    resumed = b.compile(checkpointer=saver)
+    out = await resumed.ainvoke(Command(resume="yes"), cfg())
+    assert seen == [("join", {"log": ["yes", "done"]})]  # (applied by node name)
+    assert out == {"log": ["yes", "done"]}
+
+    seen.clear()
+    b2 = StateGraph(Short)
+    b2.add_node("ask", ask)
+    b2.add_node("tail", _node(seen, "tail", {}))
+    b2.add_edge(START, "ask")
+    b2.add_edge("ask", "tail")
+    graph = b2.compile(checkpointer=saver)
+    await graph.ainvoke({}, cfg("2"))
+    out = await b2.compile(checkpointer=saver).ainvoke(
+        Command(resume="r", update={"mem": "given", "recent": ["u"]}), cfg("2")
+    )
+    assert seen == [("tail", {"mem": "given", "log": ["r"]})]
+    assert out == {"mem": "given", "log": ["r"]}
+    assert (await graph.aget_state(cfg("2"))).values == {"log": ["r"]}

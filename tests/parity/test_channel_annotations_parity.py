@@ -378,3 +378,31 @@ async def test_a_paused_steps_untracked_writes_are_not_kept_for_the_resume(saver
     assert seen == [("tail", {"mem": "given", "log": ["r"]})]
     assert out == {"mem": "given", "log": ["r"]}
     assert (await graph.aget_state(cfg("2"))).values == {"log": ["r"]}
+
+
+async def test_an_unstorable_untracked_value_in_the_input_is_left_out_of_the_store(
+    saver: Any,
+) -> None:
+    """A difference (README): LangGraph stores the run's input whole in its input checkpoint,
+    so an UntrackedValue in it that cannot be serialized fails the run with TypeError; here the
+    stored input leaves it out like any Send argument, so the run goes on with it in memory."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class S(TypedDict, total=False):
+        res: Annotated[Held, UntrackedValue]
+        log: Annotated[list[str], operator.add]
+
+    def ask(state: dict[str, Any]) -> dict[str, Any]:
+        seen.append(("ask", dict(state)))
+        return {"log": [interrupt("?")]}
+
+    b = StateGraph(S)
+    b.add_node("ask", ask)
+    b.add_edge(START, "ask")
+    held = Held("given")
+    out = await b.compile(checkpointer=saver).ainvoke({"res": held, "log": ["in"]}, cfg())
+    assert out["res"] is held and seen[0][1]["res"] is held
+    seen.clear()
+    out = await b.compile(checkpointer=saver).ainvoke(Command(resume="r"), cfg())
+    assert seen == [("ask", {"log": ["in"]})]
+    assert out == {"log": ["in", "r"]}

@@ -406,3 +406,62 @@ async def test_an_unstorable_untracked_value_in_the_input_is_left_out_of_the_sto
     out = await b.compile(checkpointer=saver).ainvoke(Command(resume="r"), cfg())
     assert seen == [("ask", {"log": ["in"]})]
     assert out == {"log": ["in", "r"]}
+
+
+async def test_history_task_results_leave_untracked_writes_out(saver: Any) -> None:
+    """LangGraph: history shows each task's writes as its result, but not its UntrackedValue
+    writes (they are never stored), for a step of one task and of several alike; a topic's
+    result is what was written, not the list it became."""
+    b = StateGraph(Short)
+    b.add_node("one", lambda s: {"mem": "m1", "flash": "e1", "recent": ["a", "b"]})
+    b.add_node("p", lambda s: {"mem": "m2", "recent": "p"})
+    b.add_node("q", lambda s: {"log": ["q"], "recent": ["q"]})
+    b.add_edge(START, "one")
+    b.add_edge("one", "p")
+    b.add_edge("one", "q")
+    graph = b.compile(checkpointer=saver)
+    assert await graph.ainvoke({}, cfg()) == {"recent": ["p", "q"], "mem": "m2", "log": ["q"]}
+    history = [s async for s in b.compile(checkpointer=saver).aget_state_history(cfg())]
+    results = {s.metadata["step"]: [(t.name, t.result) for t in s.tasks] for s in history}
+    assert results[0] == [("one", {"flash": "e1", "recent": ["a", "b"]})]
+    assert results[1] == [("p", {"recent": "p"}), ("q", {"log": ["q"], "recent": ["q"]})]
+    assert history[0].values == {"recent": ["p", "q"], "log": ["q"]}
+
+
+async def test_a_subgraph_keeps_its_channels_and_hands_its_state_back(saver: Any) -> None:
+    """LangGraph: a subgraph node with channel keys folds them in its own steps (its paused
+    state is stored without the untracked key); when it ends, its whole state is the node's
+    write to the parent, so an accumulating Topic the parent passed in comes back appended
+    again to the parent's."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class Sub(TypedDict, total=False):
+        flash: Annotated[str, EphemeralValue(str)]
+        history: Annotated[list[str], Topic(str, accumulate=True)]
+        mem: Annotated[str, UntrackedValue(str)]
+        log: Annotated[list[str], operator.add]
+
+    def s2(state: dict[str, Any]) -> dict[str, Any]:
+        seen.append(("s2", dict(state)))
+        return {"log": [interrupt("?")], "history": "s2"}
+
+    sb = StateGraph(Sub)
+    sb.add_node("s1", lambda s: {"flash": "sub", "history": ["s1"], "mem": "m"})
+    sb.add_node("s2", s2)
+    sb.add_edge(START, "s1")
+    sb.add_edge("s1", "s2")
+    pb = StateGraph(Sub)
+    pb.add_node("sub", sb.compile())
+    pb.add_node("after", _node(seen, "after", {}))
+    pb.add_edge(START, "sub")
+    pb.add_edge("sub", "after")
+    await pb.compile(checkpointer=saver).ainvoke({"flash": "top", "history": ["p"]}, cfg())
+    assert seen == [("s2", {"flash": "sub", "history": ["p", "s1"], "mem": "m", "log": []})]
+    state = await pb.compile(checkpointer=saver).aget_state(cfg(), subgraphs=True)
+    assert state.values == {"flash": "top", "history": ["p"], "log": []}
+    assert state.tasks[0].state.values == {"flash": "sub", "history": ["p", "s1"], "log": []}
+    seen.clear()
+    out = await pb.compile(checkpointer=saver).ainvoke(Command(resume="r"), cfg())
+    assert seen[0] == ("s2", {"flash": "sub", "history": ["p", "s1"], "log": []})
+    assert seen[1] == ("after", {"history": ["p", "p", "s1", "s2"], "log": ["r"]})
+    assert out == {"history": ["p", "p", "s1", "s2"], "log": ["r"]}

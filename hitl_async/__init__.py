@@ -6,6 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from hitl_async._connect import connect
 from hitl_async.cache import BaseCache, InMemoryCache
+from hitl_async.channels import (
+    BinaryOperatorAggregate,
+    EphemeralValue,
+    LastValue,
+    Topic,
+    UntrackedValue,
+)
 from hitl_async.checkpoint.base import (
     BaseSaver,
     BlobRecord,
@@ -109,6 +116,7 @@ __all__ = [
     "BaseCache",
     "BaseSaver",
     "BaseStore",
+    "BinaryOperatorAggregate",
     "BlobRecord",
     "CachePolicy",
     "Capability",
@@ -124,6 +132,7 @@ __all__ = [
     "DriverNotFoundError",
     "EmptyInputError",
     "EntrypointGraph",
+    "EphemeralValue",
     "GeneratorNotSupportedError",
     "GraphDrained",
     "GraphInterrupt",
@@ -147,6 +156,7 @@ __all__ = [
     "InvalidUpdateError",
     "IsLastStep",
     "Item",
+    "LastValue",
     "Lease",
     "LeaseLostError",
     "LeaseStore",
@@ -188,7 +198,9 @@ __all__ = [
     "TaskFuture",
     "ThreadBusyError",
     "TimeoutPolicy",
+    "Topic",
     "UnknownInterruptError",
+    "UntrackedValue",
     "Worker",
     "WriteRecord",
     "add_messages",

@@ -108,6 +108,15 @@ class Plan:
         """Whether channels a step changed include a state key (a `values` event is due)."""
         return any(not c.startswith(_BARRIER) for c in changed)
 
+    def step_shows(
+        self, changed: Iterable[str], writes: Iterable[tuple[str, list[tuple[str, Any]]]]
+    ) -> bool:
+        """Whether a step's `values` event is due: one of its tasks wrote a state key (as in
+        LangGraph, keys the step merely cleared, `EphemeralValue`s and `Topic`s, do not count)."""
+        if not self.step_scoped:
+            return self.shows(changed)
+        return any(c[:2] != "__" for _, ws in writes for c, _ in ws)
+
     def apply(
         self,
         values: dict[str, Any],

@@ -354,7 +354,7 @@ async def _complete(run: Run, tasks: Sequence[Task], step: int) -> None:
     if run.durability == "sync":
         await run.outbox.save()
     run.prepare_tasks()
-    if "values" in run.modes and run.plan.shows(changed):  # (a step that wrote no state: none)
+    if "values" in run.modes and run.plan.step_shows(changed, writes):  # (none: no state written)
         run.emit("values", run.stream_values())
     emit_checkpoint(run)
 

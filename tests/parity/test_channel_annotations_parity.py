@@ -465,3 +465,24 @@ async def test_a_subgraph_keeps_its_channels_and_hands_its_state_back(saver: Any
     assert seen[0] == ("s2", {"flash": "sub", "history": ["p", "s1"], "log": []})
     assert seen[1] == ("after", {"history": ["p", "p", "s1", "s2"], "log": ["r"]})
     assert out == {"history": ["p", "p", "s1", "s2"], "log": ["r"]}
+
+
+async def test_a_step_that_only_clears_keys_streams_no_values(saver: Any) -> None:
+    """LangGraph: a `values` chunk follows a step whose tasks wrote a state key (the empty
+    input writes none, so it has none either); a step that
+    writes nothing but clears an EphemeralValue and a Topic changes the stored state (history
+    shows it) yet streams no chunk, and its task's result in history is empty."""
+    b = StateGraph(Short)
+    b.add_node("a", lambda s: {"flash": "e", "recent": "t"})
+    b.add_node("b", lambda s: {})
+    b.add_node("c", lambda s: {"log": ["c"]})
+    b.add_edge(START, "a")
+    b.add_edge("a", "b")
+    b.add_edge("b", "c")
+    graph = b.compile(checkpointer=saver)
+    chunks = [c async for c in graph.astream({}, cfg(), stream_mode="values")]
+    assert chunks == [{"flash": "e", "recent": ["t"], "log": []}, {"log": ["c"]}]
+    history = [s async for s in b.compile(checkpointer=saver).aget_state_history(cfg())]
+    by_step = {s.metadata["step"]: s for s in history}
+    assert by_step[2].values == {"log": []}
+    assert [(t.name, t.result) for t in by_step[1].tasks] == [("b", {})]

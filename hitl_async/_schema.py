@@ -202,9 +202,13 @@ class StateSchema:
             # A single-value state, as LangGraph's `__root__` channel: a node gets the value and
             # returns the new one (merged by the reducer of `Annotated[type, reducer]`, if any).
             self.kind = "root"
-            reducer = _reducer_of(schema)
-            initial = _initial_of(schema) if reducer is not None else _MISSING
-            self.fields[ROOT] = Field(ROOT, reducer, initial)
+            channel = _channel_field(ROOT, schema)
+            if channel is not None:
+                self.fields[ROOT] = channel
+            else:
+                reducer = _reducer_of(schema)
+                initial = _initial_of(schema) if reducer is not None else _MISSING
+                self.fields[ROOT] = Field(ROOT, reducer, initial)
             self.own = (ROOT,)
             return
         if is_typeddict(schema):

@@ -486,3 +486,19 @@ async def test_a_step_that_only_clears_keys_streams_no_values(saver: Any) -> Non
     by_step = {s.metadata["step"]: s for s in history}
     assert by_step[2].values == {"log": []}
     assert [(t.name, t.result) for t in by_step[1].tasks] == [("b", {})]
+
+
+async def test_a_root_state_may_be_a_channel(saver: Any) -> None:
+    """A difference (README): LangGraph 1.2.22 fails to build `StateGraph(Annotated[list,
+    Topic(str)])` (its channel objects cannot be hashed); here a one-value state annotated with
+    a channel class folds its writes as that channel does."""
+    seen: list[Any] = []
+    b = StateGraph(Annotated[list[str], Topic(str, accumulate=True)])
+    b.add_node("a", lambda s: seen.append(list(s)) or "a")
+    b.add_node("b", lambda s: seen.append(list(s)) or ["b", "c"])
+    b.add_edge(START, "a")
+    b.add_edge("a", "b")
+    graph = b.compile(checkpointer=saver)
+    assert await graph.ainvoke("in", cfg()) == ["in", "a", "b", "c"]
+    assert seen == [["in"], ["in", "a"]]
+    assert (await b.compile(checkpointer=saver).aget_state(cfg())).values == ["in", "a", "b", "c"]

@@ -263,9 +263,8 @@ class Run:
             made_by=SKIPPED_STEP if skip else made_by or [],
             writer=writer,
         )
-        untracked = self.plan.untracked
-        for ch in self.dirty:
-            if ch in self.cp.values and ch not in untracked:  # (UntrackedValues: never stored)
+        for ch in self.dirty:  # (an UntrackedValue key gets no version: never stored)
+            if ch in self.cp.values and ch not in self.plan.untracked:
                 self.cp.versions[ch] = new_id
             else:
                 self.cp.versions.pop(ch, None)

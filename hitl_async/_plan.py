@@ -240,7 +240,8 @@ class Plan:
                     writers.append(source)
         try:
             changed = self.apply(values, state_items, source="step")
-            changed |= self.clear_unwritten(values, changed)
+            if self.step_scoped:
+                changed |= self.clear_unwritten(values, changed)
         except InvalidUpdateError as exc:
             key = exc.args[1] if len(exc.args) > 1 else None
             nodes = [w for (k, _), w in zip(state_items, writers, strict=True) if k == key]

@@ -209,6 +209,8 @@ def node_finished(config: dict[str, Any], name: str) -> None:
     """Tell the config's `__pregel_node_finished` callback (LangGraph's
     `CONFIG_KEY_NODE_FINISHED`, which servers use to follow a run) that a node or a `@task`
     call completed; a subgraph's nodes tell it too, the config being inherited."""
-    callback = (config.get(CONF) or {}).get(CONFIG_KEY_NODE_FINISHED)
-    if callable(callback):
-        callback(name)
+    configurable = config.get(CONF)
+    if configurable:
+        callback = configurable.get(CONFIG_KEY_NODE_FINISHED)
+        if callback is not None and callable(callback):
+            callback(name)

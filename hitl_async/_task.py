@@ -406,7 +406,8 @@ async def route(
                 graph.plan.apply(merged, items, source=f"node {node!r}", strict=False)
                 # As after the step: keys it clears when unwritten are gone (LangGraph's
                 # fresh read updates every channel, the unwritten ones with no value).
-                graph.plan.clear_unwritten(merged, (k for k, _ in items))
+                if graph.plan.step_scoped:
+                    graph.plan.clear_unwritten(merged, (k for k, _ in items))
                 managed = graph.builder.schema.managed
                 if managed and window is not None:
                     merged.update(managed_values(managed, window))

@@ -9,7 +9,7 @@ langchain-core's own event-stream handler sees the same tree it sees under LangG
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from hitl_async.runnables import GRAPH_RUN_OPEN
@@ -105,7 +105,7 @@ async def astream_events(
     exclude_types: Sequence[str] | None = None,
     exclude_tags: Sequence[str] | None = None,
     **kwargs: Any,
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """The events of a run of `graph` (see `CompiledStateGraph.astream_events`)."""
     _require_langchain_core()
     runnable = _graph_runnable(graph)
@@ -121,5 +121,8 @@ async def astream_events(
         exclude_tags=exclude_tags,
         **kwargs,
     )
-    async for event in events:
-        yield event
+    try:
+        async for event in events:
+            yield event
+    finally:  # closed early: stop the run now (its nodes cancelled), not when collected
+        await events.aclose()

@@ -298,8 +298,12 @@ class RunnableApi:
         and each node, `on_chat_model_stream` for each token of a chat model called in a
         node...), as LangGraph's graphs give it; needs langchain-core. Keyword arguments are
         `astream_events`' filters (`include_names=`...) and `astream`'s (`stream_mode=`...)."""
-        async for event in astream_events(self, input, config, version=version, **kwargs):
-            yield event
+        events = astream_events(self, input, config, version=version, **kwargs)
+        try:
+            async for event in events:
+                yield event
+        finally:  # closed early: close the run's stream too (see `astream_events`)
+            await events.aclose()
 
     async def aget_subgraphs(
         self, *, namespace: str | None = None, recurse: bool = False

@@ -391,8 +391,10 @@ class Run:
         await self.lease.release(self.thread_id)
 
     async def abandon(self) -> None:
-        """After an error or an abandoned stream: store what can be stored, always give the
-        thread back. A write that fails here is logged; the run's own error is what the caller
+        """After an error, a cancellation or an abandoned stream: store what can be stored,
+        always give the thread back. Under durability="exit" that is the run's last checkpoint
+        and the writes of its step's finished tasks, as LangGraph saves them when a run is
+        cancelled. A write that fails here is logged; the run's own error is what the caller
         sees."""
         work = self._abandon()
         await (work if self.trace is None else self.trace.end(self, work, abandoned=True))
@@ -400,7 +402,9 @@ class Run:
     async def _abandon(self) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                if self.outbox.pending and self.durability != "exit":
+                if self.durability == "exit" and self.saver is not None:
+                    await self.outbox.persist([t for t in self.tasks if t.done], defer=True)
+                if self.outbox.pending:
                     await self.finish()
             except Exception as exc:
                 log.warning(

@@ -5,8 +5,9 @@ stream early does to the node still running."""
 from __future__ import annotations
 
 import asyncio
+import operator
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from typing_extensions import TypedDict
@@ -68,3 +69,106 @@ async def test_closing_an_event_stream_early_cancels_the_running_node(saver: Any
     state = await graph.aget_state(config)
     assert state.values == {"word": "w+quick"}
     assert state.next == ("stuck",)
+
+
+class Items(TypedDict):
+    items: Annotated[list[str], operator.add]
+
+
+def fan_out_graph(saver: Any, slow_calls: list[int]) -> Any:
+    """first -> (fast, slow) -> last; `slow`'s first call takes a long time."""
+
+    async def slow(state: Items) -> dict[str, Any]:
+        slow_calls.append(len(slow_calls))
+        if len(slow_calls) == 1:
+            await asyncio.sleep(5)
+        return {"items": ["slow"]}
+
+    g = StateGraph(Items)
+    g.add_node("first", lambda s: {"items": ["first"]})
+    g.add_node("fast", lambda s: {"items": ["fast"]})
+    g.add_node("slow", slow)
+    g.add_node("last", lambda s: {"items": ["last"]})
+    g.add_edge(START, "first")
+    g.add_edge("first", "fast")
+    g.add_edge("first", "slow")
+    g.add_edge(["fast", "slow"], "last")
+    return g.compile(checkpointer=saver)
+
+
+async def test_a_cancelled_run_under_exit_durability_keeps_its_progress(saver: Any) -> None:
+    """LangGraph's test_checkpoint_put_after_cancellation: with durability="exit" the run's
+    checkpoint is still written when the run is cancelled: the last completed step, and the
+    writes of its step's tasks that finished; the thread continues from there."""
+    slow_calls: list[int] = []
+    graph = fan_out_graph(saver, slow_calls)
+    config = cfg()
+    run = asyncio.create_task(graph.ainvoke({"items": ["in"]}, config, durability="exit"))
+    while not slow_calls:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # ("fast" is done by now)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    state = await graph.aget_state(config)
+    assert state.values == {"items": ["in", "first", "fast"]}
+    assert state.next == ("slow",)
+    assert state.metadata["step"] == 1
+    assert sorted((t.name, t.result) for t in state.tasks) == [
+        ("fast", {"items": ["fast"]}),
+        ("slow", None),
+    ]
+    assert len([s async for s in graph.aget_state_history(config)]) == 1  # only the exit one
+    out = await graph.ainvoke(None, config, durability="exit")
+    assert out == {"items": ["in", "first", "fast", "slow", "last"]}  # "fast" did not rerun
+
+
+async def test_a_cancelled_first_step_under_exit_durability_keeps_the_input(saver: Any) -> None:
+    """LangGraph's test_checkpoint_put_after_cancellation: cancelled in its first step under
+    durability="exit", the run still stores its input checkpoint, and a `None` input runs the
+    step again."""
+    calls: list[str] = []
+
+    async def slow(state: Word) -> dict[str, Any]:
+        calls.append(state["word"])
+        if len(calls) == 1:
+            await asyncio.sleep(5)
+        return {"word": state["word"] + "!"}
+
+    g = StateGraph(Word)
+    g.add_node("slow", slow)
+    g.add_edge(START, "slow")
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    run = asyncio.create_task(graph.ainvoke({"word": "hi"}, config, durability="exit"))
+    while not calls:
+        await asyncio.sleep(0.01)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    state = await graph.aget_state(config)
+    assert (state.values, state.next, state.metadata["step"]) == ({"word": "hi"}, ("slow",), 0)
+    assert await graph.ainvoke(None, config, durability="exit") == {"word": "hi!"}
+    assert calls == ["hi", "hi"]
+
+
+async def test_leaving_a_stream_under_exit_durability_keeps_its_progress(saver: Any) -> None:
+    """LangGraph's test_checkpoint_put_after_cancellation_stream_anext: a consumer that stops
+    reading `astream` (durability="exit") after the first step leaves that step stored."""
+
+    async def slow(state: Word) -> dict[str, Any]:
+        await asyncio.sleep(5)
+        return {"word": "never"}
+
+    g = StateGraph(Word)
+    g.add_node("first", lambda s: {"word": s["word"] + "!"})
+    g.add_node("slow", slow)
+    g.add_edge(START, "first")
+    g.add_edge("first", "slow")
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    stream = graph.astream({"word": "hi"}, config, durability="exit")
+    assert await anext(stream) == {"first": {"word": "hi!"}}
+    await stream.aclose()
+    state = await graph.aget_state(config)
+    assert (state.values, state.next) == ({"word": "hi!"}, ("slow",))

@@ -241,7 +241,11 @@ def task_result(writes: Iterable[tuple[str, Any]], *, root: bool = False) -> Any
 
 async def _call(node: NodeSpec, arg: Any, pad: Scratchpad, fn: Callable[..., Any]) -> Any:
     if needs_scope(pad.config):  # LangChain callbacks: the node runs as a chain run
-        return await call_in_scope(pad.config, pad, arg, partial(_call_with, node, arg, pad, fn))
+        call = partial(_call_with, node, arg, pad, fn)
+        if node.traced_io is None:
+            return await call_in_scope(pad.config, pad, arg, call)
+        shown_input, shown_output = node.traced_io
+        return await call_in_scope(pad.config, pad, shown_input(arg), call, shown=shown_output)
     return await _call_with(node, arg, pad, fn, None)
 
 

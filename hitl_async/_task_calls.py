@@ -476,7 +476,8 @@ class TaskFunction(Generic[P, T]):
                 if scoped is None:
                     return await self._call(pad, args, kwargs)
                 info = dataclasses.replace(task_info(pad), node=self.name)
-                with task_scope(scoped, info, _call_inputs(self.func, args, kwargs)) as scope:
+                inputs = _call_inputs(self.func, args, kwargs)
+                with task_scope(scoped, info, inputs, step_tag=False) as scope:
                     output = await self._call(pad, args, kwargs)
                     scope.end(output)
                 return output

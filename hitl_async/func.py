@@ -377,6 +377,9 @@ class entrypoint:
             cache_policy=_on_input(self.cache_policy),
             timeout=self.timeout,
         )
+        builder.nodes[name] = dataclasses.replace(
+            builder.nodes[name], traced_io=(_traced_input, _traced_output)
+        )
         builder.add_edge(START, name)
         builder.add_edge(name, END)
         if self.timeout is not None:
@@ -415,6 +418,16 @@ def _on_input(policy: CachePolicy | None) -> CachePolicy | None:
         return None
     key_func = policy.key_func
     return CachePolicy(key_func=lambda state: key_func(state.get("input")), ttl=policy.ttl)
+
+
+def _traced_input(state: Any) -> Any:
+    """What the entrypoint's chain run shows as its input: the function's, as LangGraph's."""
+    return state.get("input") if isinstance(state, dict) else state
+
+
+def _traced_output(update: Any) -> Any:
+    """What the entrypoint's chain run shows as its output: what the function returned."""
+    return update.get("output") if isinstance(update, dict) else update
 
 
 def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str, Any]]]:

@@ -157,14 +157,20 @@ def langchain_config(config: Mapping[str, Any], info: TaskInfo) -> dict[str, Any
 
 @contextlib.contextmanager
 def task_scope(
-    config: Mapping[str, Any], info: TaskInfo, inputs: Any, *, tap: bool = True
+    config: Mapping[str, Any],
+    info: TaskInfo,
+    inputs: Any,
+    *,
+    tap: bool = True,
+    step_tag: bool = True,
 ) -> Iterator[ScopeHandle]:
     """Run task `info` as a LangChain chain run named after its node (when the run has
     callbacks and langchain-core is installed): callbacks see `on_chain_start`/`_end`/`_error`
     with the task's metadata, and code inside (a chat model's `.invoke()`) inherits the child
     config through langchain-core's context variable. Yields a handle whose `config` is what
     the node should receive and whose `end(output)` reports the node's output (`tap`: also as
-    an event stream's chunk, as a streaming LangGraph run does)."""
+    an event stream's chunk, as a streaming LangGraph run does). `step_tag`: tagged
+    `graph:step:N`, as LangGraph tags a node's run (not a `@task` call's)."""
     base = langchain_config(config, info)
     if base.get("callbacks") is None:
         sink = config.get(NODE_OUTPUT_SINK)
@@ -183,7 +189,7 @@ def task_scope(
     manager = CallbackManager.configure(
         inheritable_callbacks=base["callbacks"],
         inheritable_tags=base["tags"],
-        local_tags=[f"graph:step:{info.step}"],
+        local_tags=[f"graph:step:{info.step}"] if step_tag else None,
         inheritable_metadata=base["metadata"],
     )
     run = manager.on_chain_start(None, inputs, name=info.node)
@@ -286,13 +292,15 @@ async def call_in_scope(
     pad: Any,
     inputs: Any,
     call: Callable[[dict[str, Any]], Awaitable[Any]],
+    *,
+    shown: Callable[[Any], Any] | None = None,
 ) -> Any:
-    """`await call(task_config)` inside the task's `task_scope`, reporting its output: how the
-    engine runs a node when `needs_scope(config)`."""
+    """`await call(task_config)` inside the task's `task_scope`, reporting its output (as
+    `shown` gives it, if given): how the engine runs a node when `needs_scope(config)`."""
     tap = getattr(pad.run, "taps_outputs", True)
     with task_scope(config, task_info(pad), inputs, tap=tap) as scope:
         output = await call(scope.config)
-        scope.end(output)
+        scope.end(output if shown is None else shown(output))
     return output
 
 

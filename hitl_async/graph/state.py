@@ -89,6 +89,9 @@ class NodeSpec:
     """`fn` without its timeout (a `Send`'s own timeout applies in place of the node's)."""
     destination_labels: dict[str, str] = field(default_factory=dict)
     """The labels of `destinations` given as a dict (`{node: label}`), drawn on their edges."""
+    traced_io: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None
+    """What the node's chain run (callbacks, `astream_events`) shows as its input and output,
+    from the node's: an `@entrypoint` shows its function's, not its graph's channels."""
 
     def copy(self, update: dict[str, Any] | None = None) -> NodeSpec:
         """This node with the fields in `update` changed (LangGraph's `PregelNode.copy`)."""

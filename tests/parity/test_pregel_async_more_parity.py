@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import pytest
 from typing_extensions import TypedDict
 
-from hitl_async import START, StateGraph
+from hitl_async import START, StateGraph, entrypoint, task
 
 pytestmark = pytest.mark.anyio
 
@@ -172,3 +172,38 @@ async def test_leaving_a_stream_under_exit_durability_keeps_its_progress(saver: 
     await stream.aclose()
     state = await graph.aget_state(config)
     assert (state.values, state.next) == ({"word": "hi!"}, ("slow",))
+
+
+async def test_an_entrypoint_run_in_the_event_stream_shows_its_own_input_and_output(
+    saver: Any,
+) -> None:
+    """LangGraph's test_imp_exception: in `astream_events`, the `@entrypoint` function's chain
+    run starts with the function's input and ends (and streams) with what it returned, never
+    the workflow's bookkeeping; a `@task` call's run is tagged `seq:step:1` only (the
+    function's run is the one tagged `graph:step:N`)."""
+
+    @task
+    async def double(n: int) -> int:
+        return n * 2
+
+    @entrypoint(checkpointer=saver)
+    async def workflow(n: int) -> str:
+        return f"got {await double(n)}"
+
+    events = [e async for e in workflow.astream_events(3, cfg(), version="v2")]
+    mine = [(e["event"], e["data"]) for e in events if e["name"] == "workflow"]
+    assert mine == [
+        ("on_chain_start", {"input": 3}),
+        ("on_chain_stream", {"chunk": "got 6"}),
+        ("on_chain_end", {"output": "got 6", "input": 3}),
+    ]
+    assert {tuple(e["tags"]) for e in events if e["name"] == "workflow"} == {("graph:step:0",)}
+    calls = [e for e in events if e["name"] == "double"]
+    assert [e["event"] for e in calls] == ["on_chain_start", "on_chain_stream", "on_chain_end"]
+    assert calls[0]["data"] == {"input": {"n": 3}}
+    assert {tuple(e["tags"]) for e in calls} == {("seq:step:1",)}
+    root = [(e["event"], e["data"]) for e in events if e["name"] == "LangGraph"]
+    assert root[-2:] == [
+        ("on_chain_stream", {"chunk": {"workflow": "got 6"}}),
+        ("on_chain_end", {"output": "got 6"}),
+    ]

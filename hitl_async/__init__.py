@@ -74,7 +74,7 @@ from hitl_async.graph import CompiledStateGraph, StateGraph
 from hitl_async.inbox import PendingInterrupt, list_pending
 from hitl_async.managed import IsLastStep, ManagedValue, RemainingSteps
 from hitl_async.runs import RunCancelledError, RunFailedError, RunHandle
-from hitl_async.runtime import RunControl
+from hitl_async.runtime import ExecutionInfo, RunControl, ServerInfo
 from hitl_async.serde import Serializer, register_type, register_types_from_annotation
 from hitl_async.store import (
     BaseStore,
@@ -133,6 +133,7 @@ __all__ = [
     "EmptyInputError",
     "EntrypointGraph",
     "EphemeralValue",
+    "ExecutionInfo",
     "GeneratorNotSupportedError",
     "GraphDrained",
     "GraphInterrupt",
@@ -187,6 +188,7 @@ __all__ = [
     "Send",
     "SerializationError",
     "Serializer",
+    "ServerInfo",
     "StateGraph",
     "StateSnapshot",
     "StateUpdate",

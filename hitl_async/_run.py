@@ -279,16 +279,10 @@ class Run:
         return [(t, i) for t in self.tasks for i in t.pending]
 
     def runtime_for(
-        self, writer: Any, heartbeat: Callable[[], None] = no_heartbeat
+        self, writer: Any, heartbeat: Callable[[], None] = no_heartbeat, pad: Any = None
     ) -> Runtime[Any]:
-        return Runtime(
-            context=self.context,
-            store=self.graph.store,
-            stream_writer=writer,
-            thread_id=self.thread_id,
-            heartbeat=heartbeat,
-            control=self.control,
-        )
+        """The `Runtime` given to a node (`pad`: its task's, for `execution_info`)."""
+        return Runtime.of_run(self, writer, heartbeat, pad)
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -391,18 +385,16 @@ class Run:
         await self.lease.release(self.thread_id)
 
     async def abandon(self) -> None:
-        """After an error, a cancellation or an abandoned stream: store what can be stored,
-        always give the thread back. Under durability="exit" that is the run's last checkpoint
-        and the writes of its step's finished tasks, as LangGraph saves them when a run is
-        cancelled. A write that fails here is logged; the run's own error is what the caller
-        sees."""
+        """After an error, a cancellation or an abandoned stream: store what can be stored
+        (under durability="exit" too, as LangGraph), always give the thread back. A write that
+        fails here is logged; the run's own error is what the caller sees."""
         work = self._abandon()
         await (work if self.trace is None else self.trace.end(self, work, abandoned=True))
 
     async def _abandon(self) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                if self.durability == "exit" and self.saver is not None:
+                if self.durability == "exit":  # the step's finished tasks too
                     await self.outbox.persist([t for t in self.tasks if t.done], defer=True)
                 if self.outbox.pending:
                     await self.finish()

@@ -98,6 +98,10 @@ class Scratchpad:
     """`runtime.heartbeat`: refreshes the running attempt's `idle_timeout` (`_timeouts`)."""
     node_error: Any = None
     """The `NodeError` an error-handler task is given (`_error_handlers`)."""
+    attempt: int = 1
+    """Which attempt of the node is running (retries count up from 1)."""
+    first_attempt_at: float | None = None
+    """When the node's first attempt started (`time.time()`)."""
     call_sent: list[tuple[str, Any]] = field(default_factory=list)
     """State writes made inside the `@task` calls of a graph node (`push_ui_message` in a
     task): applied after the node's own writes and not shown as its update, as LangGraph

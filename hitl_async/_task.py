@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -296,7 +297,7 @@ async def _call_with(
     if node.wants_writer:
         kwargs["writer"] = pad.writer
     if node.wants_runtime:
-        kwargs["runtime"] = pad.run.runtime_for(pad.writer)
+        kwargs["runtime"] = pad.run.runtime_for(pad.writer, pad.heartbeat, pad)
     if node.wants_store:
         kwargs["store"] = pad.run.graph.store
     events = pad.run.events
@@ -483,8 +484,10 @@ async def execute(
         task.error = exc
         return
     attempt = 0
+    pad.first_attempt_at = time.time()
     while True:
         attempt += 1
+        pad.attempt = attempt
         pad.counter = 0
         pad.sent.clear()  # a retried attempt makes its own
         pad.call_sent.clear()

@@ -448,7 +448,7 @@ def _entry_node(func: Callable[..., Any]) -> Callable[[Any], Awaitable[dict[str,
         if "writer" in params:
             kwargs["writer"] = pad.writer
         if "runtime" in params and pad.run is not None:
-            runtime = pad.run.runtime_for(pad.writer, pad.heartbeat)
+            runtime = pad.run.runtime_for(pad.writer, pad.heartbeat, pad)
             kwargs["runtime"] = dataclasses.replace(runtime, previous=state.get("previous"))
         if "store" in params:
             kwargs["store"] = pad.run.graph.store if pad.run is not None else None

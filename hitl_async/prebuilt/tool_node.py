@@ -319,6 +319,8 @@ class ToolNode:
             tool_call_id=call["id"],
             store=graph.store if graph is not None else None,
             tools=list(self.tools_by_name.values()),
+            execution_info=graph.execution_info if graph is not None else None,
+            server_info=graph.server_info if graph is not None else None,
         )
 
     def _prepare(

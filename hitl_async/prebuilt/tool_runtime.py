@@ -45,7 +45,7 @@ class ToolRuntime(_DirectlyInjected, Generic[ContextT, StateT]):
     it; the model never sees the parameter. `state` is the graph state the node was called
     with, `context` the run's `invoke(..., context=...)`, `config` the node's config, `store`
     the graph's store (None without one), `tools` every tool of the node.
-    `execution_info` and `server_info` are always None here (LangGraph Platform fields)."""
+    `execution_info` and `server_info` are the running node's (see `hitl_async.Runtime`)."""
 
     state: StateT
     context: ContextT

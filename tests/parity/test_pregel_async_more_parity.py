@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import pytest
 from typing_extensions import TypedDict
 
-from hitl_async import START, StateGraph, entrypoint, task
+from hitl_async import START, RetryPolicy, StateGraph, entrypoint, task
+from hitl_async.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -207,3 +208,79 @@ async def test_an_entrypoint_run_in_the_event_stream_shows_its_own_input_and_out
         ("on_chain_stream", {"chunk": {"workflow": "got 6"}}),
         ("on_chain_end", {"output": "got 6"}),
     ]
+
+
+async def test_a_node_reads_which_execution_it_is_from_its_runtime(saver: Any) -> None:
+    """LangGraph's test_execution_info_populated_in_graph_async, ..._inherited_by_subgraph and
+    test_graph_with_single_retry_policy (test_runtime.py, test_retry.py): `runtime.
+    execution_info` names the thread, the task (its id inside its own namespace, a subgraph's
+    under its parent's), the checkpoint the step runs from, and the attempt, counting retries
+    from 1 with the first attempt's start time kept; `server_info` is None outside a server."""
+    seen: dict[str, list[Any]] = {"flaky": [], "inner": [], "server": []}
+
+    def flaky(state: Word, runtime: Runtime) -> dict[str, Any]:
+        seen["flaky"].append(runtime.execution_info)
+        seen["server"].append(runtime.server_info)
+        if len(seen["flaky"]) < 3:
+            raise ValueError("try again")
+        return {"word": state["word"] + "!"}
+
+    def inner_node(state: Word, runtime: Runtime) -> dict[str, Any]:
+        seen["inner"].append(runtime.execution_info)
+        return {"word": state["word"] + "?"}
+
+    sub = StateGraph(Word)
+    sub.add_node("inner_node", inner_node)
+    sub.add_edge(START, "inner_node")
+    g = StateGraph(Word)
+    retry = RetryPolicy(max_attempts=3, initial_interval=0.01, jitter=False, retry_on=ValueError)
+    g.add_node("flaky", flaky, retry_policy=retry)
+    g.add_node("sub", sub.compile())
+    g.add_edge(START, "flaky")
+    g.add_edge("flaky", "sub")
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    assert await graph.ainvoke({"word": "w"}, config) == {"word": "w!?"}
+    tries = seen["flaky"]
+    assert [i.node_attempt for i in tries] == [1, 2, 3]
+    assert {i.node_first_attempt_time for i in tries} == {tries[0].node_first_attempt_time}
+    assert isinstance(tries[0].node_first_attempt_time, float)
+    assert {(i.task_id, i.checkpoint_ns, i.checkpoint_id) for i in tries} == {
+        (tries[0].task_id, f"flaky:{tries[0].task_id}", tries[0].checkpoint_id)
+    }
+    thread = config["configurable"]["thread_id"]
+    assert {i.thread_id for i in tries} == {thread} and tries[0].run_id is None
+    history = [s async for s in graph.aget_state_history(config)]
+    (ran_from,) = [s for s in history if s.next == ("flaky",)]
+    assert tries[0].checkpoint_id == ran_from.config["configurable"]["checkpoint_id"]
+    (inner,) = seen["inner"]
+    outer_ns, own_ns = inner.checkpoint_ns.split("|")
+    assert outer_ns.startswith("sub:") and own_ns == f"inner_node:{inner.task_id}"
+    assert (inner.thread_id, inner.node_attempt) == (thread, 1)
+    assert seen["server"] == [None, None, None]
+
+
+async def test_server_info_comes_from_the_configs_assistant_and_user(saver: Any) -> None:
+    """LangGraph's test_server_info_from_configurable and test_server_info_user_from_auth_user
+    (test_runtime.py): a config naming an assistant, a graph or an authenticated user (any
+    object with an `identity`) gives nodes a `runtime.server_info` with them."""
+
+    class User:
+        identity = "ada"
+
+    seen: list[Any] = []
+
+    def node(state: Word, runtime: Runtime) -> dict[str, Any]:
+        seen.append(runtime.server_info)
+        return {"word": "done"}
+
+    g = StateGraph(Word)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    graph = g.compile(checkpointer=saver)
+    user = User()
+    config = cfg()
+    config["configurable"].update(assistant_id="helper", langgraph_auth_user=user)
+    await graph.ainvoke({"word": "w"}, config)
+    (info,) = seen
+    assert (info.assistant_id, info.graph_id, info.user) == ("helper", "", user)

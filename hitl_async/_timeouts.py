@@ -1,15 +1,17 @@
 """Node timeouts (`add_node(..., timeout=...)`): one attempt of an async node runs under a
 watchdog that cancels it past its `run_timeout`, or past its `idle_timeout` without progress
-(`runtime.heartbeat()`; under `refresh_on="auto"` also what it writes to the stream), and the
+(`runtime.heartbeat()`; under `refresh_on="auto"` also what it writes to the stream and every
+LangChain callback event of what it calls, a chat model's tokens say, as in LangGraph), and the
 attempt then raises `NodeTimeoutError` for the node's retry policy and error handler to see.
 
 Only nodes with a timeout come here: the engine's usual path does not change."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
@@ -61,6 +63,57 @@ class _Clock:
 
     def touch(self) -> None:
         self.last = time.monotonic()
+
+
+_PROGRESS_HANDLER: type | None = None
+
+
+def _progress_handler(clock: _Clock) -> Any:
+    """A LangChain callback handler that counts any event as progress (needs langchain-core)."""
+    global _PROGRESS_HANDLER
+    if _PROGRESS_HANDLER is None:
+        from langchain_core.callbacks import BaseCallbackHandler
+
+        class ProgressHandler(BaseCallbackHandler):
+            """Touches an attempt's idle clock on every callback event of what the node runs."""
+
+            run_inline = True  # (in event order, in the thread that emits it)
+
+            def __init__(self, clock: _Clock) -> None:
+                self.clock = clock
+
+            def _touch(self, *args: Any, **kwargs: Any) -> None:
+                self.clock.touch()
+
+            on_llm_start = on_chat_model_start = on_llm_new_token = on_llm_end = _touch
+            on_llm_error = on_chain_start = on_chain_end = on_chain_error = _touch
+            on_tool_start = on_tool_end = on_tool_error = on_text = on_retry = _touch
+            on_retriever_start = on_retriever_end = on_retriever_error = _touch
+            on_agent_action = on_agent_finish = on_custom_event = _touch
+
+        _PROGRESS_HANDLER = ProgressHandler
+    return _PROGRESS_HANDLER(clock)
+
+
+@contextlib.contextmanager
+def _callbacks_touching(clock: _Clock, kwargs: dict[str, Any]) -> Iterator[None]:
+    """Inside: LangChain runs the node starts (through the context's config, or the `config`
+    it was given) report their events to `clock` too."""
+    try:
+        from langchain_core.runnables.config import merge_configs, var_child_runnable_config
+    except ImportError:  # (no langchain-core: nothing can emit callback events)
+        yield
+        return
+    extra: Any = {"callbacks": [_progress_handler(clock)]}
+    if isinstance(kwargs.get("config"), dict):
+        kwargs["config"] = {**kwargs["config"], **merge_configs(kwargs["config"], extra)}
+    token = var_child_runnable_config.set(
+        merge_configs(var_child_runnable_config.get() or {}, extra)
+    )
+    try:
+        yield
+    finally:
+        var_child_runnable_config.reset(token)
 
 
 def _touching(writer: StreamWriter, clock: _Clock) -> StreamWriter:
@@ -139,16 +192,18 @@ async def call_timed(
     fired: list[Literal["idle", "run"]] = []
     result: Any = None
     error: Exception | None = None
+    touching = policy.idle_timeout is not None and policy.refresh_on == "auto"
     try:
-        async with anyio.create_task_group() as tg:
-            with anyio.CancelScope() as scope:
-                tg.start_soon(_watch, scope, clock, start, policy, fired)
-                try:
-                    result = await fn(state, **kwargs)
-                except Exception as exc:  # raised below, not wrapped in the group's ExceptionGroup
-                    error = exc
-                finally:
-                    tg.cancel_scope.cancel()  # stop the watchdog
+        with _callbacks_touching(clock, kwargs) if touching else contextlib.nullcontext():
+            async with anyio.create_task_group() as tg:
+                with anyio.CancelScope() as scope:
+                    tg.start_soon(_watch, scope, clock, start, policy, fired)
+                    try:
+                        result = await fn(state, **kwargs)
+                    except Exception as exc:  # raised below, not in the group's ExceptionGroup
+                        error = exc
+                    finally:
+                        tg.cancel_scope.cancel()  # stop the watchdog
     finally:
         pad.writer, pad.heartbeat = writer, heartbeat
     if fired:

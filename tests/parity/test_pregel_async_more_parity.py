@@ -12,7 +12,15 @@ from typing import Annotated, Any
 import pytest
 from typing_extensions import TypedDict
 
-from hitl_async import START, RetryPolicy, StateGraph, entrypoint, task
+from hitl_async import (
+    START,
+    NodeTimeoutError,
+    RetryPolicy,
+    StateGraph,
+    TimeoutPolicy,
+    entrypoint,
+    task,
+)
 from hitl_async.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
@@ -284,3 +292,41 @@ async def test_server_info_comes_from_the_configs_assistant_and_user(saver: Any)
     await graph.ainvoke({"word": "w"}, config)
     (info,) = seen
     assert (info.assistant_id, info.graph_id, info.user) == ("helper", "", user)
+
+
+async def test_an_idle_timeout_counts_the_callback_events_of_what_the_node_runs(
+    saver: Any,
+) -> None:
+    """LangGraph's test_idle_timeout_resets_on_message_stream_callbacks (test_retry.py): under
+    `refresh_on="auto"`, every LangChain callback event of a runnable the node calls (a chat
+    model's tokens, a chain's start and end) is progress: a node busy longer than its
+    `idle_timeout` in steps shorter than it is not timed out; one silent wait is."""
+    from langchain_core.runnables import RunnableLambda
+
+    async def think(i: int) -> int:
+        await asyncio.sleep(0.06)
+        return i
+
+    step = RunnableLambda(think)
+
+    async def busy(state: Word) -> dict[str, Any]:
+        for i in range(5):  # 0.3s in all, never 0.15s without an event
+            await step.ainvoke(i)
+        return {"word": state["word"] + "+busy"}
+
+    async def silent(state: Word) -> dict[str, Any]:
+        await asyncio.sleep(0.3)
+        return {"word": "never"}
+
+    for node, ok in ((busy, True), (silent, False)):
+        g = StateGraph(Word)
+        g.add_node("work", node, timeout=TimeoutPolicy(idle_timeout=0.15))
+        g.add_edge(START, "work")
+        graph = g.compile(checkpointer=saver)
+        if ok:
+            assert await graph.ainvoke({"word": "w"}, cfg()) == {"word": "w+busy"}
+            chunks = [c async for c in graph.astream({"word": "w"}, cfg())]
+            assert chunks == [{"work": {"word": "w+busy"}}]
+        else:
+            with pytest.raises(NodeTimeoutError):
+                await graph.ainvoke({"word": "w"}, cfg())

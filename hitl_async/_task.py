@@ -3,6 +3,7 @@ turn its return value into writes, and decide which nodes run next."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import random
 import time
@@ -35,6 +36,7 @@ from hitl_async.errors import (
     GraphInterrupt,
     GraphValidationError,
     InvalidUpdateError,
+    NodeCancelledError,
     NoParentGraphError,
     ParentCommand,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "node_input",
     "own_input",
     "prepare_tasks",
+    "raised_by_body",
     "retry_delay",
     "route",
     "task_result",
@@ -309,6 +312,16 @@ async def _call_with(
     return await result
 
 
+def raised_by_body() -> bool:
+    """The `asyncio.CancelledError` being handled came from a node's or task's own code:
+    nothing asked the running asyncio task to stop (its `cancelling()` count is 0)."""
+    try:
+        current = asyncio.current_task()
+    except RuntimeError:  # (not under asyncio)
+        return False
+    return current is not None and current.cancelling() == 0
+
+
 def retry_delay(policy: RetryPolicy, attempt: int) -> float:
     """The pause before retry `attempt` (1-based) under `policy`: exponential, capped, jittered."""
     interval = min(
@@ -506,6 +519,12 @@ async def execute(
             break
         except (GraphBubbleUp, CheckpointerRequiredError) as exc:
             task.error = exc
+            return
+        except asyncio.CancelledError as exc:
+            if not raised_by_body():
+                raise  # the run (or the step, a sibling failed) is being cancelled
+            task.error = NodeCancelledError(task.name)  # a failure, not retried (LangGraph's)
+            task.error.__cause__ = exc
             return
         except Exception as exc:
             policy = next((p for p in node.retry if p.should_retry(exc)), None)

@@ -4,6 +4,7 @@ result was kept with the checkpoint returns it without running its body again.""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import inspect
@@ -29,9 +30,14 @@ from hitl_async._runtime import (
     reset_scratchpad,
     set_scratchpad,
 )
-from hitl_async._task import retry_delay
+from hitl_async._task import raised_by_body, retry_delay
 from hitl_async._timeouts import call_timed, check_timeout, coerce_timeout
-from hitl_async.errors import CheckpointerRequiredError, GraphBubbleUp, GraphInterrupt
+from hitl_async.errors import (
+    CheckpointerRequiredError,
+    GraphBubbleUp,
+    GraphInterrupt,
+    NodeCancelledError,
+)
 from hitl_async.graph.state import is_async_callable
 from hitl_async.runnables import call_scope_config, task_info, task_scope
 from hitl_async.serde.serializer import register_types_from_signature
@@ -483,6 +489,10 @@ class TaskFunction(Generic[P, T]):
                 return output
             except (GraphBubbleUp, CheckpointerRequiredError):
                 raise
+            except asyncio.CancelledError as exc:
+                if not raised_by_body():
+                    raise
+                raise NodeCancelledError(self.name) from exc  # a failure, as in LangGraph
             except Exception as exc:
                 policy = next((p for p in self.retry_policy if p.should_retry(exc)), None)
                 if policy is None or attempt >= policy.max_attempts:

@@ -41,6 +41,7 @@ __all__ = [
     "MissingCapabilityError",
     "NoParentGraphError",
     "NoPendingInterruptError",
+    "NodeCancelledError",
     "NodeError",
     "NodeInterrupt",
     "NodeTimeoutError",
@@ -322,6 +323,18 @@ class NodeError:
     """The node that failed."""
     error: BaseException
     """What it raised (after its retries)."""
+
+
+class NodeCancelledError(Exception):
+    """A node (or `@task`) raised `asyncio.CancelledError` itself, with nothing cancelling it
+    (an inner task it awaited was cancelled, say): a failure of that node, as in LangGraph, so
+    the run fails (or its error handler runs) instead of ending as if it were cancelled."""
+
+    node: str
+
+    def __init__(self, node: str, message: str | None = None) -> None:
+        super().__init__(message or f"Node {node!r} raised asyncio.CancelledError")
+        self.node = node
 
 
 class NodeTimeoutError(Exception):

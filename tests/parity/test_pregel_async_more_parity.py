@@ -14,6 +14,7 @@ from typing_extensions import TypedDict
 
 from hitl_async import (
     START,
+    NodeCancelledError,
     NodeTimeoutError,
     RetryPolicy,
     StateGraph,
@@ -330,3 +331,51 @@ async def test_an_idle_timeout_counts_the_callback_events_of_what_the_node_runs(
         else:
             with pytest.raises(NodeTimeoutError):
                 await graph.ainvoke({"word": "w"}, cfg())
+
+
+async def test_a_node_that_raises_cancelled_error_itself_fails_the_run(saver: Any) -> None:
+    """LangGraph's test_pregel_user_raised_cancellederror_fails_run and
+    test_arun_with_retry_user_raised_cancelled_becomes_node_cancelled (test_retry.py): a node
+    whose own code raises `asyncio.CancelledError` (nothing cancelled the run) fails with
+    `NodeCancelledError` naming it, not retried; its sibling's finished writes are kept, and
+    the run never reports success. A `@task` doing the same fails its caller's await with it."""
+    calls: list[str] = []
+
+    async def fine(state: Items) -> dict[str, Any]:
+        return {"items": ["fine"]}
+
+    async def gives_up(state: Items) -> dict[str, Any]:
+        calls.append("gives_up")
+        inner = asyncio.ensure_future(asyncio.sleep(5))
+        inner.cancel()
+        await inner  # (the inner task's cancellation reaches the node's code)
+        return {"items": ["never"]}
+
+    g = StateGraph(Items)
+    g.add_node("fine", fine)
+    g.add_node("gives_up", gives_up, retry_policy=RetryPolicy(retry_on=lambda e: True))
+    g.add_edge(START, "fine")
+    g.add_edge(START, "gives_up")
+    graph = g.compile(checkpointer=saver)
+    config = cfg()
+    with pytest.raises(NodeCancelledError) as caught:
+        await graph.ainvoke({"items": []}, config)
+    assert caught.value.node == "gives_up" and calls == ["gives_up"]
+    state = await graph.aget_state(config)
+    assert state.values == {"items": ["fine"]} and state.next == ("gives_up",)
+    errors = {t.name: t.error for t in state.tasks}
+    assert errors["fine"] is None and "NodeCancelledError" in str(errors["gives_up"])
+
+    @task
+    async def stop_myself(n: int) -> int:
+        raise asyncio.CancelledError("done here")
+
+    @entrypoint(checkpointer=saver)
+    async def flow(n: int) -> str:
+        try:
+            await stop_myself(n)
+        except NodeCancelledError as exc:
+            return f"{exc.node} failed"
+        return "no error"
+
+    assert await flow.ainvoke(1, cfg()) == "stop_myself failed"

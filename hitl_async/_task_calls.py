@@ -560,6 +560,7 @@ def task(
 
     if __func_or_none__ is not None:
         return wrap(__func_or_none__)
+    coerce_timeout(timeout, name or "task")  # a bad timeout fails here, as in LangGraph
     return wrap
 
 

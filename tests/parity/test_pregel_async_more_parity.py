@@ -379,3 +379,14 @@ async def test_a_node_that_raises_cancelled_error_itself_fails_the_run(saver: An
         return "no error"
 
     assert await flow.ainvoke(1, cfg()) == "stop_myself failed"
+
+
+def test_a_bad_task_timeout_is_refused_before_the_function_is_given() -> None:
+    """LangGraph's test_timeout_validation_is_eager_across_apis (test_retry.py): `@task(...)`
+    and `@entrypoint(...)` with a timeout of zero or less raise a `ValueError` when called with
+    the options, before decorating anything."""
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="greater than 0"):
+            task(timeout=bad)
+        with pytest.raises(ValueError, match="greater than 0"):
+            entrypoint(timeout=bad)

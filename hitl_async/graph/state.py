@@ -97,6 +97,36 @@ class NodeSpec:
         """This node with the fields in `update` changed (LangGraph's `PregelNode.copy`)."""
         return dataclasses.replace(self, **(update or {}))
 
+    @property
+    def runnable(self) -> Any:
+        """The node's action as LangGraph's `builder.nodes[name].runnable` gives it: a compiled
+        subgraph or LangChain Runnable itself; a function as a `NodeAction` (its `.func` or
+        `.afunc`)."""
+        if self.subgraph is not None:
+            return self.subgraph
+        action = self.declared if self.declared is not None else self.fn
+        if isinstance(action, RunnableNode):
+            return action.runnable
+        return NodeAction(self.name, action, is_async_callable(action))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAction:
+    """A function node seen as LangGraph's `RunnableCallable`: `func` is a sync action (None
+    for an async one), `afunc` an async action (None for a sync one)."""
+
+    name: str
+    action: Callable[..., Any]
+    is_async: bool
+
+    @property
+    def func(self) -> Callable[..., Any] | None:
+        return None if self.is_async else self.action
+
+    @property
+    def afunc(self) -> Callable[..., Any] | None:
+        return self.action if self.is_async else None
+
 
 @dataclass(frozen=True, slots=True)
 class BranchSpec:

@@ -390,3 +390,36 @@ def test_a_bad_task_timeout_is_refused_before_the_function_is_given() -> None:
             task(timeout=bad)
         with pytest.raises(ValueError, match="greater than 0"):
             entrypoint(timeout=bad)
+
+
+async def test_a_builders_node_gives_back_its_action_as_runnable(saver: Any) -> None:
+    """LangGraph's test_send_dedupe_on_resume reads a node's callable object back through
+    `builder.nodes[name].runnable.func` to count its calls: a sync action is `.func`, an async
+    one `.afunc` (with `.func` None), a LangChain Runnable is given back itself."""
+    from langchain_core.runnables import RunnableLambda
+
+    class Counter:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __call__(self, state: Word) -> dict[str, Any]:
+            self.calls += 1
+            return {"word": state["word"] + "+"}
+
+    async def shout(state: Word) -> dict[str, Any]:
+        return {"word": state["word"].upper()}
+
+    lam = RunnableLambda(lambda s: {"word": s["word"] + "."})
+    g = StateGraph(Word)
+    g.add_node("count", Counter())
+    g.add_node("shout", shout)
+    g.add_node("dot", lam)
+    g.add_edge(START, "count")
+    g.add_edge("count", "shout")
+    g.add_edge("shout", "dot")
+    graph = g.compile(checkpointer=saver)
+    assert await graph.ainvoke({"word": "a"}, cfg()) == {"word": "A+."}
+    assert await graph.ainvoke({"word": "b"}, cfg()) == {"word": "B+."}
+    assert g.nodes["count"].runnable.func.calls == 2
+    assert (g.nodes["shout"].runnable.func, g.nodes["shout"].runnable.afunc) == (None, shout)
+    assert g.nodes["dot"].runnable is lam

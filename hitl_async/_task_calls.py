@@ -222,7 +222,16 @@ class TaskCalls:
             subgraph_calls=0,
             results={},
             save_result=None,
-            extras={},
+            # LangGraph's path of a call (its `langgraph_path`): pushed by the caller's task.
+            extras={
+                "path": (
+                    "__pregel_push",
+                    self.pad.extras.get("path") or ("__pregel_pull", self.pad.node),
+                    index,
+                    True,
+                ),
+                "step": self.pad.extras.get("step"),
+            },
             node_calls=None,
             # A graph node's calls write apart from the node (to `Scratchpad.call_sent` once
             # they end, kept with their result); an entrypoint's write as the entrypoint (its

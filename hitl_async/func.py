@@ -72,6 +72,14 @@ class _EntrypointState(TypedDict, total=False):
 # -- @entrypoint ----------------------------------------------------------------------------------
 
 
+class _EntrypointBuilder(StateGraph):
+    """The builder of an entrypoint's graph: its one node is triggered by the input itself."""
+
+    def triggers_of(self, node: str) -> tuple[str, ...]:
+        """`__start__`, as LangGraph lists an entrypoint's trigger (`langgraph_triggers`)."""
+        return (START,)
+
+
 class EntrypointGraph(CompiledStateGraph):
     """The compiled form of an `@entrypoint` function: a graph whose state is its return value.
 
@@ -369,7 +377,7 @@ class entrypoint:
         check_timeout(name, is_async_callable(func), self.timeout)
         node = _entry_node(func)
         register_types_from_signature(func)  # its input, output and saved value are stored
-        builder = StateGraph(_EntrypointState, self.context_schema)
+        builder = _EntrypointBuilder(_EntrypointState, self.context_schema)
         builder.add_node(
             name,
             node,

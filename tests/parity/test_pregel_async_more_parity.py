@@ -190,7 +190,8 @@ async def test_an_entrypoint_run_in_the_event_stream_shows_its_own_input_and_out
     """LangGraph's test_imp_exception: in `astream_events`, the `@entrypoint` function's chain
     run starts with the function's input and ends (and streams) with what it returned, never
     the workflow's bookkeeping; a `@task` call's run is tagged `seq:step:1` only (the
-    function's run is the one tagged `graph:step:N`)."""
+    function's run is the one tagged `graph:step:N`, triggered by `__start__`), its metadata
+    giving the path of a call pushed by the function's task."""
 
     @task
     async def double(n: int) -> int:
@@ -208,10 +209,15 @@ async def test_an_entrypoint_run_in_the_event_stream_shows_its_own_input_and_out
         ("on_chain_end", {"output": "got 6", "input": 3}),
     ]
     assert {tuple(e["tags"]) for e in events if e["name"] == "workflow"} == {("graph:step:0",)}
+    triggers = {e["metadata"]["langgraph_triggers"] for e in events if e["name"] == "workflow"}
+    assert triggers == {("__start__",)}  # (the input triggers it, not a branch)
     calls = [e for e in events if e["name"] == "double"]
     assert [e["event"] for e in calls] == ["on_chain_start", "on_chain_stream", "on_chain_end"]
     assert calls[0]["data"] == {"input": {"n": 3}}
     assert {tuple(e["tags"]) for e in calls} == {("seq:step:1",)}
+    paths = {(e["metadata"]["langgraph_path"], e["metadata"]["langgraph_triggers"]) for e in calls}
+    pushed = ("__pregel_push", ("__pregel_pull", "workflow"), 0, True)
+    assert paths == {(pushed, ("__pregel_push",))}
     root = [(e["event"], e["data"]) for e in events if e["name"] == "LangGraph"]
     assert root[-2:] == [
         ("on_chain_stream", {"chunk": {"workflow": "got 6"}}),

@@ -11,16 +11,15 @@ child; every child must open the database, read it and leave promptly.
 from __future__ import annotations
 
 import asyncio
-import faulthandler
 import multiprocessing
 import os
-import signal
 import sqlite3
 import threading
 import time
 import uuid
 from pathlib import Path
 
+from apps.forking import dumps_stacks, kill_dumping
 from apps.services import require_package
 
 from hitl_async import START, StateGraph
@@ -32,7 +31,7 @@ CONCURRENT = 16
 
 
 def _child(path: str) -> None:
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    dumps_stacks()
     conn = sqlite3.connect(path, timeout=10)
     conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     conn.close()
@@ -44,10 +43,7 @@ def _fork_one(path: str) -> int | None:
     child.start()
     child.join(CHILD_TIMEOUT)
     if child.is_alive():
-        os.kill(child.pid, signal.SIGUSR1)  # its stacks go to stderr, then it is killed
-        time.sleep(0.5)
-        child.kill()
-        child.join(5)
+        kill_dumping(child)
         return None
     return child.exitcode
 

@@ -13,10 +13,8 @@ thread meanwhile); none hangs, and the parent's sync API works on afterwards.
 from __future__ import annotations
 
 import asyncio
-import faulthandler
 import multiprocessing
 import os
-import signal
 import time
 import traceback
 import uuid
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apps.forking import dumps_stacks, kill_dumping
 from apps.services import POSTGRES_URL, REDIS_URL, require_package, require_service
 from apps.stores import SharedStore
 from typing_extensions import TypedDict
@@ -107,7 +106,7 @@ def _build(saver: Any, effects: Path) -> Any:
 def _in_child(body: Callable[[], int]) -> None:
     """Run `body` in a forked child and leave with its code (FAILED on anything unexpected);
     `os._exit` so nothing inherited from the parent runs at exit."""
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a hung child's stacks
+    dumps_stacks()
     try:
         code = body()
     except BaseException:
@@ -126,10 +125,7 @@ def _fork_all(target: Callable[..., None], count: int) -> list[int | None]:
     codes = [child.exitcode for child in children]
     for child in children:
         if child.is_alive():
-            os.kill(child.pid, signal.SIGUSR1)  # its stacks go to stderr, then it is killed
-            time.sleep(0.5)
-            child.kill()
-            child.join(5)
+            kill_dumping(child)
     return codes
 
 

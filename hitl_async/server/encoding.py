@@ -38,7 +38,7 @@ def jsonable(value: Any) -> Any:
             "response_schema": value.response_schema,
         }
     if isinstance(value, Send):
-        return {"node": value.node, "arg": jsonable(value.arg)}
+        return {"node": value.node, "args": jsonable(value.arg)}  # langgraph-api's field name
     if isinstance(value, Command):
         return {
             k: jsonable(v)
@@ -75,7 +75,8 @@ def dumps(value: Any) -> str:
 
 def _goto(item: Any) -> Any:
     if isinstance(item, Mapping) and "node" in item:
-        return Send(str(item["node"]), item.get("input", item.get("arg")))
+        arg = item["input"] if "input" in item else item.get("args", item.get("arg"))
+        return Send(str(item["node"]), arg)
     return item
 
 

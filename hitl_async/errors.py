@@ -82,8 +82,8 @@ class HitlError(Exception):
 
 
 class EmptyChannelError(Exception):
-    """LangGraph's error for reading a channel that was never written; hitl-async has no
-    channels to read and never raises it (the name is here for code that catches it)."""
+    """Reading a channel object that holds no value (`LastValue(int).get()` before any
+    `update()`), as LangGraph's; the engine itself never raises it."""
 
 
 class TaskNotFound(Exception):

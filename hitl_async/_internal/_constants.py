@@ -1,6 +1,7 @@
 """LangGraph's `langgraph._internal._constants` names whose values a user of hitl-async sees:
 the first element of a `PregelTask.path` (`PULL` for a task triggered by edges, `PUSH` for a
-`Send`), the config keys, and the reserved channel names (from `hitl_async.constants`)."""
+`Send`), the config keys, the reserved channel names (from `hitl_async.constants`) and
+`OVERWRITE`, the key of an `Overwrite`'s JSON form."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hitl_async.constants import (
     START,
     TASKS,
 )
+from hitl_async.types import OVERWRITE
 
 __all__ = [
     "CONF",
@@ -28,6 +30,7 @@ __all__ = [
     "INTERRUPT",
     "NS_END",
     "NS_SEP",
+    "OVERWRITE",
     "PULL",
     "PUSH",
     "RESUME",

@@ -1,18 +1,38 @@
 """The base of the channel classes a state key may be annotated with
-(`Annotated[str, EphemeralValue(str)]`), as LangGraph's `langgraph.channels` are used in state
-schemas. They are markers: the engine reads which class (and its settings) a key names and
-folds that key's writes accordingly; they hold no value themselves."""
+(`Annotated[str, EphemeralValue(str)]`), as LangGraph's `langgraph.channels`. In a schema
+they are markers: the engine reads which class (and its settings) a key names and folds that
+key's writes itself. Used on their own they are LangGraph's channel objects: `update()` a
+step's writes, `get()` the value, `checkpoint()` and `from_checkpoint()` it."""
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from copy import copy as _shallow_copy
+from typing import Any, Generic, Self, TypeVar
 
-__all__ = ["BaseChannel", "Value"]
+from hitl_async.errors import EmptyChannelError
+
+__all__ = ["MISSING", "BaseChannel", "Value"]
 
 Value = TypeVar("Value")
 
 
-class BaseChannel(Generic[Value]):
+class _Missing:
+    """The type of `MISSING`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""No value: what an empty channel's `checkpoint()` returns and `from_checkpoint()` takes for
+"nothing stored" (LangGraph's `langgraph._internal._typing.MISSING`)."""
+
+
+class BaseChannel(Generic[Value], ABC):
     """A state key's channel kind: `typ` is the type of its value. Subclasses say how the key
     merges the writes of a step, and whether it is kept across steps and checkpoints."""
 
@@ -25,3 +45,58 @@ class BaseChannel(Generic[Value]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({getattr(self.typ, '__name__', self.typ)!s})"
+
+    @property
+    def ValueType(self) -> Any:
+        """The type `get()` returns."""
+        return self.typ
+
+    @property
+    def UpdateType(self) -> Any:
+        """The type of one write `update()` takes."""
+        return self.typ
+
+    @abstractmethod
+    def update(self, values: Sequence[Any]) -> bool:
+        """Apply one step's writes (in order); return whether the value changed."""
+
+    @abstractmethod
+    def get(self) -> Value:
+        """The current value; `EmptyChannelError` when there is none."""
+
+    @abstractmethod
+    def _restore(self, checkpoint: Any) -> None:
+        """Set this (fresh) copy's value from `checkpoint` (`MISSING`: empty)."""
+
+    def is_available(self) -> bool:
+        """Whether `get()` would return a value."""
+        try:
+            self.get()
+        except EmptyChannelError:
+            return False
+        return True
+
+    def checkpoint(self) -> Any:
+        """What to store for the value (`MISSING` when empty)."""
+        try:
+            return self.get()
+        except EmptyChannelError:
+            return MISSING
+
+    def from_checkpoint(self, checkpoint: Any) -> Self:
+        """A new channel with this one's settings and `checkpoint`'s value."""
+        new = _shallow_copy(self)
+        new._restore(checkpoint)
+        return new
+
+    def copy(self) -> Self:
+        """An independent channel with the same settings and value."""
+        return self.from_checkpoint(self.checkpoint())
+
+    def consume(self) -> bool:
+        """Called when a node that read the channel ran; whether that changed it (never, here)."""
+        return False
+
+    def finish(self) -> bool:
+        """Called when the run would end; whether that changed it (never, here)."""
+        return False

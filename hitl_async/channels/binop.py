@@ -3,23 +3,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import collections.abc
+import typing
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from hitl_async.channels.base import BaseChannel, Value
+from hitl_async.channels.base import MISSING, BaseChannel, Value
+from hitl_async.errors import EmptyChannelError, InvalidUpdateError
+from hitl_async.types import overwritten
 
 __all__ = ["BinaryOperatorAggregate"]
+
+_CONCRETE: dict[Any, type] = {
+    collections.abc.Sequence: list,
+    collections.abc.MutableSequence: list,
+    collections.abc.Set: set,
+    collections.abc.MutableSet: set,
+    collections.abc.Mapping: dict,
+    collections.abc.MutableMapping: dict,
+}
+"""Abstract collection types and the concrete type whose empty value a fold starts from."""
+
+
+def _empty_of(typ: Any) -> Any:
+    """`typ`'s empty value (`int()` is 0, `Sequence[str]` gives []), or MISSING if it has none."""
+    base = typing.get_origin(typ) or typ
+    base = _CONCRETE.get(base, base)
+    if isinstance(base, type):
+        try:
+            return base()
+        except Exception:
+            return MISSING
+    return MISSING
 
 
 class BinaryOperatorAggregate(BaseChannel[Value]):
     """Each write is merged into the value with `operator(current, write)`, starting from the
-    empty value of `typ` (`int()` is 0, `list()` is []); `Overwrite(v)` replaces it."""
+    empty value of `typ` (`int()` is 0, `list()` is []); `Overwrite(v)` replaces it (two in
+    one step raise InvalidUpdateError)."""
 
-    __slots__ = ("operator",)
+    __slots__ = ("operator", "value")
 
     def __init__(self, typ: Any, operator: Callable[[Value, Value], Value]) -> None:
         super().__init__(typ)
         self.operator = operator
+        self.value: Any = _empty_of(typ)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, BinaryOperatorAggregate) and (
@@ -30,3 +58,35 @@ class BinaryOperatorAggregate(BaseChannel[Value]):
 
     def __hash__(self) -> int:
         return hash(BinaryOperatorAggregate)
+
+    def update(self, values: Sequence[Any]) -> bool:
+        if not values:
+            return False
+        seen_overwrite = False
+        for value in values:
+            is_overwrite, new = overwritten(value)
+            if is_overwrite:
+                if seen_overwrite:
+                    raise InvalidUpdateError(
+                        f"At key {self.key!r}: can receive only one Overwrite value per step; "
+                        "write at most one Overwrite(...) to a key in a step"
+                    )
+                seen_overwrite = True
+                self.value = new
+            elif not seen_overwrite:  # writes after an Overwrite in its step are dropped
+                self.value = value if self.value is MISSING else self.operator(self.value, value)
+        return True
+
+    def get(self) -> Value:
+        if self.value is MISSING:
+            raise EmptyChannelError()
+        return self.value  # type: ignore[no-any-return]
+
+    def is_available(self) -> bool:
+        return self.value is not MISSING
+
+    def checkpoint(self) -> Any:
+        return self.value
+
+    def _restore(self, checkpoint: Any) -> None:
+        self.value = _empty_of(self.typ) if checkpoint is MISSING else checkpoint

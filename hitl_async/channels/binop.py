@@ -24,6 +24,9 @@ _CONCRETE: dict[Any, type] = {
 }
 """Abstract collection types and the concrete type whose empty value a fold starts from."""
 
+_get_overwrite = overwritten
+"""LangGraph's private name for `hitl_async.types.overwritten`, kept for ported tests."""
+
 
 def _empty_of(typ: Any) -> Any:
     """`typ`'s empty value (`int()` is 0, `Sequence[str]` gives []), or MISSING if it has none."""

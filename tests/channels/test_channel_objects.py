@@ -175,3 +175,18 @@ def test_channel_value_does_not_change_annotation_equality() -> None:
     assert used == LastValue(int) and hash(used) == hash(LastValue(int))
     topic = Topic(str, accumulate=True).from_checkpoint(["x"])
     assert topic == Topic(str, accumulate=True) and topic != Topic(str)
+
+
+def test_binop_reads_overwrite_json_forms_and_only_those() -> None:
+    """From LangGraph's test_overwrite_dataclass_form_survives_json_roundtrip,
+    test_overwrite_sentinel_dict_still_recognised and
+    test_overwrite_non_matching_dict_not_recognised: an Overwrite that went through JSON
+    (`{"type": "__overwrite__", "value": v}`) or the `{"__overwrite__": v}` form still
+    replaces the value; a dict without that marker is an ordinary write."""
+    ch = BinaryOperatorAggregate(dict, lambda old, new: {**old, **new}).from_checkpoint({"k": 0})
+    ch.update([{"type": "__overwrite__", "value": {"a": 1}}])
+    assert ch.get() == {"a": 1}
+    ch.update([{"__overwrite__": {"b": 2}}])
+    assert ch.get() == {"b": 2}
+    ch.update([{"value": 3}, {"type": "human", "value": "hi"}])
+    assert ch.get() == {"b": 2, "value": "hi", "type": "human"}

@@ -13,7 +13,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from hitl_async.errors import EmptyChannelError
 
-__all__ = ["MISSING", "BaseChannel", "Value"]
+__all__ = ["MISSING", "BaseChannel", "Value", "ValueChannel"]
 
 Value = TypeVar("Value")
 
@@ -100,3 +100,28 @@ class BaseChannel(Generic[Value], ABC):
     def finish(self) -> bool:
         """Called when the run would end; whether that changed it (never, here)."""
         return False
+
+
+class ValueChannel(BaseChannel[Value]):
+    """A channel holding one value (`MISSING` when empty): what `LastValue`, `EphemeralValue`,
+    `UntrackedValue` and `BinaryOperatorAggregate` share; they differ in how they take writes."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, typ: Any, key: str = "") -> None:
+        super().__init__(typ, key)
+        self.value: Any = MISSING
+
+    def get(self) -> Value:
+        if self.value is MISSING:
+            raise EmptyChannelError()
+        return self.value  # type: ignore[no-any-return]
+
+    def is_available(self) -> bool:
+        return self.value is not MISSING
+
+    def checkpoint(self) -> Any:
+        return self.value
+
+    def _restore(self, checkpoint: Any) -> None:
+        self.value = checkpoint

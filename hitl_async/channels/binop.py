@@ -8,8 +8,8 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hitl_async.channels.base import MISSING, BaseChannel, Value
-from hitl_async.errors import EmptyChannelError, InvalidUpdateError
+from hitl_async.channels.base import MISSING, Value, ValueChannel
+from hitl_async.errors import InvalidUpdateError
 from hitl_async.types import overwritten
 
 __all__ = ["BinaryOperatorAggregate"]
@@ -40,12 +40,12 @@ def _empty_of(typ: Any) -> Any:
     return MISSING
 
 
-class BinaryOperatorAggregate(BaseChannel[Value]):
+class BinaryOperatorAggregate(ValueChannel[Value]):
     """Each write is merged into the value with `operator(current, write)`, starting from the
     empty value of `typ` (`int()` is 0, `list()` is []); `Overwrite(v)` replaces it (two in
     one step raise InvalidUpdateError)."""
 
-    __slots__ = ("operator", "value")
+    __slots__ = ("operator",)
 
     def __init__(self, typ: Any, operator: Callable[[Value, Value], Value]) -> None:
         super().__init__(typ)
@@ -79,17 +79,6 @@ class BinaryOperatorAggregate(BaseChannel[Value]):
             elif not seen_overwrite:  # writes after an Overwrite in its step are dropped
                 self.value = value if self.value is MISSING else self.operator(self.value, value)
         return True
-
-    def get(self) -> Value:
-        if self.value is MISSING:
-            raise EmptyChannelError()
-        return self.value  # type: ignore[no-any-return]
-
-    def is_available(self) -> bool:
-        return self.value is not MISSING
-
-    def checkpoint(self) -> Any:
-        return self.value
 
     def _restore(self, checkpoint: Any) -> None:
         self.value = _empty_of(self.typ) if checkpoint is MISSING else checkpoint

@@ -6,24 +6,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hitl_async.channels.base import MISSING, BaseChannel, Value
-from hitl_async.errors import EmptyChannelError, InvalidUpdateError
+from hitl_async.channels.base import MISSING, Value, ValueChannel
+from hitl_async.errors import InvalidUpdateError
 
 __all__ = ["EphemeralValue"]
 
 
-class EphemeralValue(BaseChannel[Value]):
+class EphemeralValue(ValueChannel[Value]):
     """The value written in a step is seen by the next step's nodes, then cleared (unless that
     step writes it again). `guard=True`: more than one write in a step raises
     InvalidUpdateError; `guard=False`: the last one is kept. As a channel object, `update([])`
     clears it."""
 
-    __slots__ = ("guard", "value")
+    __slots__ = ("guard",)
 
     def __init__(self, typ: Any, guard: bool = True) -> None:
         super().__init__(typ)
         self.guard = guard
-        self.value: Any = MISSING
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, EphemeralValue) and other.guard == self.guard
@@ -43,17 +42,3 @@ class EphemeralValue(BaseChannel[Value]):
             )
         self.value = values[-1]
         return True
-
-    def get(self) -> Value:
-        if self.value is MISSING:
-            raise EmptyChannelError()
-        return self.value  # type: ignore[no-any-return]
-
-    def is_available(self) -> bool:
-        return self.value is not MISSING
-
-    def checkpoint(self) -> Any:
-        return self.value
-
-    def _restore(self, checkpoint: Any) -> None:
-        self.value = checkpoint

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from hitl_async.channels.base import MISSING, BaseChannel, Value
-from hitl_async.errors import EmptyChannelError, InvalidUpdateError
+from hitl_async.channels.base import Value, ValueChannel
+from hitl_async.errors import InvalidUpdateError
 
 __all__ = ["LastValue"]
 
 
-class LastValue(BaseChannel[Value]):
+class LastValue(ValueChannel[Value]):
     """Keeps the value written last; more than one write in a step raises InvalidUpdateError.
     The same as a key with no annotation, as in LangGraph."""
 
-    __slots__ = ("value",)
-
-    def __init__(self, typ: Any, key: str = "") -> None:
-        super().__init__(typ, key)
-        self.value: Any = MISSING
+    __slots__ = ()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LastValue)
@@ -37,17 +32,3 @@ class LastValue(BaseChannel[Value]):
             )
         self.value = values[0]
         return True
-
-    def get(self) -> Value:
-        if self.value is MISSING:
-            raise EmptyChannelError()
-        return self.value  # type: ignore[no-any-return]
-
-    def is_available(self) -> bool:
-        return self.value is not MISSING
-
-    def checkpoint(self) -> Any:
-        return self.value
-
-    def _restore(self, checkpoint: Any) -> None:
-        self.value = checkpoint

@@ -6,25 +6,24 @@ from collections.abc import Sequence
 from copy import copy as _shallow_copy
 from typing import Any, Self
 
-from hitl_async.channels.base import MISSING, BaseChannel, Value
-from hitl_async.errors import EmptyChannelError, InvalidUpdateError
+from hitl_async.channels.base import MISSING, Value, ValueChannel
+from hitl_async.errors import InvalidUpdateError
 
 __all__ = ["UntrackedValue"]
 
 
-class UntrackedValue(BaseChannel[Value]):
+class UntrackedValue(ValueChannel[Value]):
     """Keeps the last value written, for the rest of the run only: it is left out of every
     checkpoint, pending write and stored `Send` argument, so a run resumed from the store (and
     `get_state()`) does not have it. `guard=True`: more than one write in a step raises
     InvalidUpdateError. As a channel object, `checkpoint()` is always `MISSING` and
     `from_checkpoint()` starts empty."""
 
-    __slots__ = ("guard", "value")
+    __slots__ = ("guard",)
 
     def __init__(self, typ: Any, guard: bool = True) -> None:
         super().__init__(typ)
         self.guard = guard
-        self.value: Any = MISSING
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, UntrackedValue) and other.guard == self.guard
@@ -42,14 +41,6 @@ class UntrackedValue(BaseChannel[Value]):
             )
         self.value = values[-1]
         return True
-
-    def get(self) -> Value:
-        if self.value is MISSING:
-            raise EmptyChannelError()
-        return self.value  # type: ignore[no-any-return]
-
-    def is_available(self) -> bool:
-        return self.value is not MISSING
 
     def checkpoint(self) -> Any:
         return MISSING

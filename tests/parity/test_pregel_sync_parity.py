@@ -9,6 +9,8 @@ import operator
 import uuid
 from typing import Annotated, Any
 
+import langchain_core.runnables as runnables
+import langchain_core.runnables.graph as graph_module
 import pytest
 from typing_extensions import TypedDict
 
@@ -150,7 +152,7 @@ def test_to_json_lists_nodes_and_edges_as_langgraph() -> None:
 def test_edges_compare_equal_to_langchain_core_edges() -> None:
     """`get_graph().edges` are (source, target, data, conditional) tuples, equal to
     langchain-core's `Edge`s as LangGraph's tests compare them."""
-    edge = pytest.importorskip("langchain_core.runnables.graph").Edge
+    edge = graph_module.Edge
     assert routed().get_graph().edges == [
         edge("__start__", "router"),
         edge("router", "__end__", "stop", True),
@@ -162,7 +164,6 @@ def test_edges_compare_equal_to_langchain_core_edges() -> None:
 def test_mermaid_options_and_langchain_core_graph() -> None:
     """langchain-core's `draw_mermaid` options (curve style, label wrapping, node colours)
     draw as there; `to_langchain()` is a langchain-core `Graph` drawing the same picture."""
-    graph_module = pytest.importorskip("langchain_core.runnables.graph")
     picture = routed().get_graph()
     text = picture.draw_mermaid(
         curve_style=graph_module.CurveStyle.BASIS,
@@ -303,7 +304,6 @@ async def test_functional_tasks_stream_shows_task_calls_and_the_entrypoint_as_la
 async def test_a_graph_composes_into_a_langchain_chain() -> None:
     """`graph | runnable` and `function | graph` are LangChain `RunnableSequence`s: invoking
     runs the graph as one step; streaming streams the graph's own chunks through the chain."""
-    runnables = pytest.importorskip("langchain_core.runnables")
 
     class Count(TypedDict):
         n: int

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hitl_async._task import node_input, task_result
+from hitl_async.constants import PUSH
 from hitl_async.errors import ParentCommand
 
 if TYPE_CHECKING:
@@ -117,9 +118,7 @@ def emit_task_start(run: Run, t: Task, step: int, state: Any) -> None:
         "id": t.id,
         "name": t.name,
         "input": arg,
-        "triggers": run.graph.builder.triggers_of(t.name)
-        if not t.spec.push
-        else ("__pregel_push",),
+        "triggers": run.graph.builder.triggers_of(t.name) if not t.spec.push else (PUSH,),
     }
     metadata = _task_metadata(run)
     if metadata:
@@ -153,7 +152,7 @@ def emit_call_start(run: Run, call_id: str, name: str, args: Any, kwargs: Any) -
         "id": call_id,
         "name": name,
         "input": (tuple(args), dict(kwargs)),
-        "triggers": ("__pregel_push",),
+        "triggers": (PUSH,),
     }
     run.emit("tasks", payload)
     _emit_debug(run, "task", run.cp.step + 1, payload)

@@ -3,7 +3,6 @@ the state (a dict for a TypedDict schema, an instance for a dataclass or pydanti
 
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
 import functools
 import inspect
@@ -23,6 +22,7 @@ from hitl_async.channels import (
     Topic,
     UntrackedValue,
 )
+from hitl_async.channels.base import MISSING, empty_value
 from hitl_async.errors import GraphValidationError, InvalidUpdateError
 from hitl_async.managed.base import ManagedValueMapping, managed_value_of
 
@@ -37,7 +37,7 @@ __all__ = [
     "update_as_items",
 ]
 
-_MISSING: Any = object()
+_MISSING: Any = MISSING
 
 ROOT = "$root"
 """The one channel of a root state schema (`StateGraph(Annotated[list, operator.add])`,
@@ -84,7 +84,7 @@ def _channel_field(name: str, annotation: Any) -> Field | None:
 
 def _field_of_channel(name: str, channel: BaseChannel[Any]) -> Field:
     if isinstance(channel, BinaryOperatorAggregate):
-        return Field(name, channel.operator, _initial_of(channel.typ))
+        return Field(name, channel.operator, empty_value(channel.typ))
     if isinstance(channel, EphemeralValue):
         return Field(name, None, kind="ephemeral", guard=channel.guard)
     if isinstance(channel, UntrackedValue):
@@ -135,33 +135,6 @@ def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
     return None
 
 
-def _initial_of(annotation: Any) -> Any:
-    """The value a reducer starts from: the base type's empty value (`[]` for list), if any."""
-    base = annotation
-    if typing.get_origin(base) is typing.Annotated:
-        base = typing.get_args(base)[0]
-    base = typing.get_origin(base) or base
-    base = _CONCRETE.get(base, base)
-    if isinstance(base, type):
-        try:
-            return base()
-        except Exception:
-            return _MISSING
-    return _MISSING
-
-
-_CONCRETE: dict[Any, type] = {
-    collections.abc.Sequence: list,
-    collections.abc.MutableSequence: list,
-    collections.abc.Set: set,
-    collections.abc.MutableSet: set,
-    collections.abc.Mapping: dict,
-    collections.abc.MutableMapping: dict,
-}
-"""Abstract collection types of reducer keys and the empty value they start from, as in
-LangGraph (`Annotated[Sequence[AnyMessage], add_messages]` starts from `[]`)."""
-
-
 def _is_root(schema: Any) -> bool:
     """A schema that is one value: `Annotated[type, reducer]` or a type without keys (`int`,
     `list`, `str`...), as opposed to a TypedDict, dataclass, pydantic model or dict."""
@@ -207,7 +180,7 @@ class StateSchema:
                 self.fields[ROOT] = channel
             else:
                 reducer = _reducer_of(schema)
-                initial = _initial_of(schema) if reducer is not None else _MISSING
+                initial = empty_value(schema) if reducer is not None else _MISSING
                 self.fields[ROOT] = Field(ROOT, reducer, initial)
             self.own = (ROOT,)
             return
@@ -249,7 +222,7 @@ class StateSchema:
                 self.fields[name] = channel
                 continue
             reducer = _reducer_of(annotation)
-            initial = _initial_of(annotation) if reducer is not None else _MISSING
+            initial = empty_value(annotation) if reducer is not None else _MISSING
             self.fields[name] = Field(name, reducer, initial)
 
         self.own = tuple(self.fields) + tuple(self.managed)

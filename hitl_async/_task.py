@@ -25,6 +25,8 @@ from hitl_async.constants import (
     ERROR,
     INTERRUPT,
     NEXT,
+    PULL,
+    PUSH,
     RESUME,
     START,
     TASK_RESULT,
@@ -131,8 +133,8 @@ class Task:
         """LangGraph's task path: a `Send` is `("__pregel_push", index, False)` (False: not a
         call), a node triggered by edges (the input task too) `("__pregel_pull", name)`."""
         if self.spec.push and self.name != START:
-            return ("__pregel_push", self.index, False)
-        return ("__pregel_pull", self.name)
+            return (PUSH, self.index, False)
+        return (PULL, self.name)
 
 
 RERUNS = "__reruns__"

@@ -32,6 +32,7 @@ from hitl_async._runtime import (
 )
 from hitl_async._task import raised_by_body, retry_delay
 from hitl_async._timeouts import call_timed, check_timeout, coerce_timeout
+from hitl_async.constants import PULL, PUSH
 from hitl_async.errors import (
     CheckpointerRequiredError,
     GraphBubbleUp,
@@ -225,8 +226,8 @@ class TaskCalls:
             # LangGraph's path of a call (its `langgraph_path`): pushed by the caller's task.
             extras={
                 "path": (
-                    "__pregel_push",
-                    self.pad.extras.get("path") or ("__pregel_pull", self.pad.node),
+                    PUSH,
+                    self.pad.extras.get("path") or (PULL, self.pad.node),
                     index,
                     True,
                 ),

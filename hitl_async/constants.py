@@ -11,6 +11,12 @@ START: Final = "__start__"
 END: Final = "__end__"
 """The virtual node a path ends in: `add_edge("last", END)`."""
 
+PULL: Final = "__pregel_pull"
+"""`PregelTask.path[0]` of a task triggered by edges (and of the input task), as LangGraph's."""
+
+PUSH: Final = "__pregel_push"
+"""`PregelTask.path[0]` of a task made by a `Send` or a `@task` call, as LangGraph's."""
+
 INTERRUPT: Final = "__interrupt__"
 """Key of the stream event (and pending-write channel) that carries pending interrupts."""
 

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 import anyio
 
+from hitl_async.constants import PULL, PUSH
+
 __all__ = [
     "GraphScope",
     "RunnableNode",
@@ -63,10 +65,8 @@ class TaskInfo:
 
     def metadata(self) -> dict[str, Any]:
         """LangGraph's per-task run metadata."""
-        path = self.path or ("__pregel_pull", self.node)
-        triggers = self.triggers or (
-            ("__pregel_push",) if path[0] == "__pregel_push" else (f"branch:to:{self.node}",)
-        )
+        path = self.path or (PULL, self.node)
+        triggers = self.triggers or ((PUSH,) if path[0] == PUSH else (f"branch:to:{self.node}",))
         out: dict[str, Any] = {} if self.thread_id is None else {"thread_id": self.thread_id}
         out.update(
             langgraph_step=self.step,
@@ -106,7 +106,7 @@ def task_info(pad: Any) -> TaskInfo:
 def _pull_triggers(run: Any, node: str, path: Any) -> tuple[str, ...]:
     """A pull task's triggers as its graph lists them (empty: left to `TaskInfo.metadata`)."""
     builder = getattr(getattr(run, "graph", None), "builder", None)
-    if builder is None or (path and path[0] != "__pregel_pull") or node not in builder.nodes:
+    if builder is None or (path and path[0] != PULL) or node not in builder.nodes:
         return ()
     return tuple(builder.triggers_of(node))
 

@@ -13,6 +13,8 @@ from hitl_async.constants import (
     END,
     ERROR,
     INTERRUPT,
+    PULL,
+    PUSH,
     RESUME,
     START,
     TASKS,
@@ -38,10 +40,6 @@ __all__ = [
     "TASKS",
 ]
 
-PULL: Final = "__pregel_pull"
-"""`PregelTask.path[0]` of a task triggered by edges (and of the input task)."""
-PUSH: Final = "__pregel_push"
-"""`PregelTask.path[0]` of a task made by a `Send`."""
 CONFIG_KEY_CHECKPOINT_ID: Final = "checkpoint_id"
 CONFIG_KEY_CHECKPOINT_NS: Final = "checkpoint_ns"
 CONFIG_KEY_THREAD_ID: Final = "thread_id"

@@ -6,6 +6,8 @@ step's writes, `get()` the value, `checkpoint()` and `from_checkpoint()` it."""
 
 from __future__ import annotations
 
+import collections.abc
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from copy import copy as _shallow_copy
@@ -13,7 +15,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from hitl_async.errors import EmptyChannelError
 
-__all__ = ["MISSING", "BaseChannel", "Value", "ValueChannel"]
+__all__ = ["MISSING", "BaseChannel", "Value", "ValueChannel", "empty_value"]
 
 Value = TypeVar("Value")
 
@@ -30,6 +32,34 @@ class _Missing:
 MISSING: Any = _Missing()
 """No value: what an empty channel's `checkpoint()` returns and `from_checkpoint()` takes for
 "nothing stored" (LangGraph's `langgraph._internal._typing.MISSING`)."""
+
+
+_CONCRETE: dict[Any, type] = {
+    collections.abc.Sequence: list,
+    collections.abc.MutableSequence: list,
+    collections.abc.Set: set,
+    collections.abc.MutableSet: set,
+    collections.abc.Mapping: dict,
+    collections.abc.MutableMapping: dict,
+}
+"""Abstract collection types and the concrete type whose empty value a fold starts from, as in
+LangGraph (`Annotated[Sequence[AnyMessage], add_messages]` starts from `[]`)."""
+
+
+def empty_value(annotation: Any) -> Any:
+    """The value a reducer or `BinaryOperatorAggregate` starts from: the base type's empty value
+    (`int()` is 0, `Sequence[str]` gives []), or `MISSING` if it has none."""
+    base = annotation
+    if typing.get_origin(base) is typing.Annotated:
+        base = typing.get_args(base)[0]
+    base = typing.get_origin(base) or base
+    base = _CONCRETE.get(base, base)
+    if isinstance(base, type):
+        try:
+            return base()
+        except Exception:
+            return MISSING
+    return MISSING
 
 
 class BaseChannel(Generic[Value], ABC):

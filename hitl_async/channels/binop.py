@@ -3,41 +3,17 @@
 
 from __future__ import annotations
 
-import collections.abc
-import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hitl_async.channels.base import MISSING, Value, ValueChannel
+from hitl_async.channels.base import MISSING, Value, ValueChannel, empty_value
 from hitl_async.errors import InvalidUpdateError
 from hitl_async.types import overwritten
 
 __all__ = ["BinaryOperatorAggregate"]
 
-_CONCRETE: dict[Any, type] = {
-    collections.abc.Sequence: list,
-    collections.abc.MutableSequence: list,
-    collections.abc.Set: set,
-    collections.abc.MutableSet: set,
-    collections.abc.Mapping: dict,
-    collections.abc.MutableMapping: dict,
-}
-"""Abstract collection types and the concrete type whose empty value a fold starts from."""
-
 _get_overwrite = overwritten
 """LangGraph's private name for `hitl_async.types.overwritten`, kept for ported tests."""
-
-
-def _empty_of(typ: Any) -> Any:
-    """`typ`'s empty value (`int()` is 0, `Sequence[str]` gives []), or MISSING if it has none."""
-    base = typing.get_origin(typ) or typ
-    base = _CONCRETE.get(base, base)
-    if isinstance(base, type):
-        try:
-            return base()
-        except Exception:
-            return MISSING
-    return MISSING
 
 
 class BinaryOperatorAggregate(ValueChannel[Value]):
@@ -50,7 +26,7 @@ class BinaryOperatorAggregate(ValueChannel[Value]):
     def __init__(self, typ: Any, operator: Callable[[Value, Value], Value]) -> None:
         super().__init__(typ)
         self.operator = operator
-        self.value: Any = _empty_of(typ)
+        self.value: Any = empty_value(typ)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, BinaryOperatorAggregate) and (
@@ -81,4 +57,4 @@ class BinaryOperatorAggregate(ValueChannel[Value]):
         return True
 
     def _restore(self, checkpoint: Any) -> None:
-        self.value = _empty_of(self.typ) if checkpoint is MISSING else checkpoint
+        self.value = empty_value(self.typ) if checkpoint is MISSING else checkpoint

@@ -95,8 +95,7 @@ class Task:
     cached: bool = False
     """Its writes came from the cache: the node did not run."""
     reruns: bool = False
-    """Paused by `NodeInterrupt`: nothing answers it; the node runs again when the thread goes
-    on."""
+    """Paused by `NodeInterrupt`: nothing answers it; the node reruns when the thread goes on."""
 
     name: str = ""
 
@@ -130,8 +129,7 @@ class Task:
 
     @property
     def path(self) -> tuple[Any, ...]:
-        """LangGraph's task path: a `Send` is `("__pregel_push", index, False)` (False: not a
-        call), a node triggered by edges (the input task too) `("__pregel_pull", name)`."""
+        """LangGraph's task path: `(PUSH, index, False)` of a `Send`, else `(PULL, name)`."""
         if self.spec.push and self.name != START:
             return (PUSH, self.index, False)
         return (PULL, self.name)
